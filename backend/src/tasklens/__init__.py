@@ -1,0 +1,1 @@
+"""TaskLens: TaskIQ tasks, logged and watched live."""

@@ -1,0 +1,62 @@
+"""The FastAPI application: thin routes over the runtime built at startup."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from tasklens.api.errors import install_error_handlers
+from tasklens.api.routes import demo, health, live, me, monitoring, tasks
+from tasklens.api.spa import mount_spa
+from tasklens.runtime import Runtime
+from tasklens.settings import Settings, get_settings
+
+logger = logging.getLogger("tasklens")
+API_PREFIX = "/api/v1"
+
+
+def dashboard_url(settings: Settings, token: str) -> str:
+    return f"http://{settings.host}:{settings.port}/monitoring?token={token}"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.build(settings)
+        app.state.runtime = runtime
+        await runtime.start()
+        if runtime.first_start_token:
+            # Printed once, like Jupyter: only its digest is stored.
+            print(
+                "\n  TaskLens is running. Your admin token (shown only this once):\n"
+                f"    {runtime.first_start_token}\n"
+                f"  Open the dashboard: {dashboard_url(settings, runtime.first_start_token)}\n",
+                flush=True,
+            )
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="TaskLens",
+        version="0.1.0",
+        summary="TaskIQ background tasks with a lifecycle log and a live dashboard",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (monitoring, tasks, demo, me, live):
+        api.include_router(module.router)
+    app.include_router(api)
+    mount_spa(app)
+    return app

@@ -1,0 +1,53 @@
+"""Request-scoped dependencies: the runtime, a DB session, the caller's identity."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tasklens.api.errors import ApiError
+from tasklens.runtime import Runtime
+from tasklens.tokens import Principal
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with runtime.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+_bearer = HTTPBearer(auto_error=False, description="A TaskLens API token")
+
+
+async def require_token(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    token = credentials.credentials if credentials else None
+    principal = await runtime.tokens.authenticate(token)
+    if principal is None:
+        raise ApiError(401, "missing or invalid token: send Authorization: Bearer <token>",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+async def require_operator(principal: Annotated[Principal, Depends(require_token)]) -> Principal:
+    if not principal.can_operate:
+        raise ApiError(403, f"token '{principal.name}' is a viewer; this needs an operator")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(require_token)]
+OperatorDep = Annotated[Principal, Depends(require_operator)]

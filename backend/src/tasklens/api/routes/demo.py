@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import random
+
+from fastapi import APIRouter, status
+
+from tasklens.api.deps import OperatorDep, RuntimeDep
+from tasklens.api.errors import ERROR_RESPONSES
+from tasklens.api.schemas import DemoRequest, DemoResponse
+
+router = APIRouter(prefix="/demo", tags=["demo"], responses=ERROR_RESPONSES)
+
+# (task name, weight, kwargs factory): mostly quick work, some slow with progress, some flaky.
+_MIX = (
+    ("demo.quick", 6, lambda i: {"n": i}),
+    ("demo.slow", 1, lambda i: {"steps": 5, "step_seconds": 0.4}),
+    ("demo.flaky", 3, lambda i: {"record_id": i, "failure_rate": 0.1}),
+)
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def enqueue_demo(body: DemoRequest, runtime: RuntimeDep, _: OperatorDep) -> DemoResponse:
+    """Enqueue a mix of built-in demo tasks (quick, slow with progress, ~10% failing)."""
+    names = [name for name, _w, _k in _MIX]
+    weights = [w for _n, w, _k in _MIX]
+    kwargs = {name: make for name, _w, make in _MIX}
+    task_ids = []
+    for i in range(body.count):
+        name = random.choices(names, weights)[0]
+        task = runtime.broker.find_task(name)
+        assert task is not None, name
+        sent = await task.kiq(**kwargs[name](i))
+        task_ids.append(sent.task_id)
+    return DemoResponse(enqueued=len(task_ids), task_ids=task_ids)

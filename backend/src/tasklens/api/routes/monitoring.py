@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from tasklens import monitoring
+from tasklens.api.deps import PrincipalDep, SessionDep
+from tasklens.api.errors import ERROR_RESPONSES, ApiError
+from tasklens.api.schemas import HistoryResponse, MetricsResponse, TaskLogItem, TaskMetricsItem
+from tasklens.models import TaskStatus
+
+router = APIRouter(prefix="/monitoring", tags=["monitoring"], responses=ERROR_RESPONSES)
+
+
+@router.get("/metrics")
+async def get_metrics(
+    session: SessionDep,
+    _: PrincipalDep,
+    time_window: Annotated[int, Query(ge=1, le=720, description="Hours back")] = 24,
+) -> MetricsResponse:
+    rows = await monitoring.metrics(session, time_window)
+    return MetricsResponse(
+        time_window_hours=time_window, generated_at=datetime.now(UTC),
+        metrics=[TaskMetricsItem.model_validate(r) for r in rows],
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@router.get("/history")
+async def get_history(
+    session: SessionDep,
+    _: PrincipalDep,
+    task_name: Annotated[str | None, Query(max_length=255)] = None,
+    status: TaskStatus | None = None,
+    start_date: Annotated[datetime | None, Query(description="ISO-8601; UTC if naive")] = None,
+    end_date: Annotated[datetime | None, Query(description="ISO-8601; UTC if naive")] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> HistoryResponse:
+    """Newest first. A page past the last one is a 400, not an empty page."""
+    start, end = _utc(start_date), _utc(end_date)
+    if start and end and start > end:
+        raise ApiError(400, "invalid start_date: it is after end_date")
+    where = monitoring.HistoryFilter(task_name or None, status, start, end)
+    try:
+        result = await monitoring.history(session, where, page, page_size)
+    except monitoring.PageOutOfRange as exc:
+        raise ApiError(400, f"invalid page: {exc}") from None
+    return HistoryResponse(
+        total_count=result.total_count, page=result.page, page_size=result.page_size,
+        total_pages=result.total_pages,
+        items=[TaskLogItem.model_validate(item) for item in result.items],
+    )
+
+
+@router.get("/task-names")
+async def get_task_names(session: SessionDep, _: PrincipalDep) -> list[str]:
+    """Every task name in the log, for the history filter's dropdown."""
+    return await monitoring.known_task_names(session)

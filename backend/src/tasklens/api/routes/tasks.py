@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from tasklens import monitoring
+from tasklens.api.deps import PrincipalDep, SessionDep
+from tasklens.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from tasklens.api.schemas import AttemptItem, TaskDetail
+
+router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
+
+
+@router.get("/{task_id}", responses={404: {"model": ErrorResponse}})
+async def get_task(
+    session: SessionDep, _: PrincipalDep, task_id: Annotated[str, Path(max_length=64)]
+) -> TaskDetail:
+    """The task's latest attempt, with every attempt's outcome."""
+    attempts = await monitoring.task_attempts(session, task_id)
+    if not attempts:
+        raise ApiError(404, f"no task with task_id '{task_id}'")
+    first, last = attempts[0], attempts[-1]
+    return TaskDetail(
+        task_id=task_id, task_name=last.task_name, status=last.status, queue=last.queue,
+        progress=last.progress, progress_message=last.progress_message,
+        params=last.params if last.params is not None else first.params, result=last.result,
+        created_at=first.created_at, started_at=first.started_at,
+        completed_at=last.completed_at, duration_ms=last.duration_ms,
+        attempts=[AttemptItem.model_validate(a) for a in attempts],
+    )

@@ -1,0 +1,113 @@
+"""The API's response shapes: the contract in specs/openapi.json and the SPA's types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasklens.models import TaskStatus
+from tasklens.tokens import Role
+
+
+class TaskLogItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    task_id: str
+    task_name: str
+    status: TaskStatus
+    params: Any | None
+    queue: str | None
+    attempt: int
+    worker: str | None
+    progress: float | None
+    progress_message: str | None
+    result: Any | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_ms: float | None
+    error_message: str | None
+    error_traceback: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class HistoryResponse(BaseModel):
+    total_count: int
+    page: int
+    page_size: int
+    total_pages: int
+    items: list[TaskLogItem]
+
+
+class TaskMetricsItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    task_name: str
+    total_executions: int
+    pending: int
+    running: int
+    success: int
+    failed: int
+    cancelled: int
+    avg_duration_ms: float | None = Field(description="Over successful executions only")
+    p95_duration_ms: float | None = Field(description="Nearest-rank p95 of successful ones")
+    success_rate: float | None = Field(description="success / finished; null if none finished")
+
+
+class MetricsResponse(BaseModel):
+    time_window_hours: int
+    generated_at: datetime
+    metrics: list[TaskMetricsItem]
+
+
+class AttemptItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    attempt: int
+    status: TaskStatus
+    worker: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_ms: float | None
+    error_message: str | None
+    error_traceback: str | None
+
+
+class TaskDetail(BaseModel):
+    task_id: str
+    task_name: str
+    status: TaskStatus
+    queue: str | None
+    progress: float | None
+    progress_message: str | None
+    params: Any | None
+    result: Any | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_ms: float | None
+    attempts: list[AttemptItem]
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(description="ok or degraded")
+    mode: str = Field(description="embedded or distributed")
+    database: str = Field(description="ok or down")
+    redis: str = Field(description="ok, down, or not_used in the embedded mode")
+
+
+class WhoAmI(BaseModel):
+    name: str
+    role: Role
+
+
+class DemoRequest(BaseModel):
+    count: int = Field(default=20, ge=1, le=10_000)
+
+
+class DemoResponse(BaseModel):
+    enqueued: int
+    task_ids: list[str]

@@ -1,0 +1,31 @@
+"""Serves the built React SPA from the API's own port; client-side routes reload fine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+DIST = Path(__file__).resolve().parents[4] / "frontend" / "dist"
+
+PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>TaskLens</title></head>
+<body><h1>TaskLens</h1><p>The dashboard has not been built yet:
+run <code>./dev up</code> (it builds <code>frontend/</code>). The API is at
+<a href="/api/v1/docs">/api/v1/docs</a>.</p></body></html>"""
+
+
+def mount_spa(app: FastAPI, dist: Path = DIST) -> None:
+    if (dist / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def spa(path: str, request: Request) -> Response:
+        if path.startswith("api/"):
+            return Response('{"error": "not found"}', 404, media_type="application/json")
+        candidate = (dist / path).resolve()
+        if path and candidate.is_file() and candidate.is_relative_to(dist.resolve()):
+            return FileResponse(candidate)
+        index = dist / "index.html"
+        return FileResponse(index) if index.is_file() else HTMLResponse(PLACEHOLDER)

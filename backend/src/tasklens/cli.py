@@ -1,0 +1,163 @@
+"""`tasklens serve | worker | migrate | demo | token` — one entry point for both run modes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import sys
+from collections.abc import Sequence
+
+import httpx
+
+from tasklens.settings import Settings, load_settings
+
+
+def _serve(settings: Settings, _: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tasklens.api.app import create_app
+
+    if not _is_loopback(settings.host):
+        print(f"tasklens: listening on {settings.host}: reachable from other machines; "
+              "every endpoint but /health still needs a token", file=sys.stderr)
+    mode = "embedded" if settings.embedded else "distributed"
+    print(f"tasklens: {mode} mode, database {_safe_url(settings.database_url)}", flush=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level="info", ws_max_size=1 << 20, timeout_graceful_shutdown=10)
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.redis_url is None:
+        print("tasklens: invalid setting TASKLENS_REDIS_URL: a worker needs Redis (in the "
+              "embedded mode `tasklens serve` runs the tasks itself)", file=sys.stderr)
+        return 2
+    command = [
+        sys.executable, "-m", "taskiq", "worker", "tasklens.worker:broker",
+        "--workers", str(args.workers),
+        "--max-async-tasks", str(settings.worker_concurrency),
+        "--shutdown-timeout", str(args.shutdown_timeout),
+        "--ack-type", "when_saved",
+        "--log-level", args.log_level,
+    ]
+    os.execv(sys.executable, command)  # replaces this process: signals reach taskiq directly
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from tasklens import migrate
+
+    if args.downgrade:
+        migrate.downgrade(settings.database_url, args.downgrade)
+    else:
+        migrate.upgrade(settings.database_url)
+    print(f"tasklens: database {_safe_url(settings.database_url)} is at "
+          f"{args.downgrade or 'head'}")
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_demo_async(settings, args.count))
+
+
+async def _demo_async(settings: Settings, count: int) -> int:
+    """Goes through the running server, so it works in the embedded mode too."""
+    from tasklens.database import create_engine
+    from tasklens.tokens import Role, TokenRegistry, parse_token_entry
+
+    url = f"http://{settings.host}:{settings.port}/api/v1/demo"
+    engine = create_engine(settings.database_url)
+    registry = TokenRegistry(engine, [])
+    temporary = None
+    operators = [parse_token_entry(raw, i) for i, raw in enumerate(settings.api_tokens)]
+    token = next((t for _n, role, t in operators if role is Role.OPERATOR), None)
+    if token is None:  # mint a short-lived token: whoever can reach the database may
+        temporary = f"cli-demo-{os.getpid()}"
+        token = await registry.create(temporary, Role.OPERATOR)
+    try:
+        async with httpx.AsyncClient(timeout=60) as client:
+            response = await client.post(url, json={"count": count},
+                                         headers={"Authorization": f"Bearer {token}"})
+    except httpx.TransportError as exc:
+        print(f"tasklens: no server answers at {url} ({exc}); start it with `tasklens serve`",
+              file=sys.stderr)
+        return 1
+    finally:
+        if temporary:
+            await registry.delete(temporary)
+        await engine.dispose()
+    if response.status_code != 202:
+        print(f"tasklens: the server said {response.status_code}: {response.text}",
+              file=sys.stderr)
+        return 1
+    print(f"tasklens: enqueued {response.json()['enqueued']} demo tasks; watch them at "
+          f"http://{settings.host}:{settings.port}/monitoring")
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from tasklens.database import create_engine
+    from tasklens.tokens import Role, TokenRegistry
+
+    async def create() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            return await TokenRegistry(engine, []).create(args.name, Role(args.role))
+        finally:
+            await engine.dispose()
+
+    token = asyncio.run(create())
+    if token is None:
+        print(f"tasklens: a token named '{args.name}' exists already", file=sys.stderr)
+        return 1
+    print(token)
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tasklens", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="API + dashboard (embedded mode: runs the tasks too)")
+    worker = sub.add_parser("worker", help="a TaskIQ worker (distributed mode)")
+    worker.add_argument("--workers", type=int, default=1, help="worker processes")
+    worker.add_argument("--shutdown-timeout", type=float, default=30.0)
+    worker.add_argument("--log-level", default="INFO")
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--downgrade", metavar="REVISION", help="e.g. base")
+    demo = sub.add_parser("demo", help="enqueue demo tasks through the running server")
+    demo.add_argument("--count", type=int, default=50)
+    token = sub.add_parser("token", help="create an API token (printed once)")
+    token.add_argument("--name", required=True)
+    token.add_argument("--role", choices=["viewer", "operator"], default="operator")
+    return parser
+
+
+COMMANDS = {"serve": _serve, "worker": _worker, "migrate": _migrate, "demo": _demo,
+            "token": _token}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    return COMMANDS[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

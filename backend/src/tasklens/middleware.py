@@ -1,0 +1,160 @@
+"""`TaskLensMiddleware`: add it to any TaskIQ broker and every task's lifecycle is logged.
+
+    broker.add_middlewares(TaskLensMiddleware(database_url="postgresql+asyncpg://…",
+                                              redis_url="redis://…"))
+
+Client side it records `pending` once a message is sent; worker side `running`, then
+`success`/`failed`/`cancelled` with duration, error and traceback. Each retry attempt
+(taskiq's `_retries` label) is its own row. Hooks only touch memory: writes happen in the
+recorder's background flush, so a slow or dead database never slows a task down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
+from taskiq.exceptions import NoResultError
+
+from tasklens.lifecycle import LifecycleChange, json_safe
+from tasklens.models import TaskStatus
+from tasklens.recorder import LifecycleRecorder, build_recorder
+from tasklens.redaction import redact
+
+ENQUEUED_AT_LABEL = "tasklens_enqueued_at"
+MAX_TRACEBACK_CHARS = 32_000
+
+
+def attempt_of(message: TaskiqMessage) -> int:
+    try:
+        return int(message.labels.get("_retries", 0)) + 1
+    except (TypeError, ValueError):
+        return 1
+
+
+def params_of(message: TaskiqMessage) -> Any:
+    params: dict[str, Any] = dict(message.kwargs)
+    if message.args:
+        params["_args"] = list(message.args)
+    return json_safe(redact(params))
+
+
+class TaskLensMiddleware(TaskiqMiddleware):
+    def __init__(
+        self,
+        database_url: str | None = None,
+        redis_url: str | None = None,
+        *,
+        recorder: LifecycleRecorder | None = None,
+    ) -> None:
+        super().__init__()
+        if recorder is None and database_url is None:
+            raise ValueError("TaskLensMiddleware needs a database_url or a recorder")
+        self._database_url = database_url
+        self._redis_url = redis_url
+        self._recorder = recorder
+        self._started: dict[tuple[str, int], tuple[float, datetime]] = {}
+        self._errors: dict[tuple[str, int], BaseException] = {}
+        self.worker_id = ""
+
+    @property
+    def recorder(self) -> LifecycleRecorder:
+        if self._recorder is None:
+            raise RuntimeError("TaskLensMiddleware used before broker.startup()")
+        return self._recorder
+
+    async def startup(self) -> None:
+        # Computed here, not in __init__: taskiq forks worker processes after import.
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        if self._recorder is None:
+            assert self._database_url is not None
+            self._recorder = build_recorder(self._database_url, self._redis_url)
+        await self.recorder.start()
+
+    async def shutdown(self) -> None:
+        if self._recorder is not None:
+            await self._recorder.stop()
+
+    @property
+    def _queue(self) -> str | None:
+        return getattr(self.broker, "queue_name", None)
+
+    def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
+        message.labels.setdefault(ENQUEUED_AT_LABEL, time.time())
+        return message
+
+    def post_send(self, message: TaskiqMessage) -> None:
+        # Recorded after a successful send, so a failed kick leaves no phantom `pending` row.
+        now = datetime.now(UTC)
+        self.recorder.record(LifecycleChange(
+            task_id=message.task_id, task_name=message.task_name, status=TaskStatus.PENDING,
+            timestamp=now, attempt=attempt_of(message), created_at=_enqueued_at(message, now),
+            params=params_of(message), queue=message.labels.get("queue_name") or self._queue,
+        ))
+
+    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        now = datetime.now(UTC)
+        key = (message.task_id, attempt_of(message))
+        self._started[key] = (time.perf_counter(), now)
+        self.recorder.record(LifecycleChange(
+            task_id=message.task_id, task_name=message.task_name, status=TaskStatus.RUNNING,
+            timestamp=now, attempt=key[1], created_at=_enqueued_at(message, now),
+            params=params_of(message), queue=message.labels.get("queue_name") or self._queue,
+            worker=self.worker_id, started_at=now,
+        ))
+        return message
+
+    def on_error(
+        self, message: TaskiqMessage, result: TaskiqResult[Any], exception: BaseException
+    ) -> None:
+        # A retry middleware may replace result.error with NoResultError: keep the original.
+        self._errors[(message.task_id, attempt_of(message))] = exception
+
+    def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
+        now = datetime.now(UTC)
+        key = (message.task_id, attempt_of(message))
+        started = self._started.pop(key, None)
+        error = self._errors.pop(key, None) or (result.error if result.is_err else None)
+        duration_ms = (time.perf_counter() - started[0]) * 1000 if started else None
+        change = LifecycleChange(
+            task_id=message.task_id, task_name=message.task_name, status=TaskStatus.SUCCESS,
+            timestamp=now, attempt=key[1], worker=self.worker_id,
+            started_at=started[1] if started else None, completed_at=now,
+            duration_ms=duration_ms,
+        )
+        if error is None or isinstance(error, NoResultError):
+            change.progress = 1.0
+            change.result = json_safe(result.return_value)
+        else:
+            change.status = (
+                TaskStatus.CANCELLED if isinstance(error, asyncio.CancelledError)
+                else TaskStatus.FAILED
+            )
+            change.error_message = f"{type(error).__name__}: {error}"[:2000]
+            change.error_traceback = "".join(
+                traceback.format_exception(error)
+            )[-MAX_TRACEBACK_CHARS:]
+        self.recorder.record(change)
+
+    def record_progress(
+        self, message: TaskiqMessage, fraction: float, note: str | None = None
+    ) -> None:
+        self.recorder.record(LifecycleChange(
+            task_id=message.task_id, task_name=message.task_name, status=TaskStatus.RUNNING,
+            timestamp=datetime.now(UTC), attempt=attempt_of(message), worker=self.worker_id,
+            progress=min(max(fraction, 0.0), 1.0), progress_message=note,
+        ))
+
+
+def _enqueued_at(message: TaskiqMessage, default: datetime) -> datetime:
+    raw = message.labels.get(ENQUEUED_AT_LABEL)
+    try:
+        return datetime.fromtimestamp(float(raw), UTC) if raw is not None else default
+    except (TypeError, ValueError, OverflowError):
+        return default

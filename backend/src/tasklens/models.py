@@ -1,0 +1,109 @@
+"""The lifecycle log: one row per task attempt, the single source of truth the dashboard shows."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+
+class TaskStatus(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    @property
+    def rank(self) -> int:
+        """Order of the lifecycle; a write never moves a row back to a lower rank."""
+        return _RANK[self]
+
+
+TERMINAL_STATUSES = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED})
+_RANK = {TaskStatus.PENDING: 0, TaskStatus.RUNNING: 1} | {s: 2 for s in TERMINAL_STATUSES}
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python on every backend (SQLite stores naive UTC text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: datetime | None, dialect: sa.Dialect
+    ) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TaskExecutionLog(SQLModel, table=True):
+    __tablename__ = "task_execution_logs"
+    __table_args__ = (
+        sa.Index("ix_task_logs_name_status_created", "task_name", "status", "created_at"),
+        sa.Index("ix_task_logs_created_at", "created_at"),
+        sa.Index("ix_task_logs_task_name", "task_name"),
+        sa.Index("ix_task_logs_status", "status"),
+        sa.UniqueConstraint("task_id", "attempt", name="uq_task_logs_task_attempt"),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(
+        sa.Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    task_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    task_name: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    status: TaskStatus = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    params: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONType))
+    queue: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
+    attempt: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False))
+    worker: str | None = Field(default=None, sa_column=sa.Column(sa.String(255)))
+    progress: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
+    progress_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    result: Any | None = Field(default=None, sa_column=sa.Column(JSONType))
+    started_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    completed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    duration_ms: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
+    error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    error_traceback: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )
+
+
+class ApiToken(SQLModel, table=True):
+    """Generated tokens, stored as SHA-256 digests so a database dump leaks none."""
+
+    __tablename__ = "api_tokens"
+
+    name: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    role: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    token_sha256: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )

@@ -1,0 +1,25 @@
+"""Progress reporting from inside a task, as a TaskIQ dependency.
+
+    async def analyse(url: str, progress: Progress = TaskiqDepends()) -> dict:
+        progress(0.1, "cloning")
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from taskiq import Context, TaskiqDepends
+
+from tasklens.middleware import TaskLensMiddleware
+
+
+class Progress:
+    def __init__(self, context: Annotated[Context, TaskiqDepends()]) -> None:
+        self._message = context.message
+        self._middleware = next(
+            (m for m in context.broker.middlewares if isinstance(m, TaskLensMiddleware)), None
+        )
+
+    def __call__(self, fraction: float, note: str | None = None) -> None:
+        if self._middleware is not None:
+            self._middleware.record_progress(self._message, fraction, note)

@@ -1,0 +1,190 @@
+"""The buffer between a running task and the database.
+
+`record()` is synchronous and O(1): it appends the event and merges the change into the
+latest row state for that task attempt. A background loop flushes every `flush_interval`
+(or as soon as `batch_size` rows wait): one PUBLISH of the events, one upsert of the rows.
+If the database is down, rows stay buffered and the loop retries with backoff; tasks never
+wait. When more than `buffer_max` distinct rows are waiting (a long outage under load),
+the oldest non-terminal rows are dropped first (a later state of theirs would replace them
+anyway); drops are counted in `stats` and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tasklens.database import create_engine
+from tasklens.event_bus import Event, EventBus, RedisEventBus
+from tasklens.lifecycle import LifecycleChange
+from tasklens.log_store import LogStore, PostgresLogStore, SqlAlchemyLogStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RecorderStats:
+    recorded: int = 0
+    rows_written: int = 0
+    flushes: int = 0
+    write_failures: int = 0
+    rows_dropped: int = 0
+    events_dropped: int = 0
+
+
+class LifecycleRecorder:
+    def __init__(
+        self,
+        store: LogStore,
+        bus: EventBus | None,
+        *,
+        flush_interval: float = 0.025,
+        batch_size: int = 500,
+        buffer_max: int = 200_000,
+        max_events_per_flush: int = 5_000,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self.buffer_max = buffer_max
+        self.max_events_per_flush = max_events_per_flush
+        self.stats = RecorderStats()
+        self._rows: dict[tuple[str, int], LifecycleChange] = {}
+        self._events: list[Event] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._db_down_since: float | None = None
+        self._stopping = False
+
+    def record(self, change: LifecycleChange) -> None:
+        self.stats.recorded += 1
+        if self.bus is not None:
+            self._events.append(change.to_event())
+        previous = self._rows.get(change.key)
+        self._rows[change.key] = change if previous is None else previous.merged_with(change)
+        if len(self._rows) >= self.batch_size:
+            self._wake.set()
+        if len(self._rows) > self.buffer_max:
+            self._shed()
+
+    def _shed(self) -> None:
+        excess = len(self._rows) - self.buffer_max
+        victims = [k for k, c in self._rows.items() if not c.status.is_terminal][:excess]
+        if len(victims) < excess:
+            chosen = set(victims)
+            victims += [k for k in self._rows if k not in chosen][: excess - len(victims)]
+        for key in victims:
+            del self._rows[key]
+        self.stats.rows_dropped += len(victims)
+        logger.error("lifecycle buffer full (%d rows): dropped %d oldest rows",
+                     self.buffer_max, len(victims))
+
+    @property
+    def backlog(self) -> int:
+        return len(self._rows)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="tasklens-recorder")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Flush what is buffered (bounded by `timeout`), then stop the loop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout)
+            except TimeoutError:
+                logger.error("recorder stopped with %d rows unwritten", len(self._rows))
+            self._task = None
+        await self.store.close()
+        if self.bus is not None:
+            await self.bus.close()
+
+    async def flush(self) -> None:
+        """Write everything buffered now (used by tests and at shutdown)."""
+        await self._flush_once()
+
+    async def _run(self) -> None:
+        backoff = self.flush_interval
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), backoff)
+            self._wake.clear()
+            ok = await self._flush_once()
+            if self._stopping and (ok or not self._rows):
+                return
+            backoff = self.flush_interval if ok else min(max(backoff * 2, 0.1), 5.0)
+
+    async def _flush_once(self) -> bool:
+        events, self._events = self._events, []
+        if events and self.bus is not None:
+            await self._publish(events)
+        if not self._rows:
+            return True
+        batch, self._rows = self._rows, {}
+        try:
+            await self.store.upsert(list(batch.values()))
+        except Exception as exc:
+            self._requeue(batch)
+            self.stats.write_failures += 1
+            if self._db_down_since is None:
+                self._db_down_since = asyncio.get_running_loop().time()
+                logger.warning("lifecycle log write failed (%s); %d rows buffered, retrying",
+                               exc, len(self._rows))
+            return False
+        if self._db_down_since is not None:
+            down_for = asyncio.get_running_loop().time() - self._db_down_since
+            logger.warning("lifecycle log writes recovered after %.1fs", down_for)
+            self._db_down_since = None
+        self.stats.flushes += 1
+        self.stats.rows_written += len(batch)
+        return True
+
+    def _requeue(self, batch: dict[tuple[str, int], LifecycleChange]) -> None:
+        """Put a failed batch back under anything recorded since (which is newer)."""
+        for key, newer in self._rows.items():
+            older = batch.get(key)
+            batch[key] = newer if older is None else older.merged_with(newer)
+        self._rows = batch
+        if len(self._rows) > self.buffer_max:
+            self._shed()
+
+    async def _publish(self, events: Sequence[Event]) -> None:
+        assert self.bus is not None
+        for start in range(0, len(events), self.max_events_per_flush):
+            chunk = events[start:start + self.max_events_per_flush]
+            try:
+                await self.bus.publish(chunk)
+            except Exception as exc:
+                self.stats.events_dropped += len(chunk)
+                logger.warning("could not publish %d live events: %s", len(chunk), exc)
+
+
+def build_recorder(
+    database_url: str,
+    redis_url: str | None,
+    *,
+    bus: EventBus | None = None,
+    engine: AsyncEngine | None = None,
+    flush_interval: float = 0.025,
+    batch_size: int = 500,
+    buffer_max: int = 200_000,
+) -> LifecycleRecorder:
+    """A recorder for these URLs: Postgres via asyncpg, SQLite via SQLAlchemy."""
+    store: LogStore
+    if database_url.startswith("postgresql"):
+        store = PostgresLogStore(database_url)
+    else:
+        store = SqlAlchemyLogStore(engine or create_engine(database_url))
+    if bus is None and redis_url is not None:
+        bus = RedisEventBus(redis_url)
+    return LifecycleRecorder(store, bus, flush_interval=flush_interval,
+                             batch_size=batch_size, buffer_max=buffer_max)

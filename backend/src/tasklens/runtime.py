@@ -1,0 +1,98 @@
+"""Everything one TaskLens process runs, built from `Settings` in one place.
+
+request → broker (enqueue) → worker → middleware → recorder → store + event bus → live hub
+→ WebSocket. The embedded mode wires the same parts in-process; the distributed mode puts
+Redis between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from taskiq import AsyncBroker
+
+from tasklens import migrate
+from tasklens.broker import build_broker
+from tasklens.database import create_engine, session_factory
+from tasklens.event_bus import EventBus, InProcessEventBus, RedisEventBus
+from tasklens.live import LiveHub
+from tasklens.recorder import LifecycleRecorder, build_recorder
+from tasklens.settings import Settings
+from tasklens.tokens import TokenRegistry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    bus: EventBus
+    recorder: LifecycleRecorder
+    broker: AsyncBroker
+    hub: LiveHub
+    tokens: TokenRegistry
+    redis: Redis | None
+    first_start_token: str | None = None
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        engine = create_engine(settings.database_url)
+        bus: EventBus = (
+            InProcessEventBus() if settings.redis_url is None
+            else RedisEventBus(settings.redis_url)
+        )
+        recorder = build_recorder(
+            settings.database_url, settings.redis_url, bus=bus, engine=engine,
+            flush_interval=settings.log_flush_interval_ms / 1000,
+            batch_size=settings.log_batch_size, buffer_max=settings.log_buffer_max,
+        )
+        redis = (
+            None if settings.redis_url is None
+            else Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        )
+        return cls(
+            settings=settings, engine=engine, sessions=session_factory(engine), bus=bus,
+            recorder=recorder, broker=build_broker(settings, recorder), hub=LiveHub(bus),
+            tokens=TokenRegistry(engine, settings.api_tokens), redis=redis,
+        )
+
+    async def start(self) -> None:
+        if not self.settings.is_postgres:
+            await asyncio.to_thread(migrate.upgrade, self.settings.database_url)
+        self.first_start_token = await self.tokens.first_start_token()
+        await self.broker.startup()
+        await self.hub.start()
+
+    async def stop(self) -> None:
+        await self.hub.stop()
+        await self.broker.shutdown()  # flushes the recorder through the middleware
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+
+    async def check_database(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), 3)
+        except Exception as exc:
+            logger.warning("health: database unreachable: %s", exc)
+            return False
+        return True
+
+    async def check_redis(self) -> bool | None:
+        """None in the embedded mode, where there is no Redis to need."""
+        if self.redis is None:
+            return None
+        try:
+            return bool(await asyncio.wait_for(self.redis.ping(), 3))
+        except Exception as exc:
+            logger.warning("health: redis unreachable: %s", exc)
+            return False

@@ -1,0 +1,116 @@
+"""Typed settings, read from `TASKLENS_*` environment variables and `.env`.
+
+One object decides the run mode: no `REDIS_URL` means the embedded mode (in-process broker,
+events and coordination); a `REDIS_URL` means the distributed mode.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TASKLENS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///./{DEFAULT_DATA_DIR}/tasklens.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///… or postgresql+asyncpg://…",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Unset = embedded mode; redis://… = distributed mode."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    task_timeout_seconds: int = Field(default=300, ge=1, le=86_400)
+    log_retention_days: int = Field(default=30, ge=1, le=3650)
+    api_tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated `token`, `name:token` or `name:role:token` entries.",
+    )
+    data_dir: Path = DEFAULT_DATA_DIR
+    queue_name: str = "tasklens"
+    worker_concurrency: int = Field(default=100, ge=1, le=10_000)
+    log_flush_interval_ms: int = Field(default=25, ge=1, le=10_000)
+    log_batch_size: int = Field(default=500, ge=1, le=100_000)
+    log_buffer_max: int = Field(default=200_000, ge=100)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _token_entries(cls, value: list[str]) -> list[str]:
+        from tasklens.tokens import parse_token_entry  # avoid an import cycle at load time
+
+        for i, raw in enumerate(value):
+            try:
+                _name, _role, token = parse_token_entry(raw, i)
+            except ValueError as exc:
+                raise ValueError(
+                    f"entry {i + 1}: use `token`, `name:token` or `name:role:token` "
+                    "with role viewer or operator"
+                ) from exc
+            if len(token) < 16:
+                raise ValueError(f"entry {i + 1}: a token needs at least 16 characters")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+
+class SettingsError(SystemExit):
+    """Raised instead of a traceback: startup stops with one line naming the variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = first["msg"].removeprefix("Value error, ")
+        line = f"tasklens: invalid setting TASKLENS_{field.upper()}: {message}"
+        print(line, file=sys.stderr)
+        raise SettingsError(2) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,124 @@
+"""API tokens: who may call TaskLens, and with which role.
+
+Tokens come from `TASKLENS_API_TOKENS` or from the `api_tokens` table, where only their
+SHA-256 digest is kept. Lookups compare digests in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from enum import Enum
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tasklens.models import ApiToken
+
+
+class Role(str, Enum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    role: Role
+
+    @property
+    def can_operate(self) -> bool:
+        return self.role is Role.OPERATOR
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEntry:
+    name: str
+    role: Role
+    digest: str
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def parse_token_entry(raw: str, index: int) -> tuple[str, Role, str]:
+    """`token`, `name:token` or `name:role:token` → (name, role, token)."""
+    parts = raw.split(":")
+    if len(parts) == 1:
+        return f"token-{index + 1}", Role.OPERATOR, parts[0]
+    if len(parts) == 2:
+        return parts[0], Role.OPERATOR, parts[1]
+    if len(parts) == 3:
+        return parts[0], Role(parts[1]), parts[2]
+    raise ValueError("each entry is `token`, `name:token` or `name:role:token`")
+
+
+class TokenRegistry:
+    def __init__(self, engine: AsyncEngine, configured: list[str]) -> None:
+        self._engine = engine
+        self._known: list[TokenEntry] = []
+        for i, raw in enumerate(configured):
+            name, role, token = parse_token_entry(raw, i)
+            self._known.append(TokenEntry(name, role, digest(token)))
+
+    @property
+    def has_configured_tokens(self) -> bool:
+        return bool(self._known)
+
+    async def authenticate(self, token: str | None) -> Principal | None:
+        if not token:
+            return None
+        wanted = digest(token)
+        found: TokenEntry | None = None
+        for entry in self._known:  # no early exit: every entry costs the same
+            if hmac.compare_digest(entry.digest, wanted):
+                found = entry
+        if found is None:
+            found = await self._lookup(wanted)
+        return None if found is None else Principal(found.name, found.role)
+
+    async def _lookup(self, wanted: str) -> TokenEntry | None:
+        async with AsyncSession(self._engine) as session:
+            row = (await session.exec(
+                select(ApiToken).where(ApiToken.token_sha256 == wanted)
+            )).first()
+        if row is None or not hmac.compare_digest(row.token_sha256, wanted):
+            return None
+        return TokenEntry(row.name, Role(row.role), row.token_sha256)
+
+    async def create(self, name: str, role: Role) -> str | None:
+        """Store a new token's digest; None if `name` exists (another process was first)."""
+        token = new_token()
+        async with AsyncSession(self._engine) as session:
+            if await session.get(ApiToken, name) is not None:
+                return None
+            session.add(ApiToken(name=name, role=role.value, token_sha256=digest(token)))
+            try:
+                await session.commit()
+            except sa.exc.IntegrityError:
+                return None
+        return token
+
+    async def delete(self, name: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(sa.delete(ApiToken).where(sa.column("name") == name))
+
+    async def stored_count(self) -> int:
+        async with self._engine.connect() as conn:
+            count = await conn.scalar(sa.select(sa.func.count()).select_from(ApiToken))
+        return int(count or 0)
+
+    async def first_start_token(self) -> str | None:
+        """Jupyter-style: with no configured and no stored tokens, make an `admin` one."""
+        if self.has_configured_tokens or await self.stored_count() > 0:
+            return None
+        return await self.create("admin", Role.OPERATOR)
