@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -104,8 +104,17 @@ class WhoAmI(BaseModel):
     role: Role
 
 
+DemoTaskName = Literal["demo.quick", "demo.slow", "demo.flaky", "demo.noop"]
+
+
 class DemoRequest(BaseModel):
     count: int = Field(default=20, ge=1, le=10_000)
+    task: DemoTaskName | None = Field(
+        default=None, description="Only this demo task (default: a mix of them)"
+    )
+    params: dict[str, Any] | None = Field(
+        default=None, description="Keyword arguments for `task` (e.g. failure_rate)"
+    )
 
 
 class DemoResponse(BaseModel):

@@ -3,9 +3,10 @@ from __future__ import annotations
 import random
 
 from fastapi import APIRouter, status
+from taskiq.exceptions import SendTaskError
 
 from tasklens.api.deps import OperatorDep, RuntimeDep
-from tasklens.api.errors import ERROR_RESPONSES
+from tasklens.api.errors import ERROR_RESPONSES, ApiError
 from tasklens.api.schemas import DemoRequest, DemoResponse
 
 router = APIRouter(prefix="/demo", tags=["demo"], responses=ERROR_RESPONSES)
@@ -26,9 +27,14 @@ async def enqueue_demo(body: DemoRequest, runtime: RuntimeDep, _: OperatorDep) -
     kwargs = {name: make for name, _w, make in _MIX}
     task_ids = []
     for i in range(body.count):
-        name = random.choices(names, weights)[0]
+        name = body.task or random.choices(names, weights)[0]
+        params = body.params if body.task else kwargs[name](i)
         task = runtime.broker.find_task(name)
-        assert task is not None, name
-        sent = await task.kiq(**kwargs[name](i))
+        if task is None:
+            raise ApiError(400, f"invalid task: '{name}' is not registered")
+        try:
+            sent = await task.kiq(**(params or {}))
+        except SendTaskError as exc:
+            raise ApiError(503, f"the broker is unreachable: {exc.__cause__ or exc}") from None
         task_ids.append(sent.task_id)
     return DemoResponse(enqueued=len(task_ids), task_ids=task_ids)

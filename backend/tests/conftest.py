@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis
+
+from support import API_TOKENS, Stack
+from tasklens import migrate
+
+PG_ADMIN_URL = os.environ.get("TASKLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_BASE = os.environ.get("TASKLENS_TEST_REDIS", "redis://127.0.0.1:6379")
+TEST_DB = "tasklens_test"
+
+
+async def _recreate_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def pg_url(name: str = TEST_DB) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{name}"
+
+
+def fresh_postgres() -> str:
+    """A freshly migrated, empty PostgreSQL database."""
+    asyncio.run(_recreate_database(TEST_DB))
+    url = pg_url()
+    migrate.upgrade(url)
+    return url
+
+
+def fresh_redis() -> str:
+    url = f"{REDIS_BASE}/15"
+    with redis.Redis.from_url(url) as client:
+        client.flushdb()
+    return url
+
+
+def distributed_stack(workdir: Path) -> Stack:
+    return Stack(workdir, {
+        "TASKLENS_DATABASE_URL": fresh_postgres(),
+        "TASKLENS_REDIS_URL": fresh_redis(),
+        "TASKLENS_API_TOKENS": API_TOKENS,
+    })
+
+
+def embedded_stack(workdir: Path) -> Stack:
+    return Stack(workdir, {
+        "TASKLENS_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/data/tasklens.db",
+        "TASKLENS_REDIS_URL": "",
+        "TASKLENS_API_TOKENS": API_TOKENS,
+    })
+
+
+STACKS = {"embedded": embedded_stack, "distributed": distributed_stack}
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    return fresh_postgres()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return fresh_redis()
+
+
+@pytest.fixture
+def distributed(tmp_path: Path) -> Iterator[Stack]:
+    stack = distributed_stack(tmp_path)
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[Stack]:
+    stack = embedded_stack(tmp_path)
+    yield stack
+    stack.stop_all()

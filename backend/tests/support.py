@@ -1,0 +1,188 @@
+"""Real TaskLens processes for tests: `tasklens serve` and `tasklens worker` subprocesses,
+an HTTP client with a token, and a WebSocket listener that collects live events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+BACKEND = Path(__file__).resolve().parents[1]
+TASKLENS = str(Path(sys.executable).with_name("tasklens"))
+OPERATOR_TOKEN = "operator-token-0123456789abcdef"
+VIEWER_TOKEN = "viewer-token-0123456789abcdef"
+API_TOKENS = f"ops:operator:{OPERATOR_TOKEN},watcher:viewer:{VIEWER_TOKEN}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+
+
+@dataclass
+class Stack:
+    """The processes of one TaskLens deployment, stopped together at the end of a test."""
+
+    workdir: Path
+    env: dict[str, str]
+    processes: list[Process] = field(default_factory=list)
+
+    def _spawn(self, name: str, args: list[str], extra_env: dict[str, str]) -> Process:
+        log_path = self.workdir / f"{name}.log"
+        env = {**os.environ, **self.env, **extra_env, "PYTHONUNBUFFERED": "1"}
+        popen = subprocess.Popen(  # noqa: S603
+            [TASKLENS, *args], cwd=self.workdir, env=env,
+            stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+        )
+        process = Process(name, popen, log_path)
+        self.processes.append(process)
+        return process
+
+    def start_api(self, name: str = "api") -> Api:
+        port = free_port()
+        process = self._spawn(name, ["serve"], {"TASKLENS_PORT": str(port)})
+        api = Api(f"http://127.0.0.1:{port}", process)
+        api.wait_healthy()
+        return api
+
+    def start_worker(self, name: str = "worker", workers: int = 1) -> Process:
+        process = self._spawn(name, ["worker", "--workers", str(workers)], {})
+        wait_for(lambda: "Listening started" in process.log() or process.popen.poll() is not None,
+                 timeout=30, what=f"{name} to listen")
+        assert process.popen.poll() is None, process.log()
+        return process
+
+    def stop_all(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+@dataclass
+class Api:
+    base_url: str
+    process: Process
+
+    def client(self, token: str | None = OPERATOR_TOKEN) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+    def ws_url(self, token: str | None = OPERATOR_TOKEN) -> str:
+        url = self.base_url.replace("http://", "ws://") + "/api/v1/ws"
+        return f"{url}?token={token}" if token else url
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        def healthy() -> bool:
+            if self.process.popen.poll() is not None:
+                raise AssertionError(f"{self.process.name} exited:\n{self.process.log()}")
+            with contextlib.suppress(httpx.TransportError):
+                return httpx.get(self.base_url + "/health", timeout=2).status_code == 200
+            return False
+
+        wait_for(healthy, timeout=timeout, what=f"{self.process.name} to be healthy")
+
+    def enqueue(self, task: str, count: int = 1, **params: Any) -> list[str]:
+        with self.client() as client:
+            response = client.post("/api/v1/demo",
+                                   json={"task": task, "count": count, "params": params})
+        assert response.status_code == 202, response.text
+        task_ids: list[str] = response.json()["task_ids"]
+        return task_ids
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        with self.client() as client:
+            response = client.get(f"/api/v1/tasks/{task_id}")
+        assert response.status_code in (200, 404), response.text
+        return response.json() if response.status_code == 200 else {}
+
+    def wait_task(self, task_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+
+        def reached() -> bool:
+            found.update(self.task(task_id))
+            return found.get("status") == status
+
+        wait_for(reached, timeout=timeout, what=f"task {task_id} to be {status} ({found})")
+        return found
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str,
+             interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class LiveEvents:
+    """A WebSocket client that keeps every frame it receives, in a background task."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.frames: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+
+    async def __aenter__(self) -> LiveEvents:
+        self._task = asyncio.create_task(self._listen())
+        await asyncio.wait_for(self._connected.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _listen(self) -> None:
+        async with websockets.connect(self.url) as socket_:
+            async for raw in socket_:
+                frame = json.loads(raw)
+                self.frames.append(frame)
+                if frame.get("type") == "hello":
+                    self._connected.set()
+
+    def statuses(self, task_id: str) -> list[str]:
+        return [f["status"] for f in self.frames
+                if f.get("type") == "task_event" and f["data"]["task_id"] == task_id]
+
+    async def wait_status(self, task_id: str, status: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while status not in self.statuses(task_id):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {status} event for {task_id}: {self.statuses(task_id)}")
+            await asyncio.sleep(0.05)

@@ -1,0 +1,146 @@
+"""The behaviour suite: the same user-visible lifecycle in both run modes.
+
+Embedded: one `tasklens serve` process on SQLite. Distributed: `tasklens serve` plus a
+`tasklens worker` process, sharing only PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from conftest import STACKS
+
+from support import VIEWER_TOKEN, Api, LiveEvents
+
+
+@pytest.fixture(scope="module", params=["embedded", "distributed"])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One running deployment per mode, shared by this module's tests."""
+    stack = STACKS[request.param](tmp_path_factory.mktemp(request.param))
+    try:
+        running = stack.start_api()
+        if request.param == "distributed":
+            stack.start_worker()
+        yield running
+    finally:
+        stack.stop_all()
+
+
+async def test_a_task_is_seen_pending_running_then_success(api: Api) -> None:
+    async with LiveEvents(api.ws_url()) as live:
+        [task_id] = api.enqueue("demo.quick", n=7)
+        await live.wait_status(task_id, "success")
+
+    assert {"pending", "running", "success"} <= set(live.statuses(task_id))
+    task = api.wait_task(task_id, "success")
+    assert task["task_name"] == "demo.quick"
+    assert task["result"] == {"n": 7, "square": 49}
+    assert task["params"] == {"n": 7}
+    assert task["duration_ms"] > 0
+    assert task["started_at"] <= task["completed_at"]
+    [attempt] = task["attempts"]
+    assert attempt["status"] == "success"
+    assert ":" in attempt["worker"]  # host:pid
+
+
+async def test_a_failing_task_keeps_its_error_and_full_traceback(api: Api) -> None:
+    async with LiveEvents(api.ws_url()) as live:
+        [task_id] = api.enqueue("demo.flaky", record_id=3, failure_rate=1.0)
+        await live.wait_status(task_id, "failed")
+
+    failed = [f for f in live.frames
+              if f.get("type") == "task_event" and f["status"] == "failed"]
+    assert failed[0]["data"]["error_message"] == "DemoFailure: could not import record 3"
+    task = api.wait_task(task_id, "failed")
+    traceback = task["attempts"][0]["error_traceback"]
+    assert "_parse_record" in traceback
+    assert "ValueError: invalid literal for int()" in traceback
+    assert "DemoFailure: could not import record 3" in traceback
+
+
+async def test_progress_reaches_live_clients_and_the_task(api: Api) -> None:
+    async with LiveEvents(api.ws_url()) as live:
+        [task_id] = api.enqueue("demo.slow", steps=3, step_seconds=0.3)
+        await live.wait_status(task_id, "success")
+
+    progress = [f["data"]["progress"] for f in live.frames
+                if f.get("type") == "task_event" and f["data"]["task_id"] == task_id
+                and f["data"]["progress"] is not None]
+    assert progress[:3] == pytest.approx([0, 1 / 3, 2 / 3])
+    assert progress[-1] == 1.0
+    notes = [f["data"]["progress_message"] for f in live.frames
+             if f.get("type") == "task_event" and f["data"]["progress_message"]]
+    assert notes[:3] == ["step 1 of 3", "step 2 of 3", "step 3 of 3"]
+    assert api.wait_task(task_id, "success")["progress"] == 1.0
+
+
+async def test_secrets_in_params_are_redacted_everywhere(api: Api) -> None:
+    secret = "hunter2-very-secret"
+    async with LiveEvents(api.ws_url()) as live:
+        [task_id] = api.enqueue("demo.quick", n=1, api_token=secret,
+                                nested={"password": secret, "ok": "visible"})
+        await live.wait_status(task_id, "failed")  # quick() takes no api_token: TypeError
+
+    task = api.wait_task(task_id, "failed")
+    assert task["params"] == {"n": 1, "api_token": "***",
+                              "nested": {"password": "***", "ok": "visible"}}
+    assert secret not in str(live.frames)
+    with api.client() as client:
+        history = client.get("/api/v1/monitoring/history", params={"status": "failed"}).text
+    assert secret not in history
+    assert secret not in api.process.log()
+
+
+def _counts(api: Api) -> dict[str, dict[str, int]]:
+    with api.client() as client:
+        metrics = client.get("/api/v1/monitoring/metrics", params={"time_window": 1}).json()
+    return {m["task_name"]: m for m in metrics["metrics"]}
+
+
+async def test_history_and_metrics_show_what_ran(api: Api) -> None:
+    before = _counts(api)
+    ok_ids = api.enqueue("demo.quick", count=4, n=2)
+    bad_ids = api.enqueue("demo.flaky", count=2, failure_rate=1.0)
+    for task_id in ok_ids:
+        api.wait_task(task_id, "success")
+    for task_id in bad_ids:
+        api.wait_task(task_id, "failed")
+
+    with api.client() as client:
+        failed = client.get("/api/v1/monitoring/history",
+                            params={"task_name": "demo.flaky", "status": "failed"}).json()
+        names = client.get("/api/v1/monitoring/task-names").json()
+    after = _counts(api)
+
+    assert {item["task_id"] for item in failed["items"]} >= set(bad_ids)
+    assert all(item["task_name"] == "demo.flaky" and item["status"] == "failed"
+               for item in failed["items"])
+    assert failed["total_count"] == after["demo.flaky"]["failed"]
+    quick_before = before.get("demo.quick", {}).get("success", 0)
+    flaky_before = before.get("demo.flaky", {}).get("failed", 0)
+    assert after["demo.quick"]["success"] == quick_before + 4
+    assert after["demo.flaky"]["failed"] == flaky_before + 2
+    assert after["demo.flaky"]["success_rate"] == 0.0
+    assert {"demo.flaky", "demo.quick"} <= set(names)
+
+
+async def test_live_events_need_a_token(api: Api) -> None:
+    import websockets
+
+    async with websockets.connect(api.ws_url(token="wrong-token-0123456789")) as socket_:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket_.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+    async with websockets.connect(api.ws_url(token=None)) as socket_:
+        await socket_.send('{"type": "auth", "token": "%s"}' % VIEWER_TOKEN)
+        hello = await socket_.recv()
+    assert '"role": "viewer"' in str(hello)
+
+
+def test_unknown_task_is_a_404(api: Api) -> None:
+    with api.client() as client:
+        response = client.get("/api/v1/tasks/no-such-task")
+    assert response.status_code == 404
+    assert response.json() == {"error": "no task with task_id 'no-such-task'"}
