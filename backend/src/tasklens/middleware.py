@@ -28,14 +28,23 @@ from tasklens.recorder import LifecycleRecorder, build_recorder
 from tasklens.redaction import redact
 
 ENQUEUED_AT_LABEL = "tasklens_enqueued_at"
+ATTEMPT_LABEL = "tasklens_attempt"
 MAX_TRACEBACK_CHARS = 32_000
 
 
 def attempt_of(message: TaskiqMessage) -> int:
+    """1 + taskiq's `_retries` label, which the retry middlewares increment."""
     try:
         return int(message.labels.get("_retries", 0)) + 1
     except (TypeError, ValueError):
         return 1
+
+
+def executing_attempt(message: TaskiqMessage) -> int:
+    """The attempt pinned by pre_execute: retry middlewares bump `_retries` in the very
+    labels dict of the failed message before post_execute sees it."""
+    pinned = message.labels.get(ATTEMPT_LABEL)
+    return int(pinned) if pinned is not None else attempt_of(message)
 
 
 def params_of(message: TaskiqMessage) -> Any:
@@ -86,7 +95,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         return getattr(self.broker, "queue_name", None)
 
     def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
-        message.labels.setdefault(ENQUEUED_AT_LABEL, time.time())
+        message.labels[ENQUEUED_AT_LABEL] = time.time()  # per attempt: retries are re-sent
         return message
 
     def post_send(self, message: TaskiqMessage) -> None:
@@ -101,6 +110,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
     def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         now = datetime.now(UTC)
         key = (message.task_id, attempt_of(message))
+        message.labels[ATTEMPT_LABEL] = key[1]
         self._started[key] = (time.perf_counter(), now)
         self.recorder.record(LifecycleChange(
             task_id=message.task_id, task_name=message.task_name, status=TaskStatus.RUNNING,
@@ -114,11 +124,11 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self, message: TaskiqMessage, result: TaskiqResult[Any], exception: BaseException
     ) -> None:
         # A retry middleware may replace result.error with NoResultError: keep the original.
-        self._errors[(message.task_id, attempt_of(message))] = exception
+        self._errors[(message.task_id, executing_attempt(message))] = exception
 
     def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
         now = datetime.now(UTC)
-        key = (message.task_id, attempt_of(message))
+        key = (message.task_id, executing_attempt(message))
         started = self._started.pop(key, None)
         error = self._errors.pop(key, None) or (result.error if result.is_err else None)
         duration_ms = (time.perf_counter() - started[0]) * 1000 if started else None
@@ -147,7 +157,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
     ) -> None:
         self.recorder.record(LifecycleChange(
             task_id=message.task_id, task_name=message.task_name, status=TaskStatus.RUNNING,
-            timestamp=datetime.now(UTC), attempt=attempt_of(message), worker=self.worker_id,
+            timestamp=datetime.now(UTC), attempt=executing_attempt(message),
+            worker=self.worker_id,
             progress=min(max(fraction, 0.0), 1.0), progress_message=note,
         ))
 

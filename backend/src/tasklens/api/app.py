@@ -19,7 +19,8 @@ API_PREFIX = "/api/v1"
 
 
 def dashboard_url(settings: Settings, token: str) -> str:
-    return f"http://{settings.host}:{settings.port}/monitoring?token={token}"
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    return f"http://{host}:{settings.port}/monitoring?token={token}"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 logger = logging.getLogger(__name__)
@@ -49,10 +50,29 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": str(exc.detail)}, exc.status_code,
                             headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(DBAPIError)
+    async def _database_down(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not exc.connection_invalidated and not _is_connection_error(exc):
+            return await _unexpected(request, exc)
+        logger.warning("database unavailable on %s: %s", request.url.path, exc.orig)
+        return JSONResponse({"error": "the database is unavailable; retry shortly"}, 503,
+                            headers={"Retry-After": "5"})
+
+    @app.exception_handler(OSError)
+    async def _service_down(request: Request, exc: OSError) -> JSONResponse:
+        logger.warning("service unavailable on %s: %s", request.url.path, exc)
+        return JSONResponse({"error": "the database or Redis is unavailable; retry shortly"}, 503,
+                            headers={"Retry-After": "5"})
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"error": "internal error; see the server log"}, 500)
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    text = f"{type(exc.orig).__name__} {exc.orig}".lower()
+    return any(word in text for word in ("connect", "shutdown", "closed", "terminat"))
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {

@@ -1,0 +1,80 @@
+"""Distributed mode: API and worker processes that share only PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from support import Api, LiveEvents, Stack, wait_for
+
+PG_VERSION = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1] \
+    if Path("/etc/postgresql").is_dir() else "15"
+
+
+def pg_ctl(action: str) -> None:
+    subprocess.run(  # noqa: S603
+        ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main", action,
+         *(["-m", "fast"] if action == "stop" else [])],
+        check=True, capture_output=True, timeout=60,
+    )
+
+
+async def test_events_reach_the_websocket_of_another_api_process(distributed: Stack) -> None:
+    api_a = distributed.start_api("api-a")
+    api_b = distributed.start_api("api-b")
+    distributed.start_worker()
+
+    async with LiveEvents(api_b.ws_url()) as live_b:
+        [ok] = api_a.enqueue("demo.quick", n=3)
+        [bad] = api_a.enqueue("demo.flaky", failure_rate=1.0)
+        await live_b.wait_status(ok, "success")
+        await live_b.wait_status(bad, "failed")
+
+    assert set(live_b.statuses(ok)) == {"pending", "running", "success"}
+    assert set(live_b.statuses(bad)) == {"pending", "running", "failed"}
+    assert api_b.task(ok)["status"] == "success"
+
+
+def test_tasks_run_while_postgres_is_down_and_their_rows_appear_after(
+    distributed: Stack,
+) -> None:
+    api = distributed.start_api()
+    distributed.start_worker()
+    task_ids = api.enqueue("demo.slow", count=20, steps=4, step_seconds=0.5)
+    wait_for(lambda: api.task(task_ids[0]).get("status") == "running", timeout=20,
+             what="the first task to start")
+    pg_ctl("stop")
+    try:
+        assert httpx.get(api.base_url + "/health").status_code == 503
+        with api.client() as client:
+            during = client.get(f"/api/v1/tasks/{task_ids[0]}")
+        assert during.status_code == 503
+        assert "unavailable" in during.json()["error"]
+        more = api.enqueue("demo.quick", count=10, n=1)  # accepted: Redis is up
+        time.sleep(4)  # the slow tasks finish while the database is still down
+    finally:
+        pg_ctl("start")
+    api.wait_healthy()
+    for task_id in task_ids + more:
+        api.wait_task(task_id, "success", timeout=60)
+    with api.client() as client:
+        history = client.get("/api/v1/monitoring/history", params={"page_size": 200}).json()
+    assert history["total_count"] == 30  # one row per task: no duplicates, nothing lost
+    assert "log write failed" in distributed.processes[1].log()  # the worker noticed
+
+
+def test_a_worker_needs_redis(tmp_path: Path) -> None:
+    stack = Stack(tmp_path, {"TASKLENS_REDIS_URL": ""})
+    process = stack._spawn("worker", ["worker"], {})
+    assert process.popen.wait(30) == 2
+    assert "TASKLENS_REDIS_URL" in process.log()
+
+
+def test_health_names_each_part_it_needs(distributed: Stack) -> None:
+    api: Api = distributed.start_api()
+    with api.client() as client:
+        assert client.get("/health").json() == {
+            "status": "ok", "mode": "distributed", "database": "ok", "redis": "ok"}

@@ -1,0 +1,150 @@
+"""Metrics and history on a known data set, in both databases: exact numbers, filters,
+pagination, and 400s that name the parameter."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import STACKS
+
+from support import Api
+from tasklens.lifecycle import LifecycleChange
+from tasklens.models import TaskStatus
+from tasklens.recorder import build_recorder
+
+NOW = datetime.now(UTC)
+
+
+def _known_rows() -> list[LifecycleChange]:
+    rows = []
+
+    def add(name: str, status: TaskStatus, hours_ago: float, duration: float | None = None,
+            error: str | None = None) -> None:
+        created = NOW - timedelta(hours=hours_ago)
+        rows.append(LifecycleChange(
+            task_id=f"{name}-{len(rows)}", task_name=name, status=status, timestamp=created,
+            created_at=created, duration_ms=duration, error_message=error,
+            started_at=created if status is not TaskStatus.PENDING else None,
+            completed_at=created if status.is_terminal else None,
+        ))
+
+    for i in range(10):  # alpha, last 24 h: durations 10, 20, … 100 ms
+        add("alpha", TaskStatus.SUCCESS, hours_ago=1 + i, duration=10.0 * (i + 1))
+    add("alpha", TaskStatus.FAILED, 2, duration=999, error="boom one")
+    add("alpha", TaskStatus.FAILED, 3, duration=999, error="boom two")
+    add("alpha", TaskStatus.CANCELLED, 4)
+    add("alpha", TaskStatus.RUNNING, 0.1)
+    add("alpha", TaskStatus.PENDING, 0.05)
+    for i in range(5):  # alpha, 30 h ago: outside 24 h, inside 48 h
+        add("alpha", TaskStatus.SUCCESS, hours_ago=30 + i, duration=1000.0)
+    for duration in (5.0, 5.0, 50.0):
+        add("beta", TaskStatus.SUCCESS, hours_ago=5, duration=duration)
+    return rows
+
+
+@pytest.fixture(scope="module", params=["embedded", "distributed"])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    workdir: Path = tmp_path_factory.mktemp(f"known-{request.param}")
+    stack = STACKS[request.param](workdir)
+    try:
+        running = stack.start_api()  # migrates the SQLite file in the embedded mode
+
+        async def load() -> None:
+            recorder = build_recorder(stack.env["TASKLENS_DATABASE_URL"], None)
+            await recorder.store.upsert(_known_rows())
+            await recorder.store.close()
+
+        asyncio.run(load())
+        yield running
+    finally:
+        stack.stop_all()
+
+
+def _get(api: Api, path: str, **params: object) -> httpx.Response:
+    with api.client() as client:
+        return client.get(path, params=params)
+
+
+def test_metrics_over_24_hours(api: Api) -> None:
+    body = _get(api, "/api/v1/monitoring/metrics", time_window=24).json()
+    assert body["time_window_hours"] == 24
+    alpha, beta = body["metrics"]
+    assert alpha == {
+        "task_name": "alpha", "total_executions": 15, "pending": 1, "running": 1,
+        "success": 10, "failed": 2, "cancelled": 1, "avg_duration_ms": 55.0,
+        "p95_duration_ms": 100.0, "success_rate": pytest.approx(10 / 13),
+    }
+    assert beta["avg_duration_ms"] == pytest.approx(20.0)
+    assert beta["p95_duration_ms"] == 50.0
+    assert beta["success_rate"] == 1.0
+
+
+def test_metrics_over_48_hours_include_older_runs(api: Api) -> None:
+    alpha = _get(api, "/api/v1/monitoring/metrics", time_window=48).json()["metrics"][0]
+    assert alpha["total_executions"] == 20
+    assert alpha["success"] == 15
+    assert alpha["avg_duration_ms"] == pytest.approx((550 + 5000) / 15)
+    assert alpha["p95_duration_ms"] == 1000.0
+    assert alpha["success_rate"] == pytest.approx(15 / 18)
+
+
+def test_history_filters_by_name_and_status(api: Api) -> None:
+    body = _get(api, "/api/v1/monitoring/history", task_name="alpha", status="failed").json()
+    assert body["total_count"] == 2
+    assert [i["error_message"] for i in body["items"]] == ["boom one", "boom two"]  # newest 1st
+
+
+def test_history_filters_by_dates(api: Api) -> None:
+    start = (NOW - timedelta(hours=6, minutes=1)).isoformat()
+    end = (NOW - timedelta(hours=4, minutes=30)).isoformat()
+    body = _get(api, "/api/v1/monitoring/history", start_date=start, end_date=end).json()
+    # alpha's successes 5 h and 6 h ago, beta's three 5 h ago
+    assert body["total_count"] == 5
+    assert {i["task_name"] for i in body["items"]} == {"alpha", "beta"}
+
+
+def test_history_pages_newest_first(api: Api) -> None:
+    first = _get(api, "/api/v1/monitoring/history", page_size=10).json()
+    last = _get(api, "/api/v1/monitoring/history", page_size=10, page=3).json()
+    assert (first["total_count"], first["total_pages"]) == (23, 3)
+    assert len(first["items"]) == 10 and len(last["items"]) == 3
+    stamps = [i["created_at"] for i in first["items"] + last["items"]]
+    assert stamps == sorted(stamps, reverse=True)
+    everything = {i["task_id"] for p in (1, 2, 3)
+                  for i in _get(api, "/api/v1/monitoring/history", page_size=10,
+                                page=p).json()["items"]}
+    assert len(everything) == 23
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"start_date": "yesterday"}, "start_date"),
+        ({"end_date": "2026-13-45"}, "end_date"),
+        ({"status": "exploded"}, "status"),
+        ({"page": 0}, "page"),
+        ({"page": 99}, "page"),
+        ({"page_size": 201}, "page_size"),
+        ({"page_size": "many"}, "page_size"),
+        ({"start_date": "2026-02-01", "end_date": "2026-01-01"}, "start_date"),
+    ],
+)
+def test_bad_history_parameters_are_400s_naming_them(
+    api: Api, params: dict[str, object], named: str
+) -> None:
+    response = _get(api, "/api/v1/monitoring/history", **params)
+    assert response.status_code == 400
+    assert list(response.json()) == ["error"]
+    assert response.json()["error"].startswith(f"invalid {named}:")
+
+
+@pytest.mark.parametrize("window", [0, 721, "day"])
+def test_bad_metrics_window_is_a_400(api: Api, window: object) -> None:
+    response = _get(api, "/api/v1/monitoring/metrics", time_window=window)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("invalid time_window:")

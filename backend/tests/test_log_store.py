@@ -1,0 +1,127 @@
+"""The log's merge rule on both databases: writes from the client and the worker may land in
+any order, and a row never moves back in its lifecycle nor loses what it knew."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tasklens import migrate
+from tasklens.database import create_engine
+from tasklens.lifecycle import LifecycleChange
+from tasklens.models import TaskStatus
+from tasklens.recorder import LifecycleRecorder, build_recorder
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    url = f"sqlite+aiosqlite:///{tmp_path}/log.db"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def recorder(database_url: str) -> AsyncIterator[tuple[LifecycleRecorder, str]]:
+    url = database_url
+    rec = build_recorder(url, None)
+    yield rec, url
+    await rec.store.close()
+
+
+async def _rows(url: str) -> list[dict[str, object]]:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        result = await conn.execute(sa.text(
+            "SELECT task_id, attempt, status, params, queue, worker, started_at, "
+            "duration_ms, created_at FROM task_execution_logs ORDER BY task_id, attempt"))
+        rows = [dict(r._mapping) for r in result]
+    await engine.dispose()
+    return rows
+
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def change(status: TaskStatus, seconds: float, **fields: object) -> LifecycleChange:
+    return LifecycleChange(task_id="t1", task_name="job", status=status,
+                           timestamp=T0 + timedelta(seconds=seconds), **fields)  # type: ignore[arg-type]
+
+
+async def test_a_late_pending_write_does_not_undo_success(
+    recorder: tuple[LifecycleRecorder, str],
+) -> None:
+    rec, url = recorder
+    await rec.store.upsert([change(TaskStatus.SUCCESS, 2, worker="w:1", duration_ms=5.0,
+                                   started_at=T0, created_at=T0)])
+    await rec.store.upsert([change(TaskStatus.PENDING, 0, params={"x": 1}, queue="q",
+                                   created_at=T0)])
+    [row] = await _rows(url)
+    assert row["status"] == "success"
+    assert row["worker"] == "w:1" and row["duration_ms"] == 5.0
+    assert row["queue"] == "q"
+
+
+async def test_changes_in_one_batch_coalesce_into_one_row(
+    recorder: tuple[LifecycleRecorder, str],
+) -> None:
+    rec, url = recorder
+    rec.record(change(TaskStatus.PENDING, 0, params={"x": 1}, created_at=T0))
+    rec.record(change(TaskStatus.RUNNING, 1, worker="w:1", started_at=T0))
+    rec.record(change(TaskStatus.SUCCESS, 2, duration_ms=1000.0))
+    rec.record(change(TaskStatus.PENDING, 3, attempt=2))
+    await rec.flush()
+    assert rec.stats.rows_written == 2
+    first, second = await _rows(url)
+    params = first["params"]
+    assert (params if isinstance(params, dict) else json.loads(str(params))) == {"x": 1}
+    assert (first["status"], first["worker"], first["duration_ms"]) == ("success", "w:1", 1000)
+    assert (second["attempt"], second["status"]) == (2, "pending")
+
+
+async def test_a_failed_write_is_kept_and_retried() -> None:
+    class Flaky:
+        def __init__(self) -> None:
+            self.calls: list[int] = []
+
+        async def upsert(self, changes: list[LifecycleChange]) -> None:
+            self.calls.append(len(changes))
+            if len(self.calls) == 1:
+                raise ConnectionError("database restarting")
+
+        async def close(self) -> None:
+            return None
+
+    store = Flaky()
+    rec = LifecycleRecorder(store, None)  # type: ignore[arg-type]
+    rec.record(change(TaskStatus.RUNNING, 1))
+    await rec.flush()
+    rec.record(change(TaskStatus.SUCCESS, 2))
+    await rec.flush()
+    assert store.calls == [1, 1]  # the same row, now in its latest state
+    assert rec.stats.write_failures == 1 and rec.stats.rows_written == 1
+
+
+async def test_the_buffer_is_bounded_and_sheds_non_terminal_rows_first() -> None:
+    class Down:
+        async def upsert(self, changes: list[LifecycleChange]) -> None:
+            raise ConnectionError("down")
+
+        async def close(self) -> None:
+            return None
+
+    rec = LifecycleRecorder(Down(), None, buffer_max=100)  # type: ignore[arg-type]
+    for i in range(100):
+        rec.record(LifecycleChange(task_id=f"done-{i}", task_name="j",
+                                   status=TaskStatus.SUCCESS, timestamp=T0))
+    for i in range(50):
+        rec.record(LifecycleChange(task_id=f"run-{i}", task_name="j",
+                                   status=TaskStatus.RUNNING, timestamp=T0))
+    assert rec.backlog == 100
+    assert rec.stats.rows_dropped == 50

@@ -1,0 +1,38 @@
+"""Invalid settings stop startup with one line that names the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from support import TASKLENS
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("TASKLENS_PORT", "eighty", "valid integer"),
+        ("TASKLENS_PORT", "70000", "less than or equal to 65535"),
+        ("TASKLENS_DATABASE_URL", "mysql://db/x", "postgresql+asyncpg://"),
+        ("TASKLENS_REDIS_URL", "http://localhost", "redis://"),
+        ("TASKLENS_TASK_TIMEOUT_SECONDS", "0", "greater than or equal to 1"),
+        ("TASKLENS_LOG_RETENTION_DAYS", "forever", "valid integer"),
+        ("TASKLENS_API_TOKENS", "short", "at least 16 characters"),
+        ("TASKLENS_API_TOKENS", "a:admin:0123456789abcdefgh", "role viewer or operator"),
+    ],
+)
+def test_an_invalid_setting_stops_startup_naming_it(
+    tmp_path: object, variable: str, value: str, reason: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLENS_")}
+    result = subprocess.run(  # noqa: S603
+        [TASKLENS, "serve"], env={**env, variable: value}, cwd=str(tmp_path),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"tasklens: invalid setting {variable}: ")
+    assert reason in lines[0]

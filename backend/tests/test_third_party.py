@@ -1,0 +1,72 @@
+"""Any TaskIQ app that adds TaskLensMiddleware shows up in TaskLens, retries included."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from support import Stack, wait_for
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture
+async def thirdparty(tmp_path: Path, postgres_url: str, redis_url: str) -> AsyncIterator[object]:
+    os.environ["THIRDPARTY_REDIS_URL"] = redis_url
+    os.environ["THIRDPARTY_DATABASE_URL"] = postgres_url
+    log = (tmp_path / "thirdparty-worker.log").open("wb")
+    worker = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "taskiq", "worker", "thirdparty_app:broker", "--workers", "1"],
+        cwd=HERE, env={**os.environ, "PYTHONPATH": str(HERE)}, stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    sys.path.insert(0, str(HERE))
+    import thirdparty_app
+
+    await thirdparty_app.broker.startup()
+    try:
+        yield thirdparty_app
+    finally:
+        await thirdparty_app.broker.shutdown()
+        worker.terminate()
+        worker.wait(20)
+        sys.path.remove(str(HERE))
+
+
+async def test_a_foreign_broker_is_logged_with_each_retry_attempt(
+    thirdparty: object, tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    app = thirdparty
+    added = await app.add.kiq(2, 3)  # type: ignore[attr-defined]
+    charged = await app.charge.kiq("INV-7", card_token="tok_live_abc")  # type: ignore[attr-defined]
+
+    # TaskLens itself, pointed at the same database, shows those tasks.
+    stack = Stack(tmp_path, {"TASKLENS_DATABASE_URL": postgres_url, "TASKLENS_REDIS_URL": redis_url,
+                             "TASKLENS_API_TOKENS": "ops:operator:operator-token-0123456789abcdef"})
+    try:
+        api = stack.start_api()
+        add_task = api.wait_task(added.task_id, "success")
+        assert add_task["task_name"] == "billing.add"
+        assert add_task["result"] == 5
+        assert add_task["params"] == {"_args": [2, 3]}
+        assert add_task["queue"] == "thirdparty"
+
+        wait_for(lambda: len(api.task(charged.task_id).get("attempts", [])) == 3
+                 and api.task(charged.task_id)["status"] == "success",
+                 timeout=30, what="the third attempt of billing.charge to succeed")
+        charge = api.task(charged.task_id)
+        assert [a["status"] for a in charge["attempts"]] == ["failed", "failed", "success"]
+        assert charge["attempts"][0]["error_message"] == (
+            "ConnectionError: payment gateway timeout (attempt 1)")
+        assert "raise ConnectionError" in charge["attempts"][1]["error_traceback"]
+        assert charge["params"] == {"_args": ["INV-7"], "card_token": "***"}
+        assert charge["result"] == "charged INV-7"
+    finally:
+        stack.stop_all()
+    await asyncio.sleep(0)
