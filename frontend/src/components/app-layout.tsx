@@ -1,0 +1,38 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { NavLink, Outlet } from "react-router";
+import { clearToken, useMe } from "@/features/auth";
+
+/** Header + navigation around the signed-in pages. */
+export function AppLayout() {
+  const me = useMe();
+  const queryClient = useQueryClient();
+
+  function signOut() {
+    clearToken();
+    queryClient.clear();
+  }
+
+  return (
+    <div className="shell">
+      <header className="topbar">
+        <NavLink to="/monitoring" className="brand">
+          TaskLens
+        </NavLink>
+        <nav className="topbar__nav" aria-label="Main">
+          <NavLink to="/monitoring">Monitoring</NavLink>
+        </nav>
+        <div className="topbar__user">
+          {me.data && (
+            <span className="muted small" title={`Role: ${me.data.role}`}>
+              {me.data.name} <span className="badge">{me.data.role}</span>
+            </span>
+          )}
+          <button type="button" className="button button--ghost" onClick={signOut}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      <Outlet />
+    </div>
+  );
+}

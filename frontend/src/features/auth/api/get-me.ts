@@ -1,0 +1,30 @@
+import { useQuery } from "@tanstack/react-query";
+import { api, toApiError, type Schemas } from "@/lib/api-client";
+import { useToken } from "../use-token";
+
+export type WhoAmI = Schemas["WhoAmI"];
+export type Role = Schemas["Role"];
+
+/** GET /api/v1/me with a given token (not the stored one): used to check a token before signing in. */
+export async function checkToken(token: string): Promise<WhoAmI> {
+  const { data, error, response } = await api.GET("/api/v1/me", {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  if (data === undefined) throw toApiError(response, error);
+  return data;
+}
+
+/** The signed-in caller's name and role (viewer | operator). */
+export function useMe() {
+  const token = useToken();
+  return useQuery({
+    queryKey: ["me", token],
+    queryFn: async (): Promise<WhoAmI> => {
+      const { data, error, response } = await api.GET("/api/v1/me");
+      if (data === undefined) throw toApiError(response, error);
+      return data;
+    },
+    enabled: token !== null,
+    staleTime: 5 * 60_000,
+  });
+}

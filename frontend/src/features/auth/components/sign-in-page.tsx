@@ -1,0 +1,83 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { useEffect, useState, type FormEvent } from "react";
+import { Navigate, useLocation, useNavigate } from "react-router";
+import { ApiError } from "@/lib/api-client";
+import { checkToken } from "../api/get-me";
+import { setToken } from "../token-store";
+import { useToken } from "../use-token";
+import type { SignInState } from "./require-auth";
+
+function destination(state: unknown): string {
+  const from = (state as SignInState | null)?.from;
+  return from && from.startsWith("/") && !from.startsWith("/sign-in") ? from : "/monitoring";
+}
+
+export function SignInPage() {
+  const token = useToken();
+  const location = useLocation();
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const [value, setValue] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [checking, setChecking] = useState(false);
+  const next = destination(location.state);
+
+  useEffect(() => {
+    document.title = "Sign in · TaskLens";
+  }, []);
+
+  if (token !== null && !checking) return <Navigate to={next} replace />;
+
+  async function onSubmit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const candidate = value.trim();
+    if (candidate === "") {
+      setError("Paste an API token.");
+      return;
+    }
+    setChecking(true);
+    setError(null);
+    try {
+      const me = await checkToken(candidate);
+      queryClient.setQueryData(["me", candidate], me);
+      setToken(candidate);
+      navigate(next, { replace: true });
+    } catch (e) {
+      setError(
+        e instanceof ApiError && e.status === 401
+          ? "This token was not accepted."
+          : `Could not check the token: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    } finally {
+      setChecking(false);
+    }
+  }
+
+  return (
+    <main className="sign-in">
+      <form className="card sign-in__form" onSubmit={onSubmit} noValidate>
+        <h1>Sign in to TaskLens</h1>
+        <p className="muted">Paste an API token. Ask an operator if you do not have one.</p>
+        <label htmlFor="token">API token</label>
+        <input
+          id="token"
+          name="token"
+          type="password"
+          autoComplete="off"
+          spellCheck={false}
+          autoFocus
+          value={value}
+          onChange={(e) => setValue(e.target.value)}
+        />
+        {error && (
+          <p role="alert" className="error-text">
+            {error}
+          </p>
+        )}
+        <button type="submit" className="button button--primary" disabled={checking}>
+          {checking ? "Checking…" : "Sign in"}
+        </button>
+      </form>
+    </main>
+  );
+}

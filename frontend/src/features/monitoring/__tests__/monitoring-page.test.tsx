@@ -1,0 +1,80 @@
+import { screen, within } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import { getToken, setToken } from "@/features/auth";
+import { jsonResponse, renderApp, stubFetch } from "@/testing/utils";
+import { metricsResponse } from "./fixtures";
+
+const me = { name: "alice", role: "operator" };
+
+describe("MonitoringPage", () => {
+  it("fetches metrics with the stored token and shows a card per task", async () => {
+    setToken("secret-1");
+    const { requests } = stubFetch((url) => {
+      if (url.pathname === "/api/v1/me") return jsonResponse(me);
+      if (url.pathname === "/api/v1/monitoring/metrics") return jsonResponse(metricsResponse);
+    });
+
+    renderApp("/monitoring");
+
+    expect(screen.getByRole("heading", { level: 1, name: "Background Task Monitoring" })).toBeInTheDocument();
+    expect(screen.getByRole("status")).toHaveTextContent("Loading metrics");
+
+    const card = await screen.findByRole("article", { name: "reports.build" });
+    expect(within(card).getByText("1,180")).toBeInTheDocument();
+    expect(screen.getAllByRole("article")).toHaveLength(2);
+    expect(await screen.findByText("alice")).toBeInTheDocument();
+    expect(document.title).toBe("Background Task Monitoring · TaskLens");
+
+    const metricsRequest = requests.find((r) => new URL(r.url).pathname === "/api/v1/monitoring/metrics");
+    expect(metricsRequest).toBeDefined();
+    expect(new URL(metricsRequest!.url).searchParams.get("time_window")).toBe("24");
+    expect(metricsRequest!.headers.get("Authorization")).toBe("Bearer secret-1");
+  });
+
+  it("redirects / to /monitoring", async () => {
+    setToken("secret-1");
+    stubFetch((url) => {
+      if (url.pathname === "/api/v1/me") return jsonResponse(me);
+      if (url.pathname === "/api/v1/monitoring/metrics") return jsonResponse({ ...metricsResponse, metrics: [] });
+    });
+    renderApp("/");
+    expect(await screen.findByText("No task executions in the last 24 hours.")).toBeInTheDocument();
+    expect(window.location.pathname).toBe("/monitoring");
+  });
+
+  it("shows an error state with the server's message", async () => {
+    setToken("secret-1");
+    stubFetch((url) => {
+      if (url.pathname === "/api/v1/me") return jsonResponse(me);
+      if (url.pathname === "/api/v1/monitoring/metrics") return jsonResponse({ error: "database is down" }, 503);
+    });
+    renderApp("/monitoring");
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("Could not load metrics (HTTP 503): database is down");
+    expect(within(alert).getByRole("button", { name: "Retry" })).toBeInTheDocument();
+  });
+
+  it("on a 401 clears the token and sends the user to sign-in", async () => {
+    setToken("expired");
+    stubFetch((url) => {
+      if (url.pathname.startsWith("/api/")) return jsonResponse({ error: "invalid token" }, 401);
+    });
+    renderApp("/monitoring");
+    expect(await screen.findByRole("heading", { name: "Sign in to TaskLens" })).toBeInTheDocument();
+    expect(getToken()).toBeNull();
+    expect(window.location.pathname).toBe("/sign-in");
+  });
+
+  it("sends a signed-out visitor to sign-in without calling the API", async () => {
+    const { fetchMock } = stubFetch(() => undefined);
+    renderApp("/monitoring");
+    expect(await screen.findByRole("heading", { name: "Sign in to TaskLens" })).toBeInTheDocument();
+    expect(fetchMock).not.toHaveBeenCalled();
+  });
+
+  it("shows a not-found page for unknown routes", () => {
+    renderApp("/no/such/page");
+    expect(screen.getByRole("heading", { name: "Page not found" })).toBeInTheDocument();
+    expect(screen.getByText("/no/such/page")).toBeInTheDocument();
+  });
+});

@@ -1,0 +1,64 @@
+import createClient, { type Middleware } from "openapi-fetch";
+import type { components, paths } from "@/api/schema";
+import { clearToken, getToken } from "@/features/auth/token-store";
+
+export type Schemas = components["schemas"];
+
+/** A failed API call: HTTP status plus the `{"error": ...}` message when there is one. */
+export class ApiError extends Error {
+  readonly status: number;
+
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+/** Turns an openapi-fetch error body (ErrorResponse, HTTPValidationError, …) into an ApiError. */
+export function toApiError(response: Response, body: unknown): ApiError {
+  let message = `${response.status} ${response.statusText}`.trim();
+  if (body && typeof body === "object") {
+    if ("error" in body && typeof body.error === "string") message = body.error;
+    else if ("detail" in body && Array.isArray(body.detail)) {
+      const first: unknown = body.detail[0];
+      if (first && typeof first === "object" && "msg" in first && typeof first.msg === "string") {
+        message = first.msg;
+      }
+    }
+  }
+  return new ApiError(response.status, message);
+}
+
+const BEARER = /^Bearer\s+/i;
+
+/**
+ * Adds `Authorization: Bearer <token>` from the auth store (unless the caller set
+ * its own, as the sign-in page does to check a candidate token). On a 401 for the
+ * stored token, clears it: the route guard then sends the user to sign-in.
+ */
+export const authMiddleware: Middleware = {
+  onRequest({ request }) {
+    const token = getToken();
+    if (token && !request.headers.has("Authorization")) {
+      request.headers.set("Authorization", `Bearer ${token}`);
+    }
+    return request;
+  },
+  onResponse({ request, response }) {
+    if (response.status === 401) {
+      const sent = request.headers.get("Authorization")?.replace(BEARER, "");
+      const stored = getToken();
+      if (stored !== null && sent === stored) clearToken();
+    }
+    return response;
+  },
+};
+
+export const api = createClient<paths>({
+  // openapi-fetch builds a Request, which needs an absolute URL outside browsers (tests).
+  baseUrl: typeof window === "undefined" ? "" : window.location.origin,
+  // Look fetch up on every call (not once at import) so tests can stub globalThis.fetch.
+  fetch: (request) => globalThis.fetch(request),
+});
+api.use(authMiddleware);

@@ -1,0 +1,14 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { App } from "./app";
+import { consumeTokenFromUrl } from "./features/auth";
+import "./index.css";
+
+// A `?token=...` link signs in, then the token is removed from the address bar.
+consumeTokenFromUrl();
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

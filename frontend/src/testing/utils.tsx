@@ -1,0 +1,33 @@
+import { QueryClient } from "@tanstack/react-query";
+import { render } from "@testing-library/react";
+import { vi } from "vitest";
+import { App } from "@/app";
+
+export function testQueryClient(): QueryClient {
+  return new QueryClient({ defaultOptions: { queries: { retry: false, refetchInterval: false } } });
+}
+
+/** Render the whole app (router included) at `path`. */
+export function renderApp(path: string) {
+  window.history.replaceState(null, "", path);
+  return render(<App queryClient={testQueryClient()} />);
+}
+
+export function jsonResponse(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+}
+
+type Route = (url: URL, request: Request) => Response | undefined;
+
+/** Stub globalThis.fetch with a router; records every Request it sees. */
+export function stubFetch(route: Route) {
+  const requests: Request[] = [];
+  const fetchMock = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    requests.push(request);
+    const response = route(new URL(request.url), request);
+    return response ?? jsonResponse({ error: `unexpected ${request.method} ${request.url}` }, 404);
+  });
+  vi.stubGlobal("fetch", fetchMock);
+  return { fetchMock, requests };
+}
