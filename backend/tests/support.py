@@ -63,9 +63,12 @@ class Stack:
     def _spawn(self, name: str, args: list[str], extra_env: dict[str, str]) -> Process:
         log_path = self.workdir / f"{name}.log"
         env = {**os.environ, **self.env, **extra_env, "PYTHONUNBUFFERED": "1"}
-        popen = subprocess.Popen(  # noqa: S603
-            [TASKLENS, *args], cwd=self.workdir, env=env,
-            stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+        popen = subprocess.Popen(
+            [TASKLENS, *args],
+            cwd=self.workdir,
+            env=env,
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         process = Process(name, popen, log_path)
         self.processes.append(process)
@@ -79,9 +82,14 @@ class Stack:
         return api
 
     def start_worker(self, name: str = "worker", workers: int = 1) -> Process:
-        process = self._spawn(name, ["worker", "--workers", str(workers)], {})
-        wait_for(lambda: "Listening started" in process.log() or process.popen.poll() is not None,
-                 timeout=30, what=f"{name} to listen")
+        process = self._spawn(
+            name, ["worker", "--workers", str(workers), "--log-level", "INFO"], {}
+        )
+        wait_for(
+            lambda: "Listening started" in process.log() or process.popen.poll() is not None,
+            timeout=30,
+            what=f"{name} to listen",
+        )
         assert process.popen.poll() is None, process.log()
         return process
 
@@ -115,8 +123,9 @@ class Api:
 
     def enqueue(self, task: str, count: int = 1, **params: Any) -> list[str]:
         with self.client() as client:
-            response = client.post("/api/v1/demo",
-                                   json={"task": task, "count": count, "params": params})
+            response = client.post(
+                "/api/v1/demo", json={"task": task, "count": count, "params": params}
+            )
         assert response.status_code == 202, response.text
         task_ids: list[str] = response.json()["task_ids"]
         return task_ids
@@ -138,8 +147,9 @@ class Api:
         return found
 
 
-def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str,
-             interval: float = 0.1) -> None:
+def wait_for(
+    predicate: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.1
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -177,8 +187,11 @@ class LiveEvents:
                     self._connected.set()
 
     def statuses(self, task_id: str) -> list[str]:
-        return [f["status"] for f in self.frames
-                if f.get("type") == "task_event" and f["data"]["task_id"] == task_id]
+        return [
+            f["status"]
+            for f in self.frames
+            if f.get("type") == "task_event" and f["data"]["task_id"] == task_id
+        ]
 
     async def wait_status(self, task_id: str, status: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

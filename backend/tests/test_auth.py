@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from conftest import embedded_stack
-
 from support import OPERATOR_TOKEN, VIEWER_TOKEN, Api
+
 from tasklens.api.app import create_app
 from tasklens.settings import Settings
 
@@ -63,8 +63,12 @@ def test_a_viewer_gets_403_on_operator_routes(api: Api, method: str, path: str) 
     response = httpx.request(method, api.base_url + path, headers=headers, json={"count": 1})
     assert response.status_code == 403
     assert "viewer" in response.json()["error"]
-    allowed = httpx.request(method, api.base_url + path, json={"count": 1},
-                            headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
+    allowed = httpx.request(
+        method,
+        api.base_url + path,
+        json={"count": 1},
+        headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
+    )
     assert allowed.status_code == 202
 
 

@@ -7,18 +7,28 @@ import time
 from pathlib import Path
 
 import httpx
-
 from support import Api, LiveEvents, Stack, wait_for
 
-PG_VERSION = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1] \
-    if Path("/etc/postgresql").is_dir() else "15"
+PG_VERSION = (
+    sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
+    if Path("/etc/postgresql").is_dir()
+    else "15"
+)
 
 
 def pg_ctl(action: str) -> None:
-    subprocess.run(  # noqa: S603
-        ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main", action,
-         *(["-m", "fast"] if action == "stop" else [])],
-        check=True, capture_output=True, timeout=60,
+    subprocess.run(
+        [
+            "pg_ctlcluster",
+            "--skip-systemctl-redirect",
+            PG_VERSION,
+            "main",
+            action,
+            *(["-m", "fast"] if action == "stop" else []),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
 
 
@@ -44,8 +54,11 @@ def test_tasks_run_while_postgres_is_down_and_their_rows_appear_after(
     api = distributed.start_api()
     distributed.start_worker()
     task_ids = api.enqueue("demo.slow", count=20, steps=4, step_seconds=0.5)
-    wait_for(lambda: api.task(task_ids[0]).get("status") == "running", timeout=20,
-             what="the first task to start")
+    wait_for(
+        lambda: api.task(task_ids[0]).get("status") == "running",
+        timeout=20,
+        what="the first task to start",
+    )
     pg_ctl("stop")
     try:
         assert httpx.get(api.base_url + "/health").status_code == 503
@@ -77,4 +90,8 @@ def test_health_names_each_part_it_needs(distributed: Stack) -> None:
     api: Api = distributed.start_api()
     with api.client() as client:
         assert client.get("/health").json() == {
-            "status": "ok", "mode": "distributed", "database": "ok", "redis": "ok"}
+            "status": "ok",
+            "mode": "distributed",
+            "database": "ok",
+            "redis": "ok",
+        }

@@ -6,13 +6,18 @@ import re
 from pathlib import Path
 
 import httpx
-
 from support import Stack
 
 
 def test_first_start_prints_a_token_once_and_the_demo_command_works(tmp_path: Path) -> None:
-    stack = Stack(tmp_path, {"TASKLENS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/t.db",
-                             "TASKLENS_REDIS_URL": "", "TASKLENS_API_TOKENS": ""})
+    stack = Stack(
+        tmp_path,
+        {
+            "TASKLENS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/t.db",
+            "TASKLENS_REDIS_URL": "",
+            "TASKLENS_API_TOKENS": "",
+        },
+    )
     try:
         api = stack.start_api()
         match = re.search(r"/monitoring\?token=(\S+)", api.process.log())

@@ -7,12 +7,13 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from conftest import STACKS
-
 from support import Api
+
 from tasklens.lifecycle import LifecycleChange
 from tasklens.models import TaskStatus
 from tasklens.recorder import build_recorder
@@ -21,17 +22,29 @@ NOW = datetime.now(UTC)
 
 
 def _known_rows() -> list[LifecycleChange]:
-    rows = []
+    rows: list[LifecycleChange] = []
 
-    def add(name: str, status: TaskStatus, hours_ago: float, duration: float | None = None,
-            error: str | None = None) -> None:
+    def add(
+        name: str,
+        status: TaskStatus,
+        hours_ago: float,
+        duration: float | None = None,
+        error: str | None = None,
+    ) -> None:
         created = NOW - timedelta(hours=hours_ago)
-        rows.append(LifecycleChange(
-            task_id=f"{name}-{len(rows)}", task_name=name, status=status, timestamp=created,
-            created_at=created, duration_ms=duration, error_message=error,
-            started_at=created if status is not TaskStatus.PENDING else None,
-            completed_at=created if status.is_terminal else None,
-        ))
+        rows.append(
+            LifecycleChange(
+                task_id=f"{name}-{len(rows)}",
+                task_name=name,
+                status=status,
+                timestamp=created,
+                created_at=created,
+                duration_ms=duration,
+                error_message=error,
+                started_at=created if status is not TaskStatus.PENDING else None,
+                completed_at=created if status.is_terminal else None,
+            )
+        )
 
     for i in range(10):  # alpha, last 24 h: durations 10, 20, … 100 ms
         add("alpha", TaskStatus.SUCCESS, hours_ago=1 + i, duration=10.0 * (i + 1))
@@ -65,7 +78,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         stack.stop_all()
 
 
-def _get(api: Api, path: str, **params: object) -> httpx.Response:
+def _get(api: Api, path: str, **params: Any) -> httpx.Response:
     with api.client() as client:
         return client.get(path, params=params)
 
@@ -75,9 +88,16 @@ def test_metrics_over_24_hours(api: Api) -> None:
     assert body["time_window_hours"] == 24
     alpha, beta = body["metrics"]
     assert alpha == {
-        "task_name": "alpha", "total_executions": 15, "pending": 1, "running": 1,
-        "success": 10, "failed": 2, "cancelled": 1, "avg_duration_ms": 55.0,
-        "p95_duration_ms": 100.0, "success_rate": pytest.approx(10 / 13),
+        "task_name": "alpha",
+        "total_executions": 15,
+        "pending": 1,
+        "running": 1,
+        "success": 10,
+        "failed": 2,
+        "cancelled": 1,
+        "avg_duration_ms": 55.0,
+        "p95_duration_ms": 100.0,
+        "success_rate": pytest.approx(10 / 13),
     }
     assert beta["avg_duration_ms"] == pytest.approx(20.0)
     assert beta["p95_duration_ms"] == 50.0
@@ -115,9 +135,11 @@ def test_history_pages_newest_first(api: Api) -> None:
     assert len(first["items"]) == 10 and len(last["items"]) == 3
     stamps = [i["created_at"] for i in first["items"] + last["items"]]
     assert stamps == sorted(stamps, reverse=True)
-    everything = {i["task_id"] for p in (1, 2, 3)
-                  for i in _get(api, "/api/v1/monitoring/history", page_size=10,
-                                page=p).json()["items"]}
+    everything = {
+        i["task_id"]
+        for p in (1, 2, 3)
+        for i in _get(api, "/api/v1/monitoring/history", page_size=10, page=p).json()["items"]
+    }
     assert len(everything) == 23
 
 

@@ -6,11 +6,11 @@ Embedded: one `tasklens serve` process on SQLite. Distributed: `tasklens serve` 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 from conftest import STACKS
-
 from support import VIEWER_TOKEN, Api, LiveEvents
 
 
@@ -49,8 +49,7 @@ async def test_a_failing_task_keeps_its_error_and_full_traceback(api: Api) -> No
         [task_id] = api.enqueue("demo.flaky", record_id=3, failure_rate=1.0)
         await live.wait_status(task_id, "failed")
 
-    failed = [f for f in live.frames
-              if f.get("type") == "task_event" and f["status"] == "failed"]
+    failed = [f for f in live.frames if f.get("type") == "task_event" and f["status"] == "failed"]
     assert failed[0]["data"]["error_message"] == "DemoFailure: could not import record 3"
     task = api.wait_task(task_id, "failed")
     traceback = task["attempts"][0]["error_traceback"]
@@ -64,13 +63,20 @@ async def test_progress_reaches_live_clients_and_the_task(api: Api) -> None:
         [task_id] = api.enqueue("demo.slow", steps=3, step_seconds=0.3)
         await live.wait_status(task_id, "success")
 
-    progress = [f["data"]["progress"] for f in live.frames
-                if f.get("type") == "task_event" and f["data"]["task_id"] == task_id
-                and f["data"]["progress"] is not None]
+    progress = [
+        f["data"]["progress"]
+        for f in live.frames
+        if f.get("type") == "task_event"
+        and f["data"]["task_id"] == task_id
+        and f["data"]["progress"] is not None
+    ]
     assert progress[:3] == pytest.approx([0, 1 / 3, 2 / 3])
     assert progress[-1] == 1.0
-    notes = [f["data"]["progress_message"] for f in live.frames
-             if f.get("type") == "task_event" and f["data"]["progress_message"]]
+    notes = [
+        f["data"]["progress_message"]
+        for f in live.frames
+        if f.get("type") == "task_event" and f["data"]["progress_message"]
+    ]
     assert notes[:3] == ["step 1 of 3", "step 2 of 3", "step 3 of 3"]
     assert api.wait_task(task_id, "success")["progress"] == 1.0
 
@@ -78,13 +84,17 @@ async def test_progress_reaches_live_clients_and_the_task(api: Api) -> None:
 async def test_secrets_in_params_are_redacted_everywhere(api: Api) -> None:
     secret = "hunter2-very-secret"
     async with LiveEvents(api.ws_url()) as live:
-        [task_id] = api.enqueue("demo.quick", n=1, api_token=secret,
-                                nested={"password": secret, "ok": "visible"})
+        [task_id] = api.enqueue(
+            "demo.quick", n=1, api_token=secret, nested={"password": secret, "ok": "visible"}
+        )
         await live.wait_status(task_id, "failed")  # quick() takes no api_token: TypeError
 
     task = api.wait_task(task_id, "failed")
-    assert task["params"] == {"n": 1, "api_token": "***",
-                              "nested": {"password": "***", "ok": "visible"}}
+    assert task["params"] == {
+        "n": 1,
+        "api_token": "***",
+        "nested": {"password": "***", "ok": "visible"},
+    }
     assert secret not in str(live.frames)
     with api.client() as client:
         history = client.get("/api/v1/monitoring/history", params={"status": "failed"}).text
@@ -108,14 +118,16 @@ async def test_history_and_metrics_show_what_ran(api: Api) -> None:
         api.wait_task(task_id, "failed")
 
     with api.client() as client:
-        failed = client.get("/api/v1/monitoring/history",
-                            params={"task_name": "demo.flaky", "status": "failed"}).json()
+        failed = client.get(
+            "/api/v1/monitoring/history", params={"task_name": "demo.flaky", "status": "failed"}
+        ).json()
         names = client.get("/api/v1/monitoring/task-names").json()
     after = _counts(api)
 
     assert {item["task_id"] for item in failed["items"]} >= set(bad_ids)
-    assert all(item["task_name"] == "demo.flaky" and item["status"] == "failed"
-               for item in failed["items"])
+    assert all(
+        item["task_name"] == "demo.flaky" and item["status"] == "failed" for item in failed["items"]
+    )
     assert failed["total_count"] == after["demo.flaky"]["failed"]
     quick_before = before.get("demo.quick", {}).get("success", 0)
     flaky_before = before.get("demo.flaky", {}).get("failed", 0)
@@ -134,7 +146,7 @@ async def test_live_events_need_a_token(api: Api) -> None:
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
     async with websockets.connect(api.ws_url(token=None)) as socket_:
-        await socket_.send('{"type": "auth", "token": "%s"}' % VIEWER_TOKEN)
+        await socket_.send(json.dumps({"type": "auth", "token": VIEWER_TOKEN}))
         hello = await socket_.recv()
     assert '"role": "viewer"' in str(hello)
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -38,9 +39,12 @@ async def recorder(database_url: str) -> AsyncIterator[tuple[LifecycleRecorder, 
 async def _rows(url: str) -> list[dict[str, object]]:
     engine = create_engine(url)
     async with engine.connect() as conn:
-        result = await conn.execute(sa.text(
-            "SELECT task_id, attempt, status, params, queue, worker, started_at, "
-            "duration_ms, created_at FROM task_execution_logs ORDER BY task_id, attempt"))
+        result = await conn.execute(
+            sa.text(
+                "SELECT task_id, attempt, status, params, queue, worker, started_at, "
+                "duration_ms, created_at FROM task_execution_logs ORDER BY task_id, attempt"
+            )
+        )
         rows = [dict(r._mapping) for r in result]
     await engine.dispose()
     return rows
@@ -49,19 +53,26 @@ async def _rows(url: str) -> list[dict[str, object]]:
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def change(status: TaskStatus, seconds: float, **fields: object) -> LifecycleChange:
-    return LifecycleChange(task_id="t1", task_name="job", status=status,
-                           timestamp=T0 + timedelta(seconds=seconds), **fields)  # type: ignore[arg-type]
+def change(status: TaskStatus, seconds: float, **fields: Any) -> LifecycleChange:
+    return LifecycleChange(
+        task_id="t1",
+        task_name="job",
+        status=status,
+        timestamp=T0 + timedelta(seconds=seconds),
+        **fields,
+    )
 
 
 async def test_a_late_pending_write_does_not_undo_success(
     recorder: tuple[LifecycleRecorder, str],
 ) -> None:
     rec, url = recorder
-    await rec.store.upsert([change(TaskStatus.SUCCESS, 2, worker="w:1", duration_ms=5.0,
-                                   started_at=T0, created_at=T0)])
-    await rec.store.upsert([change(TaskStatus.PENDING, 0, params={"x": 1}, queue="q",
-                                   created_at=T0)])
+    await rec.store.upsert(
+        [change(TaskStatus.SUCCESS, 2, worker="w:1", duration_ms=5.0, started_at=T0, created_at=T0)]
+    )
+    await rec.store.upsert(
+        [change(TaskStatus.PENDING, 0, params={"x": 1}, queue="q", created_at=T0)]
+    )
     [row] = await _rows(url)
     assert row["status"] == "success"
     assert row["worker"] == "w:1" and row["duration_ms"] == 5.0
@@ -118,10 +129,16 @@ async def test_the_buffer_is_bounded_and_sheds_non_terminal_rows_first() -> None
 
     rec = LifecycleRecorder(Down(), None, buffer_max=100)  # type: ignore[arg-type]
     for i in range(100):
-        rec.record(LifecycleChange(task_id=f"done-{i}", task_name="j",
-                                   status=TaskStatus.SUCCESS, timestamp=T0))
+        rec.record(
+            LifecycleChange(
+                task_id=f"done-{i}", task_name="j", status=TaskStatus.SUCCESS, timestamp=T0
+            )
+        )
     for i in range(50):
-        rec.record(LifecycleChange(task_id=f"run-{i}", task_name="j",
-                                   status=TaskStatus.RUNNING, timestamp=T0))
+        rec.record(
+            LifecycleChange(
+                task_id=f"run-{i}", task_name="j", status=TaskStatus.RUNNING, timestamp=T0
+            )
+        )
     assert rec.backlog == 100
     assert rec.stats.rows_dropped == 50

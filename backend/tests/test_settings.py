@@ -6,7 +6,6 @@ import os
 import subprocess
 
 import pytest
-
 from support import TASKLENS
 
 
@@ -27,9 +26,13 @@ def test_an_invalid_setting_stops_startup_naming_it(
     tmp_path: object, variable: str, value: str, reason: str
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLENS_")}
-    result = subprocess.run(  # noqa: S603
-        [TASKLENS, "serve"], env={**env, variable: value}, cwd=str(tmp_path),
-        capture_output=True, text=True, timeout=60,
+    result = subprocess.run(
+        [TASKLENS, "serve"],
+        env={**env, variable: value},
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from support import Stack, wait_for
 
 HERE = Path(__file__).parent
@@ -21,9 +20,11 @@ async def thirdparty(tmp_path: Path, postgres_url: str, redis_url: str) -> Async
     os.environ["THIRDPARTY_REDIS_URL"] = redis_url
     os.environ["THIRDPARTY_DATABASE_URL"] = postgres_url
     log = (tmp_path / "thirdparty-worker.log").open("wb")
-    worker = subprocess.Popen(  # noqa: S603
+    worker = subprocess.Popen(
         [sys.executable, "-m", "taskiq", "worker", "thirdparty_app:broker", "--workers", "1"],
-        cwd=HERE, env={**os.environ, "PYTHONPATH": str(HERE)}, stdout=log,
+        cwd=HERE,
+        env={**os.environ, "PYTHONPATH": str(HERE)},
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     sys.path.insert(0, str(HERE))
@@ -46,27 +47,42 @@ async def test_a_foreign_broker_is_logged_with_each_retry_attempt(
     added = await app.add.kiq(2, 3)  # type: ignore[attr-defined]
     charged = await app.charge.kiq("INV-7", card_token="tok_live_abc")  # type: ignore[attr-defined]
 
-    # TaskLens itself, pointed at the same database, shows those tasks.
-    stack = Stack(tmp_path, {"TASKLENS_DATABASE_URL": postgres_url, "TASKLENS_REDIS_URL": redis_url,
-                             "TASKLENS_API_TOKENS": "ops:operator:operator-token-0123456789abcdef"})
-    try:
-        api = stack.start_api()
-        add_task = api.wait_task(added.task_id, "success")
-        assert add_task["task_name"] == "billing.add"
-        assert add_task["result"] == 5
-        assert add_task["params"] == {"_args": [2, 3]}
-        assert add_task["queue"] == "thirdparty"
+    # TaskLens itself, pointed at the same database, shows those tasks. The checks block,
+    # so they run in a thread: this event loop must stay free to flush the client's log.
+    def look_in_tasklens() -> None:
+        stack = Stack(
+            tmp_path,
+            {
+                "TASKLENS_DATABASE_URL": postgres_url,
+                "TASKLENS_REDIS_URL": redis_url,
+                "TASKLENS_API_TOKENS": "ops:operator:operator-token-0123456789abcdef",
+            },
+        )
+        try:
+            api = stack.start_api()
+            add_task = api.wait_task(added.task_id, "success")
+            assert add_task["task_name"] == "billing.add"
+            assert add_task["result"] == 5
+            assert add_task["params"] == {"_args": [2, 3]}
+            assert add_task["queue"] == "thirdparty"
 
-        wait_for(lambda: len(api.task(charged.task_id).get("attempts", [])) == 3
-                 and api.task(charged.task_id)["status"] == "success",
-                 timeout=30, what="the third attempt of billing.charge to succeed")
-        charge = api.task(charged.task_id)
-        assert [a["status"] for a in charge["attempts"]] == ["failed", "failed", "success"]
-        assert charge["attempts"][0]["error_message"] == (
-            "ConnectionError: payment gateway timeout (attempt 1)")
-        assert "raise ConnectionError" in charge["attempts"][1]["error_traceback"]
-        assert charge["params"] == {"_args": ["INV-7"], "card_token": "***"}
-        assert charge["result"] == "charged INV-7"
-    finally:
-        stack.stop_all()
-    await asyncio.sleep(0)
+            wait_for(
+                lambda: (
+                    len(api.task(charged.task_id).get("attempts", [])) == 3
+                    and api.task(charged.task_id)["status"] == "success"
+                ),
+                timeout=30,
+                what="the third attempt of billing.charge to succeed",
+            )
+            charge = api.task(charged.task_id)
+            assert [a["status"] for a in charge["attempts"]] == ["failed", "failed", "success"]
+            assert charge["attempts"][0]["error_message"] == (
+                "ConnectionError: payment gateway timeout (attempt 1)"
+            )
+            assert "raise ConnectionError" in charge["attempts"][1]["error_traceback"]
+            assert charge["params"] == {"_args": ["INV-7"], "card_token": "***"}
+            assert charge["result"] == "charged INV-7"
+        finally:
+            stack.stop_all()
+
+    await asyncio.to_thread(look_in_tasklens)

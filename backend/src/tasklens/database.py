@@ -15,7 +15,11 @@ def create_engine(database_url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
-        database_url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800,
+        database_url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
         connect_args={"timeout": 5, "command_timeout": 30},
     )
 

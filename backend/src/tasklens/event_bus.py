@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -64,7 +64,7 @@ class RedisEventBus:
         self._channel = channel
 
     async def publish(self, events: Sequence[Event]) -> None:
-        await self._redis.publish(self._channel, json.dumps(list(events), default=str))
+        await self._redis.publish(self._channel, orjson.dumps(list(events), default=str))
 
     async def subscribe(self) -> AsyncIterator[list[Event]]:
         """Yields batches forever, resubscribing with backoff when Redis goes away."""
@@ -79,12 +79,12 @@ class RedisEventBus:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
-                    yield json.loads(message["data"])
+                    yield orjson.loads(message["data"])
             except (OSError, RedisError) as exc:
                 logger.warning("event subscription lost (%s); retrying in %.1fs", exc, delay)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
                     await client.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -6,10 +6,11 @@ latest state per task attempt reaches the database, which is what makes batching
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from tasklens.models import TaskStatus
 
@@ -40,23 +41,25 @@ class LifecycleChange:
     def key(self) -> tuple[str, int]:
         return (self.task_id, self.attempt)
 
-    def merged_with(self, newer: LifecycleChange) -> LifecycleChange:
-        """The row state after `newer`: status never goes back, known fields are kept."""
-        status = newer.status if newer.status.rank >= self.status.rank else self.status
-        merged = LifecycleChange(task_id=self.task_id, task_name=self.task_name,
-                                 status=status, timestamp=newer.timestamp, attempt=self.attempt)
-        for f in _MERGED_FIELDS:
-            value = getattr(newer, f)
-            setattr(merged, f, value if value is not None else getattr(self, f))
-        merged.created_at = self.created_at or newer.created_at
-        return merged
+    def absorb(self, older: LifecycleChange) -> LifecycleChange:
+        """Make this (newer) change the row's whole state: the status never goes back, and
+        fields this change does not know are kept from `older`. Mutates and returns self;
+        `older` is left as it was (it may still be waiting to be broadcast)."""
+        if older.status.rank > self.status.rank:
+            self.status = older.status
+        for name in _MERGED_FIELDS:
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(older, name))
+        if older.created_at is not None:
+            self.created_at = older.created_at
+        return self
 
     def to_event(self) -> dict[str, Any]:
         return {
             "type": "task_event",
             "task_name": self.task_name,
             "status": self.status.value,
-            "timestamp": self.timestamp.isoformat(),
+            "timestamp": self.timestamp,
             "data": {
                 "task_id": self.task_id,
                 "attempt": self.attempt,
@@ -72,21 +75,37 @@ class LifecycleChange:
 
 
 _MERGED_FIELDS = tuple(
-    f.name for f in fields(LifecycleChange)
+    f.name
+    for f in fields(LifecycleChange)
     if f.name not in {"task_id", "task_name", "status", "timestamp", "attempt", "created_at"}
 )
 
 
+def _is_small_plain_json(value: Any, budget: list[int]) -> bool:
+    """True for JSON-native data of modest size, which needs no encode/decode round trip."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    if value is None or isinstance(value, bool | int | float):
+        return True
+    if isinstance(value, str):
+        budget[0] -= len(value) // 64
+        return budget[0] >= 0
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_small_plain_json(v, budget) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_small_plain_json(v, budget) for v in value)
+    return False
+
+
 def json_safe(value: Any) -> Any:
     """A JSON-storable copy of a task's params or result, cut short when huge."""
-    if value is None or isinstance(value, bool | int | float | str):
-        if isinstance(value, str) and len(value) > MAX_JSON_CHARS:
-            return value[:MAX_JSON_CHARS] + "…"
+    if _is_small_plain_json(value, [256]):
         return value
     try:
-        text = json.dumps(value, default=str, ensure_ascii=False)
+        text = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
     except (TypeError, ValueError):
-        text = json.dumps(repr(value))
+        text = orjson.dumps(repr(value)).decode()
     if len(text) > MAX_JSON_CHARS:
         return {"truncated": True, "preview": text[:MAX_JSON_CHARS]}
-    return json.loads(text)
+    return orjson.loads(text)

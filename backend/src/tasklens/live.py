@@ -12,6 +12,8 @@ import json
 import logging
 from collections import deque
 
+import orjson
+
 from tasklens.event_bus import Event, EventBus
 
 logger = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ class LiveHub:
         self._clients.discard(client)
 
     def broadcast(self, events: list[Event]) -> None:
-        frames = [json.dumps(event, default=str) for event in events]
+        frames = [orjson.dumps(event, default=str).decode() for event in events]
         for client in list(self._clients):
             client.offer(frames)
 

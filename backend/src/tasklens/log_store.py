@@ -8,12 +8,12 @@ client (pending) and the worker (running, finished) in any order end in the righ
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,9 +21,23 @@ from tasklens.lifecycle import LifecycleChange
 
 TABLE = "task_execution_logs"
 COLUMNS = (
-    "task_id", "attempt", "task_name", "status", "params", "queue", "worker", "progress",
-    "progress_message", "result", "started_at", "completed_at", "duration_ms",
-    "error_message", "error_traceback", "created_at", "updated_at",
+    "task_id",
+    "attempt",
+    "task_name",
+    "status",
+    "params",
+    "queue",
+    "worker",
+    "progress",
+    "progress_message",
+    "result",
+    "started_at",
+    "completed_at",
+    "duration_ms",
+    "error_message",
+    "error_traceback",
+    "created_at",
+    "updated_at",
 )
 _KEEP_FIRST = {"task_id", "attempt", "created_at"}
 _RANK_SQL = "CASE {} WHEN 'pending' THEN 0 WHEN 'running' THEN 1 ELSE 2 END"
@@ -53,16 +67,28 @@ class LogStore(Protocol):
 
 
 def _json_or_none(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    return None if value is None else orjson.dumps(value, default=str).decode()
 
 
 def _row(change: LifecycleChange, now: datetime) -> tuple[Any, ...]:
     return (
-        change.task_id, change.attempt, change.task_name, change.status.value,
-        _json_or_none(change.params), change.queue, change.worker, change.progress,
-        change.progress_message, _json_or_none(change.result), change.started_at,
-        change.completed_at, change.duration_ms, change.error_message, change.error_traceback,
-        change.created_at or change.timestamp, now,
+        change.task_id,
+        change.attempt,
+        change.task_name,
+        change.status.value,
+        _json_or_none(change.params),
+        change.queue,
+        change.worker,
+        change.progress,
+        change.progress_message,
+        _json_or_none(change.result),
+        change.started_at,
+        change.completed_at,
+        change.duration_ms,
+        change.error_message,
+        change.error_traceback,
+        change.created_at or change.timestamp,
+        now,
     )
 
 

@@ -101,23 +101,40 @@ class TaskLensMiddleware(TaskiqMiddleware):
     def post_send(self, message: TaskiqMessage) -> None:
         # Recorded after a successful send, so a failed kick leaves no phantom `pending` row.
         now = datetime.now(UTC)
-        self.recorder.record(LifecycleChange(
-            task_id=message.task_id, task_name=message.task_name, status=TaskStatus.PENDING,
-            timestamp=now, attempt=attempt_of(message), created_at=_enqueued_at(message, now),
-            params=params_of(message), queue=message.labels.get("queue_name") or self._queue,
-        ))
+        self.recorder.record(
+            LifecycleChange(
+                task_id=message.task_id,
+                task_name=message.task_name,
+                status=TaskStatus.PENDING,
+                timestamp=now,
+                attempt=attempt_of(message),
+                created_at=_enqueued_at(message, now),
+                params=params_of(message),
+                queue=message.labels.get("queue_name") or self._queue,
+            )
+        )
 
     def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         now = datetime.now(UTC)
         key = (message.task_id, attempt_of(message))
         message.labels[ATTEMPT_LABEL] = key[1]
         self._started[key] = (time.perf_counter(), now)
-        self.recorder.record(LifecycleChange(
-            task_id=message.task_id, task_name=message.task_name, status=TaskStatus.RUNNING,
-            timestamp=now, attempt=key[1], created_at=_enqueued_at(message, now),
-            params=params_of(message), queue=message.labels.get("queue_name") or self._queue,
-            worker=self.worker_id, started_at=now,
-        ))
+        # A client with this middleware already logged the params with `pending`.
+        sent_by_us = ENQUEUED_AT_LABEL in message.labels
+        self.recorder.record(
+            LifecycleChange(
+                task_id=message.task_id,
+                task_name=message.task_name,
+                status=TaskStatus.RUNNING,
+                timestamp=now,
+                attempt=key[1],
+                created_at=_enqueued_at(message, now),
+                params=None if sent_by_us else params_of(message),
+                queue=message.labels.get("queue_name") or self._queue,
+                worker=self.worker_id,
+                started_at=now,
+            )
+        )
         return message
 
     def on_error(
@@ -133,9 +150,14 @@ class TaskLensMiddleware(TaskiqMiddleware):
         error = self._errors.pop(key, None) or (result.error if result.is_err else None)
         duration_ms = (time.perf_counter() - started[0]) * 1000 if started else None
         change = LifecycleChange(
-            task_id=message.task_id, task_name=message.task_name, status=TaskStatus.SUCCESS,
-            timestamp=now, attempt=key[1], worker=self.worker_id,
-            started_at=started[1] if started else None, completed_at=now,
+            task_id=message.task_id,
+            task_name=message.task_name,
+            status=TaskStatus.SUCCESS,
+            timestamp=now,
+            attempt=key[1],
+            worker=self.worker_id,
+            started_at=started[1] if started else None,
+            completed_at=now,
             duration_ms=duration_ms,
         )
         if error is None or isinstance(error, NoResultError):
@@ -143,24 +165,31 @@ class TaskLensMiddleware(TaskiqMiddleware):
             change.result = json_safe(result.return_value)
         else:
             change.status = (
-                TaskStatus.CANCELLED if isinstance(error, asyncio.CancelledError)
+                TaskStatus.CANCELLED
+                if isinstance(error, asyncio.CancelledError)
                 else TaskStatus.FAILED
             )
             change.error_message = f"{type(error).__name__}: {error}"[:2000]
-            change.error_traceback = "".join(
-                traceback.format_exception(error)
-            )[-MAX_TRACEBACK_CHARS:]
+            change.error_traceback = "".join(traceback.format_exception(error))[
+                -MAX_TRACEBACK_CHARS:
+            ]
         self.recorder.record(change)
 
     def record_progress(
         self, message: TaskiqMessage, fraction: float, note: str | None = None
     ) -> None:
-        self.recorder.record(LifecycleChange(
-            task_id=message.task_id, task_name=message.task_name, status=TaskStatus.RUNNING,
-            timestamp=datetime.now(UTC), attempt=executing_attempt(message),
-            worker=self.worker_id,
-            progress=min(max(fraction, 0.0), 1.0), progress_message=note,
-        ))
+        self.recorder.record(
+            LifecycleChange(
+                task_id=message.task_id,
+                task_name=message.task_name,
+                status=TaskStatus.RUNNING,
+                timestamp=datetime.now(UTC),
+                attempt=executing_attempt(message),
+                worker=self.worker_id,
+                progress=min(max(fraction, 0.0), 1.0),
+                progress_message=note,
+            )
+        )
 
 
 def _enqueued_at(message: TaskiqMessage, default: datetime) -> datetime:

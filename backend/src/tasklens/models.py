@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 
-class TaskStatus(str, enum.Enum):
+class TaskStatus(enum.StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     SUCCESS = "success"
@@ -46,9 +46,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(
-        self, value: datetime | None, dialect: sa.Dialect
-    ) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -71,8 +69,14 @@ class TaskExecutionLog(SQLModel, table=True):
         sa.UniqueConstraint("task_id", "attempt", name="uq_task_logs_task_attempt"),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(
-        sa.Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+    )
     task_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     task_name: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
     status: TaskStatus = Field(sa_column=sa.Column(sa.String(16), nullable=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -13,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tasklens.models import TaskExecutionLog, TaskStatus, utcnow
 
 Log = TaskExecutionLog
+SelectT = TypeVar("SelectT", bound=sa.Select[Any])
 FINISHED = (TaskStatus.SUCCESS.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 
 
@@ -33,45 +35,56 @@ class TaskMetrics:
 async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]:
     since = utcnow() - timedelta(hours=window_hours)
     status = col(Log.status)
+    columns: list[Any] = [
+        col(Log.task_name),
+        *(sa.func.count().filter(status == s.value).label(s.value) for s in TaskStatus),
+        sa.func.count().label("total"),
+        sa.func.avg(col(Log.duration_ms)).filter(status == "success").label("avg"),
+    ]
     counts = (
-        select(
-            col(Log.task_name),
-            *(sa.func.count().filter(status == s.value).label(s.value) for s in TaskStatus),
-            sa.func.count().label("total"),
-            sa.func.avg(col(Log.duration_ms)).filter(status == "success").label("avg"),
-        )
+        sa.select(*columns)
         .where(col(Log.created_at) >= since)
         .group_by(col(Log.task_name))
         .order_by(col(Log.task_name))
     )
     p95 = await _p95_by_name(session, since)
     result = []
-    for row in (await session.exec(counts)).all():
+    for row in (await session.execute(counts)).all():
         m = row._mapping
         finished = m["success"] + m["failed"] + m["cancelled"]
-        result.append(TaskMetrics(
-            task_name=m["task_name"], total_executions=m["total"], pending=m["pending"],
-            running=m["running"], success=m["success"], failed=m["failed"],
-            cancelled=m["cancelled"],
-            avg_duration_ms=None if m["avg"] is None else float(m["avg"]),
-            p95_duration_ms=p95.get(m["task_name"]),
-            success_rate=(m["success"] / finished) if finished else None,
-        ))
+        result.append(
+            TaskMetrics(
+                task_name=m["task_name"],
+                total_executions=m["total"],
+                pending=m["pending"],
+                running=m["running"],
+                success=m["success"],
+                failed=m["failed"],
+                cancelled=m["cancelled"],
+                avg_duration_ms=None if m["avg"] is None else float(m["avg"]),
+                p95_duration_ms=p95.get(m["task_name"]),
+                success_rate=(m["success"] / finished) if finished else None,
+            )
+        )
     return result
 
 
 async def _p95_by_name(session: AsyncSession, since: datetime) -> dict[str, float]:
     """Nearest-rank p95 of successful durations (same as PostgreSQL's percentile_disc)."""
     ranked = (
-        select(
+        sa.select(
             col(Log.task_name).label("name"),
             col(Log.duration_ms).label("d"),
-            sa.func.row_number().over(partition_by=col(Log.task_name),
-                                      order_by=col(Log.duration_ms)).label("rn"),
+            sa.func.row_number()
+            .over(partition_by=col(Log.task_name), order_by=col(Log.duration_ms))
+            .label("rn"),
             sa.func.count().over(partition_by=col(Log.task_name)).label("n"),
         )
-        .where(col(Log.created_at) >= since, col(Log.status) == "success",
-               col(Log.duration_ms).is_not(None))
+        .where(
+            col(Log.created_at) >= since,
+            col(Log.status) == "success",
+            col(Log.duration_ms).is_not(None),
+        )
         .subquery()
     )
     # rn == ceil(0.95 * n), in integers: rn >= 0.95n > rn - 1
@@ -88,7 +101,7 @@ class HistoryFilter:
     start_date: datetime | None = None
     end_date: datetime | None = None
 
-    def apply(self, query: sa.Select[tuple[Log]]) -> sa.Select[tuple[Log]]:
+    def apply(self, query: SelectT) -> SelectT:
         if self.task_name:
             query = query.where(col(Log.task_name) == self.task_name)
         if self.status:
@@ -119,18 +132,18 @@ class PageOutOfRange(ValueError):
 async def history(
     session: AsyncSession, where: HistoryFilter, page: int, page_size: int
 ) -> HistoryPage:
-    count_query = where.apply(select(sa.func.count()).select_from(Log))  # type: ignore[arg-type]
-    total = int((await session.exec(count_query)).one())
+    count_query = where.apply(sa.select(sa.func.count()).select_from(Log))
+    total = int((await session.execute(count_query)).scalar_one())
     last_page = max(1, math.ceil(total / page_size))
     if page > last_page:
         raise PageOutOfRange(f"page {page} is past the last page ({last_page})")
     query = (
-        where.apply(select(Log))
+        where.apply(sa.select(Log))
         .order_by(col(Log.created_at).desc(), col(Log.id).desc())
         .offset((page - 1) * page_size)
         .limit(page_size)
     )
-    items = list((await session.exec(query)).all())
+    items = list((await session.execute(query)).scalars().all())
     return HistoryPage(total, page, page_size, items)
 
 

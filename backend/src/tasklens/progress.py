@@ -1,7 +1,7 @@
 """Progress reporting from inside a task, as a TaskIQ dependency.
 
-    async def analyse(url: str, progress: Progress = TaskiqDepends()) -> dict:
-        progress(0.1, "cloning")
+async def analyse(url: str, progress: Progress = TaskiqDepends()) -> dict:
+    progress(0.1, "cloning")
 """
 
 from __future__ import annotations

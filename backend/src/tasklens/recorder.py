@@ -56,7 +56,7 @@ class LifecycleRecorder:
         self.max_events_per_flush = max_events_per_flush
         self.stats = RecorderStats()
         self._rows: dict[tuple[str, int], LifecycleChange] = {}
-        self._events: list[Event] = []
+        self._events: list[LifecycleChange] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._db_down_since: float | None = None
@@ -65,9 +65,9 @@ class LifecycleRecorder:
     def record(self, change: LifecycleChange) -> None:
         self.stats.recorded += 1
         if self.bus is not None:
-            self._events.append(change.to_event())
+            self._events.append(change)  # serialized at flush time, in one batch
         previous = self._rows.get(change.key)
-        self._rows[change.key] = change if previous is None else previous.merged_with(change)
+        self._rows[change.key] = change if previous is None else change.absorb(previous)
         if len(self._rows) >= self.batch_size:
             self._wake.set()
         if len(self._rows) > self.buffer_max:
@@ -82,8 +82,9 @@ class LifecycleRecorder:
         for key in victims:
             del self._rows[key]
         self.stats.rows_dropped += len(victims)
-        logger.error("lifecycle buffer full (%d rows): dropped %d oldest rows",
-                     self.buffer_max, len(victims))
+        logger.error(
+            "lifecycle buffer full (%d rows): dropped %d oldest rows", self.buffer_max, len(victims)
+        )
 
     @property
     def backlog(self) -> int:
@@ -124,9 +125,9 @@ class LifecycleRecorder:
             backoff = self.flush_interval if ok else min(max(backoff * 2, 0.1), 5.0)
 
     async def _flush_once(self) -> bool:
-        events, self._events = self._events, []
-        if events and self.bus is not None:
-            await self._publish(events)
+        changes, self._events = self._events, []
+        if changes and self.bus is not None:
+            await self._publish([change.to_event() for change in changes])
         if not self._rows:
             return True
         batch, self._rows = self._rows, {}
@@ -137,8 +138,11 @@ class LifecycleRecorder:
             self.stats.write_failures += 1
             if self._db_down_since is None:
                 self._db_down_since = asyncio.get_running_loop().time()
-                logger.warning("lifecycle log write failed (%s); %d rows buffered, retrying",
-                               exc, len(self._rows))
+                logger.warning(
+                    "lifecycle log write failed (%s); %d rows buffered, retrying",
+                    exc,
+                    len(self._rows),
+                )
             return False
         if self._db_down_since is not None:
             down_for = asyncio.get_running_loop().time() - self._db_down_since
@@ -152,7 +156,7 @@ class LifecycleRecorder:
         """Put a failed batch back under anything recorded since (which is newer)."""
         for key, newer in self._rows.items():
             older = batch.get(key)
-            batch[key] = newer if older is None else older.merged_with(newer)
+            batch[key] = newer if older is None else newer.absorb(older)
         self._rows = batch
         if len(self._rows) > self.buffer_max:
             self._shed()
@@ -160,7 +164,7 @@ class LifecycleRecorder:
     async def _publish(self, events: Sequence[Event]) -> None:
         assert self.bus is not None
         for start in range(0, len(events), self.max_events_per_flush):
-            chunk = events[start:start + self.max_events_per_flush]
+            chunk = events[start : start + self.max_events_per_flush]
             try:
                 await self.bus.publish(chunk)
             except Exception as exc:
@@ -186,5 +190,6 @@ def build_recorder(
         store = SqlAlchemyLogStore(engine or create_engine(database_url))
     if bus is None and redis_url is not None:
         bus = RedisEventBus(redis_url)
-    return LifecycleRecorder(store, bus, flush_interval=flush_interval,
-                             batch_size=batch_size, buffer_max=buffer_max)
+    return LifecycleRecorder(
+        store, bus, flush_interval=flush_interval, batch_size=batch_size, buffer_max=buffer_max
+    )

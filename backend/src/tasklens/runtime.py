@@ -46,22 +46,32 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         engine = create_engine(settings.database_url)
         bus: EventBus = (
-            InProcessEventBus() if settings.redis_url is None
-            else RedisEventBus(settings.redis_url)
+            InProcessEventBus() if settings.redis_url is None else RedisEventBus(settings.redis_url)
         )
         recorder = build_recorder(
-            settings.database_url, settings.redis_url, bus=bus, engine=engine,
+            settings.database_url,
+            settings.redis_url,
+            bus=bus,
+            engine=engine,
             flush_interval=settings.log_flush_interval_ms / 1000,
-            batch_size=settings.log_batch_size, buffer_max=settings.log_buffer_max,
+            batch_size=settings.log_batch_size,
+            buffer_max=settings.log_buffer_max,
         )
         redis = (
-            None if settings.redis_url is None
+            None
+            if settings.redis_url is None
             else Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
         )
         return cls(
-            settings=settings, engine=engine, sessions=session_factory(engine), bus=bus,
-            recorder=recorder, broker=build_broker(settings, recorder), hub=LiveHub(bus),
-            tokens=TokenRegistry(engine, settings.api_tokens), redis=redis,
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            bus=bus,
+            recorder=recorder,
+            broker=build_broker(settings, recorder),
+            hub=LiveHub(bus),
+            tokens=TokenRegistry(engine, settings.api_tokens),
+            redis=redis,
         )
 
     async def start(self) -> None:

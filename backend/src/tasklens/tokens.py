@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tasklens.models import ApiToken
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     VIEWER = "viewer"
     OPERATOR = "operator"
 
@@ -88,9 +88,9 @@ class TokenRegistry:
 
     async def _lookup(self, wanted: str) -> TokenEntry | None:
         async with AsyncSession(self._engine) as session:
-            row = (await session.exec(
-                select(ApiToken).where(ApiToken.token_sha256 == wanted)
-            )).first()
+            row = (
+                await session.exec(select(ApiToken).where(ApiToken.token_sha256 == wanted))
+            ).first()
         if row is None or not hmac.compare_digest(row.token_sha256, wanted):
             return None
         return TokenEntry(row.name, Role(row.role), row.token_sha256)

@@ -61,3 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api)
     mount_spa(app)
     return app
+
+
+def openapi_document() -> str:
+    """The contract checked in as specs/openapi.json (CI fails when they differ)."""
+    import json
+
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", api_tokens=[]))
+    return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"

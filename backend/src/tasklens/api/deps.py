@@ -38,8 +38,11 @@ async def require_token(
     token = credentials.credentials if credentials else None
     principal = await runtime.tokens.authenticate(token)
     if principal is None:
-        raise ApiError(401, "missing or invalid token: send Authorization: Bearer <token>",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "missing or invalid token: send Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return principal
 
 

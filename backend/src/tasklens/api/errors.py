@@ -47,22 +47,29 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(DBAPIError)
     async def _database_down(request: Request, exc: DBAPIError) -> JSONResponse:
         if not exc.connection_invalidated and not _is_connection_error(exc):
             return await _unexpected(request, exc)
         logger.warning("database unavailable on %s: %s", request.url.path, exc.orig)
-        return JSONResponse({"error": "the database is unavailable; retry shortly"}, 503,
-                            headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"error": "the database is unavailable; retry shortly"},
+            503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(OSError)
     async def _service_down(request: Request, exc: OSError) -> JSONResponse:
         logger.warning("service unavailable on %s: %s", request.url.path, exc)
-        return JSONResponse({"error": "the database or Redis is unavailable; retry shortly"}, 503,
-                            headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"error": "the database or Redis is unavailable; retry shortly"},
+            503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -21,7 +21,7 @@ def mount_spa(app: FastAPI, dist: Path = DIST) -> None:
         app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
 
     @app.get("/{path:path}", include_in_schema=False)
-    async def spa(path: str, request: Request) -> Response:
+    def spa(path: str) -> Response:  # sync: FastAPI runs it in a thread (file system I/O)
         if path.startswith("api/"):
             return Response('{"error": "not found"}', 404, media_type="application/json")
         candidate = (dist / path).resolve()

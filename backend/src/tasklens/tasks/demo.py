@@ -17,8 +17,9 @@ async def quick(n: int = 0) -> dict[str, int]:
     return {"n": n, "square": n * n}
 
 
-async def slow(steps: int = 5, step_seconds: float = 0.5,
-               progress: Progress = TaskiqDepends()) -> dict[str, int]:
+async def slow(
+    steps: int = 5, step_seconds: float = 0.5, progress: Progress = TaskiqDepends()
+) -> dict[str, int]:
     for step in range(steps):
         progress(step / steps, f"step {step + 1} of {steps}")
         await asyncio.sleep(step_seconds)

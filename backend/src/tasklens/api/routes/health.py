@@ -9,8 +9,11 @@ from tasklens.api.schemas import HealthResponse
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=HealthResponse,
-            responses={503: {"model": HealthResponse, "description": "A needed part is down"}})
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    responses={503: {"model": HealthResponse, "description": "A needed part is down"}},
+)
 async def health(runtime: RuntimeDep) -> JSONResponse:
     """No token needed: load balancers and compose healthchecks call it."""
     database_ok = await runtime.check_database()

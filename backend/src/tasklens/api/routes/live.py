@@ -20,8 +20,9 @@ async def _authenticate(websocket: WebSocket, runtime: Runtime) -> Principal | N
     token = websocket.query_params.get("token")
     if token is None:
         with contextlib.suppress(TimeoutError, ValueError, WebSocketDisconnect):
-            first = json.loads(await asyncio.wait_for(websocket.receive_text(),
-                                                      AUTH_TIMEOUT_SECONDS))
+            first = json.loads(
+                await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_SECONDS)
+            )
             token = first.get("token") if isinstance(first, dict) else None
     return await runtime.tokens.authenticate(token if isinstance(token, str) else None)
 
@@ -51,10 +52,13 @@ async def live_events(websocket: WebSocket) -> None:
         await websocket.close(status.WS_1008_POLICY_VIOLATION, "missing or invalid token")
         return
     client = runtime.hub.connect()
-    client.offer([json.dumps({"type": "hello", "name": principal.name,
-                              "role": principal.role.value})])
-    tasks = [asyncio.create_task(_send_loop(websocket, client)),
-             asyncio.create_task(_receive_loop(websocket, client))]
+    client.offer(
+        [json.dumps({"type": "hello", "name": principal.name, "role": principal.role.value})]
+    )
+    tasks = [
+        asyncio.create_task(_send_loop(websocket, client)),
+        asyncio.create_task(_receive_loop(websocket, client)),
+    ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -62,6 +66,7 @@ async def live_events(websocket: WebSocket) -> None:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError,
-                                     OSError):
+            with contextlib.suppress(
+                asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError
+            ):
                 await task

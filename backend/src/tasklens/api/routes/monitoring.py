@@ -22,7 +22,8 @@ async def get_metrics(
 ) -> MetricsResponse:
     rows = await monitoring.metrics(session, time_window)
     return MetricsResponse(
-        time_window_hours=time_window, generated_at=datetime.now(UTC),
+        time_window_hours=time_window,
+        generated_at=datetime.now(UTC),
         metrics=[TaskMetricsItem.model_validate(r) for r in rows],
     )
 
@@ -54,7 +55,9 @@ async def get_history(
     except monitoring.PageOutOfRange as exc:
         raise ApiError(400, f"invalid page: {exc}") from None
     return HistoryResponse(
-        total_count=result.total_count, page=result.page, page_size=result.page_size,
+        total_count=result.total_count,
+        page=result.page,
+        page_size=result.page_size,
         total_pages=result.total_pages,
         items=[TaskLogItem.model_validate(item) for item in result.items],
     )

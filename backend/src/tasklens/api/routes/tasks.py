@@ -22,10 +22,17 @@ async def get_task(
         raise ApiError(404, f"no task with task_id '{task_id}'")
     first, last = attempts[0], attempts[-1]
     return TaskDetail(
-        task_id=task_id, task_name=last.task_name, status=last.status, queue=last.queue,
-        progress=last.progress, progress_message=last.progress_message,
-        params=last.params if last.params is not None else first.params, result=last.result,
-        created_at=first.created_at, started_at=first.started_at,
-        completed_at=last.completed_at, duration_ms=last.duration_ms,
+        task_id=task_id,
+        task_name=last.task_name,
+        status=last.status,
+        queue=last.queue,
+        progress=last.progress,
+        progress_message=last.progress_message,
+        params=last.params if last.params is not None else first.params,
+        result=last.result,
+        created_at=first.created_at,
+        started_at=first.started_at,
+        completed_at=last.completed_at,
+        duration_ms=last.duration_ms,
         attempts=[AttemptItem.model_validate(a) for a in attempts],
     )

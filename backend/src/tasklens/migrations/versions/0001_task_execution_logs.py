@@ -22,8 +22,12 @@ TS = sa.DateTime(timezone=True)
 def upgrade() -> None:
     op.create_table(
         "task_execution_logs",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                  primary_key=True, autoincrement=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("task_id", sa.String(64), nullable=False),
         sa.Column("task_name", sa.String(255), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
@@ -43,8 +47,11 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
         sa.UniqueConstraint("task_id", "attempt", name="uq_task_logs_task_attempt"),
     )
-    op.create_index("ix_task_logs_name_status_created", "task_execution_logs",
-                    ["task_name", "status", "created_at"])
+    op.create_index(
+        "ix_task_logs_name_status_created",
+        "task_execution_logs",
+        ["task_name", "status", "created_at"],
+    )
     op.create_index("ix_task_logs_created_at", "task_execution_logs", ["created_at"])
     op.create_index("ix_task_logs_task_name", "task_execution_logs", ["task_name"])
     op.create_index("ix_task_logs_status", "task_execution_logs", ["status"])
@@ -59,7 +66,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("api_tokens")
-    for name in ("ix_task_logs_status", "ix_task_logs_task_name", "ix_task_logs_created_at",
-                 "ix_task_logs_name_status_created"):
+    for name in (
+        "ix_task_logs_status",
+        "ix_task_logs_task_name",
+        "ix_task_logs_created_at",
+        "ix_task_logs_name_status_created",
+    ):
         op.drop_index(name, table_name="task_execution_logs")
     op.drop_table("task_execution_logs")

@@ -1,0 +1,1 @@
+"""TaskLens benchmarks: `./dev bench` (or `python -m benchmarks`) from backend/."""

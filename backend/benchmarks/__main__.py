@@ -1,0 +1,74 @@
+"""`python -m benchmarks [throughput|queries|all]` — prints figures and ratios, measured in
+the same run against a baseline (raw taskiq for throughput; targets for query times)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+import asyncpg
+
+from benchmarks import queries, throughput
+from tasklens import migrate
+
+PG_ADMIN = os.environ.get("TASKLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TASKLENS_BENCH_REDIS", "redis://127.0.0.1:6379/14")
+BENCH_DB = "tasklens_bench"
+
+
+async def _fresh_database() -> str:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    finally:
+        await conn.close()
+    return (
+        PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+        + f"/{BENCH_DB}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="benchmarks")
+    parser.add_argument("which", nargs="?", default="all", choices=["all", "throughput", "queries"])
+    parser.add_argument("--tasks", type=int, default=20_000, help="tasks per throughput run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=20, help="runs of each query shape")
+    parser.add_argument(
+        "--skip-generate", action="store_true", help="reuse the rows of the previous run"
+    )
+    args = parser.parse_args()
+
+    database_url = asyncio.run(_fresh_database())
+    migrate.upgrade(database_url)
+    if args.which in ("all", "throughput"):
+        print(
+            f"throughput: {args.tasks:,} no-op tasks, {args.workers} worker process(es), "
+            f"{args.rounds} rounds",
+            flush=True,
+        )
+        t = asyncio.run(
+            throughput.run(REDIS_URL, database_url, args.tasks, args.rounds, args.workers)
+        )
+        print(
+            f"throughput: raw {t['raw_tasks_per_s']:.0f}/s, with middleware "
+            f"{t['middleware_tasks_per_s']:.0f}/s, ratio {t['ratio']:.3f} (target >= 0.90)"
+        )
+    if args.which in ("all", "queries"):
+        print(f"queries: {args.rows:,} rows, {args.repeat} runs each", flush=True)
+        q = asyncio.run(queries.run(database_url, args.rows, args.repeat, args.skip_generate))
+        history = max(v for k, v in q.items() if k.startswith("history"))
+        print(
+            f"queries: worst history p95 {history:.1f} ms (target < 50, ratio "
+            f"{history / 50:.2f}); metrics 24 h p95 {q['metrics, 24 h']:.1f} ms "
+            f"(target < 100, ratio {q['metrics, 24 h'] / 100:.2f})"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""No-op task throughput through a real `taskiq worker`, with and without TaskLensMiddleware.
+
+Each run enqueues N tasks first (the client side, with the middleware when it is on), then
+starts one worker process and times it from its first delivery until the stream is drained
+and, with the middleware, until every task's row is `success` in PostgreSQL. Runs alternate
+(without, with, without, …) so drift on the shared machine hits both alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from redis.asyncio import Redis
+
+BACKEND = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Run:
+    middleware: bool
+    tasks: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.tasks / self.seconds
+
+
+async def _enqueue(n: int, middleware: bool, redis_url: str, database_url: str) -> None:
+    os.environ["BENCH_MIDDLEWARE"] = "1" if middleware else "0"
+    os.environ["BENCH_REDIS_URL"] = redis_url
+    os.environ["BENCH_DATABASE_URL"] = database_url
+    sys.modules.pop("benchmarks.throughput_app", None)  # re-read BENCH_MIDDLEWARE
+    throughput_app = importlib.import_module("benchmarks.throughput_app")
+
+    await throughput_app.broker.startup()
+    for start in range(0, n, 500):
+        await asyncio.gather(*(throughput_app.noop.kiq() for _ in range(min(500, n - start))))
+    await throughput_app.broker.shutdown()  # flushes the `pending` rows
+    sys.modules.pop("benchmarks.throughput_app", None)
+
+
+async def _group_state(redis: Redis) -> tuple[int, int]:
+    """(entries read by the group, entries still pending or unread)."""
+    [group] = await redis.xinfo_groups("bench")
+    return int(group["entries-read"] or 0), int(group["lag"] or 0) + int(group["pending"])
+
+
+async def one_run(n: int, middleware: bool, redis_url: str, database_url: str, workers: int) -> Run:
+    redis = Redis.from_url(redis_url)
+    await redis.flushdb()
+    pg = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    await pg.execute("TRUNCATE task_execution_logs")
+    await _enqueue(n, middleware, redis_url, database_url)
+    env = {
+        **os.environ,
+        "BENCH_MIDDLEWARE": "1" if middleware else "0",
+        "BENCH_REDIS_URL": redis_url,
+        "BENCH_DATABASE_URL": database_url,
+    }
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "taskiq",
+            "worker",
+            "benchmarks.throughput_app:broker",
+            "--workers",
+            str(workers),
+            "--max-async-tasks",
+            "100",
+            "--ack-type",
+            "when_saved",
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=BACKEND,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while (await _group_state(redis))[0] == 0:
+            await asyncio.sleep(0.005)
+        started = time.perf_counter()
+        while (await _group_state(redis))[1] > 0:
+            await asyncio.sleep(0.01)
+        if middleware:
+            query = "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
+            while await pg.fetchval(query) < n:
+                await asyncio.sleep(0.01)
+        seconds = time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        await redis.aclose()
+        await pg.close()
+    return Run(middleware, n, seconds)
+
+
+async def run(
+    redis_url: str, database_url: str, tasks: int, rounds: int, workers: int
+) -> dict[str, float]:
+    runs: list[Run] = []
+    for i in range(rounds):
+        for middleware in (False, True):
+            result = await one_run(tasks, middleware, redis_url, database_url, workers)
+            runs.append(result)
+            label = "with middleware" if middleware else "raw taskiq    "
+            print(
+                f"  round {i + 1} {label}: {result.rate:8.0f} tasks/s "
+                f"({tasks} tasks in {result.seconds:.2f}s)",
+                flush=True,
+            )
+    raw = statistics.median(r.rate for r in runs if not r.middleware)
+    with_mw = statistics.median(r.rate for r in runs if r.middleware)
+    return {"raw_tasks_per_s": raw, "middleware_tasks_per_s": with_mw, "ratio": with_mw / raw}
