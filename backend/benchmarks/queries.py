@@ -41,7 +41,7 @@ async def generate(database_url: str, rows: int) -> float:
     started = time.perf_counter()
     conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
-        await conn.execute("TRUNCATE task_execution_logs")
+        await conn.execute("TRUNCATE task_execution_logs, task_log_counts")
         now = datetime.now(UTC)
         for start in range(0, rows, 500_000):
             count = min(500_000, rows - start)
@@ -53,44 +53,65 @@ async def generate(database_url: str, rows: int) -> float:
                 now - timedelta(days=30 * start / rows),
             )
         await conn.execute("VACUUM ANALYZE task_execution_logs")
+        await conn.execute("VACUUM ANALYZE task_log_counts")
     finally:
         await conn.close()
     return time.perf_counter() - started
 
 
 Query = Callable[[AsyncSession], Awaitable[object]]
+Page = int | str  # a number, "middle" or "last"
 
 
-def shapes(rows: int, page_size: int = 50) -> dict[str, Query]:
+def shapes() -> dict[str, tuple[monitoring.HistoryFilter, Page] | int]:
+    """History shapes as (filter, page); metrics shapes as a window in hours."""
     now = datetime.now(UTC)
-    last_page = math.ceil(rows / page_size)
     h = monitoring.HistoryFilter
-
-    def history(where: monitoring.HistoryFilter, page: int) -> Query:
-        return lambda s: monitoring.history(s, where, page, page_size)
-
-    per_name = rows // 10
+    name_success = h(task_name="task_3", status=TaskStatus.SUCCESS)
     return {
-        "history, no filter, page 1": history(h(), 1),
-        "history, no filter, page 2,000": history(h(), 2_000),
-        "history, no filter, middle page": history(h(), last_page // 2),
-        "history, no filter, last page": history(h(), last_page),
-        "history, name, page 1": history(h(task_name="task_3"), 1),
-        "history, name + success, page 2,000": history(
-            h(task_name="task_3", status=TaskStatus.SUCCESS), 2_000
+        "history, no filter, page 1": (h(), 1),
+        "history, no filter, page 2,000": (h(), 2_000),
+        "history, no filter, middle page": (h(), "middle"),
+        "history, no filter, last page": (h(), "last"),
+        "history, name, page 1": (h(task_name="task_3"), 1),
+        "history, name, last page": (h(task_name="task_3"), "last"),
+        "history, name + success, page 2,000": (name_success, 2_000),
+        "history, name + success, last page": (name_success, "last"),
+        "history, failed, page 1": (h(status=TaskStatus.FAILED), 1),
+        "history, failed, middle page": (h(status=TaskStatus.FAILED), "middle"),
+        "history, name + failed + last 7 days, page 5": (
+            h(task_name="task_3", status=TaskStatus.FAILED, start_date=now - timedelta(days=7)),
+            5,
         ),
-        "history, name + success, last page": history(
-            h(task_name="task_3", status=TaskStatus.SUCCESS), math.ceil(per_name * 0.94 / page_size)
+        "history, 36 h ago to 12 h ago, page 100": (
+            h(
+                start_date=now - timedelta(hours=36, minutes=7),
+                end_date=now - timedelta(hours=12, minutes=3),
+            ),
+            100,
         ),
-        "history, failed, page 1": history(h(status=TaskStatus.FAILED), 1),
-        "history, name + failed + last 7 days, page 5": history(
-            h(task_name="task_3", status=TaskStatus.FAILED, start_date=now - timedelta(days=7)), 5
-        ),
-        "history, last 24 h, page 100": history(h(start_date=now - timedelta(hours=24)), 100),
-        "metrics, 24 h": lambda s: monitoring.metrics(s, 24),
-        "metrics, 7 d": lambda s: monitoring.metrics(s, 24 * 7),
-        "metrics, 30 d": lambda s: monitoring.metrics(s, 24 * 30),
+        "metrics, 24 h": 24,
+        "metrics, 7 d": 24 * 7,
+        "metrics, 30 d": 24 * 30,
     }
+
+
+async def _resolve(session: AsyncSession, where: monitoring.HistoryFilter, page: Page) -> int:
+    if isinstance(page, int):
+        return page
+    pages = (await monitoring.history(session, where, 1, PAGE_SIZE)).total_pages
+    return max(1, pages if page == "last" else pages // 2)
+
+
+PAGE_SIZE = 50
+
+
+def _metrics_query(hours: int) -> Query:
+    return lambda session: monitoring.metrics(session, hours)
+
+
+def _history_query(where: monitoring.HistoryFilter, page: int) -> Query:
+    return lambda session: monitoring.history(session, where, page, PAGE_SIZE)
 
 
 async def run(database_url: str, rows: int, repeat: int, skip_generate: bool) -> dict[str, float]:
@@ -100,7 +121,14 @@ async def run(database_url: str, rows: int, repeat: int, skip_generate: bool) ->
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     results: dict[str, float] = {}
-    for name, query in shapes(rows).items():
+    for name, shape in shapes().items():
+        query: Query
+        if isinstance(shape, int):
+            query = _metrics_query(shape)
+        else:
+            async with sessions() as session:
+                page = await _resolve(session, shape[0], shape[1])
+            query = _history_query(shape[0], page)
         timings = []
         for _ in range(repeat):
             async with sessions() as session:

@@ -59,7 +59,7 @@ async def one_run(n: int, middleware: bool, redis_url: str, database_url: str, w
     redis = Redis.from_url(redis_url)
     await redis.flushdb()
     pg = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    await pg.execute("TRUNCATE task_execution_logs")
+    await pg.execute("TRUNCATE task_execution_logs, task_log_counts")
     await _enqueue(n, middleware, redis_url, database_url)
     env = {
         **os.environ,

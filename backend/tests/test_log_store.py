@@ -142,3 +142,59 @@ async def test_the_buffer_is_bounded_and_sheds_non_terminal_rows_first() -> None
         )
     assert rec.backlog == 100
     assert rec.stats.rows_dropped == 50
+
+
+async def test_hourly_counts_follow_every_insert_update_and_delete(
+    recorder: tuple[LifecycleRecorder, str],
+) -> None:
+    rec, url = recorder
+    names, statuses = ("a", "b"), list(TaskStatus)
+    for i in range(60):  # spread over three hours, through pending, running, terminal
+        created = T0 + timedelta(minutes=3 * i)
+        for step, status in enumerate(
+            (TaskStatus.PENDING, TaskStatus.RUNNING, statuses[2 + i % 3])
+        ):
+            rec.record(
+                LifecycleChange(
+                    task_id=f"t{i}",
+                    task_name=names[i % 2],
+                    status=status,
+                    timestamp=created + timedelta(seconds=step),
+                    created_at=created,
+                    duration_ms=float(i) if status.is_terminal else None,
+                )
+            )
+            if i % 4 == 0:
+                await rec.flush()  # some rows go through several writes, some through one
+    await rec.flush()
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("DELETE FROM task_execution_logs WHERE task_id LIKE 't1%'"))
+        logged = (
+            await conn.execute(
+                sa.text(
+                    "SELECT task_name, status, count(*), count(duration_ms), "
+                    "coalesce(sum(duration_ms), 0) FROM task_execution_logs "
+                    "GROUP BY task_name, status"
+                )
+            )
+        ).all()
+        counted = (
+            await conn.execute(
+                sa.text(
+                    "SELECT task_name, status, sum(count), sum(duration_count), sum(duration_sum) "
+                    "FROM task_log_counts GROUP BY task_name, status HAVING sum(count) > 0"
+                )
+            )
+        ).all()
+        buckets = (
+            await conn.execute(
+                sa.text("SELECT count(DISTINCT bucket) FROM task_log_counts WHERE count > 0")
+            )
+        ).scalar()
+    await engine.dispose()
+    assert sorted(map(tuple, logged)) == sorted(
+        (n, s, int(c), int(dc), float(ds)) for n, s, c, dc, ds in counted
+    )
+    assert len(logged) == 6  # 2 names x 3 terminal statuses
+    assert buckets == 3

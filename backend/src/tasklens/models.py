@@ -111,3 +111,16 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
     )
+
+
+class TaskLogCount(SQLModel, table=True):
+    """Rows per hour, task name and status; kept by database triggers (migration 0002)."""
+
+    __tablename__ = "task_log_counts"
+
+    bucket: datetime = Field(sa_column=sa.Column(UTCDateTime, primary_key=True))
+    task_name: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+    status: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True))
+    count: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    duration_count: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    duration_sum: float = Field(sa_column=sa.Column(sa.Float, nullable=False))

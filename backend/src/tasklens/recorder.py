@@ -1,8 +1,10 @@
 """The buffer between a running task and the database.
 
 `record()` is synchronous and O(1): it appends the event and merges the change into the
-latest row state for that task attempt. A background loop flushes every `flush_interval`
-(or as soon as `batch_size` rows wait): one PUBLISH of the events, one upsert of the rows.
+latest row state for that task attempt. A background loop publishes the events every
+`event_interval` (25 ms: the live feed stays live) in one PUBLISH, and writes the rows every
+`write_interval` (100 ms, or as soon as `batch_size` rows wait) in one upsert: bigger
+batches cost the database less per row (measured: 135 µs/row in batches of 25, 78 in 500).
 If the database is down, rows stay buffered and the loop retries with backoff; tasks never
 wait. When more than `buffer_max` distinct rows are waiting (a long outage under load),
 the oldest non-terminal rows are dropped first (a later state of theirs would replace them
@@ -23,6 +25,7 @@ from tasklens.database import create_engine
 from tasklens.event_bus import Event, EventBus, RedisEventBus
 from tasklens.lifecycle import LifecycleChange
 from tasklens.log_store import LogStore, PostgresLogStore, SqlAlchemyLogStore
+from tasklens.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +46,16 @@ class LifecycleRecorder:
         store: LogStore,
         bus: EventBus | None,
         *,
-        flush_interval: float = 0.025,
+        event_interval: float = 0.025,
+        write_interval: float = 0.1,
         batch_size: int = 500,
         buffer_max: int = 200_000,
         max_events_per_flush: int = 5_000,
     ) -> None:
         self.store = store
         self.bus = bus
-        self.flush_interval = flush_interval
+        self.event_interval = event_interval
+        self.write_interval = write_interval
         self.batch_size = batch_size
         self.buffer_max = buffer_max
         self.max_events_per_flush = max_events_per_flush
@@ -110,24 +115,35 @@ class LifecycleRecorder:
             await self.bus.close()
 
     async def flush(self) -> None:
-        """Write everything buffered now (used by tests and at shutdown)."""
-        await self._flush_once()
+        """Publish and write everything buffered now (tests, shutdown)."""
+        await self._publish_buffered()
+        await self._write_rows()
 
     async def _run(self) -> None:
-        backoff = self.flush_interval
+        loop = asyncio.get_running_loop()
+        retry_delay = self.write_interval
+        next_write = loop.time() + self.write_interval
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), backoff)
+                await asyncio.wait_for(self._wake.wait(), self.event_interval)
             self._wake.clear()
-            ok = await self._flush_once()
+            await self._publish_buffered()
+            due = loop.time() >= next_write or len(self._rows) >= self.batch_size
+            ok = True
+            if self._rows and (due or self._stopping):
+                ok = await self._write_rows()
+                retry_delay = self.write_interval if ok else min(max(retry_delay * 2, 0.1), 5.0)
+                next_write = loop.time() + retry_delay
             if self._stopping and (ok or not self._rows):
+                await self._publish_buffered()
                 return
-            backoff = self.flush_interval if ok else min(max(backoff * 2, 0.1), 5.0)
 
-    async def _flush_once(self) -> bool:
+    async def _publish_buffered(self) -> None:
         changes, self._events = self._events, []
         if changes and self.bus is not None:
             await self._publish([change.to_event() for change in changes])
+
+    async def _write_rows(self) -> bool:
         if not self._rows:
             return True
         batch, self._rows = self._rows, {}
@@ -178,7 +194,8 @@ def build_recorder(
     *,
     bus: EventBus | None = None,
     engine: AsyncEngine | None = None,
-    flush_interval: float = 0.025,
+    event_interval: float = 0.025,
+    write_interval: float = 0.1,
     batch_size: int = 500,
     buffer_max: int = 200_000,
 ) -> LifecycleRecorder:
@@ -191,5 +208,25 @@ def build_recorder(
     if bus is None and redis_url is not None:
         bus = RedisEventBus(redis_url)
     return LifecycleRecorder(
-        store, bus, flush_interval=flush_interval, batch_size=batch_size, buffer_max=buffer_max
+        store,
+        bus,
+        event_interval=event_interval,
+        write_interval=write_interval,
+        batch_size=batch_size,
+        buffer_max=buffer_max,
+    )
+
+
+def recorder_for(
+    settings: Settings, *, bus: EventBus | None = None, engine: AsyncEngine | None = None
+) -> LifecycleRecorder:
+    return build_recorder(
+        settings.database_url,
+        settings.redis_url,
+        bus=bus,
+        engine=engine,
+        event_interval=settings.event_flush_interval_ms / 1000,
+        write_interval=settings.log_write_interval_ms / 1000,
+        batch_size=settings.log_batch_size,
+        buffer_max=settings.log_buffer_max,
     )

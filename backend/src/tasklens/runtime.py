@@ -22,7 +22,7 @@ from tasklens.broker import build_broker
 from tasklens.database import create_engine, session_factory
 from tasklens.event_bus import EventBus, InProcessEventBus, RedisEventBus
 from tasklens.live import LiveHub
-from tasklens.recorder import LifecycleRecorder, build_recorder
+from tasklens.recorder import LifecycleRecorder, recorder_for
 from tasklens.settings import Settings
 from tasklens.tokens import TokenRegistry
 
@@ -48,15 +48,7 @@ class Runtime:
         bus: EventBus = (
             InProcessEventBus() if settings.redis_url is None else RedisEventBus(settings.redis_url)
         )
-        recorder = build_recorder(
-            settings.database_url,
-            settings.redis_url,
-            bus=bus,
-            engine=engine,
-            flush_interval=settings.log_flush_interval_ms / 1000,
-            batch_size=settings.log_batch_size,
-            buffer_max=settings.log_buffer_max,
-        )
+        recorder = recorder_for(settings, bus=bus, engine=engine)
         redis = (
             None
             if settings.redis_url is None

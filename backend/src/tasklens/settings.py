@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     queue_name: str = "tasklens"
     worker_concurrency: int = Field(default=100, ge=1, le=10_000)
-    log_flush_interval_ms: int = Field(default=25, ge=1, le=10_000)
+    event_flush_interval_ms: int = Field(default=25, ge=1, le=10_000)
+    log_write_interval_ms: int = Field(default=100, ge=1, le=60_000)
     log_batch_size: int = Field(default=500, ge=1, le=100_000)
     log_buffer_max: int = Field(default=200_000, ge=100)
 
