@@ -19,8 +19,11 @@ install: install-backend install-frontend
 install-backend:
     cd {{backend}} && uv sync --frozen --compile-bytecode --quiet
 
+# `npm install --no-save` installs exactly the locked versions without rewriting the lock.
+# Not `npm ci`: the lock cannot list rollup's builds for other platforms (the registry here
+# serves only this platform's), and `npm ci` refuses a lock with them missing.
 install-frontend:
-    cd {{frontend}} && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+    cd {{frontend}} && npm install --no-save --no-audit --no-fund --loglevel=error && npm run build --silent
 
 # Embedded mode: SQLite file + in-process broker at http://127.0.0.1:8000 (first command).
 up: install
