@@ -44,16 +44,17 @@ demo count="50":
 
 # The whole test suite: lint, types, backend tests against real services, frontend tests.
 test: install lint test-backend test-frontend
+    @backend/.venv/bin/python .ci/junit_total.py backend/.reports/pytest.xml frontend/test-results/vitest.xml
 
 lint:
     cd {{backend}} && .venv/bin/ruff check src tests benchmarks && .venv/bin/ruff format --check src tests benchmarks
     cd {{backend}} && .venv/bin/mypy src tests benchmarks
 
 test-backend *args:
-    cd {{backend}} && .venv/bin/pytest {{args}}
+    cd {{backend}} && .venv/bin/pytest --junitxml=.reports/pytest.xml {{args}}
 
 test-frontend:
-    cd {{frontend}} && npm run typecheck --silent && npm test --silent
+    cd {{frontend}} && npm run typecheck --silent && npm test --silent -- --reporter=default --reporter=junit --outputFile.junit=test-results/vitest.xml
     @echo "main JS bundle: $(cat {{frontend}}/dist/assets/index-*.js | gzip -9 | wc -c) bytes gzipped"
 
 # Regenerate the API contract (specs/openapi.json) and the frontend's types from it.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
+from conftest import _recreate_database, pg_url
 from support import Api, LiveEvents, Stack, wait_for
 
 PG_VERSION = (
@@ -95,3 +97,17 @@ def test_health_names_each_part_it_needs(distributed: Stack) -> None:
             "database": "ok",
             "redis": "ok",
         }
+
+
+def test_an_api_refuses_a_database_that_is_not_migrated(tmp_path: Path, redis_url: str) -> None:
+    asyncio.run(_recreate_database("tasklens_unmigrated"))
+    stack = Stack(
+        tmp_path,
+        {"TASKLENS_DATABASE_URL": pg_url("tasklens_unmigrated"), "TASKLENS_REDIS_URL": redis_url},
+    )
+    process = stack._spawn("api", ["serve"], {})
+    assert process.popen.wait(30) == 2
+    assert process.log().strip().splitlines()[-1] == (
+        "tasklens: the database is at migration none, this TaskLens needs 0002: "
+        "run `tasklens migrate`"
+    )

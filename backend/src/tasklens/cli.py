@@ -26,6 +26,9 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
             "every endpoint but /health still needs a token",
             file=sys.stderr,
         )
+    if settings.is_postgres and (problem := asyncio.run(_schema_problem(settings))):
+        print(f"tasklens: {problem}", file=sys.stderr)
+        return 2
     mode = "embedded" if settings.embedded else "distributed"
     print(f"tasklens: {mode} mode, database {_safe_url(settings.database_url)}", flush=True)
     uvicorn.run(
@@ -37,6 +40,23 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+async def _schema_problem(settings: Settings) -> str | None:
+    from tasklens.database import create_engine
+    from tasklens.migrate import SchemaOutOfDate
+    from tasklens.runtime import check_schema
+
+    engine = create_engine(settings.database_url)
+    try:
+        await check_schema(engine)
+    except SchemaOutOfDate as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot reach the database at {_safe_url(settings.database_url)}: {exc}"
+    finally:
+        await engine.dispose()
+    return None
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -164,6 +184,8 @@ def _safe_url(url: str) -> str:
         return url
     scheme, rest = url.split("://", 1)
     credentials, host = rest.rsplit("@", 1)
+    if ":" not in credentials:
+        return url
     return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 
 

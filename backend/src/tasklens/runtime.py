@@ -67,7 +67,9 @@ class Runtime:
         )
 
     async def start(self) -> None:
-        if not self.settings.is_postgres:
+        if self.settings.is_postgres:
+            await check_schema(self.engine)
+        else:
             await asyncio.to_thread(migrate.upgrade, self.settings.database_url)
         self.first_start_token = await self.tokens.first_start_token()
         await self.broker.startup()
@@ -98,3 +100,19 @@ class Runtime:
         except Exception as exc:
             logger.warning("health: redis unreachable: %s", exc)
             return False
+
+
+async def check_schema(engine: AsyncEngine) -> None:
+    """PostgreSQL is migrated by `tasklens migrate` (a one-shot job in compose), not by each
+    API process; starting against an older schema would only fail at the first write."""
+    head = migrate.head_revision()
+    async with engine.connect() as conn:
+        exists = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+        current = (
+            await conn.scalar(text("SELECT version_num FROM alembic_version")) if exists else None
+        )
+    if current != head:
+        raise migrate.SchemaOutOfDate(
+            f"the database is at migration {current or 'none'}, this TaskLens needs {head}: "
+            "run `tasklens migrate`"
+        )
