@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,8 +20,9 @@ SelectT = TypeVar("SelectT", bound=sa.Select[Any])
 FINISHED = (TaskStatus.SUCCESS.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 
 
-@dataclass(slots=True)
-class TaskMetrics:
+class TaskMetrics(BaseModel):
+    """One task name's health over a time window (the API returns it as is)."""
+
     task_name: str
     total_executions: int
     pending: int
@@ -28,9 +30,9 @@ class TaskMetrics:
     success: int
     failed: int
     cancelled: int
-    avg_duration_ms: float | None
-    p95_duration_ms: float | None
-    success_rate: float | None
+    avg_duration_ms: float | None = Field(description="Over successful executions only")
+    p95_duration_ms: float | None = Field(description="Nearest-rank p95 of successful ones")
+    success_rate: float | None = Field(description="success / finished; null if none finished")
 
 
 HOUR = timedelta(hours=1)

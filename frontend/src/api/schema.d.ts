@@ -328,7 +328,10 @@ export interface components {
             /** Worker */
             worker: string | null;
         };
-        /** TaskMetricsItem */
+        /**
+         * TaskMetricsItem
+         * @description Per task name: counts by status, durations, success rate.
+         */
         TaskMetricsItem: {
             /**
              * Avg Duration Ms

@@ -55,26 +55,23 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_down(request: Request, exc: DBAPIError) -> JSONResponse:
         if not exc.connection_invalidated and not _is_connection_error(exc):
             return await _unexpected(request, exc)
-        logger.warning("database unavailable on %s: %s", request.url.path, exc.orig)
-        return JSONResponse(
-            {"error": "the database is unavailable; retry shortly"},
-            503,
-            headers={"Retry-After": "5"},
-        )
+        return _unavailable(request, "the database", exc.orig)
 
     @app.exception_handler(OSError)
     async def _service_down(request: Request, exc: OSError) -> JSONResponse:
-        logger.warning("service unavailable on %s: %s", request.url.path, exc)
-        return JSONResponse(
-            {"error": "the database or Redis is unavailable; retry shortly"},
-            503,
-            headers={"Retry-After": "5"},
-        )
+        return _unavailable(request, "the database or Redis", exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"error": "internal error; see the server log"}, 500)
+
+
+def _unavailable(request: Request, what: str, cause: object) -> JSONResponse:
+    logger.warning("%s unavailable on %s: %s", what, request.url.path, cause)
+    return JSONResponse(
+        {"error": f"{what} is unavailable; retry shortly"}, 503, headers={"Retry-After": "5"}
+    )
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasklens.models import TaskStatus
+from tasklens.monitoring import TaskMetrics
 from tasklens.tokens import Role
 
 
@@ -42,19 +43,8 @@ class HistoryResponse(BaseModel):
     items: list[TaskLogItem]
 
 
-class TaskMetricsItem(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    task_name: str
-    total_executions: int
-    pending: int
-    running: int
-    success: int
-    failed: int
-    cancelled: int
-    avg_duration_ms: float | None = Field(description="Over successful executions only")
-    p95_duration_ms: float | None = Field(description="Nearest-rank p95 of successful ones")
-    success_rate: float | None = Field(description="success / finished; null if none finished")
+class TaskMetricsItem(TaskMetrics):
+    """Per task name: counts by status, durations, success rate."""
 
 
 class MetricsResponse(BaseModel):

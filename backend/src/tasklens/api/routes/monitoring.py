@@ -24,7 +24,7 @@ async def get_metrics(
     return MetricsResponse(
         time_window_hours=time_window,
         generated_at=datetime.now(UTC),
-        metrics=[TaskMetricsItem.model_validate(r) for r in rows],
+        metrics=[TaskMetricsItem(**r.model_dump()) for r in rows],
     )
 
 
