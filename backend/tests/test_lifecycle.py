@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import STACKS
-from support import VIEWER_TOKEN, Api, LiveEvents
+from support import OPERATOR_TOKEN, VIEWER_TOKEN, Api, LiveEvents
 
 
 @pytest.fixture(scope="module", params=["embedded", "distributed"])
@@ -149,6 +149,16 @@ async def test_live_events_need_a_token(api: Api) -> None:
         await socket_.send(json.dumps({"type": "auth", "token": VIEWER_TOKEN}))
         hello = await socket_.recv()
     assert '"role": "viewer"' in str(hello)
+
+
+async def test_tokens_in_urls_never_reach_the_server_log(api: Api) -> None:
+    async with LiveEvents(api.ws_url()):  # ?token=… on the WebSocket URL
+        pass
+    with api.client(token=None) as client:
+        client.get("/monitoring", params={"token": OPERATOR_TOKEN})  # the printed dashboard link
+    log = api.process.log()
+    assert "/api/v1/ws?token=***" in log
+    assert OPERATOR_TOKEN not in log
 
 
 def test_unknown_task_is_a_404(api: Api) -> None:

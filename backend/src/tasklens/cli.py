@@ -19,6 +19,7 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
     from tasklens.api.app import create_app
+    from tasklens.redaction import uvicorn_log_config
 
     if not _is_loopback(settings.host):
         print(
@@ -36,6 +37,7 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level="info",
+        log_config=uvicorn_log_config(),
         ws_max_size=1 << 20,
         timeout_graceful_shutdown=10,
     )
