@@ -1,0 +1,394 @@
+"""Repository analysis: clone, then read the history and the tree of HEAD.
+
+Subjects are https/ssh git URLs, or local paths under `TASKLENS_REPO_ROOTS`. Git runs with
+every transport refused but the one the subject needs (`file://`, `ext::` and friends can
+run commands or read the server's disk), no prompts, no hooks, no submodules. The clone
+lives in a temporary directory that is removed whatever happens; blocking file work runs in
+a thread so the worker's event loop never stalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tasklens.analyses.periods import Period
+
+ProgressFn = Callable[[float, str], None]
+
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$")  # git@host:o/r
+_SAFE_URL = re.compile(r"^(https|ssh)://[A-Za-z0-9._~:@%-]+(/[A-Za-z0-9._~%/+-]*)?$")
+
+
+class InvalidSubject(ValueError):
+    """The subject is not something TaskLens will clone (said in words a user can act on)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RepositorySource:
+    url: str
+    is_local: bool
+
+
+def parse_subject(subject: str, repo_roots: Sequence[Path]) -> RepositorySource:
+    subject = subject.strip()
+    if not subject or len(subject) > 2000:
+        raise InvalidSubject("subject: a git URL (https:// or ssh://) or a local path")
+    if subject.startswith("-") or "::" in subject or any(ord(c) < 32 for c in subject):
+        raise InvalidSubject("subject: not a git URL or path TaskLens accepts")
+    lowered = subject.lower()
+    if lowered.startswith(("https://", "ssh://")):
+        authority = subject.split("://", 1)[1].split("/", 1)[0]
+        if not _SAFE_URL.match(subject) or authority.startswith("-"):
+            raise InvalidSubject("subject: the URL has characters TaskLens does not accept")
+        if lowered.startswith("https://") and "@" in authority:
+            raise InvalidSubject(
+                "subject: credentials in the URL are refused (they would be stored); "
+                "use ssh keys or TASKLENS_GITHUB_TOKEN"
+            )
+        return RepositorySource(subject, is_local=False)
+    if _SCP_LIKE.match(subject):
+        return RepositorySource(subject, is_local=False)
+    if "://" in subject:
+        scheme = subject.split("://", 1)[0]
+        raise InvalidSubject(f"subject: the {scheme}:// transport is refused; use https or ssh")
+    path = Path(subject)
+    if not path.is_absolute():
+        raise InvalidSubject("subject: a local path must be absolute")
+    resolved = path.resolve()
+    allowed = [root.resolve() for root in repo_roots]
+    if not any(resolved == root or resolved.is_relative_to(root) for root in allowed):
+        where = ", ".join(map(str, allowed)) or "none are configured"
+        raise InvalidSubject(f"subject: local paths must be under TASKLENS_REPO_ROOTS ({where})")
+    if not (resolved / ".git").exists() and not (resolved / "HEAD").is_file():
+        raise InvalidSubject(f"subject: {resolved} is not a git repository")
+    return RepositorySource(str(resolved), is_local=True)
+
+
+class GitError(RuntimeError):
+    pass
+
+
+def _git_env() -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": tempfile.gettempdir(),  # no user config, credentials or hooks
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+        "SSH_ASKPASS": "/bin/false",
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "LC_ALL": "C",
+    }
+
+
+async def _git(
+    args: Sequence[str], *, cwd: Path | None = None, allow_file: bool = False, timeout: float = 600
+) -> str:
+    protocols = [
+        "-c",
+        "protocol.allow=never",
+        "-c",
+        "protocol.https.allow=always",
+        "-c",
+        "protocol.ssh.allow=always",
+    ]
+    if allow_file:
+        protocols += ["-c", "protocol.file.allow=always"]
+    process = await asyncio.create_subprocess_exec(
+        "git",
+        *protocols,
+        "-c",
+        "core.hooksPath=/dev/null",
+        *args,
+        cwd=cwd,
+        env=_git_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    except BaseException:  # cancelled or timed out: never leave git running
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
+    if process.returncode != 0:
+        message = stderr.decode(errors="replace").strip().splitlines()
+        raise GitError(f"git {args[0]} failed: {message[-1] if message else process.returncode}")
+    return stdout.decode(errors="replace")
+
+
+async def clone(source: RepositorySource, into: Path, since: datetime | None) -> None:
+    args = ["clone", "--quiet", "--single-branch", "--no-tags", "--recurse-submodules=no"]
+    if source.is_local:
+        args.append("--no-local")  # a real copy, never hard links into the source
+    if since is not None and not source.is_local:
+        args.append(f"--shallow-since={since.strftime('%Y-%m-%d')}")
+    try:
+        await _git([*args, "--", source.url, str(into)], allow_file=source.is_local)
+    except GitError as exc:
+        if since is None or "shallow" not in str(exc):
+            raise
+        # Nothing in the window: one commit is enough to read the tree of HEAD.
+        shutil.rmtree(into, ignore_errors=True)
+        await _git(
+            [*args[:-1], "--depth=1", "--", source.url, str(into)], allow_file=source.is_local
+        )
+
+
+_FIELD, _RECORD = "\x1f", "\x1e"
+
+
+async def history(repo: Path, since: datetime | None) -> list[tuple[str, datetime]]:
+    """(author, committed at) of every commit on HEAD in the window (mailmap applied)."""
+    args = ["log", f"--format=%aN <%aE>{_FIELD}%ct{_RECORD}"]
+    if since is not None:
+        args.append(f"--since={int(since.timestamp())}")
+    out = await _git(args, cwd=repo)
+    commits = []
+    for record in out.split(_RECORD):
+        if _FIELD in record:
+            author, stamp = record.strip().split(_FIELD)
+            commits.append((author, datetime.fromtimestamp(int(stamp), UTC)))
+    return commits
+
+
+LANGUAGES = {
+    ".py": "Python",
+    ".pyi": "Python",
+    ".js": "JavaScript",
+    ".mjs": "JavaScript",
+    ".cjs": "JavaScript",
+    ".jsx": "JavaScript",
+    ".ts": "TypeScript",
+    ".tsx": "TypeScript",
+    ".go": "Go",
+    ".rs": "Rust",
+    ".java": "Java",
+    ".kt": "Kotlin",
+    ".rb": "Ruby",
+    ".php": "PHP",
+    ".c": "C",
+    ".h": "C",
+    ".cc": "C++",
+    ".cpp": "C++",
+    ".hpp": "C++",
+    ".cs": "C#",
+    ".swift": "Swift",
+    ".scala": "Scala",
+    ".sh": "Shell",
+    ".bash": "Shell",
+    ".sql": "SQL",
+    ".html": "HTML",
+    ".css": "CSS",
+    ".scss": "SCSS",
+    ".vue": "Vue",
+    ".svelte": "Svelte",
+    ".md": "Markdown",
+    ".yml": "YAML",
+    ".yaml": "YAML",
+    ".toml": "TOML",
+    ".json": "JSON",
+    ".dart": "Dart",
+    ".ex": "Elixir",
+    ".exs": "Elixir",
+    ".lua": "Lua",
+}
+SKIPPED_DIRS = {
+    ".git",
+    "node_modules",
+    "vendor",
+    "dist",
+    "build",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "target",
+    ".tox",
+    ".mypy_cache",
+}
+MAX_FILE_BYTES = 2_000_000
+
+
+def _files(repo: Path) -> list[Path]:
+    found = []
+    for directory, dirs, names in os.walk(repo):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]
+        found += [Path(directory) / name for name in names]
+    return [f for f in found if f.is_file() and not f.is_symlink()]
+
+
+def languages(repo: Path) -> dict[str, int]:
+    """Non-blank lines per language, largest first; binary and huge files are skipped."""
+    lines: Counter[str] = Counter()
+    for path in _files(repo):
+        language = LANGUAGES.get(path.suffix.lower())
+        if language is None or path.stat().st_size > MAX_FILE_BYTES:
+            continue
+        data = path.read_bytes()
+        if b"\0" in data[:8192]:
+            continue
+        lines[language] += sum(1 for line in data.splitlines() if line.strip())
+    return dict(lines.most_common())
+
+
+_MANIFEST_TECH = {
+    "pyproject.toml": "Python",
+    "requirements.txt": "Python",
+    "setup.py": "Python",
+    "package.json": "Node.js",
+    "Cargo.toml": "Rust",
+    "go.mod": "Go",
+    "Gemfile": "Ruby",
+    "pom.xml": "Java (Maven)",
+    "build.gradle": "Java (Gradle)",
+    "build.gradle.kts": "Kotlin (Gradle)",
+    "composer.json": "PHP",
+    "Dockerfile": "Docker",
+    "docker-compose.yml": "Docker Compose",
+    "compose.yaml": "Docker Compose",
+    "pubspec.yaml": "Dart",
+    "mix.exs": "Elixir",
+}
+_DEPENDENCY_TECH = {
+    "fastapi": "FastAPI",
+    "django": "Django",
+    "flask": "Flask",
+    "taskiq": "TaskIQ",
+    "celery": "Celery",
+    "sqlalchemy": "SQLAlchemy",
+    "sqlmodel": "SQLModel",
+    "pydantic": "Pydantic",
+    "pytest": "pytest",
+    "react": "React",
+    "vue": "Vue",
+    "svelte": "Svelte",
+    "next": "Next.js",
+    "vite": "Vite",
+    "typescript": "TypeScript",
+    "express": "Express",
+    "tokio": "Tokio",
+    "axum": "Axum",
+    "serde": "Serde",
+    "gin-gonic/gin": "Gin",
+    "rails": "Rails",
+}
+
+
+def technologies(repo: Path) -> list[str]:
+    """From manifest files and the dependencies they name (a word match, no resolving)."""
+    found: set[str] = set()
+    for path in _files(repo):
+        name = path.name
+        if name.startswith("requirements") and name.endswith(".txt"):
+            name = "requirements.txt"
+        tech = _MANIFEST_TECH.get(name)
+        if tech is None:
+            if path.parent.name == "workflows" and path.parent.parent.name == ".github":
+                found.add("GitHub Actions")
+            continue
+        found.add(tech)
+        if path.stat().st_size <= MAX_FILE_BYTES:
+            text = path.read_text(errors="replace").lower()
+            for dependency, label in _DEPENDENCY_TECH.items():
+                if re.search(rf"(?<![\w-]){re.escape(dependency)}(?![\w-])", text):
+                    found.add(label)
+    return sorted(found)
+
+
+_PLAN_NAMES = {"tasks.md", "todo.md", "roadmap.md", "plan.md"}
+_CHECKBOX = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[([ xX])\]\s+")
+
+
+def _is_plan_file(relative: Path) -> bool:
+    name = relative.name.lower()
+    if name in _PLAN_NAMES:
+        return True
+    in_docs = bool(relative.parts) and relative.parts[0].lower() == "docs"
+    return in_docs and name.endswith(".md") and (name.startswith(("tasks", "todo", "plan")))
+
+
+def plan_progress(repo: Path) -> dict[str, Any]:
+    """Markdown task lists in plan files: `- [ ]` open, `- [x]` done, per file and overall."""
+    files: list[dict[str, Any]] = []
+    for path in sorted(_files(repo)):
+        relative = path.relative_to(repo)
+        if not _is_plan_file(relative) or path.stat().st_size > MAX_FILE_BYTES:
+            continue
+        marks = [
+            m.group(1)
+            for line in path.read_text(errors="replace").splitlines()
+            if (m := _CHECKBOX.match(line))
+        ]
+        if marks:
+            done = sum(1 for mark in marks if mark in "xX")
+            files.append(
+                {
+                    "path": relative.as_posix(),
+                    "total": len(marks),
+                    "done": done,
+                    "percentage": round(100 * done / len(marks), 1),
+                }
+            )
+    total = sum(int(f["total"]) for f in files)
+    done = sum(int(f["done"]) for f in files)
+    return {
+        "total": total,
+        "done": done,
+        "percentage": round(100 * done / total, 1) if total else None,
+        "files": files,
+    }
+
+
+def _week(moment: datetime) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+async def analyse(
+    source: RepositorySource,
+    period: Period,
+    progress: ProgressFn,
+    now: datetime | None = None,
+    top: int = 10,
+) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    since = period.since(now)
+    workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tasklens-repo-"))
+    try:
+        progress(0.1, "cloning")
+        await clone(source, workdir / "repo", since)
+        repo = workdir / "repo"
+        progress(0.4, "reading history")
+        commits = await history(repo, since)
+        progress(0.6, "counting lines of code")
+        lines = await asyncio.to_thread(languages, repo)
+        progress(0.8, "detecting technologies")
+        techs = await asyncio.to_thread(technologies, repo)
+        progress(0.9, "reading plan files")
+        plans = await asyncio.to_thread(plan_progress, repo)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+    authors = Counter(author for author, _ in commits)
+    weeks = Counter(_week(moment) for _, moment in commits)
+    return {
+        "period": period.value,
+        "since": since.isoformat() if since else None,
+        "commit_count": len(commits),
+        "top_contributors": [{"author": a, "commits": n} for a, n in authors.most_common(top)],
+        "commits_per_week": [{"week": w, "commits": weeks[w]} for w in sorted(weeks)],
+        "languages": lines,
+        "technologies": techs,
+        "plan_progress": plans,
+    }
