@@ -1,0 +1,187 @@
+"""GitHub user analysis through the GitHub REST API (httpx): profile, pull requests authored
+in the period, and the repositories they went to.
+
+Failures are classified for the task runner: an unknown user is permanent; a rate limit
+(403/429 with `X-RateLimit-Reset` or `Retry-After`) says when to try again; network errors
+and 5xx are transient (retried with backoff). The token, when set, goes only into the
+Authorization header: never into params, results, events or logs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tasklens.analyses.periods import Period
+
+LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+ProgressFn = Callable[[float, str], None]
+
+
+class GitHubError(Exception):
+    """Permanent: retrying will not help."""
+
+
+class UnknownUser(GitHubError):
+    pass
+
+
+class TransientGitHubError(Exception):
+    """Network trouble or a 5xx: worth retrying with backoff."""
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_at: datetime) -> None:
+        super().__init__(f"GitHub rate limit reached; it resets at {retry_at.isoformat()}")
+        self.retry_at = retry_at
+
+
+def validate_login(login: str) -> str:
+    if not LOGIN.match(login):
+        raise ValueError(
+            "subject: a GitHub login is 1-39 letters, digits or hyphens, not starting with a hyphen"
+        )
+    return login
+
+
+class GitHubClient:
+    def __init__(
+        self, base_url: str, token: str | None = None, *, timeout: float = 20.0, max_pages: int = 10
+    ) -> None:
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "TaskLens",
+        }
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, follow_redirects=True
+        )
+        self.max_pages = max_pages
+
+    async def __aenter__(self) -> GitHubClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    async def get(self, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        try:
+            response = await self._http.get(url, params=params)
+        except httpx.TransportError as exc:
+            raise TransientGitHubError(f"GitHub unreachable: {type(exc).__name__}") from None
+        if response.status_code in (403, 429):
+            retry_at = _rate_limit_reset(response)
+            if retry_at is not None:
+                raise RateLimited(retry_at)
+        if response.status_code >= 500:
+            raise TransientGitHubError(f"GitHub answered {response.status_code}")
+        return response
+
+    async def pages(self, url: str, params: dict[str, Any]) -> AsyncIterator[Any]:
+        """Each page's JSON, following `Link: <…>; rel="next"` up to `max_pages`."""
+        next_url: str | None = url
+        query: dict[str, Any] | None = params
+        for _ in range(self.max_pages):
+            if next_url is None:
+                return
+            response = await self.get(next_url, query)
+            if response.status_code != 200:
+                raise GitHubError(f"GitHub answered {response.status_code} for {url}")
+            yield response.json()
+            next_url = response.links.get("next", {}).get("url")
+            query = None  # the next link carries its own query
+
+
+def _rate_limit_reset(response: httpx.Response) -> datetime | None:
+    now = datetime.now(UTC)
+    retry_after = response.headers.get("Retry-After")
+    if retry_after and retry_after.isdigit():
+        return now + timedelta(seconds=int(retry_after))
+    if response.headers.get("X-RateLimit-Remaining") == "0":
+        reset = response.headers.get("X-RateLimit-Reset", "")
+        if reset.isdigit():
+            return datetime.fromtimestamp(int(reset), UTC)
+        return now + timedelta(seconds=60)
+    return None
+
+
+async def analyse(
+    client: GitHubClient,
+    login: str,
+    period: Period,
+    progress: ProgressFn,
+    now: datetime | None = None,
+    top_repositories: int = 20,
+) -> dict[str, Any]:
+    validate_login(login)
+    since = period.since(now or datetime.now(UTC))
+    progress(0.1, "reading the profile")
+    response = await client.get(f"/users/{login}")
+    if response.status_code == 404:
+        raise UnknownUser(f"GitHub user '{login}' does not exist")
+    if response.status_code != 200:
+        raise GitHubError(f"GitHub answered {response.status_code} for user '{login}'")
+    user = response.json()
+
+    progress(0.3, "listing pull requests")
+    query = f"author:{login} type:pr" + (f" created:>={since:%Y-%m-%d}" if since else "")
+    pulls: list[dict[str, Any]] = []
+    async for page in client.pages("/search/issues", {"q": query, "per_page": 100}):
+        pulls += page.get("items", [])
+    merged = sum(1 for p in pulls if (p.get("pull_request") or {}).get("merged_at"))
+    still_open = sum(1 for p in pulls if p.get("state") == "open")
+
+    progress(0.6, "reading repositories")
+    per_repo = Counter(
+        p["repository_url"].rsplit("/repos/", 1)[-1] for p in pulls if p.get("repository_url")
+    )
+    repositories = []
+    languages: Counter[str] = Counter()
+    for full_name, count in per_repo.most_common(top_repositories):
+        repo_response = await client.get(f"/repos/{full_name}")
+        if repo_response.status_code != 200:
+            continue  # deleted or private since: skip it, keep the rest
+        repo = repo_response.json()
+        repositories.append(
+            {
+                "full_name": full_name,
+                "stars": repo.get("stargazers_count", 0),
+                "language": repo.get("language"),
+                "pull_requests": count,
+                "url": repo.get("html_url"),
+            }
+        )
+        if repo.get("language"):
+            languages[repo["language"]] += count
+    progress(0.95, "summarising")
+    return {
+        "period": period.value,
+        "since": since.isoformat() if since else None,
+        "profile": {
+            key: user.get(key)
+            for key in (
+                "login",
+                "name",
+                "avatar_url",
+                "html_url",
+                "public_repos",
+                "followers",
+                "created_at",
+            )
+        },
+        "pull_requests": {
+            "total": len(pulls),
+            "merged": merged,
+            "open": still_open,
+            "closed_unmerged": len(pulls) - merged - still_open,
+        },
+        "repositories": repositories,
+        "languages": dict(languages.most_common()),
+    }
