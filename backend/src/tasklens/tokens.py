@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -63,9 +64,13 @@ def parse_token_entry(raw: str, index: int) -> tuple[str, Role, str]:
 
 
 class TokenRegistry:
+    STORED_CACHE_SECONDS = 60.0
+
     def __init__(self, engine: AsyncEngine, configured: list[str]) -> None:
         self._engine = engine
         self._known: list[TokenEntry] = []
+        # Digests found in the table, so a stored token costs a query a minute, not a request.
+        self._stored: dict[str, tuple[float, TokenEntry]] = {}
         for i, raw in enumerate(configured):
             name, role, token = parse_token_entry(raw, i)
             self._known.append(TokenEntry(name, role, digest(token)))
@@ -83,7 +88,13 @@ class TokenRegistry:
             if hmac.compare_digest(entry.digest, wanted):
                 found = entry
         if found is None:
-            found = await self._lookup(wanted)
+            cached = self._stored.get(wanted)
+            if cached is not None and time.monotonic() - cached[0] < self.STORED_CACHE_SECONDS:
+                found = cached[1]
+            else:
+                found = await self._lookup(wanted)
+                if found is not None:
+                    self._stored[wanted] = (time.monotonic(), found)
         return None if found is None else Principal(found.name, found.role)
 
     async def _lookup(self, wanted: str) -> TokenEntry | None:
@@ -109,6 +120,7 @@ class TokenRegistry:
         return token
 
     async def delete(self, name: str) -> None:
+        self._stored = {d: e for d, e in self._stored.items() if e[1].name != name}
         async with self._engine.begin() as conn:
             await conn.execute(sa.delete(ApiToken).where(sa.column("name") == name))
 
