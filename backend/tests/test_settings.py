@@ -20,6 +20,8 @@ from support import TASKLENS
         ("TASKLENS_LOG_RETENTION_DAYS", "forever", "valid integer"),
         ("TASKLENS_API_TOKENS", "short", "at least 16 characters"),
         ("TASKLENS_API_TOKENS", "a:admin:0123456789abcdefgh", "role viewer or operator"),
+        ("TASKLENS_REPO_ROOTS", "/srv/repos,relative/dir", "relative/dir is not an absolute"),
+        ("TASKLENS_GITHUB_API_URL", "ftp://github.example", "https://"),
     ],
 )
 def test_an_invalid_setting_stops_startup_naming_it(

@@ -33,5 +33,5 @@ def build_broker(settings: Settings, recorder: LifecycleRecorder) -> AsyncBroker
             unacknowledged_lock_timeout=30,
         )
     broker.add_middlewares(TaskLensMiddleware(recorder=recorder))
-    register_tasks(broker)
+    register_tasks(broker, settings)
     return broker

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     log_write_interval_ms: int = Field(default=100, ge=1, le=60_000)
     log_batch_size: int = Field(default=500, ge=1, le=100_000)
     log_buffer_max: int = Field(default=200_000, ge=100)
+    repo_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated directories whose git repositories may be analysed "
+        "by local path (none by default).",
+    )
+    github_api_url: str = "https://api.github.com"
+    github_token: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -60,6 +67,28 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("repo_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(part.strip()) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("repo_roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[Path]) -> list[Path]:
+        for root in value:
+            if not root.is_absolute():
+                raise ValueError(f"{root} is not an absolute path")
+        return value
+
+    @field_validator("github_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// or http://")
+        return value.rstrip("/")
 
     @field_validator("api_tokens", mode="before")
     @classmethod
