@@ -42,6 +42,11 @@ class Process:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def kill_hard(self) -> None:
+        """SIGKILL to the whole process group, as if the machine under it died."""
+        os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(sig)
@@ -69,6 +74,7 @@ class Stack:
             env=env,
             stdout=log_path.open("wb"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill_hard() takes its children too
         )
         process = Process(name, popen, log_path)
         self.processes.append(process)

@@ -111,3 +111,21 @@ def test_an_api_refuses_a_database_that_is_not_migrated(tmp_path: Path, redis_ur
         "tasklens: the database is at migration none, this TaskLens needs 0002: "
         "run `tasklens migrate`"
     )
+
+
+def test_a_task_on_a_killed_worker_is_redelivered_and_finished(distributed: Stack) -> None:
+    """RedisStreamBroker keeps an unacknowledged message pending; once it has been idle longer
+    than any task may run (TASK_TIMEOUT_SECONDS + 10 s), another worker claims and runs it."""
+    distributed.env["TASKLENS_TASK_TIMEOUT_SECONDS"] = "3"
+    api = distributed.start_api()
+    doomed = distributed.start_worker("worker-a")
+    [task_id] = api.enqueue("demo.slow", steps=4, step_seconds=0.5)
+    running = api.wait_task(task_id, "running", timeout=20)
+    doomed.kill_hard()
+    first_worker = running["attempts"][0]["worker"]
+
+    distributed.start_worker("worker-b")
+    done = api.wait_task(task_id, "success", timeout=40)
+    [attempt] = done["attempts"]
+    assert attempt["worker"] != first_worker  # finished by worker-b, from the start
+    assert done["result"] == {"steps": 4}
