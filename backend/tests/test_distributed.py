@@ -11,6 +11,8 @@ import httpx
 from conftest import _recreate_database, pg_url
 from support import Api, LiveEvents, Stack, wait_for
 
+from tasklens.migrate import head_revision
+
 PG_VERSION = (
     sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
     if Path("/etc/postgresql").is_dir()
@@ -108,7 +110,7 @@ def test_an_api_refuses_a_database_that_is_not_migrated(tmp_path: Path, redis_ur
     process = stack._spawn("api", ["serve"], {})
     assert process.popen.wait(30) == 2
     assert process.log().strip().splitlines()[-1] == (
-        "tasklens: the database is at migration none, this TaskLens needs 0002: "
+        f"tasklens: the database is at migration none, this TaskLens needs {head_revision()}: "
         "run `tasklens migrate`"
     )
 

@@ -11,13 +11,16 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import AckableMessage, AsyncBroker, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
+from tasklens.coordination import Coordinator
 from tasklens.middleware import TaskLensMiddleware
 from tasklens.recorder import LifecycleRecorder
 from tasklens.settings import Settings
 from tasklens.tasks import register_tasks
+from tasklens.tasks.analyses import AnalysisServices
 
 STREAM_MAXLEN = 1_000_000
 REDELIVERY_MARGIN_SECONDS = 10
@@ -61,7 +64,12 @@ class TaskLensStreamBroker(RedisStreamBroker):
                         )
 
 
-def build_broker(settings: Settings, recorder: LifecycleRecorder) -> AsyncBroker:
+def build_broker(
+    settings: Settings,
+    recorder: LifecycleRecorder,
+    coordinator: Coordinator,
+    engine: AsyncEngine,
+) -> AsyncBroker:
     broker: AsyncBroker
     if settings.redis_url is None:
         broker = InMemoryBroker(max_async_tasks=settings.worker_concurrency)
@@ -77,5 +85,5 @@ def build_broker(settings: Settings, recorder: LifecycleRecorder) -> AsyncBroker
             idle_timeout=(settings.task_timeout_seconds + REDELIVERY_MARGIN_SECONDS) * 1000,
         )
     broker.add_middlewares(TaskLensMiddleware(recorder=recorder))
-    register_tasks(broker, settings)
+    register_tasks(broker, AnalysisServices(settings, coordinator, engine))
     return broker

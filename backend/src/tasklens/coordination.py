@@ -30,6 +30,10 @@ class Coordinator(Protocol):
         """Free `key` if `owner` still holds it."""
         ...
 
+    async def holder(self, key: str) -> str | None:
+        """Who holds `key` now, if anyone."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -55,6 +59,10 @@ class InProcessCoordinator:
             del self._held[key]
             return True
 
+    async def holder(self, key: str) -> str | None:
+        current = self._held.get(key)
+        return current[0] if current is not None and current[1] > time.monotonic() else None
+
     async def close(self) -> None:
         self._held.clear()
 
@@ -73,6 +81,10 @@ class RedisCoordinator:
 
     async def release(self, key: str, owner: str) -> bool:
         return bool(await self._release(keys=[self._prefix + key], args=[owner]))
+
+    async def holder(self, key: str) -> str | None:
+        held = await self._redis.get(self._prefix + key)
+        return None if held is None else str(held)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -25,7 +25,10 @@ Event = dict[str, Any]
 
 class EventBus(Protocol):
     async def publish(self, events: Sequence[Event]) -> None: ...
-    def subscribe(self) -> AsyncIterator[list[Event]]: ...
+    def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Event]]:
+        """Batches as they are published; `ready` is set once the subscription is live."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -40,9 +43,11 @@ class InProcessEventBus:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(batch)
 
-    async def subscribe(self) -> AsyncIterator[list[Event]]:
+    async def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Event]]:
         queue: asyncio.Queue[list[Event]] = asyncio.Queue(self._max)
         self._subscribers.add(queue)
+        if ready is not None:
+            ready.set()
         try:
             while True:
                 yield await queue.get()
@@ -66,7 +71,7 @@ class RedisEventBus:
     async def publish(self, events: Sequence[Event]) -> None:
         await self._redis.publish(self._channel, orjson.dumps(list(events), default=str))
 
-    async def subscribe(self) -> AsyncIterator[list[Event]]:
+    async def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Event]]:
         """Yields batches forever, resubscribing with backoff when Redis goes away."""
         delay = 0.1
         while True:
@@ -74,6 +79,8 @@ class RedisEventBus:
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
+                if ready is not None:
+                    ready.set()
                 delay = 0.1
                 while True:
                     message = await pubsub.get_message(timeout=1.0)

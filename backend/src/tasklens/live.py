@@ -70,8 +70,14 @@ class LiveHub:
         for client in list(self._clients):
             client.offer(frames)
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._pump(), name="tasklens-live-hub")
+    async def start(self, timeout: float = 5.0) -> None:
+        """Returns once subscribed, so no event published after startup is missed."""
+        ready = asyncio.Event()
+        self._task = asyncio.create_task(self._pump(ready), name="tasklens-live-hub")
+        try:
+            await asyncio.wait_for(ready.wait(), timeout)
+        except TimeoutError:
+            logger.warning("live events: not subscribed after %.0fs; still trying", timeout)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -80,6 +86,6 @@ class LiveHub:
                 await self._task
             self._task = None
 
-    async def _pump(self) -> None:
-        async for batch in self._bus.subscribe():
+    async def _pump(self, ready: asyncio.Event) -> None:
+        async for batch in self._bus.subscribe(ready):
             self.broadcast(batch)

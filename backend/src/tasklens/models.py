@@ -124,3 +124,18 @@ class TaskLogCount(SQLModel, table=True):
     count: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     duration_count: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     duration_sum: float = Field(sa_column=sa.Column(sa.Float, nullable=False))
+
+
+class AnalysisResult(SQLModel, table=True):
+    """The latest successful result of one analysis; replaced in one upsert, never cleared by
+    a failed regeneration."""
+
+    __tablename__ = "analysis_results"
+
+    key: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    kind: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    subject: str = Field(sa_column=sa.Column(sa.String(2000), nullable=False))
+    params: dict[str, Any] = Field(sa_column=sa.Column(JSONType, nullable=False))
+    result: dict[str, Any] = Field(sa_column=sa.Column(JSONType, nullable=False))
+    task_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))

@@ -18,7 +18,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from taskiq import AsyncBroker
 
 from tasklens import migrate
+from tasklens.analyses.service import AnalysisService
 from tasklens.broker import build_broker
+from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordinator
 from tasklens.database import create_engine, session_factory
 from tasklens.event_bus import EventBus, InProcessEventBus, RedisEventBus
 from tasklens.live import LiveHub
@@ -39,31 +41,42 @@ class Runtime:
     broker: AsyncBroker
     hub: LiveHub
     tokens: TokenRegistry
+    coordinator: Coordinator
     redis: Redis | None
+    analyses: AnalysisService
     first_start_token: str | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = create_engine(settings.database_url)
-        bus: EventBus = (
-            InProcessEventBus() if settings.redis_url is None else RedisEventBus(settings.redis_url)
-        )
+        bus: EventBus
+        coordinator: Coordinator
+        if settings.redis_url is None:
+            bus, coordinator = InProcessEventBus(), InProcessCoordinator()
+        else:
+            bus, coordinator = (
+                RedisEventBus(settings.redis_url),
+                RedisCoordinator(settings.redis_url),
+            )
         recorder = recorder_for(settings, bus=bus, engine=engine)
         redis = (
             None
             if settings.redis_url is None
             else Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
         )
+        broker = build_broker(settings, recorder, coordinator, engine)
         return cls(
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
             bus=bus,
             recorder=recorder,
-            broker=build_broker(settings, recorder),
+            broker=broker,
             hub=LiveHub(bus),
             tokens=TokenRegistry(engine, settings.api_tokens),
+            coordinator=coordinator,
             redis=redis,
+            analyses=AnalysisService(settings, coordinator, broker),
         )
 
     async def start(self) -> None:
@@ -78,6 +91,7 @@ class Runtime:
     async def stop(self) -> None:
         await self.hub.stop()
         await self.broker.shutdown()  # flushes the recorder through the middleware
+        await self.coordinator.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

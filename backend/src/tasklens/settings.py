@@ -49,6 +49,7 @@ class Settings(BaseSettings):
         description="Comma-separated directories whose git repositories may be analysed "
         "by local path (none by default).",
     )
+    report_stale_after_seconds: int = Field(default=3600, ge=1)
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
 

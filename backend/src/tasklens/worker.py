@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from tasklens.broker import build_broker
+from tasklens.coordination import RedisCoordinator
+from tasklens.database import create_engine
 from tasklens.recorder import recorder_for
 from tasklens.settings import get_settings
 
@@ -12,4 +14,9 @@ if settings.redis_url is None:
         "tasklens: invalid setting TASKLENS_REDIS_URL: a worker process needs Redis "
         "(in the embedded mode `tasklens serve` runs the tasks itself)"
     )
-broker = build_broker(settings, recorder_for(settings))
+broker = build_broker(
+    settings,
+    recorder_for(settings),
+    RedisCoordinator(settings.redis_url),
+    create_engine(settings.database_url),
+)

@@ -4,6 +4,49 @@
  */
 
 export interface paths {
+    "/api/v1/analyses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Submit Analysis
+         * @description Runs the analysis in the background and answers at once. An identical analysis (same
+         *     kind, subject and params) already queued or running answers its task id instead.
+         */
+        post: operations["submit_analysis_api_v1_analyses_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analyses/{kind}/{subject}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Analysis
+         * @description The cached result with its freshness. For an operator, a stale or missing result is
+         *     regenerated in the background (the stale one is still returned); a viewer gets what
+         *     there is.
+         */
+        get: operations["get_analysis_api_v1_analyses__kind___subject__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/demo": {
         parameters: {
             query?: never;
@@ -145,6 +188,66 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AnalysisKind
+         * @enum {string}
+         */
+        AnalysisKind: "repository" | "github_user";
+        /** AnalysisParams */
+        AnalysisParams: {
+            /** @description Default: all (repository), 1_year (github_user) */
+            period?: components["schemas"]["Period"] | null;
+        };
+        /** AnalysisRequest */
+        AnalysisRequest: {
+            kind: components["schemas"]["AnalysisKind"];
+            params?: components["schemas"]["AnalysisParams"];
+            /**
+             * Subject
+             * @description A git URL or local path (repository); a login (github_user)
+             */
+            subject: string;
+        };
+        /** AnalysisSubmitted */
+        AnalysisSubmitted: {
+            /**
+             * Cached
+             * @description A fresh result exists: nothing was run (200)
+             */
+            cached: boolean;
+            /**
+             * Deduplicated
+             * @description The same analysis was already queued or running
+             */
+            deduplicated: boolean;
+            status: components["schemas"]["TaskStatus"];
+            /** Task Id */
+            task_id: string;
+        };
+        /** AnalysisView */
+        AnalysisView: {
+            /** Cache Age Seconds */
+            cache_age_seconds: number | null;
+            /** Created At */
+            created_at: string | null;
+            /** Is Regenerating */
+            is_regenerating: boolean;
+            /** Is Stale */
+            is_stale: boolean;
+            kind: components["schemas"]["AnalysisKind"];
+            period: components["schemas"]["Period"];
+            /** Result */
+            result: {
+                [key: string]: unknown;
+            } | null;
+            /** Subject */
+            subject: string;
+            /**
+             * Task Id
+             * @description The running regeneration, else the result's task
+             */
+            task_id: string | null;
+        };
         /** AttemptItem */
         AttemptItem: {
             /** Attempt */
@@ -248,6 +351,11 @@ export interface components {
             /** Time Window Hours */
             time_window_hours: number;
         };
+        /**
+         * Period
+         * @enum {string}
+         */
+        Period: "1_month" | "3_months" | "6_months" | "1_year" | "all";
         /**
          * Role
          * @enum {string}
@@ -396,6 +504,154 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    submit_analysis_api_v1_analyses_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AnalysisRequest"];
+            };
+        };
+        responses: {
+            /** @description A fresh cached result */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalysisSubmitted"];
+                };
+            };
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_analysis_api_v1_analyses__kind___subject__get: {
+        parameters: {
+            query?: {
+                period?: components["schemas"]["Period"] | null;
+            };
+            header?: never;
+            path: {
+                kind: components["schemas"]["AnalysisKind"];
+                subject: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description No result yet; being generated */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalysisView"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     enqueue_demo_api_v1_demo_post: {
         parameters: {
             query?: never;

@@ -8,8 +8,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
+from taskiq.exceptions import SendTaskError
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,14 @@ def install_error_handlers(app: FastAPI) -> None:
         if not exc.connection_invalidated and not _is_connection_error(exc):
             return await _unexpected(request, exc)
         return _unavailable(request, "the database", exc.orig)
+
+    @app.exception_handler(RedisError)
+    async def _redis_down(request: Request, exc: RedisError) -> JSONResponse:
+        return _unavailable(request, "Redis", exc)
+
+    @app.exception_handler(SendTaskError)
+    async def _broker_down(request: Request, exc: SendTaskError) -> JSONResponse:
+        return _unavailable(request, "the broker (Redis)", exc.__cause__ or exc)
 
     @app.exception_handler(OSError)
     async def _service_down(request: Request, exc: OSError) -> JSONResponse:

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasklens.analyses.kinds import AnalysisKind
+from tasklens.analyses.periods import Period
 from tasklens.models import TaskStatus
 from tasklens.monitoring import TaskMetrics
 from tasklens.tokens import Role
@@ -110,3 +112,38 @@ class DemoRequest(BaseModel):
 class DemoResponse(BaseModel):
     enqueued: int
     task_ids: list[str]
+
+
+class AnalysisParams(BaseModel):
+    period: Period | None = Field(
+        default=None, description="Default: all (repository), 1_year (github_user)"
+    )
+
+
+class AnalysisRequest(BaseModel):
+    kind: AnalysisKind
+    subject: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="A git URL or local path (repository); a login (github_user)",
+    )
+    params: AnalysisParams = Field(default_factory=AnalysisParams)
+
+
+class AnalysisSubmitted(BaseModel):
+    task_id: str
+    status: TaskStatus
+    deduplicated: bool = Field(description="The same analysis was already queued or running")
+    cached: bool = Field(description="A fresh result exists: nothing was run (200)")
+
+
+class AnalysisView(BaseModel):
+    kind: AnalysisKind
+    subject: str
+    period: Period
+    result: dict[str, Any] | None
+    created_at: datetime | None
+    cache_age_seconds: float | None
+    is_stale: bool
+    is_regenerating: bool
+    task_id: str | None = Field(description="The running regeneration, else the result's task")

@@ -1,42 +1,95 @@
-"""The analysis tasks: thin TaskIQ wrappers that hand the engines their settings and a
-progress reporter. Triggering, deduplication and caching live in the API (issue 3)."""
+"""The analysis tasks: TaskIQ wrappers that give the engines their settings and a progress
+reporter, save a successful result to the cache, and free the analysis's claim however
+the run ends (so an identical request may run it again)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from taskiq import TaskiqDepends, TaskiqState
+from sqlalchemy.ext.asyncio import AsyncEngine
+from taskiq import Context, TaskiqDepends, TaskiqState
 
-from tasklens.analyses import github, repository
+from tasklens.analyses import github, repository, results
+from tasklens.analyses.kinds import AnalysisKind, analysis_key
 from tasklens.analyses.periods import Period
+from tasklens.coordination import Coordinator
 from tasklens.progress import Progress
 from tasklens.settings import Settings
 
 
-def settings_of(state: Annotated[TaskiqState, TaskiqDepends()]) -> Settings:
-    settings: Settings = state.tasklens_settings
-    return settings
+@dataclass(frozen=True, slots=True)
+class AnalysisServices:
+    """What analysis tasks need besides their arguments; one per process (broker.state)."""
+
+    settings: Settings
+    coordinator: Coordinator
+    engine: AsyncEngine
+
+
+def services_of(state: Annotated[TaskiqState, TaskiqDepends()]) -> AnalysisServices:
+    services: AnalysisServices = state.tasklens_services
+    return services
+
+
+def claim_key(key: str) -> str:
+    return f"analysis:{key}"
+
+
+async def _run(
+    services: AnalysisServices,
+    context: Context,
+    kind: AnalysisKind,
+    subject: str,
+    period: Period,
+    work: Awaitable[dict[str, Any]],
+) -> dict[str, Any]:
+    key = analysis_key(kind, subject, period)
+    task_id = context.message.task_id
+    try:
+        result = await work
+        await results.save(
+            services.engine,
+            results.new_record(key, kind.value, subject, {"period": period.value}, result, task_id),
+        )
+        return result
+    finally:
+        await services.coordinator.release(claim_key(key), task_id)
 
 
 async def analyse_repository(
     subject: str,
     period: str = "all",
     progress: Progress = TaskiqDepends(),
-    settings: Settings = TaskiqDepends(settings_of),
+    context: Context = TaskiqDepends(),
+    services: AnalysisServices = TaskiqDepends(services_of),
 ) -> dict[str, Any]:
-    source = repository.parse_subject(subject, settings.repo_roots)
-    return await repository.analyse(source, Period(period), progress)
+    chosen = Period(period)
+
+    async def work() -> dict[str, Any]:
+        source = repository.parse_subject(subject, services.settings.repo_roots)
+        return await repository.analyse(source, chosen, progress)
+
+    return await _run(services, context, AnalysisKind.REPOSITORY, subject, chosen, work())
 
 
 async def analyse_github_user(
     subject: str,
     period: str = "1_year",
     progress: Progress = TaskiqDepends(),
-    settings: Settings = TaskiqDepends(settings_of),
+    context: Context = TaskiqDepends(),
+    services: AnalysisServices = TaskiqDepends(services_of),
 ) -> dict[str, Any]:
-    token = settings.github_token.get_secret_value() if settings.github_token else None
-    async with github.GitHubClient(settings.github_api_url, token) as client:
-        return await github.analyse(client, subject, Period(period), progress)
+    chosen = Period(period)
+    settings = services.settings
+
+    async def work() -> dict[str, Any]:
+        token = settings.github_token.get_secret_value() if settings.github_token else None
+        async with github.GitHubClient(settings.github_api_url, token) as client:
+            return await github.analyse(client, subject, chosen, progress)
+
+    return await _run(services, context, AnalysisKind.GITHUB_USER, subject, chosen, work())
 
 
 TASKS = {

@@ -1,0 +1,43 @@
+"""The result cache: the latest successful result per analysis key, replaced atomically."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from tasklens.models import AnalysisResult
+
+
+async def save(engine: AsyncEngine, record: AnalysisResult) -> None:
+    """One upsert: readers see the old result or the new one, never none."""
+    values = record.model_dump()
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(AnalysisResult).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["key"],
+        set_={k: statement.excluded[k] for k in values if k != "key"},
+    )
+    async with engine.begin() as conn:
+        await conn.execute(statement)
+
+
+async def load(session: AsyncSession, key: str) -> AnalysisResult | None:
+    return await session.get(AnalysisResult, key)
+
+
+def new_record(
+    key: str, kind: str, subject: str, params: dict[str, Any], result: dict[str, Any], task_id: str
+) -> AnalysisResult:
+    return AnalysisResult(
+        key=key,
+        kind=kind,
+        subject=subject,
+        params=params,
+        result=result,
+        task_id=task_id,
+        created_at=datetime.now(UTC),
+    )

@@ -1,0 +1,120 @@
+"""Submitting analyses and reading their cached results: deduplicated, fresh or stale.
+
+request → claim the analysis key (one holder across every API process) → kick the task
+with the claimed task id → the task saves its result and frees the claim.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from taskiq import AsyncBroker
+
+from tasklens import monitoring
+from tasklens.analyses import results
+from tasklens.analyses.kinds import KINDS, AnalysisKind, analysis_key
+from tasklens.analyses.periods import Period
+from tasklens.coordination import Coordinator
+from tasklens.models import AnalysisResult
+from tasklens.settings import Settings
+from tasklens.tasks.analyses import claim_key
+
+
+class InvalidAnalysis(ValueError):
+    """A request that names something TaskLens will not analyse (message names the field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    kind: AnalysisKind
+    subject: str
+    period: Period
+
+    @property
+    def key(self) -> str:
+        return analysis_key(self.kind, self.subject, self.period)
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    task_id: str
+    status: str
+    deduplicated: bool
+    cached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CachedView:
+    record: AnalysisResult | None
+    is_stale: bool
+    regenerating_task_id: str | None
+
+
+class AnalysisService:
+    def __init__(self, settings: Settings, coordinator: Coordinator, broker: AsyncBroker):
+        self.settings = settings
+        self.coordinator = coordinator
+        self.broker = broker
+
+    @property
+    def claim_ttl(self) -> int:
+        """Long enough to cover a wait in the queue and the run; a dead run frees it anyway."""
+        return self.settings.task_timeout_seconds * 2
+
+    def analysis(self, kind: AnalysisKind, subject: str, period: Period | None) -> Analysis:
+        spec = KINDS[kind]
+        try:
+            checked = spec.check_subject(subject, self.settings.repo_roots)
+        except ValueError as exc:
+            reason = str(exc).removeprefix("subject: ")
+            raise InvalidAnalysis(f"invalid subject: {reason}") from None
+        return Analysis(kind, checked, period or spec.default_period)
+
+    def is_stale(self, record: AnalysisResult) -> bool:
+        return age_seconds(record) > self.settings.report_stale_after_seconds
+
+    async def submit(self, session: AsyncSession, analysis: Analysis) -> Submitted:
+        """Fresh cached result → that; the same analysis already queued or running → its
+        task (deduplicated); else a new task. Atomic across API processes."""
+        cached = await results.load(session, analysis.key)
+        if cached is not None and not self.is_stale(cached):
+            return Submitted(cached.task_id, "success", deduplicated=False, cached=True)
+        task_id = uuid.uuid4().hex
+        holder = await self.coordinator.claim(claim_key(analysis.key), task_id, self.claim_ttl)
+        if holder is not None:
+            return Submitted(holder, await _status(session, holder), deduplicated=True)
+        task = self.broker.find_task(KINDS[analysis.kind].task_name)
+        assert task is not None
+        try:
+            await (
+                task.kicker()
+                .with_task_id(task_id)
+                .kiq(subject=analysis.subject, period=analysis.period.value)
+            )
+        except BaseException:
+            await self.coordinator.release(claim_key(analysis.key), task_id)
+            raise
+        return Submitted(task_id, "pending", deduplicated=False)
+
+    async def view(
+        self, session: AsyncSession, analysis: Analysis, may_regenerate: bool
+    ) -> CachedView:
+        """The cached result; a stale or missing one is regenerated if the caller may."""
+        record = await results.load(session, analysis.key)
+        stale = record is None or self.is_stale(record)
+        regenerating = await self.coordinator.holder(claim_key(analysis.key))
+        if stale and regenerating is None and may_regenerate:
+            regenerating = (await self.submit(session, analysis)).task_id
+        return CachedView(record, record is not None and stale, regenerating)
+
+
+def age_seconds(record: AnalysisResult) -> float:
+    return (datetime.now(UTC) - record.created_at).total_seconds()
+
+
+async def _status(session: AsyncSession, task_id: str) -> str:
+    attempts = await monitoring.task_attempts(session, task_id)
+    return attempts[-1].status.value if attempts else "pending"

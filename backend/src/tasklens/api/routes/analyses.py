@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+
+from tasklens.analyses.kinds import AnalysisKind
+from tasklens.analyses.periods import Period
+from tasklens.analyses.service import InvalidAnalysis, age_seconds
+from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
+from tasklens.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from tasklens.api.schemas import AnalysisRequest, AnalysisSubmitted, AnalysisView
+
+router = APIRouter(prefix="/analyses", tags=["analyses"], responses=ERROR_RESPONSES)
+
+
+@router.post(
+    "",
+    status_code=202,
+    responses={
+        200: {"model": AnalysisSubmitted, "description": "A fresh cached result"},
+        403: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
+)
+async def submit_analysis(
+    body: AnalysisRequest, runtime: RuntimeDep, session: SessionDep, _: OperatorDep
+) -> JSONResponse:
+    """Runs the analysis in the background and answers at once. An identical analysis (same
+    kind, subject and params) already queued or running answers its task id instead."""
+    try:
+        analysis = runtime.analyses.analysis(body.kind, body.subject, body.params.period)
+    except InvalidAnalysis as exc:
+        raise ApiError(400, str(exc)) from None
+    submitted = await runtime.analyses.submit(session, analysis)
+    payload = AnalysisSubmitted(
+        task_id=submitted.task_id,
+        status=submitted.status,
+        deduplicated=submitted.deduplicated,
+        cached=submitted.cached,
+    )
+    return JSONResponse(payload.model_dump(mode="json"), 200 if submitted.cached else 202)
+
+
+@router.get(
+    "/{kind}/{subject:path}",
+    responses={
+        202: {"model": AnalysisView, "description": "No result yet; being generated"},
+        404: {"model": ErrorResponse},
+    },
+)
+async def get_analysis(
+    kind: AnalysisKind,
+    subject: Annotated[str, Path(max_length=2000)],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    period: Annotated[Period | None, Query()] = None,
+) -> JSONResponse:
+    """The cached result with its freshness. For an operator, a stale or missing result is
+    regenerated in the background (the stale one is still returned); a viewer gets what
+    there is."""
+    try:
+        analysis = runtime.analyses.analysis(kind, subject, period)
+    except InvalidAnalysis as exc:
+        raise ApiError(400, str(exc)) from None
+    view = await runtime.analyses.view(session, analysis, may_regenerate=principal.can_operate)
+    if view.record is None and view.regenerating_task_id is None:
+        raise ApiError(
+            404, f"no {kind.value} analysis of '{analysis.subject}' yet; an operator can run it"
+        )
+    record = view.record
+    body = AnalysisView(
+        kind=kind,
+        subject=analysis.subject,
+        period=analysis.period,
+        result=record.result if record else None,
+        created_at=record.created_at if record else None,
+        cache_age_seconds=age_seconds(record) if record else None,
+        is_stale=view.is_stale,
+        is_regenerating=view.regenerating_task_id is not None,
+        task_id=view.regenerating_task_id or (record.task_id if record else None),
+    )
+    return JSONResponse(body.model_dump(mode="json"), 200 if record else 202)

@@ -1,0 +1,204 @@
+"""Analyses through the API, as a user runs them: trigger, deduplicate, cache, regenerate,
+against real API and worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from git_repo import make_repository
+from github_replay import replay_server
+from support import OPERATOR_TOKEN, VIEWER_TOKEN, Api, LiveEvents, Stack, wait_for
+
+
+def _post(api: Api, token: str = OPERATOR_TOKEN, **body: Any) -> httpx.Response:
+    with api.client(token) as client:
+        return client.post("/api/v1/analyses", json=body)
+
+
+def _get(
+    api: Api, kind: str, subject: str, token: str = OPERATOR_TOKEN, **params: Any
+) -> httpx.Response:
+    with api.client(token) as client:
+        return client.get(f"/api/v1/analyses/{kind}/{quote(subject, safe='')}", params=params)
+
+
+def _repo_stack(stack: Stack, tmp_path: Path) -> Path:
+    repo = make_repository(tmp_path / "repos" / "project")
+    stack.env["TASKLENS_REPO_ROOTS"] = str(tmp_path / "repos")
+    return repo
+
+
+async def test_an_analysis_runs_reports_progress_and_is_cached(
+    distributed: Stack, tmp_path: Path
+) -> None:
+    repo = _repo_stack(distributed, tmp_path)
+    api = distributed.start_api()
+    distributed.start_worker()
+
+    async with LiveEvents(api.ws_url()) as live:
+        accepted = _post(api, kind="repository", subject=str(repo), params={"period": "1_year"})
+        assert accepted.status_code == 202
+        body = accepted.json()
+        assert (body["status"], body["deduplicated"], body["cached"]) == ("pending", False, False)
+        await live.wait_status(body["task_id"], "success", timeout=60)
+
+    notes = [
+        f["data"]["progress_message"]
+        for f in live.frames
+        if f.get("type") == "task_event" and f["data"]["progress_message"]
+    ]
+    assert notes[:5] == [
+        "cloning",
+        "reading history",
+        "counting lines of code",
+        "detecting technologies",
+        "reading plan files",
+    ]
+    wait_for(
+        lambda: _get(api, "repository", str(repo), period="1_year").status_code == 200,
+        timeout=10,
+        what="the cached result",
+    )
+    cached = _get(api, "repository", str(repo), period="1_year").json()
+    assert cached["result"]["commit_count"] == 5
+    assert cached["result"]["plan_progress"]["percentage"] == 50.0
+    assert (cached["is_stale"], cached["is_regenerating"]) == (False, False)
+    assert cached["task_id"] == body["task_id"] and cached["cache_age_seconds"] >= 0
+
+    again = _post(api, kind="repository", subject=str(repo), params={"period": "1_year"})
+    assert again.status_code == 200
+    assert again.json() == {
+        "task_id": body["task_id"],
+        "status": "success",
+        "deduplicated": False,
+        "cached": True,
+    }
+
+
+async def test_100_identical_requests_to_two_api_processes_run_once(
+    distributed: Stack, tmp_path: Path
+) -> None:
+    repo = _repo_stack(distributed, tmp_path)
+    apis = [distributed.start_api("api-a"), distributed.start_api("api-b")]
+    payload = {"kind": "repository", "subject": str(repo), "params": {"period": "all"}}
+
+    async with httpx.AsyncClient(
+        headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}, timeout=30
+    ) as client:
+        responses = await asyncio.gather(
+            *(
+                client.post(apis[i % 2].base_url + "/api/v1/analyses", json=payload)
+                for i in range(100)
+            )
+        )
+
+    assert [r.status_code for r in responses] == [202] * 100
+    task_ids = {r.json()["task_id"] for r in responses}
+    assert len(task_ids) == 1
+    assert sum(not r.json()["deduplicated"] for r in responses) == 1
+    distributed.start_worker()  # only now: every request was answered while it was queued
+    [task_id] = task_ids
+    apis[0].wait_task(task_id, "success", timeout=60)
+    with apis[0].client() as client:
+        runs = client.get(
+            "/api/v1/monitoring/history", params={"task_name": "analysis.repository"}
+        ).json()
+    assert runs["total_count"] == 1
+
+
+async def test_stale_results_are_regenerated_for_operators_only(
+    distributed: Stack, tmp_path: Path
+) -> None:
+    repo = _repo_stack(distributed, tmp_path)
+    distributed.env["TASKLENS_REPORT_STALE_AFTER_SECONDS"] = "2"
+    api = distributed.start_api()
+    distributed.start_worker()
+
+    assert _get(api, "repository", str(repo), token=VIEWER_TOKEN).json() == {
+        "error": f"no repository analysis of '{repo}' yet; an operator can run it"
+    }
+    assert _post(api, VIEWER_TOKEN, kind="repository", subject=str(repo)).status_code == 403
+    first = _get(api, "repository", str(repo))  # operator: missing → generated
+    assert first.status_code == 202 and first.json()["is_regenerating"] is True
+    api.wait_task(first.json()["task_id"], "success", timeout=60)
+    wait_for(
+        lambda: _get(api, "repository", str(repo)).status_code == 200,
+        timeout=10,
+        what="the first result",
+    )
+    time.sleep(2.5)  # now stale
+
+    seen_by_viewer = _get(api, "repository", str(repo), token=VIEWER_TOKEN).json()
+    assert (seen_by_viewer["is_stale"], seen_by_viewer["is_regenerating"]) == (True, False)
+    stale = _get(api, "repository", str(repo)).json()
+    assert (stale["is_stale"], stale["is_regenerating"]) == (True, True)
+    assert stale["result"]["commit_count"] == 6  # the stale result is still served
+    assert stale["task_id"] != first.json()["task_id"]
+    api.wait_task(stale["task_id"], "success", timeout=60)
+    fresh = _get(api, "repository", str(repo)).json()
+    assert (fresh["is_stale"], fresh["task_id"]) == (False, stale["task_id"])
+
+
+async def test_a_failed_regeneration_keeps_the_old_result(
+    distributed: Stack, tmp_path: Path
+) -> None:
+    repo = _repo_stack(distributed, tmp_path)
+    distributed.env["TASKLENS_REPORT_STALE_AFTER_SECONDS"] = "1"
+    api = distributed.start_api()
+    distributed.start_worker()
+    first = _post(api, kind="repository", subject=str(repo)).json()
+    api.wait_task(first["task_id"], "success", timeout=60)
+    time.sleep(1.5)
+    shutil.rmtree(repo / ".git" / "objects")  # the repository is broken: cloning fails
+
+    stale = _get(api, "repository", str(repo)).json()
+    failed = api.wait_task(stale["task_id"], "failed", timeout=60)
+    assert "git clone failed" in failed["attempts"][0]["error_message"]
+    after = _get(api, "repository", str(repo)).json()
+    assert after["result"]["commit_count"] == 6
+    assert after["is_stale"] is True
+
+
+def test_bad_requests_are_400s_naming_the_field(embedded: Stack) -> None:
+    api = embedded.start_api()
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"kind": "repository", "subject": "file:///etc"}, "invalid subject: the file://"),
+        ({"kind": "repository", "subject": "/etc"}, "invalid subject: local paths must be"),
+        ({"kind": "github_user", "subject": "-bad-"}, "invalid subject: a GitHub login"),
+        ({"kind": "mainframe", "subject": "x"}, "invalid kind:"),
+        ({"kind": "repository", "subject": ""}, "invalid subject:"),
+        (
+            {"kind": "github_user", "subject": "octo", "params": {"period": "2_days"}},
+            "invalid params.period:",
+        ),
+    ]
+    for body, says in cases:
+        response = _post(api, **body)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["error"].startswith(says), response.json()
+
+
+async def test_an_unknown_github_user_fails_clearly_and_the_token_stays_secret(
+    distributed: Stack,
+) -> None:
+    token = "ghp_workersecret0123456789"
+    with replay_server("github_octo_dev.json") as github:
+        distributed.env["TASKLENS_GITHUB_API_URL"] = github.base_url
+        distributed.env["TASKLENS_GITHUB_TOKEN"] = token
+        api = distributed.start_api()
+        worker = distributed.start_worker()
+        accepted = _post(api, kind="github_user", subject="ghost-nobody").json()
+        task = api.wait_task(accepted["task_id"], "failed")
+
+    assert task["attempts"][0]["error_message"] == (
+        "UnknownUser: GitHub user 'ghost-nobody' does not exist"
+    )
+    assert task["params"] == {"subject": "ghost-nobody", "period": "1_year"}
+    assert github.requests[0]["headers"]["Authorization"] == f"Bearer {token}"
+    assert token not in str(task) and token not in worker.log() + api.process.log()
