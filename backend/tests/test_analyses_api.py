@@ -11,6 +11,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
+from conftest import STACKS
 from git_repo import make_repository
 from github_replay import replay_server
 from support import OPERATOR_TOKEN, VIEWER_TOKEN, Api, LiveEvents, Stack, wait_for
@@ -202,3 +204,40 @@ async def test_an_unknown_github_user_fails_clearly_and_the_token_stays_secret(
     assert task["params"] == {"subject": "ghost-nobody", "period": "1_year"}
     assert github.requests[0]["headers"]["Authorization"] == f"Bearer {token}"
     assert token not in str(task) and token not in worker.log() + api.process.log()
+
+
+@pytest.mark.parametrize("mode", ["embedded", "distributed"])
+def test_forced_refreshes_are_rate_limited_per_token_and_recorded(
+    mode: str, tmp_path: Path
+) -> None:
+    stack = STACKS[mode](tmp_path)
+    repo = _repo_stack(stack, tmp_path)
+    stack.env["TASKLENS_REFRESH_RATE_LIMIT"] = "5/300"
+    try:
+        api = stack.start_api()
+        if mode == "distributed":
+            stack.start_worker()
+        task_ids = []
+        for _ in range(5):
+            forced = _post(api, kind="repository", subject=str(repo), force=True)
+            assert forced.status_code == 202, forced.text
+            task_ids.append(forced.json()["task_id"])
+            api.wait_task(task_ids[-1], "success", timeout=60)  # runs even though fresh
+
+        limited = _post(api, kind="repository", subject=str(repo), force=True)
+        assert limited.status_code == 429
+        assert 295 <= int(limited.headers["Retry-After"]) <= 300
+        assert limited.json()["error"].startswith("refresh limit reached (5 per 300 s)")
+        assert _post(api, kind="repository", subject=str(repo)).json()["cached"] is True
+
+        with api.client(VIEWER_TOKEN) as client:
+            history = client.get(
+                f"/api/v1/analyses/repository/{quote(str(repo), safe='')}/refreshes"
+            ).json()
+        assert "refreshes" in history, history
+        refreshes = history["refreshes"]
+        assert [r["task_id"] for r in refreshes] == task_ids[::-1]  # newest first
+        assert {(r["requested_by"], r["outcome"]) for r in refreshes} == {("ops", "success")}
+        assert all(r["duration_ms"] > 0 for r in refreshes)
+    finally:
+        stack.stop_all()

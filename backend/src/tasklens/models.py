@@ -139,3 +139,23 @@ class AnalysisResult(SQLModel, table=True):
     result: dict[str, Any] = Field(sa_column=sa.Column(JSONType, nullable=False))
     task_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
+
+
+class AnalysisRefresh(SQLModel, table=True):
+    """A forced refresh; its outcome and duration are read from the task's log row."""
+
+    __tablename__ = "analysis_refreshes"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+    )
+    key: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    requested_by: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    requested_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
+    task_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    deduplicated: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))

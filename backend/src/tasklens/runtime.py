@@ -24,6 +24,7 @@ from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordi
 from tasklens.database import create_engine, session_factory
 from tasklens.event_bus import EventBus, InProcessEventBus, RedisEventBus
 from tasklens.live import LiveHub
+from tasklens.rate_limit import InProcessRateLimiter, Limit, RateLimiter, RedisRateLimiter
 from tasklens.recorder import LifecycleRecorder, recorder_for
 from tasklens.settings import Settings
 from tasklens.tokens import TokenRegistry
@@ -51,13 +52,15 @@ class Runtime:
         engine = create_engine(settings.database_url)
         bus: EventBus
         coordinator: Coordinator
+        limiter: RateLimiter
+        refresh_limit = Limit.parse(settings.refresh_rate_limit)
         if settings.redis_url is None:
             bus, coordinator = InProcessEventBus(), InProcessCoordinator()
+            limiter = InProcessRateLimiter(refresh_limit)
         else:
-            bus, coordinator = (
-                RedisEventBus(settings.redis_url),
-                RedisCoordinator(settings.redis_url),
-            )
+            bus = RedisEventBus(settings.redis_url)
+            coordinator = RedisCoordinator(settings.redis_url)
+            limiter = RedisRateLimiter(settings.redis_url, refresh_limit)
         recorder = recorder_for(settings, bus=bus, engine=engine)
         redis = (
             None
@@ -76,7 +79,7 @@ class Runtime:
             tokens=TokenRegistry(engine, settings.api_tokens),
             coordinator=coordinator,
             redis=redis,
-            analyses=AnalysisService(settings, coordinator, broker),
+            analyses=AnalysisService(settings, coordinator, broker, limiter),
         )
 
     async def start(self) -> None:
@@ -92,6 +95,7 @@ class Runtime:
         await self.hub.stop()
         await self.broker.shutdown()  # flushes the recorder through the middleware
         await self.coordinator.close()
+        await self.analyses.refresh_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

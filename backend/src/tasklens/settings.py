@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         "by local path (none by default).",
     )
     report_stale_after_seconds: int = Field(default=3600, ge=1)
+    refresh_rate_limit: str = Field(
+        default="5/300", description="Forced refreshes per token: N/SECONDS, sliding window"
+    )
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
 
@@ -82,6 +85,14 @@ class Settings(BaseSettings):
         for root in value:
             if not root.is_absolute():
                 raise ValueError(f"{root} is not an absolute path")
+        return value
+
+    @field_validator("refresh_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from tasklens.rate_limit import Limit
+
+        Limit.parse(value)
         return value
 
     @field_validator("github_api_url")

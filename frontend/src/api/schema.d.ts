@@ -17,6 +17,8 @@ export interface paths {
          * Submit Analysis
          * @description Runs the analysis in the background and answers at once. An identical analysis (same
          *     kind, subject and params) already queued or running answers its task id instead.
+         *     `force` runs it even if a fresh result exists, within the per-token refresh limit
+         *     (429 with Retry-After past it).
          */
         post: operations["submit_analysis_api_v1_analyses_post"];
         delete?: never;
@@ -39,6 +41,27 @@ export interface paths {
          *     there is.
          */
         get: operations["get_analysis_api_v1_analyses__kind___subject__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analyses/{kind}/{subject}/refreshes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Refreshes
+         * @description Forced refreshes of this analysis, newest first: who (token name), when, the task,
+         *     its outcome and duration.
+         */
+        get: operations["get_refreshes_api_v1_analyses__kind___subject__refreshes_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -200,6 +223,12 @@ export interface components {
         };
         /** AnalysisRequest */
         AnalysisRequest: {
+            /**
+             * Force
+             * @description Run even if a fresh result exists; rate-limited per token (TASKLENS_REFRESH_RATE_LIMIT)
+             * @default false
+             */
+            force: boolean;
             kind: components["schemas"]["AnalysisKind"];
             params?: components["schemas"]["AnalysisParams"];
             /**
@@ -356,6 +385,35 @@ export interface components {
          * @enum {string}
          */
         Period: "1_month" | "3_months" | "6_months" | "1_year" | "all";
+        /** RefreshHistory */
+        RefreshHistory: {
+            kind: components["schemas"]["AnalysisKind"];
+            period: components["schemas"]["Period"];
+            /** Refreshes */
+            refreshes: components["schemas"]["RefreshItem"][];
+            /** Subject */
+            subject: string;
+        };
+        /** RefreshItem */
+        RefreshItem: {
+            /** Deduplicated */
+            deduplicated: boolean;
+            /** Duration Ms */
+            duration_ms: number | null;
+            outcome: components["schemas"]["TaskStatus"];
+            /**
+             * Requested At
+             * Format: date-time
+             */
+            requested_at: string;
+            /**
+             * Requested By
+             * @description The token's name
+             */
+            requested_by: string;
+            /** Task Id */
+            task_id: string;
+        };
         /**
          * Role
          * @enum {string}
@@ -634,6 +692,58 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_refreshes_api_v1_analyses__kind___subject__refreshes_get: {
+        parameters: {
+            query?: {
+                period?: components["schemas"]["Period"] | null;
+            };
+            header?: never;
+            path: {
+                kind: components["schemas"]["AnalysisKind"];
+                subject: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RefreshHistory"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

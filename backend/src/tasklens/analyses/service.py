@@ -6,10 +6,12 @@ with the claimed task id → the task saves its result and frees the claim.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from taskiq import AsyncBroker
 
@@ -18,9 +20,19 @@ from tasklens.analyses import results
 from tasklens.analyses.kinds import KINDS, AnalysisKind, analysis_key
 from tasklens.analyses.periods import Period
 from tasklens.coordination import Coordinator
-from tasklens.models import AnalysisResult
+from tasklens.models import AnalysisRefresh, AnalysisResult
+from tasklens.rate_limit import RateLimiter
 from tasklens.settings import Settings
 from tasklens.tasks.analyses import claim_key
+
+
+class RefreshLimited(Exception):
+    def __init__(self, retry_in: float, limit: str) -> None:
+        super().__init__(
+            f"refresh limit reached ({limit.replace('/', ' per ')} s); "
+            f"retry in {math.ceil(retry_in)} s"
+        )
+        self.retry_in = retry_in
 
 
 class InvalidAnalysis(ValueError):
@@ -53,11 +65,28 @@ class CachedView:
     regenerating_task_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class RefreshRecord:
+    requested_by: str
+    requested_at: datetime
+    task_id: str
+    deduplicated: bool
+    outcome: str
+    duration_ms: float | None
+
+
 class AnalysisService:
-    def __init__(self, settings: Settings, coordinator: Coordinator, broker: AsyncBroker):
+    def __init__(
+        self,
+        settings: Settings,
+        coordinator: Coordinator,
+        broker: AsyncBroker,
+        refresh_limiter: RateLimiter,
+    ) -> None:
         self.settings = settings
         self.coordinator = coordinator
         self.broker = broker
+        self.refresh_limiter = refresh_limiter
 
     @property
     def claim_ttl(self) -> int:
@@ -76,10 +105,63 @@ class AnalysisService:
     def is_stale(self, record: AnalysisResult) -> bool:
         return age_seconds(record) > self.settings.report_stale_after_seconds
 
-    async def submit(self, session: AsyncSession, analysis: Analysis) -> Submitted:
-        """Fresh cached result → that; the same analysis already queued or running → its
-        task (deduplicated); else a new task. Atomic across API processes."""
-        cached = await results.load(session, analysis.key)
+    async def refresh(
+        self, session: AsyncSession, analysis: Analysis, requested_by: str
+    ) -> Submitted:
+        """A forced run, fresh result or not: rate-limited per token, and recorded."""
+        retry_in = await self.refresh_limiter.hit(requested_by)
+        if retry_in is not None:
+            raise RefreshLimited(retry_in, self.settings.refresh_rate_limit)
+        submitted = await self.submit(session, analysis, force=True)
+        session.add(
+            AnalysisRefresh(
+                key=analysis.key,
+                requested_by=requested_by,
+                requested_at=datetime.now(UTC),
+                task_id=submitted.task_id,
+                deduplicated=submitted.deduplicated,
+            )
+        )
+        await session.commit()
+        return submitted
+
+    async def refreshes(
+        self, session: AsyncSession, analysis: Analysis, limit: int = 50
+    ) -> list[RefreshRecord]:
+        rows = (
+            (
+                await session.execute(
+                    select(AnalysisRefresh)
+                    .where(col(AnalysisRefresh.key) == analysis.key)
+                    .order_by(col(AnalysisRefresh.requested_at).desc())
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        history = []
+        for row in rows:
+            attempts = await monitoring.task_attempts(session, row.task_id)
+            last = attempts[-1] if attempts else None
+            history.append(
+                RefreshRecord(
+                    requested_by=row.requested_by,
+                    requested_at=row.requested_at,
+                    task_id=row.task_id,
+                    deduplicated=row.deduplicated,
+                    outcome=str(last.status) if last else "pending",
+                    duration_ms=last.duration_ms if last else None,
+                )
+            )
+        return history
+
+    async def submit(
+        self, session: AsyncSession, analysis: Analysis, force: bool = False
+    ) -> Submitted:
+        """Fresh cached result (unless forced) → that; the same analysis already queued or
+        running → its task (deduplicated); else a new task. Atomic across API processes."""
+        cached = None if force else await results.load(session, analysis.key)
         if cached is not None and not self.is_stale(cached):
             return Submitted(cached.task_id, "success", deduplicated=False, cached=True)
         task_id = uuid.uuid4().hex
@@ -117,4 +199,4 @@ def age_seconds(record: AnalysisResult) -> float:
 
 async def _status(session: AsyncSession, task_id: str) -> str:
     attempts = await monitoring.task_attempts(session, task_id)
-    return attempts[-1].status.value if attempts else "pending"
+    return str(attempts[-1].status) if attempts else "pending"

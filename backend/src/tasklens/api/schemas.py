@@ -128,6 +128,11 @@ class AnalysisRequest(BaseModel):
         description="A git URL or local path (repository); a login (github_user)",
     )
     params: AnalysisParams = Field(default_factory=AnalysisParams)
+    force: bool = Field(
+        default=False,
+        description="Run even if a fresh result exists; "
+        "rate-limited per token (TASKLENS_REFRESH_RATE_LIMIT)",
+    )
 
 
 class AnalysisSubmitted(BaseModel):
@@ -147,3 +152,21 @@ class AnalysisView(BaseModel):
     is_stale: bool
     is_regenerating: bool
     task_id: str | None = Field(description="The running regeneration, else the result's task")
+
+
+class RefreshItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    requested_by: str = Field(description="The token's name")
+    requested_at: datetime
+    task_id: str
+    deduplicated: bool
+    outcome: TaskStatus
+    duration_ms: float | None
+
+
+class RefreshHistory(BaseModel):
+    kind: AnalysisKind
+    subject: str
+    period: Period
+    refreshes: list[RefreshItem]

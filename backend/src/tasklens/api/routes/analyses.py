@@ -7,10 +7,18 @@ from fastapi.responses import JSONResponse
 
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
-from tasklens.analyses.service import InvalidAnalysis, age_seconds
+from tasklens.analyses.service import Analysis, InvalidAnalysis, RefreshLimited, age_seconds
 from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
 from tasklens.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
-from tasklens.api.schemas import AnalysisRequest, AnalysisSubmitted, AnalysisView
+from tasklens.api.schemas import (
+    AnalysisRequest,
+    AnalysisSubmitted,
+    AnalysisView,
+    RefreshHistory,
+    RefreshItem,
+)
+from tasklens.rate_limit import retry_after_header
+from tasklens.runtime import Runtime
 
 router = APIRouter(prefix="/analyses", tags=["analyses"], responses=ERROR_RESPONSES)
 
@@ -25,15 +33,22 @@ router = APIRouter(prefix="/analyses", tags=["analyses"], responses=ERROR_RESPON
     },
 )
 async def submit_analysis(
-    body: AnalysisRequest, runtime: RuntimeDep, session: SessionDep, _: OperatorDep
+    body: AnalysisRequest, runtime: RuntimeDep, session: SessionDep, principal: OperatorDep
 ) -> JSONResponse:
     """Runs the analysis in the background and answers at once. An identical analysis (same
-    kind, subject and params) already queued or running answers its task id instead."""
-    try:
-        analysis = runtime.analyses.analysis(body.kind, body.subject, body.params.period)
-    except InvalidAnalysis as exc:
-        raise ApiError(400, str(exc)) from None
-    submitted = await runtime.analyses.submit(session, analysis)
+    kind, subject and params) already queued or running answers its task id instead.
+    `force` runs it even if a fresh result exists, within the per-token refresh limit
+    (429 with Retry-After past it)."""
+    analysis = _analysis(runtime, body.kind, body.subject, body.params.period)
+    if body.force:
+        try:
+            submitted = await runtime.analyses.refresh(session, analysis, principal.name)
+        except RefreshLimited as exc:
+            raise ApiError(
+                429, str(exc), headers={"Retry-After": retry_after_header(exc.retry_in)}
+            ) from None
+    else:
+        submitted = await runtime.analyses.submit(session, analysis)
     payload = AnalysisSubmitted(
         task_id=submitted.task_id,
         status=submitted.status,
@@ -41,6 +56,27 @@ async def submit_analysis(
         cached=submitted.cached,
     )
     return JSONResponse(payload.model_dump(mode="json"), 200 if submitted.cached else 202)
+
+
+@router.get("/{kind}/{subject:path}/refreshes")
+async def get_refreshes(
+    kind: AnalysisKind,
+    subject: Annotated[str, Path(max_length=2000)],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    _: PrincipalDep,
+    period: Annotated[Period | None, Query()] = None,
+) -> RefreshHistory:
+    """Forced refreshes of this analysis, newest first: who (token name), when, the task,
+    its outcome and duration."""
+    analysis = _analysis(runtime, kind, subject, period)
+    records = await runtime.analyses.refreshes(session, analysis)
+    return RefreshHistory(
+        kind=kind,
+        subject=analysis.subject,
+        period=analysis.period,
+        refreshes=[RefreshItem.model_validate(r) for r in records],
+    )
 
 
 @router.get(
@@ -61,10 +97,7 @@ async def get_analysis(
     """The cached result with its freshness. For an operator, a stale or missing result is
     regenerated in the background (the stale one is still returned); a viewer gets what
     there is."""
-    try:
-        analysis = runtime.analyses.analysis(kind, subject, period)
-    except InvalidAnalysis as exc:
-        raise ApiError(400, str(exc)) from None
+    analysis = _analysis(runtime, kind, subject, period)
     view = await runtime.analyses.view(session, analysis, may_regenerate=principal.can_operate)
     if view.record is None and view.regenerating_task_id is None:
         raise ApiError(
@@ -83,3 +116,12 @@ async def get_analysis(
         task_id=view.regenerating_task_id or (record.task_id if record else None),
     )
     return JSONResponse(body.model_dump(mode="json"), 200 if record else 202)
+
+
+def _analysis(
+    runtime: Runtime, kind: AnalysisKind, subject: str, period: Period | None
+) -> Analysis:
+    try:
+        return runtime.analyses.analysis(kind, subject, period)
+    except InvalidAnalysis as exc:
+        raise ApiError(400, str(exc)) from None

@@ -1,0 +1,95 @@
+"""Sliding-window rate limits, shared by every API process (Redis) or in-process.
+
+A limit is N events per W seconds per key. `hit()` either records an event and returns None,
+or records nothing and returns how many seconds until the oldest event in the window leaves
+it (the Retry-After a client should wait).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+# KEYS[1] = the window's sorted set; ARGV = now (ms), window (ms), limit, member
+_SLIDING_WINDOW = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tonumber(oldest[2]) + ARGV[2] - ARGV[1]
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return -1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    count: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> Limit:
+        """`5/300` → 5 per 300 seconds."""
+        count, _, seconds = text.partition("/")
+        if not (count.isdigit() and seconds.isdigit()) or int(count) < 1 or int(seconds) < 1:
+            raise ValueError("must look like 5/300 (5 per 300 seconds)")
+        return cls(int(count), int(seconds))
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str) -> float | None: ...
+    async def close(self) -> None: ...
+
+
+class InProcessRateLimiter:
+    def __init__(self, limit: Limit) -> None:
+        self.limit = limit
+        self._events: dict[str, deque[float]] = {}
+        self._lock = asyncio.Lock()
+
+    async def hit(self, key: str) -> float | None:
+        async with self._lock:
+            now = time.monotonic()
+            events = self._events.setdefault(key, deque())
+            while events and events[0] <= now - self.limit.seconds:
+                events.popleft()
+            if len(events) >= self.limit.count:
+                return events[0] + self.limit.seconds - now
+            events.append(now)
+            return None
+
+    async def close(self) -> None:
+        self._events.clear()
+
+
+class RedisRateLimiter:
+    def __init__(self, redis_url: str, limit: Limit, prefix: str = "tasklens:rate:") -> None:
+        self.limit = limit
+        self._redis: Redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        self._script = self._redis.register_script(_SLIDING_WINDOW)
+        self._prefix = prefix
+
+    async def hit(self, key: str) -> float | None:
+        now_ms = int(time.time() * 1000)
+        wait_ms = int(
+            await self._script(
+                keys=[self._prefix + key],
+                args=[now_ms, self.limit.seconds * 1000, self.limit.count, uuid.uuid4().hex],
+            )
+        )
+        return None if wait_ms < 0 else max(wait_ms / 1000, 0.001)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def retry_after_header(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
