@@ -166,3 +166,34 @@ def test_unknown_task_is_a_404(api: Api) -> None:
         response = client.get("/api/v1/tasks/no-such-task")
     assert response.status_code == 404
     assert response.json() == {"error": "no task with task_id 'no-such-task'"}
+
+
+def test_a_failed_task_is_retried_as_a_new_task_with_its_params(api: Api) -> None:
+    [task_id] = api.enqueue("demo.flaky", record_id=9, failure_rate=1.0)
+    api.wait_task(task_id, "failed")
+    with api.client() as client:
+        retried = client.post(f"/api/v1/tasks/{task_id}/retry")
+        assert retried.status_code == 202
+        assert retried.json()["retry_of"] == task_id
+        new_id = retried.json()["task_id"]
+        assert new_id != task_id
+        again = api.wait_task(new_id, "failed")  # same params: it fails the same way
+        assert again["params"] == {"record_id": 9, "failure_rate": 1.0}
+
+        [ok] = api.enqueue("demo.quick", n=1)
+        api.wait_task(ok, "success")
+        refused = client.post(f"/api/v1/tasks/{ok}/retry")
+        assert refused.status_code == 409
+        assert refused.json()["error"].endswith("only failed or cancelled tasks can be retried")
+        assert client.post("/api/v1/tasks/nope/retry").status_code == 404
+    with api.client(VIEWER_TOKEN) as viewer:
+        assert viewer.post(f"/api/v1/tasks/{task_id}/retry").status_code == 403
+
+
+def test_a_task_whose_params_held_secrets_is_not_replayed(api: Api) -> None:
+    [task_id] = api.enqueue("demo.quick", n=1, password="hunter2")  # TypeError: fails
+    api.wait_task(task_id, "failed")
+    with api.client() as client:
+        refused = client.post(f"/api/v1/tasks/{task_id}/retry")
+    assert refused.status_code == 409
+    assert "secrets" in refused.json()["error"]

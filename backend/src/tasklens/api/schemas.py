@@ -170,3 +170,8 @@ class RefreshHistory(BaseModel):
     subject: str
     period: Period
     refreshes: list[RefreshItem]
+
+
+class RetryResponse(BaseModel):
+    task_id: str = Field(description="The new task")
+    retry_of: str

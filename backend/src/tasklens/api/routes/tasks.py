@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from tasklens import monitoring
-from tasklens.api.deps import PrincipalDep, SessionDep
+from tasklens import monitoring, task_control
+from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
 from tasklens.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
-from tasklens.api.schemas import AttemptItem, TaskDetail
+from tasklens.api.schemas import AttemptItem, RetryResponse, TaskDetail
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
 
@@ -36,3 +36,22 @@ async def get_task(
         duration_ms=last.duration_ms,
         attempts=[AttemptItem.model_validate(a) for a in attempts],
     )
+
+
+@router.post(
+    "/{task_id}/retry",
+    status_code=202,
+    responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+)
+async def retry_task(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _: OperatorDep,
+    task_id: Annotated[str, Path(max_length=64)],
+) -> RetryResponse:
+    """Send a failed or cancelled task again, as a new task with the same params."""
+    try:
+        retried = await task_control.retry(session, runtime.broker, runtime.analyses, task_id)
+    except task_control.TaskActionRefused as exc:
+        raise ApiError(exc.status_code, str(exc)) from None
+    return RetryResponse(task_id=retried.task_id, retry_of=retried.retry_of)

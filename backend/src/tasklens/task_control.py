@@ -1,0 +1,79 @@
+"""Operator actions on one task: retry it (as a new task) or cancel it.
+
+Retry re-sends a failed or cancelled task with the params it was logged with; an analysis
+goes through the analysis service, so deduplication still holds. Params with a redacted
+secret cannot be replayed: the original values were never stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from taskiq import AsyncBroker
+
+from tasklens import monitoring
+from tasklens.analyses.kinds import TASK_KINDS
+from tasklens.analyses.periods import Period
+from tasklens.analyses.service import AnalysisService
+from tasklens.models import TaskStatus
+from tasklens.redaction import REDACTED
+
+RETRYABLE = {TaskStatus.FAILED.value, TaskStatus.CANCELLED.value}
+
+
+class TaskActionRefused(Exception):
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    task_id: str
+    retry_of: str
+
+
+def _has_redacted(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_redacted(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_redacted(v) for v in value)
+    return bool(value == REDACTED)
+
+
+async def retry(
+    session: AsyncSession, broker: AsyncBroker, analyses: AnalysisService, task_id: str
+) -> Retried:
+    attempts = await monitoring.task_attempts(session, task_id)
+    if not attempts:
+        raise TaskActionRefused(404, f"no task with task_id '{task_id}'")
+    last = attempts[-1]
+    status = str(last.status)
+    if status not in RETRYABLE:
+        raise TaskActionRefused(
+            409, f"task '{task_id}' is {status}; only failed or cancelled tasks can be retried"
+        )
+    params = dict(next((a.params for a in reversed(attempts) if a.params is not None), {}))
+    if _has_redacted(params):
+        raise TaskActionRefused(
+            409, "its params had secrets, which were never stored; send the task again instead"
+        )
+    kind = TASK_KINDS.get(last.task_name)
+    if kind is not None:
+        analysis = analyses.analysis(
+            kind, str(params["subject"]), Period(params.get("period", "all"))
+        )
+        submitted = await analyses.submit(session, analysis, force=True)
+        return Retried(submitted.task_id, task_id)
+    task = broker.find_task(last.task_name)
+    if task is None:
+        raise TaskActionRefused(
+            409,
+            f"task '{last.task_name}' is not registered in this "
+            "TaskLens (another app's task); retry it there",
+        )
+    args = params.pop("_args", [])
+    sent = await task.kiq(*args, **params)
+    return Retried(sent.task_id, task_id)
