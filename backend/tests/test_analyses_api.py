@@ -241,3 +241,29 @@ def test_forced_refreshes_are_rate_limited_per_token_and_recorded(
         assert all(r["duration_ms"] > 0 for r in refreshes)
     finally:
         stack.stop_all()
+
+
+def test_a_quick_analysis_runs_within_the_request(distributed: Stack, tmp_path: Path) -> None:
+    repo = _repo_stack(distributed, tmp_path)
+    api = distributed.start_api()
+    body = {"kind": "repository", "subject": str(repo), "params": {"period": "all"}}
+    with api.client() as client:
+        waited = client.post("/api/v1/analyses/sync", params={"timeout": 1}, json=body)
+        assert waited.status_code == 504  # no worker yet: still queued after 1 s
+        task_id = waited.json()["task_id"]
+        assert waited.json()["error"] == (
+            f"still running after 1 s; poll GET /api/v1/tasks/{task_id}"
+        )
+
+        distributed.start_worker()
+        done = client.post("/api/v1/analyses/sync", params={"timeout": 60}, json=body)
+        assert done.status_code == 200
+        assert done.json()["task_id"] == task_id  # joined the queued run
+        assert done.json()["result"]["commit_count"] == 6
+
+        cached = client.post("/api/v1/analyses/sync", json=body).json()
+        assert (cached["cached"], cached["status"]) == (True, "success")
+        assert (
+            client.post("/api/v1/analyses/sync", params={"timeout": 121}, json=body).status_code
+            == 400
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,6 +10,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -235,3 +237,23 @@ async def task_attempts(session: AsyncSession, task_id: str) -> list[TaskExecuti
 async def known_task_names(session: AsyncSession) -> list[str]:
     query = select(col(Log.task_name)).distinct().order_by(col(Log.task_name))
     return list((await session.exec(query)).all())
+
+
+async def wait_until_finished(
+    sessions: async_sessionmaker[AsyncSession],
+    task_id: str,
+    timeout: float,
+    poll_seconds: float = 0.1,
+) -> TaskExecutionLog | None:
+    """The task's last attempt once it is terminal (success, failed, cancelled), or None
+    after `timeout`. Polls the log: it works the same for every process that wrote it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        async with sessions() as session:
+            attempts = await task_attempts(session, task_id)
+        if attempts and TaskStatus(attempts[-1].status).is_terminal:
+            return attempts[-1]
+        if loop.time() >= deadline:
+            return None
+        await asyncio.sleep(min(poll_seconds, max(deadline - loop.time(), 0)))

@@ -175,3 +175,11 @@ class RefreshHistory(BaseModel):
 class RetryResponse(BaseModel):
     task_id: str = Field(description="The new task")
     retry_of: str
+
+
+class SyncAnalysisResponse(BaseModel):
+    task_id: str
+    status: TaskStatus
+    cached: bool
+    result: dict[str, Any] | None
+    error_message: str | None = Field(description="Why it failed, when it did")

@@ -5,6 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
+from tasklens import monitoring
+from tasklens.analyses import results
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
 from tasklens.analyses.service import Analysis, InvalidAnalysis, RefreshLimited, age_seconds
@@ -16,7 +18,9 @@ from tasklens.api.schemas import (
     AnalysisView,
     RefreshHistory,
     RefreshItem,
+    SyncAnalysisResponse,
 )
+from tasklens.models import TaskStatus
 from tasklens.rate_limit import retry_after_header
 from tasklens.runtime import Runtime
 
@@ -56,6 +60,58 @@ async def submit_analysis(
         cached=submitted.cached,
     )
     return JSONResponse(payload.model_dump(mode="json"), 200 if submitted.cached else 202)
+
+
+@router.post(
+    "/sync",
+    responses={
+        403: {"model": ErrorResponse},
+        504: {
+            "model": ErrorResponse,
+            "description": "Still running at the timeout: poll GET /api/v1/tasks/{id}",
+        },
+    },
+)
+async def run_analysis_now(
+    body: AnalysisRequest,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    _: OperatorDep,
+    timeout: Annotated[float, Query(gt=0, le=120, description="Seconds to wait")] = 30,
+) -> JSONResponse:
+    """For quick analyses: run it (or join the identical one running, or take the fresh
+    cached result) and wait for the outcome within the request."""
+    analysis = _analysis(runtime, body.kind, body.subject, body.params.period)
+    submitted = await runtime.analyses.submit(session, analysis)
+    if submitted.cached:
+        record = await results.load(session, analysis.key)
+        if record is not None:
+            fresh = SyncAnalysisResponse(
+                task_id=record.task_id,
+                status=TaskStatus.SUCCESS,
+                cached=True,
+                result=record.result,
+                error_message=None,
+            )
+            return JSONResponse(fresh.model_dump(mode="json"))
+    finished = await monitoring.wait_until_finished(runtime.sessions, submitted.task_id, timeout)
+    if finished is None:
+        return JSONResponse(
+            {
+                "error": f"still running after {timeout:g} s; poll "
+                f"GET /api/v1/tasks/{submitted.task_id}",
+                "task_id": submitted.task_id,
+            },
+            504,
+        )
+    body_out = SyncAnalysisResponse(
+        task_id=submitted.task_id,
+        status=finished.status,
+        cached=submitted.cached,
+        result=finished.result if isinstance(finished.result, dict) else None,
+        error_message=finished.error_message,
+    )
+    return JSONResponse(body_out.model_dump(mode="json"))
 
 
 @router.get("/{kind}/{subject:path}/refreshes")
