@@ -131,3 +131,21 @@ def test_a_task_on_a_killed_worker_is_redelivered_and_finished(distributed: Stac
     [attempt] = done["attempts"]
     assert attempt["worker"] != first_worker  # finished by worker-b, from the start
     assert done["result"] == {"steps": 4}
+
+
+def test_a_cancelled_pending_task_never_starts(distributed: Stack) -> None:
+    api = distributed.start_api()
+    [task_id] = api.enqueue("demo.slow", steps=2, step_seconds=0.1)  # no worker yet
+    with api.client() as client:
+        response = client.post(f"/api/v1/tasks/{task_id}/cancel")
+    assert response.json() == {"task_id": task_id, "status": "cancelled"}
+    assert api.wait_task(task_id, "cancelled", timeout=5)["started_at"] is None
+
+    worker = distributed.start_worker()  # starts after the cancel: learns it from Redis
+    [marker] = api.enqueue("demo.quick", n=1)
+    api.wait_task(marker, "success")  # the queue was drained past the cancelled task
+    task = api.task(task_id)
+    assert task["status"] == "cancelled"
+    assert task["started_at"] is None and task["progress"] is None  # its body never ran
+    assert task["attempts"][0]["worker"] is not None  # a worker took it, and dropped it
+    assert "Executing task demo.slow" in worker.log()

@@ -7,6 +7,7 @@ Embedded: one `tasklens serve` process on SQLite. Distributed: `tasklens serve` 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -197,3 +198,30 @@ def test_a_task_whose_params_held_secrets_is_not_replayed(api: Api) -> None:
         refused = client.post(f"/api/v1/tasks/{task_id}/retry")
     assert refused.status_code == 409
     assert "secrets" in refused.json()["error"]
+
+
+def test_a_running_task_is_cancelled_within_two_seconds(api: Api) -> None:
+    [task_id] = api.enqueue("demo.slow", steps=40, step_seconds=0.5)  # 20 s if left alone
+    api.wait_task(task_id, "running")
+    with api.client() as client:
+        asked = time.monotonic()
+        response = client.post(f"/api/v1/tasks/{task_id}/cancel")
+        assert response.json() == {"task_id": task_id, "status": "cancelling"}
+        cancelled = api.wait_task(task_id, "cancelled", timeout=5)
+        assert time.monotonic() - asked < 2.5  # stopped, and its row written, in time
+        assert cancelled["attempts"][0]["error_message"] == (
+            "CancelledError: cancelled by an operator"
+        )
+        assert client.post(f"/api/v1/tasks/{task_id}/cancel").status_code == 409
+    with api.client(VIEWER_TOKEN) as viewer:
+        assert viewer.post(f"/api/v1/tasks/{task_id}/cancel").status_code == 403
+
+
+def test_the_worker_keeps_working_after_a_cancel(api: Api) -> None:
+    [slow] = api.enqueue("demo.slow", steps=40, step_seconds=0.5)
+    api.wait_task(slow, "running")
+    with api.client() as client:
+        client.post(f"/api/v1/tasks/{slow}/cancel")
+    api.wait_task(slow, "cancelled", timeout=5)
+    [quick] = api.enqueue("demo.quick", n=3)
+    assert api.wait_task(quick, "success")["result"] == {"n": 3, "square": 9}

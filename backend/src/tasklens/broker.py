@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import AckableMessage, AsyncBroker, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
+from tasklens.cancellation import Cancellations
 from tasklens.coordination import Coordinator
 from tasklens.middleware import TaskLensMiddleware
 from tasklens.recorder import LifecycleRecorder
@@ -69,6 +70,7 @@ def build_broker(
     recorder: LifecycleRecorder,
     coordinator: Coordinator,
     engine: AsyncEngine,
+    cancellations: Cancellations | None,
 ) -> AsyncBroker:
     broker: AsyncBroker
     if settings.redis_url is None:
@@ -84,6 +86,6 @@ def build_broker(
             # unacknowledged for longer belongs to a worker that is gone.
             idle_timeout=(settings.task_timeout_seconds + REDELIVERY_MARGIN_SECONDS) * 1000,
         )
-    broker.add_middlewares(TaskLensMiddleware(recorder=recorder))
+    broker.add_middlewares(TaskLensMiddleware(recorder=recorder, cancellations=cancellations))
     register_tasks(broker, AnalysisServices(settings, coordinator, engine))
     return broker

@@ -22,6 +22,8 @@ from typing import Any
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
 from taskiq.exceptions import NoResultError
 
+from tasklens.cancellation import CONTROL_CHANNEL, Cancellations
+from tasklens.event_bus import RedisEventBus
 from tasklens.lifecycle import LifecycleChange, json_safe
 from tasklens.models import TaskStatus
 from tasklens.recorder import LifecycleRecorder, build_recorder
@@ -61,6 +63,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         redis_url: str | None = None,
         *,
         recorder: LifecycleRecorder | None = None,
+        cancellations: Cancellations | None = None,
     ) -> None:
         super().__init__()
         if recorder is None and database_url is None:
@@ -68,6 +71,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self._database_url = database_url
         self._redis_url = redis_url
         self._recorder = recorder
+        if cancellations is None and redis_url is not None:
+            cancellations = Cancellations(RedisEventBus(redis_url, CONTROL_CHANNEL), redis_url)
+        self.cancellations = cancellations
         self._started: dict[tuple[str, int], tuple[float, datetime]] = {}
         self._errors: dict[tuple[str, int], BaseException] = {}
         self.worker_id = ""
@@ -85,8 +91,12 @@ class TaskLensMiddleware(TaskiqMiddleware):
             assert self._database_url is not None
             self._recorder = build_recorder(self._database_url, self._redis_url)
         await self.recorder.start()
+        if self.cancellations is not None:
+            await self.cancellations.start()
 
     async def shutdown(self) -> None:
+        if self.cancellations is not None:
+            await self.cancellations.stop()
         if self._recorder is not None:
             await self._recorder.stop()
 
@@ -118,6 +128,13 @@ class TaskLensMiddleware(TaskiqMiddleware):
         now = datetime.now(UTC)
         key = (message.task_id, attempt_of(message))
         message.labels[ATTEMPT_LABEL] = key[1]
+        if self.is_cancelled(message.task_id):
+            # Cancelled while it waited: taskiq reads `timeout` after this hook, so the task
+            # is stopped at its first await and post_execute logs it `cancelled`.
+            message.labels["timeout"] = 0
+            return message
+        if self.cancellations is not None:
+            self.cancellations.started(message.task_id)
         self._started[key] = (time.perf_counter(), now)
         # A client with this middleware already logged the params with `pending`.
         sent_by_us = ENQUEUED_AT_LABEL in message.labels
@@ -148,6 +165,10 @@ class TaskLensMiddleware(TaskiqMiddleware):
         key = (message.task_id, executing_attempt(message))
         started = self._started.pop(key, None)
         error = self._errors.pop(key, None) or (result.error if result.is_err else None)
+        if self.cancellations is not None:
+            self.cancellations.finished(message.task_id)
+            if error is not None and self.is_cancelled(message.task_id):
+                error = asyncio.CancelledError("cancelled by an operator")
         duration_ms = (time.perf_counter() - started[0]) * 1000 if started else None
         change = LifecycleChange(
             task_id=message.task_id,
@@ -174,6 +195,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 -MAX_TRACEBACK_CHARS:
             ]
         self.recorder.record(change)
+
+    def is_cancelled(self, task_id: str) -> bool:
+        return self.cancellations is not None and self.cancellations.is_cancelled(task_id)
 
     def record_progress(
         self, message: TaskiqMessage, fraction: float, note: str | None = None

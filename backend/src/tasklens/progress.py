@@ -6,6 +6,7 @@ async def analyse(url: str, progress: Progress = TaskiqDepends()) -> dict:
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from taskiq import Context, TaskiqDepends
@@ -21,5 +22,9 @@ class Progress:
         )
 
     def __call__(self, fraction: float, note: str | None = None) -> None:
-        if self._middleware is not None:
-            self._middleware.record_progress(self._message, fraction, note)
+        """Reports progress; also where a cancelled task stops (CPU-bound work included)."""
+        if self._middleware is None:
+            return
+        if self._middleware.is_cancelled(self._message.task_id):
+            raise asyncio.CancelledError("cancelled by an operator")
+        self._middleware.record_progress(self._message, fraction, note)

@@ -20,6 +20,7 @@ from taskiq import AsyncBroker
 from tasklens import migrate
 from tasklens.analyses.service import AnalysisService
 from tasklens.broker import build_broker
+from tasklens.cancellation import CONTROL_CHANNEL, Cancellations, request_cancel
 from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordinator
 from tasklens.database import create_engine, session_factory
 from tasklens.event_bus import EventBus, InProcessEventBus, RedisEventBus
@@ -45,6 +46,7 @@ class Runtime:
     coordinator: Coordinator
     redis: Redis | None
     analyses: AnalysisService
+    control: EventBus
     first_start_token: str | None = None
 
     @classmethod
@@ -54,20 +56,26 @@ class Runtime:
         coordinator: Coordinator
         limiter: RateLimiter
         refresh_limit = Limit.parse(settings.refresh_rate_limit)
+        control: EventBus
+        cancellations: Cancellations | None
         if settings.redis_url is None:
             bus, coordinator = InProcessEventBus(), InProcessCoordinator()
             limiter = InProcessRateLimiter(refresh_limit)
+            control = InProcessEventBus()
+            cancellations = Cancellations(control)  # the tasks run in this process
         else:
             bus = RedisEventBus(settings.redis_url)
             coordinator = RedisCoordinator(settings.redis_url)
             limiter = RedisRateLimiter(settings.redis_url, refresh_limit)
+            control = RedisEventBus(settings.redis_url, CONTROL_CHANNEL)
+            cancellations = None  # workers listen; this process only asks
         recorder = recorder_for(settings, bus=bus, engine=engine)
         redis = (
             None
             if settings.redis_url is None
             else Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
         )
-        broker = build_broker(settings, recorder, coordinator, engine)
+        broker = build_broker(settings, recorder, coordinator, engine, cancellations)
         return cls(
             settings=settings,
             engine=engine,
@@ -80,6 +88,7 @@ class Runtime:
             coordinator=coordinator,
             redis=redis,
             analyses=AnalysisService(settings, coordinator, broker, limiter),
+            control=control,
         )
 
     async def start(self) -> None:
@@ -91,10 +100,14 @@ class Runtime:
         await self.broker.startup()
         await self.hub.start()
 
+    async def cancel_task(self, task_id: str) -> None:
+        await request_cancel(self.control, self.redis, task_id)
+
     async def stop(self) -> None:
         await self.hub.stop()
         await self.broker.shutdown()  # flushes the recorder through the middleware
         await self.coordinator.close()
+        await self.control.close()
         await self.analyses.refresh_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()

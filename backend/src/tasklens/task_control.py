@@ -8,15 +8,20 @@ secret cannot be replayed: the original values were never stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from taskiq import AsyncBroker
+
+if TYPE_CHECKING:
+    from tasklens.runtime import Runtime
 
 from tasklens import monitoring
 from tasklens.analyses.kinds import TASK_KINDS
 from tasklens.analyses.periods import Period
 from tasklens.analyses.service import AnalysisService
+from tasklens.lifecycle import LifecycleChange
 from tasklens.models import TaskStatus
 from tasklens.redaction import REDACTED
 
@@ -77,3 +82,35 @@ async def retry(
     args = params.pop("_args", [])
     sent = await task.kiq(*args, **params)
     return Retried(sent.task_id, task_id)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequested:
+    task_id: str
+    status: str  # "cancelled" (it had not started) or "cancelling" (it is being stopped)
+
+
+async def cancel(session: AsyncSession, runtime: Runtime, task_id: str) -> CancelRequested:
+    attempts = await monitoring.task_attempts(session, task_id)
+    if not attempts:
+        raise TaskActionRefused(404, f"no task with task_id '{task_id}'")
+    last = attempts[-1]
+    status = TaskStatus(last.status)
+    if status.is_terminal:
+        raise TaskActionRefused(409, f"task '{task_id}' is already {status.value}")
+    await runtime.cancel_task(task_id)
+    if status is TaskStatus.PENDING:  # it will never start: say so now
+        now = datetime.now(UTC)
+        runtime.recorder.record(
+            LifecycleChange(
+                task_id=task_id,
+                task_name=last.task_name,
+                status=TaskStatus.CANCELLED,
+                timestamp=now,
+                attempt=last.attempt,
+                completed_at=now,
+                error_message="CancelledError: cancelled by an operator before it started",
+            )
+        )
+        return CancelRequested(task_id, TaskStatus.CANCELLED.value)
+    return CancelRequested(task_id, "cancelling")

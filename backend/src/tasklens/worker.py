@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from tasklens.broker import build_broker
+from tasklens.cancellation import CONTROL_CHANNEL, Cancellations
 from tasklens.coordination import RedisCoordinator
 from tasklens.database import create_engine
+from tasklens.event_bus import RedisEventBus
 from tasklens.recorder import recorder_for
 from tasklens.settings import get_settings
 
@@ -19,4 +21,5 @@ broker = build_broker(
     recorder_for(settings),
     RedisCoordinator(settings.redis_url),
     create_engine(settings.database_url),
+    Cancellations(RedisEventBus(settings.redis_url, CONTROL_CHANNEL), settings.redis_url),
 )

@@ -183,3 +183,8 @@ class SyncAnalysisResponse(BaseModel):
     cached: bool
     result: dict[str, Any] | None
     error_message: str | None = Field(description="Why it failed, when it did")
+
+
+class CancelResponse(BaseModel):
+    task_id: str
+    status: Literal["cancelled", "cancelling"]

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path
 from tasklens import monitoring, task_control
 from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
 from tasklens.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
-from tasklens.api.schemas import AttemptItem, RetryResponse, TaskDetail
+from tasklens.api.schemas import AttemptItem, CancelResponse, RetryResponse, TaskDetail
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
 
@@ -55,3 +55,23 @@ async def retry_task(
     except task_control.TaskActionRefused as exc:
         raise ApiError(exc.status_code, str(exc)) from None
     return RetryResponse(task_id=retried.task_id, retry_of=retried.retry_of)
+
+
+@router.post(
+    "/{task_id}/cancel",
+    status_code=202,
+    responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+)
+async def cancel_task(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _: OperatorDep,
+    task_id: Annotated[str, Path(max_length=64)],
+) -> CancelResponse:
+    """A pending task never starts (`cancelled` at once); a running one is stopped within
+    about a second (`cancelling`, then `cancelled` in the log). A finished task is a 409."""
+    try:
+        requested = await task_control.cancel(session, runtime, task_id)
+    except task_control.TaskActionRefused as exc:
+        raise ApiError(exc.status_code, str(exc)) from None
+    return CancelResponse(task_id=requested.task_id, status=requested.status)
