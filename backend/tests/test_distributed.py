@@ -149,3 +149,28 @@ def test_a_cancelled_pending_task_never_starts(distributed: Stack) -> None:
     assert task["started_at"] is None and task["progress"] is None  # its body never ran
     assert task["attempts"][0]["worker"] is not None  # a worker took it, and dropped it
     assert "Executing task demo.slow" in worker.log()
+
+
+def test_a_high_priority_task_jumps_a_low_priority_backlog(distributed: Stack) -> None:
+    distributed.env["TASKLENS_WORKER_CONCURRENCY"] = "1"  # one at a time: order is visible
+    api = distributed.start_api()
+    with api.client() as client:
+        low = client.post(
+            "/api/v1/demo",
+            json={"task": "demo.quick", "count": 30, "priority": "low", "params": {"n": 1}},
+        )
+        high = client.post(
+            "/api/v1/demo",
+            json={"task": "demo.quick", "count": 1, "priority": "high", "params": {"n": 2}},
+        )
+    low_ids, [high_id] = low.json()["task_ids"], high.json()["task_ids"]
+    distributed.start_worker()
+    for task_id in low_ids:
+        api.wait_task(task_id, "success", timeout=60)
+    high_task = api.wait_task(high_id, "success")
+    started_before_high = [
+        task_id for task_id in low_ids if api.task(task_id)["started_at"] < high_task["started_at"]
+    ]
+    assert len(started_before_high) <= 10  # at most one small read of low ones
+    assert high_task["queue"] == "tasklens:high"
+    assert api.task(low_ids[0])["queue"] == "tasklens:low"

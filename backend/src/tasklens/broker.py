@@ -7,7 +7,9 @@ and another worker claims it once it has been idle longer than any task may run.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator
+from enum import StrEnum
 from typing import Any
 
 from redis.asyncio import Redis
@@ -27,42 +29,75 @@ STREAM_MAXLEN = 1_000_000
 REDELIVERY_MARGIN_SECONDS = 10
 
 
+class Priority(StrEnum):
+    HIGH = "high"  # manual triggers
+    DEFAULT = "default"
+    LOW = "low"  # scheduled refreshes
+
+
+PRIORITY_ORDER = (Priority.HIGH, Priority.DEFAULT, Priority.LOW)
+PRIORITY_READ_BATCH = 10  # small: a high task never waits behind a big batch of low ones
+RECLAIM_EVERY_SECONDS = 1.0
+
+
+def stream_for(queue_name: str, priority: Priority) -> str:
+    return queue_name if priority is Priority.DEFAULT else f"{queue_name}:{priority.value}"
+
+
 class TaskLensStreamBroker(RedisStreamBroker):
-    """RedisStreamBroker whose worker also reclaims messages stranded by a dead worker when
-    no new message arrives: taskiq-redis 1.2.4 only looks for them right after a read that
-    returned something, so on a quiet queue a crashed worker's task waited for the next one.
-    """
+    """RedisStreamBroker with one stream per priority, read strictly in order (high, then
+    default, then low), and a reclaim of messages stranded by a dead worker that also runs
+    on a quiet queue (taskiq-redis 1.2.4 only looks right after a read that returned
+    something, so a crashed worker's task waited for the next enqueue)."""
+
+    def __init__(self, url: str, queue_name: str, **kwargs: Any) -> None:
+        self.streams = [stream_for(queue_name, p) for p in PRIORITY_ORDER]
+        extra: dict[str, str | int] = {s: ">" for s in self.streams if s != queue_name}
+        super().__init__(url, queue_name=queue_name, additional_streams=extra, **kwargs)
+
+    def _message(self, stream: Any, message_id: Any, fields: Any) -> AckableMessage:
+        name = stream.decode() if isinstance(stream, bytes) else str(stream)
+        return AckableMessage(
+            data=fields[b"data"], ack=self._ack_generator(id=message_id, queue_name=name)
+        )
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        group, consumer = self.consumer_group_name, self.consumer_name
+        next_reclaim = 0.0
         async with Redis(connection_pool=self.connection_pool) as redis:
             while True:
-                fetched: Any = await redis.xreadgroup(
-                    self.consumer_group_name,
-                    self.consumer_name,
-                    {self.queue_name: ">"},
-                    block=self.block,
-                    noack=False,
-                    count=self.count,
-                )
+                fetched: Any = None
+                for stream in self.streams:  # best first, without waiting
+                    fetched = await redis.xreadgroup(
+                        group, consumer, {stream: ">"}, count=PRIORITY_READ_BATCH, noack=False
+                    )
+                    if fetched:
+                        break
+                if not fetched:  # nothing anywhere: wait for the first message on any
+                    fetched = await redis.xreadgroup(
+                        group,
+                        consumer,
+                        dict.fromkeys(self.streams, ">"),
+                        block=self.block,
+                        count=1,
+                        noack=False,
+                    )
                 for stream, messages in fetched or []:
                     for message_id, fields in messages:
-                        yield AckableMessage(
-                            data=fields[b"data"],
-                            ack=self._ack_generator(id=message_id, queue_name=stream),
+                        yield self._message(stream, message_id, fields)
+                if time.monotonic() >= next_reclaim:
+                    next_reclaim = time.monotonic() + RECLAIM_EVERY_SECONDS
+                    for stream in self.streams:
+                        claimed: Any = await redis.xautoclaim(
+                            stream,
+                            group,
+                            consumer,
+                            min_idle_time=self.idle_timeout,
+                            count=self.unacknowledged_batch_size,
                         )
-                claimed: Any = await redis.xautoclaim(
-                    self.queue_name,
-                    self.consumer_group_name,
-                    self.consumer_name,
-                    min_idle_time=self.idle_timeout,
-                    count=self.unacknowledged_batch_size,
-                )
-                for message_id, fields in claimed[1]:
-                    if fields:  # None when the entry was trimmed from the stream
-                        yield AckableMessage(
-                            data=fields[b"data"],
-                            ack=self._ack_generator(id=message_id, queue_name=self.queue_name),
-                        )
+                        for message_id, fields in claimed[1]:
+                            if fields:  # None when the entry was trimmed from the stream
+                                yield self._message(stream, message_id, fields)
 
 
 def build_broker(

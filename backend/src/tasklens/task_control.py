@@ -21,6 +21,7 @@ from tasklens import monitoring
 from tasklens.analyses.kinds import TASK_KINDS
 from tasklens.analyses.periods import Period
 from tasklens.analyses.service import AnalysisService
+from tasklens.broker import Priority
 from tasklens.lifecycle import LifecycleChange
 from tasklens.models import TaskStatus
 from tasklens.redaction import REDACTED
@@ -70,7 +71,7 @@ async def retry(
         analysis = analyses.analysis(
             kind, str(params["subject"]), Period(params.get("period", "all"))
         )
-        submitted = await analyses.submit(session, analysis, force=True)
+        submitted = await analyses.submit(session, analysis, force=True, priority=Priority.HIGH)
         return Retried(submitted.task_id, task_id)
     task = broker.find_task(last.task_name)
     if task is None:

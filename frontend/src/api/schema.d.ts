@@ -294,6 +294,11 @@ export interface components {
             kind: components["schemas"]["AnalysisKind"];
             params?: components["schemas"]["AnalysisParams"];
             /**
+             * @description high (manual triggers), default, or low (scheduled): separate queues, high read first
+             * @default high
+             */
+            priority: components["schemas"]["Priority"];
+            /**
              * Subject
              * @description A git URL or local path (repository); a login (github_user)
              */
@@ -381,6 +386,8 @@ export interface components {
             params?: {
                 [key: string]: unknown;
             } | null;
+            /** @default default */
+            priority: components["schemas"]["Priority"];
             /**
              * Task
              * @description Only this demo task (default: a mix of them)
@@ -457,6 +464,11 @@ export interface components {
          * @enum {string}
          */
         Period: "1_month" | "3_months" | "6_months" | "1_year" | "all";
+        /**
+         * Priority
+         * @enum {string}
+         */
+        Priority: "high" | "default" | "low";
         /** RefreshHistory */
         RefreshHistory: {
             kind: components["schemas"]["AnalysisKind"];

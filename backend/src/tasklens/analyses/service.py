@@ -19,6 +19,7 @@ from tasklens import monitoring
 from tasklens.analyses import results
 from tasklens.analyses.kinds import KINDS, AnalysisKind, analysis_key
 from tasklens.analyses.periods import Period
+from tasklens.broker import Priority, stream_for
 from tasklens.coordination import Coordinator
 from tasklens.models import AnalysisRefresh, AnalysisResult
 from tasklens.rate_limit import RateLimiter
@@ -106,13 +107,17 @@ class AnalysisService:
         return age_seconds(record) > self.settings.report_stale_after_seconds
 
     async def refresh(
-        self, session: AsyncSession, analysis: Analysis, requested_by: str
+        self,
+        session: AsyncSession,
+        analysis: Analysis,
+        requested_by: str,
+        priority: Priority = Priority.HIGH,
     ) -> Submitted:
         """A forced run, fresh result or not: rate-limited per token, and recorded."""
         retry_in = await self.refresh_limiter.hit(requested_by)
         if retry_in is not None:
             raise RefreshLimited(retry_in, self.settings.refresh_rate_limit)
-        submitted = await self.submit(session, analysis, force=True)
+        submitted = await self.submit(session, analysis, force=True, priority=priority)
         session.add(
             AnalysisRefresh(
                 key=analysis.key,
@@ -157,7 +162,11 @@ class AnalysisService:
         return history
 
     async def submit(
-        self, session: AsyncSession, analysis: Analysis, force: bool = False
+        self,
+        session: AsyncSession,
+        analysis: Analysis,
+        force: bool = False,
+        priority: Priority = Priority.DEFAULT,
     ) -> Submitted:
         """Fresh cached result (unless forced) → that; the same analysis already queued or
         running → its task (deduplicated); else a new task. Atomic across API processes."""
@@ -174,6 +183,7 @@ class AnalysisService:
             await (
                 task.kicker()
                 .with_task_id(task_id)
+                .with_labels(queue_name=stream_for(self.settings.queue_name, priority))
                 .kiq(subject=analysis.subject, period=analysis.period.value)
             )
         except BaseException:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
+from tasklens.broker import Priority
 from tasklens.models import TaskStatus
 from tasklens.monitoring import TaskMetrics
 from tasklens.tokens import Role
@@ -101,6 +102,7 @@ DemoTaskName = Literal["demo.quick", "demo.slow", "demo.flaky", "demo.noop"]
 
 class DemoRequest(BaseModel):
     count: int = Field(default=20, ge=1, le=10_000)
+    priority: Priority = Priority.DEFAULT
     task: DemoTaskName | None = Field(
         default=None, description="Only this demo task (default: a mix of them)"
     )
@@ -128,6 +130,11 @@ class AnalysisRequest(BaseModel):
         description="A git URL or local path (repository); a login (github_user)",
     )
     params: AnalysisParams = Field(default_factory=AnalysisParams)
+    priority: Priority = Field(
+        default=Priority.HIGH,
+        description="high (manual triggers), default, or low (scheduled): separate queues, "
+        "high read first",
+    )
     force: bool = Field(
         default=False,
         description="Run even if a fresh result exists; "

@@ -46,13 +46,15 @@ async def submit_analysis(
     analysis = _analysis(runtime, body.kind, body.subject, body.params.period)
     if body.force:
         try:
-            submitted = await runtime.analyses.refresh(session, analysis, principal.name)
+            submitted = await runtime.analyses.refresh(
+                session, analysis, principal.name, body.priority
+            )
         except RefreshLimited as exc:
             raise ApiError(
                 429, str(exc), headers={"Retry-After": retry_after_header(exc.retry_in)}
             ) from None
     else:
-        submitted = await runtime.analyses.submit(session, analysis)
+        submitted = await runtime.analyses.submit(session, analysis, priority=body.priority)
     payload = AnalysisSubmitted(
         task_id=submitted.task_id,
         status=submitted.status,
@@ -82,7 +84,7 @@ async def run_analysis_now(
     """For quick analyses: run it (or join the identical one running, or take the fresh
     cached result) and wait for the outcome within the request."""
     analysis = _analysis(runtime, body.kind, body.subject, body.params.period)
-    submitted = await runtime.analyses.submit(session, analysis)
+    submitted = await runtime.analyses.submit(session, analysis, priority=body.priority)
     if submitted.cached:
         record = await results.load(session, analysis.key)
         if record is not None:

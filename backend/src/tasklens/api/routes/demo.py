@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 from tasklens.api.deps import OperatorDep, RuntimeDep
 from tasklens.api.errors import ERROR_RESPONSES, ApiError
 from tasklens.api.schemas import DemoRequest, DemoResponse
+from tasklens.broker import stream_for
 
 router = APIRouter(prefix="/demo", tags=["demo"], responses=ERROR_RESPONSES)
 
@@ -31,6 +32,9 @@ async def enqueue_demo(body: DemoRequest, runtime: RuntimeDep, _: OperatorDep) -
         task = runtime.broker.find_task(name)
         if task is None:
             raise ApiError(400, f"invalid task: '{name}' is not registered")
-        sent = await task.kiq(**(params or {}))  # a broker outage is a 503 (api/errors.py)
+        queue = stream_for(runtime.settings.queue_name, body.priority)
+        sent = (
+            await task.kicker().with_labels(queue_name=queue).kiq(**(params or {}))
+        )  # a broker outage is a 503 (api/errors.py)
         task_ids.append(sent.task_id)
     return DemoResponse(enqueued=len(task_ids), task_ids=task_ids)
