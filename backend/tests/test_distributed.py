@@ -174,3 +174,53 @@ def test_a_high_priority_task_jumps_a_low_priority_backlog(distributed: Stack) -
     assert len(started_before_high) <= 10  # at most one small read of low ones
     assert high_task["queue"] == "tasklens:high"
     assert api.task(low_ids[0])["queue"] == "tasklens:low"
+
+
+def test_queues_show_depth_per_priority_and_worker_heartbeats(distributed: Stack) -> None:
+    api = distributed.start_api()
+    with api.client() as client:
+        client.post("/api/v1/demo", json={"task": "demo.quick", "count": 3, "priority": "low"})
+        client.post("/api/v1/demo", json={"task": "demo.quick", "count": 2, "priority": "high"})
+        waiting = client.get("/api/v1/queues").json()
+        assert {q["name"]: q["depth"] for q in waiting["queues"]} == {
+            "high": 2,
+            "default": 0,
+            "low": 3,
+        }
+        assert waiting["workers"] == []
+        assert client.get("/health/queue").status_code == 503  # nobody to run them
+
+        worker = distributed.start_worker()
+        wait_for(
+            lambda: (
+                sum(
+                    q["depth"] + q["in_flight"]
+                    for q in client.get("/api/v1/queues").json()["queues"]
+                )
+                == 0
+            ),
+            timeout=30,
+            what="the queues to drain",
+        )
+        wait_for(
+            lambda: bool(client.get("/api/v1/queues").json()["workers"]),
+            timeout=10,
+            what="a heartbeat",
+        )
+        [seen] = client.get("/api/v1/queues").json()["workers"]
+        assert seen["online"] is True and seen["id"] == f"{seen['hostname']}:{seen['pid']}"
+        health = client.get("/health/queue")
+        assert health.status_code == 200 and health.json()["workers_online"] == 1
+
+        worker.stop()  # a clean exit takes the worker off the list at once
+        assert client.get("/api/v1/queues").json()["workers"] == []
+    assert httpx.get(api.base_url + "/health/queue").status_code == 401
+
+
+def test_the_embedded_process_is_its_own_worker(embedded: Stack) -> None:
+    api = embedded.start_api()
+    with api.client() as client:
+        state = client.get("/api/v1/queues").json()
+    [me] = state["workers"]
+    assert me["online"] is True and me["running"] == 0
+    assert [q["name"] for q in state["queues"]] == ["default"]

@@ -121,6 +121,10 @@ def build_broker(
             # unacknowledged for longer belongs to a worker that is gone.
             idle_timeout=(settings.task_timeout_seconds + REDELIVERY_MARGIN_SECONDS) * 1000,
         )
-    broker.add_middlewares(TaskLensMiddleware(recorder=recorder, cancellations=cancellations))
+    broker.add_middlewares(
+        TaskLensMiddleware(
+            redis_url=settings.redis_url, recorder=recorder, cancellations=cancellations
+        )
+    )
     register_tasks(broker, AnalysisServices(settings, coordinator, engine))
     return broker

@@ -24,6 +24,7 @@ from taskiq.exceptions import NoResultError
 
 from tasklens.cancellation import CONTROL_CHANNEL, Cancellations
 from tasklens.event_bus import RedisEventBus
+from tasklens.heartbeat import Heartbeat
 from tasklens.lifecycle import LifecycleChange, json_safe
 from tasklens.models import TaskStatus
 from tasklens.recorder import LifecycleRecorder, build_recorder
@@ -71,9 +72,11 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self._database_url = database_url
         self._redis_url = redis_url
         self._recorder = recorder
-        if cancellations is None and redis_url is not None:
+        if cancellations is None and redis_url is not None and recorder is None:
             cancellations = Cancellations(RedisEventBus(redis_url, CONTROL_CHANNEL), redis_url)
         self.cancellations = cancellations
+        self.started_at = datetime.now(UTC)
+        self._heartbeat: Heartbeat | None = None
         self._started: dict[tuple[str, int], tuple[float, datetime]] = {}
         self._errors: dict[tuple[str, int], BaseException] = {}
         self.worker_id = ""
@@ -93,8 +96,16 @@ class TaskLensMiddleware(TaskiqMiddleware):
         await self.recorder.start()
         if self.cancellations is not None:
             await self.cancellations.start()
+        if self._redis_url is not None and self.broker.is_worker_process:
+            self._heartbeat = Heartbeat(self._redis_url, self.worker_id, self.running_count)
+            await self._heartbeat.start()
+
+    def running_count(self) -> int:
+        return len(self._started)
 
     async def shutdown(self) -> None:
+        if self._heartbeat is not None:
+            await self._heartbeat.stop()
         if self.cancellations is not None:
             await self.cancellations.stop()
         if self._recorder is not None:

@@ -188,6 +188,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Queues
+         * @description Depth per priority queue, and every worker seen in the last hour with its heartbeat.
+         */
+        get: operations["get_queues_api_v1_queues_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}": {
         parameters: {
             query?: never;
@@ -261,6 +281,27 @@ export interface paths {
          * @description No token needed: load balancers and compose healthchecks call it.
          */
         get: operations["health_health_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Queue Health
+         * @description Broker reachable (else 503 from the error handlers), workers online, depths.
+         *     Unlike /health it needs a token: it tells how busy the deployment is.
+         */
+        get: operations["queue_health_health_queue_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -469,6 +510,49 @@ export interface components {
          * @enum {string}
          */
         Priority: "high" | "default" | "low";
+        /** QueueHealth */
+        QueueHealth: {
+            /** Broker */
+            broker: string;
+            /** Depths */
+            depths: {
+                [key: string]: number;
+            };
+            /**
+             * Status
+             * @description ok, or degraded when no worker is online
+             */
+            status: string;
+            /** Workers Online */
+            workers_online: number;
+        };
+        /** QueueItem */
+        QueueItem: {
+            /**
+             * Depth
+             * @description Waiting: not yet delivered to a worker
+             */
+            depth: number;
+            /**
+             * In Flight
+             * @description Delivered, not yet finished and acknowledged
+             */
+            in_flight: number;
+            /**
+             * Name
+             * @description high, default or low
+             */
+            name: string;
+            /** Stream */
+            stream: string;
+        };
+        /** QueuesResponse */
+        QueuesResponse: {
+            /** Queues */
+            queues: components["schemas"]["QueueItem"][];
+            /** Workers */
+            workers: components["schemas"]["WorkerItem"][];
+        };
         /** RefreshHistory */
         RefreshHistory: {
             kind: components["schemas"]["AnalysisKind"];
@@ -646,6 +730,35 @@ export interface components {
             /** Name */
             name: string;
             role: components["schemas"]["Role"];
+        };
+        /** WorkerItem */
+        WorkerItem: {
+            /** Hostname */
+            hostname: string;
+            /**
+             * Id
+             * @description hostname:pid
+             */
+            id: string;
+            /**
+             * Last Seen
+             * Format: date-time
+             */
+            last_seen: string;
+            /**
+             * Online
+             * @description False after 30 s without a heartbeat
+             */
+            online: boolean;
+            /** Pid */
+            pid: number;
+            /** Running */
+            running: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
         };
     };
     responses: never;
@@ -1161,6 +1274,44 @@ export interface operations {
             };
         };
     };
+    get_queues_api_v1_queues_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuesResponse"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     get_task_api_v1_tasks__task_id__get: {
         parameters: {
             query?: never;
@@ -1378,6 +1529,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthResponse"];
+                };
+            };
+        };
+    };
+    queue_health_health_queue_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueHealth"];
+                };
+            };
+            /** @description No worker online */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueHealth"];
                 };
             };
         };

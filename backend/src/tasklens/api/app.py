@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from tasklens.api.errors import install_error_handlers
-from tasklens.api.routes import analyses, demo, health, live, me, monitoring, tasks
+from tasklens.api.routes import analyses, demo, health, live, me, monitoring, queues, tasks
 from tasklens.api.spa import mount_spa
 from tasklens.runtime import Runtime
 from tasklens.settings import Settings, get_settings
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (monitoring, tasks, analyses, demo, me, live):
+    for module in (monitoring, tasks, analyses, queues, demo, me, live):
         api.include_router(module.router)
     app.include_router(api)
     mount_spa(app)

@@ -195,3 +195,34 @@ class SyncAnalysisResponse(BaseModel):
 class CancelResponse(BaseModel):
     task_id: str
     status: Literal["cancelled", "cancelling"]
+
+
+class QueueItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str = Field(description="high, default or low")
+    stream: str
+    depth: int = Field(description="Waiting: not yet delivered to a worker")
+    in_flight: int = Field(description="Delivered, not yet finished and acknowledged")
+
+
+class WorkerItem(BaseModel):
+    id: str = Field(description="hostname:pid")
+    hostname: str
+    pid: int
+    started_at: datetime
+    last_seen: datetime
+    running: int
+    online: bool = Field(description="False after 30 s without a heartbeat")
+
+
+class QueuesResponse(BaseModel):
+    queues: list[QueueItem]
+    workers: list[WorkerItem]
+
+
+class QueueHealth(BaseModel):
+    status: str = Field(description="ok, or degraded when no worker is online")
+    broker: str
+    workers_online: int
+    depths: dict[str, int]

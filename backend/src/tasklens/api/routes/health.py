@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from tasklens.api.deps import RuntimeDep
-from tasklens.api.schemas import HealthResponse
+from tasklens.api.deps import PrincipalDep, RuntimeDep
+from tasklens.api.schemas import HealthResponse, QueueHealth
+from tasklens.queues import queue_state
 
 router = APIRouter(tags=["health"])
 
@@ -26,3 +27,22 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
         redis="not_used" if redis_ok is None else ("ok" if redis_ok else "down"),
     )
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
+
+
+@router.get(
+    "/health/queue",
+    response_model=QueueHealth,
+    responses={503: {"model": QueueHealth, "description": "No worker online"}},
+)
+async def queue_health(runtime: RuntimeDep, _: PrincipalDep) -> JSONResponse:
+    """Broker reachable (else 503 from the error handlers), workers online, depths.
+    Unlike /health it needs a token: it tells how busy the deployment is."""
+    depths, workers = await queue_state(runtime)
+    online = sum(1 for w in workers if w["online"])
+    body = QueueHealth(
+        status="ok" if online else "degraded",
+        broker="ok",
+        workers_online=online,
+        depths={d.name: d.depth for d in depths},
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if online else 503)

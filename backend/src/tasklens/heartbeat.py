@@ -1,0 +1,83 @@
+"""Worker heartbeats: each worker process says every few seconds that it is alive and how
+many tasks it runs, in one Redis hash that the API reads for `GET /api/v1/queues`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+logger = logging.getLogger(__name__)
+
+WORKERS_KEY = "tasklens:workers"
+INTERVAL_SECONDS = 5.0
+OFFLINE_AFTER_SECONDS = 30.0
+FORGET_AFTER_SECONDS = 3600.0
+
+
+def describe_self(worker_id: str, started_at: datetime, running: int) -> dict[str, object]:
+    return {
+        "id": worker_id,
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": started_at.isoformat(),
+        "last_seen": time.time(),
+        "running": running,
+    }
+
+
+class Heartbeat:
+    def __init__(self, redis_url: str, worker_id: str, running: Callable[[], int]) -> None:
+        self._redis: Redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        self._worker_id = worker_id
+        self._running = running
+        self._started_at = datetime.now(UTC)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._beat(), name="tasklens-heartbeat")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self._redis.hdel(WORKERS_KEY, self._worker_id)  # a clean exit says so
+        await self._redis.aclose()
+
+    async def _beat(self) -> None:
+        while True:
+            me = describe_self(self._worker_id, self._started_at, self._running())
+            try:
+                await self._redis.hset(WORKERS_KEY, self._worker_id, json.dumps(me))
+            except Exception as exc:
+                logger.warning("heartbeat failed: %s", exc)
+            await asyncio.sleep(INTERVAL_SECONDS)
+
+
+async def known_workers(redis: Redis) -> list[dict[str, object]]:
+    """Every worker seen in the last hour, with `online` false past 30 s of silence; the
+    ones silent for longer than an hour are dropped from the hash."""
+    now = time.time()
+    workers, gone = [], []
+    for worker_id, raw in (await redis.hgetall(WORKERS_KEY)).items():
+        info = json.loads(raw)
+        silent = now - float(info["last_seen"])
+        if silent > FORGET_AFTER_SECONDS:
+            gone.append(worker_id)
+            continue
+        info["online"] = silent <= OFFLINE_AFTER_SECONDS
+        info["last_seen"] = datetime.fromtimestamp(float(info["last_seen"]), UTC).isoformat()
+        workers.append(info)
+    if gone:
+        await redis.hdel(WORKERS_KEY, *gone)
+    return sorted(workers, key=lambda w: str(w["id"]))

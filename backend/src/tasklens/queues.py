@@ -1,0 +1,55 @@
+"""What waits and who works: queue depths per priority and the workers' heartbeats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from tasklens.broker import PRIORITY_ORDER, stream_for
+from tasklens.heartbeat import describe_self, known_workers
+from tasklens.middleware import TaskLensMiddleware
+from tasklens.runtime import Runtime
+
+GROUP = "tasklens"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    name: str
+    stream: str
+    depth: int  # waiting, not yet delivered to any worker
+    in_flight: int  # delivered, not yet acknowledged
+
+
+async def queue_state(runtime: Runtime) -> tuple[list[QueueDepth], list[dict[str, Any]]]:
+    middleware = next(m for m in runtime.broker.middlewares if isinstance(m, TaskLensMiddleware))
+    if runtime.redis is None:  # embedded: this process is the only worker
+        me = describe_self(middleware.worker_id, middleware.started_at, middleware.running_count())
+        me["online"] = True
+        me["last_seen"] = datetime.now(UTC).isoformat()
+        stream = runtime.settings.queue_name
+        return [QueueDepth("default", stream, 0, middleware.running_count())], [me]
+    depths = []
+    for priority in PRIORITY_ORDER:
+        stream = stream_for(runtime.settings.queue_name, priority)
+        try:
+            groups = await runtime.redis.xinfo_groups(stream)
+        except ResponseError:  # the stream does not exist yet
+            groups = []
+        group = next((g for g in groups if _text(g["name"]) == GROUP), None)
+        depths.append(
+            QueueDepth(
+                priority.value,
+                stream,
+                int(group["lag"] or 0) if group else 0,
+                int(group["pending"]) if group else 0,
+            )
+        )
+    return depths, await known_workers(runtime.redis)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
