@@ -1,6 +1,7 @@
 """A local stand-in for api.github.com: replays recorded responses from a JSON file.
 
-Each route is `{"method", "path", "query"?, "responses": [{"status", "headers"?, "body"}]}`;
+Each route is `{"method", "path", "query"? (exact), "query_contains"? (substring),
+"responses": [{"status", "headers"?, "body"}]}`, the first match wins;
 a route with several responses plays them in order and then repeats the last one (how a rate
 limit followed by success is recorded). `{base}` in a header is this server's URL. Every
 request is kept, headers included, so tests can assert what the client sent.
@@ -35,6 +36,10 @@ class Replay:
             if route.get("method", "GET") != method or route["path"] != parts.path:
                 continue
             if "query" in route and any(query.get(k) != str(v) for k, v in route["query"].items()):
+                continue
+            if "query_contains" in route and any(
+                str(v) not in query.get(k, "") for k, v in route["query_contains"].items()
+            ):
                 continue
             responses = route["responses"]
             played = self._played.get(index, 0)

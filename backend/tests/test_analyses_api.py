@@ -267,3 +267,34 @@ def test_a_quick_analysis_runs_within_the_request(distributed: Stack, tmp_path: 
             client.post("/api/v1/analyses/sync", params={"timeout": 121}, json=body).status_code
             == 400
         )
+
+
+async def test_transient_failures_retry_with_backoff_and_rate_limits_wait_for_the_reset(
+    distributed: Stack,
+) -> None:
+    with replay_server("github_octo_dev.json") as github:
+        distributed.env["TASKLENS_GITHUB_API_URL"] = github.base_url
+        api = distributed.start_api()
+        distributed.start_worker()
+        flaky = _post(api, kind="github_user", subject="blip-dev").json()["task_id"]
+        limited = _post(api, kind="github_user", subject="wait-dev").json()["task_id"]
+        flaky_task = api.wait_task(flaky, "success", timeout=60)
+        limited_task = api.wait_task(limited, "success", timeout=60)
+
+    first, second = flaky_task["attempts"]
+    assert first["status"] == "failed"
+    assert first["error_message"] == "TransientGitHubError: GitHub answered 502"
+    assert second["status"] == "success"
+    assert _seconds_between(first["completed_at"], second["started_at"]) >= 1.0  # backoff
+    assert flaky_task["result"]["profile"]["login"] == "blip-dev"
+
+    waited, ran = limited_task["attempts"]
+    assert waited["error_message"].startswith("RateLimited: GitHub rate limit reached")
+    assert _seconds_between(waited["completed_at"], ran["started_at"]) >= 2.0  # Retry-After
+    assert ran["status"] == "success"
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds()

@@ -7,6 +7,7 @@ and another worker claims it once it has been idle longer than any task may run.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator
 from enum import StrEnum
@@ -14,7 +15,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
-from taskiq import AckableMessage, AsyncBroker, InMemoryBroker
+from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
+from taskiq.middlewares import SmartRetryMiddleware
 from taskiq_redis import RedisStreamBroker
 
 from tasklens.cancellation import Cancellations
@@ -23,7 +25,7 @@ from tasklens.middleware import TaskLensMiddleware
 from tasklens.recorder import LifecycleRecorder
 from tasklens.settings import Settings
 from tasklens.tasks import register_tasks
-from tasklens.tasks.analyses import AnalysisServices
+from tasklens.tasks.analyses import TRANSIENT_ERRORS, AnalysisServices
 
 STREAM_MAXLEN = 1_000_000
 REDELIVERY_MARGIN_SECONDS = 10
@@ -44,6 +46,47 @@ def stream_for(queue_name: str, priority: Priority) -> str:
     return queue_name if priority is Priority.DEFAULT else f"{queue_name}:{priority.value}"
 
 
+DELAYED_KEY = "tasklens:delayed"
+MOVE_DUE_EVERY_SECONDS = 0.5
+# KEYS[1] = the delayed set; ARGV[1] = now; each member is "<stream>\0<message>".
+_MOVE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, item in ipairs(due) do
+  local cut = string.find(item, '\0', 1, true)
+  redis.call('XADD', string.sub(item, 1, cut - 1), 'MAXLEN', '~', ARGV[2], '*',
+             'data', string.sub(item, cut + 1))
+  redis.call('ZREM', KEYS[1], item)
+end
+return #due
+"""
+
+
+def delay_of(message: BrokerMessage) -> float:
+    """taskiq's `delay` label (set by the retry middlewares), in seconds."""
+    try:
+        return float(message.labels.get("delay") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+class DelayingInMemoryBroker(InMemoryBroker):
+    """The embedded broker, honouring `delay` (retries back off here too)."""
+
+    async def kick(self, message: BrokerMessage) -> None:
+        delay = delay_of(message)
+        if delay <= 0:
+            await super().kick(message)
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            await InMemoryBroker.kick(self, message)
+
+        task = asyncio.create_task(later())
+        self._running_tasks.add(task)
+        task.add_done_callback(self._running_tasks.discard)
+
+
 class TaskLensStreamBroker(RedisStreamBroker):
     """RedisStreamBroker with one stream per priority, read strictly in order (high, then
     default, then low), and a reclaim of messages stranded by a dead worker that also runs
@@ -55,6 +98,18 @@ class TaskLensStreamBroker(RedisStreamBroker):
         extra: dict[str, str | int] = {s: ">" for s in self.streams if s != queue_name}
         super().__init__(url, queue_name=queue_name, additional_streams=extra, **kwargs)
 
+    async def kick(self, message: BrokerMessage) -> None:
+        """A message with a `delay` label waits in a sorted set until it is due; workers
+        move due ones into their stream (atomically, whoever gets there first)."""
+        delay = delay_of(message)
+        if delay <= 0:
+            await super().kick(message)
+            return
+        stream = message.labels.get("queue_name") or self.queue_name
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            member = str(stream).encode() + b"\0" + message.message
+            await redis.zadd(DELAYED_KEY, {member: time.time() + delay})
+
     def _message(self, stream: Any, message_id: Any, fields: Any) -> AckableMessage:
         name = stream.decode() if isinstance(stream, bytes) else str(stream)
         return AckableMessage(
@@ -63,9 +118,13 @@ class TaskLensStreamBroker(RedisStreamBroker):
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         group, consumer = self.consumer_group_name, self.consumer_name
-        next_reclaim = 0.0
+        next_reclaim = next_move = 0.0
         async with Redis(connection_pool=self.connection_pool) as redis:
+            move_due = redis.register_script(_MOVE_DUE)
             while True:
+                if time.monotonic() >= next_move:
+                    next_move = time.monotonic() + MOVE_DUE_EVERY_SECONDS
+                    await move_due(keys=[DELAYED_KEY], args=[time.time(), STREAM_MAXLEN])
                 fetched: Any = None
                 for stream in self.streams:  # best first, without waiting
                     fetched = await redis.xreadgroup(
@@ -78,7 +137,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
                         group,
                         consumer,
                         dict.fromkeys(self.streams, ">"),
-                        block=self.block,
+                        block=int(MOVE_DUE_EVERY_SECONDS * 1000),
                         count=1,
                         noack=False,
                     )
@@ -109,7 +168,7 @@ def build_broker(
 ) -> AsyncBroker:
     broker: AsyncBroker
     if settings.redis_url is None:
-        broker = InMemoryBroker(max_async_tasks=settings.worker_concurrency)
+        broker = DelayingInMemoryBroker(max_async_tasks=settings.worker_concurrency)
     else:
         broker = TaskLensStreamBroker(
             settings.redis_url,
@@ -122,9 +181,18 @@ def build_broker(
             idle_timeout=(settings.task_timeout_seconds + REDELIVERY_MARGIN_SECONDS) * 1000,
         )
     broker.add_middlewares(
+        # Transient failures (network, GitHub 5xx) retry with exponential backoff + jitter.
+        SmartRetryMiddleware(
+            default_retry_count=settings.max_retries + 1,  # taskiq counts attempts
+            default_delay=1.0,
+            use_jitter=True,
+            use_delay_exponent=True,
+            max_delay_exponent=60,
+            types_of_exceptions=TRANSIENT_ERRORS,
+        ),
         TaskLensMiddleware(
             redis_url=settings.redis_url, recorder=recorder, cancellations=cancellations
-        )
+        ),
     )
     register_tasks(broker, AnalysisServices(settings, coordinator, engine))
     return broker

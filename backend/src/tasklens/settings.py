@@ -50,6 +50,7 @@ class Settings(BaseSettings):
         "by local path (none by default).",
     )
     report_stale_after_seconds: int = Field(default=3600, ge=1)
+    max_retries: int = Field(default=3, ge=0, le=20)
     refresh_rate_limit: str = Field(
         default="5/300", description="Forced refreshes per token: N/SECONDS, sliding window"
     )

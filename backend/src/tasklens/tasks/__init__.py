@@ -11,5 +11,8 @@ from tasklens.tasks.analyses import AnalysisServices
 def register_tasks(broker: AsyncBroker, services: AnalysisServices) -> None:
     broker.state.tasklens_services = services
     settings = services.settings
-    for name, func in {**demo.TASKS, **analyses.TASKS}.items():
-        broker.register_task(func, task_name=name, timeout=settings.task_timeout_seconds)
+    timeout = settings.task_timeout_seconds
+    for name, func in demo.TASKS.items():
+        broker.register_task(func, task_name=name, timeout=timeout)
+    for name, func in analyses.TASKS.items():  # transient failures are retried (broker.py)
+        broker.register_task(func, task_name=name, timeout=timeout, retry_on_error=True)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import Context, TaskiqDepends, TaskiqState
+from taskiq.kicker import AsyncKicker
 
 from tasklens.analyses import github, repository, results
+from tasklens.analyses.github import TransientGitHubError
 from tasklens.analyses.kinds import AnalysisKind, analysis_key
 from tasklens.analyses.periods import Period
 from tasklens.coordination import Coordinator
@@ -26,6 +29,9 @@ class AnalysisServices:
     settings: Settings
     coordinator: Coordinator
     engine: AsyncEngine
+
+
+TRANSIENT_ERRORS = (TransientGitHubError, ConnectionError)  # retried by SmartRetryMiddleware
 
 
 def services_of(state: Annotated[TaskiqState, TaskiqDepends()]) -> AnalysisServices:
@@ -47,6 +53,7 @@ async def _run(
 ) -> dict[str, Any]:
     key = analysis_key(kind, subject, period)
     task_id = context.message.task_id
+    keep_claim = False
     try:
         result = await work
         await results.save(
@@ -54,8 +61,36 @@ async def _run(
             results.new_record(key, kind.value, subject, {"period": period.value}, result, task_id),
         )
         return result
+    except github.RateLimited as exc:  # not a failure of the task: run it after the reset
+        await _reschedule(context, exc.retry_at)
+        keep_claim = True
+        raise
+    except TRANSIENT_ERRORS:
+        keep_claim = _will_retry(context, services.settings.max_retries)
+        raise
     finally:
-        await services.coordinator.release(claim_key(key), task_id)
+        if not keep_claim:  # a rescheduled or retried run still holds the analysis
+            await services.coordinator.release(claim_key(key), task_id)
+
+
+def _will_retry(context: Context, max_retries: int) -> bool:
+    return int(context.message.labels.get("_retries", 0)) + 1 < max_retries + 1
+
+
+async def _reschedule(context: Context, retry_at: datetime) -> None:
+    """The next attempt, sent now to start at `retry_at` (the broker holds it until then)."""
+    message = context.message
+    delay = max(1.0, (retry_at - datetime.now(UTC)).total_seconds() + 1)
+    retries = int(message.labels.get("_retries", 0)) + 1
+    labels = {k: v for k, v in message.labels.items() if k != "delay"}
+    kicker: AsyncKicker[Any, Any] = AsyncKicker(
+        task_name=message.task_name, broker=context.broker, labels=labels
+    )
+    await (
+        kicker.with_task_id(message.task_id)
+        .with_labels(_retries=retries, delay=delay)
+        .kiq(*message.args, **message.kwargs)
+    )
 
 
 async def analyse_repository(
