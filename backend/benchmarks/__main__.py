@@ -9,7 +9,7 @@ import os
 
 import asyncpg
 
-from benchmarks import queries, throughput
+from benchmarks import enqueue, queries, throughput
 from tasklens import migrate
 
 PG_ADMIN = os.environ.get("TASKLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -33,12 +33,16 @@ async def _fresh_database() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="benchmarks")
-    parser.add_argument("which", nargs="?", default="all", choices=["all", "throughput", "queries"])
+    parser.add_argument(
+        "which", nargs="?", default="all", choices=["all", "throughput", "queries", "enqueue"]
+    )
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks per throughput run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=20, help="runs of each query shape")
+    parser.add_argument("--rate", type=float, default=200, help="enqueue requests per second")
+    parser.add_argument("--seconds", type=float, default=10, help="enqueue run length")
     parser.add_argument(
         "--skip-generate", action="store_true", help="reuse the rows of the previous run"
     )
@@ -58,6 +62,18 @@ def main() -> None:
         print(
             f"throughput: raw {t['raw_tasks_per_s']:.0f}/s, with middleware "
             f"{t['middleware_tasks_per_s']:.0f}/s, ratio {t['ratio']:.3f} (target >= 0.90)"
+        )
+    if args.which in ("all", "enqueue"):
+        print(
+            f"enqueue: POST /api/v1/analyses at {args.rate:g}/s for {args.seconds:g}s "
+            "against GET /health at the same rate",
+            flush=True,
+        )
+        e = asyncio.run(enqueue.run(REDIS_URL, database_url, args.rate, args.seconds))
+        print(
+            f"enqueue: p50 {e['enqueue_p50_ms']:.1f} ms, p99 {e['enqueue_p99_ms']:.1f} ms "
+            f"(target p99 < 20; /health p99 {e['health_p99_ms']:.1f} ms, ratio "
+            f"{e['enqueue_p99_ms'] / e['health_p99_ms']:.2f})"
         )
     if args.which in ("all", "queries"):
         print(f"queries: {args.rows:,} rows, {args.repeat} runs each", flush=True)
