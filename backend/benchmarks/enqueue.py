@@ -82,7 +82,9 @@ async def run(redis_url: str, database_url: str, rate: float, seconds: float) ->
             async def health(c: httpx.AsyncClient, i: int) -> httpx.Response:
                 return await c.get("/health")
 
-            await _paced(client, rate, 1.0, health)  # warm up connections
+            # Warm up: pooled connections opened, statements prepared, code paths imported.
+            await _paced(client, rate, 1.0, health)
+            await _paced(client, rate, 1.0, lambda c, i: analyse(c, 1_000_000 + i))
             baseline = await _paced(client, rate, seconds, health)
             enqueue = await _paced(client, rate, seconds, analyse)
     finally:

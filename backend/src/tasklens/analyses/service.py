@@ -171,6 +171,7 @@ class AnalysisService:
         """Fresh cached result (unless forced) → that; the same analysis already queued or
         running → its task (deduplicated); else a new task. Atomic across API processes."""
         cached = None if force else await results.load(session, analysis.key)
+        await session.commit()  # reads done: the connection goes back before the Redis calls
         if cached is not None and not self.is_stale(cached):
             return Submitted(cached.task_id, "success", deduplicated=False, cached=True)
         task_id = uuid.uuid4().hex
