@@ -4,6 +4,7 @@ against real API and worker processes."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import time
 from pathlib import Path
@@ -298,3 +299,26 @@ def _seconds_between(earlier: str, later: str) -> float:
     from datetime import datetime
 
     return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds()
+
+
+async def test_analyses_of_one_subject_never_overlap_while_other_subjects_run(
+    distributed: Stack, tmp_path: Path
+) -> None:
+    repo = _repo_stack(distributed, tmp_path)
+    other = make_repository(tmp_path / "repos" / "other")
+    api = distributed.start_api()  # TASKLENS_MAX_SUBJECT_CONCURRENT_TASKS defaults to 1
+    same = [
+        _post(api, kind="repository", subject=str(repo), params={"period": p}).json()
+        for p in ("all", "1_year", "3_months", "1_month")
+    ]
+    elsewhere = _post(api, kind="repository", subject=str(other)).json()
+    assert len({s["task_id"] for s in same}) == 4  # different params: four analyses
+    distributed.start_worker()
+
+    runs = [api.wait_task(s["task_id"], "success", timeout=90) for s in same]
+    other_run = api.wait_task(elsewhere["task_id"], "success", timeout=90)
+    spans = sorted((r["started_at"], r["completed_at"]) for r in runs)
+    for (_, ended), (started, _) in itertools.pairwise(spans):
+        assert ended <= started, spans  # one after another, never overlapping
+    assert other_run["started_at"] < spans[-1][0]  # the other subject did not queue behind
+    assert all(len(r["attempts"]) == 1 for r in runs)  # waiting is not a failed attempt

@@ -178,7 +178,7 @@ def build_broker(
             maxlen=STREAM_MAXLEN,
             # Tasks are cut off at TASK_TIMEOUT_SECONDS (the `timeout` label), so a message
             # unacknowledged for longer belongs to a worker that is gone.
-            idle_timeout=(settings.task_timeout_seconds + REDELIVERY_MARGIN_SECONDS) * 1000,
+            idle_timeout=int((settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS) * 1000),
         )
     broker.add_middlewares(
         # Transient failures (network, GitHub 5xx) retry with exponential backoff + jitter.

@@ -31,8 +31,15 @@ from tasklens.recorder import LifecycleRecorder, build_recorder
 from tasklens.redaction import redact
 
 ENQUEUED_AT_LABEL = "tasklens_enqueued_at"
+# A task with this label says itself when its work starts (`Progress.started()`), e.g. after
+# waiting for a per-subject slot: until then its row stays `pending`.
+DEFERRED_START_LABEL = "tasklens_deferred_start"
 ATTEMPT_LABEL = "tasklens_attempt"
 MAX_TRACEBACK_CHARS = 32_000
+
+
+class Deferred(Exception):
+    """Raised by a task that sent itself again to run later (no slot yet): not a failure."""
 
 
 def attempt_of(message: TaskiqMessage) -> int:
@@ -136,9 +143,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         )
 
     def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
-        now = datetime.now(UTC)
-        key = (message.task_id, attempt_of(message))
-        message.labels[ATTEMPT_LABEL] = key[1]
+        message.labels[ATTEMPT_LABEL] = attempt_of(message)
         if self.is_cancelled(message.task_id):
             # Cancelled while it waited: taskiq reads `timeout` after this hook, so the task
             # is stopped at its first await and post_execute logs it `cancelled`.
@@ -146,6 +151,14 @@ class TaskLensMiddleware(TaskiqMiddleware):
             return message
         if self.cancellations is not None:
             self.cancellations.started(message.task_id)
+        if not message.labels.get(DEFERRED_START_LABEL):
+            self.record_start(message)
+        return message
+
+    def record_start(self, message: TaskiqMessage) -> None:
+        """The task's work begins: `running`, and its duration is counted from here."""
+        now = datetime.now(UTC)
+        key = (message.task_id, executing_attempt(message))
         self._started[key] = (time.perf_counter(), now)
         # A client with this middleware already logged the params with `pending`.
         sent_by_us = ENQUEUED_AT_LABEL in message.labels
@@ -163,7 +176,6 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 started_at=now,
             )
         )
-        return message
 
     def on_error(
         self, message: TaskiqMessage, result: TaskiqResult[Any], exception: BaseException
@@ -178,8 +190,10 @@ class TaskLensMiddleware(TaskiqMiddleware):
         error = self._errors.pop(key, None) or (result.error if result.is_err else None)
         if self.cancellations is not None:
             self.cancellations.finished(message.task_id)
-            if error is not None and self.is_cancelled(message.task_id):
-                error = asyncio.CancelledError("cancelled by an operator")
+        if isinstance(error, Deferred):
+            return  # sent again to wait for its turn: the row stays `pending`
+        if error is not None and self.is_cancelled(message.task_id):
+            error = asyncio.CancelledError("cancelled by an operator")
         duration_ms = (time.perf_counter() - started[0]) * 1000 if started else None
         change = LifecycleChange(
             task_id=message.task_id,

@@ -21,6 +21,11 @@ class Progress:
             (m for m in context.broker.middlewares if isinstance(m, TaskLensMiddleware)), None
         )
 
+    def started(self) -> None:
+        """For tasks labelled `tasklens_deferred_start`: the work begins now."""
+        if self._middleware is not None:
+            self._middleware.record_start(self._message)
+
     def __call__(self, fraction: float, note: str | None = None) -> None:
         """Reports progress; also where a cancelled task stops (CPU-bound work included)."""
         if self._middleware is None:

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     )
     report_stale_after_seconds: int = Field(default=3600, ge=1)
     max_retries: int = Field(default=3, ge=0, le=20)
+    max_subject_concurrent_tasks: int = Field(default=1, ge=1, le=100)
     refresh_rate_limit: str = Field(
         default="5/300", description="Forced refreshes per token: N/SECONDS, sliding window"
     )
@@ -126,6 +127,16 @@ class Settings(BaseSettings):
             if len(token) < 16:
                 raise ValueError(f"entry {i + 1}: a token needs at least 16 characters")
         return value
+
+    @property
+    def subject_slot_wait_seconds(self) -> float:
+        """How long an analysis waits in a worker for its subject's slot before it sends
+        itself back to the queue (so no message sits unacknowledged for too long)."""
+        return min(30.0, self.task_timeout_seconds / 2)
+
+    @property
+    def longest_task_seconds(self) -> float:
+        return self.task_timeout_seconds + self.subject_slot_wait_seconds
 
     @property
     def embedded(self) -> bool:

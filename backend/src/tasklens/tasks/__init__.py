@@ -14,5 +14,11 @@ def register_tasks(broker: AsyncBroker, services: AnalysisServices) -> None:
     timeout = settings.task_timeout_seconds
     for name, func in demo.TASKS.items():
         broker.register_task(func, task_name=name, timeout=timeout)
-    for name, func in analyses.TASKS.items():  # transient failures are retried (broker.py)
-        broker.register_task(func, task_name=name, timeout=timeout, retry_on_error=True)
+    for name, func in analyses.TASKS.items():
+        broker.register_task(
+            func,
+            task_name=name,
+            timeout=settings.longest_task_seconds,  # may first wait for its subject's slot
+            retry_on_error=True,  # transient failures are retried (broker.py)
+            tasklens_deferred_start=1,  # `running` once it has the slot
+        )

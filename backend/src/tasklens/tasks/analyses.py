@@ -4,7 +4,9 @@ the run ends (so an identical request may run it again)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -18,6 +20,7 @@ from tasklens.analyses.github import TransientGitHubError
 from tasklens.analyses.kinds import AnalysisKind, analysis_key
 from tasklens.analyses.periods import Period
 from tasklens.coordination import Coordinator
+from tasklens.middleware import Deferred
 from tasklens.progress import Progress
 from tasklens.settings import Settings
 
@@ -46,49 +49,88 @@ def claim_key(key: str) -> str:
 async def _run(
     services: AnalysisServices,
     context: Context,
+    progress: Progress,
     kind: AnalysisKind,
     subject: str,
     period: Period,
-    work: Awaitable[dict[str, Any]],
+    work: Callable[[], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
     key = analysis_key(kind, subject, period)
     task_id = context.message.task_id
     keep_claim = False
+    slot = None
     try:
-        result = await work
+        slot = await _take_subject_slot(services, kind, subject, task_id)
+        if slot is None:  # the subject is busy: back to the queue, to wait there
+            await _send_again(context, delay=1.0)
+            keep_claim = True
+            raise Deferred(f"{kind.value} '{subject}' is busy; sent back to the queue")
+        progress.started()
+        result = await work()
         await results.save(
             services.engine,
             results.new_record(key, kind.value, subject, {"period": period.value}, result, task_id),
         )
         return result
     except github.RateLimited as exc:  # not a failure of the task: run it after the reset
-        await _reschedule(context, exc.retry_at)
+        await _send_again(context, delay=_seconds_until(exc.retry_at) + 1, next_attempt=True)
         keep_claim = True
         raise
     except TRANSIENT_ERRORS:
         keep_claim = _will_retry(context, services.settings.max_retries)
         raise
     finally:
-        if not keep_claim:  # a rescheduled or retried run still holds the analysis
+        if slot is not None:
+            await services.coordinator.release(slot, task_id)
+        if not keep_claim:  # a deferred, rescheduled or retried run still holds the analysis
             await services.coordinator.release(claim_key(key), task_id)
+
+
+async def _take_subject_slot(
+    services: AnalysisServices, kind: AnalysisKind, subject: str, task_id: str
+) -> str | None:
+    """One of the subject's `MAX_SUBJECT_CONCURRENT_TASKS` slots, waited for a short while;
+    its TTL frees it if this worker dies."""
+    settings = services.settings
+    subject_hash = hashlib.sha256(subject.encode()).hexdigest()[:32]
+    slots = [
+        f"subject:{kind.value}:{subject_hash}:{i}"
+        for i in range(settings.max_subject_concurrent_tasks)
+    ]
+    ttl = int(settings.longest_task_seconds) + 10
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.subject_slot_wait_seconds
+    while True:
+        for slot in slots:
+            holder = await services.coordinator.claim(slot, task_id, ttl)
+            if holder is None or holder == task_id:
+                return slot
+        if loop.time() >= deadline:
+            return None
+        await asyncio.sleep(0.25)
+
+
+def _seconds_until(moment: datetime) -> float:
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def _will_retry(context: Context, max_retries: int) -> bool:
     return int(context.message.labels.get("_retries", 0)) + 1 < max_retries + 1
 
 
-async def _reschedule(context: Context, retry_at: datetime) -> None:
-    """The next attempt, sent now to start at `retry_at` (the broker holds it until then)."""
+async def _send_again(context: Context, delay: float, next_attempt: bool = False) -> None:
+    """This task again, same id, started by the broker after `delay` seconds: as the same
+    attempt (it has not run yet) or as the next one."""
     message = context.message
-    delay = max(1.0, (retry_at - datetime.now(UTC)).total_seconds() + 1)
-    retries = int(message.labels.get("_retries", 0)) + 1
     labels = {k: v for k, v in message.labels.items() if k != "delay"}
+    if next_attempt:
+        labels["_retries"] = int(message.labels.get("_retries", 0)) + 1
     kicker: AsyncKicker[Any, Any] = AsyncKicker(
         task_name=message.task_name, broker=context.broker, labels=labels
     )
     await (
         kicker.with_task_id(message.task_id)
-        .with_labels(_retries=retries, delay=delay)
+        .with_labels(delay=max(delay, 0.1))
         .kiq(*message.args, **message.kwargs)
     )
 
@@ -106,7 +148,7 @@ async def analyse_repository(
         source = repository.parse_subject(subject, services.settings.repo_roots)
         return await repository.analyse(source, chosen, progress)
 
-    return await _run(services, context, AnalysisKind.REPOSITORY, subject, chosen, work())
+    return await _run(services, context, progress, AnalysisKind.REPOSITORY, subject, chosen, work)
 
 
 async def analyse_github_user(
@@ -124,7 +166,7 @@ async def analyse_github_user(
         async with github.GitHubClient(settings.github_api_url, token) as client:
             return await github.analyse(client, subject, chosen, progress)
 
-    return await _run(services, context, AnalysisKind.GITHUB_USER, subject, chosen, work())
+    return await _run(services, context, progress, AnalysisKind.GITHUB_USER, subject, chosen, work)
 
 
 TASKS = {
