@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import shutil
 import time
 from pathlib import Path
@@ -322,3 +323,44 @@ async def test_analyses_of_one_subject_never_overlap_while_other_subjects_run(
         assert ended <= started, spans  # one after another, never overlapping
     assert other_run["started_at"] < spans[-1][0]  # the other subject did not queue behind
     assert all(len(r["attempts"]) == 1 for r in runs)  # waiting is not a failed attempt
+
+
+async def test_scheduled_refreshes_run_at_low_priority(distributed: Stack, tmp_path: Path) -> None:
+    repo = _repo_stack(distributed, tmp_path)
+    schedules = tmp_path / "schedules.json"
+    schedules.write_text(
+        json.dumps(
+            {
+                "schedules": [
+                    {
+                        "kind": "repository",
+                        "subject": str(repo),
+                        "period": "1_year",
+                        "interval_seconds": 2,
+                    }
+                ]
+            }
+        )
+    )
+    distributed.env["TASKLENS_SCHEDULES_FILE"] = str(schedules)
+    api = distributed.start_api()
+    distributed.start_worker()
+    distributed._spawn("scheduler", ["scheduler"], {})
+
+    wait_for(
+        lambda: (
+            _get(api, "repository", str(repo), token=VIEWER_TOKEN, period="1_year").status_code
+            == 200
+        ),
+        timeout=30,
+        what="a scheduled run's result",
+    )
+    cached = _get(api, "repository", str(repo), token=VIEWER_TOKEN, period="1_year").json()
+    assert cached["result"]["commit_count"] == 5
+    run = api.task(cached["task_id"])
+    assert run["queue"] == "tasklens:low"
+    with api.client() as client:
+        fired = client.get(
+            "/api/v1/monitoring/history", params={"task_name": "analysis.scheduled_refresh"}
+        ).json()
+    assert fired["total_count"] >= 1

@@ -22,6 +22,7 @@ from support import TASKLENS
         ("TASKLENS_API_TOKENS", "a:admin:0123456789abcdefgh", "role viewer or operator"),
         ("TASKLENS_REPO_ROOTS", "/srv/repos,relative/dir", "relative/dir is not an absolute"),
         ("TASKLENS_GITHUB_API_URL", "ftp://github.example", "https://"),
+        ("TASKLENS_SCHEDULES_FILE", "/nonexistent/schedules.json", "No such file"),
     ],
 )
 def test_an_invalid_setting_stops_startup_naming_it(

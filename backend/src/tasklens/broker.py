@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator
-from enum import StrEnum
 from typing import Any
 
 from redis.asyncio import Redis
@@ -22,6 +21,7 @@ from taskiq_redis import RedisStreamBroker
 from tasklens.cancellation import Cancellations
 from tasklens.coordination import Coordinator
 from tasklens.middleware import TaskLensMiddleware
+from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.recorder import LifecycleRecorder
 from tasklens.settings import Settings
 from tasklens.tasks import register_tasks
@@ -31,19 +31,8 @@ STREAM_MAXLEN = 1_000_000
 REDELIVERY_MARGIN_SECONDS = 10
 
 
-class Priority(StrEnum):
-    HIGH = "high"  # manual triggers
-    DEFAULT = "default"
-    LOW = "low"  # scheduled refreshes
-
-
-PRIORITY_ORDER = (Priority.HIGH, Priority.DEFAULT, Priority.LOW)
 PRIORITY_READ_BATCH = 10  # small: a high task never waits behind a big batch of low ones
 RECLAIM_EVERY_SECONDS = 1.0
-
-
-def stream_for(queue_name: str, priority: Priority) -> str:
-    return queue_name if priority is Priority.DEFAULT else f"{queue_name}:{priority.value}"
 
 
 DELAYED_KEY = "tasklens:delayed"

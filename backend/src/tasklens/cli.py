@@ -89,6 +89,19 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     os.execv(sys.executable, command)  # noqa: S606  # replaces this process: signals reach taskiq directly
 
 
+def _scheduler(settings: Settings, _: argparse.Namespace) -> int:
+    if settings.redis_url is None or settings.schedules_file is None:
+        missing = "REDIS_URL" if settings.redis_url is None else "SCHEDULES_FILE"
+        print(
+            f"tasklens: invalid setting TASKLENS_{missing}: the scheduler needs Redis and "
+            "a schedules file",
+            file=sys.stderr,
+        )
+        return 2
+    command = [sys.executable, "-m", "taskiq", "scheduler", "tasklens.scheduler:scheduler"]
+    os.execv(sys.executable, command)  # noqa: S606
+
+
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     from tasklens import migrate
 
@@ -201,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--log-level", default="WARNING", help="INFO logs a line per task (costs ~25%% throughput)"
     )
+    sub.add_parser("scheduler", help="taskiq's scheduler for TASKLENS_SCHEDULES_FILE")
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--downgrade", metavar="REVISION", help="e.g. base")
     demo = sub.add_parser("demo", help="enqueue demo tasks through the running server")
@@ -217,6 +231,7 @@ COMMANDS = {
     "serve": _serve,
     "worker": _worker,
     "migrate": _migrate,
+    "scheduler": _scheduler,
     "demo": _demo,
     "token": _token,
     "openapi": _openapi,

@@ -8,9 +8,9 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from tasklens.broker import PRIORITY_ORDER, stream_for
 from tasklens.heartbeat import describe_self, known_workers
 from tasklens.middleware import TaskLensMiddleware
+from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.runtime import Runtime
 
 GROUP = "tasklens"

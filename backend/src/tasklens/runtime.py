@@ -108,7 +108,8 @@ class Runtime:
         await self.broker.shutdown()  # flushes the recorder through the middleware
         await self.coordinator.close()
         await self.control.close()
-        await self.analyses.refresh_limiter.close()
+        if self.analyses.refresh_limiter is not None:
+            await self.analyses.refresh_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

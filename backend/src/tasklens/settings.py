@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     refresh_rate_limit: str = Field(
         default="5/300", description="Forced refreshes per token: N/SECONDS, sliding window"
     )
+    schedules_file: Path | None = Field(
+        default=None, description="JSON file of scheduled refreshes (`tasklens scheduler`)"
+    )
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
 
@@ -95,6 +98,16 @@ class Settings(BaseSettings):
         from tasklens.rate_limit import Limit
 
         Limit.parse(value)
+        return value
+
+    @field_validator("schedules_file")
+    @classmethod
+    def _readable_schedules(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        from tasklens.schedules import load_schedules  # validated now: a typo stops startup
+
+        load_schedules(value)
         return value
 
     @field_validator("github_api_url")

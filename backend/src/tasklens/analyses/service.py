@@ -19,9 +19,9 @@ from tasklens import monitoring
 from tasklens.analyses import results
 from tasklens.analyses.kinds import KINDS, AnalysisKind, analysis_key
 from tasklens.analyses.periods import Period
-from tasklens.broker import Priority, stream_for
 from tasklens.coordination import Coordinator
 from tasklens.models import AnalysisRefresh, AnalysisResult
+from tasklens.priorities import Priority, stream_for
 from tasklens.rate_limit import RateLimiter
 from tasklens.settings import Settings
 from tasklens.tasks.analyses import claim_key
@@ -82,7 +82,7 @@ class AnalysisService:
         settings: Settings,
         coordinator: Coordinator,
         broker: AsyncBroker,
-        refresh_limiter: RateLimiter,
+        refresh_limiter: RateLimiter | None,
     ) -> None:
         self.settings = settings
         self.coordinator = coordinator
@@ -114,6 +114,7 @@ class AnalysisService:
         priority: Priority = Priority.HIGH,
     ) -> Submitted:
         """A forced run, fresh result or not: rate-limited per token, and recorded."""
+        assert self.refresh_limiter is not None, "refreshes are the API's: it has a limiter"
         retry_in = await self.refresh_limiter.hit(requested_by)
         if retry_in is not None:
             raise RefreshLimited(retry_in, self.settings.refresh_rate_limit)

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
-from tasklens.broker import Priority
 from tasklens.models import TaskStatus
 from tasklens.monitoring import TaskMetrics
+from tasklens.priorities import Priority
 from tasklens.tokens import Role
 
 

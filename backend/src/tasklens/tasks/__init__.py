@@ -22,3 +22,5 @@ def register_tasks(broker: AsyncBroker, services: AnalysisServices) -> None:
             retry_on_error=True,  # transient failures are retried (broker.py)
             tasklens_deferred_start=1,  # `running` once it has the slot
         )
+    for name, func in analyses.SCHEDULER_TASKS.items():
+        broker.register_task(func, task_name=name, timeout=timeout)

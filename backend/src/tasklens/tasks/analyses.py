@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 from taskiq import Context, TaskiqDepends, TaskiqState
 from taskiq.kicker import AsyncKicker
 
@@ -21,6 +22,7 @@ from tasklens.analyses.kinds import AnalysisKind, analysis_key
 from tasklens.analyses.periods import Period
 from tasklens.coordination import Coordinator
 from tasklens.middleware import Deferred
+from tasklens.priorities import Priority
 from tasklens.progress import Progress
 from tasklens.settings import Settings
 
@@ -169,7 +171,26 @@ async def analyse_github_user(
     return await _run(services, context, progress, AnalysisKind.GITHUB_USER, subject, chosen, work)
 
 
+async def scheduled_refresh(
+    kind: str,
+    subject: str,
+    period: str | None = None,
+    context: Context = TaskiqDepends(),
+    services: AnalysisServices = TaskiqDepends(services_of),
+) -> dict[str, Any]:
+    """Sent by the scheduler: submits a forced, low-priority run of the analysis (joining
+    one already queued or running)."""
+    from tasklens.analyses.service import AnalysisService  # the service imports this module
+
+    service = AnalysisService(services.settings, services.coordinator, context.broker, None)
+    analysis = service.analysis(AnalysisKind(kind), subject, Period(period) if period else None)
+    async with AsyncSession(services.engine) as session:
+        submitted = await service.submit(session, analysis, force=True, priority=Priority.LOW)
+    return {"task_id": submitted.task_id, "deduplicated": submitted.deduplicated}
+
+
 TASKS = {
     "analysis.repository": analyse_repository,
     "analysis.github_user": analyse_github_user,
 }
+SCHEDULER_TASKS = {"analysis.scheduled_refresh": scheduled_refresh}

@@ -7,7 +7,7 @@ from fastapi import APIRouter, status
 from tasklens.api.deps import OperatorDep, RuntimeDep
 from tasklens.api.errors import ERROR_RESPONSES, ApiError
 from tasklens.api.schemas import DemoRequest, DemoResponse
-from tasklens.broker import stream_for
+from tasklens.priorities import stream_for
 
 router = APIRouter(prefix="/demo", tags=["demo"], responses=ERROR_RESPONSES)
 
