@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="runs of each query shape")
     parser.add_argument("--rate", type=float, default=200, help="enqueue requests per second")
     parser.add_argument("--seconds", type=float, default=10, help="enqueue run length")
+    parser.add_argument("--api-workers", type=int, default=1, help="API processes (enqueue)")
     parser.add_argument(
         "--skip-generate", action="store_true", help="reuse the rows of the previous run"
     )
@@ -69,7 +70,9 @@ def main() -> None:
             "against GET /health at the same rate",
             flush=True,
         )
-        e = asyncio.run(enqueue.run(REDIS_URL, database_url, args.rate, args.seconds))
+        e = asyncio.run(
+            enqueue.run(REDIS_URL, database_url, args.rate, args.seconds, args.api_workers)
+        )
         print(
             f"enqueue: p50 {e['enqueue_p50_ms']:.1f} ms, p99 {e['enqueue_p99_ms']:.1f} ms "
             f"(target p99 < 20; /health p99 {e['health_p99_ms']:.1f} ms, ratio "

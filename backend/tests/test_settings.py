@@ -23,6 +23,7 @@ from support import TASKLENS
         ("TASKLENS_REPO_ROOTS", "/srv/repos,relative/dir", "relative/dir is not an absolute"),
         ("TASKLENS_GITHUB_API_URL", "ftp://github.example", "https://"),
         ("TASKLENS_SCHEDULES_FILE", "/nonexistent/schedules.json", "No such file"),
+        ("TASKLENS_API_WORKERS", "2", "more than one API process needs TASKLENS_REDIS_URL"),
     ],
 )
 def test_an_invalid_setting_stops_startup_naming_it(

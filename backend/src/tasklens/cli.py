@@ -32,6 +32,18 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
         return 2
     mode = "embedded" if settings.embedded else "distributed"
     print(f"tasklens: {mode} mode, database {_safe_url(settings.database_url)}", flush=True)
+    if settings.api_workers > 1:  # each process builds its app from the same TASKLENS_* settings
+        uvicorn.run(
+            "tasklens.api.app:create_app",
+            factory=True,
+            workers=settings.api_workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=uvicorn_log_config(),
+            ws_max_size=1 << 20,
+            timeout_graceful_shutdown=10,
+        )
+        return 0
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -69,9 +69,7 @@ def load_schedules(path: Path) -> list[ScheduleEntry]:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = "".join(f".{p}" for p in first["loc"])
-            raise SchedulesFileError(
-                f"{path}: schedules[{index}]{where}: {first['msg']}"
-            ) from None
+            raise SchedulesFileError(f"{path}: schedules[{index}]{where}: {first['msg']}") from None
     return loaded
 
 

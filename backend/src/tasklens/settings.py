@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         default=None, description="Unset = embedded mode; redis://… = distributed mode."
     )
     host: str = "127.0.0.1"
+    api_workers: int = Field(
+        default=1, ge=1, le=64, description="API processes `tasklens serve` starts"
+    )
     port: int = Field(default=8000, ge=1, le=65535)
     task_timeout_seconds: int = Field(default=300, ge=1, le=86_400)
     log_retention_days: int = Field(default=30, ge=1, le=3650)
@@ -141,6 +144,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"entry {i + 1}: a token needs at least 16 characters")
         return value
 
+    @model_validator(mode="after")
+    def _one_process_when_embedded(self) -> Settings:
+        if self.api_workers > 1 and self.redis_url is None:
+            raise ValueError(
+                "api_workers: more than one API process needs TASKLENS_REDIS_URL (the "
+                "embedded mode keeps its broker and coordination in one process)"
+            )
+        return self
+
     @property
     def subject_slot_wait_seconds(self) -> float:
         """How long an analysis waits in a worker for its subject's slot before it sends
@@ -169,8 +181,11 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
         message = first["msg"].removeprefix("Value error, ")
+        if first["loc"]:
+            field = str(first["loc"][0])
+        else:  # a check across fields names the field first: "api_workers: …"
+            field, _, message = message.partition(": ")
         line = f"tasklens: invalid setting TASKLENS_{field.upper()}: {message}"
         print(line, file=sys.stderr)
         raise SettingsError(2) from None
