@@ -168,6 +168,12 @@ async def test_a_failed_regeneration_keeps_the_old_result(
     assert after["result"]["commit_count"] == 6
     assert after["is_stale"] is True
 
+    shutil.rmtree(repo)  # gone for good: a retry is refused, clearly, not a 500
+    with api.client() as client:
+        retried = client.post(f"/api/v1/tasks/{stale['task_id']}/retry")
+    assert retried.status_code == 400
+    assert retried.json()["error"] == f"invalid subject: {repo} is not a git repository"
+
 
 def test_bad_requests_are_400s_naming_the_field(embedded: Stack) -> None:
     api = embedded.start_api()

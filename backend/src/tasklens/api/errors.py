@@ -13,6 +13,10 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from taskiq.exceptions import SendTaskError
 
+from tasklens.analyses.service import InvalidAnalysis, RefreshLimited
+from tasklens.rate_limit import retry_after_header
+from tasklens.task_control import TaskActionRefused
+
 logger = logging.getLogger(__name__)
 
 
@@ -42,6 +46,21 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": exc.error}, exc.status_code, headers=exc.headers)
+
+    # What the services refuse, said once here rather than in every route.
+    @app.exception_handler(InvalidAnalysis)
+    async def _invalid_analysis(_: Request, exc: InvalidAnalysis) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, 400)
+
+    @app.exception_handler(TaskActionRefused)
+    async def _refused(_: Request, exc: TaskActionRefused) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, exc.status_code)
+
+    @app.exception_handler(RefreshLimited)
+    async def _limited(_: Request, exc: RefreshLimited) -> JSONResponse:
+        return JSONResponse(
+            {"error": str(exc)}, 429, headers={"Retry-After": retry_after_header(exc.retry_in)}
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

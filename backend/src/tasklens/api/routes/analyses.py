@@ -9,7 +9,7 @@ from tasklens import monitoring
 from tasklens.analyses import results
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
-from tasklens.analyses.service import Analysis, InvalidAnalysis, RefreshLimited, age_seconds
+from tasklens.analyses.service import age_seconds
 from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
 from tasklens.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from tasklens.api.schemas import (
@@ -21,8 +21,6 @@ from tasklens.api.schemas import (
     SyncAnalysisResponse,
 )
 from tasklens.models import TaskStatus
-from tasklens.rate_limit import retry_after_header
-from tasklens.runtime import Runtime
 
 router = APIRouter(prefix="/analyses", tags=["analyses"], responses=ERROR_RESPONSES)
 
@@ -43,16 +41,9 @@ async def submit_analysis(
     kind, subject and params) already queued or running answers its task id instead.
     `force` runs it even if a fresh result exists, within the per-token refresh limit
     (429 with Retry-After past it)."""
-    analysis = _analysis(runtime, body.kind, body.subject, body.params.period)
+    analysis = runtime.analyses.analysis(body.kind, body.subject, body.params.period)
     if body.force:
-        try:
-            submitted = await runtime.analyses.refresh(
-                session, analysis, principal.name, body.priority
-            )
-        except RefreshLimited as exc:
-            raise ApiError(
-                429, str(exc), headers={"Retry-After": retry_after_header(exc.retry_in)}
-            ) from None
+        submitted = await runtime.analyses.refresh(session, analysis, principal.name, body.priority)
     else:
         submitted = await runtime.analyses.submit(session, analysis, priority=body.priority)
     payload = AnalysisSubmitted(
@@ -83,7 +74,7 @@ async def run_analysis_now(
 ) -> JSONResponse:
     """For quick analyses: run it (or join the identical one running, or take the fresh
     cached result) and wait for the outcome within the request."""
-    analysis = _analysis(runtime, body.kind, body.subject, body.params.period)
+    analysis = runtime.analyses.analysis(body.kind, body.subject, body.params.period)
     submitted = await runtime.analyses.submit(session, analysis, priority=body.priority)
     if submitted.cached:
         record = await results.load(session, analysis.key)
@@ -127,7 +118,7 @@ async def get_refreshes(
 ) -> RefreshHistory:
     """Forced refreshes of this analysis, newest first: who (token name), when, the task,
     its outcome and duration."""
-    analysis = _analysis(runtime, kind, subject, period)
+    analysis = runtime.analyses.analysis(kind, subject, period)
     records = await runtime.analyses.refreshes(session, analysis)
     return RefreshHistory(
         kind=kind,
@@ -155,7 +146,7 @@ async def get_analysis(
     """The cached result with its freshness. For an operator, a stale or missing result is
     regenerated in the background (the stale one is still returned); a viewer gets what
     there is."""
-    analysis = _analysis(runtime, kind, subject, period)
+    analysis = runtime.analyses.analysis(kind, subject, period)
     view = await runtime.analyses.view(session, analysis, may_regenerate=principal.can_operate)
     if view.record is None and view.regenerating_task_id is None:
         raise ApiError(
@@ -174,12 +165,3 @@ async def get_analysis(
         task_id=view.regenerating_task_id or (record.task_id if record else None),
     )
     return JSONResponse(body.model_dump(mode="json"), 200 if record else 202)
-
-
-def _analysis(
-    runtime: Runtime, kind: AnalysisKind, subject: str, period: Period | None
-) -> Analysis:
-    try:
-        return runtime.analyses.analysis(kind, subject, period)
-    except InvalidAnalysis as exc:
-        raise ApiError(400, str(exc)) from None

@@ -50,10 +50,7 @@ async def retry_task(
     task_id: Annotated[str, Path(max_length=64)],
 ) -> RetryResponse:
     """Send a failed or cancelled task again, as a new task with the same params."""
-    try:
-        retried = await task_control.retry(session, runtime.broker, runtime.analyses, task_id)
-    except task_control.TaskActionRefused as exc:
-        raise ApiError(exc.status_code, str(exc)) from None
+    retried = await task_control.retry(session, runtime.broker, runtime.analyses, task_id)
     return RetryResponse(task_id=retried.task_id, retry_of=retried.retry_of)
 
 
@@ -70,8 +67,5 @@ async def cancel_task(
 ) -> CancelResponse:
     """A pending task never starts (`cancelled` at once); a running one is stopped within
     about a second (`cancelling`, then `cancelled` in the log). A finished task is a 409."""
-    try:
-        requested = await task_control.cancel(session, runtime, task_id)
-    except task_control.TaskActionRefused as exc:
-        raise ApiError(exc.status_code, str(exc)) from None
+    requested = await task_control.cancel(session, runtime, task_id)
     return CancelResponse(task_id=requested.task_id, status=requested.status)
