@@ -55,6 +55,12 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
+def serial_id() -> Any:
+    """An auto-increment primary key: BIGINT on PostgreSQL, INTEGER (rowid) on SQLite."""
+    big = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    return Field(default=None, sa_column=sa.Column(big, primary_key=True, autoincrement=True))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -69,14 +75,7 @@ class TaskExecutionLog(SQLModel, table=True):
         sa.UniqueConstraint("task_id", "attempt", name="uq_task_logs_task_attempt"),
     )
 
-    id: int | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            primary_key=True,
-            autoincrement=True,
-        ),
-    )
+    id: int | None = serial_id()
     task_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     task_name: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
     status: TaskStatus = Field(sa_column=sa.Column(sa.String(16), nullable=False))
@@ -146,14 +145,7 @@ class AnalysisRefresh(SQLModel, table=True):
 
     __tablename__ = "analysis_refreshes"
 
-    id: int | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            primary_key=True,
-            autoincrement=True,
-        ),
-    )
+    id: int | None = serial_id()
     key: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     requested_by: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     requested_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
