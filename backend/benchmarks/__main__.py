@@ -14,7 +14,7 @@ from tasklens import migrate
 
 PG_ADMIN = os.environ.get("TASKLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TASKLENS_BENCH_REDIS", "redis://127.0.0.1:6379/14")
-BENCH_DB = "tasklens_bench"
+BENCH_DB = os.environ.get("TASKLENS_BENCH_DB_NAME", "tasklens_bench")
 
 
 async def _fresh_database() -> str:

@@ -14,7 +14,9 @@ from tasklens import migrate
 
 PG_ADMIN_URL = os.environ.get("TASKLENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_BASE = os.environ.get("TASKLENS_TEST_REDIS", "redis://127.0.0.1:6379")
-TEST_DB = "tasklens_test"
+# Separate names let several checkouts run their suites side by side on one machine.
+TEST_DB = os.environ.get("TASKLENS_TEST_DB_NAME", "tasklens_test")
+TEST_REDIS_DB = os.environ.get("TASKLENS_TEST_REDIS_DB", "15")
 
 
 async def _recreate_database(name: str) -> None:
@@ -51,7 +53,7 @@ def fresh_postgres() -> str:
 
 
 def fresh_redis() -> str:
-    url = f"{REDIS_BASE}/15"
+    url = f"{REDIS_BASE}/{TEST_REDIS_DB}"
     try:
         with redis.Redis.from_url(url) as client:
             client.flushdb()
