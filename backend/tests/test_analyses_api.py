@@ -84,6 +84,12 @@ async def test_an_analysis_runs_reports_progress_and_is_cached(
         "cached": True,
     }
 
+    with api.client() as client:
+        listed = client.get("/api/v1/analyses").json()["items"]
+    assert [(i["kind"], i["subject"], i["period"], i["task_id"]) for i in listed] == [
+        ("repository", str(repo), "1_year", body["task_id"])
+    ]
+
 
 async def test_100_identical_requests_to_two_api_processes_run_once(
     distributed: Stack, tmp_path: Path

@@ -11,7 +11,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Recent Analyses
+         * @description Cached reports, newest first, with their freshness (results left out: open one with
+         *     GET /api/v1/analyses/{kind}/{subject}).
+         */
+        get: operations["recent_analyses_api_v1_analyses_get"];
         put?: never;
         /**
          * Submit Analysis
@@ -361,6 +366,27 @@ export interface components {
             /** Task Id */
             task_id: string;
         };
+        /**
+         * AnalysisSummary
+         * @description One cached report, without its (possibly large) result.
+         */
+        AnalysisSummary: {
+            /** Cache Age Seconds */
+            cache_age_seconds: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Is Stale */
+            is_stale: boolean;
+            kind: components["schemas"]["AnalysisKind"];
+            period: components["schemas"]["Period"];
+            /** Subject */
+            subject: string;
+            /** Task Id */
+            task_id: string;
+        };
         /** AnalysisView */
         AnalysisView: {
             /** Cache Age Seconds */
@@ -552,6 +578,11 @@ export interface components {
             queues: components["schemas"]["QueueItem"][];
             /** Workers */
             workers: components["schemas"]["WorkerItem"][];
+        };
+        /** RecentAnalyses */
+        RecentAnalyses: {
+            /** Items */
+            items: components["schemas"]["AnalysisSummary"][];
         };
         /** RefreshHistory */
         RefreshHistory: {
@@ -769,6 +800,55 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    recent_analyses_api_v1_analyses_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecentAnalyses"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     submit_analysis_api_v1_analyses_post: {
         parameters: {
             query?: never;
@@ -933,13 +1013,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The cached result */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["AnalysisView"];
                 };
             };
             /** @description No result yet; being generated */

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tasklens.models import AnalysisResult
@@ -27,6 +28,12 @@ async def save(engine: AsyncEngine, record: AnalysisResult) -> None:
 
 async def load(session: AsyncSession, key: str) -> AnalysisResult | None:
     return await session.get(AnalysisResult, key)
+
+
+async def recent(session: AsyncSession, limit: int) -> list[AnalysisResult]:
+    """The newest cached results first: what the dashboard lists as recent analyses."""
+    statement = select(AnalysisResult).order_by(col(AnalysisResult.created_at).desc()).limit(limit)
+    return list(await session.exec(statement))
 
 
 def new_record(

@@ -161,6 +161,22 @@ class AnalysisView(BaseModel):
     task_id: str | None = Field(description="The running regeneration, else the result's task")
 
 
+class AnalysisSummary(BaseModel):
+    """One cached report, without its (possibly large) result."""
+
+    kind: AnalysisKind
+    subject: str
+    period: Period
+    created_at: datetime
+    cache_age_seconds: float
+    is_stale: bool
+    task_id: str
+
+
+class RecentAnalyses(BaseModel):
+    items: list[AnalysisSummary]
+
+
 class RefreshItem(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -15,7 +15,9 @@ from tasklens.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from tasklens.api.schemas import (
     AnalysisRequest,
     AnalysisSubmitted,
+    AnalysisSummary,
     AnalysisView,
+    RecentAnalyses,
     RefreshHistory,
     RefreshItem,
     SyncAnalysisResponse,
@@ -23,6 +25,32 @@ from tasklens.api.schemas import (
 from tasklens.models import TaskStatus
 
 router = APIRouter(prefix="/analyses", tags=["analyses"], responses=ERROR_RESPONSES)
+
+
+@router.get("")
+async def recent_analyses(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    _: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> RecentAnalyses:
+    """Cached reports, newest first, with their freshness (results left out: open one with
+    GET /api/v1/analyses/{kind}/{subject})."""
+    records = await results.recent(session, limit)
+    return RecentAnalyses(
+        items=[
+            AnalysisSummary(
+                kind=AnalysisKind(r.kind),
+                subject=r.subject,
+                period=Period(r.params.get("period", Period.ALL.value)),
+                created_at=r.created_at,
+                cache_age_seconds=age_seconds(r),
+                is_stale=runtime.analyses.is_stale(r),
+                task_id=r.task_id,
+            )
+            for r in records
+        ]
+    )
 
 
 @router.post(
@@ -131,6 +159,7 @@ async def get_refreshes(
 @router.get(
     "/{kind}/{subject:path}",
     responses={
+        200: {"model": AnalysisView, "description": "The cached result"},
         202: {"model": AnalysisView, "description": "No result yet; being generated"},
         404: {"model": ErrorResponse},
     },
