@@ -26,7 +26,7 @@ export default defineConfig({
   },
   test: {
     environment: "jsdom",
-    setupFiles: ["./src/testing/setup.ts"],
+    setupFiles: ["./src/testing/setup.tsx"],
     restoreMocks: true,
     unstubGlobals: true,
   },

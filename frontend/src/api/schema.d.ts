@@ -871,13 +871,13 @@ export interface operations {
                     "application/json": components["schemas"]["AnalysisSubmitted"];
                 };
             };
-            /** @description Successful Response */
+            /** @description Queued, or joined the identical one */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["AnalysisSubmitted"];
                 };
             };
             /** @description Invalid parameter */
@@ -914,6 +914,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Refresh limit; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Service Unavailable */

@@ -1,8 +1,11 @@
 import { Navigate, Route, Routes } from "react-router";
 import { AppLayout } from "@/components/app-layout";
 import { NotFoundPage } from "@/components/not-found-page";
+import { AnalysesPage, AnalysisPage } from "@/features/analyses";
 import { RequireAuth, SignInPage } from "@/features/auth";
+import { LiveProvider } from "@/features/live";
 import { MonitoringPage } from "@/features/monitoring";
+import { QueuesPage } from "@/features/queues";
 
 export function AppRoutes() {
   return (
@@ -11,12 +14,17 @@ export function AppRoutes() {
       <Route
         element={
           <RequireAuth>
-            <AppLayout />
+            <LiveProvider>
+              <AppLayout />
+            </LiveProvider>
           </RequireAuth>
         }
       >
         <Route index element={<Navigate to="/monitoring" replace />} />
         <Route path="monitoring" element={<MonitoringPage />} />
+        <Route path="analyses" element={<AnalysesPage />} />
+        <Route path="analyses/:kind/*" element={<AnalysisPage />} />
+        <Route path="queues" element={<QueuesPage />} />
       </Route>
       <Route path="*" element={<NotFoundPage />} />
     </Routes>

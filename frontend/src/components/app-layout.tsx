@@ -1,6 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { NavLink, Outlet } from "react-router";
 import { clearToken, useMe } from "@/features/auth";
+import { ConnectionStatus } from "@/features/live";
 
 /** Header + navigation around the signed-in pages. */
 export function AppLayout() {
@@ -20,8 +21,11 @@ export function AppLayout() {
         </NavLink>
         <nav className="topbar__nav" aria-label="Main">
           <NavLink to="/monitoring">Monitoring</NavLink>
+          <NavLink to="/analyses">Analyses</NavLink>
+          <NavLink to="/queues">Queues</NavLink>
         </nav>
         <div className="topbar__user">
+          <ConnectionStatus />
           {me.data && (
             <span className="muted small" title={`Role: ${me.data.role}`}>
               {me.data.name} <span className="badge">{me.data.role}</span>

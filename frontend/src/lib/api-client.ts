@@ -7,11 +7,14 @@ export type Schemas = components["schemas"];
 /** A failed API call: HTTP status plus the `{"error": ...}` message when there is one. */
 export class ApiError extends Error {
   readonly status: number;
+  /** Seconds from the Retry-After header (429, 503), when the server sent one. */
+  readonly retryAfter: number | null;
 
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, retryAfter: number | null = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -27,7 +30,8 @@ export function toApiError(response: Response, body: unknown): ApiError {
       }
     }
   }
-  return new ApiError(response.status, message);
+  const retryAfter = Number(response.headers.get("Retry-After") ?? NaN);
+  return new ApiError(response.status, message, Number.isFinite(retryAfter) ? retryAfter : null);
 }
 
 const BEARER = /^Bearer\s+/i;

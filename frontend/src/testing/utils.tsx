@@ -31,3 +31,31 @@ export function stubFetch(route: Route) {
   vi.stubGlobal("fetch", fetchMock);
   return { fetchMock, requests };
 }
+
+/** A task_event frame as the server sends it. */
+export function taskEvent(
+  taskName: string,
+  status: "pending" | "running" | "success" | "failed" | "cancelled",
+  data: Partial<{ task_id: string; attempt: number; duration_ms: number | null; error_message: string | null; progress: number | null; progress_message: string | null }> = {},
+  id?: string,
+) {
+  return {
+    type: "task_event",
+    id,
+    task_name: taskName,
+    status,
+    timestamp: "2026-11-23T10:15:30Z",
+    data: {
+      task_id: "t-1",
+      attempt: 1,
+      duration_ms: null,
+      error_message: null,
+      params: {},
+      progress: null,
+      progress_message: null,
+      queue: "tasklens",
+      worker: null,
+      ...data,
+    },
+  };
+}

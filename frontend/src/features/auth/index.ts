@@ -1,4 +1,4 @@
-export { useMe, checkToken, type Role, type WhoAmI } from "./api/get-me";
+export { useCanOperate, useMe, checkToken, type Role, type WhoAmI } from "./api/get-me";
 export { RequireAuth } from "./components/require-auth";
 export { SignInPage } from "./components/sign-in-page";
 export { clearToken, consumeTokenFromUrl, getToken, setToken } from "./token-store";

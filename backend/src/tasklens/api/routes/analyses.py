@@ -58,7 +58,9 @@ async def recent_analyses(
     status_code=202,
     responses={
         200: {"model": AnalysisSubmitted, "description": "A fresh cached result"},
+        202: {"model": AnalysisSubmitted, "description": "Queued, or joined the identical one"},
         403: {"model": ErrorResponse},
+        429: {"model": ErrorResponse, "description": "Refresh limit; see Retry-After"},
         503: {"model": ErrorResponse},
     },
 )

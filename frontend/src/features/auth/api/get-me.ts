@@ -28,3 +28,8 @@ export function useMe() {
     staleTime: 5 * 60_000,
   });
 }
+
+/** Whether to offer operator actions (the server checks again: this only hides buttons). */
+export function useCanOperate(): boolean {
+  return useMe().data?.role === "operator";
+}

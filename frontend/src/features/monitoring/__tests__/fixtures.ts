@@ -30,3 +30,20 @@ export const metricsResponse: MetricsResponse = {
     },
   ],
 };
+
+export const emptyHistory = { total_count: 0, page: 1, page_size: 25, total_pages: 1, items: [] };
+export const emptyTimeseries = { time_window_hours: 24, bucket_seconds: 3600, series: [] };
+
+/** The dashboard's calls with quiet defaults; a test overrides the one it is about. */
+export function dashboardApi(overrides: Record<string, () => Response | undefined> = {}) {
+  const json = (body: unknown, status = 200) =>
+    new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+  const defaults: Record<string, () => Response> = {
+    "/api/v1/me": () => json({ name: "alice", role: "operator" }),
+    "/api/v1/monitoring/metrics": () => json(metricsResponse),
+    "/api/v1/monitoring/history": () => json(emptyHistory),
+    "/api/v1/monitoring/timeseries": () => json(emptyTimeseries),
+    "/api/v1/monitoring/task-names": () => json(["emails.send", "reports.build"]),
+  };
+  return (url: URL): Response | undefined => (overrides[url.pathname] ?? defaults[url.pathname])?.();
+}

@@ -1,7 +1,7 @@
 import { render, screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import { MetricsCards } from "../components/metrics-cards";
-import { formatDuration, formatRate } from "../format";
+import { formatDuration, formatRate } from "@/lib/format";
 import { metricsResponse } from "./fixtures";
 
 /** The value shown next to a <dt> label inside a card. */

@@ -2,22 +2,18 @@ import { screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import { getToken, setToken } from "@/features/auth";
 import { jsonResponse, renderApp, stubFetch } from "@/testing/utils";
-import { metricsResponse } from "./fixtures";
+import { dashboardApi, metricsResponse } from "./fixtures";
 
-const me = { name: "alice", role: "operator" };
 
 describe("MonitoringPage", () => {
   it("fetches metrics with the stored token and shows a card per task", async () => {
     setToken("secret-1");
-    const { requests } = stubFetch((url) => {
-      if (url.pathname === "/api/v1/me") return jsonResponse(me);
-      if (url.pathname === "/api/v1/monitoring/metrics") return jsonResponse(metricsResponse);
-    });
+    const { requests } = stubFetch(dashboardApi());
 
     renderApp("/monitoring");
 
     expect(screen.getByRole("heading", { level: 1, name: "Background Task Monitoring" })).toBeInTheDocument();
-    expect(screen.getByRole("status")).toHaveTextContent("Loading metrics");
+    expect(screen.getByText("Loading metrics…")).toBeInTheDocument();
 
     const card = await screen.findByRole("article", { name: "reports.build" });
     expect(within(card).getByText("1,180")).toBeInTheDocument();
@@ -33,10 +29,9 @@ describe("MonitoringPage", () => {
 
   it("redirects / to /monitoring", async () => {
     setToken("secret-1");
-    stubFetch((url) => {
-      if (url.pathname === "/api/v1/me") return jsonResponse(me);
-      if (url.pathname === "/api/v1/monitoring/metrics") return jsonResponse({ ...metricsResponse, metrics: [] });
-    });
+    stubFetch(
+      dashboardApi({ "/api/v1/monitoring/metrics": () => jsonResponse({ ...metricsResponse, metrics: [] }) }),
+    );
     renderApp("/");
     expect(await screen.findByText("No task executions in the last 24 hours.")).toBeInTheDocument();
     expect(window.location.pathname).toBe("/monitoring");
@@ -44,14 +39,13 @@ describe("MonitoringPage", () => {
 
   it("shows an error state with the server's message", async () => {
     setToken("secret-1");
-    stubFetch((url) => {
-      if (url.pathname === "/api/v1/me") return jsonResponse(me);
-      if (url.pathname === "/api/v1/monitoring/metrics") return jsonResponse({ error: "database is down" }, 503);
-    });
+    stubFetch(
+      dashboardApi({ "/api/v1/monitoring/metrics": () => jsonResponse({ error: "database is down" }, 503) }),
+    );
     renderApp("/monitoring");
-    const alert = await screen.findByRole("alert");
+    const alert = await screen.findByText(/Could not load metrics/);
     expect(alert).toHaveTextContent("Could not load metrics (HTTP 503): database is down");
-    expect(within(alert).getByRole("button", { name: "Retry" })).toBeInTheDocument();
+    expect(within(alert.parentElement!).getByRole("button", { name: "Retry" })).toBeInTheDocument();
   });
 
   it("on a 401 clears the token and sends the user to sign-in", async () => {

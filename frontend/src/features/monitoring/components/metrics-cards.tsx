@@ -1,5 +1,5 @@
 import type { TaskMetricsItem } from "../api/get-metrics";
-import { formatCount, formatDuration, formatRate } from "../format";
+import { formatCount, formatDuration, formatRate } from "@/lib/format";
 
 const STATES = ["pending", "running", "success", "failed", "cancelled"] as const;
 

@@ -1,36 +1,37 @@
-import { useEffect, useState } from "react";
+import { useEffect } from "react";
+import { useSearchParams } from "react-router";
+import { HistoryTable } from "@/features/history";
+import { LiveFeed } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
 import { useMetrics } from "../api/get-metrics";
 import { MetricsCards } from "./metrics-cards";
+import { ThroughputCharts } from "./throughput-charts";
 
 const TITLE = "Background Task Monitoring";
 export const TIME_WINDOWS = [
   { hours: 1, label: "Last hour" },
-  { hours: 6, label: "Last 6 hours" },
   { hours: 24, label: "Last 24 hours" },
   { hours: 168, label: "Last 7 days" },
   { hours: 720, label: "Last 30 days" },
 ] as const;
 
-export function MonitoringPage() {
-  const [timeWindow, setTimeWindow] = useState(24);
+function readWindow(params: URLSearchParams): number {
+  const hours = Number(params.get("window"));
+  return TIME_WINDOWS.some((w) => w.hours === hours) ? hours : 24;
+}
+
+function HealthCards({ timeWindow }: { timeWindow: number }) {
   const metrics = useMetrics(timeWindow);
-
-  useEffect(() => {
-    document.title = `${TITLE} · TaskLens`;
-  }, []);
-
   const { data, error } = metrics;
-  let body;
-  if (data !== undefined) {
-    body =
-      data.metrics.length === 0 ? (
-        <p className="card placeholder">No task executions in the last {data.time_window_hours} hours.</p>
-      ) : (
-        <MetricsCards metrics={data.metrics} />
+  if (data === undefined) {
+    if (error === null) {
+      return (
+        <p role="status" className="placeholder">
+          Loading metrics…
+        </p>
       );
-  } else if (error !== null) {
-    body = (
+    }
+    return (
       <div role="alert" className="card placeholder placeholder--error">
         <p>
           Could not load metrics{error instanceof ApiError ? ` (HTTP ${error.status})` : ""}: {error.message}
@@ -40,12 +41,36 @@ export function MonitoringPage() {
         </button>
       </div>
     );
-  } else {
-    body = (
-      <p role="status" className="placeholder">
-        Loading metrics…
+  }
+  return (
+    <>
+      <p className="muted small" aria-live="polite">
+        Updated {new Date(data.generated_at).toLocaleTimeString("en-GB", { hour12: false })}
+        {metrics.isFetching ? " · refreshing…" : ""}
+        {error !== null && !metrics.isFetching ? " · refresh failed, showing earlier data" : ""}
       </p>
-    );
+      {data.metrics.length === 0 ? (
+        <p className="card placeholder">No task executions in the last {data.time_window_hours} hours.</p>
+      ) : (
+        <MetricsCards metrics={data.metrics} />
+      )}
+    </>
+  );
+}
+
+export function MonitoringPage() {
+  const [params, setParams] = useSearchParams();
+  const timeWindow = readWindow(params);
+
+  useEffect(() => {
+    document.title = `${TITLE} · TaskLens`;
+  }, []);
+
+  function setWindow(hours: number) {
+    const next = new URLSearchParams(params);
+    if (hours === 24) next.delete("window");
+    else next.set("window", String(hours));
+    setParams(next);
   }
 
   return (
@@ -54,7 +79,7 @@ export function MonitoringPage() {
         <h1>{TITLE}</h1>
         <label className="inline-field">
           <span className="muted">Time window</span>
-          <select value={timeWindow} onChange={(e) => setTimeWindow(Number(e.target.value))}>
+          <select value={timeWindow} onChange={(e) => setWindow(Number(e.target.value))}>
             {TIME_WINDOWS.map((w) => (
               <option key={w.hours} value={w.hours}>
                 {w.label}
@@ -63,14 +88,12 @@ export function MonitoringPage() {
           </select>
         </label>
       </div>
-      {data !== undefined && (
-        <p className="muted small" aria-live="polite">
-          Updated {new Date(data.generated_at).toLocaleTimeString()}
-          {metrics.isFetching ? " · refreshing…" : ""}
-          {error !== null && !metrics.isFetching ? " · refresh failed, showing earlier data" : ""}
-        </p>
-      )}
-      {body}
+      <HealthCards timeWindow={timeWindow} />
+      <div className="dashboard-grid">
+        <ThroughputCharts timeWindow={timeWindow} />
+        <LiveFeed />
+      </div>
+      <HistoryTable />
     </main>
   );
 }

@@ -1,0 +1,118 @@
+import { screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it } from "vitest";
+import { setToken } from "@/features/auth";
+import { jsonResponse, renderApp, stubFetch } from "@/testing/utils";
+import { subjectError } from "../validation";
+
+const me = (role: string) => jsonResponse({ name: "carol", role });
+const report = {
+  kind: "repository",
+  subject: "/srv/repos/app",
+  period: "1_year",
+  created_at: "2026-11-23T08:00:00Z",
+  cache_age_seconds: 7300,
+  is_stale: true,
+  is_regenerating: false,
+  task_id: "t-1",
+  result: {
+    commit_count: 12,
+    top_contributors: [{ author: "Ada", commits: 9 }],
+    commits_per_week: [{ week: "2026-W40", commits: 12 }],
+    languages: { Python: 900, TypeScript: 300 },
+    technologies: ["FastAPI", "React"],
+    plan_progress: { total: 4, done: 2, percentage: 50, files: [{ path: "PLAN.md", total: 4, done: 2, percentage: 50 }] },
+  },
+};
+
+describe("subject validation mirrors the server", () => {
+  it.each([
+    ["repository", "", "Enter a git URL"],
+    ["repository", "relative/path", "must be absolute"],
+    ["repository", "file:///etc", "file:// transport is refused"],
+    ["repository", "https://user:pw@github.com/a/b", "Credentials in the URL"],
+    ["repository", "--upload-pack=x", "Not a git URL"],
+    ["github_user", "-bad-", "GitHub username"],
+  ] as const)("%s %j is refused: %s", (kind, subject, says) => {
+    expect(subjectError(kind, subject)).toContain(says);
+  });
+
+  it.each([
+    ["repository", "https://github.com/octo/app"],
+    ["repository", "git@github.com:octo/app.git"],
+    ["repository", "/srv/repos/app"],
+    ["github_user", "octo-cat"],
+  ] as const)("%s %j is accepted", (kind, subject) => {
+    expect(subjectError(kind, subject)).toBeNull();
+  });
+});
+
+describe("analyses pages", () => {
+  it("the form refuses a bad subject without calling the server, then submits and opens the analysis", async () => {
+    setToken("t");
+    const posted: unknown[] = [];
+    stubFetch((url, request) => {
+      if (url.pathname === "/api/v1/me") return me("operator");
+      if (url.pathname === "/api/v1/analyses" && request.method === "GET") return jsonResponse({ items: [] });
+      if (url.pathname === "/api/v1/analyses" && request.method === "POST") {
+        posted.push(request);
+        return jsonResponse({ task_id: "new-1", status: "pending", deduplicated: false, cached: false }, 202);
+      }
+      if (url.pathname.startsWith("/api/v1/analyses/repository/")) return jsonResponse({ ...report, result: null, is_regenerating: true, task_id: "new-1" }, 202);
+      if (url.pathname === "/api/v1/tasks/new-1") {
+        return jsonResponse({ task_id: "new-1", task_name: "analyses.repository", status: "running", progress: 0.4, progress_message: "reading history", attempts: [], queue: null, params: null, result: null, created_at: "x", started_at: null, completed_at: null, duration_ms: null });
+      }
+    });
+    renderApp("/analyses");
+    const user = userEvent.setup();
+
+    await user.type(await screen.findByLabelText("Repository"), "relative/path");
+    await user.click(screen.getByRole("button", { name: "Analyse" }));
+    expect(screen.getByRole("alert")).toHaveTextContent("A local path must be absolute.");
+    expect(posted).toHaveLength(0);
+
+    await user.clear(screen.getByLabelText("Repository"));
+    await user.type(screen.getByLabelText("Repository"), "/srv/repos/app");
+    await user.click(screen.getByRole("button", { name: "Analyse" }));
+    expect(await screen.findByText(/reading history/)).toBeInTheDocument();
+    expect(window.location.pathname).toBe("/analyses/repository/%2Fsrv%2Frepos%2Fapp");
+    expect(screen.getByRole("progressbar", { name: "Analysis progress" })).toHaveAttribute("value", "40");
+  });
+
+  it("renders a stale report; a refresh past the limit shows when it can run again", async () => {
+    setToken("t");
+    stubFetch((url, request) => {
+      if (url.pathname === "/api/v1/me") return me("operator");
+      if (url.pathname === "/api/v1/analyses" && request.method === "POST") {
+        return new Response(JSON.stringify({ error: "refresh limit reached (5/300)" }), {
+          status: 429,
+          headers: { "Content-Type": "application/json", "Retry-After": "125" },
+        });
+      }
+      if (url.pathname.startsWith("/api/v1/analyses/repository/")) return jsonResponse(report);
+    });
+    renderApp("/analyses/repository/%2Fsrv%2Frepos%2Fapp?period=1_year");
+    const user = userEvent.setup();
+
+    expect(await screen.findByTestId("repository-report")).toHaveTextContent("Ada");
+    expect(screen.getByText("This report is out of date.")).toBeInTheDocument();
+    expect(screen.getByTestId("cache-age")).toHaveTextContent("Generated 2 hours ago");
+    expect(await screen.findByText("bar chart: lines (2 points)")).toBeInTheDocument();
+    expect(screen.getByRole("progressbar", { name: "PLAN.md plan progress" })).toHaveAttribute("value", "50");
+
+    await user.click(screen.getByRole("button", { name: "Refresh now" }));
+    expect(await screen.findByTestId("refresh-countdown")).toHaveTextContent("you can refresh again in 2:05");
+    expect(screen.getByRole("button", { name: "Refresh now" })).toBeDisabled();
+  });
+
+  it("a viewer is told to sign in as operator instead of a refresh button", async () => {
+    setToken("t");
+    stubFetch((url) => {
+      if (url.pathname === "/api/v1/me") return me("viewer");
+      if (url.pathname.startsWith("/api/v1/analyses/repository/")) return jsonResponse(report);
+    });
+    renderApp("/analyses/repository/%2Fsrv%2Frepos%2Fapp");
+    expect(await screen.findByText("Sign in as operator to refresh.")).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Refresh now" })).toBeNull();
+  });
+});

@@ -1,0 +1,69 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, ApiError, toApiError, type Schemas } from "@/lib/api-client";
+
+export type AnalysisKind = Schemas["AnalysisKind"];
+export type Period = Schemas["Period"];
+export type Priority = Schemas["Priority"];
+export type AnalysisRequest = Schemas["AnalysisRequest"];
+export type AnalysisView = Schemas["AnalysisView"];
+export type AnalysisSubmitted = Schemas["AnalysisSubmitted"];
+
+export const KINDS: { value: AnalysisKind; label: string }[] = [
+  { value: "repository", label: "Git repository" },
+  { value: "github_user", label: "GitHub user" },
+];
+export const PERIODS: { value: Period; label: string }[] = [
+  { value: "1_month", label: "Last month" },
+  { value: "3_months", label: "Last 3 months" },
+  { value: "6_months", label: "Last 6 months" },
+  { value: "1_year", label: "Last year" },
+  { value: "all", label: "All time" },
+];
+
+export function useRecentAnalyses() {
+  return useQuery({
+    queryKey: ["analyses", "recent"],
+    queryFn: async ({ signal }) => {
+      const { data, error, response } = await api.GET("/api/v1/analyses", { params: { query: { limit: 20 } }, signal });
+      if (data === undefined) throw toApiError(response, error);
+      return data.items;
+    },
+  });
+}
+
+/** What GET answers: the view, or null when there is no result and nobody is making one (404). */
+export async function getAnalysis(
+  kind: AnalysisKind,
+  subject: string,
+  period: Period | undefined,
+  signal?: AbortSignal,
+): Promise<AnalysisView | null> {
+  const { data, error, response } = await api.GET("/api/v1/analyses/{kind}/{subject}", {
+    params: { path: { kind, subject }, query: { period } },
+    signal,
+  });
+  if (response.status === 404) return null;
+  if (data === undefined) throw toApiError(response, error);
+  return data;
+}
+
+/** The cached report and its freshness, polled while it is being generated. */
+export function useAnalysis(kind: AnalysisKind, subject: string, period: Period | undefined) {
+  return useQuery({
+    queryKey: ["analyses", kind, subject, period],
+    queryFn: ({ signal }) => getAnalysis(kind, subject, period, signal),
+    refetchInterval: (query) => (query.state.data?.is_regenerating ? 2_000 : false),
+  });
+}
+
+export function useSubmitAnalysis() {
+  const queryClient = useQueryClient();
+  return useMutation<AnalysisSubmitted, ApiError, AnalysisRequest>({
+    mutationFn: async (body) => {
+      const { data, error, response } = await api.POST("/api/v1/analyses", { body });
+      if (data === undefined) throw toApiError(response, error);
+      return data;
+    },
+    onSuccess: () => void queryClient.invalidateQueries({ queryKey: ["analyses"] }),
+  });
+}

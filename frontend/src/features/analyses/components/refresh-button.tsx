@@ -1,0 +1,67 @@
+import { useEffect, useState } from "react";
+import { useSubmitAnalysis, type AnalysisKind, type Period } from "../api/analyses";
+
+function useSecondsUntil(deadline: number | null): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (deadline === null) return;
+    const timer = setInterval(() => setNow(Date.now()), 1_000);
+    return () => clearInterval(timer);
+  }, [deadline]);
+  return deadline === null ? 0 : Math.max(0, Math.ceil((deadline - now) / 1000));
+}
+
+function mmss(seconds: number): string {
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
+/**
+ * "Refresh now": a forced run, limited per user by the server. Past the limit the server
+ * answers 429 with Retry-After, shown as a countdown until the button works again.
+ */
+export function RefreshButton({
+  kind,
+  subject,
+  period,
+  onStarted,
+}: {
+  kind: AnalysisKind;
+  subject: string;
+  period: Period;
+  onStarted: (taskId: string) => void;
+}) {
+  const submit = useSubmitAnalysis();
+  const [blockedUntil, setBlockedUntil] = useState<number | null>(null);
+  const wait = useSecondsUntil(blockedUntil);
+  const blocked = wait > 0;
+
+  function refresh() {
+    submit.mutate(
+      { kind, subject, params: { period }, priority: "high", force: true },
+      {
+        onSuccess: (accepted) => onStarted(accepted.task_id),
+        onError: (error) => {
+          if (error.status === 429) setBlockedUntil(Date.now() + (error.retryAfter ?? 60) * 1000);
+        },
+      },
+    );
+  }
+
+  return (
+    <span className="action">
+      <button type="button" className="button button--primary" disabled={blocked || submit.isPending} onClick={refresh}>
+        {submit.isPending ? "Starting…" : "Refresh now"}
+      </button>
+      {blocked && (
+        <span className="muted small" role="status" data-testid="refresh-countdown">
+          Refresh limit reached: you can refresh again in {mmss(wait)}
+        </span>
+      )}
+      {submit.isError && submit.error.status !== 429 && (
+        <span className="error-text small" role="alert">
+          {submit.error.message}
+        </span>
+      )}
+    </span>
+  );
+}

@@ -1,0 +1,109 @@
+import { BarChart } from "@/components/charts";
+import { formatCount } from "@/lib/format";
+import { readRepositoryReport } from "../report-data";
+
+export function RepositoryReport({ result }: { result: Record<string, unknown> }) {
+  const report = readRepositoryReport(result);
+  const languages = report.languages.slice(0, 12);
+  return (
+    <div className="report" data-testid="repository-report">
+      <dl className="report__figures">
+        <div className="stat">
+          <dt>commits</dt>
+          <dd>{formatCount(report.commitCount)}</dd>
+        </div>
+        <div className="stat">
+          <dt>contributors</dt>
+          <dd>{formatCount(report.contributors.length)}</dd>
+        </div>
+        <div className="stat">
+          <dt>plan progress</dt>
+          <dd>{report.plan.percentage === null ? "—" : `${report.plan.percentage}%`}</dd>
+        </div>
+      </dl>
+      <div className="two-columns">
+        <div className="card">
+          {languages.length > 0 ? (
+            <BarChart
+              title="Lines of code by language"
+              labels={languages.map(([name]) => name)}
+              values={languages.map(([, lines]) => lines)}
+              label="lines"
+              horizontal
+            />
+          ) : (
+            <p className="muted small">No source files recognised.</p>
+          )}
+        </div>
+        <div className="card">
+          {report.commitsPerWeek.length > 0 ? (
+            <BarChart
+              title="Commits per week"
+              labels={report.commitsPerWeek.map((w) => w.week)}
+              values={report.commitsPerWeek.map((w) => w.commits)}
+              label="commits"
+              color="--good"
+            />
+          ) : (
+            <p className="muted small">No commits in this period.</p>
+          )}
+        </div>
+      </div>
+      <div className="two-columns">
+        <section className="card" aria-labelledby="contributors-title">
+          <h3 id="contributors-title">Top contributors</h3>
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Author</th>
+                <th scope="col">Commits</th>
+              </tr>
+            </thead>
+            <tbody>
+              {report.contributors.map((c) => (
+                <tr key={c.author}>
+                  <td>{c.author}</td>
+                  <td>{formatCount(c.commits)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+        <section className="card" aria-labelledby="tech-title">
+          <h3 id="tech-title">Technologies</h3>
+          {report.technologies.length === 0 ? (
+            <p className="muted small">None detected.</p>
+          ) : (
+            <ul className="chips">
+              {report.technologies.map((t) => (
+                <li key={t} className="badge">
+                  {t}
+                </li>
+              ))}
+            </ul>
+          )}
+        </section>
+      </div>
+      <section className="card" aria-labelledby="plan-title">
+        <h3 id="plan-title">Plan progress</h3>
+        {report.plan.files.length === 0 ? (
+          <p className="muted small">No markdown task lists found.</p>
+        ) : (
+          <ul className="plan">
+            {report.plan.files.map((f) => (
+              <li key={f.path}>
+                <div className="plan__label">
+                  <code>{f.path}</code>
+                  <span className="muted small">
+                    {f.done} / {f.total} ({f.percentage}%)
+                  </span>
+                </div>
+                <progress max={100} value={f.percentage} aria-label={`${f.path} plan progress`} />
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+    </div>
+  );
+}

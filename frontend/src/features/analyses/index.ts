@@ -1,0 +1,2 @@
+export { AnalysesPage } from "./components/analyses-page";
+export { AnalysisPage } from "./components/analysis-page";

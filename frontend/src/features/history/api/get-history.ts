@@ -1,0 +1,35 @@
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { api, toApiError, type Schemas } from "@/lib/api-client";
+import { toInstant, type HistoryFilters } from "../history-filters";
+
+export type HistoryPage = Schemas["HistoryResponse"];
+export type TaskLogItem = Schemas["TaskLogItem"];
+
+export function historyQuery(filters: HistoryFilters) {
+  return {
+    task_name: filters.taskName ?? undefined,
+    status: filters.status ?? undefined,
+    start_date: toInstant(filters.from),
+    end_date: toInstant(filters.to),
+    page: filters.page,
+    page_size: filters.pageSize,
+  };
+}
+
+export async function getHistory(filters: HistoryFilters, signal?: AbortSignal): Promise<HistoryPage> {
+  const { data, error, response } = await api.GET("/api/v1/monitoring/history", {
+    params: { query: historyQuery(filters) },
+    signal,
+  });
+  if (data === undefined) throw toApiError(response, error);
+  return data;
+}
+
+/** One page of the execution log, newest first; the previous page stays shown while the next loads. */
+export function useHistory(filters: HistoryFilters) {
+  return useQuery({
+    queryKey: ["history", filters],
+    queryFn: ({ signal }) => getHistory(filters, signal),
+    placeholderData: keepPreviousData,
+  });
+}

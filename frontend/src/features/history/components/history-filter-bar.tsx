@@ -1,0 +1,81 @@
+import { useTaskNames } from "@/features/monitoring/api/get-task-names";
+import { PAGE_SIZES, STATUSES, type HistoryFilters, type Status } from "../history-filters";
+
+/** Task name, status and date range; every change goes back to page 1. */
+export function HistoryFilterBar({
+  filters,
+  onChange,
+}: {
+  filters: HistoryFilters;
+  onChange: (next: HistoryFilters) => void;
+}) {
+  const names = useTaskNames();
+  const update = (patch: Partial<HistoryFilters>) => onChange({ ...filters, page: 1, ...patch });
+  const rangeInvalid = filters.from !== null && filters.to !== null && filters.from > filters.to;
+
+  return (
+    <form className="filters" role="search" aria-label="History filters" onSubmit={(e) => e.preventDefault()}>
+      <label className="field">
+        <span>Task name</span>
+        <select value={filters.taskName ?? ""} onChange={(e) => update({ taskName: e.target.value || null })}>
+          <option value="">All tasks</option>
+          {filters.taskName !== null && !names.data?.includes(filters.taskName) && (
+            <option value={filters.taskName}>{filters.taskName}</option>
+          )}
+          {names.data?.map((name) => (
+            <option key={name} value={name}>
+              {name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="field">
+        <span>Status</span>
+        <select
+          value={filters.status ?? ""}
+          onChange={(e) => update({ status: (e.target.value || null) as Status | null })}
+        >
+          <option value="">Any status</option>
+          {STATUSES.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="field">
+        <span>From</span>
+        <input
+          type="datetime-local"
+          value={filters.from ?? ""}
+          aria-invalid={rangeInvalid}
+          onChange={(e) => update({ from: e.target.value || null })}
+        />
+      </label>
+      <label className="field">
+        <span>To</span>
+        <input
+          type="datetime-local"
+          value={filters.to ?? ""}
+          aria-invalid={rangeInvalid}
+          onChange={(e) => update({ to: e.target.value || null })}
+        />
+      </label>
+      <label className="field">
+        <span>Rows</span>
+        <select value={filters.pageSize} onChange={(e) => update({ pageSize: Number(e.target.value) })}>
+          {PAGE_SIZES.map((n) => (
+            <option key={n} value={n}>
+              {n}
+            </option>
+          ))}
+        </select>
+      </label>
+      {rangeInvalid && (
+        <p className="error-text field--wide" role="alert">
+          “From” must be before “To”.
+        </p>
+      )}
+    </form>
+  );
+}

@@ -1,0 +1,198 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { Fragment, useCallback, useRef, useState } from "react";
+import { useSearchParams } from "react-router";
+import { useLiveEvents, type TaskEvent } from "@/features/live";
+import { ApiError } from "@/lib/api-client";
+import { formatCount, formatDateTime, formatDuration } from "@/lib/format";
+import { useHistory, type TaskLogItem } from "../api/get-history";
+import { readFilters, writeFilters, type HistoryFilters } from "../history-filters";
+import { ExecutionDetails } from "./execution-details";
+import { HistoryFilterBar } from "./history-filter-bar";
+
+type Overlay = Map<string, Partial<TaskLogItem>>;
+
+const rowKey = (taskId: string, attempt: number) => `${taskId}:${attempt}`;
+
+/**
+ * Live events for rows on this page update them in place (status, duration, error),
+ * without refetching the page; on page 1 a throttled refetch also brings new rows in.
+ */
+function useLiveRows(items: TaskLogItem[] | undefined, firstPage: boolean) {
+  const [overlay, setOverlay] = useState<Overlay>(() => new Map());
+  const queryClient = useQueryClient();
+  const visible = useRef(new Set<string>());
+  visible.current = new Set(items?.map((i) => rowKey(i.task_id, i.attempt)));
+  const refetchTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
+
+  const onEvents = useCallback(
+    (events: TaskEvent[]) => {
+      const matching = events.filter((e) => visible.current.has(rowKey(e.data.task_id, e.data.attempt)));
+      if (matching.length > 0) {
+        setOverlay((previous) => {
+          const next = new Map(previous);
+          for (const e of matching) {
+            next.set(rowKey(e.data.task_id, e.data.attempt), {
+              status: e.status,
+              duration_ms: e.data.duration_ms,
+              error_message: e.data.error_message,
+              progress: e.data.progress,
+              progress_message: e.data.progress_message,
+            });
+          }
+          return next;
+        });
+      }
+      if (firstPage) {
+        refetchTimer.current ??= setTimeout(() => {
+          refetchTimer.current = undefined;
+          void queryClient.invalidateQueries({ queryKey: ["history"] });
+        }, 2_000);
+      }
+    },
+    [firstPage, queryClient],
+  );
+  useLiveEvents(onEvents);
+
+  return (item: TaskLogItem): TaskLogItem => {
+    const live = overlay.get(rowKey(item.task_id, item.attempt));
+    // A fresher row from the server wins once it has caught up with the live status.
+    return live && live.status !== item.status ? { ...item, ...live } : item;
+  };
+}
+
+export function HistoryTable() {
+  const [params, setParams] = useSearchParams();
+  const filters = readFilters(params);
+  const history = useHistory(filters);
+  const [expanded, setExpanded] = useState<Set<number>>(() => new Set());
+  const withLive = useLiveRows(history.data?.items, filters.page === 1);
+
+  const go = (next: HistoryFilters) => setParams(writeFilters(params, next));
+  const toggle = (id: number) =>
+    setExpanded((previous) => {
+      const next = new Set(previous);
+      if (!next.delete(id)) next.add(id);
+      return next;
+    });
+
+  const { data, error } = history;
+  const totalPages = data?.total_pages ?? 1;
+
+  return (
+    <section className="card history" aria-labelledby="history-title">
+      <header className="card__header">
+        <h2 id="history-title">Execution history</h2>
+        {data && (
+          <span className="muted small" data-testid="history-total">
+            {formatCount(data.total_count)} executions
+          </span>
+        )}
+      </header>
+      <HistoryFilterBar filters={filters} onChange={go} />
+      {error !== null && (
+        <div role="alert" className="placeholder placeholder--error">
+          Could not load history{error instanceof ApiError ? ` (HTTP ${error.status})` : ""}: {error.message}{" "}
+          {filters.page > 1 ? (
+            <button type="button" className="button button--small" onClick={() => go({ ...filters, page: 1 })}>
+              Back to page 1
+            </button>
+          ) : (
+            <button type="button" className="button button--small" onClick={() => void history.refetch()}>
+              Retry
+            </button>
+          )}
+        </div>
+      )}
+      {data === undefined && error === null && (
+        <p role="status" className="placeholder">
+          Loading history…
+        </p>
+      )}
+      {data !== undefined && (
+        <>
+          <div className="table-scroll">
+            <table className="table" aria-busy={history.isFetching}>
+              <thead>
+                <tr>
+                  <th scope="col">Task name</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Attempt</th>
+                  <th scope="col">Started</th>
+                  <th scope="col">Duration</th>
+                  <th scope="col">Error</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.items.length === 0 && (
+                  <tr>
+                    <td colSpan={6} className="muted">
+                      No executions match these filters.
+                    </td>
+                  </tr>
+                )}
+                {data.items.map((raw) => {
+                  const item = withLive(raw);
+                  const open = expanded.has(item.id);
+                  return (
+                    <Fragment key={item.id}>
+                      <tr className="table__row" data-testid="history-row">
+                        <td>
+                          <button
+                            type="button"
+                            className="row-toggle"
+                            aria-expanded={open}
+                            aria-controls={`details-${item.id}`}
+                            onClick={() => toggle(item.id)}
+                          >
+                            <span aria-hidden="true">{open ? "▾" : "▸"}</span> {item.task_name}
+                          </button>
+                        </td>
+                        <td>
+                          <span className={`pill status--${item.status}`}>{item.status}</span>
+                        </td>
+                        <td>{item.attempt}</td>
+                        <td>{formatDateTime(item.started_at)}</td>
+                        <td>{formatDuration(item.duration_ms)}</td>
+                        <td className="table__error" title={item.error_message ?? undefined}>
+                          {item.error_message ?? ""}
+                        </td>
+                      </tr>
+                      {open && (
+                        <tr id={`details-${item.id}`} className="table__details">
+                          <td colSpan={6}>
+                            <ExecutionDetails item={item} />
+                          </td>
+                        </tr>
+                      )}
+                    </Fragment>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+          <nav className="pager" aria-label="History pages">
+            <button
+              type="button"
+              className="button"
+              disabled={filters.page <= 1}
+              onClick={() => go({ ...filters, page: filters.page - 1 })}
+            >
+              Previous
+            </button>
+            <span className="muted small" aria-live="polite">
+              Page {filters.page} of {formatCount(totalPages)}
+            </span>
+            <button
+              type="button"
+              className="button"
+              disabled={filters.page >= totalPages}
+              onClick={() => go({ ...filters, page: filters.page + 1 })}
+            >
+              Next
+            </button>
+          </nav>
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,49 @@
+import { LineChart } from "@/components/charts";
+import { useTimeseries } from "../api/get-timeseries";
+
+function bucketLabel(iso: string, bucketSeconds: number): string {
+  const date = new Date(iso);
+  if (bucketSeconds >= 86_400) return date.toLocaleDateString("en-GB", { month: "short", day: "numeric" });
+  if (bucketSeconds >= 3_600) {
+    return date.toLocaleString("en-GB", { day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false });
+  }
+  return date.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false });
+}
+
+/** Runs and failures per bucket, and the p95 duration, over the selected window. */
+export function ThroughputCharts({ timeWindow }: { timeWindow: number }) {
+  const { data, error } = useTimeseries(timeWindow);
+  if (data === undefined) {
+    return (
+      <p className={error ? "card placeholder placeholder--error" : "placeholder"} role={error ? "alert" : "status"}>
+        {error ? `Could not load charts: ${error.message}` : "Loading charts…"}
+      </p>
+    );
+  }
+  if (data.series.every((b) => b.total === 0)) {
+    return <p className="card placeholder">No finished executions to chart in this window.</p>;
+  }
+  const labels = data.series.map((b) => bucketLabel(b.bucket_start, data.bucket_seconds));
+  return (
+    <section className="charts" aria-label="Charts">
+      <div className="card">
+        <LineChart
+          title="Throughput and failures"
+          labels={labels}
+          series={[
+            { label: "finished", values: data.series.map((b) => b.total), color: "--accent", fill: true },
+            { label: "failed", values: data.series.map((b) => b.failed), color: "--bad" },
+          ]}
+        />
+      </div>
+      <div className="card">
+        <LineChart
+          title="Duration p95"
+          yTitle="ms"
+          labels={labels}
+          series={[{ label: "p95 (ms)", values: data.series.map((b) => b.p95_duration_ms), color: "--warn" }]}
+        />
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,50 @@
+import { Link } from "react-router";
+import { useHistory } from "@/features/history/api/get-history";
+import { readFilters, type Status } from "@/features/history/history-filters";
+import { TaskActionButton } from "@/features/tasks";
+import { formatDateTime } from "@/lib/format";
+
+/**
+ * The latest tasks in one status with the action that fits it: retry for failed ones,
+ * cancel for pending and running ones. Actions only for operators.
+ */
+export function TaskList({ status, title, canOperate }: { status: Status; title: string; canOperate: boolean }) {
+  const filters = { ...readFilters(new URLSearchParams()), status, pageSize: 25 };
+  const { data, error } = useHistory(filters);
+  const action = status === "failed" || status === "cancelled" ? "retry" : "cancel";
+  const headingId = `tasks-${status}`;
+
+  return (
+    <section className="card" aria-labelledby={headingId}>
+      <header className="card__header">
+        <h2 id={headingId}>{title}</h2>
+        <Link className="small" to={`/monitoring?status=${status}`}>
+          all in history
+        </Link>
+      </header>
+      {error !== null && (
+        <p className="error-text" role="alert">
+          Could not load tasks: {error.message}
+        </p>
+      )}
+      {data === undefined && error === null && <p className="placeholder">Loading…</p>}
+      {data !== undefined && data.items.length === 0 && <p className="muted small">None.</p>}
+      {data !== undefined && data.items.length > 0 && (
+        <ul className="task-list" aria-label={title}>
+          {data.items.map((item) => (
+            <li key={item.id} className="task-list__item" data-testid={`${status}-task`}>
+              <div>
+                <code className="task-list__name">{item.task_name}</code>{" "}
+                <span className="muted small">
+                  {item.task_id.slice(0, 8)} · {formatDateTime(item.created_at)}
+                  {item.error_message ? ` · ${item.error_message}` : ""}
+                </span>
+              </div>
+              {canOperate && <TaskActionButton taskId={item.task_id} action={action} />}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,47 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, toApiError, type Schemas } from "@/lib/api-client";
+
+export type TaskDetail = Schemas["TaskDetail"];
+
+/** A task's latest state and every attempt; polled while it is not finished. */
+export function useTask(taskId: string | null, pollMs = 2_000) {
+  return useQuery({
+    queryKey: ["tasks", taskId],
+    queryFn: async ({ signal }): Promise<TaskDetail> => {
+      const { data, error, response } = await api.GET("/api/v1/tasks/{task_id}", {
+        params: { path: { task_id: taskId ?? "" } },
+        signal,
+      });
+      if (data === undefined) throw toApiError(response, error);
+      return data;
+    },
+    enabled: taskId !== null,
+    refetchInterval: (query) => {
+      const status = query.state.data?.status;
+      return status === "pending" || status === "running" || status === undefined ? pollMs : false;
+    },
+  });
+}
+
+/** Retry a failed or cancelled task (a new task id), or cancel a pending or running one. */
+export function useTaskAction(action: "retry" | "cancel") {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: async (taskId: string): Promise<string> => {
+      const path = { params: { path: { task_id: taskId } } };
+      if (action === "retry") {
+        const { data, error, response } = await api.POST("/api/v1/tasks/{task_id}/retry", path);
+        if (data === undefined) throw toApiError(response, error);
+        return `Retried as ${data.task_id}`;
+      }
+      const { data, error, response } = await api.POST("/api/v1/tasks/{task_id}/cancel", path);
+      if (data === undefined) throw toApiError(response, error);
+      return `Cancel requested (${data.status})`;
+    },
+    onSettled: () => {
+      void queryClient.invalidateQueries({ queryKey: ["history"] });
+      void queryClient.invalidateQueries({ queryKey: ["queues"] });
+      void queryClient.invalidateQueries({ queryKey: ["tasks"] });
+    },
+  });
+}
