@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,12 +55,15 @@ class Replay:
 
 
 @contextmanager
-def replay_server(fixture: str) -> Iterator[Replay]:
+def replay_server(fixture: str, latency: float = 0.0) -> Iterator[Replay]:
+    """`latency` seconds per answer, as over a real network (the browser tests watch
+    progress move)."""
     replay = Replay(json.loads((FIXTURES / fixture).read_text())["routes"])
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             replay.requests.append({"path": self.path, "headers": dict(self.headers)})
+            time.sleep(latency)
             status, headers, body = replay.answer("GET", self.path)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -80,8 +80,8 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def start_api(self, name: str = "api") -> Api:
-        port = free_port()
+    def start_api(self, name: str = "api", port: int | None = None) -> Api:
+        port = port or free_port()
         process = self._spawn(name, ["serve"], {"TASKLENS_PORT": str(port)})
         api = Api(f"http://127.0.0.1:{port}", process)
         api.wait_healthy()

@@ -36,7 +36,14 @@ export function stubFetch(route: Route) {
 export function taskEvent(
   taskName: string,
   status: "pending" | "running" | "success" | "failed" | "cancelled",
-  data: Partial<{ task_id: string; attempt: number; duration_ms: number | null; error_message: string | null; progress: number | null; progress_message: string | null }> = {},
+  data: Partial<{
+    task_id: string;
+    attempt: number;
+    duration_ms: number | null;
+    error_message: string | null;
+    progress: number | null;
+    progress_message: string | null;
+  }> = {},
   id?: string,
 ) {
   return {

@@ -18,7 +18,11 @@ function ChartFrame({ title, children, height = 220 }: { title: string; children
   );
 }
 
-export function LineChart({ title, height, ...props }: ComponentProps<typeof LazyLine> & { title: string; height?: number }) {
+export function LineChart({
+  title,
+  height,
+  ...props
+}: ComponentProps<typeof LazyLine> & { title: string; height?: number }) {
   return (
     <ChartFrame title={title} height={height}>
       <LazyLine {...props} />
@@ -26,7 +30,11 @@ export function LineChart({ title, height, ...props }: ComponentProps<typeof Laz
   );
 }
 
-export function BarChart({ title, height, ...props }: ComponentProps<typeof LazyBar> & { title: string; height?: number }) {
+export function BarChart({
+  title,
+  height,
+  ...props
+}: ComponentProps<typeof LazyBar> & { title: string; height?: number }) {
   return (
     <ChartFrame title={title} height={height}>
       <LazyBar {...props} />

@@ -11,7 +11,11 @@ const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v)
 const str = (v: unknown): string => (typeof v === "string" ? v : "");
 const list = (v: unknown): Json[] => (Array.isArray(v) ? v.filter(isObject) : []);
 const counts = (v: unknown): [string, number][] =>
-  isObject(v) ? Object.entries(v).map(([k, n]) => [k, num(n)] as [string, number]).sort((a, b) => b[1] - a[1]) : [];
+  isObject(v)
+    ? Object.entries(v)
+        .map(([k, n]) => [k, num(n)] as [string, number])
+        .sort((a, b) => b[1] - a[1])
+    : [];
 
 export type RepositoryReport = {
   commitCount: number;
@@ -19,7 +23,12 @@ export type RepositoryReport = {
   commitsPerWeek: { week: string; commits: number }[];
   languages: [string, number][];
   technologies: string[];
-  plan: { total: number; done: number; percentage: number | null; files: { path: string; total: number; done: number; percentage: number }[] };
+  plan: {
+    total: number;
+    done: number;
+    percentage: number | null;
+    files: { path: string; total: number; done: number; percentage: number }[];
+  };
 };
 
 export function readRepositoryReport(result: Json): RepositoryReport {
@@ -62,7 +71,12 @@ export function readGithubReport(result: Json): GithubReport {
       publicRepos: num(profile.public_repos),
       followers: num(profile.followers),
     },
-    pullRequests: { total: num(prs.total), merged: num(prs.merged), open: num(prs.open), closedUnmerged: num(prs.closed_unmerged) },
+    pullRequests: {
+      total: num(prs.total),
+      merged: num(prs.merged),
+      open: num(prs.open),
+      closedUnmerged: num(prs.closed_unmerged),
+    },
     repositories: list(result.repositories).map((r) => ({
       fullName: str(r.full_name),
       stars: num(r.stars),

@@ -21,7 +21,12 @@ const report = {
     commits_per_week: [{ week: "2026-W40", commits: 12 }],
     languages: { Python: 900, TypeScript: 300 },
     technologies: ["FastAPI", "React"],
-    plan_progress: { total: 4, done: 2, percentage: 50, files: [{ path: "PLAN.md", total: 4, done: 2, percentage: 50 }] },
+    plan_progress: {
+      total: 4,
+      done: 2,
+      percentage: 50,
+      files: [{ path: "PLAN.md", total: 4, done: 2, percentage: 50 }],
+    },
   },
 };
 
@@ -58,9 +63,24 @@ describe("analyses pages", () => {
         posted.push(request);
         return jsonResponse({ task_id: "new-1", status: "pending", deduplicated: false, cached: false }, 202);
       }
-      if (url.pathname.startsWith("/api/v1/analyses/repository/")) return jsonResponse({ ...report, result: null, is_regenerating: true, task_id: "new-1" }, 202);
+      if (url.pathname.startsWith("/api/v1/analyses/repository/"))
+        return jsonResponse({ ...report, result: null, is_regenerating: true, task_id: "new-1" }, 202);
       if (url.pathname === "/api/v1/tasks/new-1") {
-        return jsonResponse({ task_id: "new-1", task_name: "analyses.repository", status: "running", progress: 0.4, progress_message: "reading history", attempts: [], queue: null, params: null, result: null, created_at: "x", started_at: null, completed_at: null, duration_ms: null });
+        return jsonResponse({
+          task_id: "new-1",
+          task_name: "analyses.repository",
+          status: "running",
+          progress: 0.4,
+          progress_message: "reading history",
+          attempts: [],
+          queue: null,
+          params: null,
+          result: null,
+          created_at: "x",
+          started_at: null,
+          completed_at: null,
+          duration_ms: null,
+        });
       }
     });
     renderApp("/analyses");

@@ -1,3 +1,4 @@
+import { Field } from "@/components/field";
 import { useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
 import { KINDS, PERIODS, useSubmitAnalysis, type AnalysisKind, type Period, type Priority } from "../api/analyses";
@@ -35,30 +36,33 @@ export function AnalysisForm() {
     <form className="card form" onSubmit={onSubmit} noValidate aria-labelledby="new-analysis">
       <h2 id="new-analysis">New analysis</h2>
       <div className="form__row">
-        <label className="field">
-          <span>Kind</span>
-          <select value={kind} onChange={(e) => setKind(e.target.value as AnalysisKind)}>
-            {KINDS.map((k) => (
-              <option key={k.value} value={k.value}>
-                {k.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="field field--grow">
-          <span>{kind === "repository" ? "Repository" : "Username"}</span>
-          <input
-            name="subject"
-            value={subject}
-            placeholder={PLACEHOLDERS[kind]}
-            spellCheck={false}
-            autoComplete="off"
-            aria-invalid={showProblem}
-            aria-describedby="subject-error"
-            onChange={(e) => setSubject(e.target.value)}
-            onBlur={() => setTouched(subject !== "")}
-          />
-        </label>
+        <Field label="Kind">
+          {(id) => (
+            <select id={id} value={kind} onChange={(e) => setKind(e.target.value as AnalysisKind)}>
+              {KINDS.map((k) => (
+                <option key={k.value} value={k.value}>
+                  {k.label}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <Field label={kind === "repository" ? "Repository" : "Username"} className="field field--grow">
+          {(id) => (
+            <input
+              id={id}
+              name="subject"
+              value={subject}
+              placeholder={PLACEHOLDERS[kind]}
+              spellCheck={false}
+              autoComplete="off"
+              aria-invalid={showProblem}
+              aria-describedby="subject-error"
+              onChange={(e) => setSubject(e.target.value)}
+              onBlur={() => setTouched(subject !== "")}
+            />
+          )}
+        </Field>
       </div>
       {showProblem && (
         <p id="subject-error" className="error-text small" role="alert">
@@ -66,24 +70,26 @@ export function AnalysisForm() {
         </p>
       )}
       <div className="form__row">
-        <label className="field">
-          <span>Period</span>
-          <select value={period} onChange={(e) => setPeriod(e.target.value as Period)}>
-            {PERIODS.map((p) => (
-              <option key={p.value} value={p.value}>
-                {p.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="field">
-          <span>Priority</span>
-          <select value={priority} onChange={(e) => setPriority(e.target.value as Priority)}>
-            <option value="high">high</option>
-            <option value="default">default</option>
-            <option value="low">low</option>
-          </select>
-        </label>
+        <Field label="Period">
+          {(id) => (
+            <select id={id} value={period} onChange={(e) => setPeriod(e.target.value as Period)}>
+              {PERIODS.map((p) => (
+                <option key={p.value} value={p.value}>
+                  {p.label}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <Field label="Priority">
+          {(id) => (
+            <select id={id} value={priority} onChange={(e) => setPriority(e.target.value as Priority)}>
+              <option value="high">high</option>
+              <option value="default">default</option>
+              <option value="low">low</option>
+            </select>
+          )}
+        </Field>
         <label className="checkbox">
           <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} />
           <span>Force (ignore a fresh cached result)</span>

@@ -2,7 +2,15 @@ import { useEffect } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { useCanOperate } from "@/features/auth";
 import { formatAge } from "@/lib/format";
-import { KINDS, PERIODS, useAnalysis, useSubmitAnalysis, type AnalysisKind, type AnalysisView, type Period } from "../api/analyses";
+import {
+  KINDS,
+  PERIODS,
+  useAnalysis,
+  useSubmitAnalysis,
+  type AnalysisKind,
+  type AnalysisView,
+  type Period,
+} from "../api/analyses";
 import { GithubReport } from "./github-report";
 import { RefreshButton } from "./refresh-button";
 import { RepositoryReport } from "./repository-report";
@@ -138,7 +146,11 @@ export function AnalysisPage() {
       )}
       {data && <Freshness view={data} canOperate={canOperate} onRefresh={follow} />}
       {data?.result &&
-        (data.kind === "repository" ? <RepositoryReport result={data.result} /> : <GithubReport result={data.result} />)}
+        (data.kind === "repository" ? (
+          <RepositoryReport result={data.result} />
+        ) : (
+          <GithubReport result={data.result} />
+        ))}
     </main>
   );
 }

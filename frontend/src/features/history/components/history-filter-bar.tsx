@@ -1,3 +1,4 @@
+import { Field } from "@/components/field";
 import { useTaskNames } from "@/features/monitoring/api/get-task-names";
 import { PAGE_SIZES, STATUSES, type HistoryFilters, type Status } from "../history-filters";
 
@@ -15,62 +16,70 @@ export function HistoryFilterBar({
 
   return (
     <form className="filters" role="search" aria-label="History filters" onSubmit={(e) => e.preventDefault()}>
-      <label className="field">
-        <span>Task name</span>
-        <select value={filters.taskName ?? ""} onChange={(e) => update({ taskName: e.target.value || null })}>
-          <option value="">All tasks</option>
-          {filters.taskName !== null && !names.data?.includes(filters.taskName) && (
-            <option value={filters.taskName}>{filters.taskName}</option>
-          )}
-          {names.data?.map((name) => (
-            <option key={name} value={name}>
-              {name}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label className="field">
-        <span>Status</span>
-        <select
-          value={filters.status ?? ""}
-          onChange={(e) => update({ status: (e.target.value || null) as Status | null })}
-        >
-          <option value="">Any status</option>
-          {STATUSES.map((s) => (
-            <option key={s} value={s}>
-              {s}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label className="field">
-        <span>From</span>
-        <input
-          type="datetime-local"
-          value={filters.from ?? ""}
-          aria-invalid={rangeInvalid}
-          onChange={(e) => update({ from: e.target.value || null })}
-        />
-      </label>
-      <label className="field">
-        <span>To</span>
-        <input
-          type="datetime-local"
-          value={filters.to ?? ""}
-          aria-invalid={rangeInvalid}
-          onChange={(e) => update({ to: e.target.value || null })}
-        />
-      </label>
-      <label className="field">
-        <span>Rows</span>
-        <select value={filters.pageSize} onChange={(e) => update({ pageSize: Number(e.target.value) })}>
-          {PAGE_SIZES.map((n) => (
-            <option key={n} value={n}>
-              {n}
-            </option>
-          ))}
-        </select>
-      </label>
+      <Field label="Task name">
+        {(id) => (
+          <select id={id} value={filters.taskName ?? ""} onChange={(e) => update({ taskName: e.target.value || null })}>
+            <option value="">All tasks</option>
+            {filters.taskName !== null && !names.data?.includes(filters.taskName) && (
+              <option value={filters.taskName}>{filters.taskName}</option>
+            )}
+            {names.data?.map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <Field label="Status">
+        {(id) => (
+          <select
+            id={id}
+            value={filters.status ?? ""}
+            onChange={(e) => update({ status: (e.target.value || null) as Status | null })}
+          >
+            <option value="">Any status</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <Field label="From">
+        {(id) => (
+          <input
+            id={id}
+            type="datetime-local"
+            value={filters.from ?? ""}
+            aria-invalid={rangeInvalid}
+            onChange={(e) => update({ from: e.target.value || null })}
+          />
+        )}
+      </Field>
+      <Field label="To">
+        {(id) => (
+          <input
+            id={id}
+            type="datetime-local"
+            value={filters.to ?? ""}
+            aria-invalid={rangeInvalid}
+            onChange={(e) => update({ to: e.target.value || null })}
+          />
+        )}
+      </Field>
+      <Field label="Rows">
+        {(id) => (
+          <select id={id} value={filters.pageSize} onChange={(e) => update({ pageSize: Number(e.target.value) })}>
+            {PAGE_SIZES.map((n) => (
+              <option key={n} value={n}>
+                {n}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
       {rangeInvalid && (
         <p className="error-text field--wide" role="alert">
           “From” must be before “To”.

@@ -4,7 +4,6 @@ import { getToken, setToken } from "@/features/auth";
 import { jsonResponse, renderApp, stubFetch } from "@/testing/utils";
 import { dashboardApi, metricsResponse } from "./fixtures";
 
-
 describe("MonitoringPage", () => {
   it("fetches metrics with the stored token and shows a card per task", async () => {
     setToken("secret-1");
@@ -29,9 +28,7 @@ describe("MonitoringPage", () => {
 
   it("redirects / to /monitoring", async () => {
     setToken("secret-1");
-    stubFetch(
-      dashboardApi({ "/api/v1/monitoring/metrics": () => jsonResponse({ ...metricsResponse, metrics: [] }) }),
-    );
+    stubFetch(dashboardApi({ "/api/v1/monitoring/metrics": () => jsonResponse({ ...metricsResponse, metrics: [] }) }));
     renderApp("/");
     expect(await screen.findByText("No task executions in the last 24 hours.")).toBeInTheDocument();
     expect(window.location.pathname).toBe("/monitoring");
@@ -39,9 +36,7 @@ describe("MonitoringPage", () => {
 
   it("shows an error state with the server's message", async () => {
     setToken("secret-1");
-    stubFetch(
-      dashboardApi({ "/api/v1/monitoring/metrics": () => jsonResponse({ error: "database is down" }, 503) }),
-    );
+    stubFetch(dashboardApi({ "/api/v1/monitoring/metrics": () => jsonResponse({ error: "database is down" }, 503) }));
     renderApp("/monitoring");
     const alert = await screen.findByText(/Could not load metrics/);
     expect(alert).toHaveTextContent("Could not load metrics (HTTP 503): database is down");

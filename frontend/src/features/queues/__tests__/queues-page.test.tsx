@@ -10,7 +10,15 @@ const queues = {
     { name: "default", stream: "tasklens", depth: 40, in_flight: 3 },
   ],
   workers: [
-    { id: "w1", hostname: "box", pid: 42, started_at: "2026-11-23T09:00:00Z", last_seen: "2026-11-23T10:00:00Z", online: true, running: 3 },
+    {
+      id: "w1",
+      hostname: "box",
+      pid: 42,
+      started_at: "2026-11-23T09:00:00Z",
+      last_seen: "2026-11-23T10:00:00Z",
+      online: true,
+      running: 3,
+    },
   ],
 };
 

@@ -1,3 +1,4 @@
+import { Field } from "@/components/field";
 import { useState, type FormEvent } from "react";
 import { useRunDemo, type DemoRequest } from "../api/queues";
 
@@ -20,34 +21,38 @@ export function DemoForm() {
   return (
     <form className="card form form--inline" onSubmit={submit} aria-labelledby="demo-title" noValidate>
       <h2 id="demo-title">Run demo tasks</h2>
-      <label className="field">
-        <span>Task</span>
-        <select value={task} onChange={(e) => setTask(e.target.value as DemoTask)}>
-          {TASKS.map((t) => (
-            <option key={t}>{t}</option>
-          ))}
-        </select>
-      </label>
-      <label className="field">
-        <span>Count</span>
-        <input
-          type="number"
-          min={1}
-          max={1000}
-          value={count}
-          aria-invalid={countError !== null}
-          aria-describedby="demo-count-error"
-          onChange={(e) => setCount(e.target.value)}
-        />
-      </label>
-      <label className="field">
-        <span>Priority</span>
-        <select value={priority} onChange={(e) => setPriority(e.target.value as DemoRequest["priority"])}>
-          <option value="high">high</option>
-          <option value="default">default</option>
-          <option value="low">low</option>
-        </select>
-      </label>
+      <Field label="Task">
+        {(id) => (
+          <select id={id} value={task} onChange={(e) => setTask(e.target.value as DemoTask)}>
+            {TASKS.map((t) => (
+              <option key={t}>{t}</option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <Field label="Count">
+        {(id) => (
+          <input
+            id={id}
+            type="number"
+            min={1}
+            max={1000}
+            value={count}
+            aria-invalid={countError !== null}
+            aria-describedby="demo-count-error"
+            onChange={(e) => setCount(e.target.value)}
+          />
+        )}
+      </Field>
+      <Field label="Priority">
+        {(id) => (
+          <select id={id} value={priority} onChange={(e) => setPriority(e.target.value as DemoRequest["priority"])}>
+            <option value="high">high</option>
+            <option value="default">default</option>
+            <option value="low">low</option>
+          </select>
+        )}
+      </Field>
       <button type="submit" className="button button--primary" disabled={run.isPending || countError !== null}>
         Enqueue
       </button>

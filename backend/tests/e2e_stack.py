@@ -1,0 +1,72 @@
+"""A whole distributed TaskLens for the browser tests (frontend/e2e): PostgreSQL and Redis
+databases of its own, an API and a worker, a git repository to analyse and the GitHub
+replay server. Prints one JSON line describing it, then obeys commands on stdin:
+`restart-api` (same port, as after a deploy) and `stop`.
+
+Run: `backend/.venv/bin/python backend/tests/e2e_stack.py <workdir>`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import httpx
+
+os.environ.setdefault("TASKLENS_TEST_DB_NAME", "tasklens_e2e")
+os.environ.setdefault("TASKLENS_TEST_REDIS_DB", "8")
+
+from conftest import fresh_postgres, fresh_redis
+from git_repo import make_repository
+from github_replay import replay_server
+from support import API_TOKENS, OPERATOR_TOKEN, VIEWER_TOKEN, Stack
+
+
+def main(workdir: Path) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    repo = make_repository(workdir / "repos" / "app")
+    with replay_server("github_octo_dev.json", latency=0.4) as github:
+        # The recording opens octo-dev's search with a rate-limit answer (the backend tests'
+        # case); play it off so the browser sees an ordinary run.
+        httpx.get(f"{github.base_url}/search/issues", params={"q": "author:octo-dev type:pr"})
+        stack = Stack(
+            workdir,
+            {
+                "TASKLENS_DATABASE_URL": fresh_postgres(),
+                "TASKLENS_REDIS_URL": fresh_redis(),
+                "TASKLENS_API_TOKENS": API_TOKENS,
+                "TASKLENS_REPO_ROOTS": str(workdir / "repos"),
+                "TASKLENS_GITHUB_API_URL": github.base_url,
+                "TASKLENS_REFRESH_RATE_LIMIT": "2/300",
+                "TASKLENS_MAX_RETRIES": "1",
+            },
+        )
+        try:
+            api = stack.start_api()
+            stack.start_worker()
+            port = int(api.base_url.rsplit(":", 1)[1])
+            description = {
+                "url": api.base_url,
+                "operator": OPERATOR_TOKEN,
+                "viewer": VIEWER_TOKEN,
+                "repository": str(repo),
+                "github_user": "octo-dev",
+            }
+            print(json.dumps(description), flush=True)
+            for line in sys.stdin:
+                command = line.strip()
+                if command == "restart-api":
+                    api.process.stop()
+                    stack.processes.remove(api.process)
+                    api = stack.start_api(port=port)
+                    print("ok", flush=True)
+                elif command == "stop":
+                    break
+        finally:
+            stack.stop_all()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
