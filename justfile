@@ -43,19 +43,29 @@ demo count="50":
     {{tasklens}} demo --count {{count}}
 
 # The whole test suite: lint, types, backend tests against real services, frontend tests.
-test: install lint test-backend test-frontend
-    @backend/.venv/bin/python .ci/junit_total.py backend/.reports/pytest.xml frontend/test-results/vitest.xml
+test: install lint test-backend test-frontend test-e2e
+    @backend/.venv/bin/python .ci/junit_total.py backend/.reports/pytest.xml frontend/test-results/vitest.xml frontend/test-results/e2e.xml
 
 lint:
     cd {{backend}} && .venv/bin/ruff check src tests benchmarks && .venv/bin/ruff format --check src tests benchmarks
     cd {{backend}} && .venv/bin/mypy src tests benchmarks
+    cd {{frontend}} && npm run typecheck --silent && npm run format:check --silent
 
 test-backend *args:
     cd {{backend}} && .venv/bin/pytest --junitxml=.reports/pytest.xml {{args}}
 
 test-frontend:
-    cd {{frontend}} && npm run typecheck --silent && npm test --silent -- --reporter=default --reporter=junit --outputFile.junit=test-results/vitest.xml
-    @echo "main JS bundle: $(cat {{frontend}}/dist/assets/index-*.js | gzip -9 | wc -c) bytes gzipped"
+    cd {{frontend}} && npm test --silent -- --reporter=default --reporter=junit --outputFile.junit=test-results/vitest.xml
+    @echo "main JS bundle: $(cat {{frontend}}/dist/assets/index-*.js | gzip -9 | wc -c) bytes gzipped (target < 250 KB)"
+
+# Browser tests: headless Chromium (Debian's, via playwright-core) against the real distributed
+# stack, which needs PostgreSQL and Redis. Screenshots land in frontend/test-results/.
+test-e2e:
+    cd {{frontend}} && npm run test:e2e --silent -- --reporter=default --reporter=junit --outputFile.junit=test-results/e2e.xml
+
+# Live-feed latency in the browser (10 and 200 events/s) and dashboard load time.
+bench-frontend *args:
+    cd {{frontend}} && npm run bench:e2e --silent -- {{args}}
 
 # Regenerate the API contract (specs/openapi.json) and the frontend's types from it.
 openapi:

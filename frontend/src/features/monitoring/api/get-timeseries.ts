@@ -15,7 +15,7 @@ export async function getTimeseries(timeWindow: number, signal?: AbortSignal): P
 /** Throughput, failures and p95 duration per time bucket, for the charts. */
 export function useTimeseries(timeWindow: number) {
   return useQuery({
-    queryKey: ["monitoring", "timeseries", timeWindow],
+    queryKey: ["charts", timeWindow],
     queryFn: ({ signal }) => getTimeseries(timeWindow, signal),
     placeholderData: keepPreviousData,
     refetchInterval: 60_000,
