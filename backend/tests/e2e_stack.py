@@ -53,6 +53,7 @@ def main(workdir: Path) -> None:
                 "viewer": VIEWER_TOKEN,
                 "repository": str(repo),
                 "github_user": "octo-dev",
+                "database_url": stack.env["TASKLENS_DATABASE_URL"],
             }
             print(json.dumps(description), flush=True)
             for line in sys.stdin:

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 
-const BACKEND = resolve(import.meta.dirname, "../../backend");
+export const BACKEND = resolve(import.meta.dirname, "../../backend");
 
 export type StackInfo = {
   url: string;
@@ -12,6 +12,7 @@ export type StackInfo = {
   viewer: string;
   repository: string;
   github_user: string;
+  database_url: string;
 };
 
 /**
