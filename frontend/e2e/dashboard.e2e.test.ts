@@ -53,6 +53,12 @@ async function enqueue(task: string, count: number, params: Record<string, unkno
 
 describe("monitoring dashboard", () => {
   it("signs in from the printed link, drops the token from the address bar, goes live", async () => {
+    const signIn = await newPage(browser);
+    await signIn.page.goto(`${stack.info.url}/monitoring`);
+    await signIn.page.getByRole("heading", { name: "Sign in to TaskLens" }).waitFor();
+    await screenshot(signIn.page, "sign-in");
+    await signIn.page.close();
+
     const { page, errors } = await signedIn();
     await page.getByRole("heading", { level: 1, name: "Background Task Monitoring" }).waitFor();
     expect(page.url()).not.toContain("token=");

@@ -1,5 +1,6 @@
 import type { QueryClient } from "@tanstack/react-query";
 import { BrowserRouter } from "react-router";
+import { ErrorBoundary } from "@/components/error-boundary";
 import { AppProvider } from "./provider";
 import { AppRoutes } from "./router";
 
@@ -7,7 +8,9 @@ export function App({ queryClient }: { queryClient?: QueryClient }) {
   return (
     <AppProvider queryClient={queryClient}>
       <BrowserRouter>
-        <AppRoutes />
+        <ErrorBoundary>
+          <AppRoutes />
+        </ErrorBoundary>
       </BrowserRouter>
     </AppProvider>
   );
