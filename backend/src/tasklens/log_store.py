@@ -95,14 +95,20 @@ def _row(change: LifecycleChange, now: datetime) -> tuple[Any, ...]:
 class PostgresLogStore:
     """One dedicated asyncpg connection: the recorder flushes one batch at a time anyway."""
 
+    # The log is partitioned by created_at, so the upsert key holds it: a change whose row
+    # already exists takes that row's created_at (a worker's `success` knows no enqueue
+    # stamp), a new row the change's own.
     _SQL = (
+        "WITH u AS (SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], "
+        "$5::text[], $6::text[], $7::text[], $8::float8[], $9::text[], $10::text[], "
+        "$11::timestamptz[], $12::timestamptz[], $13::float8[], $14::text[], $15::text[], "
+        "$16::timestamptz[], $17::timestamptz[]) "
+        "AS u(t, a, n, s, p, q, w, pr, pm, r, sa, ca, d, em, et, cr, up)) "
         f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "
-        "SELECT t, a, n, s, p::jsonb, q, w, pr, pm, r::jsonb, sa, ca, d, em, et, cr, up FROM "
-        "unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], "
-        "$7::text[], $8::float8[], $9::text[], $10::text[], $11::timestamptz[], "
-        "$12::timestamptz[], $13::float8[], $14::text[], $15::text[], $16::timestamptz[], "
-        "$17::timestamptz[]) AS u(t, a, n, s, p, q, w, pr, pm, r, sa, ca, d, em, et, cr, up) "
-        f"ON CONFLICT (task_id, attempt) DO UPDATE SET {MERGE_SET}"
+        "SELECT t, a, n, s, p::jsonb, q, w, pr, pm, r::jsonb, sa, ca, d, em, et, "
+        f"coalesce((SELECT e.created_at FROM {TABLE} AS e WHERE e.task_id = u.t "
+        "AND e.attempt = u.a ORDER BY e.created_at LIMIT 1), cr), up FROM u "
+        f"ON CONFLICT (task_id, attempt, created_at) DO UPDATE SET {MERGE_SET}"
     )
 
     def __init__(self, database_url: str) -> None:

@@ -125,6 +125,20 @@ class TaskLogCount(SQLModel, table=True):
     duration_sum: float = Field(sa_column=sa.Column(sa.Float, nullable=False))
 
 
+class TaskDurationHistogram(SQLModel, table=True):
+    """Rows per duration bin (`tasklens.rollups`), per hour (grain 1) and day (grain 24), task
+    name and terminal status; kept by database triggers (migration 0005)."""
+
+    __tablename__ = "task_duration_histogram"
+
+    grain: int = Field(sa_column=sa.Column(sa.SmallInteger, primary_key=True))
+    bucket: datetime = Field(sa_column=sa.Column(UTCDateTime, primary_key=True))
+    task_name: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+    status: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True))
+    bin: int = Field(sa_column=sa.Column(sa.SmallInteger, primary_key=True))
+    count: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
 class AnalysisResult(SQLModel, table=True):
     """The latest successful result of one analysis; replaced in one upsert, never cleared by
     a failed regeneration."""

@@ -14,10 +14,18 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tasklens.models import TaskExecutionLog, TaskLogCount, TaskStatus, utcnow
+from tasklens import rollups
+from tasklens.models import (
+    TaskDurationHistogram,
+    TaskExecutionLog,
+    TaskLogCount,
+    TaskStatus,
+    utcnow,
+)
 
 Log = TaskExecutionLog
 Count = TaskLogCount
+Histogram = TaskDurationHistogram
 SelectT = TypeVar("SelectT", bound=sa.Select[Any])
 FINISHED = (TaskStatus.SUCCESS.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 
@@ -33,7 +41,10 @@ class TaskMetrics(BaseModel):
     failed: int
     cancelled: int
     avg_duration_ms: float | None = Field(description="Over successful executions only")
-    p95_duration_ms: float | None = Field(description="Nearest-rank p95 of successful ones")
+    p95_duration_ms: float | None = Field(
+        description="Nearest-rank p95 of successful ones, from duration histograms: within "
+        "+9.05 % / -8.3 % of the exact value"
+    )
     success_rate: float | None = Field(description="success / finished; null if none finished")
 
 
@@ -49,6 +60,15 @@ def ceil_hour(moment: datetime) -> datetime:
     return floored if floored == moment else floored + HOUR
 
 
+def floor_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def ceil_day(moment: datetime) -> datetime:
+    floored = floor_day(moment)
+    return floored if floored == moment else floored + timedelta(days=1)
+
+
 @dataclass(slots=True)
 class _Tally:
     by_status: dict[str, int]
@@ -58,8 +78,10 @@ class _Tally:
 
 async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]:
     """Counts come from the hourly counts table for whole hours and from the log itself for
-    the part of the window's first hour; p95 needs the durations, so it reads the log."""
-    since = utcnow() - timedelta(hours=window_hours)
+    the part of the window's first hour; the p95 from the duration histograms the same way
+    (daily rows for whole days), so 30 days cost about what 24 hours do."""
+    now = utcnow()
+    since = now - timedelta(hours=window_hours)
     first_full_hour = ceil_hour(since)
     whole_hours = (
         sa.select(
@@ -91,7 +113,7 @@ async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]
             if status == TaskStatus.SUCCESS.value:
                 tally.duration_count += int(duration_count)
                 tally.duration_sum += float(duration_sum)
-    p95 = await _p95_by_name(session, since)
+    histograms = await _success_histograms(session, since, now)
     result = []
     for name in sorted(tallies):
         tally = tallies[name]
@@ -111,36 +133,122 @@ async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]
                 avg_duration_ms=(
                     tally.duration_sum / tally.duration_count if tally.duration_count else None
                 ),
-                p95_duration_ms=p95.get(name),
+                p95_duration_ms=rollups.percentile(histograms.get(name, {}), 0.95),
                 success_rate=(n["success"] / finished) if finished else None,
             )
         )
     return result
 
 
-async def _p95_by_name(session: AsyncSession, since: datetime) -> dict[str, float]:
-    """Nearest-rank p95 of successful durations (same as PostgreSQL's percentile_disc)."""
-    ranked = (
-        sa.select(
-            col(Log.task_name).label("name"),
-            col(Log.duration_ms).label("d"),
-            sa.func.row_number()
-            .over(partition_by=col(Log.task_name), order_by=col(Log.duration_ms))
-            .label("rn"),
-            sa.func.count().over(partition_by=col(Log.task_name)).label("n"),
-        )
+def _bin_of_log_duration(session: AsyncSession) -> sa.ColumnElement[int]:
+    dialect = session.get_bind().dialect.name
+    return sa.literal_column(rollups.bin_sql("task_execution_logs.duration_ms", dialect))
+
+
+async def _success_histograms(
+    session: AsyncSession, since: datetime, now: datetime
+) -> dict[str, dict[int, int]]:
+    """Successful durations per task name and bin since `since`: the first partial hour
+    from the log, whole days from the daily rows, the hours around them from hourly rows."""
+    first_full_hour = ceil_hour(since)
+    first_full_day, today = ceil_day(first_full_hour), floor_day(now)
+    per_bin = sa.func.sum(col(Histogram.count))
+    base = (
+        sa.select(col(Histogram.task_name), col(Histogram.bin), per_bin)
+        .where(col(Histogram.status) == TaskStatus.SUCCESS.value)
+        .group_by(col(Histogram.task_name), col(Histogram.bin))
+    )
+    hourly = col(Histogram.grain) == 1
+    daily = col(Histogram.grain) == 24
+    bucket = col(Histogram.bucket)
+    if first_full_day < today:
+        queries = [
+            base.where(hourly, bucket >= first_full_hour, bucket < first_full_day),
+            base.where(daily, bucket >= first_full_day, bucket < today),
+            base.where(hourly, bucket >= today),
+        ]
+    else:
+        queries = [base.where(hourly, bucket >= first_full_hour)]
+    bin_expr = _bin_of_log_duration(session)
+    queries.append(
+        sa.select(col(Log.task_name), bin_expr, sa.func.count())
         .where(
             col(Log.created_at) >= since,
-            col(Log.status) == "success",
+            col(Log.created_at) < first_full_hour,
+            col(Log.status) == TaskStatus.SUCCESS.value,
             col(Log.duration_ms).is_not(None),
         )
-        .subquery()
+        .group_by(col(Log.task_name), bin_expr)
     )
-    # rn == ceil(0.95 * n), in integers: rn >= 0.95n > rn - 1
-    query = sa.select(ranked.c.name, ranked.c.d).where(
-        ranked.c.rn * 100 >= ranked.c.n * 95, (ranked.c.rn - 1) * 100 < ranked.c.n * 95
+    histograms: dict[str, dict[int, int]] = {}
+    for query in queries:
+        for name, index, count in await session.execute(query):
+            histogram = histograms.setdefault(name, {})
+            histogram[int(index)] = histogram.get(int(index), 0) + int(count)
+    return histograms
+
+
+class SeriesBucket(BaseModel):
+    bucket_start: datetime
+    total: int
+    success: int
+    failed: int
+    cancelled: int
+    p95_duration_ms: float | None = Field(description="Of successful executions, from rollups")
+
+
+@dataclass(slots=True)
+class Series:
+    bucket_seconds: int
+    buckets: list[SeriesBucket]
+
+
+async def timeseries(session: AsyncSession, window_hours: int, task_name: str | None) -> Series:
+    """Hourly buckets (every hour of the window, empty ones too) from the counts and the
+    hourly duration histograms: no raw row is read. The first bucket is the whole hour the
+    window starts in."""
+    now = utcnow()
+    start = floor_hour(now - timedelta(hours=window_hours))
+    counts = (
+        sa.select(col(Count.bucket), col(Count.status), sa.func.sum(col(Count.count)))
+        .where(col(Count.bucket) >= start)
+        .group_by(col(Count.bucket), col(Count.status))
     )
-    return {name: float(d) for name, d in (await session.execute(query)).all()}
+    bins = (
+        sa.select(col(Histogram.bucket), col(Histogram.bin), sa.func.sum(col(Histogram.count)))
+        .where(
+            col(Histogram.grain) == 1,
+            col(Histogram.bucket) >= start,
+            col(Histogram.status) == TaskStatus.SUCCESS.value,
+        )
+        .group_by(col(Histogram.bucket), col(Histogram.bin))
+    )
+    if task_name:
+        counts = counts.where(col(Count.task_name) == task_name)
+        bins = bins.where(col(Histogram.task_name) == task_name)
+    by_hour: dict[datetime, dict[str, int]] = {}
+    for bucket, status, count in await session.execute(counts):
+        tally = by_hour.setdefault(bucket, {})
+        tally[status] = tally.get(status, 0) + int(count)
+    histograms: dict[datetime, dict[int, int]] = {}
+    for bucket, index, count in await session.execute(bins):
+        histograms.setdefault(bucket, {})[int(index)] = int(count)
+    buckets = []
+    hour = start
+    while hour <= now:
+        tally = by_hour.get(hour, {})
+        buckets.append(
+            SeriesBucket(
+                bucket_start=hour,
+                total=sum(tally.values()),
+                success=tally.get(TaskStatus.SUCCESS.value, 0),
+                failed=tally.get(TaskStatus.FAILED.value, 0),
+                cancelled=tally.get(TaskStatus.CANCELLED.value, 0),
+                p95_duration_ms=rollups.percentile(histograms.get(hour, {}), 0.95),
+            )
+        )
+        hour += HOUR
+    return Series(int(HOUR.total_seconds()), buckets)
 
 
 @dataclass(slots=True)
@@ -168,6 +276,7 @@ class HistoryPage:
     page: int
     page_size: int
     items: list[TaskExecutionLog]
+    total_is_estimate: bool = False
 
     @property
     def total_pages(self) -> int:
