@@ -82,10 +82,11 @@ def main() -> None:
         print(f"queries: {args.rows:,} rows, {args.repeat} runs each", flush=True)
         q = asyncio.run(queries.run(database_url, args.rows, args.repeat, args.skip_generate))
         history = max(v for k, v in q.items() if k.startswith("history"))
+        metrics = max(v for k, v in q.items() if k.startswith("metrics"))
         print(
             f"queries: worst history p95 {history:.1f} ms (target < 50, ratio "
-            f"{history / 50:.2f}); metrics 24 h p95 {q['metrics, 24 h']:.1f} ms "
-            f"(target < 100, ratio {q['metrics, 24 h'] / 100:.2f})"
+            f"{history / 50:.2f}); worst metrics p95 (up to 30 d) {metrics:.1f} ms "
+            f"(target < 100, ratio {metrics / 100:.2f})"
         )
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import col
 
-from tasklens import migrate, rollups
-from tasklens.database import create_engine
+from tasklens import migrate, monitoring, rollups
+from tasklens.database import create_engine, session_factory
 from tasklens.lifecycle import LifecycleChange
 from tasklens.log_maintenance import Retention, maintain
 from tasklens.models import TaskStatus
@@ -220,3 +221,42 @@ async def _write_before_0005(url: str) -> None:
             )
         )
     await engine.dispose()
+
+
+def test_every_page_matches_one_ordered_read(database_url: str) -> None:
+    """Pages are read from whichever end of their hours is closer; together they must be
+    exactly the log, newest first, with any filter."""
+    changes = [
+        _change(i, TaskStatus.SUCCESS if i % 3 else TaskStatus.FAILED, 0, duration_ms=1.0)
+        for i in range(130)
+    ]
+    for i, c in enumerate(changes):  # many rows share an hour, some share a timestamp
+        c.created_at = NOW - timedelta(minutes=(i // 2) % 70, hours=i // 60)
+    asyncio.run(_write(database_url, [changes]))
+
+    async def walk(where: monitoring.HistoryFilter, page_size: int) -> tuple[list[str], list[str]]:
+        engine = create_engine(database_url)
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            expected = where.apply(sa.select(monitoring.Log.task_id)).order_by(
+                col(monitoring.Log.created_at).desc(), col(monitoring.Log.id).desc()
+            )
+            want = [str(t) for t in (await session.execute(expected)).scalars()]
+            got: list[str] = []
+            first = await monitoring.history(session, where, 1, page_size)
+            for page in range(1, first.total_pages + 1):
+                result = await monitoring.history(session, where, page, page_size)
+                assert result.total_count == len(want)
+                got += [item.task_id for item in result.items]
+        await engine.dispose()
+        return got, want
+
+    for where in (
+        monitoring.HistoryFilter(),
+        monitoring.HistoryFilter(task_name="job1"),
+        monitoring.HistoryFilter(status=TaskStatus.FAILED),
+        monitoring.HistoryFilter(start_date=NOW - timedelta(minutes=95)),
+    ):
+        for page_size in (7, 50):
+            got, want = asyncio.run(walk(where, page_size))
+            assert got == want and want

@@ -188,6 +188,25 @@ async def _success_histograms(
     return histograms
 
 
+def _percentile_bin_per_bucket(bins: Any, percent: int = 95) -> Any:
+    """The nearest-rank percentile's bin per bucket, computed in the database: a month of
+    hourly histograms is ~300,000 rows, too many to ship to Python for 720 numbers. `bins`
+    selects (bucket, bin, n)."""
+    grouped = bins.subquery()
+    running = sa.func.sum(grouped.c.n).over(partition_by=grouped.c.bucket, order_by=grouped.c.bin)
+    ranked = sa.select(
+        grouped.c.bucket,
+        grouped.c.bin,
+        running.label("running"),
+        sa.func.sum(grouped.c.n).over(partition_by=grouped.c.bucket).label("total"),
+    ).subquery()
+    return (
+        sa.select(ranked.c.bucket, sa.func.min(ranked.c.bin))
+        .where(ranked.c.running * 100 >= ranked.c.total * percent, ranked.c.total > 0)
+        .group_by(ranked.c.bucket)
+    )
+
+
 class SeriesBucket(BaseModel):
     bucket_start: datetime
     total: int
@@ -214,14 +233,14 @@ async def timeseries(session: AsyncSession, window_hours: int, task_name: str | 
         .where(col(Count.bucket) >= start)
         .group_by(col(Count.bucket), col(Count.status))
     )
-    bins = (
-        sa.select(col(Histogram.bucket), col(Histogram.bin), sa.func.sum(col(Histogram.count)))
-        .where(
-            col(Histogram.grain) == 1,
-            col(Histogram.bucket) >= start,
-            col(Histogram.status) == TaskStatus.SUCCESS.value,
-        )
-        .group_by(col(Histogram.bucket), col(Histogram.bin))
+    bins: Any = sa.select(
+        col(Histogram.bucket).label("bucket"),
+        col(Histogram.bin).label("bin"),
+        sa.func.sum(col(Histogram.count)).label("n"),
+    ).where(
+        col(Histogram.grain) == 1,
+        col(Histogram.bucket) >= start,
+        col(Histogram.status) == TaskStatus.SUCCESS.value,
     )
     if task_name:
         counts = counts.where(col(Count.task_name) == task_name)
@@ -230,9 +249,12 @@ async def timeseries(session: AsyncSession, window_hours: int, task_name: str | 
     for bucket, status, count in await session.execute(counts):
         tally = by_hour.setdefault(bucket, {})
         tally[status] = tally.get(status, 0) + int(count)
-    histograms: dict[datetime, dict[int, int]] = {}
-    for bucket, index, count in await session.execute(bins):
-        histograms.setdefault(bucket, {})[int(index)] = int(count)
+    p95_bin = {
+        bucket: int(index)
+        for bucket, index in await session.execute(
+            _percentile_bin_per_bucket(bins.group_by(col(Histogram.bucket), col(Histogram.bin)))
+        )
+    }
     buckets = []
     hour = start
     while hour <= now:
@@ -244,7 +266,7 @@ async def timeseries(session: AsyncSession, window_hours: int, task_name: str | 
                 success=tally.get(TaskStatus.SUCCESS.value, 0),
                 failed=tally.get(TaskStatus.FAILED.value, 0),
                 cancelled=tally.get(TaskStatus.CANCELLED.value, 0),
-                p95_duration_ms=rollups.percentile(histograms.get(hour, {}), 0.95),
+                p95_duration_ms=rollups.bin_value(p95_bin[hour]) if hour in p95_bin else None,
             )
         )
         hour += HOUR
@@ -319,22 +341,42 @@ async def _rows_per_hour(session: AsyncSession, where: HistoryFilter) -> list[tu
 async def history(
     session: AsyncSession, where: HistoryFilter, page: int, page_size: int
 ) -> HistoryPage:
-    """Newest first. The page's first row is found hour by hour in the counts, then read
-    with a small OFFSET inside that hour: every page costs about the same, the last one
-    of millions of rows too, and the total is exact."""
+    """Newest first. The hours holding the page's first and last rows are found in the
+    counts, so the page is read between those two hours' bounds (the other day partitions
+    are pruned) with an OFFSET smaller than the rows of those hours: from the newer end, or
+    from the older end and reversed when that is closer. Every page costs about the same,
+    the last one of millions of rows too, and the total is exact."""
     hours = await _rows_per_hour(session, where)
     total = sum(n for _, n in hours)
     last_page = max(1, math.ceil(total / page_size))
     if page > last_page:
         raise PageOutOfRange(f"page {page} is past the last page ({last_page})")
     skip = (page - 1) * page_size
-    query = where.apply(sa.select(Log)).order_by(col(Log.created_at).desc(), col(Log.id).desc())
-    for hour, n in hours:
-        if skip < n:
-            query = query.where(col(Log.created_at) < hour + HOUR)
-            break
-        skip -= n
-    items = list((await session.execute(query.offset(skip).limit(page_size))).scalars().all())
+    take = min(page_size, total - skip)
+    if take <= 0:
+        return HistoryPage(total, page, page_size, [])
+    newer = 0  # rows in hours newer than the page's first hour
+    first = 0
+    while newer + hours[first][1] <= skip:
+        newer += hours[first][1]
+        first += 1
+    last, through = first, newer + hours[first][1]
+    while through < skip + take:
+        last += 1
+        through += hours[last][1]
+    offset = skip - newer  # from the newest row of the hours first … last
+    in_window = through - newer
+    query = where.apply(sa.select(Log)).where(
+        col(Log.created_at) >= hours[last][0], col(Log.created_at) < hours[first][0] + HOUR
+    )
+    newest_first = (col(Log.created_at).desc(), col(Log.id).desc())
+    if offset <= in_window - offset - take:
+        query = query.order_by(*newest_first).offset(offset).limit(take)
+        items = list((await session.execute(query)).scalars().all())
+    else:
+        oldest_first = (col(Log.created_at).asc(), col(Log.id).asc())
+        query = query.order_by(*oldest_first).offset(in_window - offset - take).limit(take)
+        items = list((await session.execute(query)).scalars().all())[::-1]
     return HistoryPage(total, page, page_size, items)
 
 
