@@ -238,7 +238,7 @@ def test_every_page_matches_one_ordered_read(database_url: str) -> None:
         engine = create_engine(database_url)
         sessions = session_factory(engine)
         async with sessions() as session:
-            expected = where.apply(sa.select(monitoring.Log.task_id)).order_by(
+            expected = where.apply(sa.select(col(monitoring.Log.task_id))).order_by(
                 col(monitoring.Log.created_at).desc(), col(monitoring.Log.id).desc()
             )
             want = [str(t) for t in (await session.execute(expected)).scalars()]

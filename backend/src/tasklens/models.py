@@ -70,7 +70,6 @@ class TaskExecutionLog(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_task_logs_name_status_created", "task_name", "status", "created_at"),
         sa.Index("ix_task_logs_created_at", "created_at"),
-        sa.Index("ix_task_logs_task_name", "task_name"),
         sa.Index("ix_task_logs_status", "status"),
         sa.UniqueConstraint("task_id", "attempt", name="uq_task_logs_task_attempt"),
     )

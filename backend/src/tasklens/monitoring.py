@@ -386,7 +386,13 @@ async def task_attempts(session: AsyncSession, task_id: str) -> list[TaskExecuti
 
 
 async def known_task_names(session: AsyncSession) -> list[str]:
-    query = select(col(Log.task_name)).distinct().order_by(col(Log.task_name))
+    """From the hourly counts: a few thousand rows, not a scan of the whole log."""
+    query = (
+        select(col(Count.task_name))
+        .where(col(Count.count) > 0)
+        .distinct()
+        .order_by(col(Count.task_name))
+    )
     return list((await session.exec(query)).all())
 
 

@@ -114,10 +114,11 @@ _COLUMN_NAMES = (
     "progress_message, result, started_at, completed_at, duration_ms, error_message, "
     "error_traceback, created_at, updated_at"
 )
+# ix_task_logs_task_name (0001) is gone: (task_name, status, created_at) serves every lookup
+# by name, and each index is paid on every lifecycle write.
 _INDEXES = {
     "ix_task_logs_name_status_created": "task_name, status, created_at",
     "ix_task_logs_created_at": "created_at",
-    "ix_task_logs_task_name": "task_name",
     "ix_task_logs_status": "status",
 }
 
@@ -266,7 +267,7 @@ def _pg_unpartition_log() -> None:
         "ALTER TABLE task_execution_logs ADD CONSTRAINT uq_task_logs_task_attempt "
         "UNIQUE (task_id, attempt)"
     )
-    for name, columns in _INDEXES.items():
+    for name, columns in {**_INDEXES, "ix_task_logs_task_name": "task_name"}.items():
         op.execute(f"CREATE INDEX {name} ON task_execution_logs ({columns})")
 
 
@@ -338,6 +339,7 @@ def upgrade() -> None:
             )
         )
         return
+    op.drop_index("ix_task_logs_task_name", table_name="task_execution_logs")
     for name, body in _SQLITE_TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {name} {body}")
     for grain, bucket in _SQLITE_GRAINS.items():
@@ -357,4 +359,5 @@ def downgrade() -> None:
     else:
         for name in _SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")
+        op.create_index("ix_task_logs_task_name", "task_execution_logs", ["task_name"])
     op.drop_table("task_duration_histogram")
