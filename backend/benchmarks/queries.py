@@ -76,6 +76,7 @@ async def generate(database_url: str, rows: int, days: int = 30) -> float:
             count = per_day if back else rows - per_day * (days - 1)
             first = back * per_day + 1
             table = f"task_execution_logs_p{lo:%Y%m%d}"
+            await conn.execute(f"DROP TABLE IF EXISTS {table}")  # left by a broken run
             await conn.execute(
                 f"CREATE TABLE {table} (LIKE task_execution_logs INCLUDING DEFAULTS)"
             )
