@@ -161,6 +161,15 @@ def test_retention_drops_old_days_and_keeps_failed_rows_longer(database_url: str
     assert {t for t in kept if 100 <= int(str(t)[1:]) < 200} == {"t100", "t104"}  # failed
     assert len([t for t in kept if int(str(t)[1:]) >= 200]) == 8  # 2 days: all kept
 
+    async def a_month_later() -> None:
+        engine = create_engine(database_url)
+        await maintain(engine, Retention(30, 60), now=NOW + timedelta(days=25))
+        await engine.dispose()
+
+    asyncio.run(a_month_later())  # the kept failed rows are 65 days old now
+    rows, _ = asyncio.run(_consistency(database_url))
+    assert sorted(str(r[0]) for r in rows) == sorted(f"t{i}" for i in range(200, 208))
+
 
 def test_postgres_log_is_partitioned_by_day(postgres_url: str) -> None:
     asyncio.run(_write(postgres_url, _lifecycles(days_ago=0, count=5)))
