@@ -14,6 +14,7 @@ from tasklens.database import create_engine
 EXPECTED_INDEXES = {
     "ix_task_logs_name_status_created",
     "ix_task_logs_created_at",
+    "ix_task_logs_task_name",
     "ix_task_logs_status",
 }
 

@@ -68,9 +68,10 @@ def utcnow() -> datetime:
 class TaskExecutionLog(SQLModel, table=True):
     __tablename__ = "task_execution_logs"
     __table_args__ = (
-        sa.Index("ix_task_logs_name_status_created", "task_name", "status", "created_at"),
-        sa.Index("ix_task_logs_created_at", "created_at"),
-        sa.Index("ix_task_logs_status", "status"),
+        sa.Index("ix_task_logs_name_status_created", "task_name", "status", "created_at", "id"),
+        sa.Index("ix_task_logs_created_at", "created_at", "id"),
+        sa.Index("ix_task_logs_task_name", "task_name", "created_at", "id"),
+        sa.Index("ix_task_logs_status", "status", "created_at", "id"),
         sa.UniqueConstraint("task_id", "attempt", name="uq_task_logs_task_attempt"),
     )
 

@@ -26,7 +26,7 @@ from tasklens.models import (
 Log = TaskExecutionLog
 Count = TaskLogCount
 Histogram = TaskDurationHistogram
-SelectT = TypeVar("SelectT", bound=sa.Select[Any])
+SelectT = TypeVar("SelectT", bound=sa.Select[*tuple[Any, ...]])
 FINISHED = (TaskStatus.SUCCESS.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 
 
@@ -366,17 +366,29 @@ async def history(
         through += hours[last][1]
     offset = skip - newer  # from the newest row of the hours first … last
     in_window = through - newer
-    query = where.apply(sa.select(Log)).where(
-        col(Log.created_at) >= hours[last][0], col(Log.created_at) < hours[first][0] + HOUR
+    bounds = (col(Log.created_at) >= hours[last][0], col(Log.created_at) < hours[first][0] + HOUR)
+    from_newest = offset <= in_window - offset - take
+    key = (col(Log.created_at), col(Log.id))
+    order = [k.desc() for k in key] if from_newest else [k.asc() for k in key]
+    # The page's first row, found in an index ending in (created_at, id) without reading the
+    # rows skipped; then the page itself, a keyset read from that row.
+    anchor_query = (
+        where.apply(sa.select(*key))
+        .where(*bounds)
+        .order_by(*order)
+        .offset(offset if from_newest else in_window - offset - take)
+        .limit(1)
     )
-    newest_first = (col(Log.created_at).desc(), col(Log.id).desc())
-    if offset <= in_window - offset - take:
-        query = query.order_by(*newest_first).offset(offset).limit(take)
-        items = list((await session.execute(query)).scalars().all())
-    else:
-        oldest_first = (col(Log.created_at).asc(), col(Log.id).asc())
-        query = query.order_by(*oldest_first).offset(in_window - offset - take).limit(take)
-        items = list((await session.execute(query)).scalars().all())[::-1]
+    anchor = (await session.execute(anchor_query)).first()
+    if anchor is None:  # rows deleted since they were counted
+        return HistoryPage(total, page, page_size, [])
+    from_anchor = (
+        sa.tuple_(*key) <= tuple(anchor) if from_newest else sa.tuple_(*key) >= tuple(anchor)
+    )
+    query = where.apply(sa.select(Log)).where(*bounds, from_anchor).order_by(*order).limit(take)
+    items = list((await session.execute(query)).scalars().all())
+    if not from_newest:
+        items.reverse()
     return HistoryPage(total, page, page_size, items)
 
 

@@ -114,11 +114,18 @@ _COLUMN_NAMES = (
     "progress_message, result, started_at, completed_at, duration_ms, error_message, "
     "error_traceback, created_at, updated_at"
 )
-# ix_task_logs_task_name (0001) is gone: (task_name, status, created_at) serves every lookup
-# by name, and each index is paid on every lifecycle write.
+# Every history filter has an index ending in (created_at, id), the page order: a page's
+# position is found by an index-only scan, and only its own rows are read from the table.
 _INDEXES = {
+    "ix_task_logs_name_status_created": "task_name, status, created_at, id",
+    "ix_task_logs_created_at": "created_at, id",
+    "ix_task_logs_task_name": "task_name, created_at, id",
+    "ix_task_logs_status": "status, created_at, id",
+}
+_INDEXES_0001 = {
     "ix_task_logs_name_status_created": "task_name, status, created_at",
     "ix_task_logs_created_at": "created_at",
+    "ix_task_logs_task_name": "task_name",
     "ix_task_logs_status": "status",
 }
 
@@ -267,7 +274,7 @@ def _pg_unpartition_log() -> None:
         "ALTER TABLE task_execution_logs ADD CONSTRAINT uq_task_logs_task_attempt "
         "UNIQUE (task_id, attempt)"
     )
-    for name, columns in {**_INDEXES, "ix_task_logs_task_name": "task_name"}.items():
+    for name, columns in _INDEXES_0001.items():
         op.execute(f"CREATE INDEX {name} ON task_execution_logs ({columns})")
 
 
@@ -317,6 +324,12 @@ _SQLITE_TRIGGERS = {
 }
 
 
+def _sqlite_indexes(indexes: dict[str, str]) -> None:
+    for name, columns in indexes.items():
+        op.execute(f"DROP INDEX {name}")
+        op.execute(f"CREATE INDEX {name} ON task_execution_logs ({columns})")
+
+
 def upgrade() -> None:
     op.create_table(
         "task_duration_histogram",
@@ -339,7 +352,7 @@ def upgrade() -> None:
             )
         )
         return
-    op.drop_index("ix_task_logs_task_name", table_name="task_execution_logs")
+    _sqlite_indexes(_INDEXES)
     for name, body in _SQLITE_TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {name} {body}")
     for grain, bucket in _SQLITE_GRAINS.items():
@@ -359,5 +372,5 @@ def downgrade() -> None:
     else:
         for name in _SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")
-        op.create_index("ix_task_logs_task_name", "task_execution_logs", ["task_name"])
+        _sqlite_indexes(_INDEXES_0001)
     op.drop_table("task_duration_histogram")
