@@ -36,6 +36,10 @@ class RawHttp:
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def request(self, method: str, path: str, body: bytes = b"") -> int:
+        return (await self.exchange(method, path, body))[0]
+
+    async def exchange(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        """The status and the body of one request."""
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
             f"Authorization: Bearer {self.token}\r\nContent-Type: application/json\r\n"
@@ -58,9 +62,9 @@ class RawHttp:
                 name, _, value = line.decode().partition(":")
                 if name.lower() == "content-length":
                     length = int(value)
-            await reader.readexactly(length)
+            answer = await reader.readexactly(length)
             self._idle.append((reader, writer))
-            return int(status_line.split()[1])
+            return int(status_line.split()[1]), answer
 
     async def close(self) -> None:
         for _, writer in self._idle:
@@ -89,10 +93,11 @@ async def _paced(
     return latencies
 
 
-async def run(
-    redis_url: str, database_url: str, rate: float, seconds: float, api_workers: int = 1
-) -> dict[str, float]:
-    with socket.socket() as probe:  # a free port
+def start_server(
+    redis_url: str, database_url: str, api_workers: int
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`tasklens serve` in the distributed mode, with no worker, on a free port."""
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     env = {
@@ -107,17 +112,30 @@ async def run(
     server = subprocess.Popen(
         [tasklens, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    return server, port
+
+
+async def wait_healthy(port: int) -> None:
+    for _ in range(300):
+        client = RawHttp("127.0.0.1", port, TOKEN)
+        try:
+            if await client.request("GET", "/health") == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            await client.close()
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"tasklens serve did not answer on port {port} within 30 s")
+
+
+async def run(
+    redis_url: str, database_url: str, rate: float, seconds: float, api_workers: int = 1
+) -> dict[str, float]:
+    server, port = start_server(redis_url, database_url, api_workers)
     client = RawHttp("127.0.0.1", port, TOKEN)
     try:
-        for _ in range(300):
-            try:
-                if await client.request("GET", "/health") == 200:
-                    break
-            except OSError:
-                client = RawHttp("127.0.0.1", port, TOKEN)
-            await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError(f"tasklens serve did not answer on port {port} within 30 s")
+        await wait_healthy(port)
         run_id = int(time.time())
 
         async def analyse(c: RawHttp, i: int) -> int:

@@ -4,6 +4,7 @@ pagination, and 400s that name the parameter."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,11 +15,13 @@ import pytest
 from conftest import STACKS
 from support import Api
 
+from tasklens import rollups
 from tasklens.lifecycle import LifecycleChange
 from tasklens.models import TaskStatus
 from tasklens.recorder import build_recorder
 
 NOW = datetime.now(UTC)
+P95_ERROR = rollups.RELATIVE_ERROR  # the p95 comes from log-scale duration histograms
 
 
 def _known_rows() -> list[LifecycleChange]:
@@ -96,11 +99,11 @@ def test_metrics_over_24_hours(api: Api) -> None:
         "failed": 2,
         "cancelled": 1,
         "avg_duration_ms": 55.0,
-        "p95_duration_ms": 100.0,
+        "p95_duration_ms": pytest.approx(100.0, rel=P95_ERROR),
         "success_rate": pytest.approx(10 / 13),
     }
     assert beta["avg_duration_ms"] == pytest.approx(20.0)
-    assert beta["p95_duration_ms"] == 50.0
+    assert beta["p95_duration_ms"] == pytest.approx(50.0, rel=P95_ERROR)
     assert beta["success_rate"] == 1.0
 
 
@@ -109,7 +112,7 @@ def test_metrics_over_48_hours_include_older_runs(api: Api) -> None:
     assert alpha["total_executions"] == 20
     assert alpha["success"] == 15
     assert alpha["avg_duration_ms"] == pytest.approx((550 + 5000) / 15)
-    assert alpha["p95_duration_ms"] == 1000.0
+    assert alpha["p95_duration_ms"] == pytest.approx(1000.0, rel=P95_ERROR)
     assert alpha["success_rate"] == pytest.approx(15 / 18)
 
 
@@ -132,6 +135,7 @@ def test_history_pages_newest_first(api: Api) -> None:
     first = _get(api, "/api/v1/monitoring/history", page_size=10).json()
     last = _get(api, "/api/v1/monitoring/history", page_size=10, page=3).json()
     assert (first["total_count"], first["total_pages"]) == (23, 3)
+    assert first["total_is_estimate"] is False  # the hourly counts are exact
     assert len(first["items"]) == 10 and len(last["items"]) == 3
     stamps = [i["created_at"] for i in first["items"] + last["items"]]
     assert stamps == sorted(stamps, reverse=True)
@@ -168,5 +172,35 @@ def test_bad_history_parameters_are_400s_naming_them(
 @pytest.mark.parametrize("window", [0, 721, "day"])
 def test_bad_metrics_window_is_a_400(api: Api, window: object) -> None:
     response = _get(api, "/api/v1/monitoring/metrics", time_window=window)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("invalid time_window:")
+
+
+def test_timeseries_has_every_hour_of_the_window_and_all_rows(api: Api) -> None:
+    body = _get(api, "/api/v1/monitoring/timeseries", time_window=48).json()
+    assert (body["time_window_hours"], body["bucket_seconds"]) == (48, 3600)
+    series = body["series"]
+    starts = [datetime.fromisoformat(b["bucket_start"]) for b in series]
+    assert len(series) in (49, 50)  # the hour the window starts in through the current one
+    assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(starts))
+    assert starts[0] <= NOW - timedelta(hours=48) and starts[-1] <= datetime.now(UTC)
+    assert starts[0].utcoffset() == timedelta(0)
+    totals = {k: sum(b[k] for b in series) for k in ("total", "success", "failed", "cancelled")}
+    assert totals == {"total": 23, "success": 18, "failed": 2, "cancelled": 1}
+
+
+def test_timeseries_for_one_task_carries_its_p95(api: Api) -> None:
+    series = _get(api, "/api/v1/monitoring/timeseries", time_window=24, task_name="beta").json()[
+        "series"
+    ]
+    busy = [b for b in series if b["total"]]
+    assert len(busy) == 1 and busy[0]["success"] == 3
+    assert busy[0]["p95_duration_ms"] == pytest.approx(50.0, rel=P95_ERROR)
+    assert all(b["p95_duration_ms"] is None for b in series if not b["success"])
+
+
+@pytest.mark.parametrize("window", [0, 721, "day"])
+def test_bad_timeseries_window_is_a_400(api: Api, window: object) -> None:
+    response = _get(api, "/api/v1/monitoring/timeseries", time_window=window)
     assert response.status_code == 400
     assert response.json()["error"].startswith("invalid time_window:")

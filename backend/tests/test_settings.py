@@ -18,6 +18,8 @@ from support import TASKLENS
         ("TASKLENS_REDIS_URL", "http://localhost", "redis://"),
         ("TASKLENS_TASK_TIMEOUT_SECONDS", "0", "greater than or equal to 1"),
         ("TASKLENS_LOG_RETENTION_DAYS", "forever", "valid integer"),
+        ("TASKLENS_FAILED_RETENTION_DAYS", "0", "greater than or equal to 1"),
+        ("TASKLENS_FAILED_RETENTION_DAYS", "7", "less than log_retention_days (30)"),
         ("TASKLENS_API_TOKENS", "short", "at least 16 characters"),
         ("TASKLENS_API_TOKENS", "a:admin:0123456789abcdefgh", "role viewer or operator"),
         ("TASKLENS_REPO_ROOTS", "/srv/repos,relative/dir", "relative/dir is not an absolute"),

@@ -89,20 +89,29 @@ def _row(change: LifecycleChange, now: datetime) -> tuple[Any, ...]:
         change.error_traceback,
         change.created_at or change.timestamp,
         now,
+        change.created_at is not None,
     )
 
 
 class PostgresLogStore:
     """One dedicated asyncpg connection: the recorder flushes one batch at a time anyway."""
 
+    # The log is partitioned by created_at, so the upsert key holds it. A change that knows
+    # its row's created_at (the enqueue stamp) uses it; one that does not (a worker's outcome
+    # or progress) takes the existing row's, looked up by (task_id, attempt), else its own
+    # timestamp. COALESCE stops at the first non-NULL: known stamps cost no lookup.
     _SQL = (
+        "WITH u AS (SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], "
+        "$5::text[], $6::text[], $7::text[], $8::float8[], $9::text[], $10::text[], "
+        "$11::timestamptz[], $12::timestamptz[], $13::float8[], $14::text[], $15::text[], "
+        "$16::timestamptz[], $17::timestamptz[], $18::bool[]) "
+        "AS u(t, a, n, s, p, q, w, pr, pm, r, sa, ca, d, em, et, cr, up, known)) "
         f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "
-        "SELECT t, a, n, s, p::jsonb, q, w, pr, pm, r::jsonb, sa, ca, d, em, et, cr, up FROM "
-        "unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], "
-        "$7::text[], $8::float8[], $9::text[], $10::text[], $11::timestamptz[], "
-        "$12::timestamptz[], $13::float8[], $14::text[], $15::text[], $16::timestamptz[], "
-        "$17::timestamptz[]) AS u(t, a, n, s, p, q, w, pr, pm, r, sa, ca, d, em, et, cr, up) "
-        f"ON CONFLICT (task_id, attempt) DO UPDATE SET {MERGE_SET}"
+        "SELECT t, a, n, s, p::jsonb, q, w, pr, pm, r::jsonb, sa, ca, d, em, et, "
+        "coalesce(CASE WHEN known THEN cr END, "
+        f"(SELECT e.created_at FROM {TABLE} AS e WHERE e.task_id = u.t "
+        "AND e.attempt = u.a ORDER BY e.created_at LIMIT 1), cr), up FROM u "
+        f"ON CONFLICT (task_id, attempt, created_at) DO UPDATE SET {MERGE_SET}"
     )
 
     def __init__(self, database_url: str) -> None:
@@ -149,7 +158,10 @@ class SqlAlchemyLogStore:
 
     async def upsert(self, changes: Sequence[LifecycleChange]) -> None:
         now = datetime.now(UTC)
-        params = [dict(zip(COLUMNS, _sqlite_row(_row(c, now)), strict=True)) for c in changes]
+        params = [
+            dict(zip(COLUMNS, _sqlite_row(_row(c, now)[: len(COLUMNS)]), strict=True))
+            for c in changes
+        ]
         params.sort(key=lambda p: (p["task_id"], p["attempt"]))
         async with self._engine.begin() as conn:
             await conn.execute(self._sql, params)

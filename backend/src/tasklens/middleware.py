@@ -169,7 +169,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 status=TaskStatus.RUNNING,
                 timestamp=now,
                 attempt=key[1],
-                created_at=_enqueued_at(message, now),
+                # Without the client's stamp the row's creation time is unknown here: the
+                # log store then keeps that of the attempt's row if it has one.
+                created_at=_enqueued_at(message, now) if sent_by_us else None,
                 params=None if sent_by_us else params_of(message),
                 queue=message.labels.get("queue_name") or self._queue,
                 worker=self.worker_id,

@@ -68,10 +68,10 @@ def utcnow() -> datetime:
 class TaskExecutionLog(SQLModel, table=True):
     __tablename__ = "task_execution_logs"
     __table_args__ = (
-        sa.Index("ix_task_logs_name_status_created", "task_name", "status", "created_at"),
-        sa.Index("ix_task_logs_created_at", "created_at"),
-        sa.Index("ix_task_logs_task_name", "task_name"),
-        sa.Index("ix_task_logs_status", "status"),
+        sa.Index("ix_task_logs_name_status_created", "task_name", "status", "created_at", "id"),
+        sa.Index("ix_task_logs_created_at", "created_at", "id"),
+        sa.Index("ix_task_logs_task_name", "task_name", "created_at", "id"),
+        sa.Index("ix_task_logs_status", "status", "created_at", "id"),
         sa.UniqueConstraint("task_id", "attempt", name="uq_task_logs_task_attempt"),
     )
 
@@ -123,6 +123,20 @@ class TaskLogCount(SQLModel, table=True):
     count: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     duration_count: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     duration_sum: float = Field(sa_column=sa.Column(sa.Float, nullable=False))
+
+
+class TaskDurationHistogram(SQLModel, table=True):
+    """Rows per duration bin (`tasklens.rollups`), per hour (grain 1) and day (grain 24), task
+    name and terminal status; kept by database triggers (migration 0005)."""
+
+    __tablename__ = "task_duration_histogram"
+
+    grain: int = Field(sa_column=sa.Column(sa.SmallInteger, primary_key=True))
+    bucket: datetime = Field(sa_column=sa.Column(UTCDateTime, primary_key=True))
+    task_name: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+    status: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True))
+    bin: int = Field(sa_column=sa.Column(sa.SmallInteger, primary_key=True))
+    count: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
 
 
 class AnalysisResult(SQLModel, table=True):

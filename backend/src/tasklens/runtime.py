@@ -25,6 +25,7 @@ from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordi
 from tasklens.database import create_engine, session_factory
 from tasklens.event_bus import EventBus, InProcessEventBus, RedisEventBus
 from tasklens.live import LiveHub
+from tasklens.log_maintenance import LogMaintenance, Retention
 from tasklens.rate_limit import InProcessRateLimiter, Limit, RateLimiter, RedisRateLimiter
 from tasklens.recorder import LifecycleRecorder, recorder_for
 from tasklens.settings import Settings
@@ -47,6 +48,7 @@ class Runtime:
     redis: Redis | None
     analyses: AnalysisService
     control: EventBus
+    maintenance: LogMaintenance
     first_start_token: str | None = None
 
     @classmethod
@@ -89,6 +91,9 @@ class Runtime:
             redis=redis,
             analyses=AnalysisService(settings, coordinator, broker, limiter),
             control=control,
+            maintenance=LogMaintenance(
+                engine, Retention(settings.log_retention_days, settings.failed_retention_days)
+            ),
         )
 
     async def start(self) -> None:
@@ -96,6 +101,7 @@ class Runtime:
             await check_schema(self.engine)
         else:
             await asyncio.to_thread(migrate.upgrade, self.settings.database_url)
+        self.maintenance.start()
         self.first_start_token = await self.tokens.first_start_token()
         await self.broker.startup()
         await self.hub.start()
@@ -104,6 +110,7 @@ class Runtime:
         await request_cancel(self.control, self.redis, task_id)
 
     async def stop(self) -> None:
+        await self.maintenance.stop()
         await self.hub.stop()
         await self.broker.shutdown()  # flushes the recorder through the middleware
         await self.coordinator.close()

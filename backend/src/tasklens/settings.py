@@ -35,7 +35,15 @@ class Settings(BaseSettings):
     )
     port: int = Field(default=8000, ge=1, le=65535)
     task_timeout_seconds: int = Field(default=300, ge=1, le=86_400)
-    log_retention_days: int = Field(default=30, ge=1, le=3650)
+    log_retention_days: int = Field(
+        default=30, ge=1, le=3650, description="Log rows older than this are dropped"
+    )
+    failed_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="Failed rows are kept this long (at least log_retention_days)",
+    )
     api_tokens: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated `token`, `name:token` or `name:role:token` entries.",
@@ -143,6 +151,16 @@ class Settings(BaseSettings):
             if len(token) < 16:
                 raise ValueError(f"entry {i + 1}: a token needs at least 16 characters")
         return value
+
+    @model_validator(mode="after")
+    def _failed_kept_at_least_as_long(self) -> Settings:
+        if self.failed_retention_days < self.log_retention_days:
+            raise ValueError(
+                f"failed_retention_days: {self.failed_retention_days} is less than "
+                f"log_retention_days ({self.log_retention_days}); failed rows are kept at "
+                "least as long as the others"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_process_when_embedded(self) -> Settings:

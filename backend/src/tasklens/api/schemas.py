@@ -43,6 +43,10 @@ class HistoryResponse(BaseModel):
     page: int
     page_size: int
     total_pages: int
+    total_is_estimate: bool = Field(
+        description="True when total_count is an estimate because exact counting would be "
+        "slow; the hourly counts keep it exact today, so it is false"
+    )
     items: list[TaskLogItem]
 
 
@@ -54,6 +58,24 @@ class MetricsResponse(BaseModel):
     time_window_hours: int
     generated_at: datetime
     metrics: list[TaskMetricsItem]
+
+
+class SeriesBucket(BaseModel):
+    bucket_start: datetime = Field(description="Start of the bucket, UTC")
+    total: int = Field(description="Executions created in the bucket, any status")
+    success: int
+    failed: int
+    cancelled: int
+    p95_duration_ms: float | None = Field(
+        description="p95 of successful durations from the histograms (+9.05 % / -8.3 %); "
+        "null if none succeeded"
+    )
+
+
+class TimeseriesResponse(BaseModel):
+    time_window_hours: int
+    bucket_seconds: int
+    series: list[SeriesBucket]
 
 
 class AttemptItem(BaseModel):

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Query
 from tasklens import monitoring
 from tasklens.api.deps import PrincipalDep, SessionDep
 from tasklens.api.errors import ERROR_RESPONSES, ApiError
-from tasklens.api.schemas import HistoryResponse, MetricsResponse, TaskLogItem, TaskMetricsItem
+from tasklens.api.schemas import (
+    HistoryResponse,
+    MetricsResponse,
+    SeriesBucket,
+    TaskLogItem,
+    TaskMetricsItem,
+    TimeseriesResponse,
+)
 from tasklens.models import TaskStatus
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"], responses=ERROR_RESPONSES)
@@ -25,6 +32,23 @@ async def get_metrics(
         time_window_hours=time_window,
         generated_at=datetime.now(UTC),
         metrics=[TaskMetricsItem(**r.model_dump()) for r in rows],
+    )
+
+
+@router.get("/timeseries")
+async def get_timeseries(
+    session: SessionDep,
+    _: PrincipalDep,
+    time_window: Annotated[int, Query(ge=1, le=720, description="Hours back")] = 24,
+    task_name: Annotated[str | None, Query(max_length=255)] = None,
+) -> TimeseriesResponse:
+    """Hourly buckets for the charts, oldest first, every hour of the window (empty ones as
+    zeros), from the rollups only."""
+    series = await monitoring.timeseries(session, time_window, task_name or None)
+    return TimeseriesResponse(
+        time_window_hours=time_window,
+        bucket_seconds=series.bucket_seconds,
+        series=[SeriesBucket(**b.model_dump()) for b in series.buckets],
     )
 
 
@@ -59,6 +83,7 @@ async def get_history(
         page=result.page,
         page_size=result.page_size,
         total_pages=result.total_pages,
+        total_is_estimate=result.total_is_estimate,
         items=[TaskLogItem.model_validate(item) for item in result.items],
     )
 

@@ -1,0 +1,63 @@
+"""Duration histograms: fixed log-scale bins, so percentiles come from rollups, not raw rows.
+
+Bin 0 holds durations under 1 ms; bin k (1 … 112) holds [2^((k-1)/4), 2^(k/4)) ms; bin 113
+everything from 2^28 ms (~74 h) up. A percentile is reported as the geometric middle of its
+bin, so it is within a factor 2^(1/8) of the exact nearest-rank value: at most 9.05 % above
+or 8.3 % below it (bin 0: within 0.5 ms; bin 113: its lower edge). The database triggers of
+migration 0005 compute the same bins; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Mapping
+
+BINS_PER_DOUBLING = 4
+TOP_BIN = 113
+EDGES = tuple(float(2.0 ** (k / BINS_PER_DOUBLING)) for k in range(TOP_BIN))  # 1 ms … 2^28 ms
+RELATIVE_ERROR = 2 ** (1 / (2 * BINS_PER_DOUBLING)) - 1  # 0.0905
+
+
+def bin_of(duration_ms: float) -> int:
+    """Same as PostgreSQL's width_bucket(duration_ms, EDGES)."""
+    return bisect.bisect_right(EDGES, duration_ms)
+
+
+def bin_value(index: int) -> float:
+    """The value reported for a bin: its geometric middle."""
+    if index <= 0:
+        return 0.5
+    if index >= TOP_BIN:
+        return EDGES[-1]
+    return float(2.0 ** ((index - 0.5) / BINS_PER_DOUBLING))
+
+
+def percentile(histogram: Mapping[int, int], fraction: float) -> float | None:
+    """Nearest-rank percentile (rank ceil(fraction * n)) of a bin → count histogram."""
+    total = sum(histogram.values())
+    if total <= 0:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    seen = 0
+    for index in sorted(histogram):
+        seen += histogram[index]
+        if seen >= rank:
+            return bin_value(index)
+    return bin_value(max(histogram))
+
+
+def merge(into: dict[int, int], pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
+    for index, count in pairs:
+        into[index] = into.get(index, 0) + count
+    return into
+
+
+def bin_sql(column: str, dialect: str) -> str:
+    """The bin of `column` in SQL: a binary search on PostgreSQL, a CASE ladder on SQLite
+    (whose math functions are an optional build flag)."""
+    if dialect == "postgresql":
+        edges = ",".join(repr(edge) for edge in EDGES)
+        return f"width_bucket({column}, ARRAY[{edges}]::float8[])"
+    ladder = " ".join(f"WHEN {column} < {edge!r} THEN {k}" for k, edge in enumerate(EDGES))
+    return f"(CASE {ladder} ELSE {TOP_BIN} END)"
