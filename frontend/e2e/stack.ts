@@ -45,7 +45,10 @@ export class E2EStack {
 
   /** Stops the API process and starts a new one on the same port, as a deploy would. */
   async restartApi(): Promise<void> {
-    const done = new Promise<void>((ok) => this.lines.once("line", () => ok()));
+    const done = new Promise<void>((ok, fail) => {
+      this.lines.once("line", () => ok());
+      this.child.once("exit", () => fail(new Error(`the e2e stack exited; see ${this.workdir}/api.log`)));
+    });
     this.child.stdin.write("restart-api\n");
     await done;
   }
