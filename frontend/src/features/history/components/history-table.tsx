@@ -84,6 +84,7 @@ export function HistoryTable() {
         <h2 id="history-title">Execution history</h2>
         {data && (
           <span className="muted small" data-testid="history-total">
+            {data.total_is_estimate ? "about " : ""}
             {formatCount(data.total_count)} executions
           </span>
         )}
