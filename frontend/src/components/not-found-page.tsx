@@ -1,11 +1,9 @@
-import { useEffect } from "react";
+import { useDocumentTitle } from "@/lib/use-document-title";
 import { Link, useLocation } from "react-router";
 
 export function NotFoundPage() {
   const { pathname } = useLocation();
-  useEffect(() => {
-    document.title = "Not found · TaskLens";
-  }, []);
+  useDocumentTitle("Not found");
   return (
     <main className="page page--narrow">
       <h1>Page not found</h1>

@@ -1,13 +1,11 @@
-import { useEffect } from "react";
+import { useDocumentTitle } from "@/lib/use-document-title";
 import { useCanOperate } from "@/features/auth";
 import { AnalysisForm } from "./analysis-form";
 import { RecentAnalyses } from "./recent-analyses";
 
 export function AnalysesPage() {
   const canOperate = useCanOperate();
-  useEffect(() => {
-    document.title = "Analyses · TaskLens";
-  }, []);
+  useDocumentTitle("Analyses");
   return (
     <main className="page">
       <div className="page__header">

@@ -1,4 +1,4 @@
-import { useEffect } from "react";
+import { useDocumentTitle } from "@/lib/use-document-title";
 import { Link, useParams, useSearchParams } from "react-router";
 import { useCanOperate } from "@/features/auth";
 import { formatAge } from "@/lib/format";
@@ -76,9 +76,7 @@ export function AnalysisPage() {
   const view = useAnalysis(valid ? kind : "repository", subject, period);
   const run = useSubmitAnalysis();
 
-  useEffect(() => {
-    document.title = `${subject} · Analyses · TaskLens`;
-  }, [subject]);
+  useDocumentTitle(`${subject} · Analyses`);
 
   if (!valid) {
     return (

@@ -1,5 +1,6 @@
+import { useDocumentTitle } from "@/lib/use-document-title";
 import { useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { Navigate, useLocation, useNavigate } from "react-router";
 import { ApiError } from "@/lib/api-client";
 import { checkToken } from "../api/get-me";
@@ -22,9 +23,7 @@ export function SignInPage() {
   const [checking, setChecking] = useState(false);
   const next = destination(location.state);
 
-  useEffect(() => {
-    document.title = "Sign in · TaskLens";
-  }, []);
+  useDocumentTitle("Sign in");
 
   if (token !== null && !checking) return <Navigate to={next} replace />;
 

@@ -1,4 +1,4 @@
-import { useEffect } from "react";
+import { useDocumentTitle } from "@/lib/use-document-title";
 import { useSearchParams } from "react-router";
 import { HistoryTable } from "@/features/history";
 import { LiveFeed } from "@/features/live";
@@ -62,9 +62,7 @@ export function MonitoringPage() {
   const [params, setParams] = useSearchParams();
   const timeWindow = readWindow(params);
 
-  useEffect(() => {
-    document.title = `${TITLE} · TaskLens`;
-  }, []);
+  useDocumentTitle(TITLE);
 
   function setWindow(hours: number) {
     const next = new URLSearchParams(params);

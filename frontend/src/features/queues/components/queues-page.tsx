@@ -1,4 +1,4 @@
-import { useEffect } from "react";
+import { useDocumentTitle } from "@/lib/use-document-title";
 import { useCanOperate } from "@/features/auth";
 import { formatCount, formatDateTime } from "@/lib/format";
 import { useQueues } from "../api/queues";
@@ -91,9 +91,7 @@ function QueuesAndWorkers() {
 
 export function QueuesPage() {
   const canOperate = useCanOperate();
-  useEffect(() => {
-    document.title = "Queues · TaskLens";
-  }, []);
+  useDocumentTitle("Queues");
   return (
     <main className="page">
       <div className="page__header">
