@@ -9,7 +9,7 @@ import os
 
 import asyncpg
 
-from benchmarks import dedup, enqueue, queries, throughput, writes
+from benchmarks import dedup, enqueue, fanout, queries, throughput, writes
 from tasklens import migrate
 
 PG_ADMIN = os.environ.get("TASKLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -37,7 +37,7 @@ def main() -> None:
         "which",
         nargs="?",
         default="all",
-        choices=["all", "throughput", "queries", "enqueue", "writes", "dedup"],
+        choices=["all", "throughput", "queries", "enqueue", "writes", "dedup", "fanout"],
     )
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks per throughput run")
     parser.add_argument("--rounds", type=int, default=3)
@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--batch-events", type=int, default=500, help="events per write")
     parser.add_argument("--writers", type=int, default=1, help="writing connections")
     parser.add_argument("--naive-tasks", type=int, default=3_000, help="tasks, naive baseline")
+    parser.add_argument("--clients", type=int, default=500, help="WebSocket clients (fanout)")
+    parser.add_argument("--events-rate", type=float, default=10, help="events per second (fanout)")
     parser.add_argument(
         "--skip-generate", action="store_true", help="reuse the rows of the previous run"
     )
@@ -102,6 +104,20 @@ def main() -> None:
             f"dedup: {'EXACT' if exact else 'NOT EXACT'}: executions queued "
             f"{d['messages_queued']:.0f} (target 1, ratio {d['messages_queued']:.2f}), "
             f"p99 {d['p99_ms']:.0f} ms for the burst"
+        )
+    if args.which in ("all", "fanout"):
+        print(
+            f"fanout: {args.events_rate:g} events/s for {args.seconds:g}s to 1, then "
+            f"{args.clients} WebSocket clients of one API process",
+            flush=True,
+        )
+        f = asyncio.run(
+            fanout.run(REDIS_URL, database_url, args.clients, args.events_rate, args.seconds)
+        )
+        print(
+            f"fanout: p99 {f['fanout_p99_ms']:.1f} ms to {args.clients} clients (target < 100, "
+            f"ratio {f['fanout_p99_ms'] / 100:.2f}); one client p99 {f['baseline_p99_ms']:.1f} "
+            f"ms (fan-out ratio {f['fanout_p99_ms'] / f['baseline_p99_ms']:.2f})"
         )
     if args.which in ("all", "writes"):
         print(
