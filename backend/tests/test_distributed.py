@@ -128,8 +128,9 @@ def test_a_task_on_a_killed_worker_is_redelivered_and_finished(distributed: Stac
 
     distributed.start_worker("worker-b")
     done = api.wait_task(task_id, "success", timeout=40)
-    [attempt] = done["attempts"]
-    assert attempt["worker"] != first_worker  # finished by worker-b, from the start
+    lost, redelivered = done["attempts"]  # a redelivery is a new attempt: both are logged
+    assert lost["worker"] == first_worker
+    assert redelivered["attempt"] == 2 and redelivered["worker"] != first_worker
     assert done["result"] == {"steps": 4}
 
 

@@ -20,8 +20,9 @@ from taskiq_redis import RedisStreamBroker
 
 from tasklens.cancellation import Cancellations
 from tasklens.coordination import Coordinator
-from tasklens.middleware import TaskLensMiddleware
+from tasklens.middleware import REDELIVERIES_LABEL, TaskLensMiddleware
 from tasklens.priorities import PRIORITY_ORDER, stream_for
+from tasklens.reaper import Reaper, ReaperMiddleware
 from tasklens.recorder import LifecycleRecorder
 from tasklens.settings import Settings
 from tasklens.tasks import register_tasks
@@ -145,7 +146,32 @@ class TaskLensStreamBroker(RedisStreamBroker):
                         )
                         for message_id, fields in claimed[1]:
                             if fields:  # None when the entry was trimmed from the stream
+                                fields[b"data"] = await self._redelivered(
+                                    redis, stream, message_id, fields[b"data"]
+                                )
                                 yield self._message(stream, message_id, fields)
+
+    async def _redelivered(self, redis: Redis, stream: str, message_id: Any, data: bytes) -> bytes:
+        """The message with its redelivery count in a label (from the stream's delivery
+        counter, which survives any number of dead workers), so its run is a new attempt."""
+        pending: Any = await redis.xpending_range(
+            stream, self.consumer_group_name, min=message_id, max=message_id, count=1
+        )
+        deliveries = int(pending[0]["times_delivered"]) if pending else 2
+        return self.with_redeliveries(data, deliveries - 1)
+
+    def with_redeliveries(self, data: bytes, more: int) -> bytes:
+        """`data` with `more` added to the redeliveries the message already carries."""
+        try:
+            message = self.formatter.loads(data)
+        except Exception:  # not ours to understand: delivered as it is
+            return data
+        try:
+            carried = int(message.labels.get(REDELIVERIES_LABEL, 0))
+        except (TypeError, ValueError):
+            carried = 0
+        message.labels[REDELIVERIES_LABEL] = carried + more
+        return self.formatter.dumps(message).message
 
 
 def build_broker(
@@ -169,7 +195,15 @@ def build_broker(
             # unacknowledged for longer belongs to a worker that is gone.
             idle_timeout=int((settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS) * 1000),
         )
+    reaper = Reaper(
+        engine,
+        # A running row older than this has nobody behind it: the task was cut off by then.
+        max_task_seconds=settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS,
+        redis_url=settings.redis_url,
+        bus=recorder.bus,
+    )
     broker.add_middlewares(
+        ReaperMiddleware(reaper),  # first: stops before the recorder closes the event bus
         # Transient failures (network, GitHub 5xx) retry with exponential backoff + jitter.
         SmartRetryMiddleware(
             default_retry_count=settings.max_retries + 1,  # taskiq counts attempts

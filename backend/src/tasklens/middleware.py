@@ -35,6 +35,9 @@ ENQUEUED_AT_LABEL = "tasklens_enqueued_at"
 # waiting for a per-subject slot: until then its row stays `pending`.
 DEFERRED_START_LABEL = "tasklens_deferred_start"
 ATTEMPT_LABEL = "tasklens_attempt"
+# Set by the broker on a message it delivers again (its worker died or shut down before the
+# task finished): each delivery is its own attempt, so the log keeps the lost one too.
+REDELIVERIES_LABEL = "tasklens_redeliveries"
 MAX_TRACEBACK_CHARS = 32_000
 
 
@@ -43,11 +46,16 @@ class Deferred(Exception):
 
 
 def attempt_of(message: TaskiqMessage) -> int:
-    """1 + taskiq's `_retries` label, which the retry middlewares increment."""
+    """1 + taskiq's `_retries` label (the retry middlewares increment it) + the times the
+    broker redelivered the message after a lost worker."""
+    return 1 + _count_label(message, "_retries") + _count_label(message, REDELIVERIES_LABEL)
+
+
+def _count_label(message: TaskiqMessage, label: str) -> int:
     try:
-        return int(message.labels.get("_retries", 0)) + 1
+        return max(int(message.labels.get(label, 0)), 0)
     except (TypeError, ValueError):
-        return 1
+        return 0
 
 
 def executing_attempt(message: TaskiqMessage) -> int:
