@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,9 +87,11 @@ class Stack:
         api.wait_healthy()
         return api
 
-    def start_worker(self, name: str = "worker", workers: int = 1) -> Process:
+    def start_worker(
+        self, name: str = "worker", workers: int = 1, extra_args: Sequence[str] = ()
+    ) -> Process:
         process = self._spawn(
-            name, ["worker", "--workers", str(workers), "--log-level", "INFO"], {}
+            name, ["worker", "--workers", str(workers), "--log-level", "INFO", *extra_args], {}
         )
         wait_for(
             lambda: "Listening started" in process.log() or process.popen.poll() is not None,

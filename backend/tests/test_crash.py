@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections import defaultdict
 from typing import Any
@@ -15,6 +16,7 @@ from support import Stack, wait_for
 
 from tasklens.database import create_engine
 from tasklens.heartbeat import WORKERS_KEY
+from tasklens.middleware import HANDED_BACK_ERROR
 from tasklens.reaper import LOST_ERROR, Reaper
 
 
@@ -144,3 +146,67 @@ def test_the_embedded_process_closes_the_rows_of_its_killed_predecessor(embedded
     restarted = embedded.start_api("api-restarted")
     task = restarted.wait_task(task_id, "failed", timeout=20)
     assert task["attempts"][-1]["error_message"] == LOST_ERROR
+
+
+def wait_running(database_url: str, count: int) -> None:
+    def running() -> bool:
+        return sum(1 for r in log_rows(database_url) if r["status"] == "running") == count
+
+    wait_for(running, timeout=20, what=f"{count} tasks running")
+
+
+def test_sigterm_lets_running_tasks_finish_within_the_grace(distributed: Stack) -> None:
+    database_url = distributed.env["TASKLENS_DATABASE_URL"]
+    api = distributed.start_api()
+    worker = distributed.start_worker(extra_args=["--grace", "20"])
+    task_ids = set(api.enqueue("demo.slow", count=20, steps=6, step_seconds=0.5))  # 3 s each
+    wait_running(database_url, 20)
+
+    stopping = time.monotonic()
+    worker.stop(signal.SIGTERM, timeout=40)
+    took = time.monotonic() - stopping
+    assert worker.popen.returncode is not None
+    assert took < 20 + 10  # the grace, plus the final flush of the log (bounded by 10 s)
+    rows = log_rows(database_url)
+    assert {r["task_id"] for r in rows} == task_ids
+    assert {(r["attempt"], r["status"]) for r in rows} == {(1, "success")}
+    assert "Waiting for 20 running tasks" in worker.log()
+
+
+def test_sigterm_hands_back_the_tasks_still_running_after_the_grace(distributed: Stack) -> None:
+    """With a 60 s task timeout the idle-timeout redelivery would take 100 s: the tasks are
+    finished by the next worker long before, because the stopping worker handed them back."""
+    distributed.env |= {"TASKLENS_TASK_TIMEOUT_SECONDS": "60", "TASKLENS_WORKER_CONCURRENCY": "10"}
+    database_url = distributed.env["TASKLENS_DATABASE_URL"]
+    api = distributed.start_api()
+    worker_a = distributed.start_worker("worker-a", extra_args=["--grace", "1"])
+    task_ids = set(api.enqueue("demo.slow", count=30, steps=10, step_seconds=0.5))  # 5 s each
+    wait_running(database_url, 10)
+    [lost_worker] = {r["worker"] for r in log_rows(database_url) if r["worker"]}
+
+    stopping = time.monotonic()
+    worker_a.stop(signal.SIGTERM, timeout=30)
+    assert time.monotonic() - stopping < 1 + 10
+    assert "handed back" in worker_a.log()
+    worker_b = distributed.start_worker("worker-b")
+
+    def all_finished() -> bool:
+        tasks = attempts_by_task(log_rows(database_url))
+        return len(tasks) == 30 and all(a[-1]["status"] == "success" for a in tasks.values())
+
+    wait_for(all_finished, timeout=60, what="every task to finish on worker-b", interval=0.5)
+    assert time.monotonic() - stopping < 60
+    tasks = attempts_by_task(log_rows(database_url))
+    assert set(tasks) == task_ids
+    handed_back = {t: a for t, a in tasks.items() if len(a) == 2}
+    assert len(handed_back) == 10  # the ten that were running; the queued twenty ran once
+    for first, second in handed_back.values():
+        assert (first["status"], first["error_message"], first["worker"]) == (
+            "failed",
+            HANDED_BACK_ERROR,
+            lost_worker,
+        )
+        assert (second["attempt"], second["status"]) == (2, "success")
+    for attempts in tasks.values():
+        assert attempts[-1]["worker"] != lost_worker
+    assert worker_b.popen.poll() is None

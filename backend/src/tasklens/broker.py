@@ -8,6 +8,7 @@ and another worker claims it once it has been idle longer than any task may run.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -27,6 +28,8 @@ from tasklens.recorder import LifecycleRecorder
 from tasklens.settings import Settings
 from tasklens.tasks import register_tasks
 from tasklens.tasks.analyses import TRANSIENT_ERRORS, AnalysisServices
+
+logger = logging.getLogger(__name__)
 
 STREAM_MAXLEN = 1_000_000
 REDELIVERY_MARGIN_SECONDS = 10
@@ -87,6 +90,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
         self.streams = [stream_for(queue_name, p) for p in PRIORITY_ORDER]
         extra: dict[str, str | int] = {s: ">" for s in self.streams if s != queue_name}
         super().__init__(url, queue_name=queue_name, additional_streams=extra, **kwargs)
+        self._in_flight: dict[tuple[str, Any], bytes] = {}
 
     async def kick(self, message: BrokerMessage) -> None:
         """A message with a `delay` label waits in a sorted set until it is due; workers
@@ -101,10 +105,58 @@ class TaskLensStreamBroker(RedisStreamBroker):
             await redis.zadd(DELAYED_KEY, {member: time.time() + delay})
 
     def _message(self, stream: Any, message_id: Any, fields: Any) -> AckableMessage:
+        """A delivery, remembered until acknowledged so a shutdown can hand it back."""
         name = stream.decode() if isinstance(stream, bytes) else str(stream)
-        return AckableMessage(
-            data=fields[b"data"], ack=self._ack_generator(id=message_id, queue_name=name)
-        )
+        key = (name, message_id)
+        self._in_flight[key] = fields[b"data"]
+        ack = self._ack_generator(id=message_id, queue_name=name)
+
+        async def ack_unless_handed_back() -> None:
+            if self._in_flight.pop(key, None) is not None:
+                await ack()
+
+        return AckableMessage(data=fields[b"data"], ack=ack_unless_handed_back)
+
+    async def shutdown(self) -> None:
+        """A worker stopping with messages unacknowledged (tasks still running after the
+        grace period, or prefetched and never started) hands them back at once instead of
+        leaving them to the idle-timeout redelivery: one MULTI re-adds each to its stream
+        and acknowledges the original."""
+        if self.is_worker_process:
+            started: set[str] = set()
+            for middleware in self.middlewares:
+                if isinstance(middleware, TaskLensMiddleware):
+                    started |= middleware.hand_back_running()
+            stranded, self._in_flight = self._in_flight, {}
+            if stranded:
+                try:
+                    await self._hand_back(stranded, started)
+                except Exception as exc:  # Redis down: they are redelivered after the timeout
+                    logger.warning("could not hand back %d messages: %s", len(stranded), exc)
+                else:
+                    logger.warning("handed back %d unfinished messages", len(stranded))
+        await super().shutdown()
+
+    async def _hand_back(self, stranded: dict[tuple[str, Any], bytes], started: set[str]) -> None:
+        redis = Redis(connection_pool=self.connection_pool)
+        async with redis, redis.pipeline(transaction=True) as pipe:
+            for (stream, message_id), data in stranded.items():
+                # A started task's next run is a new attempt; a never-started one's is not.
+                again = 1 if self._task_id(data) in started else 0
+                pipe.xadd(
+                    stream,
+                    {b"data": self.with_redeliveries(data, again)},
+                    maxlen=STREAM_MAXLEN,
+                    approximate=True,
+                )
+                pipe.xack(stream, self.consumer_group_name, message_id)
+            await pipe.execute()
+
+    def _task_id(self, data: bytes) -> str | None:
+        try:
+            return self.formatter.loads(data).task_id
+        except Exception:
+            return None
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         group, consumer = self.consumer_group_name, self.consumer_name
@@ -131,9 +183,15 @@ class TaskLensStreamBroker(RedisStreamBroker):
                         count=1,
                         noack=False,
                     )
-                for stream, messages in fetched or []:
-                    for message_id, fields in messages:
-                        yield self._message(stream, message_id, fields)
+                # The whole batch is registered before the first yield: a shutdown may close
+                # this generator between two yields, and must still hand back the rest.
+                batch = [
+                    self._message(stream, message_id, fields)
+                    for stream, messages in fetched or []
+                    for message_id, fields in messages
+                ]
+                for message in batch:
+                    yield message
                 if time.monotonic() >= next_reclaim:
                     next_reclaim = time.monotonic() + RECLAIM_EVERY_SECONDS
                     for stream in self.streams:
@@ -144,12 +202,15 @@ class TaskLensStreamBroker(RedisStreamBroker):
                             min_idle_time=self.idle_timeout,
                             count=self.unacknowledged_batch_size,
                         )
+                        batch = []
                         for message_id, fields in claimed[1]:
                             if fields:  # None when the entry was trimmed from the stream
                                 fields[b"data"] = await self._redelivered(
                                     redis, stream, message_id, fields[b"data"]
                                 )
-                                yield self._message(stream, message_id, fields)
+                                batch.append(self._message(stream, message_id, fields))
+                        for message in batch:
+                            yield message
 
     async def _redelivered(self, redis: Redis, stream: str, message_id: Any, data: bytes) -> bytes:
         """The message with its redelivery count in a label (from the stream's delivery

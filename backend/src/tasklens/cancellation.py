@@ -73,6 +73,12 @@ class Cancellations:
         if running is not None and not running.done():
             running.cancel()
 
+    def interrupt(self, task_id: str) -> None:
+        """Stop the task running here without cancelling it (it is handed to another worker)."""
+        running = self._running.get(task_id)
+        if running is not None and not running.done():
+            running.cancel()
+
     def is_cancelled(self, task_id: str) -> bool:
         return task_id in self._cancelled
 

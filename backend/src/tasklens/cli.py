@@ -93,6 +93,9 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         str(settings.worker_concurrency),
         "--shutdown-timeout",
         str(args.shutdown_timeout),
+        # SIGTERM: running tasks get this long to finish; the rest are handed back (broker.py).
+        "--wait-tasks-timeout",
+        str(args.grace),
         "--ack-type",
         "when_saved",
         "--log-level",
@@ -223,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="a TaskIQ worker (distributed mode)")
     worker.add_argument("--workers", type=int, default=1, help="worker processes")
     worker.add_argument("--shutdown-timeout", type=float, default=30.0)
+    worker.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, seconds running tasks get to finish before they are handed back",
+    )
     worker.add_argument(
         "--log-level", default="WARNING", help="INFO logs a line per task (costs ~25%% throughput)"
     )

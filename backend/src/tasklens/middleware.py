@@ -39,6 +39,7 @@ ATTEMPT_LABEL = "tasklens_attempt"
 # task finished): each delivery is its own attempt, so the log keeps the lost one too.
 REDELIVERIES_LABEL = "tasklens_redeliveries"
 MAX_TRACEBACK_CHARS = 32_000
+HANDED_BACK_ERROR = "worker shut down: handed back to the queue"
 
 
 class Deferred(Exception):
@@ -92,7 +93,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self.cancellations = cancellations
         self.started_at = datetime.now(UTC)
         self._heartbeat: Heartbeat | None = None
-        self._started: dict[tuple[str, int], tuple[float, datetime]] = {}
+        self._started: dict[tuple[str, int], tuple[float, datetime, str]] = {}
+        self._handed_back: set[tuple[str, int]] = set()
         self._errors: dict[tuple[str, int], BaseException] = {}
         self.worker_id = ""
 
@@ -167,7 +169,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         """The task's work begins: `running`, and its duration is counted from here."""
         now = datetime.now(UTC)
         key = (message.task_id, executing_attempt(message))
-        self._started[key] = (time.perf_counter(), now)
+        self._started[key] = (time.perf_counter(), now, message.task_name)
         # A client with this middleware already logged the params with `pending`.
         sent_by_us = ENQUEUED_AT_LABEL in message.labels
         self.recorder.record(
@@ -198,6 +200,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
         error = self._errors.pop(key, None) or (result.error if result.is_err else None)
         if self.cancellations is not None:
             self.cancellations.finished(message.task_id)
+        if key in self._handed_back:
+            self._handed_back.discard(key)
+            return  # already logged as handed back; another worker runs it again
         if isinstance(error, Deferred):
             return  # sent again to wait for its turn: the row stays `pending`
         if error is not None and self.is_cancelled(message.task_id):
@@ -228,6 +233,32 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 -MAX_TRACEBACK_CHARS:
             ]
         self.recorder.record(change)
+
+    def hand_back_running(self) -> set[str]:
+        """Shutdown past the grace period: every task still running here is stopped and
+        logged `failed` (its message goes back to the queue: the next run is a new
+        attempt). Returns their task ids."""
+        now = datetime.now(UTC)
+        for key, (started, started_at, task_name) in list(self._started.items()):
+            self._handed_back.add(key)
+            self.recorder.record(
+                LifecycleChange(
+                    task_id=key[0],
+                    task_name=task_name,
+                    status=TaskStatus.FAILED,
+                    timestamp=now,
+                    attempt=key[1],
+                    worker=self.worker_id,
+                    started_at=started_at,
+                    completed_at=now,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                    error_message=HANDED_BACK_ERROR,
+                )
+            )
+            if self.cancellations is not None:
+                self.cancellations.interrupt(key[0])
+        self._started.clear()
+        return {task_id for task_id, _ in self._handed_back}
 
     def is_cancelled(self, task_id: str) -> bool:
         return self.cancellations is not None and self.cancellations.is_cancelled(task_id)
