@@ -8,12 +8,16 @@ and another worker claims it once it has been idle longer than any task may run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq.middlewares import SmartRetryMiddleware
@@ -25,6 +29,7 @@ from tasklens.middleware import REDELIVERIES_LABEL, TaskLensMiddleware
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.reaper import Reaper, ReaperMiddleware
 from tasklens.recorder import LifecycleRecorder
+from tasklens.redis_connection import reconnecting
 from tasklens.settings import Settings
 from tasklens.tasks import register_tasks
 from tasklens.tasks.analyses import TRANSIENT_ERRORS, AnalysisServices
@@ -159,6 +164,27 @@ class TaskLensStreamBroker(RedisStreamBroker):
             return None
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        """Deliveries, forever: a lost connection is retried with backoff, and the consumer
+        groups are created again when a restarted Redis (without persistence) lost them."""
+        delay = 0.1
+        while True:
+            try:
+                async with contextlib.aclosing(self._read()) as reader:
+                    async for message in reader:
+                        delay = 0.1
+                        yield message
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                logger.warning("consumer group gone (Redis restarted?): creating it again")
+                with contextlib.suppress(RedisError, OSError):
+                    await self._declare_consumer_group()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                logger.warning("broker lost Redis (%s); reconnecting in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _read(self) -> AsyncGenerator[AckableMessage, None]:
         group, consumer = self.consumer_group_name, self.consumer_name
         next_reclaim = next_move = 0.0
         async with Redis(connection_pool=self.connection_pool) as redis:
@@ -252,6 +278,7 @@ def build_broker(
             consumer_group_name="tasklens",
             consumer_id="0",  # a group created after the first kick still sees it
             maxlen=STREAM_MAXLEN,
+            **reconnecting(),
             # Tasks are cut off at TASK_TIMEOUT_SECONDS (the `timeout` label), so a message
             # unacknowledged for longer belongs to a worker that is gone.
             idle_timeout=int((settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS) * 1000),

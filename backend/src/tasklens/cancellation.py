@@ -17,6 +17,7 @@ import time
 from redis.asyncio import Redis
 
 from tasklens.event_bus import EventBus
+from tasklens.redis_connection import connect
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class Cancellations:
             await asyncio.wait_for(ready.wait(), 5)
         if self._redis_url is not None:  # cancels sent while this worker was not running
             try:
-                async with Redis.from_url(self._redis_url, socket_connect_timeout=2) as redis:
+                async with connect(self._redis_url) as redis:
                     since = time.time() - REMEMBER_SECONDS
                     recent = await redis.zrangebyscore(CANCELLED_KEY, since, "+inf")
                     for task_id in recent:

@@ -41,6 +41,7 @@ from tasklens.event_bus import Event, EventBus
 from tasklens.heartbeat import OFFLINE_AFTER_SECONDS, WORKERS_KEY
 from tasklens.lifecycle import LifecycleChange
 from tasklens.models import TaskExecutionLog, TaskStatus
+from tasklens.redis_connection import connect
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +70,7 @@ class Reaper:
     ) -> None:
         self._engine = engine
         self._max_task_seconds = max_task_seconds
-        self._redis: Redis | None = (
-            Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
-            if redis_url is not None
-            else None
-        )
+        self._redis: Redis | None = connect(redis_url) if redis_url is not None else None
         self._bus = bus
         self._interval = interval
         self._task: asyncio.Task[None] | None = None

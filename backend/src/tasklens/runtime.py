@@ -27,6 +27,7 @@ from tasklens.event_bus import EventBus, InProcessEventBus, RedisEventBus
 from tasklens.live import LiveHub
 from tasklens.rate_limit import InProcessRateLimiter, Limit, RateLimiter, RedisRateLimiter
 from tasklens.recorder import LifecycleRecorder, recorder_for
+from tasklens.redis_connection import connect
 from tasklens.settings import Settings
 from tasklens.tokens import TokenRegistry
 
@@ -70,11 +71,7 @@ class Runtime:
             control = RedisEventBus(settings.redis_url, CONTROL_CHANNEL)
             cancellations = None  # workers listen; this process only asks
         recorder = recorder_for(settings, bus=bus, engine=engine)
-        redis = (
-            None
-            if settings.redis_url is None
-            else Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
-        )
+        redis = None if settings.redis_url is None else connect(settings.redis_url)
         broker = build_broker(settings, recorder, coordinator, engine, cancellations)
         return cls(
             settings=settings,
