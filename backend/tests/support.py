@@ -187,12 +187,20 @@ class LiveEvents:
             await self._task
 
     async def _listen(self) -> None:
-        async with websockets.connect(self.url) as socket_:
-            async for raw in socket_:
-                frame = json.loads(raw)
-                self.frames.append(frame)
-                if frame.get("type") == "hello":
-                    self._connected.set()
+        with contextlib.suppress(websockets.ConnectionClosed):  # its server may be killed
+            async with websockets.connect(self.url) as socket_:
+                async for raw in socket_:
+                    frame = json.loads(raw)
+                    self.frames.append(frame)
+                    if frame.get("type") == "hello":
+                        self._connected.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    def event_ids(self) -> list[str]:
+        return [f["id"] for f in self.frames if f.get("type") == "task_event"]
 
     def statuses(self, task_id: str) -> list[str]:
         return [

@@ -24,6 +24,7 @@ from tasklens.cancellation import CONTROL_CHANNEL, Cancellations, request_cancel
 from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordinator
 from tasklens.database import create_engine, session_factory
 from tasklens.event_bus import EventBus, InProcessEventBus, RedisEventBus
+from tasklens.event_stream import EventStream, InProcessEventStream, RedisEventStream
 from tasklens.live import LiveHub
 from tasklens.rate_limit import InProcessRateLimiter, Limit, RateLimiter, RedisRateLimiter
 from tasklens.recorder import LifecycleRecorder, recorder_for
@@ -39,7 +40,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    bus: EventBus
+    bus: EventStream
     recorder: LifecycleRecorder
     broker: AsyncBroker
     hub: LiveHub
@@ -53,19 +54,19 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = create_engine(settings.database_url)
-        bus: EventBus
+        bus: EventStream
         coordinator: Coordinator
         limiter: RateLimiter
         refresh_limit = Limit.parse(settings.refresh_rate_limit)
         control: EventBus
         cancellations: Cancellations | None
         if settings.redis_url is None:
-            bus, coordinator = InProcessEventBus(), InProcessCoordinator()
+            bus, coordinator = InProcessEventStream(), InProcessCoordinator()
             limiter = InProcessRateLimiter(refresh_limit)
             control = InProcessEventBus()
             cancellations = Cancellations(control)  # the tasks run in this process
         else:
-            bus = RedisEventBus(settings.redis_url)
+            bus = RedisEventStream(settings.redis_url)
             coordinator = RedisCoordinator(settings.redis_url)
             limiter = RedisRateLimiter(settings.redis_url, refresh_limit)
             control = RedisEventBus(settings.redis_url, CONTROL_CHANNEL)

@@ -1,4 +1,11 @@
-"""`GET /api/v1/ws`: every lifecycle event, live. Token as `?token=` or a first message."""
+"""`GET /api/v1/ws`: every lifecycle event, live. Token as `?token=` or a first message.
+
+Every `task_event` frame has an `"id"` (event_stream.py). A client that reconnects with
+`?since=<last id>` (or `"since"` next to `"token"` in its first message) first gets every
+retained event after that id, then the live ones; when that id is no longer retained, or
+is garbled, it gets one `{"type": "resync"}` frame instead: refetch from the REST log.
+Frames come in this order: `hello`, then `resync` or the replay, then live events.
+"""
 
 from __future__ import annotations
 
@@ -16,15 +23,21 @@ router = APIRouter(tags=["live"])
 AUTH_TIMEOUT_SECONDS = 5.0
 
 
-async def _authenticate(websocket: WebSocket, runtime: Runtime) -> Principal | None:
-    token = websocket.query_params.get("token")
+async def _authenticate(
+    websocket: WebSocket, runtime: Runtime
+) -> tuple[Principal | None, object | None]:
+    """The principal, and the `since` the client resumes from (None: it does not)."""
+    token: object = websocket.query_params.get("token")
+    since: object = websocket.query_params.get("since")
     if token is None:
         with contextlib.suppress(TimeoutError, ValueError, WebSocketDisconnect):
             first = json.loads(
                 await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_SECONDS)
             )
-            token = first.get("token") if isinstance(first, dict) else None
-    return await runtime.tokens.authenticate(token if isinstance(token, str) else None)
+            if isinstance(first, dict):
+                token, since = first.get("token"), first.get("since", since)
+    principal = await runtime.tokens.authenticate(token if isinstance(token, str) else None)
+    return principal, since
 
 
 async def _send_loop(websocket: WebSocket, client: LiveClient) -> None:
@@ -47,7 +60,7 @@ async def _receive_loop(websocket: WebSocket, client: LiveClient) -> None:
 async def live_events(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
     await websocket.accept()
-    principal = await _authenticate(websocket, runtime)
+    principal, since = await _authenticate(websocket, runtime)
     if principal is None:
         await websocket.close(status.WS_1008_POLICY_VIOLATION, "missing or invalid token")
         return
@@ -55,6 +68,8 @@ async def live_events(websocket: WebSocket) -> None:
     client.offer(
         [json.dumps({"type": "hello", "name": principal.name, "role": principal.role.value})]
     )
+    if since is not None:  # connected first: live events collect while the replay is read
+        client.resume(await runtime.hub.replay(since) if isinstance(since, str) else None)
     tasks = [
         asyncio.create_task(_send_loop(websocket, client)),
         asyncio.create_task(_receive_loop(websocket, client)),
