@@ -19,6 +19,7 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
     from tasklens.api.app import create_app
+    from tasklens.api.routes.live import MAX_MESSAGE_BYTES
     from tasklens.redaction import uvicorn_log_config
 
     if not _is_loopback(settings.host):
@@ -40,7 +41,7 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             log_config=uvicorn_log_config(),
-            ws_max_size=1 << 20,
+            ws_max_size=MAX_MESSAGE_BYTES,
             timeout_graceful_shutdown=10,
         )
         return 0
@@ -50,7 +51,7 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
         port=settings.port,
         log_level="info",
         log_config=uvicorn_log_config(),
-        ws_max_size=1 << 20,
+        ws_max_size=MAX_MESSAGE_BYTES,
         timeout_graceful_shutdown=10,
     )
     return 0

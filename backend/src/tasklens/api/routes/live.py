@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
@@ -21,6 +22,9 @@ from tasklens.tokens import Principal
 
 router = APIRouter(tags=["live"])
 AUTH_TIMEOUT_SECONDS = 5.0
+MAX_MESSAGE_BYTES = 64 * 1024  # a client only ever sends a token, a `since` and pings
+FLOOD_RATE = 20.0  # messages per second, sustained
+FLOOD_BURST = 100
 
 
 async def _authenticate(
@@ -30,7 +34,7 @@ async def _authenticate(
     token: object = websocket.query_params.get("token")
     since: object = websocket.query_params.get("since")
     if token is None:
-        with contextlib.suppress(TimeoutError, ValueError, WebSocketDisconnect):
+        with contextlib.suppress(TimeoutError, ValueError, KeyError, WebSocketDisconnect):
             first = json.loads(
                 await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_SECONDS)
             )
@@ -47,12 +51,27 @@ async def _send_loop(websocket: WebSocket, client: LiveClient) -> None:
 
 
 async def _receive_loop(websocket: WebSocket, client: LiveClient) -> None:
-    """Answers pings; anything else a client sends is ignored, malformed or not."""
+    """Answers pings; anything else a client sends is ignored, malformed or binary. A client
+    sending faster than FLOOD_RATE messages/s (beyond a burst of FLOOD_BURST) is closed with
+    1008: answering a flood would cost the other clients. Frames over MAX_MESSAGE_BYTES are
+    refused by the server itself (1009; cli.py)."""
+    allowance, last = float(FLOOD_BURST), time.monotonic()
     while True:
-        text = await websocket.receive_text()
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        now = time.monotonic()
+        allowance = min(float(FLOOD_BURST), allowance + (now - last) * FLOOD_RATE) - 1
+        last = now
+        if allowance < 0:
+            await websocket.close(status.WS_1008_POLICY_VIOLATION, "too many messages")
+            return
+        text = message.get("text")
+        if not isinstance(text, str):
+            continue
         with contextlib.suppress(ValueError):
-            message = json.loads(text)
-            if isinstance(message, dict) and message.get("type") == "ping":
+            parsed = json.loads(text)
+            if isinstance(parsed, dict) and parsed.get("type") == "ping":
                 client.offer([json.dumps({"type": "pong"})])
 
 
