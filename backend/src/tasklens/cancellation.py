@@ -74,6 +74,9 @@ class Cancellations:
         if running is not None and not running.done():
             running.cancel()
 
+    def running_ids(self) -> list[str]:
+        return [task_id for task_id, task in self._running.items() if not task.done()]
+
     def interrupt(self, task_id: str) -> None:
         """Stop the task running here without cancelling it (it is handed to another worker)."""
         running = self._running.get(task_id)

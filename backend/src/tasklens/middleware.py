@@ -94,7 +94,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self.started_at = datetime.now(UTC)
         self._heartbeat: Heartbeat | None = None
         self._started: dict[tuple[str, int], tuple[float, datetime, str]] = {}
-        self._handed_back: set[tuple[str, int]] = set()
+        self._handed_back: set[str] = set()  # task ids stopped at shutdown, not finished
         self._errors: dict[tuple[str, int], BaseException] = {}
         self.worker_id = ""
 
@@ -200,8 +200,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         error = self._errors.pop(key, None) or (result.error if result.is_err else None)
         if self.cancellations is not None:
             self.cancellations.finished(message.task_id)
-        if key in self._handed_back:
-            self._handed_back.discard(key)
+        if message.task_id in self._handed_back:
             return  # already logged as handed back; another worker runs it again
         if isinstance(error, Deferred):
             return  # sent again to wait for its turn: the row stays `pending`
@@ -237,10 +236,16 @@ class TaskLensMiddleware(TaskiqMiddleware):
     def hand_back_running(self) -> set[str]:
         """Shutdown past the grace period: every task still running here is stopped and
         logged `failed` (its message goes back to the queue: the next run is a new
-        attempt). Returns their task ids."""
+        attempt); one still waiting for its subject's slot is stopped and stays `pending`.
+        Returns the ids of the tasks that had started."""
         now = datetime.now(UTC)
+        started_ids = {task_id for task_id, _ in self._started}
+        if self.cancellations is not None:
+            for task_id in self.cancellations.running_ids():
+                self._handed_back.add(task_id)
+                self.cancellations.interrupt(task_id)
         for key, (started, started_at, task_name) in list(self._started.items()):
-            self._handed_back.add(key)
+            self._handed_back.add(key[0])
             self.recorder.record(
                 LifecycleChange(
                     task_id=key[0],
@@ -255,10 +260,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
                     error_message=HANDED_BACK_ERROR,
                 )
             )
-            if self.cancellations is not None:
-                self.cancellations.interrupt(key[0])
         self._started.clear()
-        return {task_id for task_id, _ in self._handed_back}
+        return started_ids
 
     def is_cancelled(self, task_id: str) -> bool:
         return self.cancellations is not None and self.cancellations.is_cancelled(task_id)
