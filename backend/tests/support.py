@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,9 +87,11 @@ class Stack:
         api.wait_healthy()
         return api
 
-    def start_worker(self, name: str = "worker", workers: int = 1) -> Process:
+    def start_worker(
+        self, name: str = "worker", workers: int = 1, extra_args: Sequence[str] = ()
+    ) -> Process:
         process = self._spawn(
-            name, ["worker", "--workers", str(workers), "--log-level", "INFO"], {}
+            name, ["worker", "--workers", str(workers), "--log-level", "INFO", *extra_args], {}
         )
         wait_for(
             lambda: "Listening started" in process.log() or process.popen.poll() is not None,
@@ -185,12 +187,20 @@ class LiveEvents:
             await self._task
 
     async def _listen(self) -> None:
-        async with websockets.connect(self.url) as socket_:
-            async for raw in socket_:
-                frame = json.loads(raw)
-                self.frames.append(frame)
-                if frame.get("type") == "hello":
-                    self._connected.set()
+        with contextlib.suppress(websockets.ConnectionClosed):  # its server may be killed
+            async with websockets.connect(self.url) as socket_:
+                async for raw in socket_:
+                    frame = json.loads(raw)
+                    self.frames.append(frame)
+                    if frame.get("type") == "hello":
+                        self._connected.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    def event_ids(self) -> list[str]:
+        return [f["id"] for f in self.frames if f.get("type") == "task_event"]
 
     def statuses(self, task_id: str) -> list[str]:
         return [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tasklens.event_bus import InProcessEventBus
+from tasklens.event_stream import InProcessEventStream
 from tasklens.live import LiveHub
 
 
@@ -14,7 +14,7 @@ def event(i: int) -> dict[str, object]:
 
 
 async def test_a_slow_client_drops_its_oldest_events_and_is_told() -> None:
-    bus = InProcessEventBus()
+    bus = InProcessEventStream()
     hub = LiveHub(bus, max_buffered_per_client=100)
     await hub.start()
     await asyncio.sleep(0)  # let the hub subscribe

@@ -8,11 +8,16 @@ and another worker claims it once it has been idle longer than any task may run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq.middlewares import SmartRetryMiddleware
@@ -20,12 +25,16 @@ from taskiq_redis import RedisStreamBroker
 
 from tasklens.cancellation import Cancellations
 from tasklens.coordination import Coordinator
-from tasklens.middleware import TaskLensMiddleware
+from tasklens.middleware import REDELIVERIES_LABEL, TaskLensMiddleware
 from tasklens.priorities import PRIORITY_ORDER, stream_for
+from tasklens.reaper import Reaper, ReaperMiddleware
 from tasklens.recorder import LifecycleRecorder
+from tasklens.redis_connection import reconnecting
 from tasklens.settings import Settings
 from tasklens.tasks import register_tasks
 from tasklens.tasks.analyses import TRANSIENT_ERRORS, AnalysisServices
+
+logger = logging.getLogger(__name__)
 
 STREAM_MAXLEN = 1_000_000
 REDELIVERY_MARGIN_SECONDS = 10
@@ -86,6 +95,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
         self.streams = [stream_for(queue_name, p) for p in PRIORITY_ORDER]
         extra: dict[str, str | int] = {s: ">" for s in self.streams if s != queue_name}
         super().__init__(url, queue_name=queue_name, additional_streams=extra, **kwargs)
+        self._in_flight: dict[tuple[str, Any], bytes] = {}
 
     async def kick(self, message: BrokerMessage) -> None:
         """A message with a `delay` label waits in a sorted set until it is due; workers
@@ -100,12 +110,81 @@ class TaskLensStreamBroker(RedisStreamBroker):
             await redis.zadd(DELAYED_KEY, {member: time.time() + delay})
 
     def _message(self, stream: Any, message_id: Any, fields: Any) -> AckableMessage:
+        """A delivery, remembered until acknowledged so a shutdown can hand it back."""
         name = stream.decode() if isinstance(stream, bytes) else str(stream)
-        return AckableMessage(
-            data=fields[b"data"], ack=self._ack_generator(id=message_id, queue_name=name)
-        )
+        key = (name, message_id)
+        self._in_flight[key] = fields[b"data"]
+        ack = self._ack_generator(id=message_id, queue_name=name)
+
+        async def ack_unless_handed_back() -> None:
+            if self._in_flight.pop(key, None) is not None:
+                await ack()
+
+        return AckableMessage(data=fields[b"data"], ack=ack_unless_handed_back)
+
+    async def shutdown(self) -> None:
+        """A worker stopping with messages unacknowledged (tasks still running after the
+        grace period, or prefetched and never started) hands them back at once instead of
+        leaving them to the idle-timeout redelivery: one MULTI re-adds each to its stream
+        and acknowledges the original."""
+        if self.is_worker_process:
+            started: set[str] = set()
+            for middleware in self.middlewares:
+                if isinstance(middleware, TaskLensMiddleware):
+                    started |= middleware.hand_back_running()
+            stranded, self._in_flight = self._in_flight, {}
+            if stranded:
+                try:
+                    await self._hand_back(stranded, started)
+                except Exception as exc:  # Redis down: they are redelivered after the timeout
+                    logger.warning("could not hand back %d messages: %s", len(stranded), exc)
+                else:
+                    logger.warning("handed back %d unfinished messages", len(stranded))
+        await super().shutdown()
+
+    async def _hand_back(self, stranded: dict[tuple[str, Any], bytes], started: set[str]) -> None:
+        redis = Redis(connection_pool=self.connection_pool)
+        async with redis, redis.pipeline(transaction=True) as pipe:
+            for (stream, message_id), data in stranded.items():
+                # A started task's next run is a new attempt; a never-started one's is not.
+                again = 1 if self._task_id(data) in started else 0
+                pipe.xadd(
+                    stream,
+                    {b"data": self.with_redeliveries(data, again)},
+                    maxlen=STREAM_MAXLEN,
+                    approximate=True,
+                )
+                pipe.xack(stream, self.consumer_group_name, message_id)
+            await pipe.execute()
+
+    def _task_id(self, data: bytes) -> str | None:
+        try:
+            return self.formatter.loads(data).task_id
+        except Exception:
+            return None
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        """Deliveries, forever: a lost connection is retried with backoff, and the consumer
+        groups are created again when a restarted Redis (without persistence) lost them."""
+        delay = 0.1
+        while True:
+            try:
+                async with contextlib.aclosing(self._read()) as reader:
+                    async for message in reader:
+                        delay = 0.1
+                        yield message
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                logger.warning("consumer group gone (Redis restarted?): creating it again")
+                with contextlib.suppress(RedisError, OSError):
+                    await self._declare_consumer_group()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                logger.warning("broker lost Redis (%s); reconnecting in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _read(self) -> AsyncGenerator[AckableMessage, None]:
         group, consumer = self.consumer_group_name, self.consumer_name
         next_reclaim = next_move = 0.0
         async with Redis(connection_pool=self.connection_pool) as redis:
@@ -130,9 +209,15 @@ class TaskLensStreamBroker(RedisStreamBroker):
                         count=1,
                         noack=False,
                     )
-                for stream, messages in fetched or []:
-                    for message_id, fields in messages:
-                        yield self._message(stream, message_id, fields)
+                # The whole batch is registered before the first yield: a shutdown may close
+                # this generator between two yields, and must still hand back the rest.
+                batch = [
+                    self._message(stream, message_id, fields)
+                    for stream, messages in fetched or []
+                    for message_id, fields in messages
+                ]
+                for message in batch:
+                    yield message
                 if time.monotonic() >= next_reclaim:
                     next_reclaim = time.monotonic() + RECLAIM_EVERY_SECONDS
                     for stream in self.streams:
@@ -143,9 +228,37 @@ class TaskLensStreamBroker(RedisStreamBroker):
                             min_idle_time=self.idle_timeout,
                             count=self.unacknowledged_batch_size,
                         )
+                        batch = []
                         for message_id, fields in claimed[1]:
                             if fields:  # None when the entry was trimmed from the stream
-                                yield self._message(stream, message_id, fields)
+                                fields[b"data"] = await self._redelivered(
+                                    redis, stream, message_id, fields[b"data"]
+                                )
+                                batch.append(self._message(stream, message_id, fields))
+                        for message in batch:
+                            yield message
+
+    async def _redelivered(self, redis: Redis, stream: str, message_id: Any, data: bytes) -> bytes:
+        """The message with its redelivery count in a label (from the stream's delivery
+        counter, which survives any number of dead workers), so its run is a new attempt."""
+        pending: Any = await redis.xpending_range(
+            stream, self.consumer_group_name, min=message_id, max=message_id, count=1
+        )
+        deliveries = int(pending[0]["times_delivered"]) if pending else 2
+        return self.with_redeliveries(data, deliveries - 1)
+
+    def with_redeliveries(self, data: bytes, more: int) -> bytes:
+        """`data` with `more` added to the redeliveries the message already carries."""
+        try:
+            message = self.formatter.loads(data)
+        except Exception:  # not ours to understand: delivered as it is
+            return data
+        try:
+            carried = int(message.labels.get(REDELIVERIES_LABEL, 0))
+        except (TypeError, ValueError):
+            carried = 0
+        message.labels[REDELIVERIES_LABEL] = carried + more
+        return self.formatter.dumps(message).message
 
 
 def build_broker(
@@ -165,11 +278,20 @@ def build_broker(
             consumer_group_name="tasklens",
             consumer_id="0",  # a group created after the first kick still sees it
             maxlen=STREAM_MAXLEN,
+            **reconnecting(),
             # Tasks are cut off at TASK_TIMEOUT_SECONDS (the `timeout` label), so a message
             # unacknowledged for longer belongs to a worker that is gone.
             idle_timeout=int((settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS) * 1000),
         )
+    reaper = Reaper(
+        engine,
+        # A running row older than this has nobody behind it: the task was cut off by then.
+        max_task_seconds=settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS,
+        redis_url=settings.redis_url,
+        bus=recorder.bus,
+    )
     broker.add_middlewares(
+        ReaperMiddleware(reaper),  # first: stops before the recorder closes the event bus
         # Transient failures (network, GitHub 5xx) retry with exponential backoff + jitter.
         SmartRetryMiddleware(
             default_retry_count=settings.max_retries + 1,  # taskiq counts attempts

@@ -17,6 +17,7 @@ import time
 from redis.asyncio import Redis
 
 from tasklens.event_bus import EventBus
+from tasklens.redis_connection import connect
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class Cancellations:
             await asyncio.wait_for(ready.wait(), 5)
         if self._redis_url is not None:  # cancels sent while this worker was not running
             try:
-                async with Redis.from_url(self._redis_url, socket_connect_timeout=2) as redis:
+                async with connect(self._redis_url) as redis:
                     since = time.time() - REMEMBER_SECONDS
                     recent = await redis.zrangebyscore(CANCELLED_KEY, since, "+inf")
                     for task_id in recent:
@@ -69,6 +70,15 @@ class Cancellations:
     def cancel_here(self, task_id: str) -> None:
         self._forget_old()
         self._cancelled[task_id] = time.time()
+        running = self._running.get(task_id)
+        if running is not None and not running.done():
+            running.cancel()
+
+    def running_ids(self) -> list[str]:
+        return [task_id for task_id, task in self._running.items() if not task.done()]
+
+    def interrupt(self, task_id: str) -> None:
+        """Stop the task running here without cancelling it (it is handed to another worker)."""
         running = self._running.get(task_id)
         if running is not None and not running.done():
             running.cancel()

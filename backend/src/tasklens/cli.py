@@ -19,6 +19,7 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
     from tasklens.api.app import create_app
+    from tasklens.api.routes.live import MAX_MESSAGE_BYTES
     from tasklens.redaction import uvicorn_log_config
 
     if not _is_loopback(settings.host):
@@ -40,7 +41,7 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             log_config=uvicorn_log_config(),
-            ws_max_size=1 << 20,
+            ws_max_size=MAX_MESSAGE_BYTES,
             timeout_graceful_shutdown=10,
         )
         return 0
@@ -50,7 +51,7 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
         port=settings.port,
         log_level="info",
         log_config=uvicorn_log_config(),
-        ws_max_size=1 << 20,
+        ws_max_size=MAX_MESSAGE_BYTES,
         timeout_graceful_shutdown=10,
     )
     return 0
@@ -93,6 +94,9 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         str(settings.worker_concurrency),
         "--shutdown-timeout",
         str(args.shutdown_timeout),
+        # SIGTERM: running tasks get this long to finish; the rest are handed back (broker.py).
+        "--wait-tasks-timeout",
+        str(args.grace),
         "--ack-type",
         "when_saved",
         "--log-level",
@@ -223,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="a TaskIQ worker (distributed mode)")
     worker.add_argument("--workers", type=int, default=1, help="worker processes")
     worker.add_argument("--shutdown-timeout", type=float, default=30.0)
+    worker.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, seconds running tasks get to finish before they are handed back",
+    )
     worker.add_argument(
         "--log-level", default="WARNING", help="INFO logs a line per task (costs ~25%% throughput)"
     )

@@ -15,6 +15,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from tasklens.redis_connection import connect
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -69,15 +71,15 @@ class InProcessCoordinator:
 
 class RedisCoordinator:
     def __init__(self, redis_url: str, prefix: str = "tasklens:claim:") -> None:
-        self._redis: Redis = Redis.from_url(
-            redis_url, socket_connect_timeout=2, socket_timeout=5, decode_responses=True
-        )
+        self._redis: Redis = connect(redis_url, decode_responses=True)
         self._prefix = prefix
         self._release = self._redis.register_script(_RELEASE)
 
     async def claim(self, key: str, owner: str, ttl_seconds: int) -> str | None:
         held = await self._redis.set(self._prefix + key, owner, nx=True, ex=ttl_seconds, get=True)
-        return None if held is None else str(held)
+        # Our own name back: a retried SET whose first try took the key before the reply was
+        # lost (redis_connection.py) — the claim is ours.
+        return None if held is None or held == owner else str(held)
 
     async def release(self, key: str, owner: str) -> bool:
         return bool(await self._release(keys=[self._prefix + key], args=[owner]))

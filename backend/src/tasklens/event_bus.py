@@ -17,6 +17,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from tasklens.redis_connection import connect
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "tasklens:events"
@@ -62,9 +64,7 @@ class RedisEventBus:
     """One PUBLISH per recorder flush, carrying the whole batch as a JSON array."""
 
     def __init__(self, redis_url: str, channel: str = CHANNEL) -> None:
-        self._redis: Redis = Redis.from_url(
-            redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15
-        )
+        self._redis: Redis = connect(redis_url, health_check_interval=15)
         self._url = redis_url
         self._channel = channel
 
@@ -75,7 +75,7 @@ class RedisEventBus:
         """Yields batches forever, resubscribing with backoff when Redis goes away."""
         delay = 0.1
         while True:
-            client: Redis = Redis.from_url(self._url, socket_connect_timeout=2)
+            client: Redis = connect(self._url, socket_timeout=None)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)

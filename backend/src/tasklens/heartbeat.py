@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
+from tasklens.redis_connection import connect
+
 logger = logging.getLogger(__name__)
 
 WORKERS_KEY = "tasklens:workers"
@@ -36,7 +38,7 @@ def describe_self(worker_id: str, started_at: datetime, running: int) -> dict[st
 
 class Heartbeat:
     def __init__(self, redis_url: str, worker_id: str, running: Callable[[], int]) -> None:
-        self._redis: Redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        self._redis: Redis = connect(redis_url)
         self._worker_id = worker_id
         self._running = running
         self._started_at = datetime.now(UTC)

@@ -35,7 +35,11 @@ ENQUEUED_AT_LABEL = "tasklens_enqueued_at"
 # waiting for a per-subject slot: until then its row stays `pending`.
 DEFERRED_START_LABEL = "tasklens_deferred_start"
 ATTEMPT_LABEL = "tasklens_attempt"
+# Set by the broker on a message it delivers again (its worker died or shut down before the
+# task finished): each delivery is its own attempt, so the log keeps the lost one too.
+REDELIVERIES_LABEL = "tasklens_redeliveries"
 MAX_TRACEBACK_CHARS = 32_000
+HANDED_BACK_ERROR = "worker shut down: handed back to the queue"
 
 
 class Deferred(Exception):
@@ -43,11 +47,16 @@ class Deferred(Exception):
 
 
 def attempt_of(message: TaskiqMessage) -> int:
-    """1 + taskiq's `_retries` label, which the retry middlewares increment."""
+    """1 + taskiq's `_retries` label (the retry middlewares increment it) + the times the
+    broker redelivered the message after a lost worker."""
+    return 1 + _count_label(message, "_retries") + _count_label(message, REDELIVERIES_LABEL)
+
+
+def _count_label(message: TaskiqMessage, label: str) -> int:
     try:
-        return int(message.labels.get("_retries", 0)) + 1
+        return max(int(message.labels.get(label, 0)), 0)
     except (TypeError, ValueError):
-        return 1
+        return 0
 
 
 def executing_attempt(message: TaskiqMessage) -> int:
@@ -84,7 +93,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self.cancellations = cancellations
         self.started_at = datetime.now(UTC)
         self._heartbeat: Heartbeat | None = None
-        self._started: dict[tuple[str, int], tuple[float, datetime]] = {}
+        self._started: dict[tuple[str, int], tuple[float, datetime, str]] = {}
+        self._handed_back: set[str] = set()  # task ids stopped at shutdown, not finished
         self._errors: dict[tuple[str, int], BaseException] = {}
         self.worker_id = ""
 
@@ -159,7 +169,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         """The task's work begins: `running`, and its duration is counted from here."""
         now = datetime.now(UTC)
         key = (message.task_id, executing_attempt(message))
-        self._started[key] = (time.perf_counter(), now)
+        self._started[key] = (time.perf_counter(), now, message.task_name)
         # A client with this middleware already logged the params with `pending`.
         sent_by_us = ENQUEUED_AT_LABEL in message.labels
         self.recorder.record(
@@ -192,6 +202,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
         error = self._errors.pop(key, None) or (result.error if result.is_err else None)
         if self.cancellations is not None:
             self.cancellations.finished(message.task_id)
+        if message.task_id in self._handed_back:
+            return  # already logged as handed back; another worker runs it again
         if isinstance(error, Deferred):
             return  # sent again to wait for its turn: the row stays `pending`
         if error is not None and self.is_cancelled(message.task_id):
@@ -222,6 +234,36 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 -MAX_TRACEBACK_CHARS:
             ]
         self.recorder.record(change)
+
+    def hand_back_running(self) -> set[str]:
+        """Shutdown past the grace period: every task still running here is stopped and
+        logged `failed` (its message goes back to the queue: the next run is a new
+        attempt); one still waiting for its subject's slot is stopped and stays `pending`.
+        Returns the ids of the tasks that had started."""
+        now = datetime.now(UTC)
+        started_ids = {task_id for task_id, _ in self._started}
+        if self.cancellations is not None:
+            for task_id in self.cancellations.running_ids():
+                self._handed_back.add(task_id)
+                self.cancellations.interrupt(task_id)
+        for key, (started, started_at, task_name) in list(self._started.items()):
+            self._handed_back.add(key[0])
+            self.recorder.record(
+                LifecycleChange(
+                    task_id=key[0],
+                    task_name=task_name,
+                    status=TaskStatus.FAILED,
+                    timestamp=now,
+                    attempt=key[1],
+                    worker=self.worker_id,
+                    started_at=started_at,
+                    completed_at=now,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                    error_message=HANDED_BACK_ERROR,
+                )
+            )
+        self._started.clear()
+        return started_ids
 
     def is_cancelled(self, task_id: str) -> bool:
         return self.cancellations is not None and self.cancellations.is_cancelled(task_id)

@@ -17,6 +17,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from tasklens.redis_connection import connect
+
 # KEYS[1] = the window's sorted set; ARGV = now (ms), window (ms), limit, member
 _SLIDING_WINDOW = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])
@@ -73,7 +75,7 @@ class InProcessRateLimiter:
 class RedisRateLimiter:
     def __init__(self, redis_url: str, limit: Limit, prefix: str = "tasklens:rate:") -> None:
         self.limit = limit
-        self._redis: Redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        self._redis: Redis = connect(redis_url)
         self._script = self._redis.register_script(_SLIDING_WINDOW)
         self._prefix = prefix
 

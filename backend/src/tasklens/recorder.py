@@ -2,7 +2,8 @@
 
 `record()` is synchronous and O(1): it appends the event and merges the change into the
 latest row state for that task attempt. A background loop publishes the events every
-`event_interval` (25 ms: the live feed stays live) in one PUBLISH, and writes the rows every
+`event_interval` (25 ms: the live feed stays live) in one pipelined XADD to the
+`tasklens:events` stream (event_stream.py), and writes the rows every
 `write_interval` (100 ms, or as soon as `batch_size` rows wait) in one upsert: bigger
 batches cost the database less per row (measured: 135 µs/row in batches of 25, 78 in 500).
 If the database is down, rows stay buffered and the loop retries with backoff; tasks never
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tasklens.database import create_engine
-from tasklens.event_bus import Event, EventBus, RedisEventBus
+from tasklens.event_bus import Event, EventBus
+from tasklens.event_stream import RedisEventStream
 from tasklens.lifecycle import LifecycleChange
 from tasklens.log_store import LogStore, PostgresLogStore, SqlAlchemyLogStore
 from tasklens.settings import Settings
@@ -206,7 +208,7 @@ def build_recorder(
     else:
         store = SqlAlchemyLogStore(engine or create_engine(database_url))
     if bus is None and redis_url is not None:
-        bus = RedisEventBus(redis_url)
+        bus = RedisEventStream(redis_url)
     return LifecycleRecorder(
         store,
         bus,

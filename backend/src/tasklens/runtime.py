@@ -24,10 +24,12 @@ from tasklens.cancellation import CONTROL_CHANNEL, Cancellations, request_cancel
 from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordinator
 from tasklens.database import create_engine, session_factory
 from tasklens.event_bus import EventBus, InProcessEventBus, RedisEventBus
+from tasklens.event_stream import EventStream, InProcessEventStream, RedisEventStream
 from tasklens.live import LiveHub
 from tasklens.log_maintenance import LogMaintenance, Retention
 from tasklens.rate_limit import InProcessRateLimiter, Limit, RateLimiter, RedisRateLimiter
 from tasklens.recorder import LifecycleRecorder, recorder_for
+from tasklens.redis_connection import connect
 from tasklens.settings import Settings
 from tasklens.tokens import TokenRegistry
 
@@ -39,7 +41,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    bus: EventBus
+    bus: EventStream
     recorder: LifecycleRecorder
     broker: AsyncBroker
     hub: LiveHub
@@ -54,29 +56,25 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = create_engine(settings.database_url)
-        bus: EventBus
+        bus: EventStream
         coordinator: Coordinator
         limiter: RateLimiter
         refresh_limit = Limit.parse(settings.refresh_rate_limit)
         control: EventBus
         cancellations: Cancellations | None
         if settings.redis_url is None:
-            bus, coordinator = InProcessEventBus(), InProcessCoordinator()
+            bus, coordinator = InProcessEventStream(), InProcessCoordinator()
             limiter = InProcessRateLimiter(refresh_limit)
             control = InProcessEventBus()
             cancellations = Cancellations(control)  # the tasks run in this process
         else:
-            bus = RedisEventBus(settings.redis_url)
+            bus = RedisEventStream(settings.redis_url)
             coordinator = RedisCoordinator(settings.redis_url)
             limiter = RedisRateLimiter(settings.redis_url, refresh_limit)
             control = RedisEventBus(settings.redis_url, CONTROL_CHANNEL)
             cancellations = None  # workers listen; this process only asks
         recorder = recorder_for(settings, bus=bus, engine=engine)
-        redis = (
-            None
-            if settings.redis_url is None
-            else Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
-        )
+        redis = None if settings.redis_url is None else connect(settings.redis_url)
         broker = build_broker(settings, recorder, coordinator, engine, cancellations)
         return cls(
             settings=settings,

@@ -1,10 +1,18 @@
-"""`GET /api/v1/ws`: every lifecycle event, live. Token as `?token=` or a first message."""
+"""`GET /api/v1/ws`: every lifecycle event, live. Token as `?token=` or a first message.
+
+Every `task_event` frame has an `"id"` (event_stream.py). A client that reconnects with
+`?since=<last id>` (or `"since"` next to `"token"` in its first message) first gets every
+retained event after that id, then the live ones; when that id is no longer retained, or
+is garbled, it gets one `{"type": "resync"}` frame instead: refetch from the REST log.
+Frames come in this order: `hello`, then `resync` or the replay, then live events.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
@@ -14,17 +22,26 @@ from tasklens.tokens import Principal
 
 router = APIRouter(tags=["live"])
 AUTH_TIMEOUT_SECONDS = 5.0
+MAX_MESSAGE_BYTES = 64 * 1024  # a client only ever sends a token, a `since` and pings
+FLOOD_RATE = 20.0  # messages per second, sustained
+FLOOD_BURST = 100
 
 
-async def _authenticate(websocket: WebSocket, runtime: Runtime) -> Principal | None:
-    token = websocket.query_params.get("token")
+async def _authenticate(
+    websocket: WebSocket, runtime: Runtime
+) -> tuple[Principal | None, object | None]:
+    """The principal, and the `since` the client resumes from (None: it does not)."""
+    token: object = websocket.query_params.get("token")
+    since: object = websocket.query_params.get("since")
     if token is None:
-        with contextlib.suppress(TimeoutError, ValueError, WebSocketDisconnect):
+        with contextlib.suppress(TimeoutError, ValueError, KeyError, WebSocketDisconnect):
             first = json.loads(
                 await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_SECONDS)
             )
-            token = first.get("token") if isinstance(first, dict) else None
-    return await runtime.tokens.authenticate(token if isinstance(token, str) else None)
+            if isinstance(first, dict):
+                token, since = first.get("token"), first.get("since", since)
+    principal = await runtime.tokens.authenticate(token if isinstance(token, str) else None)
+    return principal, since
 
 
 async def _send_loop(websocket: WebSocket, client: LiveClient) -> None:
@@ -34,12 +51,27 @@ async def _send_loop(websocket: WebSocket, client: LiveClient) -> None:
 
 
 async def _receive_loop(websocket: WebSocket, client: LiveClient) -> None:
-    """Answers pings; anything else a client sends is ignored, malformed or not."""
+    """Answers pings; anything else a client sends is ignored, malformed or binary. A client
+    sending faster than FLOOD_RATE messages/s (beyond a burst of FLOOD_BURST) is closed with
+    1008: answering a flood would cost the other clients. Frames over MAX_MESSAGE_BYTES are
+    refused by the server itself (1009; cli.py)."""
+    allowance, last = float(FLOOD_BURST), time.monotonic()
     while True:
-        text = await websocket.receive_text()
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        now = time.monotonic()
+        allowance = min(float(FLOOD_BURST), allowance + (now - last) * FLOOD_RATE) - 1
+        last = now
+        if allowance < 0:
+            await websocket.close(status.WS_1008_POLICY_VIOLATION, "too many messages")
+            return
+        text = message.get("text")
+        if not isinstance(text, str):
+            continue
         with contextlib.suppress(ValueError):
-            message = json.loads(text)
-            if isinstance(message, dict) and message.get("type") == "ping":
+            parsed = json.loads(text)
+            if isinstance(parsed, dict) and parsed.get("type") == "ping":
                 client.offer([json.dumps({"type": "pong"})])
 
 
@@ -47,7 +79,7 @@ async def _receive_loop(websocket: WebSocket, client: LiveClient) -> None:
 async def live_events(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
     await websocket.accept()
-    principal = await _authenticate(websocket, runtime)
+    principal, since = await _authenticate(websocket, runtime)
     if principal is None:
         await websocket.close(status.WS_1008_POLICY_VIOLATION, "missing or invalid token")
         return
@@ -55,6 +87,8 @@ async def live_events(websocket: WebSocket) -> None:
     client.offer(
         [json.dumps({"type": "hello", "name": principal.name, "role": principal.role.value})]
     )
+    if since is not None:  # connected first: live events collect while the replay is read
+        client.resume(await runtime.hub.replay(since) if isinstance(since, str) else None)
     tasks = [
         asyncio.create_task(_send_loop(websocket, client)),
         asyncio.create_task(_receive_loop(websocket, client)),

@@ -1,0 +1,188 @@
+"""The reaper: closes log rows that no worker will ever finish.
+
+A worker killed mid-task cannot write its task's final state. Its rows would stay `running`
+(or `pending`, when it died before its first write) forever, so every TaskLens process
+(API and worker, both modes) runs this loop every few seconds and closes, as `failed` with
+the error "worker lost":
+
+- `running` rows of a worker whose heartbeat stopped (heartbeat.py; in the embedded mode,
+  of any process but this one, the only worker there is),
+- `running` rows older than the longest a task may run (tasks are cut off at their timeout,
+  so such a row has nobody behind it),
+- non-terminal rows superseded by a later attempt of the same task (the broker redelivered
+  the message: the attempt before it was lost).
+
+Each pass is one conditional UPDATE per rule (`WHERE status = 'running' …`), so any number
+of processes may run it at once: a row is closed once, by whoever gets there first, and a
+late final write of a task that did finish still wins (a terminal status may replace a
+terminal status; see log_store.py). Every closed row is also broadcast as a live event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+from taskiq import TaskiqMiddleware
+
+from tasklens.event_bus import Event, EventBus
+from tasklens.heartbeat import OFFLINE_AFTER_SECONDS, WORKERS_KEY
+from tasklens.lifecycle import LifecycleChange
+from tasklens.models import TaskExecutionLog, TaskStatus
+from tasklens.redis_connection import connect
+
+logger = logging.getLogger(__name__)
+
+LOST_ERROR = "worker lost"
+REAP_EVERY_SECONDS = 5.0
+# A superseded row is left alone this long: its own worker may still be writing it.
+SUPERSEDED_GRACE_SECONDS = 10.0
+
+_LOG: Any = TaskExecutionLog.__table__  # type: ignore[attr-defined]
+
+
+def this_worker() -> str:
+    """The `worker` column value of this process (the middleware's `host:pid`)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Reaper:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_task_seconds: float,
+        redis_url: str | None,
+        bus: EventBus | None = None,
+        interval: float = REAP_EVERY_SECONDS,
+    ) -> None:
+        self._engine = engine
+        self._max_task_seconds = max_task_seconds
+        self._redis: Redis | None = connect(redis_url) if redis_url is not None else None
+        self._bus = bus
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="tasklens-reaper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.reap()
+                if self._failing:
+                    logger.warning("reaper: working again")
+                self._failing = False
+            except Exception as exc:  # database or Redis down: try again next time
+                if not self._failing:
+                    logger.warning("reaper: pass failed (%s); retrying", exc)
+                self._failing = True
+            # Jitter: many processes do not all hit the database in the same instant.
+            await asyncio.sleep(self._interval * random.uniform(0.8, 1.2))
+
+    async def dead_workers(self) -> list[str]:
+        """Workers whose heartbeat is older than OFFLINE_AFTER_SECONDS. A worker missing from
+        the hash is not declared dead (Redis may just have restarted): the age rule covers it."""
+        if self._redis is None:
+            return []
+        now = time.time()
+        dead = []
+        for worker_id, raw in (await self._redis.hgetall(WORKERS_KEY)).items():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                if now - float(json.loads(raw)["last_seen"]) > OFFLINE_AFTER_SECONDS:
+                    dead.append(worker_id.decode() if isinstance(worker_id, bytes) else worker_id)
+        return dead
+
+    async def reap(self) -> int:
+        """One pass over the three rules; returns how many rows it closed."""
+        now = datetime.now(UTC)
+        running = _LOG.c.status == TaskStatus.RUNNING.value
+        if self._redis is None:
+            # Embedded: this process is the only worker, so another one's rows are orphans.
+            whose: Any = sa.and_(_LOG.c.worker.is_not(None), _LOG.c.worker != this_worker())
+        else:
+            whose = _LOG.c.worker.in_(await self.dead_workers())
+        too_old = sa.func.coalesce(_LOG.c.started_at, _LOG.c.created_at) < now - timedelta(
+            seconds=self._max_task_seconds
+        )
+        later = _LOG.alias("later")
+        superseded = sa.and_(
+            _LOG.c.status.in_([TaskStatus.PENDING.value, TaskStatus.RUNNING.value]),
+            _LOG.c.updated_at < now - timedelta(seconds=SUPERSEDED_GRACE_SECONDS),
+            sa.exists().where(later.c.task_id == _LOG.c.task_id, later.c.attempt > _LOG.c.attempt),
+        )
+        closed: list[Sequence[Any]] = []
+        async with self._engine.begin() as conn:
+            for condition in (sa.and_(running, sa.or_(whose, too_old)), superseded):
+                result = await conn.execute(
+                    sa.update(_LOG)
+                    .where(condition)
+                    .values(
+                        status=TaskStatus.FAILED.value,
+                        error_message=LOST_ERROR,
+                        completed_at=now,
+                        updated_at=now,
+                    )
+                    .returning(_LOG.c.task_id, _LOG.c.attempt, _LOG.c.task_name, _LOG.c.worker)
+                )
+                closed.extend(result.all())
+        if closed:
+            logger.warning("reaper: closed %d rows of lost workers as failed", len(closed))
+            await self._announce(closed, now)
+        return len(closed)
+
+    async def _announce(self, rows: Sequence[Sequence[Any]], now: datetime) -> None:
+        if self._bus is None:
+            return
+        events: list[Event] = [
+            LifecycleChange(
+                task_id=task_id,
+                task_name=task_name,
+                status=TaskStatus.FAILED,
+                timestamp=now,
+                attempt=attempt,
+                worker=worker,
+                completed_at=now,
+                error_message=LOST_ERROR,
+            ).to_event()
+            for task_id, attempt, task_name, worker in rows
+        ]
+        with contextlib.suppress(Exception):  # live events are best-effort; the log has it
+            await self._bus.publish(events)
+
+
+class ReaperMiddleware(TaskiqMiddleware):
+    """Runs a `Reaper` for as long as the broker runs, in API and worker processes alike."""
+
+    def __init__(self, reaper: Reaper) -> None:
+        super().__init__()
+        self.reaper = reaper
+
+    async def startup(self) -> None:
+        await self.reaper.start()
+
+    async def shutdown(self) -> None:
+        await self.reaper.stop()

@@ -1,0 +1,147 @@
+"""Outages of the services TaskLens needs: Redis and PostgreSQL restarted under a running
+deployment. Private servers (tests/private_services.py), real API and worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from git_repo import make_repository
+from private_services import PrivatePostgres, PrivateRedis
+from support import API_TOKENS, LiveEvents, Stack, wait_for
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path).start()
+    yield server
+    server.stop()
+
+
+async def test_redis_restarted_api_and_worker_carry_on_without_a_restart(
+    tmp_path: Path, private_redis: PrivateRedis, postgres_url: str
+) -> None:
+    repos = tmp_path / "repos"
+    repo = make_repository(repos / "project")
+    stack = Stack(
+        tmp_path,
+        {
+            "TASKLENS_DATABASE_URL": postgres_url,
+            "TASKLENS_REDIS_URL": private_redis.url,
+            "TASKLENS_API_TOKENS": API_TOKENS,
+            "TASKLENS_REPO_ROOTS": str(repos),
+        },
+    )
+    try:
+        api = stack.start_api()
+        worker = stack.start_worker()
+        analysis = {"kind": "repository", "subject": str(repo), "params": {"period": "1_year"}}
+        async with LiveEvents(api.ws_url()) as live:
+            [before] = api.enqueue("demo.quick", n=1)
+            await live.wait_status(before, "success")
+
+            private_redis.stop()
+            with api.client() as client:
+                refused = client.post("/api/v1/analyses", json=analysis)
+                health = client.get("/health")
+            assert refused.status_code == 503, refused.text
+            assert "Redis" in refused.json()["error"]
+            assert health.status_code == 503 and health.json()["redis"] != "ok"
+
+            private_redis.start()  # same port, every key gone (no persistence)
+            api.wait_healthy()
+            with api.client() as client:
+                accepted = client.post("/api/v1/analyses", json=analysis)
+            # Not blocked by a dedup claim of the refused request, not deduplicated into
+            # anything half-enqueued: a fresh task that a worker runs.
+            assert accepted.status_code == 202, accepted.text
+            assert accepted.json()["deduplicated"] is False
+            task_id = accepted.json()["task_id"]
+            # The same WebSocket, still open: the API resubscribed to the events by itself.
+            await live.wait_status(task_id, "success", timeout=60)
+            [after] = api.enqueue("demo.quick", n=2)
+            await live.wait_status(after, "success", timeout=30)
+        assert worker.popen.poll() is None and api.process.popen.poll() is None
+        assert "consumer group gone" in worker.log() or "lost Redis" in worker.log()
+        with api.client() as client:
+            history = client.get("/api/v1/monitoring/history", params={"page_size": 100}).json()
+        logged = [row for row in history["items"] if not row["task_name"].startswith("demo.")]
+        assert [row["task_id"] for row in logged] == [task_id]  # no row of the refused one
+    finally:
+        stack.stop_all()
+
+
+def _count_rows(database_url: str) -> tuple[int, int, int]:
+    """(rows, distinct task ids, successful rows), or (-1, -1, -1) while it is down."""
+
+    async def count() -> tuple[int, int, int]:
+        conn = await asyncpg.connect(database_url.replace("+asyncpg", ""), timeout=3)
+        try:
+            row = await conn.fetchrow(
+                "SELECT count(*), count(DISTINCT task_id), "
+                "count(*) FILTER (WHERE status = 'success') FROM task_execution_logs"
+            )
+        finally:
+            await conn.close()
+        assert row is not None
+        return int(row[0]), int(row[1]), int(row[2])
+
+    try:
+        return asyncio.run(count())
+    except (OSError, asyncpg.PostgresError):
+        return -1, -1, -1
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres().init()
+    server.ctl("start")
+    yield server
+    server.destroy()
+
+
+def test_postgres_restarted_during_10000_tasks_loses_no_row_and_duplicates_none(
+    tmp_path: Path, private_postgres: PrivatePostgres, redis_url: str
+) -> None:
+    database_url = private_postgres.url
+    stack = Stack(
+        tmp_path,
+        {
+            "TASKLENS_DATABASE_URL": database_url,
+            "TASKLENS_REDIS_URL": redis_url,
+            "TASKLENS_API_TOKENS": API_TOKENS,
+        },
+    )
+    try:
+        assert stack._spawn("migrate", ["migrate"], {}).popen.wait(60) == 0
+        api = stack.start_api()
+        stack.start_worker()
+        with api.client() as client:
+            response = client.post("/api/v1/demo", json={"task": "demo.noop", "count": 10_000})
+        assert response.status_code == 202, response.text
+
+        wait_for(
+            lambda: _count_rows(database_url)[2] >= 1_000,
+            timeout=60,
+            what="the first 1,000 tasks to be logged",
+            interval=0.5,
+        )
+        private_postgres.ctl("stop")  # immediate: connections cut, as in a crash
+        time.sleep(3)  # tasks go on running; their rows wait in the recorders' buffers
+        private_postgres.ctl("start")
+
+        wait_for(
+            lambda: _count_rows(database_url)[2] == 10_000,
+            timeout=120,
+            what="all 10,000 tasks to be logged as successful",
+            interval=1,
+        )
+        rows, task_ids, successful = _count_rows(database_url)
+        assert (rows, task_ids, successful) == (10_000, 10_000, 10_000)
+        assert "log write failed" in stack.processes[-1].log()  # the worker did see the outage
+    finally:
+        stack.stop_all()
