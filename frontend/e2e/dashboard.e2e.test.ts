@@ -4,7 +4,7 @@
  * to frontend/test-results/.
  */
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { launchBrowser, newPage, screenshot } from "./browser";
 import { E2EStack } from "./stack";
 
@@ -22,6 +22,19 @@ afterAll(async () => {
 
 async function signedIn(token = stack.info.operator, path = "/monitoring", options = {}) {
   const { page, errors } = await newPage(browser, options);
+  // On failure: a screenshot of where the page was, and what it said, for the CI artifacts.
+  const log: string[] = [];
+  const started = Date.now();
+  page.on("console", (m) => log.push(`${Date.now() - started} ms console.${m.type()}: ${m.text()}`));
+  page.on("websocket", (ws) => {
+    log.push(`${Date.now() - started} ms websocket opened`);
+    ws.on("close", () => log.push(`${Date.now() - started} ms websocket closed`));
+  });
+  onTestFailed(async ({ task }) => {
+    if (page.isClosed()) return;
+    await screenshot(page, `FAILED ${task.name}`);
+    console.log(`page log of "${task.name}" (${page.url()}):\n${log.join("\n")}`);
+  });
   await page.goto(`${stack.info.url}${path}${path.includes("?") ? "&" : "?"}token=${token}`);
   return { page, errors };
 }
@@ -96,7 +109,7 @@ describe("monitoring dashboard", () => {
     const { page } = await signedIn();
     await page.getByLabel("Task name").selectOption("demo.flaky");
     await page.getByLabel("Status").selectOption("failed");
-    await page.waitForURL(/task_name=demo.flaky/);
+    await expect.poll(() => page.url()).toContain("task_name=demo.flaky");
     expect(page.url()).toContain("status=failed");
 
     const rows = page.getByTestId("history-row");
@@ -110,8 +123,8 @@ describe("monitoring dashboard", () => {
     expect(await traceback.textContent()).toContain("DemoFailure: could not import record 7");
     await screenshot(page, "history-traceback");
 
-    await page.goBack();
-    await page.waitForURL((url) => !url.search.includes("status="));
+    await page.goBack({ waitUntil: "commit" });
+    await expect.poll(() => page.url()).not.toContain("status=");
     expect(await page.getByLabel("Status").inputValue()).toBe("");
     await page.close();
   });
@@ -125,7 +138,7 @@ describe("monitoring dashboard", () => {
     await page.getByText("Page 2 of 2").waitFor();
     await expect.poll(() => page.getByTestId("history-row").count()).toBe(5);
     expect(new URL(page.url()).searchParams.get("page")).toBe("2");
-    await page.goBack();
+    await page.goBack({ waitUntil: "commit" });
     await page.getByText("Page 1 of 2").waitFor();
     await page.close();
   });
@@ -137,7 +150,8 @@ describe("monitoring dashboard", () => {
     const sawDisconnect = state.filter({ hasText: /reconnecting|offline/ }).waitFor({ timeout: 30_000 });
     await stack.restartApi();
     await sawDisconnect;
-    await waitLive(page);
+    // Backoff reaches 10 s between attempts while the API is away.
+    await page.getByTestId("connection-state").first().filter({ hasText: "live" }).waitFor({ timeout: 60_000 });
     const [id] = await enqueue("demo.slow", 1, { steps: 2, step_seconds: 0.2 });
     await page.locator(`[data-event-key="${id}:1:success"]`).waitFor({ timeout: 30_000 });
     await page.close();
@@ -166,7 +180,7 @@ describe("analyses", () => {
     await page.getByLabel("Username").fill("octo-dev");
     await page.getByLabel("Period").selectOption("all");
     await page.getByRole("button", { name: "Analyse" }).click();
-    await page.waitForURL(/\/analyses\/github_user\/octo-dev/);
+    await expect.poll(() => page.url()).toContain("/analyses/github_user/octo-dev");
 
     const report = page.getByTestId("github-report");
     await report.waitFor({ timeout: 60_000 });
@@ -221,7 +235,7 @@ describe("analyses", () => {
 describe("roles, themes and small screens", () => {
   it("a viewer sees queues and reports without operator actions", async () => {
     const { page } = await signedIn(stack.info.viewer, "/queues");
-    await page.getByRole("heading", { name: "Workers" }).waitFor();
+    await page.getByRole("heading", { name: "Workers", exact: true }).waitFor();
     await page.getByTestId("worker-row").first().filter({ hasText: "online" }).waitFor();
     await page.getByTestId("failed-task").first().waitFor();
     expect(await page.getByRole("button", { name: "Retry" }).count()).toBe(0);

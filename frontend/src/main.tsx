@@ -1,6 +1,7 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./app";
+import { preloadCharts } from "./components/charts";
 import { consumeTokenFromUrl } from "./features/auth";
 import "./index.css";
 
@@ -12,3 +13,4 @@ createRoot(document.getElementById("root")!).render(
     <App />
   </StrictMode>,
 );
+preloadCharts();

@@ -1,7 +1,13 @@
 import { Component, type ErrorInfo, type ReactNode } from "react";
 
-/** A rendering bug shows a way out instead of a blank page. */
-export class ErrorBoundary extends Component<{ children: ReactNode }, { error: Error | null }> {
+type Props = {
+  children: ReactNode;
+  /** What to show instead; by default a whole-page message with a reload button. */
+  fallback?: (error: Error) => ReactNode;
+};
+
+/** A rendering failure shows a way out instead of a blank page, or only blanks its own part. */
+export class ErrorBoundary extends Component<Props, { error: Error | null }> {
   state = { error: null as Error | null };
 
   static getDerivedStateFromError(error: Error) {
@@ -14,6 +20,7 @@ export class ErrorBoundary extends Component<{ children: ReactNode }, { error: E
 
   render() {
     if (this.state.error === null) return this.props.children;
+    if (this.props.fallback) return this.props.fallback(this.state.error);
     return (
       <main className="page page--narrow">
         <div role="alert" className="card placeholder placeholder--error">
