@@ -136,6 +136,7 @@ def test_a_task_on_a_killed_worker_is_redelivered_and_finished(distributed: Stac
 def test_a_cancelled_pending_task_never_starts(distributed: Stack) -> None:
     api = distributed.start_api()
     [task_id] = api.enqueue("demo.slow", steps=2, step_seconds=0.1)  # no worker yet
+    api.wait_task(task_id, "pending")  # in the log (written within a write interval)
     with api.client() as client:
         response = client.post(f"/api/v1/tasks/{task_id}/cancel")
     assert response.json() == {"task_id": task_id, "status": "cancelled"}
