@@ -76,7 +76,9 @@ async def test_progress_reaches_live_clients_and_the_task(api: Api) -> None:
     notes = [
         f["data"]["progress_message"]
         for f in live.frames
-        if f.get("type") == "task_event" and f["data"]["progress_message"]
+        if f.get("type") == "task_event"
+        and f["data"]["task_id"] == task_id  # other tests' tasks may still be running
+        and f["data"]["progress_message"]
     ]
     assert notes[:3] == ["step 1 of 3", "step 2 of 3", "step 3 of 3"]
     assert api.wait_task(task_id, "success")["progress"] == 1.0

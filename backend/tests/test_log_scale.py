@@ -269,3 +269,30 @@ def test_every_page_matches_one_ordered_read(database_url: str) -> None:
         for page_size in (7, 50):
             got, want = asyncio.run(walk(where, page_size))
             assert got == want and want
+
+
+def test_metrics_count_the_windows_first_partial_hour_from_the_log(database_url: str) -> None:
+    """The window's first hour is cut by its start: its rows come from the log, counts and
+    duration bins in one pass, and must agree with the rows exactly."""
+    since = datetime.now(UTC) - timedelta(hours=2)
+    changes = [_change(i, TaskStatus.SUCCESS, 0, duration_ms=10.0 * (i + 1)) for i in range(20)] + [
+        _change(20 + i, TaskStatus.RUNNING, 0) for i in range(3)
+    ]
+    for c in changes:
+        c.created_at = since + timedelta(seconds=1)  # inside the window, before its first hour
+        c.task_name = "cut"
+    too_old = _change(99, TaskStatus.SUCCESS, 0, duration_ms=5000.0)
+    too_old.created_at, too_old.task_name = since - timedelta(minutes=5), "cut"
+    asyncio.run(_write(database_url, [[*changes, too_old]]))
+
+    async def read() -> monitoring.TaskMetrics:
+        engine = create_engine(database_url)
+        async with session_factory(engine)() as session:
+            [cut] = await monitoring.metrics(session, 2)
+        await engine.dispose()
+        return cut
+
+    cut = asyncio.run(read())
+    assert (cut.success, cut.running, cut.total_executions) == (20, 3, 23)
+    assert cut.avg_duration_ms == pytest.approx(105.0)
+    assert cut.p95_duration_ms == pytest.approx(190.0, rel=rollups.RELATIVE_ERROR)

@@ -94,6 +94,8 @@ async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]
         .where(col(Count.bucket) >= first_full_hour)
         .group_by(col(Count.task_name), col(Count.status))
     )
+    bin_expr = _bin_of_log_duration(session)
+    # The first, partial hour from the log in one pass: counts, sums and duration bins.
     partial_hour = (
         sa.select(
             col(Log.task_name),
@@ -101,19 +103,25 @@ async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]
             sa.func.count(),
             sa.func.count(col(Log.duration_ms)),
             sa.func.coalesce(sa.func.sum(col(Log.duration_ms)), 0.0),
+            bin_expr,
         )
         .where(col(Log.created_at) >= since, col(Log.created_at) < first_full_hour)
-        .group_by(col(Log.task_name), col(Log.status))
+        .group_by(col(Log.task_name), col(Log.status), bin_expr)
     )
     tallies: dict[str, _Tally] = {}
+    histograms = await _success_histograms(session, since, now)
     for query in (whole_hours, partial_hour):
-        for name, status, count, duration_count, duration_sum in await session.execute(query):
+        for name, status, count, duration_count, duration_sum, *index in await session.execute(
+            query
+        ):
             tally = tallies.setdefault(name, _Tally({}))
             tally.by_status[status] = tally.by_status.get(status, 0) + int(count)
             if status == TaskStatus.SUCCESS.value:
                 tally.duration_count += int(duration_count)
                 tally.duration_sum += float(duration_sum)
-    histograms = await _success_histograms(session, since, now)
+                if index and index[0] is not None and duration_count:
+                    histogram = histograms.setdefault(name, {})
+                    histogram[int(index[0])] = histogram.get(int(index[0]), 0) + int(duration_count)
     result = []
     for name in sorted(tallies):
         tally = tallies[name]
@@ -148,8 +156,9 @@ def _bin_of_log_duration(session: AsyncSession) -> sa.ColumnElement[int]:
 async def _success_histograms(
     session: AsyncSession, since: datetime, now: datetime
 ) -> dict[str, dict[int, int]]:
-    """Successful durations per task name and bin since `since`: the first partial hour
-    from the log, whole days from the daily rows, the hours around them from hourly rows."""
+    """Successful durations per task name and bin from the first whole hour after `since`:
+    whole days from the daily rows, the hours around them from the hourly rows (the partial
+    hour before is read from the log by `metrics`)."""
     first_full_hour = ceil_hour(since)
     first_full_day, today = ceil_day(first_full_hour), floor_day(now)
     per_bin = sa.func.sum(col(Histogram.count))
@@ -169,17 +178,6 @@ async def _success_histograms(
         ]
     else:
         queries = [base.where(hourly, bucket >= first_full_hour)]
-    bin_expr = _bin_of_log_duration(session)
-    queries.append(
-        sa.select(col(Log.task_name), bin_expr, sa.func.count())
-        .where(
-            col(Log.created_at) >= since,
-            col(Log.created_at) < first_full_hour,
-            col(Log.status) == TaskStatus.SUCCESS.value,
-            col(Log.duration_ms).is_not(None),
-        )
-        .group_by(col(Log.task_name), bin_expr)
-    )
     histograms: dict[str, dict[int, int]] = {}
     for query in queries:
         for name, index, count in await session.execute(query):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 BINS_PER_DOUBLING = 4
 TOP_BIN = 113
@@ -45,12 +45,6 @@ def percentile(histogram: Mapping[int, int], fraction: float) -> float | None:
         if seen >= rank:
             return bin_value(index)
     return bin_value(max(histogram))
-
-
-def merge(into: dict[int, int], pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
-    for index, count in pairs:
-        into[index] = into.get(index, 0) + count
-    return into
 
 
 def bin_sql(column: str, dialect: str) -> str:
