@@ -6,9 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from tasklens.api.errors import install_error_handlers
+from tasklens.api.query_params import strict_query
 from tasklens.api.routes import analyses, demo, health, live, me, monitoring, queues, tasks
 from tasklens.api.spa import mount_spa
 from tasklens.runtime import Runtime
@@ -54,10 +55,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.include_router(health.router)
+    strict = [Depends(strict_query)]
+    app.include_router(health.router, dependencies=strict)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (monitoring, tasks, analyses, queues, demo, me, live):
-        api.include_router(module.router)
+    for module in (monitoring, tasks, analyses, queues, demo, me):
+        api.include_router(module.router, dependencies=strict)
+    api.include_router(live.router)  # the socket reads `?token=` itself
     app.include_router(api)
     mount_spa(app)
     return app

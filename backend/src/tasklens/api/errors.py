@@ -103,7 +103,18 @@ def _unavailable(request: Request, what: str, cause: object) -> JSONResponse:
     )
 
 
+# SQLSTATE class 08 is a connection exception; 57P01..57P03 are a server shutting down,
+# crashing or still starting ("the database system is shutting down" during a restart).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
 def _is_connection_error(exc: DBAPIError) -> bool:
+    cause: BaseException | None = exc.orig
+    while cause is not None:
+        sqlstate = getattr(cause, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        cause = cause.__cause__
     text = f"{type(exc.orig).__name__} {exc.orig}".lower()
     return any(word in text for word in ("connect", "shutdown", "closed", "terminat"))
 
@@ -111,4 +122,5 @@ def _is_connection_error(exc: DBAPIError) -> bool:
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorResponse, "description": "Invalid parameter"},
     401: {"model": ErrorResponse, "description": "Missing or invalid token"},
+    503: {"model": ErrorResponse, "description": "The database or Redis is unavailable"},
 }
