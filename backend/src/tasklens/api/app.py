@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from tasklens.api.body_limit import BodyLimit
 from tasklens.api.errors import install_error_handlers
 from tasklens.api.query_params import strict_query
 from tasklens.api.routes import analyses, demo, health, live, me, monitoring, queues, tasks
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimit)
     strict = [Depends(strict_query)]
     app.include_router(health.router, dependencies=strict)
     api = APIRouter(prefix=API_PREFIX)

@@ -1,4 +1,5 @@
-"""Query strings carry only what the operation declares, each scalar at most once.
+"""Query strings carry only what the operation declares, each scalar at most once, and no
+parameter holds a NUL byte.
 
 FastAPI ignores unknown parameters and silently takes the last of repeated ones, so a typo
 (`?pagesize=200`) or `?status=failed&status=success` answered a page that did not mean what
@@ -29,7 +30,11 @@ def _declared_names(dependant: Dependant) -> frozenset[str]:
 
 
 async def strict_query(request: Request) -> None:
-    """A router dependency: 400 on an undeclared or repeated query parameter."""
+    """A router dependency: 400 on an undeclared or repeated query parameter, and on a NUL
+    byte in a query or path parameter (PostgreSQL refuses it in text: it would be a 500)."""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        if isinstance(value, str) and "\x00" in value:
+            raise ApiError(400, f"invalid {name}: contains a NUL byte")
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
