@@ -74,3 +74,58 @@ def test_an_iso_date_time_is_accepted(client: httpx.Client) -> None:
     for value in ("2024-05-01T12:00:00Z", "2024-05-01T12:00:00+02:00", "2024-05-01 12:00"):
         response = client.get("/api/v1/monitoring/history", params={"start_date": value})
         assert response.status_code == 200, (value, response.text)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "text/plain"},
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        {"Content-Type": "application/xml"},
+        {},  # no Content-Type at all
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/v1/demo", "/api/v1/analyses", "/api/v1/analyses/sync"])
+def test_a_body_that_is_not_json_is_a_415(
+    client: httpx.Client, path: str, headers: dict[str, str]
+) -> None:
+    response = client.post(path, content=b'{"count": 1}', headers=headers)
+    assert _error(response, 415) == "invalid Content-Type: send the body as application/json"
+
+
+def test_json_media_types_with_parameters_or_suffixes_are_json(client: httpx.Client) -> None:
+    for content_type in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        response = client.post(
+            "/api/v1/demo",
+            content=b'{"count": 1, "task": "demo.noop"}',
+            headers={"Content-Type": content_type},
+        )
+        assert response.status_code == 202, (content_type, response.text)
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"", "invalid body: a JSON object is required"),
+        (b'{"count": 1,', "invalid body: not valid JSON"),
+        (b'{"count": "\x80"}', "invalid body: not parsable as JSON"),
+        (b"[1, 2]", "invalid body: Input should be a valid dictionary"),
+        (b"null", "invalid body: Input should be a valid dictionary"),
+        (b'{"count": NaN}', "invalid count: "),
+        (b'{"count": "many"}', "invalid count: "),
+        (b'{"count": 1e400}', "invalid count: "),
+    ],
+)
+def test_a_malformed_json_body_is_a_400_naming_the_body(
+    client: httpx.Client, body: bytes, error: str
+) -> None:
+    response = client.post(
+        "/api/v1/demo", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert _error(response, 400).startswith(error)
+
+
+def test_garbage_query_strings_are_a_400(client: httpx.Client) -> None:
+    for query in ("page=%ZZ", "page=1&page=2", "=&&=x", "page=%00", "page=1e3", "page=-1"):
+        response = client.get(f"/api/v1/monitoring/history?{query}")
+        assert _error(response, 400).startswith("invalid "), query

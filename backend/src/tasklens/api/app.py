@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from tasklens.api.body_limit import BodyLimit
 from tasklens.api.errors import install_error_handlers
-from tasklens.api.query_params import strict_query
 from tasklens.api.routes import analyses, demo, health, live, me, monitoring, queues, tasks
 from tasklens.api.spa import mount_spa
+from tasklens.api.strict_requests import strict_request
 from tasklens.runtime import Runtime
 from tasklens.settings import Settings, get_settings
 
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
-    strict = [Depends(strict_query)]
+    strict = [Depends(strict_request)]
     app.include_router(health.router, dependencies=strict)
     api = APIRouter(prefix=API_PREFIX)
     for module in (monitoring, tasks, analyses, queues, demo, me):

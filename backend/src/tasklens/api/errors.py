@@ -34,12 +34,23 @@ class ApiError(Exception):
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("query", "path", "body", "header")]
-    return ".".join(parts) or "request"
+    return ".".join(parts) or (str(loc[0]) if loc else "request")
 
 
 def validation_message(exc: RequestValidationError) -> str:
     first = exc.errors()[0]
-    return f"invalid {_field_name(tuple(first.get('loc', ())))}: {first.get('msg', 'invalid')}"
+    loc = tuple(first.get("loc", ()))
+    if first.get("type") == "json_invalid":
+        reason = first.get("ctx", {}).get("error", "invalid")
+        return f"invalid body: not valid JSON ({reason} at character {loc[-1]})"
+    if loc == ("body",) and first.get("type") == "missing":
+        return "invalid body: a JSON object is required"
+    return f"invalid {_field_name(loc)}: {first.get('msg', 'invalid')}"
+
+
+# What FastAPI says when the body cannot even be decoded (bad UTF-8, nesting too deep for
+# Python's JSON parser): said again naming the field, like every other 400.
+_UNPARSABLE_BODY = "There was an error parsing the body"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -68,9 +79,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None)
-        )
+        error = str(exc.detail)
+        if error == _UNPARSABLE_BODY:
+            error = "invalid body: not parsable as JSON (bad UTF-8, or nested too deeply)"
+        return JSONResponse({"error": error}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(DBAPIError)
     async def _database_down(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -123,4 +135,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorResponse, "description": "Invalid parameter"},
     401: {"model": ErrorResponse, "description": "Missing or invalid token"},
     503: {"model": ErrorResponse, "description": "The database or Redis is unavailable"},
+}
+# For the operations that take a JSON body.
+BODY_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    413: {"model": ErrorResponse, "description": "Body over 1 MiB"},
+    415: {"model": ErrorResponse, "description": "Body not sent as application/json"},
 }

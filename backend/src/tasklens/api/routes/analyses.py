@@ -11,7 +11,7 @@ from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
 from tasklens.analyses.service import age_seconds
 from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
-from tasklens.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from tasklens.api.errors import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ApiError, ErrorResponse
 from tasklens.api.schemas import (
     AnalysisRequest,
     AnalysisSubmitted,
@@ -29,6 +29,7 @@ router = APIRouter(prefix="/analyses", tags=["analyses"], responses=ERROR_RESPON
     "",
     status_code=202,
     responses={
+        **BODY_ERROR_RESPONSES,
         200: {"model": AnalysisSubmitted, "description": "A fresh cached result"},
         403: {"model": ErrorResponse},
         503: {"model": ErrorResponse},
@@ -58,6 +59,7 @@ async def submit_analysis(
 @router.post(
     "/sync",
     responses={
+        **BODY_ERROR_RESPONSES,
         403: {"model": ErrorResponse},
         504: {
             "model": ErrorResponse,
