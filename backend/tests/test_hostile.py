@@ -123,6 +123,21 @@ async def test_a_result_nested_10000_levels_is_kept_as_a_preview(hostile: Any, a
     assert len(task["result"]) < 1_000
 
 
+async def test_params_nested_200_levels_are_cut_at_depth_20(hostile: Any, api: Api) -> None:
+    """200 levels: about as deep as taskiq's own serializer lets a client send."""
+    nested: Any = "bottom"
+    for _ in range(200):
+        nested = {"d": nested}
+    sent = await hostile.echo.kiq(nested)
+    task = await _finished(api, sent.task_id)
+    assert task["status"] == "success", task
+    params, depth = task["params"]["_args"][0], 0
+    while isinstance(params, dict):
+        params, depth = params["d"], depth + 1
+    assert (params, depth) == ("…", 19)  # 21 levels with the params object and `_args`
+    assert task["result"] == nested  # results are not redacted: kept whole under 254 levels
+
+
 async def test_a_5_mb_param_and_result_are_cut_to_64_kb(hostile: Any, api: Api) -> None:
     sent = await hostile.echo.kiq("x" * 5_000_000)
     task = await _finished(api, sent.task_id, timeout=60)

@@ -111,7 +111,7 @@ class DemoRequest(BaseModel):
     params: dict[str, Any] | None = Field(
         default=None,
         description="Keyword arguments for `task` (e.g. failure_rate); "
-        f"at most {MAX_JSON_CHARS} characters as JSON",
+        f"at most {MAX_JSON_CHARS} bytes as JSON",
     )
 
     @field_validator("params")

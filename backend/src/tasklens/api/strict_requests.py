@@ -19,8 +19,6 @@ from fastapi.routing import APIRoute
 
 from tasklens.api.errors import ApiError
 
-_DECLARED: dict[int, frozenset[str]] = {}
-
 
 def _declared_names(dependant: Dependant) -> frozenset[str]:
     names: set[str] = set()
@@ -53,9 +51,7 @@ async def strict_request(request: Request) -> None:
             raise ApiError(400, f"invalid {name}: contains a NUL byte")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
-    declared = _DECLARED.get(id(route))
-    if declared is None:
-        declared = _DECLARED[id(route)] = _declared_names(route.dependant)
+    declared = _declared_names(route.dependant)  # a handful of fields: cheaper than a cache
     counts = Counter(key for key, _ in request.query_params.multi_items())
     for name, count in counts.items():
         if name not in declared:
