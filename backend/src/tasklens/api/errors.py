@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -53,7 +54,27 @@ def validation_message(exc: RequestValidationError) -> str:
 _UNPARSABLE_BODY = "There was an error parsing the body"
 
 
+def _without_fastapis_422(app: FastAPI) -> None:
+    """FastAPI documents a 422 `{"detail": [...]}` on every operation with parameters; this
+    API never sends one (a validation error is a 400 `{"error"}`), so the contract drops it."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = default_openapi()  # cached by FastAPI: the pops below happen once
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                operation.get("responses", {}).pop("422", None)
+        components = schema.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    _without_fastapis_422(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": exc.error}, exc.status_code, headers=exc.headers)

@@ -109,7 +109,11 @@ async def run_analysis_now(
     return JSONResponse(body_out.model_dump(mode="json"))
 
 
-@router.get("/{kind}/{subject:path}/refreshes")
+@router.get(
+    "/{kind}/{subject:path}/refreshes",
+    # A subject the path cannot carry (a line break) matches no route at all.
+    responses={404: {"model": ErrorResponse}},
+)
 async def get_refreshes(
     kind: AnalysisKind,
     subject: Annotated[str, Path(max_length=2000)],
