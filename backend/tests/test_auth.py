@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import json
+import os
+import pkgutil
 import re
+import sqlite3
+import subprocess
 from collections.abc import Iterator
 
 import httpx
 import pytest
+import websockets
 from conftest import embedded_stack
-from support import OPERATOR_TOKEN, VIEWER_TOKEN, Api
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.routing import Mount, Route
+from support import OPERATOR_TOKEN, TASKLENS, VIEWER_TOKEN, Api, Stack
 
-from tasklens.api.app import create_app
+import tasklens.api.routes
+from tasklens.api.app import API_PREFIX, create_app
 from tasklens.settings import Settings
 
 
@@ -31,19 +42,67 @@ ROUTES = _routes()
 OPERATOR_ONLY = sorted((method, path) for method, path in ROUTES if method != "GET")
 
 
+def _module_routes() -> tuple[list[tuple[str, str]], list[str]]:
+    """Every route of every module in tasklens.api.routes, found by walking the package, so a
+    new module or route cannot be missed: (HTTP method, full path) pairs and WebSocket paths."""
+    http: list[tuple[str, str]] = []
+    sockets: list[str] = []
+    for info in pkgutil.iter_modules(tasklens.api.routes.__path__):
+        module = importlib.import_module(f"tasklens.api.routes.{info.name}")
+        prefix = "" if info.name == "health" else API_PREFIX
+        for route in module.router.routes:
+            if isinstance(route, APIWebSocketRoute):
+                sockets.append(prefix + route.path)
+            else:
+                assert isinstance(route, APIRoute), route
+                http.extend((m, prefix + route.path) for m in route.methods or ())
+    return http, sockets
+
+
+MODULE_ROUTES, SOCKETS = _module_routes()
+# Public on purpose, and serving no data: the API's description, Swagger UI, and the SPA's
+# static shell (with its assets when built). Each is checked below.
+PUBLIC = {"/api/v1/openapi.json", "/api/v1/docs", "/docs/oauth2-redirect", "/{path:not_api}"}
+
+
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = embedded_stack(tmp_path_factory.mktemp("auth"))
     try:
-        yield stack.start_api()
+        yield stack
     finally:
         stack.stop_all()
+
+
+@pytest.fixture(scope="module")
+def api(stack: Stack) -> Api:
+    return stack.start_api()
 
 
 def test_the_route_table_is_walked() -> None:
     assert ("GET", "/health") in ROUTES
     assert ("GET", "/api/v1/monitoring/history") in ROUTES
     assert len(ROUTES) >= 7
+
+
+def test_every_route_is_either_checked_here_or_public_on_purpose() -> None:
+    """The HTTP routes of the route modules are exactly the OpenAPI operations walked by the
+    401/403 tests; the sockets are checked for 1008; the app's own routes are the PUBLIC ones."""
+    templated = [(m, re.sub(r"\{[^}:]+(:[^}]+)?\}", "some-id", p)) for m, p in MODULE_ROUTES]
+    assert sorted(templated) == sorted(ROUTES)
+    assert SOCKETS == ["/api/v1/ws"]
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
+    top_level = {r.path for r in app.routes if isinstance(r, Route | APIRoute | Mount)}
+    assert top_level - {"/assets"} == PUBLIC
+
+
+def test_the_public_routes_serve_no_data(api: Api) -> None:
+    spec = httpx.get(api.base_url + "/api/v1/openapi.json")
+    assert spec.status_code == 200 and "paths" in spec.json()
+    for path in ("/api/v1/docs", "/docs/oauth2-redirect", "/", "/monitoring/history"):
+        page = httpx.get(api.base_url + path)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "task_id" not in page.text, path
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
@@ -86,10 +145,90 @@ def test_whoami_tells_the_role(api: Api) -> None:
 
 
 async def test_the_websocket_closes_without_a_token(api: Api) -> None:
-    import websockets
-
     async with websockets.connect(api.ws_url(token=None)) as socket_:
         await socket_.send("not json")
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await socket_.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+@pytest.mark.parametrize(
+    "first_message",
+    [
+        None,  # nothing within AUTH_TIMEOUT_SECONDS (5 s)
+        json.dumps({"token": "not-a-real-token-at-all"}),
+        json.dumps({"token": OPERATOR_TOKEN[:-1]}),
+        json.dumps({"token": ["a", "list"]}),
+        json.dumps(["not", "an", "object"]),
+        "x" * 100_000,
+    ],
+)
+async def test_the_websocket_closes_on_a_bad_first_message(
+    api: Api, first_message: str | None
+) -> None:
+    async with websockets.connect(api.ws_url(token=None)) as socket_:
+        if first_message is not None:
+            await socket_.send(first_message)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket_.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+@pytest.mark.parametrize("token", ["not-a-real-token-at-all", OPERATOR_TOKEN + "x", ""])
+async def test_the_websocket_closes_on_a_bad_query_token(api: Api, token: str) -> None:
+    url = api.ws_url(token=None) + f"?token={token}"
+    async with websockets.connect(url) as socket_:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket_.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+@pytest.mark.parametrize(
+    ("token", "role"), [(VIEWER_TOKEN, "viewer"), (OPERATOR_TOKEN, "operator")]
+)
+async def test_the_websocket_greets_a_valid_first_message_token(
+    api: Api, token: str, role: str
+) -> None:
+    async with websockets.connect(api.ws_url(token=None)) as socket_:
+        await socket_.send(json.dumps({"token": token}))
+        hello = json.loads(await socket_.recv())
+    assert hello == {"type": "hello", "name": hello["name"], "role": role}
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        f"Basic {OPERATOR_TOKEN}",
+        f"Bearer {OPERATOR_TOKEN[:-1]}",
+        f"Bearer {OPERATOR_TOKEN}x",
+        f"Bearer {OPERATOR_TOKEN.upper()}",
+        "Bearer",
+        "Bearer x",
+        f"{OPERATOR_TOKEN}",
+        f"Bearer {hashlib.sha256(OPERATOR_TOKEN.encode()).hexdigest()}",  # the digest is no key
+    ],
+)
+def test_near_miss_credentials_are_a_401(api: Api, authorization: str) -> None:
+    response = httpx.get(api.base_url + "/api/v1/me", headers={"Authorization": authorization})
+    assert response.status_code == 401, authorization
+    assert response.json()["error"].startswith("missing or invalid token")
+
+
+def test_a_minted_token_is_stored_only_as_its_digest(stack: Stack, api: Api) -> None:
+    minted = subprocess.run(
+        [TASKLENS, "token", "--name", "auditor", "--role", "viewer"],
+        cwd=stack.workdir,
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = minted.stdout.strip().splitlines()[-1]
+    with api.client(token) as client:
+        assert client.get("/api/v1/me").json() == {"name": "auditor", "role": "viewer"}
+    database = stack.env["TASKLENS_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute("SELECT * FROM api_tokens WHERE name = 'auditor'").fetchall()
+    assert len(rows) == 1
+    assert hashlib.sha256(token.encode()).hexdigest() in rows[0]
+    assert not any(token in str(value) for value in rows[0])

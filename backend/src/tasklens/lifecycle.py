@@ -6,6 +6,8 @@ latest state per task attempt reaches the database, which is what makes batching
 
 from __future__ import annotations
 
+import re
+import reprlib
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -15,6 +17,7 @@ import orjson
 from tasklens.models import TaskStatus
 
 MAX_JSON_CHARS = 64_000
+NUL_REPLACEMENT = "\ufffd"
 
 
 @dataclass(slots=True)
@@ -82,7 +85,8 @@ _MERGED_FIELDS = tuple(
 
 
 def _is_small_plain_json(value: Any, budget: list[int]) -> bool:
-    """True for JSON-native data of modest size, which needs no encode/decode round trip."""
+    """True for JSON-native data of modest size, which needs no encode/decode round trip.
+    Strings with a NUL byte take the round trip too (PostgreSQL refuses NUL in jsonb)."""
     budget[0] -= 1
     if budget[0] < 0:
         return False
@@ -90,22 +94,44 @@ def _is_small_plain_json(value: Any, budget: list[int]) -> bool:
         return True
     if isinstance(value, str):
         budget[0] -= len(value) // 64
-        return budget[0] >= 0
+        return budget[0] >= 0 and "\x00" not in value
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_small_plain_json(v, budget) for k, v in value.items())
+        return all(
+            isinstance(k, str) and "\x00" not in k and _is_small_plain_json(v, budget)
+            for k, v in value.items()
+        )
     if isinstance(value, list):
         return all(_is_small_plain_json(v, budget) for v in value)
     return False
 
 
+# `\u0000` in JSON text, unless its backslash is itself escaped (`\\u0000` is the six
+# characters `\u0000`, which PostgreSQL stores fine).
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+# Deep enough for any sane payload, shallow enough that repr() cannot hit Python's recursion
+# limit on data nested thousands of levels deep (orjson itself stops at 254).
+_PREVIEW = reprlib.Repr()  # keyword arguments only from Python 3.12
+_PREVIEW.maxlevel = 32
+_PREVIEW.maxdict = _PREVIEW.maxlist = _PREVIEW.maxtuple = _PREVIEW.maxset = 50
+_PREVIEW.maxstring = _PREVIEW.maxother = MAX_JSON_CHARS
+
+
+def without_nul(text: str) -> str:
+    """PostgreSQL text and jsonb cannot hold U+0000: it is stored as U+FFFD instead."""
+    return text.replace("\x00", NUL_REPLACEMENT) if "\x00" in text else text
+
+
 def json_safe(value: Any) -> Any:
-    """A JSON-storable copy of a task's params or result, cut short when huge."""
+    """A JSON-storable copy of a task's params or result, cut short when huge. Data that
+    JSON cannot hold (other types, nesting past 254 levels) is kept as a bounded repr."""
     if _is_small_plain_json(value, [256]):
         return value
     try:
         text = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
     except (TypeError, ValueError):
-        text = orjson.dumps(repr(value)).decode()
+        text = orjson.dumps(without_nul(_PREVIEW.repr(value))).decode()
+    if "\\u0000" in text:
+        text = _JSON_NUL.sub(r"\1\\ufffd", text)
     if len(text) > MAX_JSON_CHARS:
         return {"truncated": True, "preview": text[:MAX_JSON_CHARS]}
     return orjson.loads(text)

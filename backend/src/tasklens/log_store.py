@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tasklens.lifecycle import LifecycleChange
+from tasklens.lifecycle import LifecycleChange, without_nul
 
 TABLE = "task_execution_logs"
 COLUMNS = (
@@ -70,23 +70,29 @@ def _json_or_none(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value, default=str).decode()
 
 
+def _text(value: str | None) -> str | None:
+    """Any app's strings land here (error messages, task names): PostgreSQL refuses NUL in
+    text, and one such row would fail its whole batch, again and again."""
+    return None if value is None else without_nul(value)
+
+
 def _row(change: LifecycleChange, now: datetime) -> tuple[Any, ...]:
     return (
-        change.task_id,
+        _text(change.task_id),
         change.attempt,
-        change.task_name,
+        _text(change.task_name),
         change.status.value,
         _json_or_none(change.params),
-        change.queue,
-        change.worker,
+        _text(change.queue),
+        _text(change.worker),
         change.progress,
-        change.progress_message,
+        _text(change.progress_message),
         _json_or_none(change.result),
         change.started_at,
         change.completed_at,
         change.duration_ms,
-        change.error_message,
-        change.error_traceback,
+        _text(change.error_message),
+        _text(change.error_traceback),
         change.created_at or change.timestamp,
         now,
         change.created_at is not None,

@@ -6,11 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
+from tasklens.api.body_limit import BodyLimit
 from tasklens.api.errors import install_error_handlers
 from tasklens.api.routes import analyses, demo, health, live, me, monitoring, queues, tasks
 from tasklens.api.spa import mount_spa
+from tasklens.api.strict_requests import strict_request
 from tasklens.runtime import Runtime
 from tasklens.settings import Settings, get_settings
 
@@ -54,10 +56,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.include_router(health.router)
+    app.add_middleware(BodyLimit)
+    strict = [Depends(strict_request)]
+    app.include_router(health.router, dependencies=strict)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (monitoring, tasks, analyses, queues, demo, me, live):
-        api.include_router(module.router)
+    for module in (monitoring, tasks, analyses, queues, demo, me):
+        api.include_router(module.router, dependencies=strict)
+    api.include_router(live.router)  # the socket reads `?token=` itself
     app.include_router(api)
     mount_spa(app)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,15 +35,46 @@ class ApiError(Exception):
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("query", "path", "body", "header")]
-    return ".".join(parts) or "request"
+    return ".".join(parts) or (str(loc[0]) if loc else "request")
 
 
 def validation_message(exc: RequestValidationError) -> str:
     first = exc.errors()[0]
-    return f"invalid {_field_name(tuple(first.get('loc', ())))}: {first.get('msg', 'invalid')}"
+    loc = tuple(first.get("loc", ()))
+    if first.get("type") == "json_invalid":
+        reason = first.get("ctx", {}).get("error", "invalid")
+        return f"invalid body: not valid JSON ({reason} at character {loc[-1]})"
+    if loc == ("body",) and first.get("type") == "missing":
+        return "invalid body: a JSON object is required"
+    return f"invalid {_field_name(loc)}: {first.get('msg', 'invalid')}"
+
+
+# What FastAPI says when the body cannot even be decoded (bad UTF-8, nesting too deep for
+# Python's JSON parser): said again naming the field, like every other 400.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+def _without_fastapis_422(app: FastAPI) -> None:
+    """FastAPI documents a 422 `{"detail": [...]}` on every operation with parameters; this
+    API never sends one (a validation error is a 400 `{"error"}`), so the contract drops it."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = default_openapi()  # cached by FastAPI: the pops below happen once
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                operation.get("responses", {}).pop("422", None)
+        components = schema.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    _without_fastapis_422(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": exc.error}, exc.status_code, headers=exc.headers)
@@ -68,9 +100,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None)
-        )
+        error = str(exc.detail)
+        if error == _UNPARSABLE_BODY:
+            error = "invalid body: not parsable as JSON (bad UTF-8, or nested too deeply)"
+        return JSONResponse({"error": error}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(DBAPIError)
     async def _database_down(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -103,7 +136,18 @@ def _unavailable(request: Request, what: str, cause: object) -> JSONResponse:
     )
 
 
+# SQLSTATE class 08 is a connection exception; 57P01..57P03 are a server shutting down,
+# crashing or still starting ("the database system is shutting down" during a restart).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
 def _is_connection_error(exc: DBAPIError) -> bool:
+    cause: BaseException | None = exc.orig
+    while cause is not None:
+        sqlstate = getattr(cause, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        cause = cause.__cause__
     text = f"{type(exc.orig).__name__} {exc.orig}".lower()
     return any(word in text for word in ("connect", "shutdown", "closed", "terminat"))
 
@@ -111,4 +155,10 @@ def _is_connection_error(exc: DBAPIError) -> bool:
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorResponse, "description": "Invalid parameter"},
     401: {"model": ErrorResponse, "description": "Missing or invalid token"},
+    503: {"model": ErrorResponse, "description": "The database or Redis is unavailable"},
+}
+# For the operations that take a JSON body.
+BODY_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    413: {"model": ErrorResponse, "description": "Body over 1 MiB"},
+    415: {"model": ErrorResponse, "description": "Body not sent as application/json"},
 }

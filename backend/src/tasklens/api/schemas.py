@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
+from tasklens.lifecycle import MAX_JSON_CHARS
 from tasklens.models import TaskStatus
 from tasklens.monitoring import TaskMetrics
 from tasklens.priorities import Priority
@@ -129,8 +131,24 @@ class DemoRequest(BaseModel):
         default=None, description="Only this demo task (default: a mix of them)"
     )
     params: dict[str, Any] | None = Field(
-        default=None, description="Keyword arguments for `task` (e.g. failure_rate)"
+        default=None,
+        description="Keyword arguments for `task` (e.g. failure_rate); "
+        f"at most {MAX_JSON_CHARS} bytes as JSON",
     )
+
+    @field_validator("params")
+    @classmethod
+    def _small_enough_to_log(cls, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Params go to Redis once per task and into the log: bounded like the log's copy."""
+        if params is None:
+            return None
+        try:
+            size = len(orjson.dumps(params))
+        except orjson.JSONEncodeError:
+            raise ValueError("nested too deeply (at most 254 levels)") from None
+        if size > MAX_JSON_CHARS:
+            raise ValueError(f"{size} bytes as JSON, at most {MAX_JSON_CHARS}")
+        return params
 
 
 class DemoResponse(BaseModel):

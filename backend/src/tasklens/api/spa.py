@@ -7,6 +7,17 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.convertors import PathConvertor, register_url_convertor
+
+
+class _NotApiPath(PathConvertor):
+    """Any path but the API's, so a wrong method on an API route is a 405 from the router
+    (with `Allow`), and an unknown API path a 404, instead of the SPA's shell."""
+
+    regex = r"(?!api/|health(?:/|$)).*"
+
+
+register_url_convertor("not_api", _NotApiPath())
 
 DIST = Path(__file__).resolve().parents[4] / "frontend" / "dist"
 
@@ -20,10 +31,8 @@ def mount_spa(app: FastAPI, dist: Path = DIST) -> None:
     if (dist / "assets").is_dir():
         app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
 
-    @app.get("/{path:path}", include_in_schema=False)
+    @app.get("/{path:not_api}", include_in_schema=False)
     def spa(path: str) -> Response:  # sync: FastAPI runs it in a thread (file system I/O)
-        if path.startswith("api/"):
-            return Response('{"error": "not found"}', 404, media_type="application/json")
         candidate = (dist / path).resolve()
         if path and candidate.is_file() and candidate.is_relative_to(dist.resolve()):
             return FileResponse(candidate)

@@ -11,7 +11,7 @@ from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
 from tasklens.analyses.service import age_seconds
 from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
-from tasklens.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from tasklens.api.errors import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ApiError, ErrorResponse
 from tasklens.api.schemas import (
     AnalysisRequest,
     AnalysisSubmitted,
@@ -57,6 +57,7 @@ async def recent_analyses(
     "",
     status_code=202,
     responses={
+        **BODY_ERROR_RESPONSES,
         200: {"model": AnalysisSubmitted, "description": "A fresh cached result"},
         202: {"model": AnalysisSubmitted, "description": "Queued, or joined the identical one"},
         403: {"model": ErrorResponse},
@@ -88,6 +89,7 @@ async def submit_analysis(
 @router.post(
     "/sync",
     responses={
+        **BODY_ERROR_RESPONSES,
         403: {"model": ErrorResponse},
         504: {
             "model": ErrorResponse,
@@ -137,7 +139,11 @@ async def run_analysis_now(
     return JSONResponse(body_out.model_dump(mode="json"))
 
 
-@router.get("/{kind}/{subject:path}/refreshes")
+@router.get(
+    "/{kind}/{subject:path}/refreshes",
+    # A subject the path cannot carry (a line break) matches no route at all.
+    responses={404: {"model": ErrorResponse}},
+)
 async def get_refreshes(
     kind: AnalysisKind,
     subject: Annotated[str, Path(max_length=2000)],

@@ -5,7 +5,7 @@ import random
 from fastapi import APIRouter, status
 
 from tasklens.api.deps import OperatorDep, RuntimeDep
-from tasklens.api.errors import ERROR_RESPONSES, ApiError
+from tasklens.api.errors import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ApiError
 from tasklens.api.schemas import DemoRequest, DemoResponse
 from tasklens.priorities import stream_for
 
@@ -19,7 +19,7 @@ _MIX = (
 )
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=BODY_ERROR_RESPONSES)
 async def enqueue_demo(body: DemoRequest, runtime: RuntimeDep, _: OperatorDep) -> DemoResponse:
     """Enqueue a mix of built-in demo tasks (quick, slow with progress, ~10% failing)."""
     names = [name for name, _w, _k in _MIX]

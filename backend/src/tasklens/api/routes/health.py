@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from tasklens.api.deps import PrincipalDep, RuntimeDep
+from tasklens.api.errors import ErrorResponse
 from tasklens.api.schemas import HealthResponse, QueueHealth
 from tasklens.queues import queue_state
 
@@ -32,7 +33,10 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
 @router.get(
     "/health/queue",
     response_model=QueueHealth,
-    responses={503: {"model": QueueHealth, "description": "No worker online"}},
+    responses={
+        401: {"model": ErrorResponse, "description": "Missing or invalid token"},
+        503: {"model": QueueHealth, "description": "No worker online"},
+    },
 )
 async def queue_health(runtime: RuntimeDep, _: PrincipalDep) -> JSONResponse:
     """Broker reachable (else 503 from the error handlers), workers online, depths.

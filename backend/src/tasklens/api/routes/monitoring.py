@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
 from tasklens import monitoring
 from tasklens.api.deps import PrincipalDep, SessionDep
@@ -35,6 +37,20 @@ async def get_metrics(
     )
 
 
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso_only(value: Any) -> Any:
+    """Pydantic also reads `0.5` as a Unix time and `2024-05-01` as midnight; the contract
+    says ISO-8601 date-time, so anything else is refused rather than guessed at."""
+    if isinstance(value, str) and not _DATE_TIME.match(value):
+        raise ValueError("expected an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
 @router.get("/timeseries")
 async def get_timeseries(
     session: SessionDep,
@@ -64,8 +80,8 @@ async def get_history(
     _: PrincipalDep,
     task_name: Annotated[str | None, Query(max_length=255)] = None,
     status: TaskStatus | None = None,
-    start_date: Annotated[datetime | None, Query(description="ISO-8601; UTC if naive")] = None,
-    end_date: Annotated[datetime | None, Query(description="ISO-8601; UTC if naive")] = None,
+    start_date: Annotated[IsoDateTime | None, Query(description="ISO-8601; UTC if naive")] = None,
+    end_date: Annotated[IsoDateTime | None, Query(description="ISO-8601; UTC if naive")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> HistoryResponse:
