@@ -198,3 +198,30 @@ async def test_hourly_counts_follow_every_insert_update_and_delete(
     )
     assert len(logged) == 6  # 2 names x 3 terminal statuses
     assert buckets == 3
+
+
+async def test_a_row_the_database_refuses_is_set_apart_and_the_rest_is_written(
+    postgres_url: str,
+) -> None:
+    """A value PostgreSQL refuses (here a task name past varchar(255)) fails its whole batch;
+    retrying that batch would fail forever and hold every later row back."""
+    rec = build_recorder(postgres_url, None)
+    good = [
+        LifecycleChange(task_id=f"ok-{i}", task_name="job", status=TaskStatus.SUCCESS, timestamp=T0)
+        for i in range(9)
+    ]
+    bad = LifecycleChange(
+        task_id="bad", task_name="x" * 300, status=TaskStatus.FAILED, timestamp=T0
+    )
+    for c in [*good[:4], bad, *good[4:]]:
+        rec.record(c)
+    await rec.flush()
+    rec.record(
+        LifecycleChange(task_id="later", task_name="job", status=TaskStatus.PENDING, timestamp=T0)
+    )
+    await rec.flush()
+    await rec.store.close()
+
+    ids = [str(row["task_id"]) for row in await _rows(postgres_url)]
+    assert sorted(ids) == sorted([*(c.task_id for c in good), "later"])
+    assert (rec.stats.rows_rejected, rec.backlog) == (1, 0)

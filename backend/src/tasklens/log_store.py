@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import asyncpg
 import orjson
+import sqlalchemy.exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -59,6 +60,22 @@ def _merge_set_clause() -> str:
 
 
 MERGE_SET = _merge_set_clause()
+
+
+def is_bad_data(exc: BaseException) -> bool:
+    """A row the database refuses whatever the moment (bad encoding, a value out of range, a
+    broken constraint), as opposed to a database that is away: retrying the same batch would
+    fail forever, so the recorder sets such rows apart instead of waiting for them."""
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return isinstance(exc, sqlalchemy.exc.DataError | sqlalchemy.exc.IntegrityError)
+    return isinstance(
+        exc,
+        asyncpg.DataError
+        | asyncpg.IntegrityConstraintViolationError
+        | orjson.JSONEncodeError
+        | ValueError
+        | TypeError,
+    )
 
 
 class LogStore(Protocol):

@@ -26,7 +26,7 @@ from tasklens.database import create_engine
 from tasklens.event_bus import Event, EventBus
 from tasklens.event_stream import RedisEventStream
 from tasklens.lifecycle import LifecycleChange
-from tasklens.log_store import LogStore, PostgresLogStore, SqlAlchemyLogStore
+from tasklens.log_store import LogStore, PostgresLogStore, SqlAlchemyLogStore, is_bad_data
 from tasklens.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class RecorderStats:
     flushes: int = 0
     write_failures: int = 0
     rows_dropped: int = 0
+    rows_rejected: int = 0
     events_dropped: int = 0
 
 
@@ -150,7 +151,12 @@ class LifecycleRecorder:
             return True
         batch, self._rows = self._rows, {}
         try:
-            await self.store.upsert(list(batch.values()))
+            try:
+                await self.store.upsert(list(batch.values()))
+            except Exception as exc:
+                if not is_bad_data(exc):
+                    raise
+                await self._write_apart(list(batch.values()))
         except Exception as exc:
             self._requeue(batch)
             self.stats.write_failures += 1
@@ -169,6 +175,30 @@ class LifecycleRecorder:
         self.stats.flushes += 1
         self.stats.rows_written += len(batch)
         return True
+
+    async def _write_apart(self, changes: list[LifecycleChange]) -> None:
+        """Halves a batch the database refused for its data until the bad rows stand alone,
+        then logs and drops those: one bad row must not hold every later row back. Rows of
+        halves already written may be written again on a retry; the upsert merges them."""
+        try:
+            await self.store.upsert(changes)
+        except Exception as exc:
+            if not is_bad_data(exc):
+                raise
+            if len(changes) == 1:
+                self.stats.rows_rejected += 1
+                change = changes[0]
+                logger.error(
+                    "lifecycle row of task %s attempt %d (%s) refused by the database, dropped: %s",
+                    change.task_id,
+                    change.attempt,
+                    change.status.value,
+                    exc,
+                )
+                return
+            middle = len(changes) // 2
+            await self._write_apart(changes[:middle])
+            await self._write_apart(changes[middle:])
 
     def _requeue(self, batch: dict[tuple[str, int], LifecycleChange]) -> None:
         """Put a failed batch back under anything recorded since (which is newer)."""
