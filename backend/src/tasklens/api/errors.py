@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from taskiq.exceptions import SendTaskError
 
 from tasklens.analyses.service import InvalidAnalysis, RefreshLimited
@@ -72,6 +73,20 @@ def _without_fastapis_422(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path. Starlette names only the first route that
+    matched the path, and `GET` and `POST /api/v1/analyses` are two routes."""
+    allowed = [
+        method
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     _without_fastapis_422(app)
 
@@ -99,11 +114,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": validation_message(exc)}, 400)
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         error = str(exc.detail)
         if error == _UNPARSABLE_BODY:
             error = "invalid body: not parsable as JSON (bad UTF-8, or nested too deeply)"
-        return JSONResponse({"error": error}, exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        return JSONResponse({"error": error}, exc.status_code, headers=headers)
 
     @app.exception_handler(DBAPIError)
     async def _database_down(request: Request, exc: DBAPIError) -> JSONResponse:
