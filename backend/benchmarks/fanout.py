@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -35,7 +36,7 @@ async def _listen(url: str, prefix: str, latencies: list[float], ready: asyncio.
 
 
 async def _round(
-    port: int, clients: int, rate: float, seconds: float, recorder_record: object
+    port: int, clients: int, rate: float, seconds: float, record: Callable[[LifecycleChange], None]
 ) -> list[float]:
     url = f"ws://127.0.0.1:{port}/api/v1/ws?token={TOKEN}"
     prefix = f"fanout-{clients}-{time.time_ns()}-"
@@ -47,8 +48,6 @@ async def _round(
         if len(listeners) % 50 == 0:
             await asyncio.sleep(0.05)
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
-    record = recorder_record
-    assert callable(record)
     events = int(rate * seconds)
     started = time.perf_counter()
     for i in range(events):

@@ -34,6 +34,12 @@ export function toApiError(response: Response, body: unknown): ApiError {
   return new ApiError(response.status, message, Number.isFinite(retryAfter) ? retryAfter : null);
 }
 
+/** The body of a successful openapi-fetch call, or its failure as an ApiError. */
+export function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
+  if (result.data === undefined) throw toApiError(result.response, result.error);
+  return result.data;
+}
+
 const BEARER = /^Bearer\s+/i;
 
 /**

@@ -1,6 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState, useSyncExternalStore, type ReactNode } from "react";
 import { useToken } from "@/features/auth";
+import { throttle } from "@/lib/throttle";
 import { FeedStore, type FeedEntry } from "./feed-store";
 import { LiveConnection, liveUrl, type ConnectionState, type TaskEvent } from "./live-connection";
 
@@ -10,16 +11,6 @@ const LiveContext = createContext<Live | null>(null);
 
 /** How often, at most, a stream of events refetches the dashboard's numbers. */
 const REFRESH_THROTTLE_MS = 2_000;
-
-function throttle(fn: () => void, ms: number): () => void {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return () => {
-    timer ??= setTimeout(() => {
-      timer = undefined;
-      fn();
-    }, ms);
-  };
-}
 
 /**
  * One live connection for the signed-in session. Events feed the activity list and,

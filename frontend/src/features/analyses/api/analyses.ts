@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, ApiError, toApiError, type Schemas } from "@/lib/api-client";
+import { api, ApiError, toApiError, type Schemas, unwrap } from "@/lib/api-client";
 
 export type AnalysisKind = Schemas["AnalysisKind"];
 export type Period = Schemas["Period"];
@@ -24,9 +24,7 @@ export function useRecentAnalyses() {
   return useQuery({
     queryKey: ["analyses", "recent"],
     queryFn: async ({ signal }) => {
-      const { data, error, response } = await api.GET("/api/v1/analyses", { params: { query: { limit: 20 } }, signal });
-      if (data === undefined) throw toApiError(response, error);
-      return data.items;
+      return unwrap(await api.GET("/api/v1/analyses", { params: { query: { limit: 20 } }, signal })).items;
     },
   });
 }
@@ -60,9 +58,7 @@ export function useSubmitAnalysis() {
   const queryClient = useQueryClient();
   return useMutation<AnalysisSubmitted, ApiError, AnalysisRequest>({
     mutationFn: async (body) => {
-      const { data, error, response } = await api.POST("/api/v1/analyses", { body });
-      if (data === undefined) throw toApiError(response, error);
-      return data;
+      return unwrap(await api.POST("/api/v1/analyses", { body }));
     },
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: ["analyses"] }),
   });

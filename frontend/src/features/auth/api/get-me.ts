@@ -1,5 +1,5 @@
 import { useQuery } from "@tanstack/react-query";
-import { api, toApiError, type Schemas } from "@/lib/api-client";
+import { api, type Schemas, unwrap } from "@/lib/api-client";
 import { useToken } from "../use-token";
 
 export type WhoAmI = Schemas["WhoAmI"];
@@ -7,11 +7,11 @@ export type Role = Schemas["Role"];
 
 /** GET /api/v1/me with a given token (not the stored one): used to check a token before signing in. */
 export async function checkToken(token: string): Promise<WhoAmI> {
-  const { data, error, response } = await api.GET("/api/v1/me", {
-    headers: { Authorization: `Bearer ${token}` },
-  });
-  if (data === undefined) throw toApiError(response, error);
-  return data;
+  return unwrap(
+    await api.GET("/api/v1/me", {
+      headers: { Authorization: `Bearer ${token}` },
+    }),
+  );
 }
 
 /** The signed-in caller's name and role (viewer | operator). */
@@ -20,9 +20,7 @@ export function useMe() {
   return useQuery({
     queryKey: ["me", token],
     queryFn: async (): Promise<WhoAmI> => {
-      const { data, error, response } = await api.GET("/api/v1/me");
-      if (data === undefined) throw toApiError(response, error);
-      return data;
+      return unwrap(await api.GET("/api/v1/me"));
     },
     enabled: token !== null,
     staleTime: 5 * 60_000,

@@ -1,5 +1,5 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { api, toApiError, type Schemas } from "@/lib/api-client";
+import { api, type Schemas, unwrap } from "@/lib/api-client";
 import { toInstant, type HistoryFilters } from "../history-filters";
 
 export type HistoryPage = Schemas["HistoryResponse"];
@@ -17,12 +17,12 @@ export function historyQuery(filters: HistoryFilters) {
 }
 
 export async function getHistory(filters: HistoryFilters, signal?: AbortSignal): Promise<HistoryPage> {
-  const { data, error, response } = await api.GET("/api/v1/monitoring/history", {
-    params: { query: historyQuery(filters) },
-    signal,
-  });
-  if (data === undefined) throw toApiError(response, error);
-  return data;
+  return unwrap(
+    await api.GET("/api/v1/monitoring/history", {
+      params: { query: historyQuery(filters) },
+      signal,
+    }),
+  );
 }
 
 /** One page of the execution log, newest first; the previous page stays shown while the next loads. */

@@ -1,9 +1,10 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { Fragment, useCallback, useRef, useState } from "react";
+import { Fragment, useCallback, useMemo, useRef, useState } from "react";
 import { useSearchParams } from "react-router";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
 import { formatCount, formatDateTime, formatDuration } from "@/lib/format";
+import { throttle } from "@/lib/throttle";
 import { useHistory, type TaskLogItem } from "../api/get-history";
 import { readFilters, writeFilters, type HistoryFilters } from "../history-filters";
 import { ExecutionDetails } from "./execution-details";
@@ -22,7 +23,10 @@ function useLiveRows(items: TaskLogItem[] | undefined, firstPage: boolean) {
   const queryClient = useQueryClient();
   const visible = useRef(new Set<string>());
   visible.current = new Set(items?.map((i) => rowKey(i.task_id, i.attempt)));
-  const refetchTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
+  const refetchPage = useMemo(
+    () => throttle(() => void queryClient.invalidateQueries({ queryKey: ["history"] }), 2_000),
+    [queryClient],
+  );
 
   const onEvents = useCallback(
     (events: TaskEvent[]) => {
@@ -42,14 +46,9 @@ function useLiveRows(items: TaskLogItem[] | undefined, firstPage: boolean) {
           return next;
         });
       }
-      if (firstPage) {
-        refetchTimer.current ??= setTimeout(() => {
-          refetchTimer.current = undefined;
-          void queryClient.invalidateQueries({ queryKey: ["history"] });
-        }, 2_000);
-      }
+      if (firstPage) refetchPage();
     },
-    [firstPage, queryClient],
+    [firstPage, refetchPage],
   );
   useLiveEvents(onEvents);
 

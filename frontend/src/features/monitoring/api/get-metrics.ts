@@ -1,5 +1,5 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { api, toApiError, type Schemas } from "@/lib/api-client";
+import { api, type Schemas, unwrap } from "@/lib/api-client";
 
 export type MetricsResponse = Schemas["MetricsResponse"];
 export type TaskMetricsItem = Schemas["TaskMetricsItem"];
@@ -7,12 +7,12 @@ export type TaskMetricsItem = Schemas["TaskMetricsItem"];
 export const metricsQueryKey = (timeWindow: number) => ["monitoring", "metrics", timeWindow] as const;
 
 export async function getMetrics(timeWindow: number, signal?: AbortSignal): Promise<MetricsResponse> {
-  const { data, error, response } = await api.GET("/api/v1/monitoring/metrics", {
-    params: { query: { time_window: timeWindow } },
-    signal,
-  });
-  if (data === undefined) throw toApiError(response, error);
-  return data;
+  return unwrap(
+    await api.GET("/api/v1/monitoring/metrics", {
+      params: { query: { time_window: timeWindow } },
+      signal,
+    }),
+  );
 }
 
 /** Per-task metrics over the last `timeWindow` hours (1–720), refreshed periodically. */

@@ -1,15 +1,15 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { api, toApiError, type Schemas } from "@/lib/api-client";
+import { api, type Schemas, unwrap } from "@/lib/api-client";
 
 export type Timeseries = Schemas["TimeseriesResponse"];
 
 export async function getTimeseries(timeWindow: number, signal?: AbortSignal): Promise<Timeseries> {
-  const { data, error, response } = await api.GET("/api/v1/monitoring/timeseries", {
-    params: { query: { time_window: timeWindow } },
-    signal,
-  });
-  if (data === undefined) throw toApiError(response, error);
-  return data;
+  return unwrap(
+    await api.GET("/api/v1/monitoring/timeseries", {
+      params: { query: { time_window: timeWindow } },
+      signal,
+    }),
+  );
 }
 
 /** Throughput, failures and p95 duration per time bucket, for the charts. */

@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, toApiError, type Schemas } from "@/lib/api-client";
+import { api, type Schemas, unwrap } from "@/lib/api-client";
 
 export type QueuesResponse = Schemas["QueuesResponse"];
 export type DemoRequest = Schemas["DemoRequest"];
@@ -8,9 +8,7 @@ export function useQueues() {
   return useQuery({
     queryKey: ["queues"],
     queryFn: async ({ signal }): Promise<QueuesResponse> => {
-      const { data, error, response } = await api.GET("/api/v1/queues", { signal });
-      if (data === undefined) throw toApiError(response, error);
-      return data;
+      return unwrap(await api.GET("/api/v1/queues", { signal }));
     },
     refetchInterval: 5_000,
   });
@@ -21,9 +19,7 @@ export function useRunDemo() {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: async (body: DemoRequest) => {
-      const { data, error, response } = await api.POST("/api/v1/demo", { body });
-      if (data === undefined) throw toApiError(response, error);
-      return data;
+      return unwrap(await api.POST("/api/v1/demo", { body }));
     },
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: ["queues"] }),
   });

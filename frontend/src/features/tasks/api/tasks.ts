@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, toApiError, type Schemas } from "@/lib/api-client";
+import { api, type Schemas, unwrap } from "@/lib/api-client";
 
 export type TaskDetail = Schemas["TaskDetail"];
 
@@ -8,12 +8,12 @@ export function useTask(taskId: string | null, pollMs = 2_000) {
   return useQuery({
     queryKey: ["tasks", taskId],
     queryFn: async ({ signal }): Promise<TaskDetail> => {
-      const { data, error, response } = await api.GET("/api/v1/tasks/{task_id}", {
-        params: { path: { task_id: taskId ?? "" } },
-        signal,
-      });
-      if (data === undefined) throw toApiError(response, error);
-      return data;
+      return unwrap(
+        await api.GET("/api/v1/tasks/{task_id}", {
+          params: { path: { task_id: taskId ?? "" } },
+          signal,
+        }),
+      );
     },
     enabled: taskId !== null,
     refetchInterval: (query) => {
@@ -30,12 +30,10 @@ export function useTaskAction(action: "retry" | "cancel") {
     mutationFn: async (taskId: string): Promise<string> => {
       const path = { params: { path: { task_id: taskId } } };
       if (action === "retry") {
-        const { data, error, response } = await api.POST("/api/v1/tasks/{task_id}/retry", path);
-        if (data === undefined) throw toApiError(response, error);
+        const data = unwrap(await api.POST("/api/v1/tasks/{task_id}/retry", path));
         return `Retried as ${data.task_id}`;
       }
-      const { data, error, response } = await api.POST("/api/v1/tasks/{task_id}/cancel", path);
-      if (data === undefined) throw toApiError(response, error);
+      const data = unwrap(await api.POST("/api/v1/tasks/{task_id}/cancel", path));
       return `Cancel requested (${data.status})`;
     },
     onSettled: () => {
