@@ -156,7 +156,7 @@ class LifecycleRecorder:
             except Exception as exc:
                 if not is_bad_data(exc):
                     raise
-                await self._write_apart(list(batch.values()))
+                await self._write_apart(list(batch.values()), exc)
         except Exception as exc:
             self._requeue(batch)
             self.stats.write_failures += 1
@@ -176,29 +176,29 @@ class LifecycleRecorder:
         self.stats.rows_written += len(batch)
         return True
 
-    async def _write_apart(self, changes: list[LifecycleChange]) -> None:
+    async def _write_apart(self, changes: list[LifecycleChange], refused: Exception) -> None:
         """Halves a batch the database refused for its data until the bad rows stand alone,
         then logs and drops those: one bad row must not hold every later row back. Rows of
         halves already written may be written again on a retry; the upsert merges them."""
-        try:
-            await self.store.upsert(changes)
-        except Exception as exc:
-            if not is_bad_data(exc):
-                raise
-            if len(changes) == 1:
-                self.stats.rows_rejected += 1
-                change = changes[0]
-                logger.error(
-                    "lifecycle row of task %s attempt %d (%s) refused by the database, dropped: %s",
-                    change.task_id,
-                    change.attempt,
-                    change.status.value,
-                    exc,
-                )
-                return
-            middle = len(changes) // 2
-            await self._write_apart(changes[:middle])
-            await self._write_apart(changes[middle:])
+        if len(changes) == 1:
+            self.stats.rows_rejected += 1
+            change = changes[0]
+            logger.error(
+                "lifecycle row of task %s attempt %d (%s) refused by the database, dropped: %s",
+                change.task_id,
+                change.attempt,
+                change.status.value,
+                refused,
+            )
+            return
+        middle = len(changes) // 2
+        for half in (changes[:middle], changes[middle:]):
+            try:
+                await self.store.upsert(half)
+            except Exception as exc:
+                if not is_bad_data(exc):
+                    raise
+                await self._write_apart(half, exc)
 
     def _requeue(self, batch: dict[tuple[str, int], LifecycleChange]) -> None:
         """Put a failed batch back under anything recorded since (which is newer)."""
