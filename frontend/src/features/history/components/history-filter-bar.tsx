@@ -8,10 +8,10 @@ export function HistoryFilterBar({
   onChange,
 }: {
   filters: HistoryFilters;
-  onChange: (next: HistoryFilters) => void;
+  onChange: (patch: Partial<HistoryFilters>) => void;
 }) {
   const names = useTaskNames();
-  const update = (patch: Partial<HistoryFilters>) => onChange({ ...filters, page: 1, ...patch });
+  const update = (patch: Partial<HistoryFilters>) => onChange({ page: 1, ...patch });
   const rangeInvalid = filters.from !== null && filters.to !== null && filters.from > filters.to;
 
   return (

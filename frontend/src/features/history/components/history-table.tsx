@@ -66,7 +66,12 @@ export function HistoryTable() {
   const [expanded, setExpanded] = useState<Set<number>>(() => new Set());
   const withLive = useLiveRows(history.data?.items, filters.page === 1);
 
-  const go = (next: HistoryFilters) => setParams(writeFilters(params, next));
+  // From the address bar, not this render's params: two quick changes (task name, then
+  // status) must both land, and the first has already been written there.
+  const go = (patch: Partial<HistoryFilters>) => {
+    const latest = new URLSearchParams(window.location.search);
+    setParams(writeFilters(latest, { ...readFilters(latest), ...patch }));
+  };
   const toggle = (id: number) =>
     setExpanded((previous) => {
       const next = new Set(previous);
@@ -93,7 +98,7 @@ export function HistoryTable() {
         <div role="alert" className="placeholder placeholder--error">
           Could not load history{error instanceof ApiError ? ` (HTTP ${error.status})` : ""}: {error.message}{" "}
           {filters.page > 1 ? (
-            <button type="button" className="button button--small" onClick={() => go({ ...filters, page: 1 })}>
+            <button type="button" className="button button--small" onClick={() => go({ page: 1 })}>
               Back to page 1
             </button>
           ) : (
@@ -175,7 +180,7 @@ export function HistoryTable() {
               type="button"
               className="button"
               disabled={filters.page <= 1}
-              onClick={() => go({ ...filters, page: filters.page - 1 })}
+              onClick={() => go({ page: filters.page - 1 })}
             >
               Previous
             </button>
@@ -186,7 +191,7 @@ export function HistoryTable() {
               type="button"
               className="button"
               disabled={filters.page >= totalPages}
-              onClick={() => go({ ...filters, page: filters.page + 1 })}
+              onClick={() => go({ page: filters.page + 1 })}
             >
               Next
             </button>
