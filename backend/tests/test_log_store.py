@@ -3,6 +3,7 @@ any order, and a row never moves back in its lifecycle nor loses what it knew.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,23 @@ async def test_changes_in_one_batch_coalesce_into_one_row(
     assert (params if isinstance(params, dict) else json.loads(str(params))) == {"x": 1}
     assert (first["status"], first["worker"], first["duration_ms"]) == ("success", "w:1", 1000)
     assert (second["attempt"], second["status"]) == (2, "pending")
+
+
+def test_a_later_change_keeps_every_field_it_does_not_know() -> None:
+    """Every field of an earlier change survives into the row, whichever comes later."""
+    identity = {"task_id", "task_name", "status", "timestamp", "attempt"}
+    known = {
+        f.name: f"value of {f.name}"
+        for f in dataclasses.fields(LifecycleChange)
+        if f.name not in identity
+    }
+    earlier = change(TaskStatus.RUNNING, 1, **known)
+    later = change(TaskStatus.SUCCESS, 2).absorb(earlier)
+    assert {name: getattr(later, name) for name in known} == known
+    assert later.status == TaskStatus.SUCCESS
+
+    stale = change(TaskStatus.PENDING, 3).absorb(later)
+    assert stale.status == TaskStatus.SUCCESS  # never back in the lifecycle
 
 
 async def test_a_failed_write_is_kept_and_retried() -> None:

@@ -49,12 +49,15 @@ class Deferred(Exception):
 def attempt_of(message: TaskiqMessage) -> int:
     """1 + taskiq's `_retries` label (the retry middlewares increment it) + the times the
     broker redelivered the message after a lost worker."""
-    return 1 + _count_label(message, "_retries") + _count_label(message, REDELIVERIES_LABEL)
+    labels = message.labels
+    if "_retries" not in labels and REDELIVERIES_LABEL not in labels:
+        return 1  # a first delivery: the common case, on every task's hot path
+    return 1 + _count_label(labels, "_retries") + _count_label(labels, REDELIVERIES_LABEL)
 
 
-def _count_label(message: TaskiqMessage, label: str) -> int:
+def _count_label(labels: dict[str, Any], label: str) -> int:
     try:
-        return max(int(message.labels.get(label, 0)), 0)
+        return max(int(labels.get(label, 0)), 0)
     except (TypeError, ValueError):
         return 0
 
@@ -168,22 +171,23 @@ class TaskLensMiddleware(TaskiqMiddleware):
     def record_start(self, message: TaskiqMessage) -> None:
         """The task's work begins: `running`, and its duration is counted from here."""
         now = datetime.now(UTC)
-        key = (message.task_id, executing_attempt(message))
-        self._started[key] = (time.perf_counter(), now, message.task_name)
-        # A client with this middleware already logged the params with `pending`.
-        sent_by_us = ENQUEUED_AT_LABEL in message.labels
+        task_id, task_name, labels = message.task_id, message.task_name, message.labels
+        attempt = executing_attempt(message)
+        self._started[(task_id, attempt)] = (time.perf_counter(), now, task_name)
+        # A client with this middleware stamped the message and already logged the params
+        # with `pending`. Without the stamp the row's creation time is unknown here: the log
+        # store then keeps that of the attempt's row if it has one.
+        sent_by_us = ENQUEUED_AT_LABEL in labels
         self.recorder.record(
             LifecycleChange(
-                task_id=message.task_id,
-                task_name=message.task_name,
+                task_id=task_id,
+                task_name=task_name,
                 status=TaskStatus.RUNNING,
                 timestamp=now,
-                attempt=key[1],
-                # Without the client's stamp the row's creation time is unknown here: the
-                # log store then keeps that of the attempt's row if it has one.
+                attempt=attempt,
                 created_at=_enqueued_at(message, now) if sent_by_us else None,
                 params=None if sent_by_us else params_of(message),
-                queue=message.labels.get("queue_name") or self._queue,
+                queue=labels.get("queue_name") or self._queue,
                 worker=self.worker_id,
                 started_at=now,
             )
@@ -197,20 +201,20 @@ class TaskLensMiddleware(TaskiqMiddleware):
 
     def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
         now = datetime.now(UTC)
-        key = (message.task_id, executing_attempt(message))
+        task_id = message.task_id
+        key = (task_id, executing_attempt(message))
         started = self._started.pop(key, None)
         error = self._errors.pop(key, None) or (result.error if result.is_err else None)
         if self.cancellations is not None:
-            self.cancellations.finished(message.task_id)
-        if message.task_id in self._handed_back:
+            self.cancellations.finished(task_id)
+        if task_id in self._handed_back:
             return  # already logged as handed back; another worker runs it again
         if isinstance(error, Deferred):
             return  # sent again to wait for its turn: the row stays `pending`
-        if error is not None and self.is_cancelled(message.task_id):
+        if error is not None and self.is_cancelled(task_id):
             error = asyncio.CancelledError("cancelled by an operator")
-        duration_ms = (time.perf_counter() - started[0]) * 1000 if started else None
         change = LifecycleChange(
-            task_id=message.task_id,
+            task_id=task_id,
             task_name=message.task_name,
             status=TaskStatus.SUCCESS,
             timestamp=now,
@@ -218,7 +222,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
             worker=self.worker_id,
             started_at=started[1] if started else None,
             completed_at=now,
-            duration_ms=duration_ms,
+            duration_ms=(time.perf_counter() - started[0]) * 1000 if started else None,
         )
         if error is None or isinstance(error, NoResultError):
             change.progress = 1.0

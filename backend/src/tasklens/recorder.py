@@ -74,8 +74,9 @@ class LifecycleRecorder:
         self.stats.recorded += 1
         if self.bus is not None:
             self._events.append(change)  # serialized at flush time, in one batch
-        previous = self._rows.get(change.key)
-        self._rows[change.key] = change if previous is None else change.absorb(previous)
+        key = change.key
+        previous = self._rows.get(key)
+        self._rows[key] = change if previous is None else change.absorb(previous)
         if len(self._rows) >= self.batch_size:
             self._wake.set()
         if len(self._rows) > self.buffer_max:
@@ -127,8 +128,9 @@ class LifecycleRecorder:
         retry_delay = self.write_interval
         next_write = loop.time() + self.write_interval
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.event_interval)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: no Task per wait
+                async with asyncio.timeout(self.event_interval):
+                    await self._wake.wait()
             self._wake.clear()
             await self._publish_buffered()
             due = loop.time() >= next_write or len(self._rows) >= self.batch_size
