@@ -72,7 +72,12 @@ def main() -> None:
         )
         print(
             f"throughput: raw {t['raw_tasks_per_s']:.0f}/s, with middleware "
-            f"{t['middleware_tasks_per_s']:.0f}/s, ratio {t['ratio']:.3f} (target >= 0.90)"
+            f"{t['middleware_tasks_per_s']:.0f}/s, ratio {t['ratio']:.3f} (target >= 0.90); "
+            f"paired per round {t['paired_ratio']:.3f}"
+        )
+        print(
+            f"throughput: worker CPU per task raw {t['raw_cpu_us_per_task']:.0f} µs, with "
+            f"middleware {t['middleware_cpu_us_per_task']:.0f} µs, ratio {t['cpu_ratio']:.3f}"
         )
     if args.which in ("all", "enqueue"):
         print(

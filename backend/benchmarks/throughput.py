@@ -29,10 +29,33 @@ class Run:
     middleware: bool
     tasks: int
     seconds: float
+    cpu_seconds: float  # the worker processes' user + system time over the same span
 
     @property
     def rate(self) -> float:
         return self.tasks / self.seconds
+
+    @property
+    def cpu_us_per_task(self) -> float:
+        return self.cpu_seconds / self.tasks * 1e6
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(parent: int) -> float:
+    """User + system time of `parent`'s child processes (taskiq forks the workers), from
+    /proc: on a shared host, wall time swings ±15 % between runs while the CPU each task
+    costs the worker stays steadier."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:  # ppid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
 
 
 async def _enqueue(n: int, middleware: bool, redis_url: str, database_url: str) -> None:
@@ -92,6 +115,7 @@ async def one_run(n: int, middleware: bool, redis_url: str, database_url: str, w
         while (await _group_state(redis))[0] == 0:
             await asyncio.sleep(0.005)
         started = time.perf_counter()
+        cpu_started = _cpu_seconds(worker.pid)
         while (await _group_state(redis))[1] > 0:
             await asyncio.sleep(0.01)
         if middleware:
@@ -99,12 +123,13 @@ async def one_run(n: int, middleware: bool, redis_url: str, database_url: str, w
             while await pg.fetchval(query) < n:
                 await asyncio.sleep(0.01)
         seconds = time.perf_counter() - started
+        cpu_seconds = _cpu_seconds(worker.pid) - cpu_started
     finally:
         worker.terminate()
         worker.wait(30)
         await redis.aclose()
         await pg.close()
-    return Run(middleware, n, seconds)
+    return Run(middleware, n, seconds, cpu_seconds)
 
 
 async def run(
@@ -118,9 +143,25 @@ async def run(
             label = "with middleware" if middleware else "raw taskiq    "
             print(
                 f"  round {i + 1} {label}: {result.rate:8.0f} tasks/s "
-                f"({tasks} tasks in {result.seconds:.2f}s)",
+                f"({tasks} tasks in {result.seconds:.2f}s), "
+                f"worker CPU {result.cpu_us_per_task:5.0f} µs/task",
                 flush=True,
             )
-    raw = statistics.median(r.rate for r in runs if not r.middleware)
-    with_mw = statistics.median(r.rate for r in runs if r.middleware)
-    return {"raw_tasks_per_s": raw, "middleware_tasks_per_s": with_mw, "ratio": with_mw / raw}
+    raw_runs = [r for r in runs if not r.middleware]
+    mw_runs = [r for r in runs if r.middleware]
+    raw = statistics.median(r.rate for r in raw_runs)
+    with_mw = statistics.median(r.rate for r in mw_runs)
+    raw_cpu = statistics.median(r.cpu_us_per_task for r in raw_runs)
+    mw_cpu = statistics.median(r.cpu_us_per_task for r in mw_runs)
+    return {
+        "raw_tasks_per_s": raw,
+        "middleware_tasks_per_s": with_mw,
+        "ratio": with_mw / raw,
+        # Each round's pair run back to back, so drift between rounds cancels out.
+        "paired_ratio": statistics.median(
+            m.rate / r.rate for r, m in zip(raw_runs, mw_runs, strict=True)
+        ),
+        "raw_cpu_us_per_task": raw_cpu,
+        "middleware_cpu_us_per_task": mw_cpu,
+        "cpu_ratio": raw_cpu / mw_cpu,
+    }

@@ -113,7 +113,7 @@ async def _naive(database_url: str, tasks: int) -> float:
         now = datetime.now(UTC)
         started = time.perf_counter()
         for event in events:
-            await statement.fetch(*_row(event, now)[:17])
+            await statement.fetch(*_row(event, now))
         seconds = time.perf_counter() - started
     finally:
         await conn.close()
