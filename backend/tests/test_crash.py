@@ -8,16 +8,23 @@ import json
 import signal
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import redis
+import sqlalchemy as sa
 from support import Stack, wait_for
 
+from tasklens import migrate
 from tasklens.database import create_engine
 from tasklens.heartbeat import WORKERS_KEY
-from tasklens.middleware import HANDED_BACK_ERROR
-from tasklens.reaper import LOST_ERROR, Reaper
+from tasklens.lifecycle import LifecycleChange
+from tasklens.middleware import HANDED_BACK_ERROR, STOPPED_ERROR
+from tasklens.models import TaskStatus
+from tasklens.reaper import LOST_ERROR, NEVER_RAN_ERROR, Reaper, this_worker
+from tasklens.recorder import build_recorder
 
 
 def log_rows(database_url: str) -> list[dict[str, Any]]:
@@ -156,6 +163,89 @@ def test_the_embedded_process_closes_the_rows_of_its_killed_predecessor(embedded
     restarted = embedded.start_api("api-restarted")
     task = restarted.wait_task(task_id, "failed", timeout=20)
     assert task["attempts"][-1]["error_message"] == LOST_ERROR
+
+
+def test_sigterm_to_the_embedded_server_gives_running_tasks_the_grace_then_stops_them(
+    embedded: Stack,
+) -> None:
+    """The embedded queue lives in the server's memory: there is nothing to hand back to,
+    so what outlives the grace is stopped and logged, never left `running`."""
+    embedded.env["TASKLENS_SHUTDOWN_GRACE_SECONDS"] = "3"
+    api = embedded.start_api()
+    short = api.enqueue("demo.slow", count=3, steps=2, step_seconds=0.5)  # 1 s each
+    long = api.enqueue("demo.slow", count=2, steps=60, step_seconds=0.5)  # 30 s each
+    for task_id in short + long:
+        api.wait_task(task_id, "running", timeout=20)
+
+    stopping = time.monotonic()
+    api.process.stop(signal.SIGTERM, timeout=40)
+    took = time.monotonic() - stopping
+    # uvicorn re-raises the SIGTERM it handled once shut down: a clean stop ends as -15.
+    assert api.process.popen.returncode in (0, -signal.SIGTERM), api.process.log()
+    assert took < 3 + 10  # the grace, plus stopping the tasks and the final flush
+    assert "waiting up to 3s for 5 running tasks" in api.process.log()
+
+    restarted = embedded.start_api("api-restarted")
+    for task_id in short:
+        assert restarted.task(task_id)["status"] == "success"
+    for task_id in long:
+        [attempt] = restarted.task(task_id)["attempts"]
+        assert (attempt["status"], attempt["error_message"]) == ("failed", STOPPED_ERROR)
+        assert 3000 <= attempt["duration_ms"] < 13_000
+
+
+def test_queued_rows_of_a_gone_embedded_server_are_closed_and_no_one_elses(
+    tmp_path: Path,
+) -> None:
+    """An in-memory broker's `pending` rows name the process whose memory holds the queue:
+    the next embedded server closes those of a predecessor, and leaves rows of writers it
+    does not know about (a TaskIQ app sharing the file, rows without a worker) alone. A
+    stopping server closes its own queue the same way."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/tasklens.db"
+    migrate.upgrade(url)
+    now = datetime.now(UTC)
+
+    def queued(task_id: str, worker: str | None) -> LifecycleChange:
+        return LifecycleChange(
+            task_id=task_id,
+            task_name="demo.slow",
+            status=TaskStatus.PENDING,
+            timestamp=now,
+            created_at=now,
+            worker=worker,
+        )
+
+    async def scenario() -> dict[str, dict[str, Any]]:
+        recorder = build_recorder(url, None)
+        await recorder.store.upsert(
+            [
+                queued("predecessors", "host:1"),
+                queued("mine", this_worker()),
+                queued("someone-elses", None),
+            ]
+        )
+        await recorder.store.close()
+        engine = create_engine(url)
+        reaper = Reaper(engine, max_task_seconds=600, redis_url=None)
+        try:
+            assert await reaper.reap() == 1
+            assert await reaper.close_own_queue() == 1
+            async with engine.connect() as conn:
+                rows = await conn.execute(
+                    sa.text("SELECT task_id, status, error_message FROM task_execution_logs")
+                )
+                return {row.task_id: dict(row._mapping) for row in rows}
+        finally:
+            await reaper.stop()
+            await engine.dispose()
+
+    rows = asyncio.run(scenario())
+    for task_id in ("predecessors", "mine"):
+        assert (rows[task_id]["status"], rows[task_id]["error_message"]) == (
+            "failed",
+            NEVER_RAN_ERROR,
+        )
+    assert rows["someone-elses"]["status"] == "pending"
 
 
 def wait_running(database_url: str, count: int) -> None:

@@ -25,7 +25,7 @@ from taskiq_redis import RedisStreamBroker
 
 from tasklens.cancellation import Cancellations
 from tasklens.coordination import Coordinator
-from tasklens.middleware import REDELIVERIES_LABEL, TaskLensMiddleware
+from tasklens.middleware import REDELIVERIES_LABEL, STOPPED_ERROR, TaskLensMiddleware
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.reaper import Reaper, ReaperMiddleware
 from tasklens.recorder import LifecycleRecorder
@@ -68,7 +68,13 @@ def delay_of(message: BrokerMessage) -> float:
 
 
 class DelayingInMemoryBroker(InMemoryBroker):
-    """The embedded broker, honouring `delay` (retries back off here too)."""
+    """The embedded broker, honouring `delay` (retries back off here too). Its queue is
+    this process's memory, so a stop cannot hand anything back: see `shutdown`."""
+
+    def __init__(self, *, grace_seconds: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.grace_seconds = grace_seconds
+        self._delayed: set[asyncio.Task[None]] = set()
 
     async def kick(self, message: BrokerMessage) -> None:
         delay = delay_of(message)
@@ -81,8 +87,43 @@ class DelayingInMemoryBroker(InMemoryBroker):
             await InMemoryBroker.kick(self, message)
 
         task = asyncio.create_task(later())
-        self._running_tasks.add(task)
-        task.add_done_callback(self._running_tasks.discard)
+        self._delayed.add(task)
+        task.add_done_callback(self._delayed.discard)
+
+    async def shutdown(self) -> None:
+        """Delayed sends are dropped; running tasks get `grace_seconds` to finish, and what
+        still runs then is stopped and logged `failed` ("server shut down before it
+        finished"). The `pending` rows left behind are closed as "server stopped before it
+        ran": nothing stays open in the log for a queue that no longer exists."""
+        for delayed in list(self._delayed):
+            delayed.cancel()
+        running = [task for task in self._running_tasks if not task.done()]
+        if running:
+            logger.warning(
+                "waiting up to %gs for %d running tasks", self.grace_seconds, len(running)
+            )
+            _, unfinished = await asyncio.wait(running, timeout=self.grace_seconds)
+            if unfinished:
+                for middleware in self.middlewares:
+                    if isinstance(middleware, TaskLensMiddleware):
+                        middleware.hand_back_running(STOPPED_ERROR)
+                for task in unfinished:
+                    task.cancel()
+                await asyncio.wait(unfinished, timeout=5)
+                logger.warning("stopped %d tasks still running after the grace", len(unfinished))
+        await self._close_own_queue()
+        await super().shutdown()
+
+    async def _close_own_queue(self) -> None:
+        lens = [m for m in self.middlewares if isinstance(m, TaskLensMiddleware)]
+        reapers = [m.reaper for m in self.middlewares if isinstance(m, ReaperMiddleware)]
+        try:
+            for middleware in lens:
+                await middleware.recorder.flush()  # the `pending` rows must be there to close
+            for reaper in reapers:
+                await reaper.close_own_queue()
+        except Exception as exc:  # the database is down: the next start's reaper closes them
+            logger.warning("could not close the queued tasks' rows: %s", exc)
 
 
 class TaskLensStreamBroker(RedisStreamBroker):
@@ -270,7 +311,10 @@ def build_broker(
 ) -> AsyncBroker:
     broker: AsyncBroker
     if settings.redis_url is None:
-        broker = DelayingInMemoryBroker(max_async_tasks=settings.worker_concurrency)
+        broker = DelayingInMemoryBroker(
+            grace_seconds=settings.shutdown_grace_seconds,
+            max_async_tasks=settings.worker_concurrency,
+        )
     else:
         broker = TaskLensStreamBroker(
             settings.redis_url,

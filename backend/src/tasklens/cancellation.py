@@ -74,6 +74,9 @@ class Cancellations:
         if running is not None and not running.done():
             running.cancel()
 
+    def running_tasks(self) -> list[asyncio.Task[object]]:
+        return [task for task in self._running.values() if not task.done()]
+
     def running_ids(self) -> list[str]:
         return [task_id for task_id, task in self._running.items() if not task.done()]
 

@@ -19,7 +19,7 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
+from taskiq import InMemoryBroker, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 from taskiq.exceptions import NoResultError
 
 from tasklens.cancellation import CONTROL_CHANNEL, Cancellations
@@ -40,6 +40,8 @@ ATTEMPT_LABEL = "tasklens_attempt"
 REDELIVERIES_LABEL = "tasklens_redeliveries"
 MAX_TRACEBACK_CHARS = 32_000
 HANDED_BACK_ERROR = "worker shut down: handed back to the queue"
+# The embedded mode's queue is in memory: nothing to hand back to.
+STOPPED_ERROR = "server shut down before it finished"
 
 
 class Deferred(Exception):
@@ -100,6 +102,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self._handed_back: set[str] = set()  # task ids stopped at shutdown, not finished
         self._errors: dict[tuple[str, int], BaseException] = {}
         self.worker_id = ""
+        self._runs_what_it_sends = False
 
     @property
     def recorder(self) -> LifecycleRecorder:
@@ -110,6 +113,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
     async def startup(self) -> None:
         # Computed here, not in __init__: taskiq forks worker processes after import.
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        # An in-memory broker runs each task it sends right here: the `pending` row names
+        # this process already, so the reaper knows whose queue it was if the process dies.
+        self._runs_what_it_sends = isinstance(self.broker, InMemoryBroker)
         if self._recorder is None:
             assert self._database_url is not None
             self._recorder = build_recorder(self._database_url, self._redis_url)
@@ -152,6 +158,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 created_at=_enqueued_at(message, now),
                 params=params_of(message),
                 queue=message.labels.get("queue_name") or self._queue,
+                worker=self.worker_id if self._runs_what_it_sends else None,
             )
         )
 
@@ -239,11 +246,11 @@ class TaskLensMiddleware(TaskiqMiddleware):
             ]
         self.recorder.record(change)
 
-    def hand_back_running(self) -> set[str]:
+    def hand_back_running(self, error: str = HANDED_BACK_ERROR) -> set[str]:
         """Shutdown past the grace period: every task still running here is stopped and
-        logged `failed` (its message goes back to the queue: the next run is a new
-        attempt); one still waiting for its subject's slot is stopped and stays `pending`.
-        Returns the ids of the tasks that had started."""
+        logged `failed` with `error` (a stream broker puts its message back in the queue:
+        the next run is a new attempt); one still waiting for its subject's slot is stopped
+        and stays `pending`. Returns the ids of the tasks that had started."""
         now = datetime.now(UTC)
         started_ids = {task_id for task_id, _ in self._started}
         if self.cancellations is not None:
@@ -263,7 +270,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                     started_at=started_at,
                     completed_at=now,
                     duration_ms=(time.perf_counter() - started) * 1000,
-                    error_message=HANDED_BACK_ERROR,
+                    error_message=error,
                 )
             )
         self._started.clear()

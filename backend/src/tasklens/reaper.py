@@ -12,6 +12,11 @@ the error "worker lost":
 - non-terminal rows superseded by a later attempt of the same task (the broker redelivered
   the message: the attempt before it was lost).
 
+An in-memory broker (the embedded mode) runs what it sends in the same process, so the
+middleware stamps that process on the `pending` row too: the queue dies with the process,
+and a `pending` row of another process is closed with the error "server stopped before it
+ran" (and this process's own at a graceful stop, see broker.py).
+
 Each pass is one conditional UPDATE per rule (`WHERE status = 'running' …`), so any number
 of processes may run it at once: a row is closed once, by whoever gets there first, and a
 late final write of a task that did finish still wins (a terminal status may replace a
@@ -46,6 +51,7 @@ from tasklens.redis_connection import connect
 logger = logging.getLogger(__name__)
 
 LOST_ERROR = "worker lost"
+NEVER_RAN_ERROR = "server stopped before it ran"
 REAP_EVERY_SECONDS = 5.0
 # A superseded row is left alone this long: its own worker may still be writing it.
 SUPERSEDED_GRACE_SECONDS = 10.0
@@ -117,7 +123,7 @@ class Reaper:
         return dead
 
     async def reap(self) -> int:
-        """One pass over the three rules; returns how many rows it closed."""
+        """One pass over the rules; returns how many rows it closed."""
         now = datetime.now(UTC)
         running = _LOG.c.status == TaskStatus.RUNNING.value
         if self._redis is None:
@@ -134,27 +140,40 @@ class Reaper:
             _LOG.c.updated_at < now - timedelta(seconds=SUPERSEDED_GRACE_SECONDS),
             sa.exists().where(later.c.task_id == _LOG.c.task_id, later.c.attempt > _LOG.c.attempt),
         )
-        closed: list[Sequence[Any]] = []
+        rules = [(sa.and_(running, sa.or_(whose, too_old)), LOST_ERROR), (superseded, LOST_ERROR)]
+        if self._redis is None:
+            queued = _LOG.c.status == TaskStatus.PENDING.value
+            rules.append((sa.and_(queued, whose), NEVER_RAN_ERROR))
+        return await self._close(rules, now)
+
+    async def close_own_queue(self) -> int:
+        """Embedded mode, stopping: this process's in-memory queue goes with it, so its
+        `pending` rows are closed now rather than at the next start."""
+        own = sa.and_(_LOG.c.status == TaskStatus.PENDING.value, _LOG.c.worker == this_worker())
+        return await self._close([(own, NEVER_RAN_ERROR)], datetime.now(UTC))
+
+    async def _close(self, rules: Sequence[tuple[Any, str]], now: datetime) -> int:
+        closed: list[tuple[Sequence[Any], str]] = []
         async with self._engine.begin() as conn:
-            for condition in (sa.and_(running, sa.or_(whose, too_old)), superseded):
+            for condition, error in rules:
                 result = await conn.execute(
                     sa.update(_LOG)
                     .where(condition)
                     .values(
                         status=TaskStatus.FAILED.value,
-                        error_message=LOST_ERROR,
+                        error_message=error,
                         completed_at=now,
                         updated_at=now,
                     )
                     .returning(_LOG.c.task_id, _LOG.c.attempt, _LOG.c.task_name, _LOG.c.worker)
                 )
-                closed.extend(result.all())
+                closed.extend((row, error) for row in result.all())
         if closed:
-            logger.warning("reaper: closed %d rows of lost workers as failed", len(closed))
+            logger.warning("reaper: closed %d rows that nobody will finish as failed", len(closed))
             await self._announce(closed, now)
         return len(closed)
 
-    async def _announce(self, rows: Sequence[Sequence[Any]], now: datetime) -> None:
+    async def _announce(self, rows: Sequence[tuple[Sequence[Any], str]], now: datetime) -> None:
         if self._bus is None:
             return
         events: list[Event] = [
@@ -166,9 +185,9 @@ class Reaper:
                 attempt=attempt,
                 worker=worker,
                 completed_at=now,
-                error_message=LOST_ERROR,
+                error_message=error,
             ).to_event()
-            for task_id, attempt, task_name, worker in rows
+            for (task_id, attempt, task_name, worker), error in rows
         ]
         with contextlib.suppress(Exception):  # live events are best-effort; the log has it
             await self._bus.publish(events)

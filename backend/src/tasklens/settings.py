@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     queue_name: str = "tasklens"
     worker_concurrency: int = Field(default=100, ge=1, le=10_000)
+    shutdown_grace_seconds: float = Field(
+        default=10,
+        ge=0,
+        le=3600,
+        description="Embedded mode: on SIGTERM, running tasks get this long to finish; "
+        "then they are stopped and logged failed (`tasklens worker` has --grace)",
+    )
     event_flush_interval_ms: int = Field(default=25, ge=1, le=10_000)
     log_write_interval_ms: int = Field(default=100, ge=1, le=60_000)
     log_batch_size: int = Field(default=500, ge=1, le=100_000)
