@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import time
 from pathlib import Path
@@ -217,6 +218,25 @@ def test_queues_show_depth_per_priority_and_worker_heartbeats(distributed: Stack
         worker.stop()  # a clean exit takes the worker off the list at once
         assert client.get("/api/v1/queues").json()["workers"] == []
     assert httpx.get(api.base_url + "/health/queue").status_code == 401
+
+
+def test_the_embedded_server_runs_at_most_worker_concurrency_tasks_at_once(
+    embedded: Stack,
+) -> None:
+    embedded.env["TASKLENS_WORKER_CONCURRENCY"] = "2"
+    api = embedded.start_api()
+    task_ids = api.enqueue("demo.slow", count=5, steps=2, step_seconds=0.5)  # 1 s each
+    for task_id in task_ids:
+        api.wait_task(task_id, "success", timeout=30)
+
+    spans = []
+    for task_id in task_ids:
+        [attempt] = api.task(task_id)["attempts"]
+        spans.append((attempt["started_at"], attempt["completed_at"]))
+    # Sweep the start and end times: how many ran at the same moment, at most.
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    at_once = list(itertools.accumulate(step for _, step in edges))
+    assert max(at_once) == 2
 
 
 def test_the_embedded_process_is_its_own_worker(embedded: Stack) -> None:

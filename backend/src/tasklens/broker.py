@@ -20,6 +20,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
+from taskiq.exceptions import UnknownTaskError
 from taskiq.middlewares import SmartRetryMiddleware
 from taskiq_redis import RedisStreamBroker
 
@@ -68,35 +69,44 @@ def delay_of(message: BrokerMessage) -> float:
 
 
 class DelayingInMemoryBroker(InMemoryBroker):
-    """The embedded broker, honouring `delay` (retries back off here too). Its queue is
-    this process's memory, so a stop cannot hand anything back: see `shutdown`."""
+    """The embedded broker: taskiq's in-memory broker plus what a worker would give it,
+    `delay` (retries back off here too) and at most `max_async_tasks` tasks at once (taskiq's
+    starts every task the moment it is sent). Its queue is this process's memory, so a stop
+    cannot hand anything back: see `shutdown`."""
 
-    def __init__(self, *, grace_seconds: float = 10.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, max_async_tasks: int, grace_seconds: float = 10.0, **kwargs: Any):
+        super().__init__(max_async_tasks=max_async_tasks, **kwargs)
         self.grace_seconds = grace_seconds
-        self._delayed: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(max_async_tasks)
+        self._queued: set[asyncio.Task[None]] = set()  # delayed, or waiting for a slot
 
     async def kick(self, message: BrokerMessage) -> None:
-        delay = delay_of(message)
-        if delay <= 0:
-            await super().kick(message)
-            return
+        if self.find_task(message.task_name) is None:
+            raise UnknownTaskError(task_name=message.task_name)
+        task = asyncio.create_task(self._run(message, delay_of(message)))
+        self._queued.add(task)
+        task.add_done_callback(self._queued.discard)
 
-        async def later() -> None:
+    async def _run(self, message: BrokerMessage, delay: float) -> None:
+        if delay > 0:
             await asyncio.sleep(delay)
-            await InMemoryBroker.kick(self, message)
-
-        task = asyncio.create_task(later())
-        self._delayed.add(task)
-        task.add_done_callback(self._delayed.discard)
+        async with self._slots:
+            this = asyncio.current_task()
+            assert this is not None
+            self._queued.discard(this)
+            self._running_tasks.add(this)
+            try:
+                await self.receiver.callback(message=message.message)
+            finally:
+                self._running_tasks.discard(this)
 
     async def shutdown(self) -> None:
-        """Delayed sends are dropped; running tasks get `grace_seconds` to finish, and what
+        """Queued tasks are dropped; running tasks get `grace_seconds` to finish, and what
         still runs then is stopped and logged `failed` ("server shut down before it
         finished"). The `pending` rows left behind are closed as "server stopped before it
         ran": nothing stays open in the log for a queue that no longer exists."""
-        for delayed in list(self._delayed):
-            delayed.cancel()
+        for queued in list(self._queued):
+            queued.cancel()
         running = [task for task in self._running_tasks if not task.done()]
         if running:
             logger.warning(
