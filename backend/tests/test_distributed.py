@@ -215,8 +215,14 @@ def test_queues_show_depth_per_priority_and_worker_heartbeats(distributed: Stack
         health = client.get("/health/queue")
         assert health.status_code == 200 and health.json()["workers_online"] == 1
 
-        worker.stop()  # a clean exit takes the worker off the list at once
-        assert client.get("/api/v1/queues").json()["workers"] == []
+        # A clean exit takes the worker off the list. taskiq's main process exits without
+        # waiting for its worker process, so give that one a moment to finish its shutdown.
+        worker.stop()
+        wait_for(
+            lambda: client.get("/api/v1/queues").json()["workers"] == [],
+            timeout=10,
+            what="the stopped worker to leave the list",
+        )
     assert httpx.get(api.base_url + "/health/queue").status_code == 401
 
 
