@@ -3,18 +3,22 @@ any order, and a row never moves back in its lifecycle nor loses what it knew.""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
 from tasklens import migrate
 from tasklens.database import create_engine
+from tasklens.event_stream import RedisEventStream, parse_event_id
 from tasklens.lifecycle import LifecycleChange
 from tasklens.models import TaskStatus
 from tasklens.recorder import LifecycleRecorder, build_recorder
@@ -158,8 +162,10 @@ async def test_the_buffer_is_bounded_and_sheds_non_terminal_rows_first() -> None
                 task_id=f"run-{i}", task_name="j", status=TaskStatus.RUNNING, timestamp=T0
             )
         )
+    await rec.flush()  # the database is down: the rows stay, up to the bound
     assert rec.backlog == 100
     assert rec.stats.rows_dropped == 50
+    assert all(key[0].startswith("done-") for key in rec._rows)
 
 
 async def test_hourly_counts_follow_every_insert_update_and_delete(
@@ -243,3 +249,47 @@ async def test_a_row_the_database_refuses_is_set_apart_and_the_rest_is_written(
     ids = [str(row["task_id"]) for row in await _rows(postgres_url)]
     assert sorted(ids) == sorted([*(c.task_id for c in good), "later"])
     assert (rec.stats.rows_rejected, rec.backlog) == (1, 0)
+
+
+async def test_a_recorders_events_reach_stream_readers_as_the_full_events(redis_url: str) -> None:
+    """The worker sends its changes as flat arrays; what a reader gets is the event."""
+    every_field = change(
+        TaskStatus.FAILED,
+        2,
+        attempt=3,
+        params={"repo": "x/y", "deep": [1, {"a": None}]},
+        queue="default",
+        worker="host:1",
+        progress=0.5,
+        progress_message="stage 2 of 4",
+        duration_ms=12.5,
+        error_message="ValueError: ünïcode <b>",
+    )
+    changes = [change(TaskStatus.RUNNING, 1, worker="host:1"), every_field]
+    stream = RedisEventStream(redis_url)
+    reader = stream.subscribe(ready := asyncio.Event())
+    assert isinstance(reader, AsyncGenerator)
+    try:
+        first = asyncio.ensure_future(anext(reader))
+        await ready.wait()
+        await stream.publish_changes(changes)
+        events = await asyncio.wait_for(first, 10)
+    finally:
+        await reader.aclose()
+        await stream.close()
+    assert [parse_event_id(event.pop("id")) for event in events] == [(ANY, ANY, 0), (ANY, ANY, 1)]
+    assert events == [orjson.loads(orjson.dumps(c.to_event())) for c in changes]
+
+
+async def test_rows_are_written_as_soon_as_the_tasks_stop_not_at_the_write_interval(
+    postgres_url: str,
+) -> None:
+    rec = build_recorder(postgres_url, None, write_interval=30.0)
+    await rec.start()
+    try:
+        rec.record(change(TaskStatus.SUCCESS, 1, created_at=T0))
+        await asyncio.sleep(0.5)  # a few 25 ms ticks, far less than the 30 s interval
+        assert rec.stats.rows_written == 1
+        assert [row["status"] for row in await _rows(postgres_url)] == ["success"]
+    finally:
+        await rec.stop()

@@ -6,8 +6,11 @@ that ids compare as plain strings in the order the events happened, across every
 Distributed mode: the recorder XADDs each flush (one entry per ≤ 500 events) to the capped
 Redis stream `tasklens:events` (MAXLEN ~ 10,000 entries); the id is the entry's stream id
 plus the event's index in it, and every API process reads the stream (XREAD), so all of them
-hand out the same ids. Embedded mode: the same ids from an in-memory counter, and a ring
-buffer of the last 10,000 events.
+hand out the same ids. A recorder's entry holds its lifecycle changes as flat arrays
+(`LifecycleChange.to_event_row`, field `c`), which the readers turn into events: the
+worker's CPU goes to tasks. Other publishers' entries hold the events (field `e`).
+Embedded mode: the same ids from an in-memory counter, and a ring buffer of the last 10,000
+events.
 
 `replay(since)` returns the retained events after `since`, or None when `since` is garbled
 or older than what is retained (or the gap is too big to replay): the client must then
@@ -29,6 +32,7 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
 from tasklens.event_bus import Event, InProcessEventBus
+from tasklens.lifecycle import LifecycleChange, event_from_row
 from tasklens.redis_connection import connect
 
 logger = logging.getLogger(__name__)
@@ -52,6 +56,10 @@ def parse_event_id(text: object) -> tuple[int, int, int] | None:
 
 class EventStream(Protocol):
     async def publish(self, events: Sequence[Event]) -> None: ...
+    async def publish_changes(self, changes: Sequence[LifecycleChange]) -> None:
+        """Publish each change as its `task_event`."""
+        ...
+
     def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Event]]:
         """Batches of events, each with its id, as they are published."""
         ...
@@ -80,6 +88,9 @@ class InProcessEventStream:
         self._retained.extend(stamped)
         await self._bus.publish(stamped)
 
+    async def publish_changes(self, changes: Sequence[LifecycleChange]) -> None:
+        await self.publish([change.to_event() for change in changes])
+
     def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Event]]:
         return self._bus.subscribe(ready)
 
@@ -102,7 +113,11 @@ def _entry(entry_id: Any) -> tuple[int, int]:
 
 def _decode(entry_id: Any, fields: Any) -> list[Event]:
     ms, seq = _entry(entry_id)
-    events: list[Event] = orjson.loads(fields[b"e"])
+    events: list[Event]
+    if b"c" in fields:
+        events = [event_from_row(row) for row in orjson.loads(fields[b"c"])]
+    else:
+        events = orjson.loads(fields[b"e"])
     for index, event in enumerate(events):
         event["id"] = event_id(ms, seq, index)
     return events
@@ -120,18 +135,24 @@ class RedisEventStream:
         self._retained = retained_entries
 
     async def publish(self, events: Sequence[Event]) -> None:
-        if len(events) <= EVENTS_PER_ENTRY:  # a flush's usual size: skip the pipeline's cost
-            await self._redis.xadd(self._key, self._fields(events), maxlen=self._retained)
+        await self._add(b"e", events)
+
+    async def publish_changes(self, changes: Sequence[LifecycleChange]) -> None:
+        await self._add(b"c", [change.to_event_row() for change in changes])
+
+    async def _add(self, field: bytes, items: Sequence[Any]) -> None:
+        if len(items) <= EVENTS_PER_ENTRY:  # a flush's usual size: skip the pipeline's cost
+            await self._redis.xadd(self._key, self._fields(field, items), maxlen=self._retained)
             return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for start in range(0, len(events), EVENTS_PER_ENTRY):
-                chunk = events[start : start + EVENTS_PER_ENTRY]
-                pipe.xadd(self._key, self._fields(chunk), maxlen=self._retained)
+            for start in range(0, len(items), EVENTS_PER_ENTRY):
+                chunk = items[start : start + EVENTS_PER_ENTRY]
+                pipe.xadd(self._key, self._fields(field, chunk), maxlen=self._retained)
             await pipe.execute()
 
     @staticmethod
-    def _fields(events: Sequence[Event]) -> dict[FieldT, EncodableT]:
-        return {b"e": orjson.dumps(list(events), default=str)}
+    def _fields(field: bytes, items: Sequence[Any]) -> dict[FieldT, EncodableT]:
+        return {field: orjson.dumps(list(items), default=str)}
 
     async def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Event]]:
         """Reads on from the newest entry at the start; after a lost connection, from the

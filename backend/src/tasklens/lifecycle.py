@@ -2,14 +2,17 @@
 
 Changes are both broadcast as live events (every one) and merged into log rows (only the
 latest state per task attempt reaches the database, which is what makes batching cheap).
+The two changes every task has, `running` and `success`, are built by `running_change` and
+`succeeded_change` from plain values at the recorder's flush rather than in the hooks.
 """
 
 from __future__ import annotations
 
 import re
 import reprlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -80,23 +83,121 @@ class LifecycleChange:
         return self
 
     def to_event(self) -> dict[str, Any]:
-        return {
-            "type": "task_event",
-            "task_name": self.task_name,
-            "status": self.status.value,
-            "timestamp": self.timestamp,
-            "data": {
-                "task_id": self.task_id,
-                "attempt": self.attempt,
-                "duration_ms": self.duration_ms,
-                "error_message": self.error_message,
-                "params": self.params,
-                "progress": self.progress,
-                "progress_message": self.progress_message,
-                "queue": self.queue,
-                "worker": self.worker,
-            },
-        }
+        return event_from_row(self.to_event_row())
+
+    def to_event_row(self) -> tuple[Any, ...]:
+        """The event as a flat tuple (`event_from_row` makes the event of it): what travels
+        between processes, so the worker does not build two dicts per event."""
+        return (
+            self.task_name,
+            self.status.value,
+            self.timestamp,
+            self.task_id,
+            self.attempt,
+            self.duration_ms,
+            self.error_message,
+            self.params,
+            self.progress,
+            self.progress_message,
+            self.queue,
+            self.worker,
+        )
+
+
+def event_from_row(row: Sequence[Any]) -> dict[str, Any]:
+    """The live event of a `to_event_row()` tuple (or of the JSON array it was sent as)."""
+    (
+        name,
+        status,
+        timestamp,
+        task_id,
+        attempt,
+        duration,
+        error,
+        params,
+        progress,
+        note,
+        queue,
+        worker,
+    ) = row
+    return {
+        "type": "task_event",
+        "task_name": name,
+        "status": status,
+        "timestamp": timestamp,
+        "data": {
+            "task_id": task_id,
+            "attempt": attempt,
+            "duration_ms": duration,
+            "error_message": error,
+            "params": params,
+            "progress": progress,
+            "progress_message": note,
+            "queue": queue,
+            "worker": worker,
+        },
+    }
+
+
+def running_change(
+    task_id: str,
+    task_name: str,
+    attempt: int,
+    at: float,
+    enqueued_at: Any,
+    params: Any,
+    queue: str | None,
+    worker: str,
+) -> LifecycleChange:
+    """`running` from the worker's pre_execute. `enqueued_at` is the raw label a sending
+    TaskLensMiddleware stamped, or None for a message sent without it."""
+    now = datetime.fromtimestamp(at, UTC)
+    return LifecycleChange(
+        task_id,
+        task_name,
+        TaskStatus.RUNNING,
+        now,
+        attempt,
+        None if enqueued_at is None else epoch_datetime(enqueued_at, now),
+        params,
+        queue,
+        worker,
+        started_at=now,
+    )
+
+
+def succeeded_change(
+    task_id: str,
+    task_name: str,
+    attempt: int,
+    at: float,
+    started_at: float | None,
+    duration_ms: float | None,
+    result: Any,
+    worker: str,
+) -> LifecycleChange:
+    now = datetime.fromtimestamp(at, UTC)
+    return LifecycleChange(
+        task_id,
+        task_name,
+        TaskStatus.SUCCESS,
+        now,
+        attempt,
+        worker=worker,
+        progress=1.0,
+        result=result,
+        started_at=None if started_at is None else datetime.fromtimestamp(started_at, UTC),
+        completed_at=now,
+        duration_ms=duration_ms,
+    )
+
+
+def epoch_datetime(raw: Any, default: datetime) -> datetime:
+    """A label's Unix time as a datetime; `default` when it is not one."""
+    try:
+        return datetime.fromtimestamp(float(raw), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return default
 
 
 def _is_small_plain_json(value: Any, budget: list[int]) -> bool:

@@ -25,7 +25,13 @@ from taskiq.exceptions import NoResultError
 from tasklens.cancellation import CONTROL_CHANNEL, Cancellations
 from tasklens.event_bus import RedisEventBus
 from tasklens.heartbeat import Heartbeat
-from tasklens.lifecycle import LifecycleChange, json_safe
+from tasklens.lifecycle import (
+    LifecycleChange,
+    epoch_datetime,
+    json_safe,
+    running_change,
+    succeeded_change,
+)
 from tasklens.models import TaskStatus
 from tasklens.recorder import LifecycleRecorder, build_recorder
 from tasklens.redaction import redact
@@ -98,7 +104,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self.cancellations = cancellations
         self.started_at = datetime.now(UTC)
         self._heartbeat: Heartbeat | None = None
-        self._started: dict[tuple[str, int], tuple[float, datetime, str]] = {}
+        # (task id, attempt) -> (perf_counter and Unix time at the start, task name)
+        self._started: dict[tuple[str, int], tuple[float, float, str]] = {}
         self._handed_back: set[str] = set()  # task ids stopped at shutdown, not finished
         self._errors: dict[tuple[str, int], BaseException] = {}
         self.worker_id = ""
@@ -155,7 +162,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 status=TaskStatus.PENDING,
                 timestamp=now,
                 attempt=attempt_of(message),
-                created_at=_enqueued_at(message, now),
+                created_at=epoch_datetime(message.labels.get(ENQUEUED_AT_LABEL), now),
                 params=params_of(message),
                 queue=message.labels.get("queue_name") or self._queue,
                 worker=self.worker_id if self._runs_what_it_sends else None,
@@ -163,41 +170,39 @@ class TaskLensMiddleware(TaskiqMiddleware):
         )
 
     def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
-        message.labels[ATTEMPT_LABEL] = attempt_of(message)
-        if self.is_cancelled(message.task_id):
-            # Cancelled while it waited: taskiq reads `timeout` after this hook, so the task
-            # is stopped at its first await and post_execute logs it `cancelled`.
-            message.labels["timeout"] = 0
-            return message
+        labels, task_id = message.labels, message.task_id
+        labels[ATTEMPT_LABEL] = attempt_of(message)
         if self.cancellations is not None:
-            self.cancellations.started(message.task_id)
-        if not message.labels.get(DEFERRED_START_LABEL):
+            if self.cancellations.is_cancelled(task_id):
+                # Cancelled while it waited: taskiq reads `timeout` after this hook, so the
+                # task is stopped at its first await and post_execute logs it `cancelled`.
+                labels["timeout"] = 0
+                return message
+            self.cancellations.started(task_id)
+        if not labels.get(DEFERRED_START_LABEL):
             self.record_start(message)
         return message
 
     def record_start(self, message: TaskiqMessage) -> None:
         """The task's work begins: `running`, and its duration is counted from here."""
-        now = datetime.now(UTC)
+        at = time.time()
         task_id, task_name, labels = message.task_id, message.task_name, message.labels
         attempt = executing_attempt(message)
-        self._started[(task_id, attempt)] = (time.perf_counter(), now, task_name)
+        self._started[(task_id, attempt)] = (time.perf_counter(), at, task_name)
         # A client with this middleware stamped the message and already logged the params
         # with `pending`. Without the stamp the row's creation time is unknown here: the log
         # store then keeps that of the attempt's row if it has one.
-        sent_by_us = ENQUEUED_AT_LABEL in labels
-        self.recorder.record(
-            LifecycleChange(
-                task_id=task_id,
-                task_name=task_name,
-                status=TaskStatus.RUNNING,
-                timestamp=now,
-                attempt=attempt,
-                created_at=_enqueued_at(message, now) if sent_by_us else None,
-                params=None if sent_by_us else params_of(message),
-                queue=labels.get("queue_name") or self._queue,
-                worker=self.worker_id,
-                started_at=now,
-            )
+        enqueued_at = labels.get(ENQUEUED_AT_LABEL)
+        self.recorder.record_later(
+            running_change,
+            task_id,
+            task_name,
+            attempt,
+            at,
+            enqueued_at,
+            params_of(message) if enqueued_at is None else None,
+            labels.get("queue_name") or self._queue,
+            self.worker_id,
         )
 
     def on_error(
@@ -207,44 +212,54 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self._errors[(message.task_id, executing_attempt(message))] = exception
 
     def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
-        now = datetime.now(UTC)
+        at, finished = time.time(), time.perf_counter()
         task_id = message.task_id
         key = (task_id, executing_attempt(message))
         started = self._started.pop(key, None)
-        error = self._errors.pop(key, None) or (result.error if result.is_err else None)
+        error = self._errors.pop(key, None) if self._errors else None
+        if error is None and result.is_err:
+            error = result.error
         if self.cancellations is not None:
             self.cancellations.finished(task_id)
-        if task_id in self._handed_back:
+        if self._handed_back and task_id in self._handed_back:
             return  # already logged as handed back; another worker runs it again
         if isinstance(error, Deferred):
             return  # sent again to wait for its turn: the row stays `pending`
-        if error is not None and self.is_cancelled(task_id):
-            error = asyncio.CancelledError("cancelled by an operator")
-        change = LifecycleChange(
-            task_id=task_id,
-            task_name=message.task_name,
-            status=TaskStatus.SUCCESS,
-            timestamp=now,
-            attempt=key[1],
-            worker=self.worker_id,
-            started_at=started[1] if started else None,
-            completed_at=now,
-            duration_ms=(time.perf_counter() - started[0]) * 1000 if started else None,
-        )
+        started_at = started[1] if started else None
+        duration_ms = (finished - started[0]) * 1000 if started else None
         if error is None or isinstance(error, NoResultError):
-            change.progress = 1.0
-            change.result = json_safe(result.return_value)
-        else:
-            change.status = (
-                TaskStatus.CANCELLED
-                if isinstance(error, asyncio.CancelledError)
-                else TaskStatus.FAILED
+            self.recorder.record_later(
+                succeeded_change,
+                task_id,
+                message.task_name,
+                key[1],
+                at,
+                started_at,
+                duration_ms,
+                json_safe(result.return_value),
+                self.worker_id,
             )
-            change.error_message = f"{type(error).__name__}: {error}"[:2000]
-            change.error_traceback = "".join(traceback.format_exception(error))[
-                -MAX_TRACEBACK_CHARS:
-            ]
-        self.recorder.record(change)
+            return
+        if self.is_cancelled(task_id):
+            error = asyncio.CancelledError("cancelled by an operator")
+        now = datetime.fromtimestamp(at, UTC)
+        self.recorder.record(
+            LifecycleChange(
+                task_id=task_id,
+                task_name=message.task_name,
+                status=TaskStatus.CANCELLED
+                if isinstance(error, asyncio.CancelledError)
+                else TaskStatus.FAILED,
+                timestamp=now,
+                attempt=key[1],
+                worker=self.worker_id,
+                started_at=None if started_at is None else datetime.fromtimestamp(started_at, UTC),
+                completed_at=now,
+                duration_ms=duration_ms,
+                error_message=f"{type(error).__name__}: {error}"[:2000],
+                error_traceback="".join(traceback.format_exception(error))[-MAX_TRACEBACK_CHARS:],
+            )
+        )
 
     def hand_back_running(self, error: str = HANDED_BACK_ERROR) -> set[str]:
         """Shutdown past the grace period: every task still running here is stopped and
@@ -267,7 +282,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                     timestamp=now,
                     attempt=key[1],
                     worker=self.worker_id,
-                    started_at=started_at,
+                    started_at=datetime.fromtimestamp(started_at, UTC),
                     completed_at=now,
                     duration_ms=(time.perf_counter() - started) * 1000,
                     error_message=error,
@@ -294,11 +309,3 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 progress_message=note,
             )
         )
-
-
-def _enqueued_at(message: TaskiqMessage, default: datetime) -> datetime:
-    raw = message.labels.get(ENQUEUED_AT_LABEL)
-    try:
-        return datetime.fromtimestamp(float(raw), UTC) if raw is not None else default
-    except (TypeError, ValueError, OverflowError):
-        return default
