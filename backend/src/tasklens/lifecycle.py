@@ -248,7 +248,7 @@ def without_nul(text: str) -> str:
 def json_safe(value: Any) -> Any:
     """A JSON-storable copy of a task's params or result, cut short when huge. Data that
     JSON cannot hold (other types, nesting past 254 levels) is kept as a bounded repr."""
-    if _is_small_plain_json(value, [256]):
+    if value is None or _is_small_plain_json(value, [256]):
         return value
     try:
         text = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()

@@ -110,6 +110,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self._errors: dict[tuple[str, int], BaseException] = {}
         self.worker_id = ""
         self._runs_what_it_sends = False
+        self._queue: str | None = None  # the broker's default queue, for messages without one
 
     @property
     def recorder(self) -> LifecycleRecorder:
@@ -123,6 +124,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         # An in-memory broker runs each task it sends right here: the `pending` row names
         # this process already, so the reaper knows whose queue it was if the process dies.
         self._runs_what_it_sends = isinstance(self.broker, InMemoryBroker)
+        self._queue = getattr(self.broker, "queue_name", None)
         if self._recorder is None:
             assert self._database_url is not None
             self._recorder = build_recorder(self._database_url, self._redis_url)
@@ -143,10 +145,6 @@ class TaskLensMiddleware(TaskiqMiddleware):
             await self.cancellations.stop()
         if self._recorder is not None:
             await self._recorder.stop()
-
-    @property
-    def _queue(self) -> str | None:
-        return getattr(self.broker, "queue_name", None)
 
     def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
         message.labels[ENQUEUED_AT_LABEL] = time.time()  # per attempt: retries are re-sent
