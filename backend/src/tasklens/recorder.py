@@ -48,7 +48,7 @@ class RecorderStats:
 
 
 # A change to build at the flush: its builder and the plain values it takes.
-Deferred = tuple[Callable[..., LifecycleChange], tuple[Any, ...]]
+ChangeToBuild = tuple[Callable[..., LifecycleChange], tuple[Any, ...]]
 
 
 class LifecycleRecorder:
@@ -72,7 +72,7 @@ class LifecycleRecorder:
         self.max_events_per_flush = max_events_per_flush
         self.stats = RecorderStats()
         self._rows: dict[tuple[str, int], LifecycleChange] = {}
-        self._recorded: list[LifecycleChange | Deferred] = []  # in order, not yet merged
+        self._recorded: list[LifecycleChange | ChangeToBuild] = []  # in order, not yet merged
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._db_down_since: float | None = None
