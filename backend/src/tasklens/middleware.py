@@ -223,6 +223,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
             return  # already logged as handed back; another worker runs it again
         if isinstance(error, Deferred):
             return  # sent again to wait for its turn: the row stays `pending`
+        if error is not None and self.is_cancelled(task_id):
+            error = asyncio.CancelledError("cancelled by an operator")
         started_at = started[1] if started else None
         duration_ms = (finished - started[0]) * 1000 if started else None
         if error is None or isinstance(error, NoResultError):
@@ -238,8 +240,6 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 self.worker_id,
             )
             return
-        if self.is_cancelled(task_id):
-            error = asyncio.CancelledError("cancelled by an operator")
         now = datetime.fromtimestamp(at, UTC)
         self.recorder.record(
             LifecycleChange(
