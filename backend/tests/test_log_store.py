@@ -293,3 +293,18 @@ async def test_rows_are_written_as_soon_as_the_tasks_stop_not_at_the_write_inter
         assert [row["status"] for row in await _rows(postgres_url)] == ["success"]
     finally:
         await rec.stop()
+
+
+async def test_a_change_that_cannot_be_built_is_dropped_and_the_rest_is_written(
+    postgres_url: str,
+) -> None:
+    def broken(task_id: str) -> LifecycleChange:
+        raise ValueError(f"no change for {task_id}")
+
+    rec = build_recorder(postgres_url, None)
+    rec.record_later(broken, "t0")
+    rec.record(change(TaskStatus.SUCCESS, 1, created_at=T0))
+    await rec.flush()
+    await rec.store.close()
+    assert rec.stats.rows_rejected == 1
+    assert [row["status"] for row in await _rows(postgres_url)] == ["success"]

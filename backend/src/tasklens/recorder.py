@@ -96,9 +96,16 @@ class LifecycleRecorder:
         """Builds what was recorded since the last call and merges it into the rows; returns
         the changes in the order they happened, for the live events."""
         recorded, self._recorded = self._recorded, []
-        changes = [
-            item if isinstance(item, LifecycleChange) else item[0](*item[1]) for item in recorded
-        ]
+        changes: list[LifecycleChange] = []
+        for item in recorded:
+            if isinstance(item, LifecycleChange):
+                changes.append(item)
+                continue
+            try:
+                changes.append(item[0](*item[1]))
+            except Exception:  # one bad change must not stop the loop that logs all the others
+                self.stats.rows_rejected += 1
+                logger.exception("lifecycle change of task %s could not be built", item[1][:1])
         rows = self._rows
         for change in changes:
             key = (change.task_id, change.attempt)
