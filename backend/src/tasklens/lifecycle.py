@@ -43,10 +43,6 @@ class LifecycleChange:
     error_message: str | None = None
     error_traceback: str | None = None
 
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.task_id, self.attempt)
-
     def absorb(self, older: LifecycleChange) -> LifecycleChange:
         """Make this (newer) change the row's whole state: the status never goes back, and
         fields this change does not know are kept from `older`. Mutates and returns self;
