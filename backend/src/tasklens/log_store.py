@@ -177,7 +177,7 @@ def _json_row(change: LifecycleChange) -> dict[str, Any]:
         "t": change.task_id,
         "a": change.attempt,
         "n": change.task_name,
-        "s": change.status.value,
+        "s": change.status,
         "p": change.params,
         "q": change.queue,
         "w": change.worker,

@@ -25,11 +25,11 @@ class TaskStatus(enum.StrEnum):
     @property
     def rank(self) -> int:
         """Order of the lifecycle; a write never moves a row back to a lower rank."""
-        return _RANK[self]
+        return STATUS_RANK[self]
 
 
 TERMINAL_STATUSES = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED})
-_RANK = {TaskStatus.PENDING: 0, TaskStatus.RUNNING: 1} | {s: 2 for s in TERMINAL_STATUSES}
+STATUS_RANK = {TaskStatus.PENDING: 0, TaskStatus.RUNNING: 1} | {s: 2 for s in TERMINAL_STATUSES}
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
