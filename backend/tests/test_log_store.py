@@ -295,6 +295,26 @@ async def test_rows_are_written_as_soon_as_the_tasks_stop_not_at_the_write_inter
         await rec.stop()
 
 
+async def test_an_idle_recorder_sleeps_until_the_next_change_then_writes_it_at_once(
+    postgres_url: str,
+) -> None:
+    rec = build_recorder(postgres_url, None, write_interval=30.0)
+    await rec.start()
+    try:
+        rec.record(change(TaskStatus.RUNNING, 1, created_at=T0))
+        await asyncio.sleep(0.3)
+        assert rec.stats.rows_written == 1
+        ticks = rec.stats.ticks
+        await asyncio.sleep(0.3)  # 12 event intervals
+        assert rec.stats.ticks == ticks  # no turns while there is nothing to do
+        rec.record(change(TaskStatus.SUCCESS, 2, created_at=T0))
+        await asyncio.sleep(0.1)  # far less than the 30 s write interval
+        assert rec.stats.rows_written == 2
+        assert [row["status"] for row in await _rows(postgres_url)] == ["success"]
+    finally:
+        await rec.stop()
+
+
 async def test_a_change_that_cannot_be_built_is_dropped_and_the_rest_is_written(
     postgres_url: str,
 ) -> None:

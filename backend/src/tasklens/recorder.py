@@ -10,6 +10,8 @@ in one XADD to the `tasklens:events` stream (event_stream.py); it writes the row
 `write_interval` (100 ms, or as soon as `batch_size` rows wait, or after a tick with nothing
 new) in one upsert: bigger batches cost the database less per row (measured: 135 µs/row in
 batches of 25, 78 in 500).
+With nothing recorded and nothing to write, the loop sleeps until the next change (an idle
+worker spends no CPU on it) and publishes that one at once.
 If the database is down, rows stay buffered and the loop retries with backoff; tasks never
 wait. When more than `buffer_max` distinct rows are waiting (a long outage under load),
 the oldest non-terminal rows are dropped first (a later state of theirs would replace them
@@ -45,6 +47,7 @@ class RecorderStats:
     rows_dropped: int = 0
     rows_rejected: int = 0
     events_dropped: int = 0
+    ticks: int = 0  # turns of the background loop
 
 
 # A change to build at the flush: its builder and the plain values it takes.
@@ -77,11 +80,12 @@ class LifecycleRecorder:
         self._task: asyncio.Task[None] | None = None
         self._db_down_since: float | None = None
         self._stopping = False
+        self._asleep = False  # the loop waits for a change, with no timeout
 
     def record(self, change: LifecycleChange) -> None:
         self.stats.recorded += 1
         self._recorded.append(change)
-        if len(self._recorded) >= self.batch_size:
+        if self._asleep or len(self._recorded) >= self.batch_size:
             self._wake.set()
 
     def record_later(self, build: Callable[..., LifecycleChange], *values: Any) -> None:
@@ -89,7 +93,7 @@ class LifecycleRecorder:
         plain data the caller no longer changes."""
         self.stats.recorded += 1
         self._recorded.append((build, values))
-        if len(self._recorded) >= self.batch_size:
+        if self._asleep or len(self._recorded) >= self.batch_size:
             self._wake.set()
 
     def _merge_recorded(self) -> list[LifecycleChange]:
@@ -162,10 +166,15 @@ class LifecycleRecorder:
         retry_delay = self.write_interval
         next_write = loop.time() + self.write_interval
         while True:
-            with contextlib.suppress(TimeoutError):  # asyncio.timeout: no Task per wait
-                async with asyncio.timeout(self.event_interval):
-                    await self._wake.wait()
+            if self._asleep:
+                await self._wake.wait()
+                self._asleep = False
+            else:
+                with contextlib.suppress(TimeoutError):  # asyncio.timeout: no Task per wait
+                    async with asyncio.timeout(self.event_interval):
+                        await self._wake.wait()
             self._wake.clear()
+            self.stats.ticks += 1
             merged = await self._merge_and_publish()
             # Nothing new for a tick: the tasks are done for now, so there is nothing to batch
             # the waiting rows with (the log shows the outcome at once). Not in a backoff.
@@ -179,6 +188,8 @@ class LifecycleRecorder:
             if self._stopping and (ok or not self._rows):
                 await self._merge_and_publish()
                 return
+            # Idle (every row written, nothing new): no more ticks until `record()` wakes us.
+            self._asleep = quiet and not self._rows and not self._recorded
 
     async def _merge_and_publish(self) -> int:
         changes = self._merge_recorded()
