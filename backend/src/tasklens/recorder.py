@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class RecorderStats:
-    recorded: int = 0
+    recorded: int = 0  # changes taken in by the flushes
     rows_written: int = 0
     flushes: int = 0
     write_failures: int = 0
@@ -83,7 +83,6 @@ class LifecycleRecorder:
         self._asleep = False  # the loop waits for a change, with no timeout
 
     def record(self, change: LifecycleChange) -> None:
-        self.stats.recorded += 1
         self._recorded.append(change)
         if self._asleep or len(self._recorded) >= self.batch_size:
             self._wake.set()
@@ -91,7 +90,6 @@ class LifecycleRecorder:
     def record_later(self, build: Callable[..., LifecycleChange], *values: Any) -> None:
         """Record the change `build(*values)` makes, built at the flush: the values must be
         plain data the caller no longer changes."""
-        self.stats.recorded += 1
         self._recorded.append((build, values))
         if self._asleep or len(self._recorded) >= self.batch_size:
             self._wake.set()
@@ -100,6 +98,7 @@ class LifecycleRecorder:
         """Builds what was recorded since the last call and merges it into the rows; returns
         the changes in the order they happened, for the live events."""
         recorded, self._recorded = self._recorded, []
+        self.stats.recorded += len(recorded)  # counted here: not a line more in the hooks
         changes: list[LifecycleChange] = []
         for item in recorded:
             if isinstance(item, LifecycleChange):
