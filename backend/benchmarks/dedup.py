@@ -17,6 +17,8 @@ import asyncpg
 import redis.asyncio as redis
 
 from benchmarks.enqueue import TOKEN, RawHttp, _percentile, start_server, wait_healthy
+from tasklens.priorities import PRIORITY_ORDER, stream_for
+from tasklens.settings import Settings
 
 
 async def run(
@@ -80,8 +82,7 @@ async def run(
 
 
 async def _queued(store: redis.Redis) -> int:
-    """Messages in every TaskLens stream (all priorities)."""
-    total = 0
-    async for key in store.scan_iter(match="*", _type="stream"):
-        total += int(await store.xlen(key))
-    return total
+    """Messages in the task queue's streams (every priority). Not the `tasklens:events` stream,
+    which the API's recorder fills with the `pending` event: it is not an execution."""
+    queue = Settings().queue_name
+    return sum([int(await store.xlen(stream_for(queue, p))) for p in PRIORITY_ORDER])
