@@ -22,13 +22,9 @@ class TaskStatus(enum.StrEnum):
     def is_terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
-    @property
-    def rank(self) -> int:
-        """Order of the lifecycle; a write never moves a row back to a lower rank."""
-        return STATUS_RANK[self]
-
 
 TERMINAL_STATUSES = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED})
+# Order of the lifecycle: a write never moves a row back to a lower rank.
 STATUS_RANK = {TaskStatus.PENDING: 0, TaskStatus.RUNNING: 1} | {s: 2 for s in TERMINAL_STATUSES}
 
 
