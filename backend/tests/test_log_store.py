@@ -21,6 +21,7 @@ from tasklens.database import create_engine
 from tasklens.event_stream import RedisEventStream, parse_event_id
 from tasklens.lifecycle import LifecycleChange
 from tasklens.models import TaskStatus
+from tasklens.reaper import LOST_ERROR, Reaper
 from tasklens.recorder import LifecycleRecorder, build_recorder
 
 
@@ -109,13 +110,66 @@ def test_a_later_change_keeps_every_field_it_does_not_know() -> None:
         for f in dataclasses.fields(LifecycleChange)
         if f.name not in identity
     }
-    earlier = change(TaskStatus.RUNNING, 1, **known)
-    later = change(TaskStatus.SUCCESS, 2).absorb(earlier)
+    earlier = change(TaskStatus.FAILED, 1, **known)
+    later = change(TaskStatus.RUNNING, 2).absorb(earlier)
     assert {name: getattr(later, name) for name in known} == known
-    assert later.status == TaskStatus.SUCCESS
+    assert later.status == TaskStatus.FAILED  # never back in the lifecycle
 
-    stale = change(TaskStatus.PENDING, 3).absorb(later)
-    assert stale.status == TaskStatus.SUCCESS  # never back in the lifecycle
+
+async def test_a_late_success_over_the_reapers_failed_keeps_none_of_its_error(
+    recorder: tuple[LifecycleRecorder, str],
+) -> None:
+    """The reaper took a slow task for lost; its worker then finished it. The row ends
+    `success`, with no "worker lost" left on it, and the success's completion time."""
+    rec, url = recorder
+    running = change(TaskStatus.RUNNING, 0, worker="w:1", started_at=T0, created_at=T0)
+    await rec.store.upsert([running])
+    reaper_engine = create_engine(url)
+    try:  # without Redis, any worker but this process is taken for a dead one
+        assert await Reaper(reaper_engine, max_task_seconds=600, redis_url=None).reap() == 1
+    finally:
+        await reaper_engine.dispose()
+    assert await _status_and_error(url) == ("failed", LOST_ERROR)
+    success = change(TaskStatus.SUCCESS, 7, worker="w:1", duration_ms=7000.0)
+    success.completed_at = success.timestamp
+    await rec.store.upsert([success])
+
+    reaped = change(TaskStatus.FAILED, 5, error_message=LOST_ERROR, error_traceback="…")
+    in_memory = dataclasses.replace(success).absorb(reaped)
+    assert (in_memory.status, in_memory.error_message) == (TaskStatus.SUCCESS, None)
+    assert in_memory.error_traceback is None
+
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.text(
+                    "SELECT status, error_message, error_traceback, completed_at "
+                    "FROM task_execution_logs"
+                )
+            )
+        ).one()
+    await engine.dispose()
+    assert (row.status, row.error_message, row.error_traceback) == ("success", None, None)
+    completed = row.completed_at  # SQLite: the text the log store wrote
+    completed = datetime.fromisoformat(completed) if isinstance(completed, str) else completed
+    completed = completed.replace(tzinfo=completed.tzinfo or UTC)
+    assert completed == success.completed_at
+
+    await rec.store.upsert([change(TaskStatus.FAILED, 9, error_message="Boom: real")])
+    assert await _status_and_error(url) == ("failed", "Boom: real")  # terminal over terminal
+    await rec.store.upsert([change(TaskStatus.RUNNING, 10, progress=0.5)])
+    assert await _status_and_error(url) == ("failed", "Boom: real")  # and never undone
+
+
+async def _status_and_error(url: str) -> tuple[str, str | None]:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(sa.text("SELECT status, error_message FROM task_execution_logs"))
+        ).one()
+    await engine.dispose()
+    return row.status, row.error_message
 
 
 async def test_a_failed_write_is_kept_and_retried() -> None:

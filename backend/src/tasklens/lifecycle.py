@@ -47,7 +47,8 @@ class LifecycleChange:
         """Make this (newer) change the row's whole state: the status never goes back, and
         fields this change does not know are kept from `older`. Mutates and returns self;
         `older` is left as it was (it may still be waiting to be broadcast)."""
-        if STATUS_RANK[older.status] > STATUS_RANK[self.status]:
+        rank = STATUS_RANK[self.status]
+        if STATUS_RANK[older.status] > rank:
             self.status = older.status
         # Spelled out rather than a loop over field names: this runs for every task on the
         # worker's hot path, where getattr/setattr by name cost several µs (py-spy).
@@ -70,10 +71,11 @@ class LifecycleChange:
             self.completed_at = older.completed_at
         if self.duration_ms is None:
             self.duration_ms = older.duration_ms
-        if self.error_message is None:
-            self.error_message = older.error_message
-        if self.error_traceback is None:
-            self.error_traceback = older.error_traceback
+        if rank < 2:  # a terminal change is the whole outcome: its error, or none, stands
+            if self.error_message is None:
+                self.error_message = older.error_message
+            if self.error_traceback is None:
+                self.error_traceback = older.error_traceback
         if older.created_at is not None:
             self.created_at = older.created_at
         return self

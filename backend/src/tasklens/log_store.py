@@ -43,6 +43,7 @@ COLUMNS = (
     "updated_at",
 )
 _KEEP_FIRST = {"task_id", "attempt", "created_at"}
+_OUTCOME_ERRORS = {"error_message", "error_traceback"}  # only a terminal write sets them
 _RANK_SQL = "CASE {} WHEN 'pending' THEN 0 WHEN 'running' THEN 1 ELSE 2 END"
 
 
@@ -53,8 +54,14 @@ def _merge_set_clause() -> str:
         f"{_RANK_SQL.format(f'{TABLE}.status')} THEN excluded.status ELSE {TABLE}.status END",
         "updated_at = excluded.updated_at",
     ]
+    # A terminal write is the whole outcome: its error (or none) replaces the row's, so a
+    # late `success` over the reaper's `failed` does not keep "worker lost".
+    terminal = f"{_RANK_SQL.format('excluded.status')} = 2"
     parts += [
-        f"{col} = COALESCE(excluded.{col}, {TABLE}.{col})"
+        f"{col} = CASE WHEN {terminal} THEN excluded.{col} "
+        f"ELSE COALESCE(excluded.{col}, {TABLE}.{col}) END"
+        if col in _OUTCOME_ERRORS
+        else f"{col} = COALESCE(excluded.{col}, {TABLE}.{col})"
         for col in COLUMNS
         if col not in _KEEP_FIRST and col not in {"status", "updated_at"}
     ]
