@@ -81,11 +81,15 @@ class Stack:
         return process
 
     def start_api(self, name: str = "api", port: int | None = None) -> Api:
-        port = port or free_port()
-        process = self._spawn(name, ["serve"], {"TASKLENS_PORT": str(port)})
-        api = Api(f"http://127.0.0.1:{port}", process)
+        api = self.launch_api(name, port)
         api.wait_healthy()
         return api
+
+    def launch_api(self, name: str = "api", port: int | None = None, *args: str) -> Api:
+        """`tasklens serve [args]`, without waiting for it (it may be meant to refuse)."""
+        port = port or free_port()
+        process = self._spawn(name, ["serve", *args], {"TASKLENS_PORT": str(port)})
+        return Api(f"http://127.0.0.1:{port}", process)
 
     def start_worker(
         self, name: str = "worker", workers: int = 1, extra_args: Sequence[str] = ()

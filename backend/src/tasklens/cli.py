@@ -15,11 +15,12 @@ import httpx
 from tasklens.settings import Settings, load_settings
 
 
-def _serve(settings: Settings, _: argparse.Namespace) -> int:
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from tasklens.api.app import create_app
     from tasklens.api.routes.live import MAX_MESSAGE_BYTES
+    from tasklens.database_file import DatabaseFileError, claim, sqlite_path
     from tasklens.redaction import uvicorn_log_config
 
     if not _is_loopback(settings.host):
@@ -31,6 +32,12 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
     if settings.is_postgres and (problem := asyncio.run(_schema_problem(settings))):
         print(f"tasklens: {problem}", file=sys.stderr)
         return 2
+    if settings.embedded and (path := sqlite_path(settings.database_url)) is not None:
+        try:  # held until this process exits; the app shares it (runtime.py)
+            claim(path, new_database=args.new_database)
+        except DatabaseFileError as exc:
+            print(f"tasklens: {exc}", file=sys.stderr)
+            return 2
     mode = "embedded" if settings.embedded else "distributed"
     print(f"tasklens: {mode} mode, database {_safe_url(settings.database_url)}", flush=True)
     if settings.api_workers > 1:  # each process builds its app from the same TASKLENS_* settings
@@ -223,7 +230,12 @@ def _safe_url(url: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tasklens", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="API + dashboard (embedded mode: runs the tasks too)")
+    serve = sub.add_parser("serve", help="API + dashboard (embedded mode: runs the tasks too)")
+    serve.add_argument(
+        "--new-database",
+        action="store_true",
+        help="embedded mode: start an empty database where the SQLite file went missing",
+    )
     worker = sub.add_parser("worker", help="a TaskIQ worker (distributed mode)")
     worker.add_argument("--workers", type=int, default=1, help="worker processes")
     worker.add_argument("--shutdown-timeout", type=float, default=30.0)

@@ -23,6 +23,7 @@ from tasklens.broker import build_broker
 from tasklens.cancellation import CONTROL_CHANNEL, Cancellations, request_cancel
 from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordinator
 from tasklens.database import create_engine, session_factory
+from tasklens.database_file import DatabaseFile, claim, sqlite_path
 from tasklens.event_bus import EventBus, InProcessEventBus, RedisEventBus
 from tasklens.event_stream import EventStream, InProcessEventStream, RedisEventStream
 from tasklens.live import LiveHub
@@ -34,6 +35,9 @@ from tasklens.settings import Settings
 from tasklens.tokens import TokenRegistry
 
 logger = logging.getLogger(__name__)
+
+# How long an embedded enqueue waits for its `pending` rows to be committed before a 503.
+ACCEPT_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Runtime:
     control: EventBus
     maintenance: LogMaintenance
     first_start_token: str | None = None
+    database_file: DatabaseFile | None = None  # the embedded mode's SQLite file, locked
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -98,11 +103,24 @@ class Runtime:
         if self.settings.is_postgres:
             await check_schema(self.engine)
         else:
+            path = sqlite_path(self.settings.database_url)
+            if self.settings.embedded and path is not None:
+                self.database_file = claim(path)  # before the migration creates the file
             await asyncio.to_thread(migrate.upgrade, self.settings.database_url)
+            if self.database_file is not None:
+                self.database_file.opened(self.engine)
         self.maintenance.start()
         self.first_start_token = await self.tokens.first_start_token()
         await self.broker.startup()
         await self.hub.start()
+
+    async def accepted(self) -> None:
+        """Called before a 202. The embedded queue is this process's memory: what it
+        accepted is logged `pending` (committed) before the answer, so a crash right after
+        leaves rows for the next start's reaper to close, not nothing. Raises NotWritten
+        (a 503) when the database does not take them. The distributed queue is Redis."""
+        if self.settings.embedded:
+            await self.recorder.written(ACCEPT_TIMEOUT_SECONDS)
 
     async def cancel_task(self, task_id: str) -> None:
         await request_cancel(self.control, self.redis, task_id)
@@ -118,15 +136,23 @@ class Runtime:
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
+        if self.database_file is not None:
+            self.database_file.release()
+            self.database_file = None
 
-    async def check_database(self) -> bool:
+    async def check_database(self) -> str:
+        """ "ok", "down" (unreachable), or what is wrong with the embedded SQLite file
+        (database_file.py): a removed or replaced file still answers through the open
+        connections, so a query alone would say ok."""
         try:
             async with self.engine.connect() as conn:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), 3)
         except Exception as exc:
             logger.warning("health: database unreachable: %s", exc)
-            return False
-        return True
+            return "down"
+        if self.database_file is not None:
+            return await self.database_file.problem() or "ok"
+        return "ok"
 
     async def check_redis(self) -> bool | None:
         """None in the embedded mode, where there is no Redis to need."""

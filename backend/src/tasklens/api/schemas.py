@@ -112,7 +112,10 @@ class TaskDetail(BaseModel):
 class HealthResponse(BaseModel):
     status: str = Field(description="ok or degraded")
     mode: str = Field(description="embedded or distributed")
-    database: str = Field(description="ok or down")
+    database: str = Field(
+        description="ok, down (unreachable), or for the embedded SQLite file: missing, "
+        "replaced (not the file opened at startup) or unwritable"
+    )
     redis: str = Field(description="ok, down, or not_used in the embedded mode")
 
 

@@ -18,13 +18,13 @@ router = APIRouter(tags=["health"])
 )
 async def health(runtime: RuntimeDep) -> JSONResponse:
     """No token needed: load balancers and compose healthchecks call it."""
-    database_ok = await runtime.check_database()
+    database = await runtime.check_database()
     redis_ok = await runtime.check_redis()
-    healthy = database_ok and redis_ok is not False
+    healthy = database == "ok" and redis_ok is not False
     body = HealthResponse(
         status="ok" if healthy else "degraded",
         mode="embedded" if runtime.settings.embedded else "distributed",
-        database="ok" if database_ok else "down",
+        database=database,
         redis="not_used" if redis_ok is None else ("ok" if redis_ok else "down"),
     )
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
