@@ -4,8 +4,10 @@ tasks logged as new attempts. Real worker and API processes, real PostgreSQL and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
+import sqlite3
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -163,6 +165,44 @@ def test_the_embedded_process_closes_the_rows_of_its_killed_predecessor(embedded
     restarted = embedded.start_api("api-restarted")
     task = restarted.wait_task(task_id, "failed", timeout=20)
     assert task["attempts"][-1]["error_message"] == LOST_ERROR
+
+
+def sqlite_rows(stack: Stack) -> dict[str, tuple[str, str | None]]:
+    """task_id -> (status, error_message), read from the file itself."""
+    path = stack.env["TASKLENS_DATABASE_URL"].split(":///", 1)[1]
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+        rows = conn.execute("SELECT task_id, status, error_message FROM task_execution_logs")
+        return {task_id: (status, error) for task_id, status, error in rows}
+
+
+def test_what_the_embedded_server_answered_202_for_outlives_a_sigkill_right_after(
+    embedded: Stack,
+) -> None:
+    """Its queue is its memory, so the `pending` rows are committed before the 202: a kill
+    right after the answer leaves rows the next start closes, not 404s. The writes are
+    batched widely here so that none lands by chance before the kill."""
+    embedded.env |= {
+        "TASKLENS_EVENT_FLUSH_INTERVAL_MS": "2000",
+        "TASKLENS_LOG_WRITE_INTERVAL_MS": "30000",
+        "TASKLENS_LOG_BATCH_SIZE": "5000",
+    }
+    api = embedded.start_api()
+    task_ids = api.enqueue("demo.slow", count=500, steps=60, step_seconds=1)
+    api.process.kill_hard()
+
+    rows = sqlite_rows(embedded)
+    logged = [rows.get(task_id, ("none", None))[0] for task_id in task_ids]
+    assert set(logged) <= {"pending", "running"}, logged  # the first ones may have started
+
+    restarted = embedded.start_api("api-restarted")
+    closed = {NEVER_RAN_ERROR, LOST_ERROR}  # never started, or started and lost
+
+    def all_closed() -> bool:
+        rows.update(sqlite_rows(embedded))
+        return all(rows[t][0] == "failed" and rows[t][1] in closed for t in task_ids)
+
+    wait_for(all_closed, timeout=60, what="the 500 accepted tasks closed by the next start")
+    assert restarted.task(task_ids[0])["status"] == "failed"
 
 
 def test_sigterm_to_the_embedded_server_gives_running_tasks_the_grace_then_stops_them(

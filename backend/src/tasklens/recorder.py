@@ -16,6 +16,9 @@ If the database is down, rows stay buffered and the loop retries with backoff; t
 wait. When more than `buffer_max` distinct rows are waiting (a long outage under load),
 the oldest non-terminal rows are dropped first (a later state of theirs would replace them
 anyway); drops are counted in `stats` and logged.
+`written()` waits until what was recorded before it is committed, and has the loop write at
+once: the embedded mode's API answers 202 only after the `pending` rows of what it accepted
+are in the log (its queue is its memory, and would die with it unlogged).
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ class RecorderStats:
 ChangeToBuild = tuple[Callable[..., LifecycleChange], tuple[Any, ...]]
 
 
+class NotWritten(Exception):
+    """`written()` gave up: the rows stay buffered and are retried, but are not in the log."""
+
+
 class LifecycleRecorder:
     def __init__(
         self,
@@ -81,6 +88,8 @@ class LifecycleRecorder:
         self._db_down_since: float | None = None
         self._stopping = False
         self._asleep = False  # the loop waits for a change, with no timeout
+        self._waiting: list[asyncio.Future[None]] = []  # `written()` calls not yet merged
+        self._covered: list[asyncio.Future[None]] = []  # ...whose changes are in `_rows`
 
     def record(self, change: LifecycleChange) -> None:
         self._recorded.append(change)
@@ -98,6 +107,9 @@ class LifecycleRecorder:
         """Builds what was recorded since the last call and merges it into the rows; returns
         the changes in the order they happened, for the live events."""
         recorded, self._recorded = self._recorded, []
+        if self._waiting:  # what they wait for is merged now: the next write covers them
+            self._covered += self._waiting
+            self._waiting = []
         self.stats.recorded += len(recorded)  # counted here: not a line more in the hooks
         changes: list[LifecycleChange] = []
         for item in recorded:
@@ -155,6 +167,22 @@ class LifecycleRecorder:
         if self.bus is not None:
             await self.bus.close()
 
+    async def written(self, timeout: float) -> None:
+        """Returns once everything recorded before this call is committed; raises
+        NotWritten if the database has not taken it within `timeout`."""
+        if self._task is None:  # no loop to do it (not started): write here
+            await self.flush()
+            if self._rows:
+                raise NotWritten(f"{len(self._rows)} lifecycle rows could not be written")
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append(done)
+        self._wake.set()
+        try:
+            await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            raise NotWritten(f"the lifecycle log was not written within {timeout:g} s") from None
+
     async def flush(self) -> None:
         """Publish and write everything buffered now (tests, shutdown)."""
         await self._merge_and_publish()
@@ -179,8 +207,10 @@ class LifecycleRecorder:
             # the waiting rows with (the log shows the outcome at once). Not in a backoff.
             quiet = merged == 0 and self._db_down_since is None
             due = quiet or loop.time() >= next_write or len(self._rows) >= self.batch_size
+            if self._covered and self._db_down_since is None:
+                due = True  # someone waits for these rows (not in a backoff)
             ok = True
-            if self._rows and (due or self._stopping):
+            if (self._rows or self._covered) and (due or self._stopping):
                 ok = await self._write_rows()
                 retry_delay = self.write_interval if ok else min(max(retry_delay * 2, 0.1), 5.0)
                 next_write = loop.time() + retry_delay
@@ -197,7 +227,9 @@ class LifecycleRecorder:
         return len(changes)
 
     async def _write_rows(self) -> bool:
+        covered, self._covered = self._covered, []
         if not self._rows:
+            _settle(covered)
             return True
         batch, self._rows = self._rows, {}
         try:
@@ -209,6 +241,7 @@ class LifecycleRecorder:
                 await self._write_apart(list(batch.values()), exc)
         except Exception as exc:
             self._requeue(batch)
+            self._covered = covered + self._covered
             self.stats.write_failures += 1
             if self._db_down_since is None:
                 self._db_down_since = asyncio.get_running_loop().time()
@@ -224,6 +257,7 @@ class LifecycleRecorder:
             self._db_down_since = None
         self.stats.flushes += 1
         self.stats.rows_written += len(batch)
+        _settle(covered)
         return True
 
     async def _write_apart(self, changes: list[LifecycleChange], refused: Exception) -> None:
@@ -268,6 +302,12 @@ class LifecycleRecorder:
             except Exception as exc:
                 self.stats.events_dropped += len(chunk)
                 logger.warning("could not publish %d live events: %s", len(chunk), exc)
+
+
+def _settle(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        if not waiter.done():  # one that timed out was cancelled
+            waiter.set_result(None)
 
 
 def build_recorder(

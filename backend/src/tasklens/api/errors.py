@@ -17,6 +17,7 @@ from taskiq.exceptions import SendTaskError
 
 from tasklens.analyses.service import InvalidAnalysis, RefreshLimited
 from tasklens.rate_limit import retry_after_header
+from tasklens.recorder import NotWritten
 from tasklens.task_control import TaskActionRefused
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SendTaskError)
     async def _broker_down(request: Request, exc: SendTaskError) -> JSONResponse:
         return _unavailable(request, "the broker (Redis)", exc.__cause__ or exc)
+
+    @app.exception_handler(NotWritten)
+    async def _not_logged(request: Request, exc: NotWritten) -> JSONResponse:
+        logger.warning("%s: accepted tasks not logged: %s", request.url.path, exc)
+        return JSONResponse(
+            {
+                "error": "the database did not take the log rows of the accepted tasks: they "
+                "are queued and logged once it does (see /health); do not send them again"
+            },
+            503,
+        )
 
     @app.exception_handler(OSError)
     async def _service_down(request: Request, exc: OSError) -> JSONResponse:

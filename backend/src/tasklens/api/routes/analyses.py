@@ -77,6 +77,8 @@ async def submit_analysis(
         submitted = await runtime.analyses.refresh(session, analysis, principal.name, body.priority)
     else:
         submitted = await runtime.analyses.submit(session, analysis, priority=body.priority)
+    if not submitted.cached:
+        await runtime.accepted()
     payload = AnalysisSubmitted(
         task_id=submitted.task_id,
         status=submitted.status,
@@ -185,6 +187,8 @@ async def get_analysis(
     there is."""
     analysis = runtime.analyses.analysis(kind, subject, period)
     view = await runtime.analyses.view(session, analysis, may_regenerate=principal.can_operate)
+    if view.regenerating_task_id is not None:
+        await runtime.accepted()
     if view.record is None and view.regenerating_task_id is None:
         raise ApiError(
             404, f"no {kind.value} analysis of '{analysis.subject}' yet; an operator can run it"

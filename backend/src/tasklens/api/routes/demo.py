@@ -37,4 +37,5 @@ async def enqueue_demo(body: DemoRequest, runtime: RuntimeDep, _: OperatorDep) -
             await task.kicker().with_labels(queue_name=queue).kiq(**(params or {}))
         )  # a broker outage is a 503 (api/errors.py)
         task_ids.append(sent.task_id)
+    await runtime.accepted()
     return DemoResponse(enqueued=len(task_ids), task_ids=task_ids)

@@ -51,6 +51,7 @@ async def retry_task(
 ) -> RetryResponse:
     """Send a failed or cancelled task again, as a new task with the same params."""
     retried = await task_control.retry(session, runtime.broker, runtime.analyses, task_id)
+    await runtime.accepted()
     return RetryResponse(task_id=retried.task_id, retry_of=retried.retry_of)
 
 
@@ -68,4 +69,5 @@ async def cancel_task(
     """A pending task never starts (`cancelled` at once); a running one is stopped within
     about a second (`cancelling`, then `cancelled` in the log). A finished task is a 409."""
     requested = await task_control.cancel(session, runtime, task_id)
+    await runtime.accepted()  # a `cancelled` answered is logged
     return CancelResponse(task_id=requested.task_id, status=requested.status)
