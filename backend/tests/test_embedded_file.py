@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -134,3 +135,35 @@ def test_health_reports_a_database_file_that_no_longer_takes_writes(embedded: St
     with read_only(database_of(embedded)):
         wait_health(api, "unwritable")
     wait_health(api, "ok")
+
+
+def test_an_enqueue_the_log_does_not_take_is_a_503_and_its_tasks_are_logged_later(
+    embedded: Stack,
+) -> None:
+    """A 202 promises the rows are in the log; when the file refuses writes the answer is a
+    503 that says the tasks are queued, and they are logged once it takes writes again."""
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("needs root and chattr to make an open file refuse writes")
+    api = embedded.start_api()
+    database = database_of(embedded)
+    wal = database.with_name(database.name + "-wal")
+    subprocess.run(["chattr", "+i", str(wal)], check=True)  # even open descriptors: EPERM
+    try:
+        with api.client() as client:
+            response = client.post(
+                "/api/v1/demo", json={"task": "demo.quick", "count": 5, "params": {"n": 1}}
+            )
+        assert response.status_code == 503, response.text
+        assert "queued" in response.json()["error"]
+        assert health(api)[1]["database"] == "unwritable"
+    finally:
+        subprocess.run(["chattr", "-i", str(wal)], check=True)
+
+    def logged() -> bool:
+        with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn:
+            [[count]] = conn.execute(
+                "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
+            )
+        return bool(count == 5)
+
+    wait_for(logged, timeout=60, what="the 5 queued tasks logged once the file takes writes")

@@ -15,6 +15,7 @@ from unittest.mock import ANY
 import orjson
 import pytest
 import sqlalchemy as sa
+from support import free_port
 
 from tasklens import migrate
 from tasklens.database import create_engine
@@ -22,7 +23,7 @@ from tasklens.event_stream import RedisEventStream, parse_event_id
 from tasklens.lifecycle import LifecycleChange
 from tasklens.models import TaskStatus
 from tasklens.reaper import LOST_ERROR, Reaper
-from tasklens.recorder import LifecycleRecorder, build_recorder
+from tasklens.recorder import LifecycleRecorder, NotWritten, build_recorder
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -382,3 +383,32 @@ async def test_a_change_that_cannot_be_built_is_dropped_and_the_rest_is_written(
     await rec.store.close()
     assert rec.stats.rows_rejected == 1
     assert [row["status"] for row in await _rows(postgres_url)] == ["success"]
+
+
+async def test_written_commits_what_was_recorded_at_once_not_at_the_write_interval(
+    database_url: str,
+) -> None:
+    rec = build_recorder(database_url, None, event_interval=5.0, write_interval=30.0)
+    await rec.start()
+    try:
+        rec.record(change(TaskStatus.RUNNING, 1, created_at=T0))
+        await asyncio.sleep(0.2)  # no tick for 5 s, no write due for 30 s
+        rec.record(change(TaskStatus.PENDING, 1, created_at=T0, attempt=2))
+        await asyncio.wait_for(rec.written(timeout=10), 5)
+        assert [row["status"] for row in await _rows(database_url)] == ["running", "pending"]
+        assert rec.stats.flushes == 1  # both in one write
+    finally:
+        await rec.stop()
+
+
+async def test_written_gives_up_when_the_database_is_away_and_the_rows_stay_buffered() -> None:
+    nobody = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/tasklens"
+    rec = build_recorder(nobody, None)
+    await rec.start()
+    try:
+        rec.record(change(TaskStatus.PENDING, 1, created_at=T0))
+        with pytest.raises(NotWritten):
+            await rec.written(timeout=1.0)
+        assert rec.backlog == 1 and rec.stats.write_failures >= 1
+    finally:
+        await rec.stop(timeout=0.5)
