@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import Api, Stack, wait_for
+from support import API_TOKENS, Api, Stack, wait_for
 
 from tasklens.reaper import LOST_ERROR
 
@@ -167,3 +167,29 @@ def test_an_enqueue_the_log_does_not_take_is_a_503_and_its_tasks_are_logged_late
         return bool(count == 5)
 
     wait_for(logged, timeout=60, what="the 5 queued tasks logged once the file takes writes")
+
+
+def test_a_second_embedded_server_on_one_postgresql_database_is_refused(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Without Redis a PostgreSQL log is embedded too, with the same rule: a session
+    advisory lock instead of the file lock."""
+    stack = Stack(
+        tmp_path,
+        {
+            "TASKLENS_DATABASE_URL": postgres_url,
+            "TASKLENS_REDIS_URL": "",
+            "TASKLENS_API_TOKENS": API_TOKENS,
+        },
+    )
+    try:
+        first = stack.start_api()
+        [task_id] = first.enqueue("demo.slow", steps=60, step_seconds=0.5)
+        first.wait_task(task_id, "running", timeout=20)
+        second = stack.launch_api("second")
+        assert exit_code(second) != 0
+        assert "is in use by another embedded TaskLens server" in second.process.log()
+        time.sleep(7)  # longer than a reaper pass
+        assert first.task(task_id)["status"] == "running"
+    finally:
+        stack.stop_all()

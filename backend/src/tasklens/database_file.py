@@ -8,6 +8,8 @@ there: a start that finds the file gone refuses to create an empty one in its pl
 history and the tokens would be gone without a word) unless told to with
 `tasklens serve --new-database`. While the server runs, /health checks that the file is
 still there, is still the one opened at the start, and still takes a write.
+The embedded mode on PostgreSQL (no Redis) has the same one-server rule, kept with a session
+advisory lock on a connection of its own (`claim_postgres`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = logging.getLogger(__name__)
@@ -198,3 +202,26 @@ def _read_record(fd: int) -> dict[str, Any]:
         if isinstance(record, dict):
             return record
     return {}
+
+
+# pg_advisory_lock key of the embedded server: "TaskLens" in ASCII.
+EMBEDDED_LOCK_KEY = 0x5461736B4C656E73
+
+
+async def claim_postgres(database_url: str) -> asyncpg.Connection:
+    """The lock for an embedded server on PostgreSQL, held as long as the returned
+    connection is open (the server's life; a dead process's session ends with it)."""
+    conn = await asyncpg.connect(
+        database_url.replace("postgresql+asyncpg://", "postgresql://", 1), timeout=10
+    )
+    try:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", EMBEDDED_LOCK_KEY):
+            raise DatabaseFileError(
+                f"{make_url(database_url).render_as_string(hide_password=True)} is in use by "
+                "another embedded TaskLens server; one embedded "
+                "server per database (set TASKLENS_REDIS_URL to run several)"
+            )
+    except BaseException:
+        await conn.close()
+        raise
+    return conn

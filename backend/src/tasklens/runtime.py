@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+import asyncpg
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -23,7 +24,7 @@ from tasklens.broker import build_broker
 from tasklens.cancellation import CONTROL_CHANNEL, Cancellations, request_cancel
 from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordinator
 from tasklens.database import create_engine, session_factory
-from tasklens.database_file import DatabaseFile, claim, sqlite_path
+from tasklens.database_file import DatabaseFile, claim, claim_postgres, sqlite_path
 from tasklens.event_bus import EventBus, InProcessEventBus, RedisEventBus
 from tasklens.event_stream import EventStream, InProcessEventStream, RedisEventStream
 from tasklens.live import LiveHub
@@ -57,6 +58,7 @@ class Runtime:
     maintenance: LogMaintenance
     first_start_token: str | None = None
     database_file: DatabaseFile | None = None  # the embedded mode's SQLite file, locked
+    _postgres_lock: asyncpg.Connection | None = None  # the embedded mode on PostgreSQL
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -102,6 +104,8 @@ class Runtime:
     async def start(self) -> None:
         if self.settings.is_postgres:
             await check_schema(self.engine)
+            if self.settings.embedded:
+                self._postgres_lock = await claim_postgres(self.settings.database_url)
         else:
             path = sqlite_path(self.settings.database_url)
             if self.settings.embedded and path is not None:
@@ -139,6 +143,9 @@ class Runtime:
         if self.database_file is not None:
             self.database_file.release()
             self.database_file = None
+        if self._postgres_lock is not None:
+            await self._postgres_lock.close()
+            self._postgres_lock = None
 
     async def check_database(self) -> str:
         """ "ok", "down" (unreachable), or what is wrong with the embedded SQLite file
