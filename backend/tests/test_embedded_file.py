@@ -193,3 +193,23 @@ def test_a_second_embedded_server_on_one_postgresql_database_is_refused(
         assert first.task(task_id)["status"] == "running"
     finally:
         stack.stop_all()
+
+
+def test_a_database_path_that_cannot_hold_the_lock_stops_startup_in_one_line(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    stack = Stack(
+        tmp_path,
+        {
+            "TASKLENS_DATABASE_URL": f"sqlite+aiosqlite:///{blocker}/tasklens.db",
+            "TASKLENS_REDIS_URL": "",
+            "TASKLENS_API_TOKENS": API_TOKENS,
+        },
+    )
+    api = stack.launch_api()
+    assert exit_code(api) == 2
+    log = api.process.log()
+    assert f"tasklens: cannot open the lock file {blocker}/tasklens.db.lock: " in log
+    assert "Traceback" not in log

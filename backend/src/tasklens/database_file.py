@@ -163,9 +163,12 @@ def claim(path: Path, *, new_database: bool = False) -> DatabaseFile:
     if held is not None:
         held._users += 1
         return held
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = lock_path_of(path)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise DatabaseFileError(f"cannot open the lock file {lock_path}: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
