@@ -66,13 +66,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _schema_problem(settings: Settings) -> str | None:
     from tasklens.database import create_engine
+    from tasklens.database_file import DatabaseFileError, claim_postgres
     from tasklens.migrate import SchemaOutOfDate
     from tasklens.runtime import check_schema
 
     engine = create_engine(settings.database_url)
     try:
         await check_schema(engine)
-    except SchemaOutOfDate as exc:
+        if settings.embedded:  # said in one line here; the app takes the lock for its life
+            await (await claim_postgres(settings.database_url)).close()
+    except (SchemaOutOfDate, DatabaseFileError) as exc:
         return str(exc)
     except OSError as exc:
         return f"cannot reach the database at {_safe_url(settings.database_url)}: {exc}"
