@@ -114,7 +114,16 @@ def _scheduler(settings: Settings, _: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    command = [sys.executable, "-m", "taskiq", "scheduler", "tasklens.scheduler:scheduler"]
+    command = [
+        sys.executable,
+        "-m",
+        "taskiq",
+        "scheduler",
+        "tasklens.scheduler:scheduler",
+        # edits of the schedules file apply within a second (taskiq's default is a minute)
+        "--update-interval",
+        "1",
+    ]
     os.execv(sys.executable, command)  # noqa: S606
 
 
