@@ -61,14 +61,18 @@ def test_an_unreachable_database_is_one_line(tmp_path: Path, url: str, command: 
     [f"redis://:{SECRET}@127.0.0.1:{{port}}/0", f"redis://127.0.0.1:{{port}}/0?password={SECRET}"],
     ids=["userinfo", "query"],
 )
-def test_serve_with_redis_unreachable_is_one_line(tmp_path: Path, url: str) -> None:
+@pytest.mark.parametrize("command", ["serve", "worker", "scheduler"])
+def test_redis_unreachable_is_one_line(tmp_path: Path, url: str, command: str) -> None:
     port = free_port()
+    schedules = tmp_path / "schedules.json"
+    schedules.write_text('{"schedules": []}')
     env = {
         "TASKLENS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/t.db",
         "TASKLENS_REDIS_URL": url.format(port=port),
         "TASKLENS_PORT": str(free_port()),
+        "TASKLENS_SCHEDULES_FILE": str(schedules),
     }
-    line = _one_line(_run(["serve"], env, tmp_path), "tasklens: cannot reach Redis (redis://")
+    line = _one_line(_run([command], env, tmp_path), "tasklens: cannot reach Redis (redis://")
     assert f"127.0.0.1:{port}/0" in line and "***" in line
 
 

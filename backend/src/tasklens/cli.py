@@ -99,6 +99,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    asyncio.run(_ping(settings.redis_url))  # unreachable: one line, not taskiq's traceback
     command = [
         sys.executable,
         "-m",
@@ -131,6 +132,7 @@ def _scheduler(settings: Settings, _: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    asyncio.run(_ping(settings.redis_url))
     command = [
         sys.executable,
         "-m",
