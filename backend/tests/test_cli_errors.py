@@ -108,3 +108,9 @@ def test_token_on_a_fresh_sqlite_file_migrates_it_first(tmp_path: Path) -> None:
 )
 def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:
     assert safe_url(url) == shown
+
+
+def test_an_unwritable_output_file_is_named_not_blamed_on_the_database(tmp_path: Path) -> None:
+    target = tmp_path / "missing-dir" / "openapi.json"
+    done = _run(["openapi", "--output", str(target)], {}, tmp_path)
+    assert _one_line(done, "tasklens: ") == f"tasklens: No such file or directory: {target}"

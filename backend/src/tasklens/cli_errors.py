@@ -75,6 +75,8 @@ def describe(exc: BaseException, settings: Settings) -> str:
         line = f"cannot reach Redis ({where}): {reason}"
     elif any(marker in reason for marker in _MISSING_TABLE):
         line = f"the database has no TaskLens tables ({database}): run `tasklens migrate`"
+    elif isinstance(exc, OSError) and exc.filename is not None:  # e.g. `openapi --output`
+        line = f"{exc.strerror}: {exc.filename}"
     elif isinstance(exc, OSError):
         line = f"cannot reach the database ({database}): {reason}"
     else:
