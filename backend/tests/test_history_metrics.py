@@ -210,3 +210,41 @@ def test_bad_timeseries_window_is_a_400(api: Api, window: object) -> None:
     response = _get(api, "/api/v1/monitoring/timeseries", time_window=window)
     assert response.status_code == 400
     assert response.json()["error"].startswith("invalid time_window:")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start_date": "0001-01-01T00:00:00+05:00"},  # before year 1 in UTC
+        {"end_date": "9999-12-31T23:59:59-05:00"},  # after year 9999 in UTC
+        {"start_date": "10000-01-01T00:00:00Z"},
+        {"end_date": "99999999999999999999"},
+        {"start_date": "2024-05-01T12:00:00+24:00"},
+    ],
+    ids=["year-0", "year-10000-by-offset", "year-10000", "huge-epoch", "offset-24h"],
+)
+def test_a_date_outside_the_supported_range_is_a_400(api: Api, params: dict[str, str]) -> None:
+    response = _get(api, "/api/v1/monitoring/history", **params)
+    assert response.status_code == 400, response.text
+    [(named, _value)] = params.items()
+    assert response.json()["error"].startswith(f"invalid {named}:"), response.text
+
+
+@pytest.mark.parametrize(
+    ("params", "rows"),
+    [
+        ({"start_date": "0001-01-01T00:00:00Z"}, 23),
+        ({"start_date": "0001-01-01T00:00:00"}, 23),
+        ({"end_date": "9999-12-31T23:59:59"}, 23),
+        ({"end_date": "9999-12-31T23:59:59.999999Z"}, 23),
+        ({"start_date": "0001-01-01T00:00:00Z", "end_date": "9999-12-31T23:59:59Z"}, 23),
+        ({"end_date": "0001-01-01T23:59:59+05:00"}, 0),
+        ({"start_date": "9999-12-31T00:00:00+05:00"}, 0),
+    ],
+)
+def test_the_extremes_of_the_range_are_answered(
+    api: Api, params: dict[str, str], rows: int
+) -> None:
+    response = _get(api, "/api/v1/monitoring/history", page_size=1, **params)
+    assert response.status_code == 200, response.text
+    assert response.json()["total_count"] == rows

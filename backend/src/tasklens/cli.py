@@ -9,10 +9,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
+from tasklens.cli_errors import KNOWN_FAILURES, describe, safe_url
 from tasklens.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tasklens.tokens import TokenRegistry
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -38,8 +43,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         except DatabaseFileError as exc:
             print(f"tasklens: {exc}", file=sys.stderr)
             return 2
+    if settings.redis_url is not None:
+        asyncio.run(_ping(settings.redis_url))  # unreachable: one line from main(), not uvicorn's
     mode = "embedded" if settings.embedded else "distributed"
-    print(f"tasklens: {mode} mode, database {_safe_url(settings.database_url)}", flush=True)
+    print(f"tasklens: {mode} mode, database {safe_url(settings.database_url)}", flush=True)
     if settings.api_workers > 1:  # each process builds its app from the same TASKLENS_* settings
         uvicorn.run(
             "tasklens.api.app:create_app",
@@ -78,10 +85,20 @@ async def _schema_problem(settings: Settings) -> str | None:
     except (SchemaOutOfDate, DatabaseFileError) as exc:
         return str(exc)
     except OSError as exc:
-        return f"cannot reach the database at {_safe_url(settings.database_url)}: {exc}"
+        return f"cannot reach the database at {safe_url(settings.database_url)}: {exc}"
     finally:
         await engine.dispose()
     return None
+
+
+async def _ping(redis_url: str) -> None:
+    from tasklens.redis_connection import connect
+
+    client = connect(redis_url)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -92,6 +109,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    asyncio.run(_ping(settings.redis_url))  # unreachable: one line, not taskiq's traceback
     command = [
         sys.executable,
         "-m",
@@ -124,7 +142,17 @@ def _scheduler(settings: Settings, _: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    command = [sys.executable, "-m", "taskiq", "scheduler", "tasklens.scheduler:scheduler"]
+    asyncio.run(_ping(settings.redis_url))
+    command = [
+        sys.executable,
+        "-m",
+        "taskiq",
+        "scheduler",
+        "tasklens.scheduler:scheduler",
+        # edits of the schedules file apply within a second (taskiq's default is a minute)
+        "--update-interval",
+        "1",
+    ]
     os.execv(sys.executable, command)  # noqa: S606
 
 
@@ -135,7 +163,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
         migrate.downgrade(settings.database_url, args.downgrade)
     else:
         migrate.upgrade(settings.database_url)
-    print(f"tasklens: database {_safe_url(settings.database_url)} is at {args.downgrade or 'head'}")
+    print(f"tasklens: database {safe_url(settings.database_url)} is at {args.downgrade or 'head'}")
     return 0
 
 
@@ -183,22 +211,55 @@ async def _demo_async(settings: Settings, count: int) -> int:
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from tasklens import migrate
     from tasklens.database import create_engine
-    from tasklens.tokens import Role, TokenRegistry
+    from tasklens.tokens import InvalidTokenName, Role, TokenRegistry, check_token_name
 
-    async def create() -> str | None:
-        engine = create_engine(settings.database_url)
+    name = args.revoke if args.revoke is not None else args.name
+    if name is not None:
         try:
-            return await TokenRegistry(engine, []).create(args.name, Role(args.role))
+            check_token_name(name)
+        except InvalidTokenName as exc:
+            print(f"tasklens: invalid token name: {exc}", file=sys.stderr)
+            return 2
+    if not settings.is_postgres:  # as `serve` does: a fresh SQLite file gets its tables
+        migrate.upgrade(settings.database_url)
+
+    async def run() -> int:
+        engine = create_engine(settings.database_url)
+        registry = TokenRegistry(engine, settings.api_tokens)
+        try:
+            if args.list:
+                for entry in await registry.list():
+                    print(f"{entry.name}\t{entry.role}\t{entry.source}")
+                return 0
+            if args.revoke is not None:
+                return await _revoke(registry, args.revoke)
+            token = await registry.create(args.name, Role(args.role))
         finally:
             await engine.dispose()
+        if token is None:
+            print(f"tasklens: a token named '{args.name}' exists already", file=sys.stderr)
+            return 1
+        print(token)
+        return 0
 
-    token = asyncio.run(create())
-    if token is None:
-        print(f"tasklens: a token named '{args.name}' exists already", file=sys.stderr)
-        return 1
-    print(token)
-    return 0
+    return asyncio.run(run())
+
+
+async def _revoke(registry: TokenRegistry, name: str) -> int:
+    if await registry.revoke(name):
+        print(f"tasklens: token '{name}' revoked; every API process refuses it within 5 s")
+        return 0
+    if registry.is_configured(name):
+        print(
+            f"tasklens: token '{name}' comes from TASKLENS_API_TOKENS: remove it there and "
+            "restart the API processes",
+            file=sys.stderr,
+        )
+    else:
+        print(f"tasklens: no token named '{name}'", file=sys.stderr)
+    return 1
 
 
 def _openapi(settings: Settings, args: argparse.Namespace) -> int:
@@ -217,17 +278,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    if ":" not in credentials:
-        return url
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,8 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--downgrade", metavar="REVISION", help="e.g. base")
     demo = sub.add_parser("demo", help="enqueue demo tasks through the running server")
     demo.add_argument("--count", type=int, default=50)
-    token = sub.add_parser("token", help="create an API token (printed once)")
-    token.add_argument("--name", required=True)
+    token = sub.add_parser("token", help="create (printed once), list or revoke API tokens")
+    action = token.add_mutually_exclusive_group(required=True)
+    action.add_argument("--name", help="create a token with this name (1-64 printable chars)")
+    action.add_argument("--list", action="store_true", help="name, role and origin of each")
+    action.add_argument("--revoke", metavar="NAME", help="delete a stored token")
     token.add_argument("--role", choices=["viewer", "operator"], default="operator")
     openapi = sub.add_parser("openapi", help="print the API contract (OpenAPI JSON)")
     openapi.add_argument("--output", default="-", help="file to write (default: stdout)")
@@ -278,7 +331,11 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load_settings()
-    return COMMANDS[args.command](settings, args)
+    try:
+        return COMMANDS[args.command](settings, args)
+    except KNOWN_FAILURES as exc:
+        print(describe(exc, settings), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from taskiq import TaskiqScheduler
 
+from tasklens.redis_connection import connect
+from tasklens.schedule_lease import FiringLease
 from tasklens.schedules import FileScheduleSource
 from tasklens.worker import broker, settings
 
@@ -12,6 +14,8 @@ if settings.schedules_file is None:
         "tasklens: invalid setting TASKLENS_SCHEDULES_FILE: the scheduler needs a schedules "
         "file (see `tasklens/schedules.py` or the README)"
     )
+assert settings.redis_url is not None  # worker.py refuses to start without it
+lease = FiringLease(connect(settings.redis_url), settings.queue_name)
 scheduler = TaskiqScheduler(
-    broker, sources=[FileScheduleSource(settings.schedules_file, settings.queue_name)]
+    broker, sources=[FileScheduleSource(settings.schedules_file, settings.queue_name, lease)]
 )

@@ -1,7 +1,7 @@
 """Scheduled refreshes: analyses re-run on a cron or an interval, at low priority.
 
 Configured in a JSON file (`TASKLENS_SCHEDULES_FILE`) read by taskiq's own scheduler
-(`tasklens scheduler`):
+(`tasklens scheduler`), checked at startup (a bad entry stops it) and re-read every second:
 
     {"schedules": [
       {"kind": "repository", "subject": "https://github.com/taskiq-python/taskiq.git",
@@ -11,20 +11,30 @@ Configured in a JSON file (`TASKLENS_SCHEDULES_FILE`) read by taskiq's own sched
 
 Each firing sends `analysis.scheduled_refresh`, which submits the analysis like an operator's
 forced refresh (deduplicated against a run already queued or running) on the low queue.
+Several schedulers may run: a lease in Redis lets one of them send each period
+(schedule_lease.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from redis.exceptions import RedisError
 from taskiq import ScheduledTask, ScheduleSource
+from taskiq.exceptions import ScheduledTaskCancelledError
 
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
+from tasklens.cron import check_cron
 from tasklens.priorities import Priority, stream_for
+from tasklens.schedule_lease import FiringLease
+
+logger = logging.getLogger(__name__)
 
 REFRESH_TASK = "analysis.scheduled_refresh"
 
@@ -35,6 +45,11 @@ class ScheduleEntry(BaseModel):
     period: Period | None = None
     cron: str | None = None
     interval_seconds: int | None = Field(default=None, ge=1)
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
 
     @model_validator(mode="after")
     def _one_timing(self) -> ScheduleEntry:
@@ -74,19 +89,28 @@ def load_schedules(path: Path) -> list[ScheduleEntry]:
 
 
 class FileScheduleSource(ScheduleSource):
-    """taskiq schedule source over the schedules file, re-read at every scheduler tick so
-    edits apply without a restart (a broken edit keeps the last good schedules)."""
+    """taskiq schedule source over the schedules file, re-read at every scheduler update
+    (each second, see cli.py) so edits apply without a restart. A broken edit is logged once,
+    naming the entry, and the last good schedules stay in force."""
 
-    def __init__(self, path: Path, queue_name: str) -> None:
+    def __init__(self, path: Path, queue_name: str, lease: FiringLease | None = None) -> None:
         self.path = path
         self.queue = stream_for(queue_name, Priority.LOW)
+        self.lease = lease
         self._last_good: list[ScheduledTask] = []
+        self._last_error: str | None = None
 
     async def get_schedules(self) -> list[ScheduledTask]:
         try:
             entries = load_schedules(self.path)
-        except SchedulesFileError:
+        except SchedulesFileError as exc:
+            if str(exc) != self._last_error:
+                self._last_error = str(exc)
+                logger.error("schedules file not applied, keeping the last good one: %s", exc)
             return self._last_good
+        if self._last_error is not None:
+            self._last_error = None
+            logger.warning("schedules file applied again: %s", self.path)
         self._last_good = [
             ScheduledTask(
                 task_name=REFRESH_TASK,
@@ -104,3 +128,16 @@ class FileScheduleSource(ScheduleSource):
             for e in entries
         ]
         return self._last_good
+
+    async def pre_send(self, task: ScheduledTask) -> None:
+        """Send only if this scheduler is the first in the cluster for this period."""
+        if self.lease is None:
+            return
+        interval = task.interval if isinstance(task.interval, int) else None
+        try:
+            claimed = await self.lease.claim(task.schedule_id, datetime.now(UTC), interval)
+        except RedisError as exc:
+            logger.warning("schedule %s not sent: Redis unreachable (%s)", task.schedule_id, exc)
+            raise ScheduledTaskCancelledError from None
+        if not claimed:
+            raise ScheduledTaskCancelledError

@@ -145,16 +145,24 @@ class Settings(BaseSettings):
     @field_validator("api_tokens")
     @classmethod
     def _token_entries(cls, value: list[str]) -> list[str]:
-        from tasklens.tokens import parse_token_entry  # avoid an import cycle at load time
+        from tasklens.tokens import (  # avoid an import cycle at load time
+            InvalidTokenName,
+            check_token_name,
+            parse_token_entry,
+        )
 
         for i, raw in enumerate(value):
             try:
-                _name, _role, token = parse_token_entry(raw, i)
+                name, _role, token = parse_token_entry(raw, i)
             except ValueError as exc:
                 raise ValueError(
                     f"entry {i + 1}: use `token`, `name:token` or `name:role:token` "
                     "with role viewer or operator"
                 ) from exc
+            try:
+                check_token_name(name)
+            except InvalidTokenName as exc:
+                raise ValueError(f"entry {i + 1}: name {exc}") from None
             if len(token) < 16:
                 raise ValueError(f"entry {i + 1}: a token needs at least 16 characters")
         return value

@@ -1,7 +1,9 @@
 """API tokens: who may call TaskLens, and with which role.
 
 Tokens come from `TASKLENS_API_TOKENS` or from the `api_tokens` table, where only their
-SHA-256 digest is kept. Lookups compare digests in constant time.
+SHA-256 digest is kept. Lookups compare digests in constant time. A stored token found
+valid is remembered for STORED_CACHE_SECONDS, so a revoked one is refused by every API
+process that long after at the latest.
 """
 
 from __future__ import annotations
@@ -36,6 +38,29 @@ class Principal:
         return self.role is Role.OPERATOR
 
 
+MAX_NAME_LENGTH = 64  # the api_tokens.name column
+
+
+class InvalidTokenName(ValueError):
+    pass
+
+
+def check_token_name(name: str) -> str:
+    """1-64 printable characters, on every backend (SQLite would store anything)."""
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        raise InvalidTokenName(f"needs 1-{MAX_NAME_LENGTH} characters, got {len(name)}")
+    if not name.isprintable():
+        raise InvalidTokenName("control characters are not allowed")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class TokenListing:
+    name: str
+    role: Role
+    source: str  # "stored" (revocable) or "configured" (TASKLENS_API_TOKENS)
+
+
 @dataclass(frozen=True, slots=True)
 class TokenEntry:
     name: str
@@ -64,12 +89,12 @@ def parse_token_entry(raw: str, index: int) -> tuple[str, Role, str]:
 
 
 class TokenRegistry:
-    STORED_CACHE_SECONDS = 60.0
+    STORED_CACHE_SECONDS = 2.0
 
     def __init__(self, engine: AsyncEngine, configured: list[str]) -> None:
         self._engine = engine
         self._known: list[TokenEntry] = []
-        # Digests found in the table, so a stored token costs a query a minute, not a request.
+        # Digests found in the table: a stored token costs a query every 2 s, not a request.
         self._stored: dict[str, tuple[float, TokenEntry]] = {}
         for i, raw in enumerate(configured):
             name, role, token = parse_token_entry(raw, i)
@@ -108,6 +133,7 @@ class TokenRegistry:
 
     async def create(self, name: str, role: Role) -> str | None:
         """Store a new token's digest; None if `name` exists (another process was first)."""
+        check_token_name(name)
         token = new_token()
         async with AsyncSession(self._engine) as session:
             if await session.get(ApiToken, name) is not None:
@@ -118,6 +144,24 @@ class TokenRegistry:
             except sa.exc.IntegrityError:
                 return None
         return token
+
+    def is_configured(self, name: str) -> bool:
+        return any(entry.name == name for entry in self._known)
+
+    async def list(self) -> list[TokenListing]:
+        """Configured tokens, then stored ones by name: never a token or its digest."""
+        async with AsyncSession(self._engine) as session:
+            rows = (await session.exec(select(ApiToken).order_by(sa.column("name")))).all()
+        return [TokenListing(e.name, e.role, "configured") for e in self._known] + [
+            TokenListing(row.name, Role(row.role), "stored") for row in rows
+        ]
+
+    async def revoke(self, name: str) -> bool:
+        """Delete a stored token; False if no stored token has that name."""
+        self._stored = {d: e for d, e in self._stored.items() if e[1].name != name}
+        async with self._engine.begin() as conn:
+            result = await conn.execute(sa.delete(ApiToken).where(sa.column("name") == name))
+        return bool(result.rowcount)
 
     async def delete(self, name: str) -> None:
         self._stored = {d: e for d, e in self._stored.items() if e[1].name != name}

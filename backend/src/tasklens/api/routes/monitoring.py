@@ -68,10 +68,26 @@ async def get_timeseries(
     )
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+# No log row is dated outside these, and hour arithmetic on them (rounding a bound to its
+# hour) stays within Python's years 1-9999: a bound beyond them means "no bound".
+EARLIEST_ROW = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_ROW = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _utc(value: datetime | None, field: str) -> datetime | None:
+    """The bound in UTC (naive = UTC); a 400 when its offset takes it outside years 1-9999."""
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(
+            400, f"invalid {field}: outside the supported range, years 0001 to 9999 in UTC"
+        ) from None
+
+
+def _clamp(moment: datetime | None) -> datetime | None:
+    return None if moment is None else min(max(moment, EARLIEST_ROW), LATEST_ROW)
 
 
 @router.get("/history")
@@ -86,10 +102,10 @@ async def get_history(
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> HistoryResponse:
     """Newest first. A page past the last one is a 400, not an empty page."""
-    start, end = _utc(start_date), _utc(end_date)
+    start, end = _utc(start_date, "start_date"), _utc(end_date, "end_date")
     if start and end and start > end:
         raise ApiError(400, "invalid start_date: it is after end_date")
-    where = monitoring.HistoryFilter(task_name or None, status, start, end)
+    where = monitoring.HistoryFilter(task_name or None, status, _clamp(start), _clamp(end))
     try:
         result = await monitoring.history(session, where, page, page_size)
     except monitoring.PageOutOfRange as exc:
