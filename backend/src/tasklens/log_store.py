@@ -43,6 +43,7 @@ COLUMNS = (
     "updated_at",
 )
 _KEEP_FIRST = {"task_id", "attempt", "created_at"}
+_ERRORS = ("error_message", "error_traceback")
 _RANK_SQL = "CASE {} WHEN 'pending' THEN 0 WHEN 'running' THEN 1 ELSE 2 END"
 
 
@@ -53,10 +54,17 @@ def _merge_set_clause() -> str:
         f"{_RANK_SQL.format(f'{TABLE}.status')} THEN excluded.status ELSE {TABLE}.status END",
         "updated_at = excluded.updated_at",
     ]
+    # A success written after the reaper closed its row (it was still in the spill, or
+    # late) is the truth: it takes the row whole, without the reaper's error.
+    parts += [
+        f"{col} = CASE WHEN excluded.status = 'success' THEN excluded.{col} "
+        f"ELSE COALESCE(excluded.{col}, {TABLE}.{col}) END"
+        for col in _ERRORS
+    ]
     parts += [
         f"{col} = COALESCE(excluded.{col}, {TABLE}.{col})"
         for col in COLUMNS
-        if col not in _KEEP_FIRST and col not in {"status", "updated_at"}
+        if col not in _KEEP_FIRST and col not in {"status", "updated_at", *_ERRORS}
     ]
     return ", ".join(parts)
 
@@ -210,7 +218,8 @@ class SqlAlchemyLogStore:
         params = [dict(zip(COLUMNS, _sqlite_row(_row(c, now)), strict=True)) for c in changes]
         params.sort(key=lambda p: (p["task_id"], p["attempt"]))
         async with self._engine.begin() as conn:
-            await conn.execute(self._sql, params)
+            if params:  # none: the recorder only asks whether the database is back
+                await conn.execute(self._sql, params)
 
     async def close(self) -> None:
         return None
