@@ -64,15 +64,18 @@ def by_task(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return tasks
 
 
-def spilled_successes(redis_url: str) -> set[str]:
-    """Task ids whose `success` row waits in the spill stream."""
+def acknowledged_tasks(redis_url: str, stream: str = "tasklens") -> set[str]:
+    """Task ids whose message the worker acknowledged (delivered, no longer pending)."""
     with redis.Redis.from_url(redis_url) as client:
-        entries: Any = client.xrange(SPILL_KEY)
+        groups: Any = client.xinfo_groups(stream)
+        [group] = [g for g in groups if g["name"] in (b"tasklens", "tasklens")]
+        pending: Any = client.xpending_range(stream, "tasklens", "-", "+", 10_000)
+        entries: Any = client.xrange(stream, max=group["last-delivered-id"])
+    unacknowledged = {p["message_id"] for p in pending}
     return {
-        row["task_id"]
-        for _, fields in entries
-        for row in orjson.loads(fields[b"r"])
-        if row["status"] == "success"
+        orjson.loads(fields[b"data"])["task_id"]
+        for entry_id, fields in entries
+        if entry_id not in unacknowledged
     }
 
 
@@ -118,13 +121,13 @@ def test_a_worker_killed_during_a_postgres_outage_leaves_no_finished_task_pendin
         # 15 batches of 20 tasks of 0.5 s: killed about a third of the way through, with
         # tasks running, finished ones whose rows are only in its memory, others queued.
         wait_for(
-            lambda: len(spilled_successes(redis_url)) >= 100,
+            lambda: len(acknowledged_tasks(redis_url)) >= 100,
             timeout=60,
-            what="100 finished tasks spilled to Redis",
+            what="100 tasks finished and acknowledged",
             interval=0.05,
         )
         doomed.kill_hard()
-        finished_before_kill = spilled_successes(redis_url)
+        finished_before_kill = acknowledged_tasks(redis_url)
         assert len(finished_before_kill) < 300, "the worker was killed too late to prove much"
 
         private_postgres.ctl("start")
@@ -141,7 +144,7 @@ def test_a_worker_killed_during_a_postgres_outage_leaves_no_finished_task_pendin
         wait_for(settled, timeout=90, what="every task to end, none pending", interval=1)
         tasks = by_task(log_rows(database_url))
         assert set(tasks) == task_ids
-        for task_id in finished_before_kill:  # its true final row, from the spill
+        for task_id in finished_before_kill:  # its message is gone: its true final row
             first = tasks[task_id][0]
             assert (first["attempt"], first["status"]) == (1, "success"), tasks[task_id]
             assert first["error_message"] is None and first["result"] is not None
