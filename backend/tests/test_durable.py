@@ -349,3 +349,38 @@ async def test_a_success_written_after_the_reaper_closed_its_row_takes_the_row_w
         await store.close()
     [row] = await fetch_rows(postgres_url)
     assert (row["status"], row["error_message"], row["result"]) == ("success", None, "1")
+
+
+def test_finished_messages_are_acknowledged_per_flush_not_per_task(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    private_redis = PrivateRedis(tmp_path).start()
+    stack = Stack(
+        tmp_path,
+        {
+            "TASKLENS_DATABASE_URL": postgres_url,
+            "TASKLENS_REDIS_URL": private_redis.url,
+            "TASKLENS_API_TOKENS": API_TOKENS,
+        },
+    )
+    try:
+        api = stack.start_api()
+        stack.start_worker()
+        api.enqueue("demo.noop", count=500)
+
+        def all_acknowledged() -> bool:
+            return len(acknowledged_tasks(private_redis.url)) == 500
+
+        wait_for(all_acknowledged, timeout=60, what="500 tasks acknowledged", interval=0.2)
+        with redis.Redis.from_url(private_redis.url) as client:
+            stats: Any = client.info("commandstats")
+        # One XACK per flush for every message it made durable, not one per task.
+        assert stats["cmdstat_xack"]["calls"] < 250, stats["cmdstat_xack"]
+        wait_for(
+            lambda: sum(r["status"] == "success" for r in log_rows(postgres_url)) == 500,
+            timeout=30,
+            what="500 successful rows",
+        )
+    finally:
+        stack.stop_all()
+        private_redis.stop()

@@ -40,7 +40,7 @@ SPILL_KEY = "tasklens:unwritten"
 DROPPED_KEY = "tasklens:log:rows_dropped"
 DRAIN_GROUP = "tasklens-drain"
 ROWS_PER_ENTRY = 500
-ENTRIES_PER_DRAIN = 20
+ENTRIES_PER_DRAIN = 10  # one upsert: keeps the recorder waiting for the connection briefly
 # An entry a drainer took but did not finish for this long: the drainer is gone.
 CLAIM_IDLE_MS = 30_000
 _DATETIMES = ("timestamp", "created_at", "started_at", "completed_at")
