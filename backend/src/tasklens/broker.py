@@ -1,8 +1,9 @@
 """The broker for a run mode: in-process for the embedded mode, Redis Streams otherwise.
 
 Redis Streams (not lists or pub/sub) because a message is acknowledged only after its task
-has finished: a worker killed mid-task leaves the message pending in the consumer group,
-and another worker claims it once it has been idle longer than any task may run.
+has finished and its final row is durable (recorder.py): a worker killed before that leaves
+the message pending in the consumer group, and another worker claims it once it has been
+idle longer than any task may run.
 """
 
 from __future__ import annotations
@@ -147,6 +148,28 @@ class TaskLensStreamBroker(RedisStreamBroker):
         extra: dict[str, str | int] = {s: ">" for s in self.streams if s != queue_name}
         super().__init__(url, queue_name=queue_name, additional_streams=extra, **kwargs)
         self._in_flight: dict[tuple[str, Any], bytes] = {}
+        self._recorder: LifecycleRecorder | None = None
+
+    async def startup(self) -> None:
+        """A finished task's message is acknowledged by the recorder once the task's final
+        row is durable (recorder.py), in one pipeline per flush."""
+        await super().startup()
+        for middleware in self.middlewares:
+            if isinstance(middleware, TaskLensMiddleware):
+                self._recorder = middleware.recorder
+                self._recorder.acknowledge = self._acknowledge
+
+    async def _acknowledge(self, deliveries: list[tuple[str, Any]]) -> None:
+        by_stream: dict[str, list[Any]] = {}
+        for stream, message_id in deliveries:
+            by_stream.setdefault(stream, []).append(message_id)
+        async with (
+            Redis(connection_pool=self.connection_pool) as redis,
+            redis.pipeline(transaction=False) as pipe,
+        ):
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, self.consumer_group_name, *ids)
+            await pipe.execute()
 
     async def kick(self, message: BrokerMessage) -> None:
         """A message with a `delay` label waits in a sorted set until it is due; workers
@@ -168,7 +191,11 @@ class TaskLensStreamBroker(RedisStreamBroker):
         ack = self._ack_generator(id=message_id, queue_name=name)
 
         async def ack_unless_handed_back() -> None:
-            if self._in_flight.pop(key, None) is not None:
+            if self._in_flight.pop(key, None) is None:
+                return
+            if self._recorder is not None:
+                self._recorder.when_written(key)
+            else:
                 await ack()
 
         return AckableMessage(data=fields[b"data"], ack=ack_unless_handed_back)

@@ -217,7 +217,8 @@ class SqlAlchemyLogStore:
         params = [dict(zip(COLUMNS, _sqlite_row(_row(c, now)), strict=True)) for c in changes]
         params.sort(key=lambda p: (p["task_id"], p["attempt"]))
         async with self._engine.begin() as conn:
-            await conn.execute(self._sql, params)
+            if params:  # none: the recorder only asks whether the database is back
+                await conn.execute(self._sql, params)
 
     async def close(self) -> None:
         return None

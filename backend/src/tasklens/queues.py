@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from tasklens.heartbeat import describe_self, known_workers
+from tasklens.log_spill import spill_state
 from tasklens.middleware import TaskLensMiddleware
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.runtime import Runtime
+
+logger = logging.getLogger(__name__)
 
 GROUP = "tasklens"
 
@@ -53,3 +57,19 @@ async def queue_state(runtime: Runtime) -> tuple[list[QueueDepth], list[dict[str
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def log_losses(runtime: Runtime) -> tuple[int, int]:
+    """(lifecycle rows dropped, spilled batches not yet written to the database)."""
+    if runtime.redis is None:
+        return runtime.recorder.stats.rows_dropped, 0
+    return await spill_state(runtime.redis)
+
+
+async def rows_dropped(runtime: Runtime) -> int | None:
+    """For the metrics, which must not fail with Redis: None when it cannot be read."""
+    try:
+        return (await log_losses(runtime))[0]
+    except (OSError, RedisError) as exc:
+        logger.warning("metrics: could not read the dropped rows count: %s", exc)
+        return None

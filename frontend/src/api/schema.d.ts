@@ -542,6 +542,11 @@ export interface components {
              * Format: date-time
              */
             generated_at: string;
+            /**
+             * Log Rows Dropped
+             * @description Lifecycle rows dropped because neither the database nor Redis could take them (null: Redis unreachable)
+             */
+            log_rows_dropped: number | null;
             /** Metrics */
             metrics: components["schemas"]["TaskMetricsItem"][];
             /** Time Window Hours */
@@ -565,6 +570,16 @@ export interface components {
             depths: {
                 [key: string]: number;
             };
+            /**
+             * Log Batches Unwritten
+             * @description Batches of lifecycle rows spilled to Redis during a database outage, not yet written to the database
+             */
+            log_batches_unwritten: number;
+            /**
+             * Log Rows Dropped
+             * @description Lifecycle rows dropped because neither the database nor Redis could take them
+             */
+            log_rows_dropped: number;
             /**
              * Status
              * @description ok, or degraded when no worker is online

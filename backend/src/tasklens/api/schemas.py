@@ -60,6 +60,10 @@ class MetricsResponse(BaseModel):
     time_window_hours: int
     generated_at: datetime
     metrics: list[TaskMetricsItem]
+    log_rows_dropped: int | None = Field(
+        description="Lifecycle rows dropped because neither the database nor Redis could "
+        "take them (null: Redis unreachable)"
+    )
 
 
 class SeriesBucket(BaseModel):
@@ -285,3 +289,10 @@ class QueueHealth(BaseModel):
     broker: str
     workers_online: int
     depths: dict[str, int]
+    log_rows_dropped: int = Field(
+        description="Lifecycle rows dropped because neither the database nor Redis could take them"
+    )
+    log_batches_unwritten: int = Field(
+        description="Batches of lifecycle rows spilled to Redis during a database outage, "
+        "not yet written to the database"
+    )

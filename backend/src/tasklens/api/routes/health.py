@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from tasklens.api.deps import PrincipalDep, RuntimeDep
 from tasklens.api.errors import ErrorResponse
 from tasklens.api.schemas import HealthResponse, QueueHealth
-from tasklens.queues import queue_state
+from tasklens.queues import log_losses, queue_state
 
 router = APIRouter(tags=["health"])
 
@@ -43,10 +43,13 @@ async def queue_health(runtime: RuntimeDep, _: PrincipalDep) -> JSONResponse:
     Unlike /health it needs a token: it tells how busy the deployment is."""
     depths, workers = await queue_state(runtime)
     online = sum(1 for w in workers if w["online"])
+    dropped, unwritten = await log_losses(runtime)
     body = QueueHealth(
         status="ok" if online else "degraded",
         broker="ok",
         workers_online=online,
         depths={d.name: d.depth for d in depths},
+        log_rows_dropped=dropped,
+        log_batches_unwritten=unwritten,
     )
     return JSONResponse(body.model_dump(), status_code=200 if online else 503)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BeforeValidator
 
 from tasklens import monitoring
-from tasklens.api.deps import PrincipalDep, SessionDep
+from tasklens.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from tasklens.api.errors import ERROR_RESPONSES, ApiError
 from tasklens.api.schemas import (
     HistoryResponse,
@@ -19,6 +19,7 @@ from tasklens.api.schemas import (
     TimeseriesResponse,
 )
 from tasklens.models import TaskStatus
+from tasklens.queues import rows_dropped
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"], responses=ERROR_RESPONSES)
 
@@ -26,6 +27,7 @@ router = APIRouter(prefix="/monitoring", tags=["monitoring"], responses=ERROR_RE
 @router.get("/metrics")
 async def get_metrics(
     session: SessionDep,
+    runtime: RuntimeDep,
     _: PrincipalDep,
     time_window: Annotated[int, Query(ge=1, le=720, description="Hours back")] = 24,
 ) -> MetricsResponse:
@@ -34,6 +36,7 @@ async def get_metrics(
         time_window_hours=time_window,
         generated_at=datetime.now(UTC),
         metrics=[TaskMetricsItem(**r.model_dump()) for r in rows],
+        log_rows_dropped=await rows_dropped(runtime),
     )
 
 
