@@ -148,9 +148,12 @@ def test_postgres_restarted_during_10000_tasks_loses_no_row_and_duplicates_none(
         stack.stop_all()
 
 
+@pytest.mark.parametrize("outage", ["killed", "hung"])
 async def test_redis_down_cached_reads_answer_from_postgres_and_only_new_work_is_refused(
-    tmp_path: Path, private_redis: PrivateRedis, postgres_url: str
+    tmp_path: Path, private_redis: PrivateRedis, postgres_url: str, outage: str
 ) -> None:
+    """Killed: connections refused. Hung (SIGSTOP): connections accepted, never answered;
+    every Redis call gives up after its socket timeout."""
     repos = tmp_path / "repos"
     repo = make_repository(repos / "project")
     stack = Stack(
@@ -169,11 +172,16 @@ async def test_redis_down_cached_reads_answer_from_postgres_and_only_new_work_is
         api = stack.start_api()
         stack.start_worker()
         with api.client() as client:
-            task_id = client.post("/api/v1/analyses", json=cached).json()["task_id"]
+            accepted = client.post("/api/v1/analyses", json=cached)
+        assert accepted.status_code == 202, accepted.text
+        task_id = accepted.json()["task_id"]
         api.wait_task(task_id, "success", timeout=60)
         wait_for(lambda: api.client().get(path).status_code == 200, timeout=10, what="the result")
 
-        private_redis.stop()
+        if outage == "killed":
+            private_redis.stop()
+        else:
+            private_redis.pause()
         for token in (OPERATOR_TOKEN, VIEWER_TOKEN):
             with api.client(token) as client:
                 started = time.monotonic()
@@ -204,4 +212,5 @@ async def test_redis_down_cached_reads_answer_from_postgres_and_only_new_work_is
             assert "Redis" in refused.json()["error"]
         assert "Traceback" not in api.process.log()
     finally:
+        private_redis.resume()
         stack.stop_all()
