@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
+import httpx
 import pytest
 from git_repo import make_repository
 from private_services import PrivatePostgres, PrivateRedis
@@ -171,10 +172,15 @@ async def test_redis_down_cached_reads_answer_from_postgres_and_only_new_work_is
     try:
         api = stack.start_api()
         stack.start_worker()
-        with api.client() as client:
-            accepted = client.post("/api/v1/analyses", json=cached)
-        assert accepted.status_code == 202, accepted.text
-        task_id = accepted.json()["task_id"]
+        accepted: list[httpx.Response] = []
+
+        def submitted() -> bool:  # a loaded machine may time out a first connection
+            with api.client() as client:
+                accepted.append(client.post("/api/v1/analyses", json=cached))
+            return accepted[-1].status_code == 202
+
+        wait_for(submitted, timeout=60, what="the analysis to be accepted", interval=1)
+        task_id = accepted[-1].json()["task_id"]
         api.wait_task(task_id, "success", timeout=60)
         wait_for(lambda: api.client().get(path).status_code == 200, timeout=10, what="the result")
 
