@@ -4,6 +4,7 @@ servers on this machine belong to every test run (and other checkouts) at once."
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -41,6 +42,15 @@ class PrivateRedis:
                 return bool(client.ping())
         except redis.ConnectionError:
             return False
+
+    def pause(self) -> None:
+        """SIGSTOP: the server still accepts connections but never answers, as a hung one."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         """SIGKILL: the server vanishes mid-conversation, as in a crash."""

@@ -122,6 +122,48 @@ async def test_100_identical_requests_to_two_api_processes_run_once(
     assert runs["total_count"] == 1
 
 
+async def test_requests_to_two_api_processes_across_the_runs_finish_run_it_once(
+    distributed: Stack, tmp_path: Path
+) -> None:
+    """Requests keep coming while the run is queued, runs, saves and frees its claim: every
+    one answers the one task id (202) or its cached result (200), and it runs once."""
+    repo = _repo_stack(distributed, tmp_path)
+    apis = [distributed.start_api("api-a"), distributed.start_api("api-b")]
+    payload = {"kind": "repository", "subject": str(repo), "params": {"period": "all"}}
+    distributed.start_worker()
+    answers: list[httpx.Response] = []
+    async with httpx.AsyncClient(
+        headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}, timeout=30
+    ) as client:
+        cached_at: list[float] = []
+
+        async def keep_asking(i: int) -> None:
+            """Requests back to back, until a second after the first cached answer."""
+            deadline = time.monotonic() + 90
+            while not cached_at or time.monotonic() < cached_at[0] + 1:
+                assert time.monotonic() < deadline, "the analysis never finished"
+                answer = await client.post(apis[i % 2].base_url + "/api/v1/analyses", json=payload)
+                answers.append(answer)
+                if answer.status_code == 200 and not cached_at:
+                    cached_at.append(time.monotonic())
+
+        await asyncio.gather(*(keep_asking(i) for i in range(20)))
+
+    assert {r.status_code for r in answers} <= {200, 202}, [r.text for r in answers]
+    task_ids = {r.json()["task_id"] for r in answers}
+    assert len(task_ids) == 1, task_ids
+    started = [r for r in answers if not r.json()["deduplicated"] and not r.json()["cached"]]
+    assert len(started) == 1
+    [task_id] = task_ids
+    apis[0].wait_task(task_id, "success", timeout=60)
+    time.sleep(1)  # a second run's pending row, if any, reaches the log
+    with apis[0].client() as api_client:
+        runs = api_client.get(
+            "/api/v1/monitoring/history", params={"task_name": "analysis.repository"}
+        ).json()
+    assert runs["total_count"] == 1, runs
+
+
 async def test_stale_results_are_regenerated_for_operators_only(
     distributed: Stack, tmp_path: Path
 ) -> None:

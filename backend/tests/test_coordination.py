@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordinator
+from tasklens.coordination import Claim, Coordinator, InProcessCoordinator, RedisCoordinator
 
 CONTENDER = textwrap.dedent("""
     import asyncio, json, sys
@@ -62,4 +62,28 @@ async def test_only_the_holder_releases_and_the_ttl_frees_a_lost_claim(
     assert await coordinator.claim("subject:x", "task-3", ttl_seconds=30) == "task-2"
     assert await coordinator.release("subject:x", "task-2") is True
     assert await coordinator.claim("subject:x", "task-3", ttl_seconds=30) is None
+    await coordinator.close()
+
+
+async def test_a_claim_is_refused_when_a_run_finished_since_the_caller_looked(
+    coordinator: Coordinator,
+) -> None:
+    key = "analysis:same"
+    assert (await coordinator.claim_unless_finished(key, "run-1", 30, seen=None)).won
+    assert await coordinator.claim_unless_finished(key, "late", 30, None) == Claim(holder="run-1")
+    await coordinator.finish(key, "run-1", remember_seconds=1)
+    assert await coordinator.holder(key) is None
+    # It read the cache before run-1 saved its result: it is told, not given the key.
+    assert await coordinator.claim_unless_finished(key, "late", 30, None) == Claim(
+        finished_by="run-1"
+    )
+    assert await coordinator.holder(key) is None
+    # It read the cache after: run-1's result is what it saw, so the key is its.
+    assert (await coordinator.claim_unless_finished(key, "run-2", 30, "run-1")).won
+    assert (await coordinator.claim_unless_finished(key, "run-2", 30, "run-1")).won  # a retry
+    await coordinator.finish(key, "run-1", remember_seconds=1)  # late: frees nobody else's
+    assert await coordinator.holder(key) == "run-2"
+    assert await coordinator.release(key, "run-2") is True
+    await asyncio.sleep(1.1)  # the finisher is remembered only so long
+    assert (await coordinator.claim_unless_finished(key, "run-3", 30, None)).won
     await coordinator.close()

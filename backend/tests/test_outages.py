@@ -7,12 +7,14 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import asyncpg
+import httpx
 import pytest
 from git_repo import make_repository
 from private_services import PrivatePostgres, PrivateRedis
-from support import API_TOKENS, LiveEvents, Stack, wait_for
+from support import API_TOKENS, OPERATOR_TOKEN, VIEWER_TOKEN, LiveEvents, Stack, wait_for
 
 
 @pytest.fixture
@@ -145,4 +147,77 @@ def test_postgres_restarted_during_10000_tasks_loses_no_row_and_duplicates_none(
         assert (rows, task_ids, successful) == (10_000, 10_000, 10_000)
         assert "log write failed" in stack.processes[-1].log()  # the worker did see the outage
     finally:
+        stack.stop_all()
+
+
+@pytest.mark.parametrize("outage", ["killed", "hung"])
+async def test_redis_down_cached_reads_answer_from_postgres_and_only_new_work_is_refused(
+    tmp_path: Path, private_redis: PrivateRedis, postgres_url: str, outage: str
+) -> None:
+    """Killed: connections refused. Hung (SIGSTOP): connections accepted, never answered;
+    every Redis call gives up after its socket timeout."""
+    repos = tmp_path / "repos"
+    repo = make_repository(repos / "project")
+    stack = Stack(
+        tmp_path,
+        {
+            "TASKLENS_DATABASE_URL": postgres_url,
+            "TASKLENS_REDIS_URL": private_redis.url,
+            "TASKLENS_API_TOKENS": API_TOKENS,
+            "TASKLENS_REPO_ROOTS": str(repos),
+        },
+    )
+    cached = {"kind": "repository", "subject": str(repo), "params": {"period": "all"}}
+    uncached = {**cached, "params": {"period": "1_year"}}
+    path = f"/api/v1/analyses/repository/{quote(str(repo), safe='')}"
+    try:
+        api = stack.start_api()
+        stack.start_worker()
+        accepted: list[httpx.Response] = []
+
+        def submitted() -> bool:  # a loaded machine may time out a first connection
+            with api.client() as client:
+                accepted.append(client.post("/api/v1/analyses", json=cached))
+            return accepted[-1].status_code == 202
+
+        wait_for(submitted, timeout=60, what="the analysis to be accepted", interval=1)
+        task_id = accepted[-1].json()["task_id"]
+        api.wait_task(task_id, "success", timeout=60)
+        wait_for(lambda: api.client().get(path).status_code == 200, timeout=10, what="the result")
+
+        if outage == "killed":
+            private_redis.stop()
+        else:
+            private_redis.pause()
+        for token in (OPERATOR_TOKEN, VIEWER_TOKEN):
+            with api.client(token) as client:
+                started = time.monotonic()
+                served = client.get(path)
+                assert time.monotonic() - started < 15  # bounded Redis timeouts: no hang
+            assert served.status_code == 200, served.text
+            body = served.json()
+            assert body["live_unavailable"] is True
+            assert (body["task_id"], body["is_stale"]) == (task_id, False)
+            assert body["result"]["commit_count"] == 6
+        with api.client() as client:
+            reads = [
+                client.get("/api/v1/monitoring/metrics"),
+                client.get("/api/v1/monitoring/history"),
+                client.get(f"/api/v1/tasks/{task_id}"),
+                client.get("/api/v1/analyses"),
+                client.post("/api/v1/analyses", json=cached),  # the fresh result: no queue
+            ]
+            assert [r.status_code for r in reads] == [200] * 5, [r.text for r in reads]
+            assert reads[-1].json()["cached"] is True
+            new_work = [
+                client.post("/api/v1/analyses", json=uncached),
+                client.get(path, params={"period": "1_year"}),  # would generate it
+                client.post("/api/v1/demo", json={"task": "demo.quick", "count": 1}),
+            ]
+        for refused in new_work:
+            assert refused.status_code == 503, refused.text
+            assert "Redis" in refused.json()["error"]
+        assert "Traceback" not in api.process.log()
+    finally:
+        private_redis.resume()
         stack.stop_all()

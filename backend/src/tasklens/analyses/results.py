@@ -27,7 +27,9 @@ async def save(engine: AsyncEngine, record: AnalysisResult) -> None:
 
 
 async def load(session: AsyncSession, key: str) -> AnalysisResult | None:
-    return await session.get(AnalysisResult, key)
+    """Read from the database every time, not from the session's identity map: a request
+    reads it again after a run finished."""
+    return await session.get(AnalysisResult, key, populate_existing=True)
 
 
 async def recent(session: AsyncSession, limit: int) -> list[AnalysisResult]:

@@ -1,7 +1,8 @@
 """Submitting analyses and reading their cached results: deduplicated, fresh or stale.
 
-request → claim the analysis key (one holder across every API process) → kick the task
-with the claimed task id → the task saves its result and frees the claim.
+request → read the cache → claim the analysis key (one holder across every API process)
+unless a run finished since the read → kick the task with the claimed task id → the task
+saves its result, then frees the claim and marks itself its last finisher in one step.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from redis.exceptions import RedisError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from taskiq import AsyncBroker
@@ -64,6 +66,7 @@ class CachedView:
     record: AnalysisResult | None
     is_stale: bool
     regenerating_task_id: str | None
+    live_unavailable: bool = False  # Redis unreachable: whether it regenerates is unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,14 +174,32 @@ class AnalysisService:
     ) -> Submitted:
         """Fresh cached result (unless forced) → that; the same analysis already queued or
         running → its task (deduplicated); else a new task. Atomic across API processes."""
-        cached = None if force else await results.load(session, analysis.key)
+        cached = await results.load(session, analysis.key)
         await session.commit()  # reads done: the connection goes back before the Redis calls
-        if cached is not None and not self.is_stale(cached):
+        if not force and cached is not None and not self.is_stale(cached):
             return Submitted(cached.task_id, "success", deduplicated=False, cached=True)
         task_id = uuid.uuid4().hex
-        holder = await self.coordinator.claim(claim_key(analysis.key), task_id, self.claim_ttl)
-        if holder is not None:
-            return Submitted(holder, await _status(session, holder), deduplicated=True)
+        key = claim_key(analysis.key)
+        seen = cached.task_id if cached is not None else None
+        while True:  # each turn needs another run to have finished: it ends
+            claim = await self.coordinator.claim_unless_finished(key, task_id, self.claim_ttl, seen)
+            if claim.holder is not None:
+                return Submitted(
+                    claim.holder, await _status(session, claim.holder), deduplicated=True
+                )
+            if claim.finished_by is None:
+                break
+            # A run finished between our cache read and our claim: it was queued or running
+            # when this request came, so the request is answered by it, as it would have been
+            # a moment earlier. Its result is saved before it finishes (tasks/analyses.py).
+            record = await results.load(session, analysis.key)
+            await session.commit()
+            if record is not None and record.task_id == claim.finished_by:
+                if force:
+                    return Submitted(record.task_id, "success", deduplicated=True)
+                if not self.is_stale(record):
+                    return Submitted(record.task_id, "success", deduplicated=False, cached=True)
+            seen = claim.finished_by  # stale already, or failed after the save: run again
         task = self.broker.find_task(KINDS[analysis.kind].task_name)
         assert task is not None
         try:
@@ -189,19 +210,30 @@ class AnalysisService:
                 .kiq(subject=analysis.subject, period=analysis.period.value)
             )
         except BaseException:
-            await self.coordinator.release(claim_key(analysis.key), task_id)
+            await self.coordinator.release(key, task_id)
             raise
         return Submitted(task_id, "pending", deduplicated=False)
 
     async def view(
         self, session: AsyncSession, analysis: Analysis, may_regenerate: bool
     ) -> CachedView:
-        """The cached result; a stale or missing one is regenerated if the caller may."""
+        """The cached result; a stale or missing one is regenerated if the caller may.
+        With Redis unreachable a cached result is still served, saying so; only a missing
+        one an operator would have generated is refused (new work needs the queue)."""
         record = await results.load(session, analysis.key)
         stale = record is None or self.is_stale(record)
-        regenerating = await self.coordinator.holder(claim_key(analysis.key))
+        try:
+            regenerating = await self.coordinator.holder(claim_key(analysis.key))
+        except RedisError:
+            if record is None and may_regenerate:
+                raise
+            return CachedView(record, stale, None, live_unavailable=True)
         if stale and regenerating is None and may_regenerate:
-            regenerating = (await self.submit(session, analysis)).task_id
+            submitted = await self.submit(session, analysis)
+            if submitted.cached:  # a run finished meanwhile: its result is the answer
+                record = await results.load(session, analysis.key)
+                return CachedView(record, False, None)
+            regenerating = submitted.task_id
         return CachedView(record, record is not None and stale, regenerating)
 
 

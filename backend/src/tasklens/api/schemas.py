@@ -206,6 +206,10 @@ class AnalysisView(BaseModel):
     is_stale: bool
     is_regenerating: bool
     task_id: str | None = Field(description="The running regeneration, else the result's task")
+    live_unavailable: bool = Field(
+        description="Redis is unreachable: served from the database alone; whether it is "
+        "being regenerated is unknown and no regeneration was started",
+    )
 
 
 class AnalysisSummary(BaseModel):

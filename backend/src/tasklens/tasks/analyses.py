@@ -1,6 +1,7 @@
 """The analysis tasks: TaskIQ wrappers that give the engines their settings and a progress
 reporter, save a successful result to the cache, and free the analysis's claim however
-the run ends (so an identical request may run it again)."""
+the run ends (so an identical request may run it again); a saved run frees it as its
+finisher, so a request that read the cache before the save does not run it again."""
 
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ async def _run(
     key = analysis_key(kind, subject, period)
     task_id = context.message.task_id
     keep_claim = False
+    saved = False
     slot = None
     try:
         slot = await _take_subject_slot(services, kind, subject, task_id)
@@ -73,6 +75,7 @@ async def _run(
             services.engine,
             results.new_record(key, kind.value, subject, {"period": period.value}, result, task_id),
         )
+        saved = True
         return result
     except github.RateLimited as exc:  # not a failure of the task: run it after the reset
         await _send_again(context, delay=_seconds_until(exc.retry_at) + 1, next_attempt=True)
@@ -84,7 +87,11 @@ async def _run(
     finally:
         if slot is not None:
             await services.coordinator.release(slot, task_id)
-        if not keep_claim:  # a deferred, rescheduled or retried run still holds the analysis
+        if saved:  # after the save: a request that claims next finds the result (service.py)
+            await services.coordinator.finish(
+                claim_key(key), task_id, services.settings.report_stale_after_seconds
+            )
+        elif not keep_claim:  # a deferred, rescheduled or retried run still holds it
             await services.coordinator.release(claim_key(key), task_id)
 
 

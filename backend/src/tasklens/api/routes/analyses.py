@@ -172,6 +172,10 @@ async def get_refreshes(
         200: {"model": AnalysisView, "description": "The cached result"},
         202: {"model": AnalysisView, "description": "No result yet; being generated"},
         404: {"model": ErrorResponse},
+        503: {
+            "model": ErrorResponse,
+            "description": "The database is unavailable, or Redis is and there is no result",
+        },
     },
 )
 async def get_analysis(
@@ -184,7 +188,8 @@ async def get_analysis(
 ) -> JSONResponse:
     """The cached result with its freshness. For an operator, a stale or missing result is
     regenerated in the background (the stale one is still returned); a viewer gets what
-    there is."""
+    there is. With Redis unreachable a cached result is still served (`live_unavailable`);
+    a missing one an operator would have generated is a 503."""
     analysis = runtime.analyses.analysis(kind, subject, period)
     view = await runtime.analyses.view(session, analysis, may_regenerate=principal.can_operate)
     if view.regenerating_task_id is not None:
@@ -204,5 +209,6 @@ async def get_analysis(
         is_stale=view.is_stale,
         is_regenerating=view.regenerating_task_id is not None,
         task_id=view.regenerating_task_id or (record.task_id if record else None),
+        live_unavailable=view.live_unavailable,
     )
     return JSONResponse(body.model_dump(mode="json"), 200 if record else 202)
