@@ -64,7 +64,8 @@ export interface paths {
          * Get Analysis
          * @description The cached result with its freshness. For an operator, a stale or missing result is
          *     regenerated in the background (the stale one is still returned); a viewer gets what
-         *     there is.
+         *     there is. With Redis unreachable a cached result is still served (`live_unavailable`);
+         *     a missing one an operator would have generated is a 503.
          */
         get: operations["get_analysis_api_v1_analyses__kind___subject__get"];
         put?: never;
@@ -419,6 +420,11 @@ export interface components {
             /** Is Stale */
             is_stale: boolean;
             kind: components["schemas"]["AnalysisKind"];
+            /**
+             * Live Unavailable
+             * @description Redis is unreachable: served from the database alone; whether it is being regenerated is unknown and no regeneration was started
+             */
+            live_unavailable: boolean;
             period: components["schemas"]["Period"];
             /** Result */
             result: {
@@ -498,7 +504,7 @@ export interface components {
         HealthResponse: {
             /**
              * Database
-             * @description ok or down
+             * @description ok, down (unreachable), or for the embedded SQLite file: missing, replaced (not the file opened at startup) or unwritable
              */
             database: string;
             /**
@@ -1151,7 +1157,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The database or Redis is unavailable */
+            /** @description The database is unavailable, or Redis is and there is no result */
             503: {
                 headers: {
                     [name: string]: unknown;
