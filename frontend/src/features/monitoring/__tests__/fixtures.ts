@@ -3,6 +3,7 @@ import type { MetricsResponse } from "../api/get-metrics";
 export const metricsResponse: MetricsResponse = {
   time_window_hours: 24,
   generated_at: "2025-01-02T03:04:05Z",
+  log_rows_dropped: 0,
   metrics: [
     {
       task_name: "reports.build",
