@@ -26,6 +26,7 @@ from taskiq_redis import RedisStreamBroker
 
 from tasklens.cancellation import Cancellations
 from tasklens.coordination import Coordinator
+from tasklens.lost_messages import LostMessages
 from tasklens.middleware import REDELIVERIES_LABEL, STOPPED_ERROR, TaskLensMiddleware
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.reaper import Reaper, ReaperMiddleware
@@ -337,12 +338,22 @@ def build_broker(
             # unacknowledged for longer belongs to a worker that is gone.
             idle_timeout=int((settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS) * 1000),
         )
+    lost_messages = None
+    if isinstance(broker, TaskLensStreamBroker) and settings.redis_url is not None:
+        lost_messages = LostMessages(
+            settings.redis_url,
+            streams=broker.streams,
+            group=broker.consumer_group_name,
+            delayed_key=DELAYED_KEY,
+            interval=settings.lost_check_interval_seconds,
+        )
     reaper = Reaper(
         engine,
         # A running row older than this has nobody behind it: the task was cut off by then.
         max_task_seconds=settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS,
         redis_url=settings.redis_url,
         bus=recorder.bus,
+        lost_messages=lost_messages,
     )
     broker.add_middlewares(
         ReaperMiddleware(reaper),  # first: stops before the recorder closes the event bus

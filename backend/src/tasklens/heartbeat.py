@@ -1,5 +1,6 @@
-"""Worker heartbeats: each worker process says every few seconds that it is alive and how
-many tasks it runs, in one Redis hash that the API reads for `GET /api/v1/queues`."""
+"""Worker heartbeats: each worker process says every few seconds that it is alive and which
+tasks it runs, in one Redis hash that the API reads for `GET /api/v1/queues` and the reaper
+reads to tell a lost task from a long one (a foreign app's task has no TaskLens timeout)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
@@ -23,9 +24,13 @@ WORKERS_KEY = "tasklens:workers"
 INTERVAL_SECONDS = 5.0
 OFFLINE_AFTER_SECONDS = 30.0
 FORGET_AFTER_SECONDS = 3600.0
+# The ids a heartbeat lists, oldest first: the reaper only asks about the old ones.
+MAX_LISTED_TASKS = 1_000
 
 
-def describe_self(worker_id: str, started_at: datetime, running: int) -> dict[str, object]:
+def describe_self(
+    worker_id: str, started_at: datetime, running: int, tasks: Sequence[str] = ()
+) -> dict[str, object]:
     return {
         "id": worker_id,
         "hostname": socket.gethostname(),
@@ -33,11 +38,15 @@ def describe_self(worker_id: str, started_at: datetime, running: int) -> dict[st
         "started_at": started_at.isoformat(),
         "last_seen": time.time(),
         "running": running,
+        "tasks": list(tasks),
     }
 
 
 class Heartbeat:
-    def __init__(self, redis_url: str, worker_id: str, running: Callable[[], int]) -> None:
+    def __init__(
+        self, redis_url: str, worker_id: str, running: Callable[[], Sequence[str]]
+    ) -> None:
+        """`running` gives the ids of the tasks this worker runs, oldest first."""
         self._redis: Redis = connect(redis_url)
         self._worker_id = worker_id
         self._running = running
@@ -58,7 +67,10 @@ class Heartbeat:
 
     async def _beat(self) -> None:
         while True:
-            me = describe_self(self._worker_id, self._started_at, self._running())
+            tasks = self._running()
+            me = describe_self(
+                self._worker_id, self._started_at, len(tasks), tasks[:MAX_LISTED_TASKS]
+            )
             try:
                 await self._redis.hset(WORKERS_KEY, self._worker_id, json.dumps(me))
             except Exception as exc:
@@ -73,6 +85,7 @@ async def known_workers(redis: Redis) -> list[dict[str, object]]:
     workers, gone = [], []
     for worker_id, raw in (await redis.hgetall(WORKERS_KEY)).items():
         info = json.loads(raw)
+        info.pop("tasks", None)  # for the reaper; the API shows the count
         silent = now - float(info["last_seen"])
         if silent > FORGET_AFTER_SECONDS:
             gone.append(worker_id)

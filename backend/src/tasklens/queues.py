@@ -9,6 +9,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from tasklens.heartbeat import describe_self, known_workers
+from tasklens.lost_messages import LOST_COUNT_KEY
 from tasklens.middleware import TaskLensMiddleware
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.runtime import Runtime
@@ -49,6 +50,13 @@ async def queue_state(runtime: Runtime) -> tuple[list[QueueDepth], list[dict[str
             )
         )
     return depths, await known_workers(runtime.redis)
+
+
+async def lost_message_count(runtime: Runtime) -> int:
+    """Rows the reaper closed because Redis no longer held their message (lost_messages.py)."""
+    if runtime.redis is None:
+        return 0
+    return int(await runtime.redis.get(LOST_COUNT_KEY) or 0)
 
 
 def _text(value: Any) -> str:

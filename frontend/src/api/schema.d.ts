@@ -566,6 +566,11 @@ export interface components {
                 [key: string]: number;
             };
             /**
+             * Lost Messages
+             * @description Tasks closed as failed because Redis no longer held their message (its data was lost), counted since that Redis's data began; 0 in the embedded mode
+             */
+            lost_messages: number;
+            /**
              * Status
              * @description ok, or degraded when no worker is online
              */

@@ -282,3 +282,7 @@ class QueueHealth(BaseModel):
     broker: str
     workers_online: int
     depths: dict[str, int]
+    lost_messages: int = Field(
+        description="Tasks closed as failed because Redis no longer held their message "
+        "(its data was lost), counted since that Redis's data began; 0 in the embedded mode"
+    )

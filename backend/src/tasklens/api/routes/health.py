@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from tasklens.api.deps import PrincipalDep, RuntimeDep
 from tasklens.api.errors import ErrorResponse
 from tasklens.api.schemas import HealthResponse, QueueHealth
-from tasklens.queues import queue_state
+from tasklens.queues import lost_message_count, queue_state
 
 router = APIRouter(tags=["health"])
 
@@ -48,5 +48,6 @@ async def queue_health(runtime: RuntimeDep, _: PrincipalDep) -> JSONResponse:
         broker="ok",
         workers_online=online,
         depths={d.name: d.depth for d in depths},
+        lost_messages=await lost_message_count(runtime),
     )
     return JSONResponse(body.model_dump(), status_code=200 if online else 503)
