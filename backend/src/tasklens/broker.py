@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -173,6 +174,18 @@ class TaskLensStreamBroker(RedisStreamBroker):
                 await ack()
 
         return AckableMessage(data=fields[b"data"], ack=ack_unless_handed_back)
+
+    def held_task_ids(self, limit: int) -> tuple[list[str], int]:
+        """Ids of (at most `limit` of) the tasks delivered here and not yet acknowledged, and
+        how many there are: a worker's heartbeat lists them, since after Redis lost its data
+        this process's memory is the only place their messages are (lost_messages.py)."""
+        ids, read = [], 0
+        for data in itertools.islice(self._in_flight.values(), limit):
+            read += 1
+            task_id = self._task_id(data)
+            if task_id is not None:  # not ours to understand: no row waits for it
+                ids.append(task_id)
+        return ids, len(ids) + len(self._in_flight) - read
 
     async def shutdown(self) -> None:
         """A worker stopping with messages unacknowledged (tasks still running after the

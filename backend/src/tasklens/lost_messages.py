@@ -11,21 +11,25 @@ that one moving during the read is found in the next place rather than missed:
 2. each priority stream past its consumer group's last delivery (the whole stream when the
    group is gone), which includes scheduled kicks and handed-back messages;
 3. each stream's pending entries list: delivered and not acknowledged (running, prefetched,
-   waiting for a slot, or held by a dead worker until another one reclaims it).
+   waiting for a slot, or held by a dead worker until another one reclaims it);
+4. a live worker's memory: what it was delivered and has not acknowledged, listed in its
+   heartbeat (after a loss, the only place left of the messages it had prefetched: they run).
 
 A row is closed as `failed` "lost: message no longer in the queue" only when its queue is
 one of TaskLens's streams (a foreign broker's queue is not ours to judge), it is older than a
 grace (its send may be in flight, or the worker's `running` write still in a buffer), no
-message of its task was found in two reads an interval apart (a message moving backwards, a
-retry being re-sent, is missed at most once), and it is still `pending` at the UPDATE.
-The work is bounded: past `MAX_MESSAGES_READ` queued messages the check is skipped (nothing
-is closed), and at most `MAX_ROWS_CHECKED` rows are looked at per pass, in turn.
+message of its task was found in two reads at least a heartbeat apart (a message moving
+backwards, a retry being re-sent, a delivery newer than the last heartbeat, is missed at most
+once), and it is still `pending` at the UPDATE. The work is bounded: past `MAX_MESSAGES_READ`
+queued messages, or a worker holding more than its heartbeat lists, the check is skipped
+(nothing is closed), and at most `MAX_ROWS_CHECKED` rows are looked at per pass, in turn.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -37,6 +41,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tasklens.heartbeat import INTERVAL_SECONDS as HEARTBEAT_SECONDS
+from tasklens.heartbeat import held_task_ids
 from tasklens.models import TaskExecutionLog, TaskStatus
 from tasklens.redis_connection import connect
 
@@ -49,6 +55,8 @@ LEASE_KEY = "tasklens:reaper:lost-messages"
 GRACE_SECONDS = 30.0
 MAX_MESSAGES_READ = 100_000
 MAX_ROWS_CHECKED = 10_000
+# Two looks at least this far apart: a heartbeat (every 5 s) lists a worker's held messages.
+CONFIRM_AFTER_SECONDS = 2 * HEARTBEAT_SECONDS
 READ_BATCH = 1_000
 
 _LOG: Any = TaskExecutionLog.__table__  # type: ignore[attr-defined]
@@ -156,6 +164,7 @@ class LostMessages:
         delayed_key: str,
         interval: float,
         grace: float = GRACE_SECONDS,
+        confirm_after: float = CONFIRM_AFTER_SECONDS,
     ) -> None:
         self._redis: Redis = connect(redis_url)
         self.streams = list(streams)
@@ -163,8 +172,10 @@ class LostMessages:
         self._delayed_key = delayed_key
         self.interval = interval
         self.grace = grace
+        self._confirm_after = confirm_after
+        self._lease_key = f"{LEASE_KEY}:{self.streams[0]}"  # one per deployment sharing Redis
         self._me = uuid.uuid4().hex
-        self._suspects: set[int] = set()  # row ids missing at the previous read
+        self._suspects: dict[int, float] = {}  # row id -> when its message was first missed
         self._after: tuple[datetime, int] | None = None  # where the next window of rows starts
         self._too_many = False
 
@@ -172,7 +183,8 @@ class LostMessages:
         await self._redis.aclose()
 
     async def confirmed(self, engine: AsyncEngine) -> list[int]:
-        """Ids of the rows whose message was missing now and at the previous check."""
+        """Ids of the rows whose message was missing now and at the previous check, at
+        least `confirm_after` seconds before."""
         if not await self._hold_lease():
             self._suspects.clear()
             return []
@@ -180,6 +192,11 @@ class LostMessages:
             present = await queued_task_ids(
                 self._redis, self.streams, self._group, self._delayed_key
             )
+            # Messages delivered before the loss live on in their worker's memory, and run.
+            held = await held_task_ids(self._redis)
+            if held is None:
+                raise TooManyMessages
+            present |= held
         except TooManyMessages:
             if not self._too_many:
                 logger.warning(
@@ -191,9 +208,20 @@ class LostMessages:
             return []
         self._too_many = False
         rows = await self._candidates(engine)
-        missing = {row_id for row_id, task_id in rows if task_id not in present}
-        confirmed = sorted(missing & self._suspects)
-        self._suspects = missing - self._suspects
+        now = time.monotonic()
+        missing = {
+            row_id: self._suspects.get(row_id, now)
+            for row_id, task_id in rows
+            if task_id not in present
+        }
+        confirmed = sorted(
+            row_id
+            for row_id, first in missing.items()
+            if row_id in self._suspects and now - first >= self._confirm_after
+        )
+        for row_id in confirmed:
+            del missing[row_id]
+        self._suspects = missing
         return confirmed
 
     def still_lost(self, row_ids: Sequence[int], now: datetime) -> Any:
@@ -212,7 +240,7 @@ class LostMessages:
 
     async def _hold_lease(self) -> bool:
         ttl_ms = int(max(self.interval * 3, 1.0) * 1000)
-        taken = await self._redis.eval(_TAKE_LEASE, 1, LEASE_KEY, self._me, ttl_ms)
+        taken = await self._redis.eval(_TAKE_LEASE, 1, self._lease_key, self._me, ttl_ms)
         return bool(taken)
 
     async def _candidates(self, engine: AsyncEngine) -> list[tuple[int, str]]:

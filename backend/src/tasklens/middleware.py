@@ -132,7 +132,11 @@ class TaskLensMiddleware(TaskiqMiddleware):
         if self.cancellations is not None:
             await self.cancellations.start()
         if self._redis_url is not None and self.broker.is_worker_process:
-            self._heartbeat = Heartbeat(self._redis_url, self.worker_id, self.running_task_ids)
+            # TaskLensStreamBroker's (broker.py imports this module, hence no isinstance).
+            held = getattr(self.broker, "held_task_ids", None)
+            self._heartbeat = Heartbeat(
+                self._redis_url, self.worker_id, self.running_task_ids, held
+            )
             await self._heartbeat.start()
 
     def running_count(self) -> int:
