@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 import redis
 import redis.asyncio
-from support import Stack, wait_for
+from support import Stack, free_port, wait_for
 from taskiq import TaskiqMessage
 
 from tasklens.broker import DELAYED_KEY, TaskLensStreamBroker
@@ -123,7 +123,7 @@ def test_only_rows_whose_message_is_nowhere_in_the_queue_are_closed(
             streams=["tasklens:high", "tasklens", "tasklens:low"],
             group="tasklens",
             delayed_key=DELAYED_KEY,
-            interval=0.01,
+            interval=0.2,
             confirm_after=0.01,
         )
         reaper = Reaper(engine, max_task_seconds=600, redis_url=redis_url, lost_messages=lost)
@@ -131,7 +131,7 @@ def test_only_rows_whose_message_is_nowhere_in_the_queue_are_closed(
             closed = []
             for _ in range(3):
                 closed.append(await reaper.reap())
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.25)
             return closed
         finally:
             await reaper.stop()
@@ -252,3 +252,41 @@ def test_tasks_flushed_from_redis_end_failed_and_counted_while_held_ones_run(
     for task_id in held:
         [attempt] = api.task(task_id)["attempts"]
         assert (attempt["status"], attempt["error_message"]) == ("success", None)
+
+
+def test_suspects_from_before_an_outage_or_a_long_pause_count_for_nothing(
+    postgres_url: str, redis_url: str
+) -> None:
+    """A worker's buffered `running` write lands a few seconds after the database is back:
+    so a look that failed, or one long ago, does not confirm anything; two fresh looks do."""
+
+    async def scenario() -> list[int]:
+        await _insert_pending(postgres_url, [("gone", "tasklens", "5 minutes")])
+        engine = create_engine(postgres_url)
+        unreachable = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")
+        lost = LostMessages(
+            redis_url,
+            streams=["tasklens"],
+            group="tasklens",
+            delayed_key=DELAYED_KEY,
+            interval=0.01,
+            confirm_after=0.05,
+        )
+        found = []
+        try:
+            found.append(len(await lost.confirmed(engine)))  # suspected
+            await asyncio.sleep(0.06)
+            with pytest.raises(OSError):
+                await lost.confirmed(unreachable)  # the database is away: suspects dropped
+            found.append(len(await lost.confirmed(engine)))  # suspected again
+            await asyncio.sleep(0.5)  # longer than 3 looks: stale
+            found.append(len(await lost.confirmed(engine)))  # suspected again
+            await asyncio.sleep(0.06)
+            found.append(len(await lost.confirmed(engine)))  # confirmed
+        finally:
+            await lost.close()
+            await engine.dispose()
+            await unreachable.dispose()
+        return found
+
+    assert asyncio.run(scenario()) == [0, 0, 0, 1]

@@ -178,13 +178,26 @@ class LostMessages:
         self._suspects: dict[int, float] = {}  # row id -> when its message was first missed
         self._after: tuple[datetime, int] | None = None  # where the next window of rows starts
         self._too_many = False
+        self._last_look = float("-inf")
 
     async def close(self) -> None:
         await self._redis.aclose()
 
     async def confirmed(self, engine: AsyncEngine) -> list[int]:
-        """Ids of the rows whose message was missing now and at the previous check, at
-        least `confirm_after` seconds before."""
+        """Ids of the rows whose message was missing now and at the previous look, at
+        least `confirm_after` seconds before. Suspects of a look long ago (the database or
+        Redis was away since: a worker's buffered writes are about to land) count for nothing."""
+        started = time.monotonic()
+        if started - self._last_look > 3 * max(self.interval, self._confirm_after):
+            self._suspects.clear()
+        self._last_look = started
+        try:
+            return await self._look(engine)
+        except BaseException:
+            self._suspects.clear()
+            raise
+
+    async def _look(self, engine: AsyncEngine) -> list[int]:
         if not await self._hold_lease():
             self._suspects.clear()
             return []
