@@ -63,7 +63,8 @@ class Settings(BaseSettings):
         ge=0.1,
         le=3600,
         description="Distributed mode: how often one process looks for `pending` rows whose "
-        "message Redis lost (closed as failed after two looks this far apart)",
+        "message Redis lost (closed as failed after two consecutive looks at least this and "
+        "10 s apart)",
     )
     event_flush_interval_ms: int = Field(default=25, ge=1, le=10_000)
     log_write_interval_ms: int = Field(default=100, ge=1, le=60_000)
