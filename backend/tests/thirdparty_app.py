@@ -12,9 +12,10 @@ from tasklens.middleware import TaskLensMiddleware
 
 REDIS_URL = os.environ["THIRDPARTY_REDIS_URL"]
 
-# socket_timeout=None: with redis-py's 5 s default, ListQueueBroker's BRPOP (which blocks
-# without a timeout) raises TimeoutError after 5 idle seconds and the worker process dies,
-# taking a running task with it (taskiq-redis 1.2.4 only catches ConnectionError there).
+# socket_timeout=None: with redis-py's default socket timeout, ListQueueBroker's BRPOP (which
+# blocks without a timeout) raises TimeoutError once the queue has been idle that long and the
+# worker process dies, taking a running task with it (taskiq-redis catches only
+# ConnectionError there).
 broker = ListQueueBroker(REDIS_URL, queue_name="thirdparty", socket_timeout=None).with_middlewares(
     SmartRetryMiddleware(default_retry_count=3, default_delay=0.1),
     TaskLensMiddleware(database_url=os.environ["THIRDPARTY_DATABASE_URL"], redis_url=REDIS_URL),

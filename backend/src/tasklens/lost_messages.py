@@ -55,7 +55,7 @@ LEASE_KEY = "tasklens:reaper:lost-messages"
 GRACE_SECONDS = 30.0
 MAX_MESSAGES_READ = 100_000
 MAX_ROWS_CHECKED = 10_000
-# Two looks at least this far apart: a heartbeat (every 5 s) lists a worker's held messages.
+# Two looks at least two heartbeats apart: a heartbeat lists a worker's held messages.
 CONFIRM_AFTER_SECONDS = 2 * HEARTBEAT_SECONDS
 READ_BATCH = 1_000
 
