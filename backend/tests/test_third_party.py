@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis
 from support import Stack, wait_for
 
 HERE = Path(__file__).parent
@@ -94,7 +95,8 @@ async def test_a_foreign_task_longer_than_the_tasklens_timeout_runs_on_while_its
 ) -> None:
     """TaskLens's reaper takes a `running` row older than its own longest task (here 1 s +
     0.5 s + 10 s) for a lost one; but the foreign worker's heartbeat lists this task, so the
-    row stays `running` for all of its 25 s and ends `success`, never `failed` on the way."""
+    row stays `running` for all of its 25 s and ends `success`, never `failed` on the way;
+    also when Redis loses the heartbeats midway (FLUSHDB), until the worker beats again."""
     sent = await thirdparty.reconcile.kiq(25)  # type: ignore[attr-defined]
 
     def watch_in_tasklens() -> list[str]:
@@ -108,12 +110,20 @@ async def test_a_foreign_task_longer_than_the_tasklens_timeout_runs_on_while_its
             },
         )
         seen: list[str] = []
+        running_since, flushed = 0.0, False
         try:
             api = stack.start_api()
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and (not seen or seen[-1] != "success"):
                 seen.append(api.task(sent.task_id).get("status", "none"))
+                if seen[-1] == "running" and not running_since:
+                    running_since = time.monotonic()
+                if running_since and not flushed and time.monotonic() - running_since > 13:
+                    with redis.Redis.from_url(redis_url) as client:
+                        client.flushdb()  # past the age limit: only the heartbeat shields it
+                    flushed = True
                 time.sleep(0.5)
+            assert flushed
             [attempt] = api.task(sent.task_id)["attempts"]
             assert attempt["error_message"] is None
             assert attempt["duration_ms"] >= 25_000

@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import TaskiqMiddleware
 
 from tasklens.event_bus import Event, EventBus
+from tasklens.heartbeat import INTERVAL_SECONDS as HEARTBEAT_SECONDS
 from tasklens.heartbeat import OFFLINE_AFTER_SECONDS, WORKERS_KEY
 from tasklens.lifecycle import LifecycleChange
 from tasklens.lost_messages import LOST_MESSAGE_ERROR, LostMessages
@@ -63,6 +64,9 @@ REAP_EVERY_SECONDS = 5.0
 SUPERSEDED_GRACE_SECONDS = 10.0
 # Bounds one pass's look at `running` rows past the age limit (normally none).
 MAX_TOO_OLD_ROWS = 10_000
+# Two beats: a too-old row whose worker has no heartbeat at all waits this long, and a
+# heartbeat older than this no longer vouches for the tasks it lists.
+UNKNOWN_WORKER_GRACE_SECONDS = 2 * HEARTBEAT_SECONDS
 
 _LOG: Any = TaskExecutionLog.__table__  # type: ignore[attr-defined]
 
@@ -90,6 +94,7 @@ class Reaper:
         self._interval = interval
         self._lost = lost_messages
         self._next_lost_check = 0.0
+        self._unknown: dict[int, float] = {}  # too-old row id -> first seen without heartbeat
         self._task: asyncio.Task[None] | None = None
         self._failing = False
 
@@ -122,38 +127,40 @@ class Reaper:
             # Jitter: many processes do not all hit the database in the same instant.
             await asyncio.sleep(self._interval * random.uniform(0.8, 1.2))
 
-    async def heartbeats(self) -> tuple[list[str], set[tuple[str, str]]]:
-        """Workers whose heartbeat is older than OFFLINE_AFTER_SECONDS, and the (worker, task
-        id) pairs the live ones say they run. A worker missing from the hash is not declared
-        dead (Redis may just have restarted): the age rule covers it."""
+    async def heartbeats(self) -> tuple[list[str], set[str], set[tuple[str, str]]]:
+        """Workers whose heartbeat is older than OFFLINE_AFTER_SECONDS, the live ones, and the
+        (worker, task id) pairs the ones that beat lately say they run (a killed worker's last
+        list must not shield its tasks until it is declared dead). A worker missing from the
+        hash is not declared dead (Redis may just have restarted): the age rule covers it."""
         if self._redis is None:
-            return [], set()
+            return [], set(), set()
         now = time.time()
         dead: list[str] = []
+        alive: set[str] = set()
         running: set[tuple[str, str]] = set()
         for worker_id, raw in (await self._redis.hgetall(WORKERS_KEY)).items():
             name = worker_id.decode() if isinstance(worker_id, bytes) else str(worker_id)
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 beat = json.loads(raw)
-                if now - float(beat["last_seen"]) > OFFLINE_AFTER_SECONDS:
+                silent = now - float(beat["last_seen"])
+                if silent > OFFLINE_AFTER_SECONDS:
                     dead.append(name)
-                else:
+                    continue
+                alive.add(name)
+                if silent <= UNKNOWN_WORKER_GRACE_SECONDS:
                     running.update((name, str(task_id)) for task_id in beat.get("tasks") or ())
-        return dead, running
-
-    async def dead_workers(self) -> list[str]:
-        return (await self.heartbeats())[0]
+        return dead, alive, running
 
     async def reap(self) -> int:
         """One pass over the rules; returns how many rows it closed."""
         now = datetime.now(UTC)
         running = _LOG.c.status == TaskStatus.RUNNING.value
-        live: set[tuple[str, str]] = set()
+        unclaimed: Any = sa.true()
         if self._redis is None:
             # Embedded: this process is the only worker, so another one's rows are orphans.
             whose: Any = sa.and_(_LOG.c.worker.is_not(None), _LOG.c.worker != this_worker())
         else:
-            dead, live = await self.heartbeats()
+            dead, alive, listed = await self.heartbeats()
             whose = _LOG.c.worker.in_(dead)
         too_old = sa.func.coalesce(_LOG.c.started_at, _LOG.c.created_at) < now - timedelta(
             seconds=self._max_task_seconds
@@ -164,9 +171,11 @@ class Reaper:
             _LOG.c.updated_at < now - timedelta(seconds=SUPERSEDED_GRACE_SECONDS),
             sa.exists().where(later.c.task_id == _LOG.c.task_id, later.c.attempt > _LOG.c.attempt),
         )
+        if self._redis is not None:
+            unclaimed = await self._unclaimed(sa.and_(running, too_old), alive, listed)
         rules = [
             (sa.and_(running, whose), LOST_ERROR),
-            (sa.and_(running, too_old, await self._unclaimed(running, too_old, live)), LOST_ERROR),
+            (sa.and_(running, too_old, unclaimed), LOST_ERROR),
             (superseded, LOST_ERROR),
         ]
         if self._redis is None:
@@ -175,20 +184,30 @@ class Reaper:
         closed = await self._close(rules, now)
         return closed + await self._close_lost_messages()
 
-    async def _unclaimed(self, running: Any, too_old: Any, live: set[tuple[str, str]]) -> Any:
-        """Of the rows past the age limit, those no live heartbeat lists: a foreign app's task
-        (no TaskLens timeout) may run longer, and its worker's heartbeat says it still does."""
-        if not live:
-            return sa.true()
+    async def _unclaimed(self, too_old: Any, alive: set[str], listed: set[tuple[str, str]]) -> Any:
+        """Of the rows past the age limit, those whose worker's live heartbeat does not list
+        them (a foreign app's task has no TaskLens timeout and may run longer: its heartbeat
+        says it still does), or whose worker has had no heartbeat for a while (Redis lost the
+        hash: a live worker writes it again within one beat)."""
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
                     sa.select(_LOG.c.id, _LOG.c.worker, _LOG.c.task_id)
-                    .where(running, too_old)
+                    .where(too_old)
                     .limit(MAX_TOO_OLD_ROWS)
                 )
             ).all()
-        unclaimed = [row.id for row in rows if (row.worker, row.task_id) not in live]
+        now = time.monotonic()
+        unknown = {
+            row.id: self._unknown.get(row.id, now) for row in rows if row.worker not in alive
+        }
+        self._unknown = unknown
+        unclaimed = [
+            row.id
+            for row in rows
+            if (row.worker in alive and (row.worker, row.task_id) not in listed)
+            or (row.id in unknown and now - unknown[row.id] >= UNKNOWN_WORKER_GRACE_SECONDS)
+        ]
         return _LOG.c.id.in_(unclaimed)
 
     async def _close_lost_messages(self) -> int:
