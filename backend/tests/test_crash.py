@@ -155,6 +155,53 @@ def test_the_reaper_closes_each_lost_row_once_when_many_processes_run_it(
     )
 
 
+def test_a_live_heartbeat_listing_a_task_keeps_its_old_row_running_and_only_that_row(
+    postgres_url: str, redis_url: str
+) -> None:
+    """Rows past the age limit: the one whose worker's heartbeat lists it stays `running`; one
+    its worker lost track of, one whose task id another worker lists, and one listed by a
+    heartbeat that stopped beating 20 s ago (killed, not yet declared dead) are closed. One of
+    a worker with no heartbeat at all (Redis lost the hash) waits for the next beats."""
+    with redis.Redis.from_url(redis_url) as client:
+        beat = {"last_seen": time.time(), "tasks": ["long"]}
+        client.hset(WORKERS_KEY, "host:1", json.dumps(beat))
+        client.hset(WORKERS_KEY, "host:2", json.dumps({**beat, "tasks": ["elsewhere"]}))
+        stale = {"last_seen": time.time() - 20, "tasks": ["stale"]}
+        client.hset(WORKERS_KEY, "host:3", json.dumps(stale))
+
+    async def scenario() -> int:
+        conn = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+        try:
+            await conn.executemany(
+                "INSERT INTO task_execution_logs (task_id, attempt, task_name, status, worker, "
+                "started_at, created_at, updated_at) VALUES ($1, 1, 'billing.reconcile', "
+                "'running', $2, now() - interval '1 hour', now() - interval '1 hour', now())",
+                [
+                    ("long", "host:1"),
+                    ("forgotten", "host:1"),
+                    ("elsewhere", "host:1"),
+                    ("stale", "host:3"),
+                    ("unknown", "host:9"),
+                ],
+            )
+        finally:
+            await conn.close()
+        engine = create_engine(postgres_url)
+        reaper = Reaper(engine, max_task_seconds=600, redis_url=redis_url)
+        try:
+            return await reaper.reap()
+        finally:
+            await reaper.stop()
+            await engine.dispose()
+
+    assert asyncio.run(scenario()) == 3
+    rows = {r["task_id"]: r for r in log_rows(postgres_url)}
+    assert rows["long"]["status"] == "running"
+    assert rows["unknown"]["status"] == "running"
+    for task_id in ("forgotten", "elsewhere", "stale"):
+        assert (rows[task_id]["status"], rows[task_id]["error_message"]) == ("failed", LOST_ERROR)
+
+
 def test_the_embedded_process_closes_the_rows_of_its_killed_predecessor(embedded: Stack) -> None:
     api = embedded.start_api()
     [task_id] = api.enqueue("demo.slow", steps=40, step_seconds=0.5)

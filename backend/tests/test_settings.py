@@ -17,6 +17,7 @@ from support import TASKLENS
         ("TASKLENS_DATABASE_URL", "mysql://db/x", "postgresql+asyncpg://"),
         ("TASKLENS_REDIS_URL", "http://localhost", "redis://"),
         ("TASKLENS_TASK_TIMEOUT_SECONDS", "0", "greater than or equal to 1"),
+        ("TASKLENS_LOST_CHECK_INTERVAL_SECONDS", "0", "greater than or equal to 0.1"),
         ("TASKLENS_LOG_RETENTION_DAYS", "forever", "valid integer"),
         ("TASKLENS_FAILED_RETENTION_DAYS", "0", "greater than or equal to 1"),
         ("TASKLENS_FAILED_RETENTION_DAYS", "7", "less than log_retention_days (30)"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -27,6 +28,7 @@ from taskiq_redis import RedisStreamBroker
 
 from tasklens.cancellation import Cancellations
 from tasklens.coordination import Coordinator
+from tasklens.lost_messages import LostMessages
 from tasklens.middleware import REDELIVERIES_LABEL, STOPPED_ERROR, TaskLensMiddleware
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.reaper import Reaper, ReaperMiddleware
@@ -200,6 +202,18 @@ class TaskLensStreamBroker(RedisStreamBroker):
 
         return AckableMessage(data=fields[b"data"], ack=ack_unless_handed_back)
 
+    def held_task_ids(self, limit: int) -> tuple[list[str], int]:
+        """Ids of (at most `limit` of) the tasks delivered here and not yet acknowledged, and
+        how many there are: a worker's heartbeat lists them, since after Redis lost its data
+        this process's memory is the only place their messages are (lost_messages.py)."""
+        ids, read = [], 0
+        for data in itertools.islice(self._in_flight.values(), limit):
+            read += 1
+            task_id = self._task_id(data)
+            if task_id is not None:  # not ours to understand: no row waits for it
+                ids.append(task_id)
+        return ids, len(ids) + len(self._in_flight) - read
+
     async def shutdown(self) -> None:
         """A worker stopping with messages unacknowledged (tasks still running after the
         grace period, or prefetched and never started) hands them back at once instead of
@@ -364,12 +378,22 @@ def build_broker(
             # unacknowledged for longer belongs to a worker that is gone.
             idle_timeout=int((settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS) * 1000),
         )
+    lost_messages = None
+    if isinstance(broker, TaskLensStreamBroker) and settings.redis_url is not None:
+        lost_messages = LostMessages(
+            settings.redis_url,
+            streams=broker.streams,
+            group=broker.consumer_group_name,
+            delayed_key=DELAYED_KEY,
+            interval=settings.lost_check_interval_seconds,
+        )
     reaper = Reaper(
         engine,
         # A running row older than this has nobody behind it: the task was cut off by then.
         max_task_seconds=settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS,
         redis_url=settings.redis_url,
         bus=recorder.bus,
+        lost_messages=lost_messages,
     )
     broker.add_middlewares(
         ReaperMiddleware(reaper),  # first: stops before the recorder closes the event bus

@@ -1,5 +1,6 @@
-"""Worker heartbeats: each worker process says every few seconds that it is alive and how
-many tasks it runs, in one Redis hash that the API reads for `GET /api/v1/queues`."""
+"""Worker heartbeats: each worker process says every few seconds that it is alive and which
+tasks it runs, in one Redis hash that the API reads for `GET /api/v1/queues` and the reaper
+reads to tell a lost task from a long one (a foreign app's task has no TaskLens timeout)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -20,12 +22,22 @@ from tasklens.redis_connection import connect
 logger = logging.getLogger(__name__)
 
 WORKERS_KEY = "tasklens:workers"
+HELD_KEY = "tasklens:workers:held:"  # + worker id
 INTERVAL_SECONDS = 5.0
 OFFLINE_AFTER_SECONDS = 30.0
 FORGET_AFTER_SECONDS = 3600.0
+# The ids a heartbeat lists of running tasks (oldest first: the reaper asks about old ones)
+# and of held messages (past that, the lost-message check cannot judge and skips).
+MAX_LISTED_TASKS = 1_000
 
 
-def describe_self(worker_id: str, started_at: datetime, running: int) -> dict[str, object]:
+# Held: delivered to this worker, not yet acknowledged (running, or prefetched).
+Held = Callable[[int], tuple[list[str], int]]
+
+
+def describe_self(
+    worker_id: str, started_at: datetime, running: int, tasks: Sequence[str] = ()
+) -> dict[str, object]:
     return {
         "id": worker_id,
         "hostname": socket.gethostname(),
@@ -33,14 +45,24 @@ def describe_self(worker_id: str, started_at: datetime, running: int) -> dict[st
         "started_at": started_at.isoformat(),
         "last_seen": time.time(),
         "running": running,
+        "tasks": list(tasks),
     }
 
 
 class Heartbeat:
-    def __init__(self, redis_url: str, worker_id: str, running: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        worker_id: str,
+        running: Callable[[], Sequence[str]],
+        held: Held | None = None,
+    ) -> None:
+        """`running` gives the ids of the tasks this worker runs, oldest first; `held` those
+        of the messages its broker delivered here and this worker has not acknowledged."""
         self._redis: Redis = connect(redis_url)
         self._worker_id = worker_id
         self._running = running
+        self._held = held
         self._started_at = datetime.now(UTC)
         self._task: asyncio.Task[None] | None = None
 
@@ -54,13 +76,26 @@ class Heartbeat:
                 await self._task
         with contextlib.suppress(Exception):
             await self._redis.hdel(WORKERS_KEY, self._worker_id)  # a clean exit says so
+            await self._redis.delete(HELD_KEY + self._worker_id)
         await self._redis.aclose()
 
     async def _beat(self) -> None:
         while True:
-            me = describe_self(self._worker_id, self._started_at, self._running())
+            tasks = self._running()
+            me = describe_self(
+                self._worker_id, self._started_at, len(tasks), tasks[:MAX_LISTED_TASKS]
+            )
+            held = self._held(MAX_LISTED_TASKS) if self._held is not None else ([], 0)
             try:
-                await self._redis.hset(WORKERS_KEY, self._worker_id, json.dumps(me))
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.hset(WORKERS_KEY, self._worker_id, json.dumps(me))
+                    # Its own key, read only by the lost-message check: the hash stays small.
+                    pipe.set(
+                        HELD_KEY + self._worker_id,
+                        json.dumps({"ids": held[0], "count": held[1]}),
+                        ex=int(OFFLINE_AFTER_SECONDS),
+                    )
+                    await pipe.execute()
             except Exception as exc:
                 logger.warning("heartbeat failed: %s", exc)
             await asyncio.sleep(INTERVAL_SECONDS)
@@ -73,6 +108,7 @@ async def known_workers(redis: Redis) -> list[dict[str, object]]:
     workers, gone = [], []
     for worker_id, raw in (await redis.hgetall(WORKERS_KEY)).items():
         info = json.loads(raw)
+        info.pop("tasks", None)  # for the reaper; the API shows the count
         silent = now - float(info["last_seen"])
         if silent > FORGET_AFTER_SECONDS:
             gone.append(worker_id)
@@ -83,3 +119,26 @@ async def known_workers(redis: Redis) -> list[dict[str, object]]:
     if gone:
         await redis.hdel(WORKERS_KEY, *gone)
     return sorted(workers, key=lambda w: str(w["id"]))
+
+
+async def held_task_ids(redis: Redis) -> set[str] | None:
+    """Ids of the messages live workers hold (delivered, not acknowledged); None when one
+    holds more than its heartbeat lists, so that nobody can tell which."""
+    now = time.time()
+    live = []
+    for worker_id, raw in (await redis.hgetall(WORKERS_KEY)).items():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            if now - float(json.loads(raw)["last_seen"]) <= OFFLINE_AFTER_SECONDS:
+                live.append(worker_id.decode() if isinstance(worker_id, bytes) else worker_id)
+    held: set[str] = set()
+    lists: list[Any] = await redis.mget([HELD_KEY + w for w in live]) if live else []
+    for listing in lists:
+        if listing is None:
+            continue  # a worker without the list (an older version) holds nothing we know of
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            info = json.loads(listing)
+            listed = [str(task_id) for task_id in info["ids"]]
+            if int(info["count"]) > len(listed):
+                return None
+            held.update(listed)
+    return held

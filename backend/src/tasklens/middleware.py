@@ -132,11 +132,19 @@ class TaskLensMiddleware(TaskiqMiddleware):
         if self.cancellations is not None:
             await self.cancellations.start()
         if self._redis_url is not None and self.broker.is_worker_process:
-            self._heartbeat = Heartbeat(self._redis_url, self.worker_id, self.running_count)
+            # TaskLensStreamBroker's (broker.py imports this module, hence no isinstance).
+            held = getattr(self.broker, "held_task_ids", None)
+            self._heartbeat = Heartbeat(
+                self._redis_url, self.worker_id, self.running_task_ids, held
+            )
             await self._heartbeat.start()
 
     def running_count(self) -> int:
         return len(self._started)
+
+    def running_task_ids(self) -> list[str]:
+        """Oldest first (the dict keeps the order tasks started in)."""
+        return [task_id for task_id, _attempt in self._started]
 
     async def shutdown(self) -> None:
         if self._heartbeat is not None:

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from tasklens.heartbeat import describe_self, known_workers
 from tasklens.log_spill import spill_state
+from tasklens.lost_messages import LOST_COUNT_KEY
 from tasklens.middleware import TaskLensMiddleware
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.runtime import Runtime
@@ -53,6 +54,13 @@ async def queue_state(runtime: Runtime) -> tuple[list[QueueDepth], list[dict[str
             )
         )
     return depths, await known_workers(runtime.redis)
+
+
+async def lost_message_count(runtime: Runtime) -> int:
+    """Rows the reaper closed because Redis no longer held their message (lost_messages.py)."""
+    if runtime.redis is None:
+        return 0
+    return int(await runtime.redis.get(LOST_COUNT_KEY) or 0)
 
 
 def _text(value: Any) -> str:

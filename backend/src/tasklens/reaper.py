@@ -8,7 +8,8 @@ the error "worker lost":
 - `running` rows of a worker whose heartbeat stopped (heartbeat.py; in the embedded mode,
   of any process but this one, the only worker there is),
 - `running` rows older than the longest a task may run (tasks are cut off at their timeout,
-  so such a row has nobody behind it),
+  so such a row has nobody behind it), unless the live heartbeat of the row's worker still
+  lists the task: a foreign app's task carries no TaskLens timeout and may run for longer,
 - non-terminal rows superseded by a later attempt of the same task (the broker redelivered
   the message: the attempt before it was lost).
 
@@ -16,6 +17,10 @@ An in-memory broker (the embedded mode) runs what it sends in the same process, 
 middleware stamps that process on the `pending` row too: the queue dies with the process,
 and a `pending` row of another process is closed with the error "server stopped before it
 ran" (and this process's own at a graceful stop, see broker.py).
+
+With Redis streams, `pending` rows whose message Redis no longer holds (its data was lost)
+are closed as "lost: message no longer in the queue" (lost_messages.py), less often and by
+one process at a time.
 
 Each pass is one conditional UPDATE per rule (`WHERE status = 'running' …`), so any number
 of processes may run it at once: a row is closed once, by whoever gets there first, and a
@@ -43,8 +48,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import TaskiqMiddleware
 
 from tasklens.event_bus import Event, EventBus
+from tasklens.heartbeat import INTERVAL_SECONDS as HEARTBEAT_SECONDS
 from tasklens.heartbeat import OFFLINE_AFTER_SECONDS, WORKERS_KEY
 from tasklens.lifecycle import LifecycleChange
+from tasklens.lost_messages import LOST_MESSAGE_ERROR, LostMessages
 from tasklens.models import TaskExecutionLog, TaskStatus
 from tasklens.redis_connection import connect
 
@@ -55,6 +62,11 @@ NEVER_RAN_ERROR = "server stopped before it ran"
 REAP_EVERY_SECONDS = 5.0
 # A superseded row is left alone this long: its own worker may still be writing it.
 SUPERSEDED_GRACE_SECONDS = 10.0
+# Bounds one pass's look at `running` rows past the age limit (normally none).
+MAX_TOO_OLD_ROWS = 10_000
+# Two beats: a too-old row whose worker has no heartbeat at all waits this long, and a
+# heartbeat older than this no longer vouches for the tasks it lists.
+UNKNOWN_WORKER_GRACE_SECONDS = 2 * HEARTBEAT_SECONDS
 
 _LOG: Any = TaskExecutionLog.__table__  # type: ignore[attr-defined]
 
@@ -73,12 +85,16 @@ class Reaper:
         redis_url: str | None,
         bus: EventBus | None = None,
         interval: float = REAP_EVERY_SECONDS,
+        lost_messages: LostMessages | None = None,
     ) -> None:
         self._engine = engine
         self._max_task_seconds = max_task_seconds
         self._redis: Redis | None = connect(redis_url) if redis_url is not None else None
         self._bus = bus
         self._interval = interval
+        self._lost = lost_messages
+        self._next_lost_check = 0.0
+        self._unknown: dict[int, float] = {}  # too-old row id -> first seen without heartbeat
         self._task: asyncio.Task[None] | None = None
         self._failing = False
 
@@ -94,6 +110,8 @@ class Reaper:
             self._task = None
         if self._redis is not None:
             await self._redis.aclose()
+        if self._lost is not None:
+            await self._lost.close()
 
     async def _loop(self) -> None:
         while True:
@@ -109,28 +127,41 @@ class Reaper:
             # Jitter: many processes do not all hit the database in the same instant.
             await asyncio.sleep(self._interval * random.uniform(0.8, 1.2))
 
-    async def dead_workers(self) -> list[str]:
-        """Workers whose heartbeat is older than OFFLINE_AFTER_SECONDS. A worker missing from
-        the hash is not declared dead (Redis may just have restarted): the age rule covers it."""
+    async def heartbeats(self) -> tuple[list[str], set[str], set[tuple[str, str]]]:
+        """Workers whose heartbeat is older than OFFLINE_AFTER_SECONDS, the live ones, and the
+        (worker, task id) pairs the ones that beat lately say they run (a killed worker's last
+        list must not shield its tasks until it is declared dead). A worker missing from the
+        hash is not declared dead (Redis may just have restarted): the age rule covers it."""
         if self._redis is None:
-            return []
+            return [], set(), set()
         now = time.time()
-        dead = []
+        dead: list[str] = []
+        alive: set[str] = set()
+        running: set[tuple[str, str]] = set()
         for worker_id, raw in (await self._redis.hgetall(WORKERS_KEY)).items():
+            name = worker_id.decode() if isinstance(worker_id, bytes) else str(worker_id)
             with contextlib.suppress(ValueError, KeyError, TypeError):
-                if now - float(json.loads(raw)["last_seen"]) > OFFLINE_AFTER_SECONDS:
-                    dead.append(worker_id.decode() if isinstance(worker_id, bytes) else worker_id)
-        return dead
+                beat = json.loads(raw)
+                silent = now - float(beat["last_seen"])
+                if silent > OFFLINE_AFTER_SECONDS:
+                    dead.append(name)
+                    continue
+                alive.add(name)
+                if silent <= UNKNOWN_WORKER_GRACE_SECONDS:
+                    running.update((name, str(task_id)) for task_id in beat.get("tasks") or ())
+        return dead, alive, running
 
     async def reap(self) -> int:
         """One pass over the rules; returns how many rows it closed."""
         now = datetime.now(UTC)
         running = _LOG.c.status == TaskStatus.RUNNING.value
+        unclaimed: Any = sa.true()
         if self._redis is None:
             # Embedded: this process is the only worker, so another one's rows are orphans.
             whose: Any = sa.and_(_LOG.c.worker.is_not(None), _LOG.c.worker != this_worker())
         else:
-            whose = _LOG.c.worker.in_(await self.dead_workers())
+            dead, alive, listed = await self.heartbeats()
+            whose = _LOG.c.worker.in_(dead)
         too_old = sa.func.coalesce(_LOG.c.started_at, _LOG.c.created_at) < now - timedelta(
             seconds=self._max_task_seconds
         )
@@ -140,11 +171,58 @@ class Reaper:
             _LOG.c.updated_at < now - timedelta(seconds=SUPERSEDED_GRACE_SECONDS),
             sa.exists().where(later.c.task_id == _LOG.c.task_id, later.c.attempt > _LOG.c.attempt),
         )
-        rules = [(sa.and_(running, sa.or_(whose, too_old)), LOST_ERROR), (superseded, LOST_ERROR)]
+        if self._redis is not None:
+            unclaimed = await self._unclaimed(sa.and_(running, too_old), alive, listed)
+        rules = [
+            (sa.and_(running, whose), LOST_ERROR),
+            (sa.and_(running, too_old, unclaimed), LOST_ERROR),
+            (superseded, LOST_ERROR),
+        ]
         if self._redis is None:
             queued = _LOG.c.status == TaskStatus.PENDING.value
             rules.append((sa.and_(queued, whose), NEVER_RAN_ERROR))
-        return await self._close(rules, now)
+        closed = await self._close(rules, now)
+        return closed + await self._close_lost_messages()
+
+    async def _unclaimed(self, too_old: Any, alive: set[str], listed: set[tuple[str, str]]) -> Any:
+        """Of the rows past the age limit, those whose worker's live heartbeat does not list
+        them (a foreign app's task has no TaskLens timeout and may run longer: its heartbeat
+        says it still does), or whose worker has had no heartbeat for a while (Redis lost the
+        hash: a live worker writes it again within one beat)."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(_LOG.c.id, _LOG.c.worker, _LOG.c.task_id)
+                    .where(too_old)
+                    .limit(MAX_TOO_OLD_ROWS)
+                )
+            ).all()
+        now = time.monotonic()
+        unknown = {
+            row.id: self._unknown.get(row.id, now) for row in rows if row.worker not in alive
+        }
+        self._unknown = unknown
+        unclaimed = [
+            row.id
+            for row in rows
+            if (row.worker in alive and (row.worker, row.task_id) not in listed)
+            or (row.id in unknown and now - unknown[row.id] >= UNKNOWN_WORKER_GRACE_SECONDS)
+        ]
+        return _LOG.c.id.in_(unclaimed)
+
+    async def _close_lost_messages(self) -> int:
+        if self._lost is None or time.monotonic() < self._next_lost_check:
+            return 0
+        self._next_lost_check = time.monotonic() + self._lost.interval
+        row_ids = await self._lost.confirmed(self._engine)
+        closed = 0
+        for start in range(0, len(row_ids), 5_000):
+            now = datetime.now(UTC)
+            lost = self._lost.still_lost(row_ids[start : start + 5_000], now)
+            closed += await self._close([(lost, LOST_MESSAGE_ERROR)], now)
+        if closed:
+            await self._lost.count(closed)
+        return closed
 
     async def close_own_queue(self) -> int:
         """Embedded mode, stopping: this process's in-memory queue goes with it, so its

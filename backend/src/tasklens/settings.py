@@ -58,6 +58,14 @@ class Settings(BaseSettings):
         description="Embedded mode: on SIGTERM, running tasks get this long to finish; "
         "then they are stopped and logged failed (`tasklens worker` has --grace)",
     )
+    lost_check_interval_seconds: float = Field(
+        default=10,
+        ge=0.1,
+        le=3600,
+        description="Distributed mode: how often one process looks for `pending` rows whose "
+        "message Redis lost (closed as failed after two consecutive looks at least this and "
+        "10 s apart)",
+    )
     event_flush_interval_ms: int = Field(default=25, ge=1, le=10_000)
     log_write_interval_ms: int = Field(default=100, ge=1, le=60_000)
     log_batch_size: int = Field(default=500, ge=1, le=100_000)

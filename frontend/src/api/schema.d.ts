@@ -587,6 +587,11 @@ export interface components {
              */
             log_rows_dropped: number;
             /**
+             * Lost Messages
+             * @description Tasks closed as failed because Redis no longer held their message (its data was lost), counted since that Redis's data began; 0 in the embedded mode
+             */
+            lost_messages: number;
+            /**
              * Status
              * @description ok, or degraded when no worker is online
              */

@@ -300,3 +300,7 @@ class QueueHealth(BaseModel):
         description="Batches of lifecycle rows spilled to Redis during a database outage, "
         "not yet written to the database"
     )
+    lost_messages: int = Field(
+        description="Tasks closed as failed because Redis no longer held their message "
+        "(its data was lost), counted since that Redis's data began; 0 in the embedded mode"
+    )

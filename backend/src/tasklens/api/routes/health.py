@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from tasklens.api.deps import PrincipalDep, RuntimeDep
 from tasklens.api.errors import ErrorResponse
 from tasklens.api.schemas import HealthResponse, QueueHealth
-from tasklens.queues import log_losses, queue_state
+from tasklens.queues import log_losses, lost_message_count, queue_state
 
 router = APIRouter(tags=["health"])
 
@@ -51,5 +51,6 @@ async def queue_health(runtime: RuntimeDep, _: PrincipalDep) -> JSONResponse:
         depths={d.name: d.depth for d in depths},
         log_rows_dropped=dropped,
         log_batches_unwritten=unwritten,
+        lost_messages=await lost_message_count(runtime),
     )
     return JSONResponse(body.model_dump(), status_code=200 if online else 503)
