@@ -21,6 +21,9 @@ from taskiq import TaskiqMessage
 from tasklens.broker import DELAYED_KEY, TaskLensStreamBroker
 from tasklens.database import create_engine
 from tasklens.heartbeat import HELD_KEY, WORKERS_KEY, held_task_ids
+from tasklens.lifecycle import succeeded_change
+from tasklens.log_spill import LogSpill
+from tasklens.log_store import PostgresLogStore
 from tasklens.lost_messages import (
     LOST_COUNT_KEY,
     LOST_MESSAGE_ERROR,
@@ -290,3 +293,52 @@ def test_suspects_from_before_an_outage_or_a_long_pause_count_for_nothing(
         return found
 
     assert asyncio.run(scenario()) == [0, 0, 0, 1]
+
+
+def test_a_task_whose_final_row_waits_in_the_spill_is_not_closed_as_lost(
+    postgres_url: str, redis_url: str
+) -> None:
+    """A worker acknowledges a message once its final row is durable, in the database or, while
+    the database is down, in the spill (log_spill.py). Until the spill is drained, the row
+    still says `pending` and its message is gone from every stream: the lost-message rule must
+    wait for the drain, which then writes the task's true outcome."""
+
+    async def scenario() -> tuple[list[int], list[int]]:
+        await _insert_pending(postgres_url, [("done", "tasklens", "5 minutes")])
+        spill = LogSpill(redis_url)
+        await spill.spill(
+            [succeeded_change("done", "demo.quick", 1, time.time(), None, 5.0, 1, "w")]
+        )
+        engine = create_engine(postgres_url)
+        lost = LostMessages(
+            redis_url,
+            streams=["tasklens:high", "tasklens", "tasklens:low"],
+            group="tasklens",
+            delayed_key=DELAYED_KEY,
+            interval=0.2,
+            confirm_after=0.01,
+        )
+        reaper = Reaper(engine, max_task_seconds=600, redis_url=redis_url, lost_messages=lost)
+        store = PostgresLogStore(postgres_url)
+        try:
+            while_spilled = []
+            for _ in range(3):
+                while_spilled.append(await reaper.reap())
+                await asyncio.sleep(0.25)
+            assert await spill.drain(store.upsert) == 1
+            after = []
+            for _ in range(3):
+                after.append(await reaper.reap())
+                await asyncio.sleep(0.25)
+            return while_spilled, after
+        finally:
+            await reaper.stop()
+            await spill.close()
+            await store.close()
+            await engine.dispose()
+
+    while_spilled, after = asyncio.run(scenario())
+    assert while_spilled == [0, 0, 0]
+    assert after == [0, 0, 0]
+    row = rows_by_task(postgres_url)["done"]
+    assert (row["status"], row["error_message"]) == ("success", None)

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tasklens.heartbeat import INTERVAL_SECONDS as HEARTBEAT_SECONDS
 from tasklens.heartbeat import held_task_ids
+from tasklens.log_spill import spill_state
 from tasklens.models import TaskExecutionLog, TaskStatus
 from tasklens.redis_connection import connect
 
@@ -199,6 +200,12 @@ class LostMessages:
 
     async def _look(self, engine: AsyncEngine) -> list[int]:
         if not await self._hold_lease():
+            self._suspects.clear()
+            return []
+        if (await spill_state(self._redis))[1]:
+            # Rows spilled during a database outage are still to be written: a message was
+            # acknowledged once its final row was in the spill, so its row may say `pending`
+            # until the drain writes it (log_spill.py). Judge nothing until then.
             self._suspects.clear()
             return []
         try:
