@@ -1,0 +1,177 @@
+"""The repository analysis as a sandbox: git reads no configuration but ours, and a local
+subject cannot lead TaskLens to a repository outside `TASKLENS_REPO_ROOTS`."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from git_repo import NOW, make_repository
+
+from tasklens.analyses.periods import Period
+from tasklens.analyses.repository import InvalidSubject, analyse, parse_subject
+
+
+def _script(directory: Path, marker: Path, name: str) -> Path:
+    """A program that leaves `marker-name` behind, then does what was asked of it."""
+    script = directory / f"{name}.sh"
+    script.write_text(f'#!/bin/sh\ntouch {marker}-{name}\nif [ $# -gt 0 ]; then exec "$@"; fi\n')
+    script.chmod(0o755)
+    return script
+
+
+def _hostile_config(home: Path, marker: Path) -> None:
+    """What a local user could leave in a shared HOME or /tmp: each entry, if git read it,
+    would create `marker`-something while a repository is cloned and checked out."""
+    attributes = home / "attributes"
+    attributes.write_text("* filter=evil\n")
+    hooks = home / "hooks"
+    hooks.mkdir()
+    for hook in ("post-checkout", "reference-transaction", "post-index-change"):
+        _script(hooks, marker, hook).rename(hooks / hook)
+    config = (
+        "[uploadpack]\n"
+        f"\tpackObjectsHook = {_script(home, marker, 'pack-hook')}\n"
+        '[filter "evil"]\n'
+        f"\tsmudge = {_script(home, marker, 'smudge')} cat\n"
+        f"\tclean = {_script(home, marker, 'clean')} cat\n"
+        "[core]\n"
+        f"\tattributesFile = {attributes}\n"
+        f"\tfsmonitor = {_script(home, marker, 'fsmonitor')}\n"
+        f"\thooksPath = {hooks}\n"
+    )
+    (home / ".gitconfig").write_text(config)
+    (home / "xdg" / "git").mkdir(parents=True)
+    (home / "xdg" / "git" / "config").write_text(config)
+    (home / "xdg" / "git" / "attributes").write_text("* filter=evil\n")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_repository(tmp_path / "repos" / "project")
+
+
+@pytest.fixture
+def hostile_home(tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HOME, XDG_CONFIG_HOME and TMPDIR of this process all point at a hostile config (set
+    once `project` is built, so only the analysis could run it)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _hostile_config(home, tmp_path / "ran")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
+    monkeypatch.setenv("TMPDIR", str(home))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    return home
+
+
+def _ran(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("ran-"))
+
+
+async def test_git_reads_no_home_xdg_or_tmp_config(
+    tmp_path: Path, project: Path, hostile_home: Path
+) -> None:
+    source = parse_subject(str(project), [project.parent])
+    result = await analyse(source, Period.ALL, lambda *_: None)
+    assert result["commit_count"] == 6
+    assert result["languages"]["Python"] == 5  # checked out as committed, no filter ran
+    assert _ran(tmp_path) == []
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+async def test_git_runs_nothing_the_analysed_repository_configures(tmp_path: Path) -> None:
+    repo = make_repository(tmp_path / "repos" / "project")
+    marker = tmp_path / "ran"
+    (repo / ".gitattributes").write_text("* filter=evil\n*.py diff=evil\n")
+    _git(repo, "add", ".gitattributes")
+    _git(repo, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "attributes")
+    hooks = repo / ".git" / "hooks"
+    for hook in ("pre-upload-pack", "post-checkout", "reference-transaction", "pre-push"):
+        (hooks / hook).write_text(f"#!/bin/sh\ntouch {marker}-{hook}\n")
+        (hooks / hook).chmod(0o755)
+    with (repo / ".git" / "config").open("a") as config:
+        config.write(
+            "[uploadpack]\n"
+            f"\tpackObjectsHook = {_script(tmp_path, marker, 'pack-hook')}\n"
+            '[filter "evil"]\n'
+            f"\tsmudge = {_script(tmp_path, marker, 'smudge')} cat\n"
+            "[core]\n"
+            f"\tfsmonitor = {_script(tmp_path, marker, 'fsmonitor')}\n"
+            f"\thooksPath = {hooks}\n"
+            f"\tsshCommand = {_script(tmp_path, marker, 'ssh')}\n"
+            f"\tpager = {_script(tmp_path, marker, 'pager')}\n"
+            f"\talternateRefsCommand = {_script(tmp_path, marker, 'alternate-refs')}\n"
+        )
+    result = await analyse(parse_subject(str(repo), [repo.parent]), Period.ALL, lambda *_: None)
+    assert result["commit_count"] == 7
+    assert _ran(tmp_path) == []
+
+
+def _outside_repository(tmp_path: Path) -> Path:
+    return make_repository(tmp_path / "elsewhere" / "secret")
+
+
+def test_a_git_file_pointing_outside_the_roots_is_refused(tmp_path: Path) -> None:
+    outside = _outside_repository(tmp_path)
+    inside = tmp_path / "roots" / "innocent"
+    inside.mkdir(parents=True)
+    (inside / ".git").write_text(f"gitdir: {outside / '.git'}\n")
+    with pytest.raises(InvalidSubject) as refused:
+        parse_subject(str(inside), [tmp_path / "roots"])
+    assert str(inside) in str(refused.value) and "outside TASKLENS_REPO_ROOTS" in str(refused.value)
+
+
+def test_a_relative_git_file_climbing_out_is_refused(tmp_path: Path) -> None:
+    _outside_repository(tmp_path)
+    inside = tmp_path / "roots" / "innocent"
+    inside.mkdir(parents=True)
+    (inside / ".git").write_text("gitdir: ../../elsewhere/secret/.git\n")
+    with pytest.raises(InvalidSubject, match="outside TASKLENS_REPO_ROOTS"):
+        parse_subject(str(inside), [tmp_path / "roots"])
+
+
+def test_a_git_symlink_pointing_outside_the_roots_is_refused(tmp_path: Path) -> None:
+    outside = _outside_repository(tmp_path)
+    inside = tmp_path / "roots" / "innocent"
+    inside.mkdir(parents=True)
+    (inside / ".git").symlink_to(outside / ".git")
+    with pytest.raises(InvalidSubject, match="outside TASKLENS_REPO_ROOTS"):
+        parse_subject(str(inside), [tmp_path / "roots"])
+
+
+def test_alternates_or_a_common_dir_outside_the_roots_are_refused(tmp_path: Path) -> None:
+    outside = _outside_repository(tmp_path)
+    borrower = make_repository(tmp_path / "roots" / "borrower")
+    alternates = borrower / ".git" / "objects" / "info" / "alternates"
+    alternates.parent.mkdir(parents=True, exist_ok=True)
+    alternates.write_text(f"{outside / '.git' / 'objects'}\n")
+    with pytest.raises(InvalidSubject, match="outside TASKLENS_REPO_ROOTS"):
+        parse_subject(str(borrower), [tmp_path / "roots"])
+
+    worktree = make_repository(tmp_path / "roots" / "worktree")
+    (worktree / ".git" / "commondir").write_text(f"{outside / '.git'}\n")
+    with pytest.raises(InvalidSubject, match="outside TASKLENS_REPO_ROOTS"):
+        parse_subject(str(worktree), [tmp_path / "roots"])
+
+    linked = make_repository(tmp_path / "roots" / "linked")
+    (linked / ".git" / "objects").rename(tmp_path / "elsewhere" / "objects")
+    (linked / ".git" / "objects").symlink_to(tmp_path / "elsewhere" / "objects")
+    with pytest.raises(InvalidSubject, match="outside TASKLENS_REPO_ROOTS"):
+        parse_subject(str(linked), [tmp_path / "roots"])
+
+
+async def test_a_git_file_and_a_worktree_inside_the_roots_are_still_analysed(
+    tmp_path: Path,
+) -> None:
+    roots = tmp_path / "roots"
+    repo = make_repository(roots / "main")
+    _git(repo, "worktree", "add", "-q", str(roots / "feature"), "-b", "feature")
+    source = parse_subject(str(roots / "feature"), [roots])
+    result = await analyse(source, Period.ALL, lambda *_: None, NOW)
+    assert result["commit_count"] == 6
