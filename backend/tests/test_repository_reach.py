@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import Stack, free_port
+from support import Api, Stack, free_port
 
 from tasklens.analyses.periods import Period
 from tasklens.analyses.reach import AllowedHosts, HostRefused, refused_rule, resolve_checked
@@ -165,8 +165,8 @@ async def test_an_open_and_a_closed_port_fail_alike(scheme: str) -> None:
     assert errors == ["git clone failed: could not reach the repository"] * 2
 
 
-def _post(stack_api: Any, subject: str) -> httpx.Response:
-    with stack_api.client() as client:
+def _post(api: Api, subject: str) -> httpx.Response:
+    with api.client() as client:
         return client.post("/api/v1/analyses", json={"kind": "repository", "subject": subject})
 
 
