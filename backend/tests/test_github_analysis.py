@@ -4,12 +4,14 @@ pagination, a rate-limit reset, an unknown user, transient errors, and the token
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from github_replay import replay_server
 
 from tasklens.analyses.github import (
     GitHubClient,
+    GitHubError,
     RateLimited,
     TransientGitHubError,
     UnknownUser,
@@ -75,3 +77,86 @@ async def test_an_unreachable_github_is_transient() -> None:
 def test_malformed_logins_are_refused(login: str) -> None:
     with pytest.raises(ValueError, match="subject: a GitHub login"):
         validate_login(login)
+
+
+def _user(login: str) -> dict[str, Any]:
+    return {"path": f"/users/{login}", "responses": [{"status": 200, "body": {"login": login}}]}
+
+
+def _search(login: str, items: list[dict[str, Any]], link: str | None = None) -> dict[str, Any]:
+    headers = {"Link": f'<{link}>; rel="next"'} if link else {}
+    return {
+        "path": "/search/issues",
+        "query_contains": {"q": f"author:{login}"},
+        "responses": [{"status": 200, "headers": headers, "body": {"items": items}}],
+    }
+
+
+def _pr(repository_url: str) -> dict[str, Any]:
+    return {"state": "open", "repository_url": repository_url, "pull_request": {}}
+
+
+def _repos(*full_names: str) -> list[dict[str, Any]]:
+    return [
+        {"path": f"/repos/{name}", "responses": [{"status": 200, "body": {"language": "Go"}}]}
+        for name in full_names
+    ]
+
+
+async def test_the_token_never_follows_a_next_link_to_another_origin() -> None:
+    with replay_server([_user("elsewhere")]) as other:
+        routes = [_user("lured"), _search("lured", [], link=f"{other.base_url}/search/issues")]
+        with replay_server(routes) as github:
+            async with GitHubClient(github.base_url, TOKEN) as client:
+                with pytest.raises(GitHubError, match="outside the GitHub API"):
+                    await analyse(client, "lured", Period.ALL, lambda *_: None)
+    assert other.requests == []
+    assert [r["path"].split("?")[0] for r in github.requests] == ["/users/lured", "/search/issues"]
+
+
+async def test_a_next_link_to_another_path_of_the_api_is_not_followed() -> None:
+    routes = [
+        _user("steered"),
+        _search("steered", [], link="{base}/user/keys?page=2"),
+        {"path": "/user/keys", "responses": [{"status": 200, "body": {"items": []}}]},
+    ]
+    with replay_server(routes) as github:
+        async with GitHubClient(github.base_url, TOKEN) as client:
+            with pytest.raises(GitHubError, match="outside"):
+                await analyse(client, "steered", Period.ALL, lambda *_: None)
+    assert all(not r["path"].startswith("/user/keys") for r in github.requests)
+
+
+async def test_a_redirect_to_another_origin_is_not_followed() -> None:
+    with replay_server([_user("moved")]) as other:
+        moved = {"status": 301, "headers": {"Location": f"{other.base_url}/users/moved"}}
+        with replay_server([{"path": "/users/moved", "responses": [moved]}]) as github:
+            async with GitHubClient(github.base_url, TOKEN) as client:
+                with pytest.raises(GitHubError, match="outside the GitHub API"):
+                    await analyse(client, "moved", Period.ALL, lambda *_: None)
+    assert other.requests == []
+
+
+async def test_api_data_cannot_steer_requests_to_other_paths() -> None:
+    items = [
+        _pr("{base}/repos/octo/good"),
+        _pr("https://api.github.com/repos/octo/good"),  # another spelling of the same origin
+        _pr("{base}/repos/octo/good/collaborators"),
+        _pr("{base}/repos/octo/good?per_page=1&x=/repos/a/b"),
+        _pr("{base}/repos/../../user/keys"),
+        _pr("{base}/repos/octo/.."),
+        _pr("{base}/repos/-octo/x"),
+        _pr("{base}/repos/octo/bad#/repos/a/b"),
+        _pr("{base}/repos/octo/other.js"),
+    ]
+    routes = [_user("steer"), _search("steer", items), *_repos("octo/good", "octo/other.js")]
+    with replay_server(routes) as github:
+        async with GitHubClient(github.base_url, TOKEN) as client:
+            result = await analyse(client, "steer", Period.ALL, lambda *_: None)
+    assert [(r["full_name"], r["pull_requests"]) for r in result["repositories"]] == [
+        ("octo/good", 2),
+        ("octo/other.js", 1),
+    ]
+    asked = [r["path"] for r in github.requests if r["path"].startswith("/repos/")]
+    assert asked == ["/repos/octo/good", "/repos/octo/other.js"]
+    assert len(github.requests) == 4  # the profile, one search page, two repositories

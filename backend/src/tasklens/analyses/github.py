@@ -5,6 +5,10 @@ Failures are classified for the task runner: an unknown user is permanent; a rat
 (403/429 with `X-RateLimit-Reset` or `Retry-After`) says when to try again; network errors
 and 5xx are transient (retried with backoff). The token, when set, goes only into the
 Authorization header: never into params, results, events or logs.
+
+API answers are data, not directions: every request (redirects included) must stay on the
+configured API origin and under its path, a `next` link must page the same endpoint, and the
+repositories asked about are built from names that pass GitHub's naming rules.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import httpx
 from tasklens.analyses.periods import Period
 
 LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+_REPOSITORY_URL = re.compile(r"/repos/([A-Za-z0-9][A-Za-z0-9-]{0,38})/([A-Za-z0-9._-]{1,100})$")
 ProgressFn = Callable[[float, str], None]
 
 
@@ -60,10 +65,31 @@ class GitHubClient:
         }
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        self.base = httpx.URL(base_url.rstrip("/") + "/")
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, follow_redirects=True
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=timeout,
+            follow_redirects=True,
+            event_hooks={"request": [self._refuse_elsewhere]},
         )
         self.max_pages = max_pages
+
+    def is_inside(self, url: httpx.URL) -> bool:
+        """On the configured API origin, under its path (GitHub Enterprise's /api/v3)."""
+        return (url.scheme, url.host, url.port) == (
+            self.base.scheme,
+            self.base.host,
+            self.base.port,
+        ) and url.path.startswith(self.base.path)
+
+    async def _refuse_elsewhere(self, request: httpx.Request) -> None:
+        """Every request, redirected ones too: the token goes nowhere else."""
+        if not self.is_inside(request.url):
+            raise GitHubError(
+                f"refused a request outside the GitHub API ({self.base.scheme}://"
+                f"{self.base.netloc.decode()}{self.base.path})"
+            )
 
     async def __aenter__(self) -> GitHubClient:
         return self
@@ -96,7 +122,24 @@ class GitHubClient:
                 raise GitHubError(f"GitHub answered {response.status_code} for {url}")
             yield response.json()
             next_url = response.links.get("next", {}).get("url")
+            if next_url is not None and httpx.URL(next_url).path != response.url.path:
+                raise GitHubError(f"GitHub's next page of {url} lies outside it; not followed")
             query = None  # the next link carries its own query
+
+
+def repository_name(url: object) -> str | None:
+    """`owner/name` from an API repository URL, or None unless both are valid names (the
+    name goes into a request path)."""
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = httpx.URL(url)
+    except httpx.InvalidURL:
+        return None
+    match = _REPOSITORY_URL.search(parts.path)
+    if match is None or parts.query or parts.fragment or match.group(2) in (".", ".."):
+        return None
+    return f"{match.group(1)}/{match.group(2)}"
 
 
 def _rate_limit_reset(response: httpx.Response) -> datetime | None:
@@ -140,7 +183,7 @@ async def analyse(
 
     progress(0.6, "reading repositories")
     per_repo = Counter(
-        p["repository_url"].rsplit("/repos/", 1)[-1] for p in pulls if p.get("repository_url")
+        name for p in pulls if (name := repository_name(p.get("repository_url"))) is not None
     )
     repositories = []
     languages: Counter[str] = Counter()
