@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from git_repo import NOW, make_repository
+from support import Stack
 
 from tasklens.analyses.periods import Period
 from tasklens.analyses.repository import InvalidSubject, analyse, parse_subject
@@ -175,3 +176,43 @@ async def test_a_git_file_and_a_worktree_inside_the_roots_are_still_analysed(
     source = parse_subject(str(roots / "feature"), [roots])
     result = await analyse(source, Period.ALL, lambda *_: None, NOW)
     assert result["commit_count"] == 6
+
+
+def test_a_worker_whose_home_xdg_and_tmp_hold_a_hostile_config_runs_none_of_it(
+    distributed: Stack, tmp_path: Path, project: Path
+) -> None:
+    distributed.env["TASKLENS_REPO_ROOTS"] = str(project.parent)
+    api = distributed.start_api()
+    home = tmp_path / "home"
+    home.mkdir()
+    _hostile_config(home, tmp_path / "ran")
+    distributed.env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "xdg"), TMPDIR=str(home))
+    distributed.start_worker()
+    with api.client() as client:
+        accepted = client.post(
+            "/api/v1/analyses", json={"kind": "repository", "subject": str(project)}
+        ).json()
+    done = api.wait_task(accepted["task_id"], "success", timeout=90)
+    assert done["result"]["commit_count"] == 6
+    assert _ran(tmp_path) == []
+    assert [p.name for p in home.iterdir() if p.name.startswith("tasklens-repo-")] == []
+
+
+def test_the_api_refuses_a_repository_outside_the_roots_naming_the_subject(
+    embedded: Stack, tmp_path: Path
+) -> None:
+    outside = _outside_repository(tmp_path)
+    inside = tmp_path / "roots" / "innocent"
+    inside.mkdir(parents=True)
+    (inside / ".git").write_text(f"gitdir: {outside / '.git'}\n")
+    embedded.env["TASKLENS_REPO_ROOTS"] = str(tmp_path / "roots")
+    api = embedded.start_api()
+    with api.client() as client:
+        refused = client.post(
+            "/api/v1/analyses", json={"kind": "repository", "subject": str(inside)}
+        )
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "error": f"invalid subject: {inside} keeps its git data outside TASKLENS_REPO_ROOTS "
+        f"({tmp_path / 'roots'})"
+    }
