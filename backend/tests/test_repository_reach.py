@@ -199,3 +199,27 @@ def test_an_allowed_internal_host_runs_and_its_failure_says_only_could_not_reach
     assert accepted
     messages = {f["attempts"][-1]["error_message"] for f in failures}
     assert messages == {"GitError: git clone failed: could not reach the repository"}
+
+
+@pytest.mark.parametrize("scheme", ["https", "ssh"])
+async def test_git_connects_to_the_address_the_worker_checked(
+    scheme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rebind.test` resolves (to an allowed address) only in this process, as if DNS had
+    answered the worker's check: git, whose own resolver knows no such name, still reaches
+    the checked address, so a name that resolves differently later changes nothing."""
+    real = socket.getaddrinfo
+
+    def resolver(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "rebind.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    allowed = AllowedHosts.parse(["127.0.0.1"])
+    with _listener() as (port, accepted):
+        url = f"{scheme}://git@rebind.test:{port}/x.git".replace("https://git@", "https://")
+        source = parse_subject(url, [], allowed)
+        with pytest.raises(GitError, match="could not reach the repository"):
+            await analyse(source, Period.ALL, lambda *_: None, allowed_hosts=allowed)
+    assert accepted  # the pinned address, not a lookup of its own
