@@ -122,9 +122,16 @@ class GitHubClient:
                 raise GitHubError(f"GitHub answered {response.status_code} for {url}")
             yield response.json()
             next_url = response.links.get("next", {}).get("url")
-            if next_url is not None and httpx.URL(next_url).path != response.url.path:
+            if next_url is not None and _path_of(next_url) != response.url.path:
                 raise GitHubError(f"GitHub's next page of {url} lies outside it; not followed")
             query = None  # the next link carries its own query
+
+
+def _path_of(url: str) -> str | None:
+    try:
+        return httpx.URL(url).path
+    except httpx.InvalidURL:
+        return None
 
 
 def repository_name(url: object) -> str | None:
