@@ -160,3 +160,32 @@ async def test_api_data_cannot_steer_requests_to_other_paths() -> None:
     asked = [r["path"] for r in github.requests if r["path"].startswith("/repos/")]
     assert asked == ["/repos/octo/good", "/repos/octo/other.js"]
     assert len(github.requests) == 4  # the profile, one search page, two repositories
+
+
+async def test_links_from_api_data_are_https_only() -> None:
+    """The dashboard renders these as links: a `javascript:` one would run in a viewer's
+    browser."""
+    user = {
+        "path": "/users/linker",
+        "responses": [
+            {
+                "status": 200,
+                "body": {
+                    "login": "linker",
+                    "html_url": "javascript:alert(document.cookie)",
+                    "avatar_url": "https://avatars.example/u/1",
+                },
+            }
+        ],
+    }
+    repo = {
+        "path": "/repos/octo/good",
+        "responses": [{"status": 200, "body": {"html_url": " JavaScript:alert(1)"}}],
+    }
+    routes = [user, _search("linker", [_pr("{base}/repos/octo/good")]), repo]
+    with replay_server(routes) as github:
+        async with GitHubClient(github.base_url) as client:
+            result = await analyse(client, "linker", Period.ALL, lambda *_: None)
+    assert result["profile"]["html_url"] is None
+    assert result["profile"]["avatar_url"] == "https://avatars.example/u/1"
+    assert [r["url"] for r in result["repositories"]] == [None]

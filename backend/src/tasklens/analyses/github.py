@@ -149,6 +149,13 @@ def repository_name(url: object) -> str | None:
     return f"{match.group(1)}/{match.group(2)}"
 
 
+def web_url(value: object) -> str | None:
+    """A link from API data that the dashboard renders: https only (never `javascript:`)."""
+    if isinstance(value, str) and value.lower().startswith("https://"):
+        return value
+    return None
+
+
 def _rate_limit_reset(response: httpx.Response) -> datetime | None:
     now = datetime.now(UTC)
     retry_after = response.headers.get("Retry-After")
@@ -205,7 +212,7 @@ async def analyse(
                 "stars": repo.get("stargazers_count", 0),
                 "language": repo.get("language"),
                 "pull_requests": count,
-                "url": repo.get("html_url"),
+                "url": web_url(repo.get("html_url")),
             }
         )
         if repo.get("language"):
@@ -215,16 +222,12 @@ async def analyse(
         "period": period.value,
         "since": since.isoformat() if since else None,
         "profile": {
-            key: user.get(key)
-            for key in (
-                "login",
-                "name",
-                "avatar_url",
-                "html_url",
-                "public_repos",
-                "followers",
-                "created_at",
-            )
+            **{
+                key: user.get(key)
+                for key in ("login", "name", "public_repos", "followers", "created_at")
+            },
+            "avatar_url": web_url(user.get("avatar_url")),
+            "html_url": web_url(user.get("html_url")),
         },
         "pull_requests": {
             "total": len(pulls),
