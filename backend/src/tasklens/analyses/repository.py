@@ -139,7 +139,7 @@ def _repository_dirs(work_tree: Path) -> list[Path]:
         found += stores
         borrowed = []
         for store in stores:
-            found += [(store / name).resolve() for name in _store_entries(store)]
+            found += _store_entries(store)
             alternates = store / "info" / "alternates"
             if depth < _MAX_ALTERNATE_DEPTH and alternates.is_file():
                 lines = alternates.read_text(errors="replace").splitlines()
@@ -152,15 +152,15 @@ def _repository_dirs(work_tree: Path) -> list[Path]:
     return found
 
 
-def _store_entries(store: Path) -> list[str]:
-    """The object store's own directories and pack files (any may be a symlink)."""
+def _store_entries(store: Path) -> list[Path]:
+    """Where the object store's symlinked directories and pack files lead (the others are
+    inside the store already)."""
     if not store.is_dir():
         return []
-    entries = [entry.name for entry in os.scandir(store)]
-    pack = store / "pack"
-    if pack.is_dir():
-        entries += [f"pack/{entry.name}" for entry in os.scandir(pack)]
-    return entries
+    entries = list(os.scandir(store))
+    if (store / "pack").is_dir():
+        entries += os.scandir(store / "pack")
+    return [Path(entry.path).resolve() for entry in entries if entry.is_symlink()]
 
 
 class GitError(RuntimeError):
