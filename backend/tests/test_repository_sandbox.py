@@ -216,3 +216,16 @@ def test_the_api_refuses_a_repository_outside_the_roots_naming_the_subject(
         "error": f"invalid subject: {inside} keeps its git data outside TASKLENS_REPO_ROOTS "
         f"({tmp_path / 'roots'})"
     }
+
+
+async def test_no_submodule_is_cloned_whatever_its_path(tmp_path: Path) -> None:
+    """`--recurse-submodules=no` is a pathspec, not a no: a submodule at `no` pointing
+    outside the roots (or, for a remote, at any host) was cloned."""
+    outside = _outside_repository(tmp_path)
+    repo = make_repository(tmp_path / "roots" / "project")
+    for path in ("no", "lib/sub"):
+        _git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(outside), path)
+    _git(repo, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "submodules")
+    source = parse_subject(str(repo), [tmp_path / "roots"])
+    result = await analyse(source, Period.ALL, lambda *_: None)
+    assert result["languages"]["Python"] == 5  # the superproject's files: no submodule was cloned

@@ -273,7 +273,8 @@ async def clone(source: RepositorySource, into: Path, since: datetime | None, ru
 
 
 async def _clone(source: RepositorySource, into: Path, since: datetime | None, run: GitRun) -> None:
-    args = ["clone", "--quiet", "--single-branch", "--no-tags", "--recurse-submodules=no"]
+    # `--recurse-submodules=no` would be a pathspec (a submodule at `no` cloned from anywhere)
+    args = ["clone", "--quiet", "--single-branch", "--no-tags", "--no-recurse-submodules"]
     if source.is_local:
         args.append("--no-local")  # a real copy, never hard links into the source
     if since is not None and not source.is_local:
