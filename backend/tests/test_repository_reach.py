@@ -223,3 +223,16 @@ async def test_git_connects_to_the_address_the_worker_checked(
         with pytest.raises(GitError, match="could not reach the repository"):
             await analyse(source, Period.ALL, lambda *_: None, allowed_hosts=allowed)
     assert accepted  # the pinned address, not a lookup of its own
+
+
+async def test_git_decodes_no_other_host_out_of_an_ssh_user_name() -> None:
+    """git percent-decodes an ssh:// URL before it splits it: `127.0.0.1:<port>%2F@<allowed>`
+    is a user name to TaskLens but the host 127.0.0.1 to git (and an address host is not
+    pinned), so the worker connected to a port no rule allowed."""
+    allowed = AllowedHosts.parse(["192.0.2.1"])
+    with _listener() as (port, accepted):
+        for user in (f"127.0.0.1:{port}%2F", f"git%40127.0.0.1:{port}%2F"):
+            with pytest.raises(InvalidSubject, match="the URL has characters"):
+                source = parse_subject(f"ssh://{user}@192.0.2.1/x.git", [], allowed)
+                await analyse(source, Period.ALL, lambda *_: None, allowed_hosts=allowed)
+    assert accepted == []

@@ -61,7 +61,9 @@ def parse_subject(
     if lowered.startswith(("https://", "ssh://")):
         scheme, rest = subject.split("://", 1)
         authority = rest.split("/", 1)[0]
-        if not _SAFE_URL.match(subject) or authority.startswith("-"):
+        # git percent-decodes an ssh URL before splitting it: `%2F` in a user name would
+        # end the host it connects to, unseen by the checks here
+        if not _SAFE_URL.match(subject) or authority.startswith("-") or "%" in authority:
             raise InvalidSubject("subject: the URL has characters TaskLens does not accept")
         if scheme.lower() == "https" and "@" in authority:
             raise InvalidSubject(
