@@ -229,3 +229,39 @@ async def test_no_submodule_is_cloned_whatever_its_path(tmp_path: Path) -> None:
     source = parse_subject(str(repo), [tmp_path / "roots"])
     result = await analyse(source, Period.ALL, lambda *_: None)
     assert result["languages"]["Python"] == 5  # the superproject's files: no submodule was cloned
+
+
+def _commit_object(repo: Path, author: str, stamp: int) -> None:
+    """A commit written as raw bytes (git's own porcelain would not take such an author)."""
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD", "HEAD^{tree}"], cwd=repo, capture_output=True, text=True
+    ).stdout.split()
+    body = (
+        f"tree {head[1]}\nparent {head[0]}\nauthor {author} <a@a> {stamp} +0000\n"
+        f"committer c <c@c> {stamp} +0000\n\nhostile\n"
+    )
+    made = subprocess.run(
+        ["git", "hash-object", "-t", "commit", "-w", "--literally", "--stdin"],
+        cwd=repo,
+        input=body.encode(),
+        capture_output=True,
+        check=True,
+    )
+    _git(repo, "update-ref", "HEAD", made.stdout.decode().strip())
+
+
+async def test_author_names_cannot_forge_commits_or_break_the_history(tmp_path: Path) -> None:
+    """A hostile author's name held the log's own separators: `\\x1e` made one commit two
+    (a fake author at a chosen date), `\\x1f` failed the analysis; a date past the year 9999
+    failed it too. Control characters do not reach the result."""
+    repo = make_repository(tmp_path / "roots" / "project")
+    _commit_object(repo, "Real\x1eFake\x1f1000000000\x1eAlso real", int(NOW.timestamp()))
+    _commit_object(repo, "Esc\x1b[31mRed\x1fX", int(NOW.timestamp()))
+    _commit_object(repo, "Far future", 10**15)
+    source = parse_subject(str(repo), [tmp_path / "roots"])
+    result = await analyse(source, Period.ALL, lambda *_: None)
+    assert result["commit_count"] == 8  # six, the two hostile names; the far future is skipped
+    authors = {entry["author"] for entry in result["top_contributors"]}
+    assert not any(ord(c) < 32 or c == "\x7f" for author in authors for c in author)
+    assert not any(author.startswith("Fake") for author in authors)
+    assert all(week["week"] > "2001" for week in result["commits_per_week"])

@@ -295,20 +295,27 @@ async def _clone(source: RepositorySource, into: Path, since: datetime | None, r
         )
 
 
-_FIELD, _RECORD = "\x1f", "\x1e"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 async def history(repo: Path, since: datetime | None, run: GitRun) -> list[tuple[str, datetime]]:
-    """(author, committed at) of every commit on HEAD in the window (mailmap applied)."""
-    args = ["log", f"--format=%aN <%aE>{_FIELD}%ct{_RECORD}"]
+    """(author, committed at) of every commit on HEAD in the window (mailmap applied).
+
+    Fields and records are NUL-separated (`-z`): an author name, which its author chooses,
+    can hold any other control character but never a NUL. Control characters are replaced
+    from names; a commit whose date Python cannot hold (past the year 9999) is skipped."""
+    args = ["log", "-z", "--format=%ct%x00%aN <%aE>"]
     if since is not None:
         args.append(f"--since={int(since.timestamp())}")
     out = await _git(args, run, cwd=repo)
+    fields = out.split("\0")
     commits = []
-    for record in out.split(_RECORD):
-        if _FIELD in record:
-            author, stamp = record.strip().split(_FIELD)
-            commits.append((author, datetime.fromtimestamp(int(stamp), UTC)))
+    for stamp, author in zip(fields[::2], fields[1::2], strict=False):
+        try:
+            moment = datetime.fromtimestamp(int(stamp), UTC)
+        except (ValueError, OverflowError, OSError):
+            continue
+        commits.append((_CONTROL.sub("\ufffd", author), moment))
     return commits
 
 
