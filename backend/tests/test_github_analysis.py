@@ -16,9 +16,11 @@ from tasklens.analyses.github import (
     TransientGitHubError,
     UnknownUser,
     analyse,
+    repository_name,
     validate_login,
 )
 from tasklens.analyses.periods import Period
+from tasklens.analyses.reach import AllowedHosts
 
 TOKEN = "ghp_replaysecret0123456789"
 
@@ -73,10 +75,21 @@ async def test_an_unreachable_github_is_transient() -> None:
             await analyse(client, "octo-dev", Period.ALL, lambda *_: None)
 
 
-@pytest.mark.parametrize("login", ["", "-leading", "a" * 40, "has space", "x/../y", "über"])
+@pytest.mark.parametrize(
+    "login", ["", "-leading", "a" * 40, "has space", "x/../y", "über", "octocat\n"]
+)
 def test_malformed_logins_are_refused(login: str) -> None:
     with pytest.raises(ValueError, match="subject: a GitHub login"):
         validate_login(login)
+
+
+def test_a_name_with_a_trailing_newline_is_no_name() -> None:
+    """`$` matches before a final newline: `octocat\\n` passed as a login (a new subject, and
+    a request path and search query of its own), `o/n\\n` as a repository name, and
+    `localhost\\n` as a host name."""
+    assert repository_name("https://api.github.com/repos/o/n%0A") is None
+    with pytest.raises(ValueError, match="neither a host name"):
+        AllowedHosts.parse(["git.internal\n"])
 
 
 def _user(login: str) -> dict[str, Any]:

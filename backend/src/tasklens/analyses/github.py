@@ -23,8 +23,8 @@ import httpx
 
 from tasklens.analyses.periods import Period
 
-LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
-_REPOSITORY_URL = re.compile(r"/repos/([A-Za-z0-9][A-Za-z0-9-]{0,38})/([A-Za-z0-9._-]{1,100})$")
+LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\Z")  # \Z: no final newline
+_REPOSITORY_URL = re.compile(r"/repos/([A-Za-z0-9][A-Za-z0-9-]{0,38})/([A-Za-z0-9._-]{1,100})\Z")
 ProgressFn = Callable[[float, str], None]
 
 

@@ -25,7 +25,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST_NAME = re.compile(rf"^(?=.{{1,254}}$){_LABEL}(?:\.{_LABEL})*\.?$")
+_HOST_NAME = re.compile(rf"^(?=.{{1,254}}\Z){_LABEL}(?:\.{_LABEL})*\.?\Z")  # \Z: no final newline
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _REFUSED = (
     "TaskLens does not reach loopback, private, link-local, CGNAT, multicast or unspecified "
