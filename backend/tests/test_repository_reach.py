@@ -91,6 +91,8 @@ def test_allowed_hosts_let_an_internal_server_through() -> None:
         ("::ffff:127.0.0.1", "IPv4-mapped"),
         ("::ffff:8.8.8.8", "IPv4-mapped"),
         ("fe80::1", "link-local"),
+        ("fec0::1", "site-local"),  # deprecated, still routed inside some networks
+        ("feff::1", "site-local"),
         ("fd00::1", "private"),
         ("ff02::1", "multicast"),
         ("2002:7f00:1::", "loopback (embedded in 2002:7f00:1::)"),  # 6to4 of 127.0.0.1

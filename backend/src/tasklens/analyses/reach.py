@@ -96,6 +96,7 @@ def refused_rule(address: IPAddress) -> str | None:
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
+        ("site-local", isinstance(address, ipaddress.IPv6Address) and address.is_site_local),
         ("multicast", address.is_multicast),
         ("CGNAT", address in _CGNAT),
         ("private", address.is_private),
