@@ -12,7 +12,7 @@ from git_repo import NOW, make_repository
 from support import Stack
 
 from tasklens.analyses.periods import Period
-from tasklens.analyses.repository import InvalidSubject, analyse, parse_subject
+from tasklens.analyses.repository import GitError, InvalidSubject, analyse, parse_subject
 
 
 def _script(directory: Path, marker: Path, name: str) -> Path:
@@ -265,3 +265,25 @@ async def test_author_names_cannot_forge_commits_or_break_the_history(tmp_path: 
     assert not any(ord(c) < 32 or c == "\x7f" for author in authors for c in author)
     assert not any(author.startswith("Fake") for author in authors)
     assert all(week["week"] > "2001" for week in result["commits_per_week"])
+
+
+@pytest.mark.parametrize("decoy", ["empty .git", "HEAD file"])
+async def test_git_clones_only_the_git_dir_that_was_checked(tmp_path: Path, decoy: str) -> None:
+    """git tries `<path>/.git`, `<path>`, `<path>.git/.git` then `<path>.git`: a `.git` that
+    is no repository (or a stray HEAD) passed the roots check, and git went on to a sibling
+    `<path>.git`, here a git file leading outside the roots."""
+    outside = _outside_repository(tmp_path)
+    roots = tmp_path / "roots"
+    inside = roots / "innocent"
+    inside.mkdir(parents=True)
+    if decoy == "empty .git":
+        (inside / ".git").mkdir()
+    else:
+        (inside / "HEAD").write_text("ref: refs/heads/main\n")
+    (roots / "innocent.git").write_text(f"gitdir: {outside / '.git'}\n")
+    try:
+        source = parse_subject(str(inside), [roots])
+    except InvalidSubject:
+        return
+    with pytest.raises(GitError):
+        await analyse(source, Period.ALL, lambda *_: None)

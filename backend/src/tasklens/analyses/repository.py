@@ -47,6 +47,7 @@ class RepositorySource:
     scheme: str = "file"  # https or ssh for a remote
     host: str = ""
     port: int = 0
+    git_dir: str = ""  # a local subject's, checked: what git clones
 
 
 def parse_subject(
@@ -88,12 +89,19 @@ def parse_subject(
         raise InvalidSubject(f"subject: local paths must be under TASKLENS_REPO_ROOTS ({where})")
     if not (resolved / ".git").exists() and not (resolved / "HEAD").is_file():
         raise InvalidSubject(f"subject: {resolved} is not a git repository")
-    outside = [d for d in _repository_dirs(resolved) if not _inside(d, allowed)]
+    dirs = _repository_dirs(resolved)
+    outside = [d for d in dirs if not _inside(d, allowed)]
     if outside:
         raise InvalidSubject(
             f"subject: {resolved} keeps its git data outside TASKLENS_REPO_ROOTS ({where})"
         )
-    return RepositorySource(str(resolved), is_local=True)
+    # git is given the git dir checked here; it would try `<dir>/.git` before it and go on
+    # to `<dir>.git` and `<dir>.bundle` after it, none of them checked
+    git_dir = dirs[0]
+    detours = [git_dir / ".git", Path(f"{git_dir}.git"), Path(f"{git_dir}.bundle")]
+    if not git_dir.is_dir() or any(p.exists() or p.is_symlink() for p in detours):
+        raise InvalidSubject(f"subject: {resolved} is not a git repository")
+    return RepositorySource(str(resolved), is_local=True, git_dir=str(git_dir))
 
 
 def _remote(
@@ -281,15 +289,16 @@ async def _clone(source: RepositorySource, into: Path, since: datetime | None, r
         args.append("--no-local")  # a real copy, never hard links into the source
     if since is not None and not source.is_local:
         args.append(f"--shallow-since={since.strftime('%Y-%m-%d')}")
+    url = source.git_dir or source.url
     try:
-        await _git([*args, "--", source.url, str(into)], run, allow_file=source.is_local)
+        await _git([*args, "--", url, str(into)], run, allow_file=source.is_local)
     except GitError as exc:
         if since is None or "shallow" not in str(exc):
             raise
         # Nothing in the window: one commit is enough to read the tree of HEAD.
         shutil.rmtree(into, ignore_errors=True)
         await _git(
-            [*args[:-1], "--depth=1", "--", source.url, str(into)],
+            [*args[:-1], "--depth=1", "--", url, str(into)],
             run,
             allow_file=source.is_local,
         )
