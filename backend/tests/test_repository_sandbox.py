@@ -287,3 +287,24 @@ async def test_git_clones_only_the_git_dir_that_was_checked(tmp_path: Path, deco
         return
     with pytest.raises(GitError):
         await analyse(source, Period.ALL, lambda *_: None)
+
+
+def test_loose_objects_symlinked_from_outside_the_roots_are_refused(tmp_path: Path) -> None:
+    """A fan-out directory is real, but its objects are symlinks into a repository outside
+    the roots: git read them (files and all) as the clone's own."""
+    outside = _outside_repository(tmp_path)
+    objects = subprocess.run(
+        ["git", "rev-list", "--objects", "--all"], cwd=outside, capture_output=True, text=True
+    ).stdout.split()
+    borrower = tmp_path / "roots" / "borrower"
+    borrower.mkdir(parents=True)
+    _git(borrower, "init", "-q")
+    store = borrower / ".git" / "objects"
+    for name in (o for o in objects if len(o) == 40):
+        loose = outside / ".git" / "objects" / name[:2] / name[2:]
+        if loose.exists():
+            (store / name[:2]).mkdir(exist_ok=True)
+            (store / name[:2] / name[2:]).symlink_to(loose)
+    assert any(store.glob("??/*"))
+    with pytest.raises(InvalidSubject, match="outside TASKLENS_REPO_ROOTS"):
+        parse_subject(str(borrower), [tmp_path / "roots"])

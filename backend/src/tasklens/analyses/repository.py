@@ -162,14 +162,19 @@ def _repository_dirs(work_tree: Path) -> list[Path]:
     return found
 
 
+_FAN_OUT = re.compile(r"[0-9a-f]{2}")
+
+
 def _store_entries(store: Path) -> list[Path]:
-    """Where the object store's symlinked directories and pack files lead (the others are
-    inside the store already)."""
+    """Where the object store's symlinked entries lead: directories, pack files and loose
+    objects (the others are inside the store already)."""
     if not store.is_dir():
         return []
     entries = list(os.scandir(store))
-    if (store / "pack").is_dir():
-        entries += os.scandir(store / "pack")
+    for entry in list(entries):
+        inner = entry.name == "pack" or _FAN_OUT.fullmatch(entry.name)
+        if inner and entry.is_dir(follow_symlinks=False):
+            entries += os.scandir(entry.path)
     return [Path(entry.path).resolve() for entry in entries if entry.is_symlink()]
 
 
