@@ -202,3 +202,49 @@ async def test_links_from_api_data_are_https_only() -> None:
     assert result["profile"]["html_url"] is None
     assert result["profile"]["avatar_url"] == "https://avatars.example/u/1"
     assert [r["url"] for r in result["repositories"]] == [None]
+
+
+async def test_api_data_of_the_wrong_shape_neither_fails_nor_reaches_the_result() -> None:
+    """A hostile API's objects where strings or counts belong went into the result as they
+    were (a dashboard renders a name, not an object) or failed the analysis (a list as a
+    language is no dictionary key; a string where a pull request's details belong)."""
+    user = {
+        "path": "/users/shapes",
+        "responses": [
+            {
+                "status": 200,
+                "body": {
+                    "login": "shapes",
+                    "name": {"$$typeof": "react.element", "props": {}},
+                    "followers": "a lot",
+                    "public_repos": [1, 2],
+                    "created_at": 5,
+                },
+            }
+        ],
+    }
+    items: list[Any] = [
+        "not a pull request",
+        {"state": "open", "repository_url": "{base}/repos/octo/good", "pull_request": "merged"},
+    ]
+    repo = {
+        "path": "/repos/octo/good",
+        "responses": [{"status": 200, "body": {"language": ["Go"], "stargazers_count": {}}}],
+    }
+    routes = [user, _search("shapes", items), repo]
+    with replay_server(routes) as github:
+        async with GitHubClient(github.base_url) as client:
+            result = await analyse(client, "shapes", Period.ALL, lambda *_: None)
+    assert result["profile"] == {
+        "login": "shapes",
+        "name": None,
+        "public_repos": None,
+        "followers": None,
+        "created_at": None,
+        "avatar_url": None,
+        "html_url": None,
+    }
+    assert result["pull_requests"]["total"] == 1
+    assert result["repositories"][0]["language"] is None
+    assert result["repositories"][0]["stars"] == 0
+    assert result["languages"] == {}

@@ -156,6 +156,20 @@ def web_url(value: object) -> str | None:
     return None
 
 
+def _text(value: object) -> str | None:
+    """A string from API data, or None: an object where a name belongs never reaches the
+    result (nor a dashboard that renders it)."""
+    return value[:1000] if isinstance(value, str) else None
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _objects(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _rate_limit_reset(response: httpx.Response) -> datetime | None:
     now = datetime.now(UTC)
     retry_after = response.headers.get("Retry-After")
@@ -186,13 +200,17 @@ async def analyse(
     if response.status_code != 200:
         raise GitHubError(f"GitHub answered {response.status_code} for user '{login}'")
     user = response.json()
+    if not isinstance(user, dict):
+        raise GitHubError(f"GitHub's answer for user '{login}' is not a user")
 
     progress(0.3, "listing pull requests")
     query = f"author:{login} type:pr" + (f" created:>={since:%Y-%m-%d}" if since else "")
     pulls: list[dict[str, Any]] = []
     async for page in client.pages("/search/issues", {"q": query, "per_page": 100}):
-        pulls += page.get("items", [])
-    merged = sum(1 for p in pulls if (p.get("pull_request") or {}).get("merged_at"))
+        pulls += _objects(page.get("items") if isinstance(page, dict) else None)
+    merged = sum(
+        1 for p in pulls if isinstance(d := p.get("pull_request"), dict) and d.get("merged_at")
+    )
     still_open = sum(1 for p in pulls if p.get("state") == "open")
 
     progress(0.6, "reading repositories")
@@ -206,26 +224,27 @@ async def analyse(
         if repo_response.status_code != 200:
             continue  # deleted or private since: skip it, keep the rest
         repo = repo_response.json()
+        if not isinstance(repo, dict):
+            continue
+        language = _text(repo.get("language"))
         repositories.append(
             {
                 "full_name": full_name,
-                "stars": repo.get("stargazers_count", 0),
-                "language": repo.get("language"),
+                "stars": _count(repo.get("stargazers_count")) or 0,
+                "language": language,
                 "pull_requests": count,
                 "url": web_url(repo.get("html_url")),
             }
         )
-        if repo.get("language"):
-            languages[repo["language"]] += count
+        if language:
+            languages[language] += count
     progress(0.95, "summarising")
     return {
         "period": period.value,
         "since": since.isoformat() if since else None,
         "profile": {
-            **{
-                key: user.get(key)
-                for key in ("login", "name", "public_repos", "followers", "created_at")
-            },
+            **{key: _text(user.get(key)) for key in ("login", "name", "created_at")},
+            **{key: _count(user.get(key)) for key in ("public_repos", "followers")},
             "avatar_url": web_url(user.get("avatar_url")),
             "html_url": web_url(user.get("html_url")),
         },
