@@ -308,3 +308,18 @@ def test_loose_objects_symlinked_from_outside_the_roots_are_refused(tmp_path: Pa
     assert any(store.glob("??/*"))
     with pytest.raises(InvalidSubject, match="outside TASKLENS_REPO_ROOTS"):
         parse_subject(str(borrower), [tmp_path / "roots"])
+
+
+async def test_file_names_reach_the_result_without_control_characters(tmp_path: Path) -> None:
+    """A plan file's path is the author's choice, newlines and terminal escapes included."""
+    repo = make_repository(tmp_path / "roots" / "project")
+    hostile = repo / "a\nb\x1b]0;pwned\x07" / "todo.md"
+    hostile.parent.mkdir()
+    hostile.write_text("- [x] done\n")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "plan")
+    source = parse_subject(str(repo), [tmp_path / "roots"])
+    result = await analyse(source, Period.ALL, lambda *_: None)
+    paths = [entry["path"] for entry in result["plan_progress"]["files"]]
+    assert len(paths) == 4
+    assert not any(ord(c) < 32 or c == "\x7f" for path in paths for c in path)

@@ -504,7 +504,7 @@ def plan_progress(repo: Path) -> dict[str, Any]:
             done = sum(1 for mark in marks if mark in "xX")
             files.append(
                 {
-                    "path": relative.as_posix(),
+                    "path": _CONTROL.sub("\ufffd", relative.as_posix()),
                     "total": len(marks),
                     "done": done,
                     "percentage": round(100 * done / len(marks), 1),
