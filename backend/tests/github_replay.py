@@ -3,7 +3,8 @@
 Each route is `{"method", "path", "query"? (exact), "query_contains"? (substring),
 "responses": [{"status", "headers"?, "body"}]}`, the first match wins;
 a route with several responses plays them in order and then repeats the last one (how a rate
-limit followed by success is recorded). `{base}` in a header is this server's URL. Every
+limit followed by success is recorded). `{base}` in a header or body is this server's URL
+(the routes may also be given as a list instead of a fixture file name). Every
 request is kept, headers included, so tests can assert what the client sent.
 """
 
@@ -50,15 +51,19 @@ class Replay:
                 k: str(v).replace("{base}", self.base_url)
                 for k, v in response.get("headers", {}).items()
             }
-            return response["status"], headers, json.dumps(response.get("body", {})).encode()
+            body = json.dumps(response.get("body", {})).replace("{base}", self.base_url)
+            return response["status"], headers, body.encode()
         return 404, {}, json.dumps({"message": "Not Found (no recording)"}).encode()
 
 
 @contextmanager
-def replay_server(fixture: str, latency: float = 0.0) -> Iterator[Replay]:
+def replay_server(fixture: str | list[dict[str, Any]], latency: float = 0.0) -> Iterator[Replay]:
     """`latency` seconds per answer, as over a real network (the browser tests watch
     progress move)."""
-    replay = Replay(json.loads((FIXTURES / fixture).read_text())["routes"])
+    if isinstance(fixture, str):
+        replay = Replay(json.loads((FIXTURES / fixture).read_text())["routes"])
+    else:
+        replay = Replay(fixture)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

@@ -27,6 +27,11 @@ from support import TASKLENS
         ("TASKLENS_API_TOKENS", "a" * 65 + ":0123456789abcdefgh", "got 65"),
         ("TASKLENS_REPO_ROOTS", "/srv/repos,relative/dir", "relative/dir is not an absolute"),
         ("TASKLENS_GITHUB_API_URL", "ftp://github.example", "https://"),
+        (
+            "TASKLENS_GIT_ALLOWED_HOSTS",
+            "git.corp.example,10.0.0.0/8,git server",
+            "'git server' is neither a host name nor an address or network",
+        ),
         ("TASKLENS_SCHEDULES_FILE", "/nonexistent/schedules.json", "No such file"),
         ("TASKLENS_API_WORKERS", "2", "more than one API process needs TASKLENS_REDIS_URL"),
     ],

@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tasklens.analyses.reach import AllowedHosts
+
 DEFAULT_DATA_DIR = Path("data")
 
 
@@ -75,6 +77,12 @@ class Settings(BaseSettings):
         description="Comma-separated directories whose git repositories may be analysed "
         "by local path (none by default).",
     )
+    git_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated host names, addresses or networks (CIDR) of internal git "
+        "servers a repository analysis may reach although they are loopback, private or "
+        "link-local (none by default).",
+    )
     report_stale_after_seconds: int = Field(default=3600, ge=1)
     max_retries: int = Field(default=3, ge=0, le=20)
     max_subject_concurrent_tasks: int = Field(default=1, ge=1, le=100)
@@ -116,6 +124,19 @@ class Settings(BaseSettings):
         for root in value:
             if not root.is_absolute():
                 raise ValueError(f"{root} is not an absolute path")
+        return value
+
+    @field_validator("git_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("git_allowed_hosts")
+    @classmethod
+    def _known_hosts(cls, value: list[str]) -> list[str]:
+        AllowedHosts.parse(value)
         return value
 
     @field_validator("refresh_rate_limit")
@@ -203,6 +224,10 @@ class Settings(BaseSettings):
     @property
     def longest_task_seconds(self) -> float:
         return self.task_timeout_seconds + self.subject_slot_wait_seconds
+
+    @property
+    def allowed_git_hosts(self) -> AllowedHosts:
+        return AllowedHosts.parse(self.git_allowed_hosts)
 
     @property
     def embedded(self) -> bool:

@@ -1,15 +1,19 @@
 """Repository analysis: clone, then read the history and the tree of HEAD.
 
-Subjects are https/ssh git URLs, or local paths under `TASKLENS_REPO_ROOTS`. Git runs with
-every transport refused but the one the subject needs (`file://`, `ext::` and friends can
-run commands or read the server's disk), no prompts, no hooks, no submodules. The clone
-lives in a temporary directory that is removed whatever happens; blocking file work runs in
-a thread so the worker's event loop never stalls.
+Subjects are https/ssh git URLs to hosts `reach` allows, or local paths under
+`TASKLENS_REPO_ROOTS` whose git data (git dir, common dir, objects, alternates) is under them
+too. Git runs with every transport refused but the one the subject needs (`file://`, `ext::`
+and friends can run commands or read the server's disk), no prompts, no hooks, no
+submodules, no redirects, and no configuration but ours: a private empty HOME per run, no
+system or global config, no attributes file, and command-line settings that outrank the
+analysed repository's own. The clone lives in a temporary directory that is removed whatever
+happens; blocking file work runs in a thread so the worker's event loop never stalls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import shutil
@@ -21,9 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tasklens.analyses import reach
 from tasklens.analyses.periods import Period
+from tasklens.analyses.reach import AllowedHosts
 
 ProgressFn = Callable[[float, str], None]
+logger = logging.getLogger(__name__)
 
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$")  # git@host:o/r
 _SAFE_URL = re.compile(r"^(https|ssh)://[A-Za-z0-9._~:@%-]+(/[A-Za-z0-9._~%/+-]*)?$")
@@ -37,9 +44,15 @@ class InvalidSubject(ValueError):
 class RepositorySource:
     url: str
     is_local: bool
+    scheme: str = "file"  # https or ssh for a remote
+    host: str = ""
+    port: int = 0
+    git_dir: str = ""  # a local subject's, checked: what git clones
 
 
-def parse_subject(subject: str, repo_roots: Sequence[Path]) -> RepositorySource:
+def parse_subject(
+    subject: str, repo_roots: Sequence[Path], allowed_hosts: AllowedHosts | None = None
+) -> RepositorySource:
     subject = subject.strip()
     if not subject or len(subject) > 2000:
         raise InvalidSubject("subject: a git URL (https:// or ssh://) or a local path")
@@ -47,17 +60,22 @@ def parse_subject(subject: str, repo_roots: Sequence[Path]) -> RepositorySource:
         raise InvalidSubject("subject: not a git URL or path TaskLens accepts")
     lowered = subject.lower()
     if lowered.startswith(("https://", "ssh://")):
-        authority = subject.split("://", 1)[1].split("/", 1)[0]
-        if not _SAFE_URL.match(subject) or authority.startswith("-"):
+        scheme, rest = subject.split("://", 1)
+        authority = rest.split("/", 1)[0]
+        # git percent-decodes an ssh URL before splitting it: `%2F` in a user name would
+        # end the host it connects to, unseen by the checks here
+        if not _SAFE_URL.match(subject) or authority.startswith("-") or "%" in authority:
             raise InvalidSubject("subject: the URL has characters TaskLens does not accept")
-        if lowered.startswith("https://") and "@" in authority:
+        if scheme.lower() == "https" and "@" in authority:
             raise InvalidSubject(
                 "subject: credentials in the URL are refused (they would be stored); "
                 "use ssh keys or TASKLENS_GITHUB_TOKEN"
             )
-        return RepositorySource(subject, is_local=False)
+        host, _, port = authority.rpartition("@")[2].partition(":")
+        return _remote(subject, scheme.lower(), host, port, allowed_hosts)
     if _SCP_LIKE.match(subject):
-        return RepositorySource(subject, is_local=False)
+        host = subject.split("@", 1)[1].split(":", 1)[0]
+        return _remote(subject, "ssh", host, "", allowed_hosts)
     if "://" in subject:
         scheme = subject.split("://", 1)[0]
         raise InvalidSubject(f"subject: the {scheme}:// transport is refused; use https or ssh")
@@ -66,52 +84,157 @@ def parse_subject(subject: str, repo_roots: Sequence[Path]) -> RepositorySource:
         raise InvalidSubject("subject: a local path must be absolute")
     resolved = path.resolve()
     allowed = [root.resolve() for root in repo_roots]
-    if not any(resolved == root or resolved.is_relative_to(root) for root in allowed):
-        where = ", ".join(map(str, allowed)) or "none are configured"
+    where = ", ".join(map(str, allowed)) or "none are configured"
+    if not _inside(resolved, allowed):
         raise InvalidSubject(f"subject: local paths must be under TASKLENS_REPO_ROOTS ({where})")
     if not (resolved / ".git").exists() and not (resolved / "HEAD").is_file():
         raise InvalidSubject(f"subject: {resolved} is not a git repository")
-    return RepositorySource(str(resolved), is_local=True)
+    dirs = _repository_dirs(resolved)
+    outside = [d for d in dirs if not _inside(d, allowed)]
+    if outside:
+        raise InvalidSubject(
+            f"subject: {resolved} keeps its git data outside TASKLENS_REPO_ROOTS ({where})"
+        )
+    # git is given the git dir checked here; it would try `<dir>/.git` before it and go on
+    # to `<dir>.git` and `<dir>.bundle` after it, none of them checked
+    git_dir = dirs[0]
+    detours = [git_dir / ".git", Path(f"{git_dir}.git"), Path(f"{git_dir}.bundle")]
+    if not git_dir.is_dir() or any(p.exists() or p.is_symlink() for p in detours):
+        raise InvalidSubject(f"subject: {resolved} is not a git repository")
+    return RepositorySource(str(resolved), is_local=True, git_dir=str(git_dir))
+
+
+def _remote(
+    subject: str, scheme: str, host: str, port: str, allowed_hosts: AllowedHosts | None
+) -> RepositorySource:
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise InvalidSubject("subject: the URL's port is not a number from 1 to 65535")
+    try:
+        reach.check_literal(host, allowed_hosts or AllowedHosts())
+    except reach.HostRefused as exc:
+        raise InvalidSubject(str(exc)) from None
+    default_port = 443 if scheme == "https" else 22
+    return RepositorySource(subject, False, scheme, host, int(port or default_port))
+
+
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+_MAX_ALTERNATE_DEPTH = 5  # as deep as git itself follows alternates
+
+
+def _repository_dirs(work_tree: Path) -> list[Path]:
+    """Every directory git would read this repository from, resolved: the git dir (`.git`
+    may be a symlink or a `gitdir:` file), its common dir, the object store and its pack and
+    fan-out directories, and the stores its alternates borrow from."""
+    dot_git = work_tree / ".git"
+    if dot_git.is_file():
+        text = dot_git.read_text(errors="replace").strip()
+        if not text.startswith("gitdir:"):
+            raise InvalidSubject(f"subject: {work_tree} is not a git repository")
+        git_dir = (work_tree / text.removeprefix("gitdir:").strip()).resolve()
+    else:
+        git_dir = dot_git.resolve() if dot_git.exists() else work_tree
+    found = [git_dir]
+    common = git_dir
+    if (git_dir / "commondir").is_file():
+        relative = (git_dir / "commondir").read_text(errors="replace").strip()
+        common = (git_dir / relative).resolve()
+        found.append(common)
+    stores = [(common / "objects").resolve()]
+    for depth in range(_MAX_ALTERNATE_DEPTH + 1):
+        if not stores:
+            break
+        found += stores
+        borrowed = []
+        for store in stores:
+            found += _store_entries(store)
+            alternates = store / "info" / "alternates"
+            if depth < _MAX_ALTERNATE_DEPTH and alternates.is_file():
+                lines = alternates.read_text(errors="replace").splitlines()
+                borrowed += [
+                    (store / line.strip()).resolve()
+                    for line in lines
+                    if line.strip() and not line.startswith("#")
+                ]
+        stores = borrowed
+    return found
+
+
+_FAN_OUT = re.compile(r"[0-9a-f]{2}")
+
+
+def _store_entries(store: Path) -> list[Path]:
+    """Where the object store's symlinked entries lead: directories, pack files and loose
+    objects (the others are inside the store already)."""
+    if not store.is_dir():
+        return []
+    entries = list(os.scandir(store))
+    for entry in list(entries):
+        inner = entry.name == "pack" or _FAN_OUT.fullmatch(entry.name)
+        if inner and entry.is_dir(follow_symlinks=False):
+            entries += os.scandir(entry.path)
+    return [Path(entry.path).resolve() for entry in entries if entry.is_symlink()]
 
 
 class GitError(RuntimeError):
     pass
 
 
-def _git_env() -> dict[str, str]:
+def _git_env(run: GitRun) -> dict[str, str]:
+    """Only what git needs: a private, empty HOME (no user, XDG or /tmp config, credential
+    helper or attributes file), no system or global config, no prompts."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": tempfile.gettempdir(),  # no user config, credentials or hooks
+        "HOME": str(run.home),
+        "XDG_CONFIG_HOME": str(run.home / ".config"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_SYSTEM": os.devnull,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_ATTR_NOSYSTEM": "1",
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_ASKPASS": "/bin/false",
         "SSH_ASKPASS": "/bin/false",
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
-        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_SSH_COMMAND": " ".join(
+            ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new"]
+            + [part for option in run.ssh_options for part in ("-o", option)]
+        ),
         "LC_ALL": "C",
     }
 
 
+# Command-line config outranks the analysed repository's own .git/config, and git passes it
+# on to the upload-pack it starts for a local clone.
+_SAFE_CONFIG = (
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    f"core.attributesFile={os.devnull}",
+    "credential.helper=",
+    "http.followRedirects=false",
+    "protocol.allow=never",
+    "protocol.https.allow=always",
+    "protocol.ssh.allow=always",
+)
+
+
 async def _git(
-    args: Sequence[str], *, cwd: Path | None = None, allow_file: bool = False, timeout: float = 600
+    args: Sequence[str],
+    run: GitRun,
+    *,
+    cwd: Path | None = None,
+    allow_file: bool = False,
+    timeout: float = 600,
 ) -> str:
-    protocols = [
-        "-c",
-        "protocol.allow=never",
-        "-c",
-        "protocol.https.allow=always",
-        "-c",
-        "protocol.ssh.allow=always",
-    ]
+    settings = [*_SAFE_CONFIG, *run.config]
     if allow_file:
-        protocols += ["-c", "protocol.file.allow=always"]
+        settings.append("protocol.file.allow=always")
     process = await asyncio.create_subprocess_exec(
         "git",
-        *protocols,
-        "-c",
-        "core.hooksPath=/dev/null",
+        *(part for setting in settings for part in ("-c", setting)),
         *args,
         cwd=cwd,
-        env=_git_env(),
+        env=_git_env(run),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.DEVNULL,
@@ -129,38 +252,84 @@ async def _git(
     return stdout.decode(errors="replace")
 
 
-async def clone(source: RepositorySource, into: Path, since: datetime | None) -> None:
-    args = ["clone", "--quiet", "--single-branch", "--no-tags", "--recurse-submodules=no"]
+@dataclass(frozen=True, slots=True)
+class GitRun:
+    """One analysis's git: its private HOME and how it reaches the remote."""
+
+    home: Path
+    config: tuple[str, ...] = ()
+    ssh_options: tuple[str, ...] = ()
+
+
+async def prepare(source: RepositorySource, home: Path, allowed_hosts: AllowedHosts) -> GitRun:
+    """Check the remote's addresses again, now, and pin git to them (an https name through
+    curl's resolve list, an ssh name through ssh's HostName)."""
+    if source.is_local:
+        return GitRun(home)
+    addresses = await reach.resolve_checked(source.host, source.port, allowed_hosts)
+    if reach.literal_address(source.host) is not None:
+        return GitRun(home)
+    if source.scheme == "https":
+        pin = reach.curl_resolve(source.host, source.port, addresses)
+        return GitRun(home, config=(f"http.curloptResolve={pin}",))
+    return GitRun(home, ssh_options=(f"HostKeyAlias={source.host}", f"HostName={addresses[0]}"))
+
+
+async def clone(source: RepositorySource, into: Path, since: datetime | None, run: GitRun) -> None:
+    """A remote's failure is said without git's socket error: it would tell an open port
+    from a closed one to whoever reads the task."""
+    try:
+        await _clone(source, into, since, run)
+    except GitError as exc:
+        if source.is_local:
+            raise
+        logger.info("cloning %s failed: %s", source.url, exc)
+        raise GitError("git clone failed: could not reach the repository") from None
+
+
+async def _clone(source: RepositorySource, into: Path, since: datetime | None, run: GitRun) -> None:
+    # `--recurse-submodules=no` would be a pathspec (a submodule at `no` cloned from anywhere)
+    args = ["clone", "--quiet", "--single-branch", "--no-tags", "--no-recurse-submodules"]
     if source.is_local:
         args.append("--no-local")  # a real copy, never hard links into the source
     if since is not None and not source.is_local:
         args.append(f"--shallow-since={since.strftime('%Y-%m-%d')}")
+    url = source.git_dir or source.url
     try:
-        await _git([*args, "--", source.url, str(into)], allow_file=source.is_local)
+        await _git([*args, "--", url, str(into)], run, allow_file=source.is_local)
     except GitError as exc:
         if since is None or "shallow" not in str(exc):
             raise
         # Nothing in the window: one commit is enough to read the tree of HEAD.
         shutil.rmtree(into, ignore_errors=True)
         await _git(
-            [*args[:-1], "--depth=1", "--", source.url, str(into)], allow_file=source.is_local
+            [*args[:-1], "--depth=1", "--", url, str(into)],
+            run,
+            allow_file=source.is_local,
         )
 
 
-_FIELD, _RECORD = "\x1f", "\x1e"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-async def history(repo: Path, since: datetime | None) -> list[tuple[str, datetime]]:
-    """(author, committed at) of every commit on HEAD in the window (mailmap applied)."""
-    args = ["log", f"--format=%aN <%aE>{_FIELD}%ct{_RECORD}"]
+async def history(repo: Path, since: datetime | None, run: GitRun) -> list[tuple[str, datetime]]:
+    """(author, committed at) of every commit on HEAD in the window (mailmap applied).
+
+    Fields and records are NUL-separated (`-z`): an author name, which its author chooses,
+    can hold any other control character but never a NUL. Control characters are replaced
+    from names; a commit whose date Python cannot hold (past the year 9999) is skipped."""
+    args = ["log", "-z", "--format=%ct%x00%aN <%aE>"]
     if since is not None:
         args.append(f"--since={int(since.timestamp())}")
-    out = await _git(args, cwd=repo)
+    out = await _git(args, run, cwd=repo)
+    fields = out.split("\0")
     commits = []
-    for record in out.split(_RECORD):
-        if _FIELD in record:
-            author, stamp = record.strip().split(_FIELD)
-            commits.append((author, datetime.fromtimestamp(int(stamp), UTC)))
+    for stamp, author in zip(fields[::2], fields[1::2], strict=False):
+        try:
+            moment = datetime.fromtimestamp(int(stamp), UTC)
+        except (ValueError, OverflowError, OSError):
+            continue
+        commits.append((_CONTROL.sub("\ufffd", author), moment))
     return commits
 
 
@@ -335,7 +504,7 @@ def plan_progress(repo: Path) -> dict[str, Any]:
             done = sum(1 for mark in marks if mark in "xX")
             files.append(
                 {
-                    "path": relative.as_posix(),
+                    "path": _CONTROL.sub("\ufffd", relative.as_posix()),
                     "total": len(marks),
                     "done": done,
                     "percentage": round(100 * done / len(marks), 1),
@@ -362,16 +531,20 @@ async def analyse(
     progress: ProgressFn,
     now: datetime | None = None,
     top: int = 10,
+    allowed_hosts: AllowedHosts | None = None,
 ) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     since = period.since(now)
-    workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tasklens-repo-"))
+    workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tasklens-repo-"))  # 0700
     try:
+        home = workdir / "home"
+        home.mkdir(mode=0o700)
+        run = await prepare(source, home, allowed_hosts or AllowedHosts())
         progress(0.1, "cloning")
-        await clone(source, workdir / "repo", since)
         repo = workdir / "repo"
+        await clone(source, repo, since, run)
         progress(0.4, "reading history")
-        commits = await history(repo, since)
+        commits = await history(repo, since, run)
         progress(0.6, "counting lines of code")
         lines = await asyncio.to_thread(languages, repo)
         progress(0.8, "detecting technologies")

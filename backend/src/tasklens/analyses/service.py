@@ -100,11 +100,20 @@ class AnalysisService:
     def analysis(self, kind: AnalysisKind, subject: str, period: Period | None) -> Analysis:
         spec = KINDS[kind]
         try:
-            checked = spec.check_subject(subject, self.settings.repo_roots)
+            checked = spec.check_subject(subject, self.settings)
         except ValueError as exc:
             reason = str(exc).removeprefix("subject: ")
             raise InvalidAnalysis(f"invalid subject: {reason}") from None
         return Analysis(kind, checked, period or spec.default_period)
+
+    async def _check_reach(self, analysis: Analysis) -> None:
+        """Resolving is slow and may change, so it is done only when a run is about to be
+        queued (the worker checks again before it connects)."""
+        try:
+            await KINDS[analysis.kind].check_reach(analysis.subject, self.settings)
+        except ValueError as exc:
+            reason = str(exc).removeprefix("subject: ")
+            raise InvalidAnalysis(f"invalid subject: {reason}") from None
 
     def is_stale(self, record: AnalysisResult) -> bool:
         return age_seconds(record) > self.settings.report_stale_after_seconds
@@ -178,6 +187,7 @@ class AnalysisService:
         await session.commit()  # reads done: the connection goes back before the Redis calls
         if not force and cached is not None and not self.is_stale(cached):
             return Submitted(cached.task_id, "success", deduplicated=False, cached=True)
+        await self._check_reach(analysis)
         task_id = uuid.uuid4().hex
         key = claim_key(analysis.key)
         seen = cached.task_id if cached is not None else None

@@ -154,8 +154,10 @@ async def analyse_repository(
     chosen = Period(period)
 
     async def work() -> dict[str, Any]:
-        source = repository.parse_subject(subject, services.settings.repo_roots)
-        return await repository.analyse(source, chosen, progress)
+        settings = services.settings
+        hosts = settings.allowed_git_hosts
+        source = repository.parse_subject(subject, settings.repo_roots, hosts)
+        return await repository.analyse(source, chosen, progress, allowed_hosts=hosts)
 
     return await _run(services, context, progress, AnalysisKind.REPOSITORY, subject, chosen, work)
 
