@@ -12,10 +12,12 @@ recorder's background flush, so a slow or dead database never slows a task down.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
 import traceback
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +28,7 @@ from tasklens.cancellation import CONTROL_CHANNEL, Cancellations
 from tasklens.event_bus import RedisEventBus
 from tasklens.heartbeat import Heartbeat
 from tasklens.lifecycle import (
+    MAX_JSON_CHARS,
     LifecycleChange,
     epoch_datetime,
     json_safe,
@@ -34,7 +37,9 @@ from tasklens.lifecycle import (
 )
 from tasklens.models import TaskStatus
 from tasklens.recorder import LifecycleRecorder, build_recorder
-from tasklens.redaction import redact
+from tasklens.redaction import Redactor, url_password
+
+logger = logging.getLogger(__name__)
 
 ENQUEUED_AT_LABEL = "tasklens_enqueued_at"
 # A task with this label says itself when its work starts (`Progress.started()`), e.g. after
@@ -77,11 +82,20 @@ def executing_attempt(message: TaskiqMessage) -> int:
     return int(pinned) if pinned is not None else attempt_of(message)
 
 
-def params_of(message: TaskiqMessage) -> Any:
-    params: dict[str, Any] = dict(message.kwargs)
-    if message.args:
-        params["_args"] = list(message.args)
-    return json_safe(redact(params))
+def describe(error: BaseException) -> str:
+    """`Type: message`; `<unprintable Type>` when the exception's `__str__` raises."""
+    name = type(error).__name__
+    try:
+        return f"{name}: {error}"
+    except BaseException:  # a hostile __str__ may raise anything
+        return f"<unprintable {name}>"
+
+
+def format_traceback(error: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(error))
+    except BaseException:  # as above, for whatever traceback calls
+        return f"<unprintable {type(error).__name__}>"
 
 
 class TaskLensMiddleware(TaskiqMiddleware):
@@ -92,10 +106,21 @@ class TaskLensMiddleware(TaskiqMiddleware):
         *,
         recorder: LifecycleRecorder | None = None,
         cancellations: Cancellations | None = None,
+        redactor: Redactor | None = None,
+        redact_keys: Iterable[str] = (),
+        secrets: Iterable[str] = (),
+        result_max_chars: int = MAX_JSON_CHARS,
     ) -> None:
+        """`redact_keys` adds sensitive key words; `secrets` are values of this app's (say
+        its own API keys) never to be stored: the passwords in both URLs are added to them.
+        TaskLens's own processes pass a `redactor` built from their settings instead."""
         super().__init__()
         if recorder is None and database_url is None:
             raise ValueError("TaskLensMiddleware needs a database_url or a recorder")
+        self.redactor = redactor or Redactor(
+            redact_keys, [*secrets, url_password(database_url), url_password(redis_url)]
+        )
+        self.result_max_chars = result_max_chars
         self._database_url = database_url
         self._redis_url = redis_url
         self._recorder = recorder
@@ -154,7 +179,22 @@ class TaskLensMiddleware(TaskiqMiddleware):
         message.labels[ENQUEUED_AT_LABEL] = time.time()  # per attempt: retries are re-sent
         return message
 
+    def params_of(self, message: TaskiqMessage) -> Any:
+        """The params as logged: positional args are redacted by their parameter's name
+        when this process knows the task's function, else by their shape."""
+        positions = self.redactor.positions(message.task_name, self.broker.find_task)
+        return json_safe(self.redactor.params(message.args, message.kwargs, positions))
+
+    # No hook may raise: taskiq would never acknowledge the message (a redelivery, or a row
+    # left `running`), nor run the middlewares after this one. So each catches and logs.
+
     async def post_send(self, message: TaskiqMessage) -> None:
+        try:
+            self._record_pending(message)
+        except Exception:
+            logger.exception("tasklens: could not log task %s as pending", message.task_id)
+
+    def _record_pending(self, message: TaskiqMessage) -> None:
         # Recorded after a successful send, so a failed kick leaves no phantom `pending` row.
         now = datetime.now(UTC)
         self.recorder.record(
@@ -165,13 +205,20 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 timestamp=now,
                 attempt=attempt_of(message),
                 created_at=epoch_datetime(message.labels.get(ENQUEUED_AT_LABEL), now),
-                params=params_of(message),
+                params=self.params_of(message),
                 queue=message.labels.get("queue_name") or self._queue,
                 worker=self.worker_id if self._runs_what_it_sends else None,
             )
         )
 
     async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        try:
+            return self._pre_execute(message)
+        except Exception:
+            logger.exception("tasklens: could not log the start of task %s", message.task_id)
+            return message
+
+    def _pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         labels, task_id = message.labels, message.task_id
         attempt = labels[ATTEMPT_LABEL] = attempt_of(message)
         cancellations = self.cancellations
@@ -208,7 +255,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
             attempt,
             at,
             enqueued_at,
-            params_of(message) if enqueued_at is None else None,
+            self.params_of(message) if enqueued_at is None else None,
             labels.get("queue_name") or self._queue,
             self.worker_id,
         )
@@ -217,9 +264,18 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self, message: TaskiqMessage, result: TaskiqResult[Any], exception: BaseException
     ) -> None:
         # A retry middleware may replace result.error with NoResultError: keep the original.
-        self._errors[(message.task_id, executing_attempt(message))] = exception
+        try:
+            self._errors[(message.task_id, executing_attempt(message))] = exception
+        except Exception:
+            logger.exception("tasklens: could not keep the error of task %s", message.task_id)
 
     async def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
+        try:
+            self._post_execute(message, result)
+        except Exception:
+            logger.exception("tasklens: could not log the end of task %s", message.task_id)
+
+    def _post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
         at, finished = time.time(), time.perf_counter()
         task_id = message.task_id
         key = (task_id, executing_attempt(message))
@@ -239,18 +295,21 @@ class TaskLensMiddleware(TaskiqMiddleware):
         duration_ms = (finished - started[0]) * 1000 if started else None
         if error is None or isinstance(error, NoResultError):
             self.recorder.record_later(
-                succeeded_change,
+                self._succeeded,
                 task_id,
                 message.task_name,
                 key[1],
                 at,
                 started_at,
                 duration_ms,
-                json_safe(result.return_value),
+                result.return_value,
                 self.worker_id,
+                message.args,
+                message.kwargs,
             )
             return
         now = datetime.fromtimestamp(at, UTC)
+        secrets = self._secrets_of(message)
         self.recorder.record(
             LifecycleChange(
                 task_id=task_id,
@@ -264,9 +323,44 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 started_at=None if started_at is None else datetime.fromtimestamp(started_at, UTC),
                 completed_at=now,
                 duration_ms=duration_ms,
-                error_message=f"{type(error).__name__}: {error}"[:2000],
-                error_traceback="".join(traceback.format_exception(error))[-MAX_TRACEBACK_CHARS:],
+                error_message=self.redactor.scrub_text(describe(error), secrets)[:2000],
+                error_traceback=self.redactor.scrub_text(format_traceback(error), secrets)[
+                    -MAX_TRACEBACK_CHARS:
+                ],
             )
+        )
+
+    def _secrets_of(self, message: TaskiqMessage) -> list[str]:
+        positions = self.redactor.positions(message.task_name, self.broker.find_task)
+        return self.redactor.secret_values(message.args, message.kwargs, positions)
+
+    def _succeeded(
+        self,
+        task_id: str,
+        task_name: str,
+        attempt: int,
+        at: float,
+        started_at: float | None,
+        duration_ms: float | None,
+        result: Any,
+        worker: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+    ) -> LifecycleChange:
+        """`success`, built at the recorder's flush: the result is made storable (cut short
+        past `result_max_chars`) and cleared of secrets here rather than in the hook."""
+        if not (result is None or isinstance(result, bool | int | float)):
+            known: list[Sequence[str]] = []
+
+            def secrets() -> Sequence[str]:  # only for a result with text in it
+                if not known:
+                    positions = self.redactor.positions(task_name, self.broker.find_task)
+                    known.append(self.redactor.secret_values(args, kwargs, positions))
+                return known[0]
+
+            result = self.redactor.scrub_result(json_safe(result, self.result_max_chars), secrets)
+        return succeeded_change(
+            task_id, task_name, attempt, at, started_at, duration_ms, result, worker
         )
 
     def hand_back_running(self, error: str = HANDED_BACK_ERROR) -> set[str]:
