@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from support import OPERATOR_TOKEN
+from support import OPERATOR_TOKEN, TASKLENS, Stack
 
 from tasklens.redaction import (
     REDACTED,
@@ -211,3 +213,23 @@ async def test_the_embedded_runtime_applies_its_settings_to_params_errors_and_re
         assert OPERATOR_TOKEN not in row["error_traceback"]
     finally:
         await runtime.stop()
+
+
+def test_a_token_minted_with_the_cli_never_reaches_a_task_error(distributed: Stack) -> None:
+    """The worker sees only the stored digests: it finds the token in the error's text by
+    hashing each token-sized run of characters (here glued to `record-`)."""
+    minted = subprocess.run(
+        [TASKLENS, "token", "--name", "auditor", "--role", "viewer"],
+        cwd=distributed.workdir,
+        env={**os.environ, **distributed.env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = minted.stdout.strip().splitlines()[-1]
+    api = distributed.start_api()
+    distributed.start_worker()
+    [task_id] = api.enqueue("demo.flaky", record_id=token, failure_rate=1.0)
+    attempt = api.wait_task(task_id, "failed")["attempts"][0]
+    assert attempt["error_message"] == "DemoFailure: could not import record ***"
+    assert "invalid literal for int() with base 10: 'record-***'" in attempt["error_traceback"]

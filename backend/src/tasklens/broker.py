@@ -35,6 +35,7 @@ from tasklens.redis_connection import reconnecting
 from tasklens.settings import Settings
 from tasklens.tasks import register_tasks
 from tasklens.tasks.analyses import TRANSIENT_ERRORS, AnalysisServices
+from tasklens.tokens import stored_digests
 
 logger = logging.getLogger(__name__)
 
@@ -362,6 +363,7 @@ def build_broker(
             cancellations=cancellations,
             redactor=settings_redactor(settings),
             result_max_chars=settings.result_max_chars,
+            token_digests=lambda: stored_digests(engine),
         ),
     )
     register_tasks(broker, AnalysisServices(settings, coordinator, engine))

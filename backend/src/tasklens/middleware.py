@@ -17,7 +17,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +50,8 @@ ATTEMPT_LABEL = "tasklens_attempt"
 # task finished): each delivery is its own attempt, so the log keeps the lost one too.
 REDELIVERIES_LABEL = "tasklens_redeliveries"
 MAX_TRACEBACK_CHARS = 32_000
+# A token minted while a worker runs is known to its redaction within this time.
+TOKEN_DIGESTS_REFRESH_SECONDS = 15.0
 HANDED_BACK_ERROR = "worker shut down: handed back to the queue"
 # The embedded mode's queue is in memory: nothing to hand back to.
 STOPPED_ERROR = "server shut down before it finished"
@@ -110,10 +112,13 @@ class TaskLensMiddleware(TaskiqMiddleware):
         redact_keys: Iterable[str] = (),
         secrets: Iterable[str] = (),
         result_max_chars: int = MAX_JSON_CHARS,
+        token_digests: Callable[[], Awaitable[Iterable[str]]] | None = None,
     ) -> None:
         """`redact_keys` adds sensitive key words; `secrets` are values of this app's (say
         its own API keys) never to be stored: the passwords in both URLs are added to them.
-        TaskLens's own processes pass a `redactor` built from their settings instead."""
+        TaskLens's own processes pass a `redactor` built from their settings instead, and
+        `token_digests`, which reads the digests of the stored API tokens (at startup, then
+        every TOKEN_DIGESTS_REFRESH_SECONDS) so that they are kept out of errors too."""
         super().__init__()
         if recorder is None and database_url is None:
             raise ValueError("TaskLensMiddleware needs a database_url or a recorder")
@@ -121,6 +126,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
             redact_keys, [*secrets, url_password(database_url), url_password(redis_url)]
         )
         self.result_max_chars = result_max_chars
+        self._token_digests = token_digests
+        self._digest_refresher: asyncio.Task[None] | None = None
         self._database_url = database_url
         self._redis_url = redis_url
         self._recorder = recorder
@@ -154,6 +161,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
             assert self._database_url is not None
             self._recorder = build_recorder(self._database_url, self._redis_url)
         await self.recorder.start()
+        if self._token_digests is not None:
+            await self._refresh_token_digests()
+            self._digest_refresher = asyncio.create_task(self._keep_token_digests())
         if self.cancellations is not None:
             await self.cancellations.start()
         if self._redis_url is not None and self.broker.is_worker_process:
@@ -163,7 +173,22 @@ class TaskLensMiddleware(TaskiqMiddleware):
     def running_count(self) -> int:
         return len(self._started)
 
+    async def _refresh_token_digests(self) -> None:
+        assert self._token_digests is not None
+        try:
+            self.redactor.token_digests = frozenset(await self._token_digests())
+        except Exception as exc:  # the database may be down: keep the last known digests
+            logger.warning("tasklens: could not read the stored token digests: %s", exc)
+
+    async def _keep_token_digests(self) -> None:
+        while True:
+            await asyncio.sleep(TOKEN_DIGESTS_REFRESH_SECONDS)
+            await self._refresh_token_digests()
+
     async def shutdown(self) -> None:
+        if self._digest_refresher is not None:
+            self._digest_refresher.cancel()
+            self._digest_refresher = None
         if self._heartbeat is not None:
             await self._heartbeat.stop()
         if self.cancellations is not None:

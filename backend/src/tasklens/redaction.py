@@ -11,6 +11,7 @@ mangle the text and hide nothing), and so are `Bearer …` credentials and URL p
 from __future__ import annotations
 
 import copy
+import hashlib
 import inspect
 import logging
 import re
@@ -55,6 +56,9 @@ _TOKEN_RUN = re.compile(r"[A-Za-z0-9_\-+/=~.]{20,}")
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+(?=@)", re.I)
 # `Bearer x`, `Basic x`, `Token x` in text, where x has a digit or is long (not "basic use").
+# A word that may be a token minted by `tasklens token` (`secrets.token_urlsafe(24)`).
+MINTED_TOKEN_CHARS = 32
+_TOKEN_WORD = re.compile(rf"[A-Za-z0-9_-]{{{MINTED_TOKEN_CHARS},}}")
 _BEARER = re.compile(
     r"(?P<head>\b(?:bearer|basic|token)\s+)"
     r"(?:(?=[A-Za-z._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{6,}|[A-Za-z0-9._~+/=-]{20,})",
@@ -112,6 +116,8 @@ class Redactor:
             + r")[^\"]*\"\s*:\s*)(?P<value>\"(?:[^\"\\]|\\.)*\"|[^,}\]\s]+)",
             re.IGNORECASE,
         )
+        # SHA-256 digests of the tokens stored in the database, kept fresh by the middleware
+        self.token_digests: frozenset[str] = frozenset()
         # task name -> for each positional parameter, whether its name is sensitive (None:
         # the function is unknown here, or takes its arguments in a way we cannot bind)
         self._positions: dict[str, tuple[bool, ...] | None] = {}
@@ -212,9 +218,24 @@ class Redactor:
         for secret in secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
+        if self.token_digests:
+            text = _TOKEN_WORD.sub(self._without_stored_tokens, text)
         text = _BEARER.sub(lambda m: m.group("head") + REDACTED, text)
         text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
         return self._query.sub(lambda m: f"{m.group('name')}={REDACTED}", text)
+
+    def _without_stored_tokens(self, match: re.Match[str]) -> str:
+        """A run of token characters with every stored token in it replaced (a token may be
+        glued to other such characters: `record-<token>`)."""
+        word, size, digests = match.group(0), MINTED_TOKEN_CHARS, self.token_digests
+        start = 0
+        while start + size <= len(word):
+            if hashlib.sha256(word[start : start + size].encode()).hexdigest() in digests:
+                word = word[:start] + REDACTED + word[start + size :]
+                start += len(REDACTED)
+            else:
+                start += 1
+        return word
 
     def scrub_result(
         self, value: Any, secrets: Callable[[], Sequence[str]], _depth: int = 0
