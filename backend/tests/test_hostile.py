@@ -276,7 +276,7 @@ async def test_a_positional_secret_of_an_unknown_task_is_redacted_by_its_shape(
 
 
 async def test_secrets_of_the_params_never_reach_the_error_or_traceback(
-    hostile: Any, api: Api
+    hostile: Any, stack: tuple[Stack, Api], api: Api
 ) -> None:
     async with LiveEvents(api.ws_url()) as live:
         sent = await hostile.send_invoice.kiq("refuse", SECRET_KEY)
@@ -290,9 +290,15 @@ async def test_secrets_of_the_params_never_reach_the_error_or_traceback(
     with api.client() as client:
         history = client.get("/api/v1/monitoring/history", params={"status": "failed"}).text
     assert SECRET_KEY not in history
+    # taskiq's own log line with the traceback, in the foreign worker's log
+    worker_log = (stack[0].workdir / "hostile-worker.log").read_text(errors="replace")
+    assert "gateway refused key *** for refuse" in worker_log
+    assert SECRET_KEY not in worker_log
 
 
-async def test_the_api_tokens_never_reach_an_error_of_tasklens_own_worker(api: Api) -> None:
+async def test_the_api_tokens_never_reach_an_error_of_tasklens_own_worker(
+    stack: tuple[Stack, Api], api: Api
+) -> None:
     """demo.flaky puts its record id in its error: here, the API tokens themselves."""
     async with LiveEvents(api.ws_url()) as live:
         task_ids = [
@@ -311,6 +317,9 @@ async def test_the_api_tokens_never_reach_an_error_of_tasklens_own_worker(api: A
         if f.get("status") == "failed" and f["data"]["task_id"] in task_ids
     ]
     assert errors == ["DemoFailure: could not import record ***"] * 2
+    [worker] = [p for p in stack[0].processes if p.name == "worker"]
+    assert "could not import record ***" in worker.log()
+    assert VIEWER_TOKEN not in worker.log() and OPERATOR_TOKEN not in worker.log()
 
 
 async def test_an_exception_that_cannot_be_printed_is_logged_failed(hostile: Any, api: Api) -> None:

@@ -12,6 +12,7 @@ recorder's background flush, so a slow or dead database never slows a task down.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import socket
@@ -37,7 +38,7 @@ from tasklens.lifecycle import (
 )
 from tasklens.models import TaskStatus
 from tasklens.recorder import LifecycleRecorder, build_recorder
-from tasklens.redaction import Redactor, url_password
+from tasklens.redaction import Redactor, TracebackFilter, url_password
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,13 @@ ATTEMPT_LABEL = "tasklens_attempt"
 # task finished): each delivery is its own attempt, so the log keeps the lost one too.
 REDELIVERIES_LABEL = "tasklens_redeliveries"
 MAX_TRACEBACK_CHARS = 32_000
+# The message of the task running in this asyncio task: taskiq logs a failing task's
+# traceback before any hook sees the error, and the log filter must know whose secrets to hide.
+_EXECUTING: contextvars.ContextVar[TaskiqMessage | None] = contextvars.ContextVar(
+    "tasklens_executing", default=None
+)
+# taskiq's loggers of a failing task's traceback and of arguments that do not parse.
+TASKIQ_TASK_LOGGERS = ("taskiq.receiver.receiver", "taskiq.receiver.params_parser")
 # A token minted while a worker runs is known to its redaction within this time.
 TOKEN_DIGESTS_REFRESH_SECONDS = 15.0
 HANDED_BACK_ERROR = "worker shut down: handed back to the queue"
@@ -128,6 +136,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self.result_max_chars = result_max_chars
         self._token_digests = token_digests
         self._digest_refresher: asyncio.Task[None] | None = None
+        self._traceback_filter = TracebackFilter(self.redactor, self._running_secrets)
         self._database_url = database_url
         self._redis_url = redis_url
         self._recorder = recorder
@@ -166,6 +175,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
             self._digest_refresher = asyncio.create_task(self._keep_token_digests())
         if self.cancellations is not None:
             await self.cancellations.start()
+        if self.broker.is_worker_process or self._runs_what_it_sends:
+            for name in TASKIQ_TASK_LOGGERS:
+                logging.getLogger(name).addFilter(self._traceback_filter)
         if self._redis_url is not None and self.broker.is_worker_process:
             self._heartbeat = Heartbeat(self._redis_url, self.worker_id, self.running_count)
             await self._heartbeat.start()
@@ -185,7 +197,13 @@ class TaskLensMiddleware(TaskiqMiddleware):
             await asyncio.sleep(TOKEN_DIGESTS_REFRESH_SECONDS)
             await self._refresh_token_digests()
 
+    def _running_secrets(self) -> Sequence[str]:
+        message = _EXECUTING.get()
+        return self.redactor.secrets if message is None else self._secrets_of(message)
+
     async def shutdown(self) -> None:
+        for name in TASKIQ_TASK_LOGGERS:
+            logging.getLogger(name).removeFilter(self._traceback_filter)
         if self._digest_refresher is not None:
             self._digest_refresher.cancel()
             self._digest_refresher = None
@@ -244,6 +262,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
             return message
 
     def _pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        _EXECUTING.set(message)  # this asyncio task's own: taskiq runs the task in it
         labels, task_id = message.labels, message.task_id
         attempt = labels[ATTEMPT_LABEL] = attempt_of(message)
         cancellations = self.cancellations

@@ -354,6 +354,35 @@ def _redact_pairs(query: str) -> str:
     return "".join(p + s for p, s in zip(out, [*separators, ""], strict=True))
 
 
+class TracebackFilter(logging.Filter):
+    """taskiq logs a warning or error with the traceback of every task that raises or whose
+    arguments do not parse: its text is scrubbed as the stored traceback is, with the secrets
+    `secrets()` names for the task running now. Lower levels pass untouched (and cheaply)."""
+
+    def __init__(self, redactor: Redactor, secrets: Callable[[], Sequence[str]]) -> None:
+        super().__init__()
+        self.redactor = redactor
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        try:
+            secrets = self.secrets()
+            record.msg = self.redactor.scrub_text(record.getMessage(), secrets)
+            record.args = None
+            if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+                text = logging.Formatter().formatException(record.exc_info)
+                record.exc_text = self.redactor.scrub_text(text, secrets)
+        except Exception:
+            record.msg, record.args = (
+                "<log line withheld: it could not be cleared of secrets>",
+                None,
+            )
+            record.exc_info = record.exc_text = None
+        return True
+
+
 class SecretQueryFilter(logging.Filter):
     """Uvicorn logs each request's path with its query string; the dashboard link and the
     WebSocket carry `?token=…` there, so every log line passes through this first."""
