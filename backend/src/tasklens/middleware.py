@@ -60,6 +60,8 @@ _EXECUTING: contextvars.ContextVar[TaskiqMessage | None] = contextvars.ContextVa
 TASKIQ_TASK_LOGGERS = ("taskiq.receiver.receiver", "taskiq.receiver.params_parser")
 # A token minted while a worker runs is known to its redaction within this time.
 TOKEN_DIGESTS_REFRESH_SECONDS = 15.0
+TOKEN_DIGESTS_TIMEOUT_SECONDS = 3.0
+RESULT_WITHHELD = "<result withheld: it could not be made storable>"
 HANDED_BACK_ERROR = "worker shut down: handed back to the queue"
 # The embedded mode's queue is in memory: nothing to hand back to.
 STOPPED_ERROR = "server shut down before it finished"
@@ -136,6 +138,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self.result_max_chars = result_max_chars
         self._token_digests = token_digests
         self._digest_refresher: asyncio.Task[None] | None = None
+        self._digests_failing = False  # warned once per outage
         self._traceback_filter = TracebackFilter(self.redactor, self._running_secrets)
         self._database_url = database_url
         self._redis_url = redis_url
@@ -188,9 +191,13 @@ class TaskLensMiddleware(TaskiqMiddleware):
     async def _refresh_token_digests(self) -> None:
         assert self._token_digests is not None
         try:
-            self.redactor.token_digests = frozenset(await self._token_digests())
+            async with asyncio.timeout(TOKEN_DIGESTS_TIMEOUT_SECONDS):  # never holds up startup
+                self.redactor.token_digests = frozenset(await self._token_digests())
+            self._digests_failing = False
         except Exception as exc:  # the database may be down: keep the last known digests
-            logger.warning("tasklens: could not read the stored token digests: %s", exc)
+            if not self._digests_failing:
+                logger.warning("tasklens: could not read the stored token digests: %r", exc)
+            self._digests_failing = True
 
     async def _keep_token_digests(self) -> None:
         while True:
@@ -402,7 +409,13 @@ class TaskLensMiddleware(TaskiqMiddleware):
                     known.append(self.redactor.secret_values(args, kwargs, positions))
                 return known[0]
 
-            result = self.redactor.scrub_result(json_safe(result, self.result_max_chars), secrets)
+            try:
+                result = self.redactor.scrub_result(
+                    json_safe(result, self.result_max_chars), secrets
+                )
+            except Exception:  # the row must still say `success`
+                logger.exception("tasklens: the result of task %s could not be stored", task_id)
+                result = RESULT_WITHHELD
         return succeeded_change(
             task_id, task_name, attempt, at, started_at, duration_ms, result, worker
         )
