@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from support import OPERATOR_TOKEN, TASKLENS, Stack
 
+from tasklens.api.app import create_app
+from tasklens.api.spa import mount_spa
 from tasklens.redaction import (
     REDACTED,
     Redactor,
@@ -233,3 +236,21 @@ def test_a_token_minted_with_the_cli_never_reaches_a_task_error(distributed: Sta
     attempt = api.wait_task(task_id, "failed")["attempts"][0]
     assert attempt["error_message"] == "DemoFailure: could not import record ***"
     assert "invalid literal for int() with base 10: 'record-***'" in attempt["error_traceback"]
+
+
+def test_a_static_asset_of_the_dashboard_sends_no_referrer(tmp_path: Path) -> None:
+    """The built SPA's files (absent in this checkout, so a made-up build here) go through
+    the same middleware stack as the API: no lifespan needed to serve a file."""
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "app.js").write_text("console.log('dashboard')")
+    (tmp_path / "index.html").write_text("<!doctype html><title>TaskLens</title>")
+    app = create_app(load_settings(database_url="sqlite+aiosqlite:///:memory:"))
+    routes = app.router.routes
+    before = len(routes)
+    mount_spa(app, tmp_path)  # ahead of the routes create_app mounted for the missing build
+    routes[0:0], routes[before:] = routes[before:], []
+    client = TestClient(app)
+    for path in ("/assets/app.js", "/assets/missing.js"):
+        response = client.get(path)
+        assert response.headers["Referrer-Policy"] == "no-referrer", path
+    assert client.get("/assets/app.js").text == "console.log('dashboard')"
