@@ -345,6 +345,22 @@ class TaskLensMiddleware(TaskiqMiddleware):
         started_at = started[1] if started else None
         duration_ms = (finished - started[0]) * 1000 if started else None
         if error is None or isinstance(error, NoResultError):
+            value = result.return_value
+            if value is None or isinstance(value, bool | int | float):
+                # Nothing to cut or clean: the values only (a tuple of containers would be
+                # tracked by the garbage collector until the flush).
+                self.recorder.record_later(
+                    succeeded_change,
+                    task_id,
+                    message.task_name,
+                    key[1],
+                    at,
+                    started_at,
+                    duration_ms,
+                    value,
+                    self.worker_id,
+                )
+                return
             self.recorder.record_later(
                 self._succeeded,
                 task_id,
@@ -353,7 +369,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 at,
                 started_at,
                 duration_ms,
-                result.return_value,
+                value,
                 self.worker_id,
                 message.args,
                 message.kwargs,
@@ -400,22 +416,19 @@ class TaskLensMiddleware(TaskiqMiddleware):
     ) -> LifecycleChange:
         """`success`, built at the recorder's flush: the result is made storable (cut short
         past `result_max_chars`) and cleared of secrets here rather than in the hook."""
-        if not (result is None or isinstance(result, bool | int | float)):
-            known: list[Sequence[str]] = []
+        known: list[Sequence[str]] = []
 
-            def secrets() -> Sequence[str]:  # only for a result with text in it
-                if not known:
-                    positions = self.redactor.positions(task_name, self.broker.find_task)
-                    known.append(self.redactor.secret_values(args, kwargs, positions))
-                return known[0]
+        def secrets() -> Sequence[str]:  # only for a result with text in it
+            if not known:
+                positions = self.redactor.positions(task_name, self.broker.find_task)
+                known.append(self.redactor.secret_values(args, kwargs, positions))
+            return known[0]
 
-            try:
-                result = self.redactor.scrub_result(
-                    json_safe(result, self.result_max_chars), secrets
-                )
-            except Exception:  # the row must still say `success`
-                logger.exception("tasklens: the result of task %s could not be stored", task_id)
-                result = RESULT_WITHHELD
+        try:
+            result = self.redactor.scrub_result(json_safe(result, self.result_max_chars), secrets)
+        except Exception:  # the row must still say `success`
+            logger.exception("tasklens: the result of task %s could not be stored", task_id)
+            result = RESULT_WITHHELD
         return succeeded_change(
             task_id, task_name, attempt, at, started_at, duration_ms, result, worker
         )
