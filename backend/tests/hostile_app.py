@@ -40,3 +40,55 @@ async def deep(depth: int) -> Any:
         current.append(inner)
         current = inner
     return root
+
+
+@broker.task(task_name="hostile.send_invoice")
+async def send_invoice(invoice_id: str, api_key: str) -> dict[str, str]:
+    """The README's example, called positionally; it fails for a `refuse` invoice."""
+    if invoice_id == "refuse":
+        raise RuntimeError(f"gateway refused key {api_key} for {invoice_id}")
+    return {"invoice": invoice_id, "api_key": api_key, "note": f"charged with {api_key}"}
+
+
+class Unprintable(Exception):
+    """An exception whose `__str__` and `__repr__` raise."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str for you")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr either")
+
+
+class Abort(BaseException):
+    """Not an Exception: `except Exception` does not catch it."""
+
+
+class Opaque:
+    """A result JSON cannot hold and neither str() nor repr() can print."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str for you")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr either")
+
+
+@broker.task(task_name="hostile.unprintable")
+async def unprintable() -> None:
+    raise Unprintable
+
+
+@broker.task(task_name="hostile.abort")
+async def abort() -> None:
+    raise Abort("stop right there")
+
+
+@broker.task(task_name="hostile.opaque")
+async def opaque() -> Any:
+    return Opaque()
+
+
+@broker.task(task_name="hostile.huge")
+async def huge(megabytes: int) -> Any:
+    return {"api_key": "never-stored-key-123", "blob": "y" * (megabytes * 1_000_000)}

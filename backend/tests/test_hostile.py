@@ -18,7 +18,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 from conftest import distributed_stack
-from support import Api, Stack
+from support import OPERATOR_TOKEN, VIEWER_TOKEN, Api, LiveEvents, Stack
+from taskiq.kicker import AsyncKicker
 
 HERE = Path(__file__).parent
 NUL_FREE = "\ufffd"
@@ -82,6 +83,20 @@ async def _finished(api: Api, task_id: str, timeout: float = 30) -> dict[str, An
     raise AssertionError(f"task {task_id} did not finish: {body}")
 
 
+async def _row(api: Api, task_id: str, timeout: float = 30) -> dict[str, Any]:
+    """The task's row once it has params, whatever its status."""
+    headers = api.client().headers
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=api.base_url, headers=headers) as client:
+        while time.monotonic() < deadline:
+            response = await client.get(f"/api/v1/tasks/{task_id}")
+            body: dict[str, Any] = response.json()
+            if response.status_code == 200 and body.get("params") is not None:
+                return body
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"task {task_id} was never logged")
+
+
 def _stored(text: str) -> str:
     return text.replace("\x00", NUL_FREE)
 
@@ -103,10 +118,10 @@ async def test_a_failure_with_sql_html_emoji_rtl_and_nul_is_shown_intact(
 
 
 async def test_a_hostile_task_name_is_listed_and_filtered_on(hostile: Any, api: Api) -> None:
-    sent = await hostile.echo.kiq({"html": "<img src=x onerror=alert(1)>", "nul\x00key": 1})
+    sent = await hostile.echo.kiq({"html": "<img src=x onerror=alert(1)>", "nul\x00name": 1})
     task = await _finished(api, sent.task_id)
     assert task["task_name"] == hostile.HOSTILE_NAME
-    assert task["result"] == {"html": "<img src=x onerror=alert(1)>", f"nul{NUL_FREE}key": 1}
+    assert task["result"] == {"html": "<img src=x onerror=alert(1)>", f"nul{NUL_FREE}name": 1}
     with api.client() as client:
         assert hostile.HOSTILE_NAME in client.get("/api/v1/monitoring/task-names").json()
         history = client.get(
@@ -235,3 +250,105 @@ def test_sql_and_html_in_a_task_id_are_only_looked_up(api: Api) -> None:
     with api.client() as client:
         error = _error(client.get(f"/api/v1/tasks/{quote(task_id)}"), 404)
     assert error == f"no task with task_id '{task_id}'"
+
+
+SECRET_KEY = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+
+
+async def test_a_positional_secret_is_redacted_by_its_parameter_name(
+    hostile: Any, api: Api
+) -> None:
+    sent = await hostile.send_invoice.kiq("inv-1", SECRET_KEY)
+    task = await _finished(api, sent.task_id)
+    assert task["params"] == {"_args": ["inv-1", "***"]}
+    assert task["result"] == {"invoice": "inv-1", "api_key": "***", "note": "charged with ***"}
+    assert SECRET_KEY not in str(task)
+
+
+async def test_a_positional_secret_of_an_unknown_task_is_redacted_by_its_shape(
+    hostile: Any, api: Api
+) -> None:
+    """Kicked by name only: neither this client nor the worker has the function."""
+    kicker: AsyncKicker[Any, Any] = AsyncKicker("billing.unknown", hostile.broker, {})
+    sent = await kicker.kiq("inv-1", SECRET_KEY, "Bearer abc123def456", 42, ["inv-2"])
+    task = await _row(api, sent.task_id)
+    assert task["params"] == {"_args": ["inv-1", "***", "***", 42, ["inv-2"]]}
+
+
+async def test_secrets_of_the_params_never_reach_the_error_or_traceback(
+    hostile: Any, stack: tuple[Stack, Api], api: Api
+) -> None:
+    async with LiveEvents(api.ws_url()) as live:
+        sent = await hostile.send_invoice.kiq("refuse", SECRET_KEY)
+        task = await _finished(api, sent.task_id)
+        await live.wait_status(sent.task_id, "failed")
+    attempt = task["attempts"][0]
+    assert attempt["error_message"] == "RuntimeError: gateway refused key *** for refuse"
+    assert "gateway refused key *** for refuse" in attempt["error_traceback"]
+    assert SECRET_KEY not in str(task)
+    assert SECRET_KEY not in str(live.frames)
+    with api.client() as client:
+        history = client.get("/api/v1/monitoring/history", params={"status": "failed"}).text
+    assert SECRET_KEY not in history
+    # taskiq's own log line with the traceback, in the foreign worker's log
+    worker_log = (stack[0].workdir / "hostile-worker.log").read_text(errors="replace")
+    assert "gateway refused key *** for refuse" in worker_log
+    assert SECRET_KEY not in worker_log
+
+
+async def test_the_api_tokens_never_reach_an_error_of_tasklens_own_worker(
+    stack: tuple[Stack, Api], api: Api
+) -> None:
+    """demo.flaky puts its record id in its error: here, the API tokens themselves."""
+    async with LiveEvents(api.ws_url()) as live:
+        task_ids = [
+            api.enqueue("demo.flaky", record_id=token, failure_rate=1.0)[0]
+            for token in (VIEWER_TOKEN, OPERATOR_TOKEN)
+        ]
+        for task_id in task_ids:
+            await live.wait_status(task_id, "failed")
+    for task_id in task_ids:
+        attempt = api.wait_task(task_id, "failed")["attempts"][0]
+        assert attempt["error_message"] == "DemoFailure: could not import record ***"
+        assert "invalid literal for int() with base 10: 'record-***'" in attempt["error_traceback"]
+    errors = [
+        f["data"]["error_message"]
+        for f in live.frames
+        if f.get("status") == "failed" and f["data"]["task_id"] in task_ids
+    ]
+    assert errors == ["DemoFailure: could not import record ***"] * 2
+    [worker] = [p for p in stack[0].processes if p.name == "worker"]
+    assert "could not import record ***" in worker.log()
+    assert VIEWER_TOKEN not in worker.log() and OPERATOR_TOKEN not in worker.log()
+
+
+async def test_an_exception_that_cannot_be_printed_is_logged_failed(hostile: Any, api: Api) -> None:
+    """Its `__str__` raising used to crash post_execute: the row stayed `running`."""
+    sent = await hostile.unprintable.kiq()
+    task = await _finished(api, sent.task_id)
+    assert task["status"] == "failed"
+    assert task["attempts"][0]["error_message"] == "<unprintable Unprintable>"
+    assert "Unprintable" in task["attempts"][0]["error_traceback"]
+
+
+async def test_a_base_exception_is_logged_failed(hostile: Any, api: Api) -> None:
+    sent = await hostile.abort.kiq()
+    task = await _finished(api, sent.task_id)
+    assert task["status"] == "failed"
+    assert task["attempts"][0]["error_message"] == "Abort: stop right there"
+
+
+async def test_a_result_that_cannot_be_printed_is_logged_success(hostile: Any, api: Api) -> None:
+    sent = await hostile.opaque.kiq()
+    task = await _finished(api, sent.task_id)
+    assert task["status"] == "success"
+    assert task["result"].startswith("<Opaque instance at 0x")  # reprlib's own fallback
+
+
+async def test_a_10_mb_result_is_stored_cut_short_and_marked(hostile: Any, api: Api) -> None:
+    sent = await hostile.huge.kiq(10)
+    task = await _finished(api, sent.task_id, timeout=60)
+    assert task["status"] == "success"
+    assert task["result"]["truncated"] is True
+    assert 63_900 < len(task["result"]["preview"]) <= 64_000  # cut, after the key's `***`
+    assert task["result"]["preview"].startswith('{"api_key":"***","blob":"yyy')

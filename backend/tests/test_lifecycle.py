@@ -6,6 +6,7 @@ Embedded: one `tasklens serve` process on SQLite. Distributed: `tasklens serve` 
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from collections.abc import Iterator
@@ -162,6 +163,56 @@ async def test_tokens_in_urls_never_reach_the_server_log(api: Api) -> None:
     log = api.process.log()
     assert "/api/v1/ws?token=***" in log
     assert OPERATOR_TOKEN not in log
+
+
+SPELLINGS = [
+    "/monitoring?token={}",
+    "/monitoring?%74oken={}",
+    "/monitoring?TOKEN={}",
+    "/monitoring?token%3D{}",
+    "/monitoring?page=1;token={}",
+    "/monitoring;token={}",
+    "/monitoring?token=x-first&token={}",
+    "/monitoring?%2574oken={}",
+    "/api/v1/ws?tok%65n={}",
+]
+
+
+def test_no_spelling_of_a_token_in_a_url_reaches_the_server_log(api: Api) -> None:
+    """Sent byte for byte (http.client does not normalise the path), each with its own
+    secret so a leak names its spelling; the Referer carries one too."""
+    port = int(api.base_url.rsplit(":", 1)[1])
+    secrets = [f"leaked-secret-{i:02d}-0123456789" for i in range(len(SPELLINGS))]
+    for spelling, secret in zip(SPELLINGS, secrets, strict=True):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        referer = f"http://127.0.0.1:{port}{spelling.format(secret + '-ref')}"
+        connection.request("GET", spelling.format(secret), headers={"Referer": referer})
+        assert connection.getresponse().status < 500
+        connection.close()
+    log = api.process.log()
+    assert [s for s in secrets if s in log] == []
+    assert "/monitoring?%74oken=" not in log and "/monitoring?token=***" in log
+
+
+@pytest.mark.parametrize(
+    ("path", "token", "status"),
+    [
+        ("/monitoring", OPERATOR_TOKEN, 200),  # the SPA (or its placeholder)
+        ("/api/v1/monitoring/task-names", OPERATOR_TOKEN, 200),
+        ("/api/v1/monitoring/task-names", None, 401),
+        ("/api/v1/tasks/no-such-task", OPERATOR_TOKEN, 404),
+        ("/api/v1/no-such-route", OPERATOR_TOKEN, 404),
+        ("/health", None, 200),
+        ("/api/v1/openapi.json", None, 200),
+    ],
+)
+def test_every_response_sends_no_referrer(
+    api: Api, path: str, token: str | None, status: int
+) -> None:
+    with api.client(token=token) as client:
+        response = client.get(path)
+    assert response.status_code == status, response.text[:300]
+    assert response.headers["Referrer-Policy"] == "no-referrer"
 
 
 def test_unknown_task_is_a_404(api: Api) -> None:

@@ -34,6 +34,8 @@ from support import TASKLENS
         ),
         ("TASKLENS_SCHEDULES_FILE", "/nonexistent/schedules.json", "No such file"),
         ("TASKLENS_API_WORKERS", "2", "more than one API process needs TASKLENS_REDIS_URL"),
+        ("TASKLENS_REDACT_KEYS", "tenant,account no", "a key word is"),
+        ("TASKLENS_RESULT_MAX_CHARS", "10", "greater than or equal to 1000"),
     ],
 )
 def test_an_invalid_setting_stops_startup_naming_it(

@@ -33,10 +33,12 @@ from tasklens.middleware import REDELIVERIES_LABEL, STOPPED_ERROR, TaskLensMiddl
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.reaper import Reaper, ReaperMiddleware
 from tasklens.recorder import LifecycleRecorder
+from tasklens.redaction import settings_redactor
 from tasklens.redis_connection import reconnecting
 from tasklens.settings import Settings
 from tasklens.tasks import register_tasks
 from tasklens.tasks.analyses import TRANSIENT_ERRORS, AnalysisServices
+from tasklens.tokens import stored_digests
 
 logger = logging.getLogger(__name__)
 
@@ -407,7 +409,12 @@ def build_broker(
             types_of_exceptions=TRANSIENT_ERRORS,
         ),
         TaskLensMiddleware(
-            redis_url=settings.redis_url, recorder=recorder, cancellations=cancellations
+            redis_url=settings.redis_url,
+            recorder=recorder,
+            cancellations=cancellations,
+            redactor=settings_redactor(settings),
+            result_max_chars=settings.result_max_chars,
+            token_digests=lambda: stored_digests(engine),
         ),
     )
     register_tasks(broker, AnalysisServices(settings, coordinator, engine))

@@ -243,17 +243,28 @@ def without_nul(text: str) -> str:
     return text.replace("\x00", NUL_REPLACEMENT) if "\x00" in text else text
 
 
-def json_safe(value: Any) -> Any:
-    """A JSON-storable copy of a task's params or result, cut short when huge. Data that
-    JSON cannot hold (other types, nesting past 254 levels) is kept as a bounded repr."""
-    if value is None or _is_small_plain_json(value, [256]):
+def json_safe(value: Any, max_chars: int = MAX_JSON_CHARS) -> Any:
+    """A JSON-storable copy of a task's params or result, cut short (marked `truncated`)
+    past `max_chars` of JSON. Data that JSON cannot hold (other types, nesting past 254
+    levels) is kept as a bounded repr; what cannot even be printed as `<unprintable T>`."""
+    # Plain data well under the cap is kept as it is (a smaller cap, a smaller budget).
+    if value is None or _is_small_plain_json(value, [min(256, max_chars // 250)]):
         return value
+    if isinstance(value, str) and len(value) > max_chars:
+        value = value[: max_chars + 1]  # its JSON is longer than max_chars all the same
     try:
         text = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-    except (TypeError, ValueError):
-        text = orjson.dumps(without_nul(_PREVIEW.repr(value))).decode()
+    except Exception:  # TypeError, ValueError, or whatever a hostile __str__ raised
+        text = orjson.dumps(without_nul(_preview(value))).decode()
     if "\\u0000" in text:
         text = _JSON_NUL.sub(r"\1\\ufffd", text)
-    if len(text) > MAX_JSON_CHARS:
-        return {"truncated": True, "preview": text[:MAX_JSON_CHARS]}
+    if len(text) > max_chars:
+        return {"truncated": True, "preview": text[:max_chars]}
     return orjson.loads(text)
+
+
+def _preview(value: Any) -> str:
+    try:
+        return _PREVIEW.repr(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"

@@ -12,10 +12,13 @@ recorder's background flush, so a slow or dead database never slows a task down.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
 import os
 import socket
 import time
 import traceback
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +29,7 @@ from tasklens.cancellation import CONTROL_CHANNEL, Cancellations
 from tasklens.event_bus import RedisEventBus
 from tasklens.heartbeat import Heartbeat
 from tasklens.lifecycle import (
+    MAX_JSON_CHARS,
     LifecycleChange,
     epoch_datetime,
     json_safe,
@@ -34,7 +38,9 @@ from tasklens.lifecycle import (
 )
 from tasklens.models import TaskStatus
 from tasklens.recorder import LifecycleRecorder, build_recorder
-from tasklens.redaction import redact
+from tasklens.redaction import Redactor, TracebackFilter, url_password
+
+logger = logging.getLogger(__name__)
 
 ENQUEUED_AT_LABEL = "tasklens_enqueued_at"
 # A task with this label says itself when its work starts (`Progress.started()`), e.g. after
@@ -45,6 +51,17 @@ ATTEMPT_LABEL = "tasklens_attempt"
 # task finished): each delivery is its own attempt, so the log keeps the lost one too.
 REDELIVERIES_LABEL = "tasklens_redeliveries"
 MAX_TRACEBACK_CHARS = 32_000
+# The message of the task running in this asyncio task: taskiq logs a failing task's
+# traceback before any hook sees the error, and the log filter must know whose secrets to hide.
+_EXECUTING: contextvars.ContextVar[TaskiqMessage | None] = contextvars.ContextVar(
+    "tasklens_executing", default=None
+)
+# taskiq's loggers of a failing task's traceback and of arguments that do not parse.
+TASKIQ_TASK_LOGGERS = ("taskiq.receiver.receiver", "taskiq.receiver.params_parser")
+# A token minted while a worker runs is known to its redaction within this time.
+TOKEN_DIGESTS_REFRESH_SECONDS = 15.0
+TOKEN_DIGESTS_TIMEOUT_SECONDS = 3.0
+RESULT_WITHHELD = "<result withheld: it could not be made storable>"
 HANDED_BACK_ERROR = "worker shut down: handed back to the queue"
 # The embedded mode's queue is in memory: nothing to hand back to.
 STOPPED_ERROR = "server shut down before it finished"
@@ -77,11 +94,20 @@ def executing_attempt(message: TaskiqMessage) -> int:
     return int(pinned) if pinned is not None else attempt_of(message)
 
 
-def params_of(message: TaskiqMessage) -> Any:
-    params: dict[str, Any] = dict(message.kwargs)
-    if message.args:
-        params["_args"] = list(message.args)
-    return json_safe(redact(params))
+def describe(error: BaseException) -> str:
+    """`Type: message`; `<unprintable Type>` when the exception's `__str__` raises."""
+    name = type(error).__name__
+    try:
+        return f"{name}: {error}"
+    except BaseException:  # a hostile __str__ may raise anything
+        return f"<unprintable {name}>"
+
+
+def format_traceback(error: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(error))
+    except BaseException:  # as above, for whatever traceback calls
+        return f"<unprintable {type(error).__name__}>"
 
 
 class TaskLensMiddleware(TaskiqMiddleware):
@@ -92,10 +118,28 @@ class TaskLensMiddleware(TaskiqMiddleware):
         *,
         recorder: LifecycleRecorder | None = None,
         cancellations: Cancellations | None = None,
+        redactor: Redactor | None = None,
+        redact_keys: Iterable[str] = (),
+        secrets: Iterable[str] = (),
+        result_max_chars: int = MAX_JSON_CHARS,
+        token_digests: Callable[[], Awaitable[Iterable[str]]] | None = None,
     ) -> None:
+        """`redact_keys` adds sensitive key words; `secrets` are values of this app's (say
+        its own API keys) never to be stored: the passwords in both URLs are added to them.
+        TaskLens's own processes pass a `redactor` built from their settings instead, and
+        `token_digests`, which reads the digests of the stored API tokens (at startup, then
+        every TOKEN_DIGESTS_REFRESH_SECONDS) so that they are kept out of errors too."""
         super().__init__()
         if recorder is None and database_url is None:
             raise ValueError("TaskLensMiddleware needs a database_url or a recorder")
+        self.redactor = redactor or Redactor(
+            redact_keys, [*secrets, url_password(database_url), url_password(redis_url)]
+        )
+        self.result_max_chars = result_max_chars
+        self._token_digests = token_digests
+        self._digest_refresher: asyncio.Task[None] | None = None
+        self._digests_failing = False  # warned once per outage
+        self._traceback_filter = TracebackFilter(self.redactor, self._running_secrets)
         self._database_url = database_url
         self._redis_url = redis_url
         self._recorder = recorder
@@ -129,8 +173,14 @@ class TaskLensMiddleware(TaskiqMiddleware):
             assert self._database_url is not None
             self._recorder = build_recorder(self._database_url, self._redis_url)
         await self.recorder.start()
+        if self._token_digests is not None:
+            await self._refresh_token_digests()
+            self._digest_refresher = asyncio.create_task(self._keep_token_digests())
         if self.cancellations is not None:
             await self.cancellations.start()
+        if self.broker.is_worker_process or self._runs_what_it_sends:
+            for name in TASKIQ_TASK_LOGGERS:
+                logging.getLogger(name).addFilter(self._traceback_filter)
         if self._redis_url is not None and self.broker.is_worker_process:
             # TaskLensStreamBroker's (broker.py imports this module, hence no isinstance).
             held = getattr(self.broker, "held_task_ids", None)
@@ -146,7 +196,32 @@ class TaskLensMiddleware(TaskiqMiddleware):
         """Oldest first (the dict keeps the order tasks started in)."""
         return [task_id for task_id, _attempt in self._started]
 
+    async def _refresh_token_digests(self) -> None:
+        assert self._token_digests is not None
+        try:
+            async with asyncio.timeout(TOKEN_DIGESTS_TIMEOUT_SECONDS):  # never holds up startup
+                self.redactor.token_digests = frozenset(await self._token_digests())
+            self._digests_failing = False
+        except Exception as exc:  # the database may be down: keep the last known digests
+            if not self._digests_failing:
+                logger.warning("tasklens: could not read the stored token digests: %r", exc)
+            self._digests_failing = True
+
+    async def _keep_token_digests(self) -> None:
+        while True:
+            await asyncio.sleep(TOKEN_DIGESTS_REFRESH_SECONDS)
+            await self._refresh_token_digests()
+
+    def _running_secrets(self) -> Sequence[str]:
+        message = _EXECUTING.get()
+        return self.redactor.secrets if message is None else self._secrets_of(message)
+
     async def shutdown(self) -> None:
+        for name in TASKIQ_TASK_LOGGERS:
+            logging.getLogger(name).removeFilter(self._traceback_filter)
+        if self._digest_refresher is not None:
+            self._digest_refresher.cancel()
+            self._digest_refresher = None
         if self._heartbeat is not None:
             await self._heartbeat.stop()
         if self.cancellations is not None:
@@ -162,7 +237,22 @@ class TaskLensMiddleware(TaskiqMiddleware):
         message.labels[ENQUEUED_AT_LABEL] = time.time()  # per attempt: retries are re-sent
         return message
 
+    def params_of(self, message: TaskiqMessage) -> Any:
+        """The params as logged: positional args are redacted by their parameter's name
+        when this process knows the task's function, else by their shape."""
+        positions = self.redactor.positions(message.task_name, self.broker.find_task)
+        return json_safe(self.redactor.params(message.args, message.kwargs, positions))
+
+    # No hook may raise: taskiq would never acknowledge the message (a redelivery, or a row
+    # left `running`), nor run the middlewares after this one. So each catches and logs.
+
     async def post_send(self, message: TaskiqMessage) -> None:
+        try:
+            self._record_pending(message)
+        except Exception:
+            logger.exception("tasklens: could not log task %s as pending", message.task_id)
+
+    def _record_pending(self, message: TaskiqMessage) -> None:
         # Recorded after a successful send, so a failed kick leaves no phantom `pending` row.
         now = datetime.now(UTC)
         self.recorder.record(
@@ -173,13 +263,21 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 timestamp=now,
                 attempt=attempt_of(message),
                 created_at=epoch_datetime(message.labels.get(ENQUEUED_AT_LABEL), now),
-                params=params_of(message),
+                params=self.params_of(message),
                 queue=message.labels.get("queue_name") or self._queue,
                 worker=self.worker_id if self._runs_what_it_sends else None,
             )
         )
 
     async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        try:
+            return self._pre_execute(message)
+        except Exception:
+            logger.exception("tasklens: could not log the start of task %s", message.task_id)
+            return message
+
+    def _pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        _EXECUTING.set(message)  # this asyncio task's own: taskiq runs the task in it
         labels, task_id = message.labels, message.task_id
         attempt = labels[ATTEMPT_LABEL] = attempt_of(message)
         cancellations = self.cancellations
@@ -216,7 +314,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
             attempt,
             at,
             enqueued_at,
-            params_of(message) if enqueued_at is None else None,
+            self.params_of(message) if enqueued_at is None else None,
             labels.get("queue_name") or self._queue,
             self.worker_id,
         )
@@ -225,9 +323,18 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self, message: TaskiqMessage, result: TaskiqResult[Any], exception: BaseException
     ) -> None:
         # A retry middleware may replace result.error with NoResultError: keep the original.
-        self._errors[(message.task_id, executing_attempt(message))] = exception
+        try:
+            self._errors[(message.task_id, executing_attempt(message))] = exception
+        except Exception:
+            logger.exception("tasklens: could not keep the error of task %s", message.task_id)
 
     async def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
+        try:
+            self._post_execute(message, result)
+        except Exception:
+            logger.exception("tasklens: could not log the end of task %s", message.task_id)
+
+    def _post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
         at, finished = time.time(), time.perf_counter()
         task_id = message.task_id
         key = (task_id, executing_attempt(message))
@@ -246,19 +353,38 @@ class TaskLensMiddleware(TaskiqMiddleware):
         started_at = started[1] if started else None
         duration_ms = (finished - started[0]) * 1000 if started else None
         if error is None or isinstance(error, NoResultError):
+            value = result.return_value
+            if value is None or isinstance(value, bool | int | float):
+                # Nothing to cut or clean: the values only (a tuple of containers would be
+                # tracked by the garbage collector until the flush).
+                self.recorder.record_later(
+                    succeeded_change,
+                    task_id,
+                    message.task_name,
+                    key[1],
+                    at,
+                    started_at,
+                    duration_ms,
+                    value,
+                    self.worker_id,
+                )
+                return
             self.recorder.record_later(
-                succeeded_change,
+                self._succeeded,
                 task_id,
                 message.task_name,
                 key[1],
                 at,
                 started_at,
                 duration_ms,
-                json_safe(result.return_value),
+                value,
                 self.worker_id,
+                message.args,
+                message.kwargs,
             )
             return
         now = datetime.fromtimestamp(at, UTC)
+        secrets = self._secrets_of(message)
         self.recorder.record(
             LifecycleChange(
                 task_id=task_id,
@@ -272,9 +398,47 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 started_at=None if started_at is None else datetime.fromtimestamp(started_at, UTC),
                 completed_at=now,
                 duration_ms=duration_ms,
-                error_message=f"{type(error).__name__}: {error}"[:2000],
-                error_traceback="".join(traceback.format_exception(error))[-MAX_TRACEBACK_CHARS:],
+                error_message=self.redactor.scrub_text(describe(error), secrets)[:2000],
+                error_traceback=self.redactor.scrub_text(format_traceback(error), secrets)[
+                    -MAX_TRACEBACK_CHARS:
+                ],
             )
+        )
+
+    def _secrets_of(self, message: TaskiqMessage) -> list[str]:
+        positions = self.redactor.positions(message.task_name, self.broker.find_task)
+        return self.redactor.secret_values(message.args, message.kwargs, positions)
+
+    def _succeeded(
+        self,
+        task_id: str,
+        task_name: str,
+        attempt: int,
+        at: float,
+        started_at: float | None,
+        duration_ms: float | None,
+        result: Any,
+        worker: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+    ) -> LifecycleChange:
+        """`success`, built at the recorder's flush: the result is made storable (cut short
+        past `result_max_chars`) and cleared of secrets here rather than in the hook."""
+        known: list[Sequence[str]] = []
+
+        def secrets() -> Sequence[str]:  # only for a result with text in it
+            if not known:
+                positions = self.redactor.positions(task_name, self.broker.find_task)
+                known.append(self.redactor.secret_values(args, kwargs, positions))
+            return known[0]
+
+        try:
+            result = self.redactor.scrub_result(json_safe(result, self.result_max_chars), secrets)
+        except Exception:  # the row must still say `success`
+            logger.exception("tasklens: the result of task %s could not be stored", task_id)
+            result = RESULT_WITHHELD
+        return succeeded_change(
+            task_id, task_name, attempt, at, started_at, duration_ms, result, worker
         )
 
     def hand_back_running(self, error: str = HANDED_BACK_ERROR) -> set[str]:

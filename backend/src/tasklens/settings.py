@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     schedules_file: Path | None = Field(
         default=None, description="JSON file of scheduled refreshes (`tasklens scheduler`)"
     )
+    redact_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated words added to the sensitive key words: a param or "
+        "result key containing one is stored and broadcast as ***",
+    )
+    result_max_chars: int = Field(
+        default=64_000,
+        ge=1_000,
+        le=10_000_000,
+        description="A task result longer than this as JSON is stored cut short, marked truncated",
+    )
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
 
@@ -117,6 +128,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [Path(part.strip()) for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("redact_keys", mode="before")
+    @classmethod
+    def _split_words(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("redact_keys")
+    @classmethod
+    def _plain_words(cls, value: list[str]) -> list[str]:
+        for word in value:
+            if len(word) < 2 or not all(c.isalnum() or c in "_-" for c in word):
+                raise ValueError(f"{word!r}: a key word is 2+ letters, digits, _ or -")
+        return [word.lower() for word in value]
 
     @field_validator("repo_roots")
     @classmethod

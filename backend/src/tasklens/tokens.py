@@ -14,6 +14,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -86,6 +87,15 @@ def parse_token_entry(raw: str, index: int) -> tuple[str, Role, str]:
     if len(parts) == 3:
         return parts[0], Role(parts[1]), parts[2]
     raise ValueError("each entry is `token`, `name:token` or `name:role:token`")
+
+
+async def stored_digests(engine: AsyncEngine) -> set[str]:
+    """The digests of every token in the table (for redaction.py: a worker never sees the
+    tokens themselves, only text that may hold one)."""
+    async with engine.connect() as conn:
+        query: sa.Select[Any] = sa.select(sa.column("token_sha256")).select_from(ApiToken)
+        result: sa.Result[Any] = await conn.execute(query)
+        return {str(row[0]) for row in result.all()}
 
 
 class TokenRegistry:

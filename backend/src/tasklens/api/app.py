@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from tasklens.api.body_limit import BodyLimit
 from tasklens.api.errors import install_error_handlers
+from tasklens.api.referrer_policy import NoReferrer
 from tasklens.api.routes import analyses, demo, health, live, me, monitoring, queues, tasks
 from tasklens.api.spa import mount_spa
 from tasklens.api.strict_requests import strict_request
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(NoReferrer)  # outside BodyLimit: its 413 gets the header too
     strict = [Depends(strict_request)]
     app.include_router(health.router, dependencies=strict)
     api = APIRouter(prefix=API_PREFIX)

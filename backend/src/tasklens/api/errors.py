@@ -156,7 +156,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": "internal error; see the server log"}, 500)
+        # Answered by Starlette's outermost middleware, outside NoReferrer: said here too.
+        return JSONResponse(
+            {"error": "internal error; see the server log"},
+            500,
+            headers={"Referrer-Policy": "no-referrer"},
+        )
 
 
 def _unavailable(request: Request, what: str, cause: object) -> JSONResponse:
