@@ -83,7 +83,11 @@ class Runtime:
             bus=bus,
             recorder=recorder,
             broker=broker,
-            hub=LiveHub(bus),
+            hub=LiveHub(
+                bus,
+                max_clients=settings.ws_max_connections,
+                max_clients_per_token=settings.ws_max_connections_per_token,
+            ),
             tokens=TokenRegistry(engine, settings.api_tokens),
             coordinator=coordinator,
             redis=redis,
