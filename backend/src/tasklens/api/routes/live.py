@@ -1,5 +1,8 @@
 """`GET /api/v1/ws`: every lifecycle event, live. Token as `?token=` or a first message.
 
+A client address past TASKLENS_AUTH_FAILURE_LIMIT failed token attempts gets a 429 with
+Retry-After instead of the handshake (`?token=`), or 1008 (a first-message token).
+
 Every `task_event` frame has an `"id"` (event_stream.py). A client that reconnects with
 `?since=<last id>` (or `"since"` next to `"token"` in its first message) first gets every
 retained event after that id, then the live ones; when that id is no longer retained, or
@@ -20,9 +23,14 @@ import json
 import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketState
 
+from tasklens.api.deps import client_address
 from tasklens.api.ws_protocol import ABORT, FRAMES
+from tasklens.auth_throttle import Throttled
 from tasklens.live import Frame, LiveClient
+from tasklens.rate_limit import retry_after_header
 from tasklens.runtime import Runtime
 from tasklens.tokens import Principal
 
@@ -36,18 +44,38 @@ FLOOD_BURST = 100
 async def _authenticate(
     websocket: WebSocket, runtime: Runtime
 ) -> tuple[Principal | None, object | None]:
-    """The principal, and the `since` the client resumes from (None: it does not)."""
+    """Accepts the socket; the principal, and the `since` the client resumes from (None: it
+    does not). Throttled past the failed-attempt limit (auth_throttle.py). A `?token=` is
+    checked before the handshake, so that a throttled address can get a plain 429."""
+    address = client_address(websocket)
     token: object = websocket.query_params.get("token")
     since: object = websocket.query_params.get("since")
-    if token is None:
-        with contextlib.suppress(TimeoutError, ValueError, KeyError, WebSocketDisconnect):
-            first = json.loads(
-                await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_SECONDS)
-            )
-            if isinstance(first, dict):
-                token, since = first.get("token"), first.get("since", since)
-    principal = await runtime.tokens.authenticate(token if isinstance(token, str) else None)
+    if token is not None:
+        principal = await runtime.throttle.authenticate(address, str(token))
+        await websocket.accept()
+        return principal, since
+    await websocket.accept()
+    with contextlib.suppress(TimeoutError, ValueError, KeyError, WebSocketDisconnect):
+        first = json.loads(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_SECONDS))
+        if isinstance(first, dict):
+            token, since = first.get("token"), first.get("since", since)
+    principal = await runtime.throttle.authenticate(
+        address, token if isinstance(token, str) else None
+    )
     return principal, since
+
+
+async def _refuse_throttled(websocket: WebSocket, exc: Throttled) -> None:
+    """A 429 with Retry-After before the handshake where the server can send one; else 1008."""
+    if websocket.client_state == WebSocketState.CONNECTING:
+        if "websocket.http.response" in websocket.scope.get("extensions", {}):
+            headers = {"Retry-After": retry_after_header(exc.retry_in)}
+            await websocket.send_denial_response(
+                JSONResponse({"error": str(exc)}, 429, headers=headers)
+            )
+            return
+        await websocket.accept()
+    await websocket.close(status.WS_1008_POLICY_VIOLATION, str(exc))
 
 
 async def _send_loop(websocket: WebSocket, client: LiveClient, timeout: float) -> None:
@@ -108,8 +136,11 @@ async def _receive_loop(websocket: WebSocket, client: LiveClient) -> None:
 @router.websocket("/ws")
 async def live_events(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
-    await websocket.accept()
-    principal, since = await _authenticate(websocket, runtime)
+    try:
+        principal, since = await _authenticate(websocket, runtime)
+    except Throttled as exc:
+        await _refuse_throttled(websocket, exc)
+        return
     if principal is None:
         await websocket.close(status.WS_1008_POLICY_VIOLATION, "missing or invalid token")
         return
