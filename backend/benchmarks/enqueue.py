@@ -94,7 +94,7 @@ async def _paced(
 
 
 def start_server(
-    redis_url: str, database_url: str, api_workers: int
+    redis_url: str, database_url: str, api_workers: int, extra_env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
     """`tasklens serve` in the distributed mode, with no worker, on a free port."""
     with socket.socket() as probe:
@@ -107,6 +107,7 @@ def start_server(
         "TASKLENS_PORT": str(port),
         "TASKLENS_API_TOKENS": f"bench:operator:{TOKEN}",
         "TASKLENS_API_WORKERS": str(api_workers),
+        **(extra_env or {}),
     }
     tasklens = str(Path(sys.executable).with_name("tasklens"))
     server = subprocess.Popen(

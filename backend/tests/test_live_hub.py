@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from tasklens.event_stream import InProcessEventStream
 from tasklens.live import LiveHub
@@ -16,7 +17,7 @@ def event(i: int) -> dict[str, object]:
 
 async def test_a_slow_client_drops_its_oldest_events_and_is_told() -> None:
     bus = InProcessEventStream()
-    hub = LiveHub(bus, max_buffered_per_client=100)
+    hub = LiveHub(bus, max_buffered_per_client=100, broadcast_interval=0)
     await hub.start()
     await asyncio.sleep(0)  # let the hub subscribe
     slow, fast = hub.connect("slow"), hub.connect("fast")
@@ -68,3 +69,31 @@ def test_the_hub_caps_sockets_per_process_and_per_token() -> None:
     assert hub.client_count == 2
     assert hub.connect("alice") is not None
     assert hub.connect("alice") is None
+
+
+async def test_a_heavy_stream_wakes_each_client_once_per_interval_not_per_batch() -> None:
+    bus = InProcessEventStream()
+    hub = LiveHub(bus, broadcast_interval=0.05)
+    await hub.start()
+    client = hub.connect("viewer")
+    assert client is not None
+    received: list[str] = []
+    wakes = 0
+
+    async def read() -> None:
+        nonlocal wakes
+        while len(received) < 400:
+            received.extend(f.text for f in await client.next_frames())
+            wakes += 1
+
+    reader = asyncio.create_task(read())
+    started = time.monotonic()
+    for i in range(400):  # 400 stream entries, each of one event, as fast as they come
+        await bus.publish([event(i)])
+        await asyncio.sleep(0)
+    await asyncio.wait_for(reader, 10)
+    elapsed = time.monotonic() - started
+    await hub.stop()
+    assert [json.loads(f)["data"]["i"] for f in received] == list(range(400))
+    assert wakes <= elapsed / 0.05 + 2, (wakes, elapsed)
+    assert wakes < 400
