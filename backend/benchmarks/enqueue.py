@@ -117,7 +117,7 @@ def start_server(
 
 
 async def wait_healthy(port: int) -> None:
-    for _ in range(300):
+    for _ in range(600):  # a loaded machine starts it slowly
         client = RawHttp("127.0.0.1", port, TOKEN)
         try:
             if await client.request("GET", "/health") == 200:
@@ -127,7 +127,7 @@ async def wait_healthy(port: int) -> None:
         finally:
             await client.close()
         await asyncio.sleep(0.1)
-    raise RuntimeError(f"tasklens serve did not answer on port {port} within 30 s")
+    raise RuntimeError(f"tasklens serve did not answer on port {port} within 60 s")
 
 
 async def run(

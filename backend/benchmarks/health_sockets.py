@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import errno
 import os
 import random
@@ -24,7 +23,6 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import cast
 
 from benchmarks.enqueue import TOKEN, RawHttp, _paced, _percentile, start_server, wait_healthy
 from tasklens.lifecycle import LifecycleChange
@@ -49,21 +47,34 @@ class Sockets:
                 self.stalled_reset.add(i)
 
 
-async def _open(port: int, stall: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    raw = socket.socket()
-    if stall:  # a small window: what the server sends piles up in its own buffers
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(raw, ("127.0.0.1", port))
-    reader, writer = await asyncio.open_connection(sock=raw, limit=1 << 20)
+def _handshake(port: int) -> bytes:
     key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        (
-            f"GET /api/v1/ws?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
+    return (
+        f"GET /api/v1/ws?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+def _stalled(port: int) -> socket.socket:
+    """A socket that completes its handshake and never reads again; a small window, so what
+    the server sends piles up in the server's own buffers."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(60)
+    raw.connect(("127.0.0.1", port))
+    raw.sendall(_handshake(port))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += raw.recv(1)
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(f"handshake refused: {head[:80]!r}")
+    return raw
+
+
+async def _reader(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    writer.write(_handshake(port))
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
     if not head.startswith(b"HTTP/1.1 101"):
         raise RuntimeError(f"handshake refused: {head[:80]!r}")
@@ -80,13 +91,10 @@ async def _connect(
     port: int, clients: int, sockets: Sockets, drains: list[asyncio.Task[None]]
 ) -> None:
     for i in range(clients):
-        stall = i % 2 == 1
-        reader, writer = await _open(port, stall)
-        if stall:
-            cast(asyncio.Transport, writer.transport).pause_reading()
-            raw = writer.transport.get_extra_info("socket")
-            sockets.stalled.append(raw)
+        if i % 2:
+            sockets.stalled.append(await asyncio.to_thread(_stalled, port))
         else:
+            reader, writer = await _reader(port)
             sockets.readers.append(writer)
             drains.append(asyncio.create_task(_drain(reader, sockets)))
         if i % 50 == 49:
@@ -185,17 +193,17 @@ async def run(
         await asyncio.sleep(1)
         sockets.poll_resets()
     finally:
-        await probe.close()
-        for task in drains:
-            task.cancel()
-        for writer in sockets.readers:
-            writer.close()
-        for raw in sockets.stalled:
-            with contextlib.suppress(OSError):
-                raw.close()
         await recorder.stop()
         server.terminate()
         server.wait(20)
+        await probe.close()
+        for task in drains:
+            task.cancel()
+        await asyncio.gather(*drains, return_exceptions=True)
+        for writer in sockets.readers:
+            writer.close()
+        for raw in sockets.stalled:
+            raw.close()
     result = {
         "baseline_p50_ms": statistics.median(baseline),
         "baseline_p99_ms": _percentile(baseline, 0.99),
