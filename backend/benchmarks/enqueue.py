@@ -51,7 +51,10 @@ class RawHttp:
                 await asyncio.open_connection(self.host, self.port) if fresh else self._idle.pop()
             )
             writer.write(head)
-            status_line = await reader.readline()
+            try:
+                status_line = await reader.readline()
+            except ConnectionResetError:  # closed by the server as the request arrived
+                status_line = b""
             if not status_line:
                 writer.close()
                 if fresh:
@@ -94,7 +97,11 @@ async def _paced(
 
 
 def start_server(
-    redis_url: str, database_url: str, api_workers: int, extra_env: dict[str, str] | None = None
+    redis_url: str,
+    database_url: str,
+    api_workers: int,
+    extra_env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """`tasklens serve` in the distributed mode, with no worker, on a free port."""
     with socket.socket() as probe:
@@ -110,9 +117,8 @@ def start_server(
         **(extra_env or {}),
     }
     tasklens = str(Path(sys.executable).with_name("tasklens"))
-    server = subprocess.Popen(
-        [tasklens, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    output = log.open("wb") if log else subprocess.DEVNULL
+    server = subprocess.Popen([tasklens, "serve"], env=env, stdout=output, stderr=output)
     return server, port
 
 

@@ -9,11 +9,13 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 import websockets
-from support import OPERATOR_TOKEN, TASKLENS, Api, Stack
+from private_services import PrivateRedis
+from support import API_TOKENS, OPERATOR_TOKEN, TASKLENS, Api, Stack
 
 WRONG = "wrong-token-0123456789abcdef"
 LIMIT_MESSAGE = "too many failed token attempts from this address: retry in "
@@ -121,3 +123,28 @@ def test_forwarded_addresses_count_only_behind_a_trusted_proxy(embedded: Stack) 
     assert [_me(api, WRONG, **first).status_code for _ in range(2)] == [401, 401]
     _assert_throttled(_me(api, WRONG, **first), 60)
     assert _me(api, OPERATOR_TOKEN, **{"X-Forwarded-For": "203.0.113.2"}).status_code == 200
+
+
+def test_with_redis_down_each_process_counts_on_its_own(tmp_path: Path, postgres_url: str) -> None:
+    """Authentication never depends on Redis: the count falls back to the process's memory."""
+    redis_server = PrivateRedis(tmp_path).start()
+    stack = Stack(
+        tmp_path,
+        {
+            "TASKLENS_DATABASE_URL": postgres_url,
+            "TASKLENS_REDIS_URL": redis_server.url,
+            "TASKLENS_API_TOKENS": API_TOKENS,
+        },
+    )
+    try:
+        api = stack.start_api()
+        assert _me(api, WRONG).status_code == 401  # counted in Redis
+        redis_server.stop()
+        assert _me(api, OPERATOR_TOKEN).json()["name"] == "ops"
+        assert [_me(api, WRONG).status_code for _ in range(10)] == [401] * 10
+        _assert_throttled(_me(api, WRONG), 60)
+        _assert_throttled(_me(api, OPERATOR_TOKEN), 60)
+        assert "auth throttle: Redis unreachable" in api.process.log()
+    finally:
+        stack.stop_all()
+        redis_server.stop()

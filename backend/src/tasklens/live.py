@@ -69,6 +69,7 @@ class Frame:
 
 
 RESYNC = {"type": "resync"}
+FAN_OUT_SLICE = 50  # clients woken per turn of the event loop
 
 
 class LiveClient:
@@ -220,11 +221,20 @@ class LiveHub:
             self._arrived.set()
 
     async def _fan_out(self) -> None:
+        """Hands each batch to the clients a slice at a time, yielding the loop between: the
+        senders woken by one slice write while the next is handed out, and a request never
+        waits behind every client's write at once. Under more load than the CPU can take,
+        the rounds slow down and carry bigger batches; the requests keep their turn."""
         while True:
             await self._arrived.wait()
             self._arrived.clear()
             events, self._incoming = self._incoming, []
-            self.broadcast(events)
+            frames = frames_of(events)
+            clients = list(self._clients)
+            for start in range(0, len(clients), FAN_OUT_SLICE):
+                for client in clients[start : start + FAN_OUT_SLICE]:
+                    client.offer(frames)
+                await asyncio.sleep(0)
             await asyncio.sleep(self._interval)
 
 

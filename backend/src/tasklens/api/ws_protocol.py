@@ -9,6 +9,10 @@
   a plain close would keep its socket, and the kernel the megabytes queued for it, until it
   did.
 
+Each socket's kernel send buffer is capped (SEND_BUFFER_BYTES) rather than autotuned up to
+4 MiB: that is what a client that stopped reading makes the kernel hold, and how much it must
+fill before the send timeout starts counting.
+
 The route falls back to plain sends and closes where the extension is missing (another ASGI
 server, a test client).
 """
@@ -29,9 +33,16 @@ FRAMES = "tasklens.frames"
 ABORT = "tasklens.abort"
 
 
+SEND_BUFFER_BYTES = 256 * 1024
+
+
 class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:  # not the kernel's autotuned megabytes for a client that stalls
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         scope = getattr(self, "scope", None)  # absent when the handshake was refused
         if scope is not None and not self.conn.extensions:
             scope["extensions"][FRAMES] = {}
