@@ -9,7 +9,7 @@ import os
 
 import asyncpg
 
-from benchmarks import dedup, enqueue, fanout, queries, throughput, writes
+from benchmarks import dedup, enqueue, fanout, health_sockets, queries, throughput, writes
 from tasklens import migrate
 
 PG_ADMIN = os.environ.get("TASKLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -37,7 +37,16 @@ def main() -> None:
         "which",
         nargs="?",
         default="all",
-        choices=["all", "throughput", "queries", "enqueue", "writes", "dedup", "fanout"],
+        choices=[
+            "all",
+            "throughput",
+            "queries",
+            "enqueue",
+            "writes",
+            "dedup",
+            "fanout",
+            "health_sockets",
+        ],
     )
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks per throughput run")
     parser.add_argument("--rounds", type=int, default=3)
@@ -54,6 +63,12 @@ def main() -> None:
     parser.add_argument("--naive-tasks", type=int, default=3_000, help="tasks, naive baseline")
     parser.add_argument("--clients", type=int, default=500, help="WebSocket clients (fanout)")
     parser.add_argument("--events-rate", type=float, default=10, help="events per second (fanout)")
+    parser.add_argument("--sockets", type=int, default=1_000, help="half never read (health)")
+    parser.add_argument("--running-tasks", type=int, default=3_000, help="tasks (health)")
+    parser.add_argument(
+        "--progress-seconds", type=float, default=5, help="progress interval per task (health)"
+    )
+    parser.add_argument("--health-rate", type=float, default=20, help="GET /health per second")
     parser.add_argument(
         "--skip-generate", action="store_true", help="reuse the rows of the previous run"
     )
@@ -123,6 +138,31 @@ def main() -> None:
             f"fanout: p99 {f['fanout_p99_ms']:.1f} ms to {args.clients} clients (target < 100, "
             f"ratio {f['fanout_p99_ms'] / 100:.2f}); one client p99 {f['baseline_p99_ms']:.1f} "
             f"ms (fan-out ratio {f['fanout_p99_ms'] / f['baseline_p99_ms']:.2f})"
+        )
+    if args.which in ("all", "health_sockets"):
+        print(
+            f"health_sockets: GET /health at {args.health_rate:g}/s for {args.seconds:g}s with "
+            f"{args.sockets} WebSockets (half never reading) and {args.running_tasks:,} running "
+            f"tasks (progress every {args.progress_seconds:g}s each), one API process",
+            flush=True,
+        )
+        h = asyncio.run(
+            health_sockets.run(
+                REDIS_URL,
+                database_url,
+                args.sockets,
+                args.running_tasks,
+                args.progress_seconds,
+                args.seconds,
+                args.health_rate,
+            )
+        )
+        print(
+            f"health_sockets: /health p99 {h['loaded_p99_ms']:.1f} ms under load (target < 100, "
+            f"ratio {h['loaded_p99_ms'] / 100:.2f}); {h['baseline_p99_ms']:.1f} ms before any "
+            f"socket (ratio {h['loaded_p99_ms'] / h['baseline_p99_ms']:.1f}); "
+            f"{h['stalled_cut_off']:.0f} of {h['stalled']:.0f} stalled sockets cut off, "
+            f"{h['readers_still_open']:.0f} readers still open"
         )
     if args.which in ("all", "writes"):
         print(

@@ -51,7 +51,10 @@ class RawHttp:
                 await asyncio.open_connection(self.host, self.port) if fresh else self._idle.pop()
             )
             writer.write(head)
-            status_line = await reader.readline()
+            try:
+                status_line = await reader.readline()
+            except ConnectionResetError:  # closed by the server as the request arrived
+                status_line = b""
             if not status_line:
                 writer.close()
                 if fresh:
@@ -94,7 +97,11 @@ async def _paced(
 
 
 def start_server(
-    redis_url: str, database_url: str, api_workers: int
+    redis_url: str,
+    database_url: str,
+    api_workers: int,
+    extra_env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """`tasklens serve` in the distributed mode, with no worker, on a free port."""
     with socket.socket() as probe:
@@ -107,16 +114,16 @@ def start_server(
         "TASKLENS_PORT": str(port),
         "TASKLENS_API_TOKENS": f"bench:operator:{TOKEN}",
         "TASKLENS_API_WORKERS": str(api_workers),
+        **(extra_env or {}),
     }
     tasklens = str(Path(sys.executable).with_name("tasklens"))
-    server = subprocess.Popen(
-        [tasklens, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    output = log.open("wb") if log else subprocess.DEVNULL
+    server = subprocess.Popen([tasklens, "serve"], env=env, stdout=output, stderr=output)
     return server, port
 
 
 async def wait_healthy(port: int) -> None:
-    for _ in range(300):
+    for _ in range(600):  # a loaded machine starts it slowly
         client = RawHttp("127.0.0.1", port, TOKEN)
         try:
             if await client.request("GET", "/health") == 200:
@@ -126,7 +133,7 @@ async def wait_healthy(port: int) -> None:
         finally:
             await client.close()
         await asyncio.sleep(0.1)
-    raise RuntimeError(f"tasklens serve did not answer on port {port} within 30 s")
+    raise RuntimeError(f"tasklens serve did not answer on port {port} within 60 s")
 
 
 async def run(

@@ -68,6 +68,8 @@ PUBLIC = {"/api/v1/openapi.json", "/api/v1/docs", "/docs/oauth2-redirect", "/{pa
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = embedded_stack(tmp_path_factory.mktemp("auth"))
+    # Dozens of wrong tokens on purpose, from one address: test_auth_throttle.py tests the limit.
+    stack.env["TASKLENS_AUTH_FAILURE_LIMIT"] = "100000/60"
     try:
         yield stack
     finally:

@@ -1,9 +1,11 @@
-"""A slow WebSocket client loses its own oldest events, is told how many, and holds up no one."""
+"""The hub: a slow client loses its own oldest events and is told; every event is serialised
+once for all clients; the socket caps per process and per token."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from tasklens.event_stream import InProcessEventStream
 from tasklens.live import LiveHub
@@ -15,15 +17,16 @@ def event(i: int) -> dict[str, object]:
 
 async def test_a_slow_client_drops_its_oldest_events_and_is_told() -> None:
     bus = InProcessEventStream()
-    hub = LiveHub(bus, max_buffered_per_client=100)
+    hub = LiveHub(bus, max_buffered_per_client=100, broadcast_interval=0)
     await hub.start()
     await asyncio.sleep(0)  # let the hub subscribe
-    slow, fast = hub.connect(), hub.connect()
+    slow, fast = hub.connect("slow"), hub.connect("fast")
+    assert slow is not None and fast is not None
     received: list[str] = []
 
     async def read_fast() -> None:
         while len(received) < 1_000:
-            received.extend(await fast.next_frames())
+            received.extend(f.text for f in await fast.next_frames())
 
     reader = asyncio.create_task(read_fast())
     for start in range(0, 1_000, 50):
@@ -33,6 +36,64 @@ async def test_a_slow_client_drops_its_oldest_events_and_is_told() -> None:
     await hub.stop()
 
     assert [json.loads(f)["data"]["i"] for f in received] == list(range(1_000))
-    frames = [json.loads(f) for f in await slow.next_frames()]
+    frames = [json.loads(f.text) for f in await slow.next_frames()]
     assert frames[0] == {"type": "events_dropped", "count": 900}
     assert [f["data"]["i"] for f in frames[1:]] == list(range(900, 1_000))
+
+
+async def test_each_event_is_serialised_once_for_all_clients() -> None:
+    hub = LiveHub(InProcessEventStream())
+    clients = [hub.connect(f"viewer-{i}") for i in range(3)]
+    hub.broadcast([{**event(i), "id": f"{i:013d}-000000-00000"} for i in range(10)])
+    got = [await c.next_frames() for c in clients if c is not None]
+    assert len(got) == 3 and all(len(frames) == 10 for frames in got)
+    for first, *others in zip(*got, strict=True):
+        for other in others:  # the very same objects: one JSON text, one WebSocket frame
+            assert other is first
+            assert other.wire is first.wire
+            assert other.payload is first.payload
+    assert got[0][0].wire.endswith(got[0][0].payload)  # an unmasked text frame
+    assert got[0][0].wire[0] == 0x81  # FIN + text
+
+
+def test_the_hub_caps_sockets_per_process_and_per_token() -> None:
+    hub = LiveHub(InProcessEventStream(), max_clients=3, max_clients_per_token=2)
+    a1, a2 = hub.connect("alice"), hub.connect("alice")
+    assert a1 is not None and a2 is not None
+    assert hub.connect("alice") is None  # alice's cap
+    b1 = hub.connect("bob")
+    assert b1 is not None
+    assert hub.connect("carol") is None  # the process's cap
+    hub.disconnect(a1)
+    hub.disconnect(a1)  # twice: counted once
+    assert hub.client_count == 2
+    assert hub.connect("alice") is not None
+    assert hub.connect("alice") is None
+
+
+async def test_a_heavy_stream_wakes_each_client_once_per_interval_not_per_batch() -> None:
+    bus = InProcessEventStream()
+    hub = LiveHub(bus, broadcast_interval=0.05)
+    await hub.start()
+    client = hub.connect("viewer")
+    assert client is not None
+    received: list[str] = []
+    wakes = 0
+
+    async def read() -> None:
+        nonlocal wakes
+        while len(received) < 400:
+            received.extend(f.text for f in await client.next_frames())
+            wakes += 1
+
+    reader = asyncio.create_task(read())
+    started = time.monotonic()
+    for i in range(400):  # 400 stream entries, each of one event, as fast as they come
+        await bus.publish([event(i)])
+        await asyncio.sleep(0)
+    await asyncio.wait_for(reader, 10)
+    elapsed = time.monotonic() - started
+    await hub.stop()
+    assert [json.loads(f)["data"]["i"] for f in received] == list(range(400))
+    assert wakes <= elapsed / 0.05 + 2, (wakes, elapsed)
+    assert wakes < 400

@@ -36,6 +36,11 @@ from support import TASKLENS
         ("TASKLENS_API_WORKERS", "2", "more than one API process needs TASKLENS_REDIS_URL"),
         ("TASKLENS_REDACT_KEYS", "tenant,account no", "a key word is"),
         ("TASKLENS_RESULT_MAX_CHARS", "10", "greater than or equal to 1000"),
+        ("TASKLENS_WS_MAX_CONNECTIONS", "0", "greater than or equal to 1"),
+        ("TASKLENS_WS_MAX_CONNECTIONS_PER_TOKEN", "many", "valid integer"),
+        ("TASKLENS_WS_SEND_TIMEOUT_SECONDS", "0", "greater than 0"),
+        ("TASKLENS_AUTH_FAILURE_LIMIT", "10 per minute", "must look like 5/300"),
+        ("TASKLENS_TRUSTED_PROXIES", "10.0.0.1,proxy.local", "proxy.local is not an IP"),
     ],
 )
 def test_an_invalid_setting_stops_startup_naming_it(

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -25,6 +25,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from tasklens.api.app import create_app
     from tasklens.api.routes.live import MAX_MESSAGE_BYTES
+    from tasklens.api.ws_protocol import LiveWebSocketProtocol
     from tasklens.database_file import DatabaseFileError, claim, sqlite_path
     from tasklens.redaction import uvicorn_log_config
 
@@ -47,27 +48,28 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         asyncio.run(_ping(settings.redis_url))  # unreachable: one line from main(), not uvicorn's
     mode = "embedded" if settings.embedded else "distributed"
     print(f"tasklens: {mode} mode, database {safe_url(settings.database_url)}", flush=True)
-    if settings.api_workers > 1:  # each process builds its app from the same TASKLENS_* settings
+
+    def run(app: object, **extra: Any) -> None:
+        # Every live frame is built once for all clients (ws_protocol.py): no per-client
+        # compression. Forwarded headers are believed only from TASKLENS_TRUSTED_PROXIES.
         uvicorn.run(
-            "tasklens.api.app:create_app",
-            factory=True,
-            workers=settings.api_workers,
+            app,  # type: ignore[arg-type]
             host=settings.host,
             port=settings.port,
-            log_config=uvicorn_log_config(),
+            ws=LiveWebSocketProtocol,
             ws_max_size=MAX_MESSAGE_BYTES,
+            ws_per_message_deflate=False,
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies or None,
+            log_config=uvicorn_log_config(),
             timeout_graceful_shutdown=10,
+            **extra,
         )
-        return 0
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        log_config=uvicorn_log_config(),
-        ws_max_size=MAX_MESSAGE_BYTES,
-        timeout_graceful_shutdown=10,
-    )
+
+    if settings.api_workers > 1:  # each process builds its app from the same TASKLENS_* settings
+        run("tasklens.api.app:create_app", factory=True, workers=settings.api_workers)
+    else:
+        run(create_app(settings), log_level="info")
     return 0
 
 

@@ -1,7 +1,16 @@
 """Fan-out of lifecycle events to this process's WebSocket clients.
 
+Each event is serialised once for every client: its JSON, and its WebSocket frame (server
+frames are unmasked and, without compression, the same bytes for everyone). A client holds
+references to the hub's batches, so a broadcast costs one append per client, not one per
+client and event.
+
 Each client has its own bounded buffer and sender task: a slow or dead client loses its
-oldest events (and is told how many) instead of holding up anybody else.
+oldest events (and is told how many) instead of holding up anybody else, and a client that
+does not take a send within the send timeout is dropped (api/routes/live.py).
+
+The hub caps the sockets it serves, per process and per token: past either cap `connect()`
+answers None and the route closes the socket with 1008.
 
 A client that resumes (`?since=<event id>`) is connected first, so live events start
 collecting in its buffer, then gets the retained events after its id put in front of them;
@@ -13,11 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
 
 import orjson
+from websockets.frames import Frame as WireFrame
+from websockets.frames import Opcode
 
 from tasklens.event_bus import Event
 from tasklens.event_stream import EventStream
@@ -25,72 +38,142 @@ from tasklens.event_stream import EventStream
 logger = logging.getLogger(__name__)
 
 
-# A frame with the id of the event it carries ("" for frames that are not events).
-Frame = tuple[str, str]
-RESYNC = json.dumps({"type": "resync"})
+class Frame:
+    """One message to the clients, with the id of the event it carries ("" for frames that
+    are not events). Its text and its WebSocket frame are built at most once."""
+
+    __slots__ = ("_text", "_wire", "id", "payload")
+
+    def __init__(self, frame_id: str, payload: bytes) -> None:
+        self.id = frame_id
+        self.payload = payload
+        self._text: str | None = None
+        self._wire: bytes | None = None
+
+    @classmethod
+    def notice(cls, message: Mapping[str, object]) -> Frame:
+        return cls("", json.dumps(message).encode())
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self.payload.decode()
+        return self._text
+
+    @property
+    def wire(self) -> bytes:
+        """The unmasked, uncompressed text frame, as written to every client's socket."""
+        if self._wire is None:
+            self._wire = WireFrame(Opcode.TEXT, self.payload).serialize(mask=False)
+        return self._wire
+
+
+RESYNC = {"type": "resync"}
+FAN_OUT_SLICE = 50  # clients woken per turn of the event loop
 
 
 class LiveClient:
-    def __init__(self, max_buffered: int) -> None:
-        self._buffer: deque[Frame] = deque()
+    def __init__(self, name: str, max_buffered: int) -> None:
+        self.name = name
+        self._batches: deque[Sequence[Frame]] = deque()
+        self._buffered = 0
         self._max = max_buffered
         self._wake = asyncio.Event()
         self._replayed_up_to = ""
         self.dropped = 0
 
-    def offer(self, frames: list[str] | list[Frame]) -> None:
-        for frame in frames:
-            if isinstance(frame, str):
-                frame = ("", frame)
-            elif frame[0] and frame[0] <= self._replayed_up_to:
-                continue  # already sent in the replay
-            if len(self._buffer) >= self._max:
-                self._buffer.popleft()
-                self.dropped += 1
-            self._buffer.append(frame)
+    def offer(self, frames: Sequence[Frame]) -> None:
+        """Keeps a reference to `frames` (shared with the other clients: never changed)."""
+        if self._replayed_up_to:
+            if frames and frames[0].id and frames[0].id > self._replayed_up_to:
+                self._replayed_up_to = ""  # ids only grow: the replay is behind us
+            else:
+                frames = [f for f in frames if not f.id or f.id > self._replayed_up_to]
+        if not frames:
+            return
+        self._batches.append(frames)
+        self._buffered += len(frames)
+        while self._buffered > self._max:  # drop the oldest
+            excess = self._buffered - self._max
+            first = self._batches[0]
+            if len(first) <= excess:
+                self._batches.popleft()
+                lost = len(first)
+            else:
+                self._batches[0] = first[excess:]
+                lost = excess
+            self._buffered -= lost
+            self.dropped += lost
         self._wake.set()
 
     def resume(self, replayed: list[Event] | None) -> None:
         """Put the replay (or a resync notice, for None) before the live events buffered
         since this client connected, without the ones the replay already has."""
+        buffered = list(itertools.chain.from_iterable(self._batches))
         head: list[Frame] = []  # the hello (frames that are not events) stays first
-        while self._buffer and not self._buffer[0][0]:
-            head.append(self._buffer.popleft())
+        while buffered and not buffered[0].id:
+            head.append(buffered.pop(0))
         if replayed is None:
-            head.append(("", RESYNC))
+            head.append(Frame.notice(RESYNC))
         elif replayed:
             self._replayed_up_to = str(replayed[-1]["id"])
-            head += _frames(replayed)
-            self._buffer = deque(f for f in self._buffer if f[0] > self._replayed_up_to)
-        self._buffer.extendleft(reversed(head))
+            head += frames_of(replayed)
+            buffered = [f for f in buffered if f.id > self._replayed_up_to]
+        self._batches = deque([head + buffered])
+        self._buffered = len(head) + len(buffered)
         self._wake.set()
 
-    async def next_frames(self) -> list[str]:
+    async def next_frames(self) -> list[Frame]:
         """Waits for frames; a drop notice comes first when events were lost."""
         await self._wake.wait()
         self._wake.clear()
-        frames = [frame for _, frame in self._buffer]
-        self._buffer.clear()
+        frames = list(itertools.chain.from_iterable(self._batches))
+        self._batches.clear()
+        self._buffered = 0
         if self.dropped:
-            frames.insert(0, json.dumps({"type": "events_dropped", "count": self.dropped}))
+            frames.insert(0, Frame.notice({"type": "events_dropped", "count": self.dropped}))
             self.dropped = 0
         return frames
 
 
 class LiveHub:
-    def __init__(self, bus: EventStream, max_buffered_per_client: int = 1000) -> None:
+    """`broadcast_interval`: at most one broadcast per interval (the first event after a
+    quiet spell goes at once): under a heavy stream every client wakes and writes ~20 times a
+    second with all that came meanwhile, not once per stream entry, and the requests this
+    process serves get the loop in between."""
+
+    def __init__(
+        self,
+        bus: EventStream,
+        max_buffered_per_client: int = 1000,
+        max_clients: int = 2000,
+        max_clients_per_token: int = 100,
+        broadcast_interval: float = 0.05,
+    ) -> None:
         self._bus = bus
         self._clients: set[LiveClient] = set()
+        self._per_token: Counter[str] = Counter()
         self._max = max_buffered_per_client
-        self._task: asyncio.Task[None] | None = None
+        self._max_clients = max_clients
+        self._max_per_token = max_clients_per_token
+        self._interval = broadcast_interval
+        self._incoming: list[Event] = []
+        self._arrived = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def client_count(self) -> int:
         return len(self._clients)
 
-    def connect(self) -> LiveClient:
-        client = LiveClient(self._max)
+    def connect(self, name: str) -> LiveClient | None:
+        """A new client of token `name`; None when this process or that token is at its cap."""
+        if len(self._clients) >= self._max_clients:
+            return None
+        if self._per_token[name] >= self._max_per_token:
+            return None
+        client = LiveClient(name, self._max)
         self._clients.add(client)
+        self._per_token[name] += 1
         return client
 
     async def replay(self, since: str) -> list[Event] | None:
@@ -101,35 +184,59 @@ class LiveHub:
             return None
 
     def disconnect(self, client: LiveClient) -> None:
-        self._clients.discard(client)
+        if client in self._clients:
+            self._clients.remove(client)
+            self._per_token[client.name] -= 1
+            if self._per_token[client.name] <= 0:
+                del self._per_token[client.name]
 
     def broadcast(self, events: list[Event]) -> None:
-        frames = _frames(events)
+        frames = frames_of(events)
         for client in list(self._clients):
             client.offer(frames)
 
     async def start(self, timeout: float = 5.0) -> None:
         """Returns once subscribed, so no event published after startup is missed."""
         ready = asyncio.Event()
-        self._task = asyncio.create_task(self._pump(ready), name="tasklens-live-hub")
+        self._tasks = [
+            asyncio.create_task(self._read(ready), name="tasklens-live-read"),
+            asyncio.create_task(self._fan_out(), name="tasklens-live-fan-out"),
+        ]
         try:
             await asyncio.wait_for(ready.wait(), timeout)
         except TimeoutError:
             logger.warning("live events: not subscribed after %.0fs; still trying", timeout)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
 
-    async def _pump(self, ready: asyncio.Event) -> None:
+    async def _read(self, ready: asyncio.Event) -> None:
         async for batch in self._bus.subscribe(ready):
-            self.broadcast(batch)
+            self._incoming += batch
+            self._arrived.set()
+
+    async def _fan_out(self) -> None:
+        """Hands each batch to the clients a slice at a time, yielding the loop between: the
+        senders woken by one slice write while the next is handed out, and a request never
+        waits behind every client's write at once. Under more load than the CPU can take,
+        the rounds slow down and carry bigger batches; the requests keep their turn."""
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            events, self._incoming = self._incoming, []
+            frames = frames_of(events)
+            clients = list(self._clients)
+            for start in range(0, len(clients), FAN_OUT_SLICE):
+                for client in clients[start : start + FAN_OUT_SLICE]:
+                    client.offer(frames)
+                await asyncio.sleep(0)
+            await asyncio.sleep(self._interval)
 
 
-def _frames(events: list[Event]) -> list[Frame]:
-    return [
-        (str(event.get("id", "")), orjson.dumps(event, default=str).decode()) for event in events
-    ]
+def frames_of(events: list[Event]) -> list[Frame]:
+    return [Frame(str(event.get("id", "")), orjson.dumps(event, default=str)) for event in events]

@@ -2,7 +2,8 @@
 
 A limit is N events per W seconds per key. `hit()` either records an event and returns None,
 or records nothing and returns how many seconds until the oldest event in the window leaves
-it (the Retry-After a client should wait).
+it (the Retry-After a client should wait). `wait()` answers the same without recording, and
+`forget()` takes back the newest event (one recorded before it was known not to count).
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return -1
 """
+# KEYS[1] = the window's sorted set; ARGV = now (ms), window (ms), limit
+_WAIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tonumber(oldest[2]) + ARGV[2] - ARGV[1]
+end
+return -1
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,25 +58,55 @@ class Limit:
 
 class RateLimiter(Protocol):
     async def hit(self, key: str) -> float | None: ...
+    async def wait(self, key: str) -> float | None: ...
+    async def forget(self, key: str) -> None: ...
     async def close(self) -> None: ...
 
 
 class InProcessRateLimiter:
+    SWEEP_AT_KEYS = 10_000  # past this many keys, the ones with nothing in their window go
+
     def __init__(self, limit: Limit) -> None:
         self.limit = limit
         self._events: dict[str, deque[float]] = {}
         self._lock = asyncio.Lock()
 
+    def _window(self, key: str, now: float) -> deque[float]:
+        events = self._events.setdefault(key, deque())
+        while events and events[0] <= now - self.limit.seconds:
+            events.popleft()
+        return events
+
     async def hit(self, key: str) -> float | None:
         async with self._lock:
             now = time.monotonic()
-            events = self._events.setdefault(key, deque())
-            while events and events[0] <= now - self.limit.seconds:
-                events.popleft()
+            if len(self._events) >= self.SWEEP_AT_KEYS:
+                self._sweep(now)
+            events = self._window(key, now)
             if len(events) >= self.limit.count:
                 return events[0] + self.limit.seconds - now
             events.append(now)
             return None
+
+    async def wait(self, key: str) -> float | None:
+        async with self._lock:
+            now = time.monotonic()
+            events = self._events.get(key)
+            if events is None:
+                return None
+            events = self._window(key, now)
+            return events[0] + self.limit.seconds - now if len(events) >= self.limit.count else None
+
+    async def forget(self, key: str) -> None:
+        async with self._lock:
+            events = self._events.get(key)
+            if events:
+                events.pop()
+
+    def _sweep(self, now: float) -> None:
+        for key in list(self._events):
+            if not self._window(key, now):
+                del self._events[key]
 
     async def close(self) -> None:
         self._events.clear()
@@ -77,6 +117,7 @@ class RedisRateLimiter:
         self.limit = limit
         self._redis: Redis = connect(redis_url)
         self._script = self._redis.register_script(_SLIDING_WINDOW)
+        self._wait = self._redis.register_script(_WAIT)
         self._prefix = prefix
 
     async def hit(self, key: str) -> float | None:
@@ -88,6 +129,19 @@ class RedisRateLimiter:
             )
         )
         return None if wait_ms < 0 else max(wait_ms / 1000, 0.001)
+
+    async def wait(self, key: str) -> float | None:
+        now_ms = int(time.time() * 1000)
+        wait_ms = int(
+            await self._wait(
+                keys=[self._prefix + key],
+                args=[now_ms, self.limit.seconds * 1000, self.limit.count],
+            )
+        )
+        return None if wait_ms < 0 else max(wait_ms / 1000, 0.001)
+
+    async def forget(self, key: str) -> None:
+        await self._redis.zpopmax(self._prefix + key)
 
     async def close(self) -> None:
         await self._redis.aclose()

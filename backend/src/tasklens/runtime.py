@@ -20,6 +20,7 @@ from taskiq import AsyncBroker
 
 from tasklens import migrate
 from tasklens.analyses.service import AnalysisService
+from tasklens.auth_throttle import AuthThrottle
 from tasklens.broker import build_broker
 from tasklens.cancellation import CONTROL_CHANNEL, Cancellations, request_cancel
 from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordinator
@@ -56,6 +57,7 @@ class Runtime:
     analyses: AnalysisService
     control: EventBus
     maintenance: LogMaintenance
+    throttle: AuthThrottle
     first_start_token: str | None = None
     database_file: DatabaseFile | None = None  # the embedded mode's SQLite file, locked
     _postgres_lock: asyncpg.Connection | None = None  # the embedded mode on PostgreSQL
@@ -67,22 +69,29 @@ class Runtime:
         coordinator: Coordinator
         limiter: RateLimiter
         refresh_limit = Limit.parse(settings.refresh_rate_limit)
+        auth_limit = Limit.parse(settings.auth_failure_limit)
+        auth_limiter: RateLimiter
         control: EventBus
         cancellations: Cancellations | None
         if settings.redis_url is None:
             bus, coordinator = InProcessEventStream(), InProcessCoordinator()
             limiter = InProcessRateLimiter(refresh_limit)
+            auth_limiter = InProcessRateLimiter(auth_limit)
             control = InProcessEventBus()
             cancellations = Cancellations(control)  # the tasks run in this process
         else:
             bus = RedisEventStream(settings.redis_url)
             coordinator = RedisCoordinator(settings.redis_url)
             limiter = RedisRateLimiter(settings.redis_url, refresh_limit)
+            auth_limiter = RedisRateLimiter(
+                settings.redis_url, auth_limit, prefix="tasklens:auth-failures:"
+            )
             control = RedisEventBus(settings.redis_url, CONTROL_CHANNEL)
             cancellations = None  # workers listen; this process only asks
         recorder = recorder_for(settings, bus=bus, engine=engine)
         redis = None if settings.redis_url is None else connect(settings.redis_url)
         broker = build_broker(settings, recorder, coordinator, engine, cancellations)
+        tokens = TokenRegistry(engine, settings.api_tokens)
         return cls(
             settings=settings,
             engine=engine,
@@ -90,8 +99,12 @@ class Runtime:
             bus=bus,
             recorder=recorder,
             broker=broker,
-            hub=LiveHub(bus),
-            tokens=TokenRegistry(engine, settings.api_tokens),
+            hub=LiveHub(
+                bus,
+                max_clients=settings.ws_max_connections,
+                max_clients_per_token=settings.ws_max_connections_per_token,
+            ),
+            tokens=tokens,
             coordinator=coordinator,
             redis=redis,
             analyses=AnalysisService(settings, coordinator, broker, limiter),
@@ -99,6 +112,7 @@ class Runtime:
             maintenance=LogMaintenance(
                 engine, Retention(settings.log_retention_days, settings.failed_retention_days)
             ),
+            throttle=AuthThrottle(tokens, auth_limiter, auth_limit),
         )
 
     async def start(self) -> None:
@@ -137,6 +151,7 @@ class Runtime:
         await self.control.close()
         if self.analyses.refresh_limiter is not None:
             await self.analyses.refresh_limiter.close()
+        await self.throttle.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

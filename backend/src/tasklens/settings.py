@@ -89,6 +89,26 @@ class Settings(BaseSettings):
     refresh_rate_limit: str = Field(
         default="5/300", description="Forced refreshes per token: N/SECONDS, sliding window"
     )
+    ws_max_connections: int = Field(
+        default=2000, ge=1, le=100_000, description="WebSockets one API process keeps open"
+    )
+    ws_max_connections_per_token: int = Field(
+        default=100, ge=1, le=100_000, description="WebSockets one token keeps open per process"
+    )
+    ws_send_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=300,
+        description="A WebSocket client that takes longer to take a send is dropped",
+    )
+    auth_failure_limit: str = Field(
+        default="10/60",
+        description="Failed token attempts per client address: N/SECONDS, then 429",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated proxy addresses whose X-Forwarded-For is believed",
+    )
     schedules_file: Path | None = Field(
         default=None, description="JSON file of scheduled refreshes (`tasklens scheduler`)"
     )
@@ -152,7 +172,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{root} is not an absolute path")
         return value
 
-    @field_validator("git_allowed_hosts", mode="before")
+    @field_validator("git_allowed_hosts", "trusted_proxies", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
@@ -165,7 +185,19 @@ class Settings(BaseSettings):
         AllowedHosts.parse(value)
         return value
 
-    @field_validator("refresh_rate_limit")
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry} is not an IP address or network") from None
+        return value
+
+    @field_validator("refresh_rate_limit", "auth_failure_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         from tasklens.rate_limit import Limit

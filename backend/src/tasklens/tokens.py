@@ -117,6 +117,10 @@ class TokenRegistry:
     async def authenticate(self, token: str | None) -> Principal | None:
         if not token:
             return None
+        return self.known(token) or await self.lookup(token)
+
+    def known(self, token: str) -> Principal | None:
+        """A configured token, or a stored one looked up in the last minute: no I/O."""
         wanted = digest(token)
         found: TokenEntry | None = None
         for entry in self._known:  # no early exit: every entry costs the same
@@ -126,11 +130,16 @@ class TokenRegistry:
             cached = self._stored.get(wanted)
             if cached is not None and time.monotonic() - cached[0] < self.STORED_CACHE_SECONDS:
                 found = cached[1]
-            else:
-                found = await self._lookup(wanted)
-                if found is not None:
-                    self._stored[wanted] = (time.monotonic(), found)
         return None if found is None else Principal(found.name, found.role)
+
+    async def lookup(self, token: str) -> Principal | None:
+        """A stored token, from the table (then cached)."""
+        wanted = digest(token)
+        found = await self._lookup(wanted)
+        if found is None:
+            return None
+        self._stored[wanted] = (time.monotonic(), found)
+        return Principal(found.name, found.role)
 
     async def _lookup(self, wanted: str) -> TokenEntry | None:
         async with AsyncSession(self._engine) as session:

@@ -8,8 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import HTTPConnection
 
 from tasklens.api.errors import ApiError
+from tasklens.auth_throttle import Throttled
+from tasklens.rate_limit import retry_after_header
 from tasklens.runtime import Runtime
 from tasklens.tokens import Principal
 
@@ -31,12 +34,23 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False, description="A TaskLens API token")
 
 
+def client_address(connection: HTTPConnection) -> str:
+    """The peer's address (X-Forwarded-For only from TASKLENS_TRUSTED_PROXIES: cli.py)."""
+    return connection.client.host if connection.client else "unknown"
+
+
 async def require_token(
+    request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     token = credentials.credentials if credentials else None
-    principal = await runtime.tokens.authenticate(token)
+    try:
+        principal = await runtime.throttle.authenticate(client_address(request), token)
+    except Throttled as exc:
+        raise ApiError(
+            429, str(exc), headers={"Retry-After": retry_after_header(exc.retry_in)}
+        ) from None
     if principal is None:
         raise ApiError(
             401,

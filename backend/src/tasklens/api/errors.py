@@ -190,6 +190,10 @@ def _is_connection_error(exc: DBAPIError) -> bool:
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorResponse, "description": "Invalid parameter"},
     401: {"model": ErrorResponse, "description": "Missing or invalid token"},
+    429: {
+        "model": ErrorResponse,
+        "description": "Too many failed token attempts from this address (Retry-After)",
+    },
     503: {"model": ErrorResponse, "description": "The database or Redis is unavailable"},
 }
 # For the operations that take a JSON body.

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from tasklens.api.deps import PrincipalDep, RuntimeDep
-from tasklens.api.errors import ErrorResponse
+from tasklens.api.errors import ERROR_RESPONSES, ErrorResponse
 from tasklens.api.schemas import HealthResponse, QueueHealth
 from tasklens.queues import log_losses, lost_message_count, queue_state
 
@@ -35,6 +35,7 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
     response_model=QueueHealth,
     responses={
         401: {"model": ErrorResponse, "description": "Missing or invalid token"},
+        429: ERROR_RESPONSES[429],
         503: {"model": QueueHealth, "description": "No worker online"},
     },
 )

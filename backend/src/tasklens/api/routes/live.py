@@ -1,10 +1,18 @@
 """`GET /api/v1/ws`: every lifecycle event, live. Token as `?token=` or a first message.
 
+A client address past TASKLENS_AUTH_FAILURE_LIMIT failed token attempts gets a 429 with
+Retry-After instead of the handshake (`?token=`), or 1008 (a first-message token).
+
 Every `task_event` frame has an `"id"` (event_stream.py). A client that reconnects with
 `?since=<last id>` (or `"since"` next to `"token"` in its first message) first gets every
 retained event after that id, then the live ones; when that id is no longer retained, or
 is garbled, it gets one `{"type": "resync"}` frame instead: refetch from the REST log.
 Frames come in this order: `hello`, then `resync` or the replay, then live events.
+
+A process serves at most TASKLENS_WS_MAX_CONNECTIONS sockets, TASKLENS_WS_MAX_CONNECTIONS_PER_TOKEN
+of them per token; past either cap the socket is closed with 1008. A client that does not
+take a send within TASKLENS_WS_SEND_TIMEOUT_SECONDS (it stopped reading) is cut off, so it
+holds no buffer and no sender of this process any longer.
 """
 
 from __future__ import annotations
@@ -15,8 +23,14 @@ import json
 import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketState
 
-from tasklens.live import LiveClient
+from tasklens.api.deps import client_address
+from tasklens.api.ws_protocol import ABORT, FRAMES
+from tasklens.auth_throttle import Throttled
+from tasklens.live import Frame, LiveClient
+from tasklens.rate_limit import retry_after_header
 from tasklens.runtime import Runtime
 from tasklens.tokens import Principal
 
@@ -30,24 +44,68 @@ FLOOD_BURST = 100
 async def _authenticate(
     websocket: WebSocket, runtime: Runtime
 ) -> tuple[Principal | None, object | None]:
-    """The principal, and the `since` the client resumes from (None: it does not)."""
+    """Accepts the socket; the principal, and the `since` the client resumes from (None: it
+    does not). Throttled past the failed-attempt limit (auth_throttle.py). A `?token=` is
+    checked before the handshake, so that a throttled address can get a plain 429."""
+    address = client_address(websocket)
     token: object = websocket.query_params.get("token")
     since: object = websocket.query_params.get("since")
-    if token is None:
-        with contextlib.suppress(TimeoutError, ValueError, KeyError, WebSocketDisconnect):
-            first = json.loads(
-                await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_SECONDS)
-            )
-            if isinstance(first, dict):
-                token, since = first.get("token"), first.get("since", since)
-    principal = await runtime.tokens.authenticate(token if isinstance(token, str) else None)
+    if token is not None:
+        principal = await runtime.throttle.authenticate(address, str(token))
+        await websocket.accept()
+        return principal, since
+    await websocket.accept()
+    with contextlib.suppress(TimeoutError, ValueError, KeyError, WebSocketDisconnect):
+        first = json.loads(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_SECONDS))
+        if isinstance(first, dict):
+            token, since = first.get("token"), first.get("since", since)
+    principal = await runtime.throttle.authenticate(
+        address, token if isinstance(token, str) else None
+    )
     return principal, since
 
 
-async def _send_loop(websocket: WebSocket, client: LiveClient) -> None:
+async def _refuse_throttled(websocket: WebSocket, exc: Throttled) -> None:
+    """A 429 with Retry-After before the handshake where the server can send one; else 1008."""
+    if websocket.client_state == WebSocketState.CONNECTING:
+        if "websocket.http.response" in websocket.scope.get("extensions", {}):
+            headers = {"Retry-After": retry_after_header(exc.retry_in)}
+            await websocket.send_denial_response(
+                JSONResponse({"error": str(exc)}, 429, headers=headers)
+            )
+            return
+        await websocket.accept()
+    await websocket.close(status.WS_1008_POLICY_VIOLATION, str(exc))
+
+
+async def _send_loop(websocket: WebSocket, client: LiveClient, timeout: float) -> None:
+    """Returns when a send took longer than `timeout`: the client is not reading."""
+    prebuilt = FRAMES in websocket.scope.get("extensions", {})
     while True:
-        for frame in await client.next_frames():
-            await websocket.send_text(frame)
+        frames = await client.next_frames()
+        try:
+            async with asyncio.timeout(timeout):
+                if prebuilt:
+                    wire = b"".join(frame.wire for frame in frames)
+                    await websocket.send({"type": "websocket.send", FRAMES: wire})
+                else:
+                    for frame in frames:
+                        await websocket.send_text(frame.text)
+        except TimeoutError:
+            return
+
+
+async def _drop(websocket: WebSocket) -> None:
+    """Closes a client that stopped reading without waiting for it to read the close."""
+    reason = "too slow: events were not read in time"
+    with contextlib.suppress(TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+        if ABORT in websocket.scope.get("extensions", {}):
+            await websocket.send(
+                {"type": "websocket.close", "code": 1008, "reason": reason, ABORT: True}
+            )
+        else:
+            async with asyncio.timeout(1):
+                await websocket.close(status.WS_1008_POLICY_VIOLATION, reason)
 
 
 async def _receive_loop(websocket: WebSocket, client: LiveClient) -> None:
@@ -72,29 +130,40 @@ async def _receive_loop(websocket: WebSocket, client: LiveClient) -> None:
         with contextlib.suppress(ValueError):
             parsed = json.loads(text)
             if isinstance(parsed, dict) and parsed.get("type") == "ping":
-                client.offer([json.dumps({"type": "pong"})])
+                client.offer([Frame.notice({"type": "pong"})])
 
 
 @router.websocket("/ws")
 async def live_events(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
-    await websocket.accept()
-    principal, since = await _authenticate(websocket, runtime)
+    try:
+        principal, since = await _authenticate(websocket, runtime)
+    except Throttled as exc:
+        await _refuse_throttled(websocket, exc)
+        return
     if principal is None:
         await websocket.close(status.WS_1008_POLICY_VIOLATION, "missing or invalid token")
         return
-    client = runtime.hub.connect()
+    client = runtime.hub.connect(principal.name)
+    if client is None:
+        await websocket.close(
+            status.WS_1008_POLICY_VIOLATION, "too many live connections: close one first"
+        )
+        return
     client.offer(
-        [json.dumps({"type": "hello", "name": principal.name, "role": principal.role.value})]
+        [Frame.notice({"type": "hello", "name": principal.name, "role": principal.role.value})]
     )
     if since is not None:  # connected first: live events collect while the replay is read
         client.resume(await runtime.hub.replay(since) if isinstance(since, str) else None)
-    tasks = [
-        asyncio.create_task(_send_loop(websocket, client)),
-        asyncio.create_task(_receive_loop(websocket, client)),
-    ]
+    sender = asyncio.create_task(
+        _send_loop(websocket, client, runtime.settings.ws_send_timeout_seconds)
+    )
+    tasks = [sender, asyncio.create_task(_receive_loop(websocket, client))]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if sender.done() and not sender.cancelled() and sender.exception() is None:
+            runtime.hub.disconnect(client)
+            await _drop(websocket)
     finally:
         runtime.hub.disconnect(client)
         for task in tasks:

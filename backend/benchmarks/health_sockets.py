@@ -1,0 +1,230 @@
+"""`/health` under WebSocket load: one `tasklens serve` process (distributed mode) with N live
+sockets, half reading everything and half never reading past the handshake, while the events of
+T running tasks stream through it; against `/health` on the same process before any socket
+(the baseline, same run).
+
+The events go the production way: a LifecycleRecorder in this process records each task's
+start, then a progress change every `progress_seconds` (phases spread), and flushes them to
+Redis; the API process's hub sends them to every socket. The sockets are raw asyncio
+connections (a reader discards what it gets, a stalled one stops reading), so this process
+spends its CPU on as little as possible. `/health` is asked at a fixed rate, latency counted
+from when each request was due (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import errno
+import os
+import random
+import socket
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.enqueue import TOKEN, RawHttp, _paced, _percentile, start_server, wait_healthy
+from tasklens.lifecycle import LifecycleChange
+from tasklens.models import TaskStatus
+from tasklens.recorder import LifecycleRecorder, build_recorder
+
+
+@dataclass
+class Sockets:
+    readers: list[asyncio.StreamWriter] = field(default_factory=list)
+    stalled: list[socket.socket] = field(default_factory=list)
+    bytes_read: int = 0
+    readers_closed: int = 0
+    stalled_reset: set[int] = field(default_factory=set)
+
+    def poll_resets(self) -> None:
+        for i, raw in enumerate(self.stalled):
+            if raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) in (
+                errno.ECONNRESET,
+                errno.EPIPE,
+            ):
+                self.stalled_reset.add(i)
+
+
+def _handshake(port: int) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET /api/v1/ws?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+def _stalled(port: int) -> socket.socket:
+    """A socket that completes its handshake and never reads again; a small window, so what
+    the server sends piles up in the server's own buffers."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(60)
+    raw.connect(("127.0.0.1", port))
+    raw.sendall(_handshake(port))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += raw.recv(1)
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(f"handshake refused: {head[:80]!r}")
+    return raw
+
+
+async def _reader(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    writer.write(_handshake(port))
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(f"handshake refused: {head[:80]!r}")
+    return reader, writer
+
+
+async def _drain(reader: asyncio.StreamReader, sockets: Sockets) -> None:
+    while chunk := await reader.read(1 << 20):
+        sockets.bytes_read += len(chunk)
+    sockets.readers_closed += 1
+
+
+async def _connect(
+    port: int, clients: int, sockets: Sockets, drains: list[asyncio.Task[None]]
+) -> None:
+    for i in range(clients):
+        if i % 2:
+            sockets.stalled.append(await asyncio.to_thread(_stalled, port))
+        else:
+            reader, writer = await _reader(port)
+            sockets.readers.append(writer)
+            drains.append(asyncio.create_task(_drain(reader, sockets)))
+        if i % 50 == 49:
+            await asyncio.sleep(0.05)  # a crowd arrives over a moment, not in one
+
+
+async def _run_tasks(
+    recorder: LifecycleRecorder, tasks: int, progress_seconds: float, until: float
+) -> int:
+    """Starts `tasks` tasks over one second, then a progress change from each every
+    `progress_seconds` until `until`; then finishes them all. Returns the changes recorded."""
+    prefix = f"health-{time.time_ns()}-"
+    recorded = 0
+    begin = time.monotonic()
+    for i in range(tasks):
+        recorder.record(
+            LifecycleChange(
+                task_id=f"{prefix}{i}",
+                task_name="bench.health",
+                status=TaskStatus.RUNNING,
+                timestamp=datetime.now(UTC),
+            )
+        )
+        recorded += 1
+        if i % 100 == 99:
+            await asyncio.sleep(max(0.0, begin + (i + 1) / tasks - time.monotonic()))
+    phases = [random.uniform(0, progress_seconds) for _ in range(tasks)]
+    step = 0
+    while time.monotonic() < until:
+        tick = time.monotonic() - begin
+        for i, phase in enumerate(phases):
+            if phase <= tick:
+                phases[i] = phase + progress_seconds
+                step += 1
+                recorder.record(
+                    LifecycleChange(
+                        task_id=f"{prefix}{i}",
+                        task_name="bench.health",
+                        status=TaskStatus.RUNNING,
+                        timestamp=datetime.now(UTC),
+                        progress=min(0.99, step / (tasks * 100)),
+                        progress_message=f"step {step}",
+                    )
+                )
+                recorded += 1
+        await asyncio.sleep(0.05)
+    for i in range(tasks):
+        recorder.record(
+            LifecycleChange(
+                task_id=f"{prefix}{i}",
+                task_name="bench.health",
+                status=TaskStatus.SUCCESS,
+                timestamp=datetime.now(UTC),
+            )
+        )
+        recorded += 1
+    return recorded
+
+
+async def run(
+    redis_url: str,
+    database_url: str,
+    clients: int,
+    tasks: int,
+    progress_seconds: float,
+    seconds: float,
+    rate: float,
+) -> dict[str, float]:
+    server, port = start_server(
+        redis_url,
+        database_url,
+        1,
+        {"TASKLENS_WS_MAX_CONNECTIONS_PER_TOKEN": str(clients + 10)},  # one token opens all
+        Path(tempfile.gettempdir()) / "tasklens-bench-health-sockets.log",
+    )
+    recorder = build_recorder(database_url, redis_url)
+    probe = RawHttp("127.0.0.1", port, TOKEN)
+    sockets = Sockets()
+    statuses: list[int] = []
+    drains: list[asyncio.Task[None]] = []
+    try:
+        await wait_healthy(port)
+        await recorder.start()
+
+        async def health(c: RawHttp, i: int) -> int:
+            status = await c.request("GET", "/health")
+            if status != 200:  # timed all the same: a 503 is an answer too, and counted
+                statuses.append(status)
+            return 200
+
+        await _paced(probe, rate, 1.0, health)  # warm up
+        baseline = await _paced(probe, rate, seconds / 3, health)
+        opening = time.monotonic()
+        await _connect(port, clients, sockets, drains)
+        opened_in = time.monotonic() - opening
+        until = time.monotonic() + seconds
+        load = asyncio.create_task(_run_tasks(recorder, tasks, progress_seconds, until))
+        loaded = await _paced(probe, rate, seconds, health)
+        recorded = await load
+        sockets.poll_resets()
+        await asyncio.sleep(1)
+        sockets.poll_resets()
+    finally:
+        await recorder.stop()
+        server.terminate()
+        server.wait(20)
+        await probe.close()
+        for task in drains:
+            task.cancel()
+        await asyncio.gather(*drains, return_exceptions=True)
+        for writer in sockets.readers:
+            writer.close()
+        for raw in sockets.stalled:
+            raw.close()
+    result = {
+        "baseline_p50_ms": statistics.median(baseline),
+        "baseline_p99_ms": _percentile(baseline, 0.99),
+        "loaded_p50_ms": statistics.median(loaded),
+        "loaded_p99_ms": _percentile(loaded, 0.99),
+        "loaded_max_ms": max(loaded),
+        "health_not_200": len(statuses),
+        "changes_recorded": recorded,
+        "opened_in_s": opened_in,
+        "reader_mb": sockets.bytes_read / 1e6,
+        "readers_still_open": len(sockets.readers) - sockets.readers_closed,
+        "stalled_cut_off": len(sockets.stalled_reset),
+        "stalled": len(sockets.stalled),
+    }
+    for name, value in result.items():
+        print(f"  {name:<20} {value:10.2f}", flush=True)
+    return result
