@@ -20,7 +20,7 @@ from support import free_port
 from tasklens import migrate
 from tasklens.database import create_engine
 from tasklens.event_stream import RedisEventStream, parse_event_id
-from tasklens.lifecycle import LifecycleChange
+from tasklens.lifecycle import LifecycleChange, running_change, succeeded_change
 from tasklens.models import TaskStatus
 from tasklens.reaper import LOST_ERROR, Reaper
 from tasklens.recorder import LifecycleRecorder, NotWritten, build_recorder
@@ -84,6 +84,33 @@ async def test_a_late_pending_write_does_not_undo_success(
     assert row["status"] == "success"
     assert row["worker"] == "w:1" and row["duration_ms"] == 5.0
     assert row["queue"] == "q"
+
+
+async def test_a_workers_outcome_written_before_the_senders_rows_lands_on_the_same_row(
+    recorder: tuple[LifecycleRecorder, str],
+) -> None:
+    """After a database outage the rows come back in any order: a worker's `success` written
+    at once, the `running` and `pending` that waited in the spill drained after it. With the
+    sender's enqueue stamp the outcome knows the row's created_at (the partition key), so all
+    three are one row, not one row each (seen: 25 extra rows in a 10,000-task outage)."""
+    rec, url = recorder
+    stamp = T0.timestamp()
+    done = T0.timestamp() + 2
+    await rec.store.upsert(
+        [succeeded_change("t1", "job", 1, done, done - 1, 1000.0, 7, "w:1", stamp)]
+    )
+    await rec.store.upsert(
+        [
+            running_change("t1", "job", 1, done - 1, stamp, None, "q", "w:1"),
+        ]
+    )
+    await rec.store.upsert(
+        [change(TaskStatus.PENDING, 0, attempt=1, params={"x": 1}, queue="q", created_at=T0)]
+    )
+    [row] = await _rows(url)
+    params = row["params"]
+    assert row["status"] == "success"
+    assert (json.loads(params) if isinstance(params, str) else params) == {"x": 1}
 
 
 async def test_changes_in_one_batch_coalesce_into_one_row(

@@ -173,7 +173,12 @@ def succeeded_change(
     duration_ms: float | None,
     result: Any,
     worker: str,
+    enqueued_at: Any = None,
 ) -> LifecycleChange:
+    """`success` from the worker's post_execute. `enqueued_at` is the raw enqueue stamp, as
+    for `running`: with it the row's created_at is known, so this write lands on the
+    attempt's row even when it reaches the database before the earlier ones (a spill drained
+    later), instead of starting a row of its own."""
     now = datetime.fromtimestamp(at, UTC)
     return LifecycleChange(
         task_id,
@@ -181,6 +186,7 @@ def succeeded_change(
         TaskStatus.SUCCESS,
         now,
         attempt,
+        None if enqueued_at is None else epoch_datetime(enqueued_at, now),
         worker=worker,
         progress=1.0,
         result=result,

@@ -94,6 +94,14 @@ def executing_attempt(message: TaskiqMessage) -> int:
     return int(pinned) if pinned is not None else attempt_of(message)
 
 
+def _created_at(message: TaskiqMessage, now: datetime) -> datetime | None:
+    """The attempt row's created_at when the sender stamped it (every write of a worker
+    then lands on that row, whatever order the writes reach the database in), else None:
+    the log store takes the existing row's."""
+    stamp = message.labels.get(ENQUEUED_AT_LABEL)
+    return None if stamp is None else epoch_datetime(stamp, now)
+
+
 def describe(error: BaseException) -> str:
     """`Type: message`; `<unprintable Type>` when the exception's `__str__` raises."""
     name = type(error).__name__
@@ -367,6 +375,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                     duration_ms,
                     value,
                     self.worker_id,
+                    message.labels.get(ENQUEUED_AT_LABEL),
                 )
                 return
             self.recorder.record_later(
@@ -381,6 +390,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 self.worker_id,
                 message.args,
                 message.kwargs,
+                message.labels.get(ENQUEUED_AT_LABEL),
             )
             return
         now = datetime.fromtimestamp(at, UTC)
@@ -394,6 +404,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 else TaskStatus.FAILED,
                 timestamp=now,
                 attempt=key[1],
+                created_at=_created_at(message, now),
                 worker=self.worker_id,
                 started_at=None if started_at is None else datetime.fromtimestamp(started_at, UTC),
                 completed_at=now,
@@ -421,6 +432,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         worker: str,
         args: list[Any],
         kwargs: dict[str, Any],
+        enqueued_at: Any = None,
     ) -> LifecycleChange:
         """`success`, built at the recorder's flush: the result is made storable (cut short
         past `result_max_chars`) and cleared of secrets here rather than in the hook."""
@@ -438,7 +450,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
             logger.exception("tasklens: the result of task %s could not be stored", task_id)
             result = RESULT_WITHHELD
         return succeeded_change(
-            task_id, task_name, attempt, at, started_at, duration_ms, result, worker
+            task_id, task_name, attempt, at, started_at, duration_ms, result, worker, enqueued_at
         )
 
     def hand_back_running(self, error: str = HANDED_BACK_ERROR) -> set[str]:
@@ -482,8 +494,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 task_id=message.task_id,
                 task_name=message.task_name,
                 status=TaskStatus.RUNNING,
-                timestamp=datetime.now(UTC),
+                timestamp=(now := datetime.now(UTC)),
                 attempt=executing_attempt(message),
+                created_at=_created_at(message, now),
                 worker=self.worker_id,
                 progress=min(max(fraction, 0.0), 1.0),
                 progress_message=note,
