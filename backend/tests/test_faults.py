@@ -325,14 +325,11 @@ def test_a_worker_killed_while_a_redis_without_aof_crashes_leaves_no_task_runnin
         stack.stop_all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a `pending` row whose message died with a Redis without AOF is never closed: "
-    "the reaper closes `pending` rows only in the embedded mode (slice 'reaper')",
-)
 def test_tasks_queued_when_a_redis_without_aof_crashes_are_not_left_pending(
     tmp_path: Path, volatile_redis: PrivateRedis, postgres_url: str
 ) -> None:
+    """Their messages died with Redis: no worker will ever start them, so their `pending`
+    rows must be closed too (the lost-message rule), not left waiting forever."""
     stack = kill_worker_while_redis_crashes(tmp_path, volatile_redis, postgres_url, 5, 5)
     try:
         with contextlib.suppress(AssertionError):  # the count below says what is left
