@@ -16,20 +16,28 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 class PrivateRedis:
-    """`redis-server` without persistence on its own port: a restart loses every key, as a
-    crashed Redis without AOF does."""
+    """`redis-server` on its own port. Without persistence a restart loses every key, as a
+    crashed Redis without AOF does; `persistent` keeps an append-only file written before
+    each reply (`appendfsync always`), so a crash loses nothing it acknowledged."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, *, persistent: bool = False) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._log_dir = log_dir
+        self._persistent = persistent
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> PrivateRedis:
         binary = shutil.which("redis-server")
         assert binary is not None, "redis-server is not installed"
+        if self._persistent:
+            data = self._log_dir / f"redis-{self.port}"
+            data.mkdir(exist_ok=True)
+            persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(data)]
+        else:
+            persistence = ["--appendonly", "no"]
         self._process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            [binary, "--port", str(self.port), "--save", "", *persistence],
             stdout=(self._log_dir / f"redis-{self.port}.log").open("ab"),
             stderr=subprocess.STDOUT,
         )

@@ -52,8 +52,8 @@ class Process:
             self.popen.send_signal(sig)
             try:
                 self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
+            except subprocess.TimeoutExpired:  # its children too: none outlives the test
+                os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(5)
 
 
