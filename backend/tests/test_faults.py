@@ -333,7 +333,8 @@ def test_tasks_queued_when_a_redis_without_aof_crashes_are_not_left_pending(
     stack = kill_worker_while_redis_crashes(tmp_path, volatile_redis, postgres_url, 5, 5)
     try:
         with contextlib.suppress(AssertionError):  # the count below says what is left
-            wait_all_finished(postgres_url, set(attempts_by_task(postgres_url)), timeout=50)
+            # The lost-message bound: timeout + 60 s after the rows' last write.
+            wait_all_finished(postgres_url, set(attempts_by_task(postgres_url)), timeout=90)
         last = [t[-1]["status"] for t in attempts_by_task(postgres_url).values()]
         assert (len(last), last.count("pending"), last.count("running")) == (10, 0, 0)
     finally:
