@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 import redis
 import redis.asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
 from support import Stack, free_port, wait_for
 from taskiq import TaskiqMessage
 
@@ -61,6 +62,19 @@ async def _insert_pending(database_url: str, rows: list[tuple[str, str, str]]) -
         )
     finally:
         await conn.close()
+
+
+def quick_reaper(engine: AsyncEngine, redis_url: str) -> Reaper:
+    """A reaper whose lost-message check looks every 0.2 s and confirms at the next look."""
+    lost = LostMessages(
+        redis_url,
+        streams=["tasklens:high", "tasklens", "tasklens:low"],
+        group="tasklens",
+        delayed_key=DELAYED_KEY,
+        interval=0.2,
+        confirm_after=0.01,
+    )
+    return Reaper(engine, max_task_seconds=600, redis_url=redis_url, lost_messages=lost)
 
 
 def test_only_rows_whose_message_is_nowhere_in_the_queue_are_closed(
@@ -121,15 +135,7 @@ def test_only_rows_whose_message_is_nowhere_in_the_queue_are_closed(
             ],
         )
         engine = create_engine(postgres_url)
-        lost = LostMessages(
-            redis_url,
-            streams=["tasklens:high", "tasklens", "tasklens:low"],
-            group="tasklens",
-            delayed_key=DELAYED_KEY,
-            interval=0.2,
-            confirm_after=0.01,
-        )
-        reaper = Reaper(engine, max_task_seconds=600, redis_url=redis_url, lost_messages=lost)
+        reaper = quick_reaper(engine, redis_url)
         try:
             closed = []
             for _ in range(3):
@@ -310,15 +316,7 @@ def test_a_task_whose_final_row_waits_in_the_spill_is_not_closed_as_lost(
             [succeeded_change("done", "demo.quick", 1, time.time(), None, 5.0, 1, "w")]
         )
         engine = create_engine(postgres_url)
-        lost = LostMessages(
-            redis_url,
-            streams=["tasklens:high", "tasklens", "tasklens:low"],
-            group="tasklens",
-            delayed_key=DELAYED_KEY,
-            interval=0.2,
-            confirm_after=0.01,
-        )
-        reaper = Reaper(engine, max_task_seconds=600, redis_url=redis_url, lost_messages=lost)
+        reaper = quick_reaper(engine, redis_url)
         store = PostgresLogStore(postgres_url)
         try:
             while_spilled = []
