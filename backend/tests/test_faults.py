@@ -150,12 +150,6 @@ async def test_what_a_killed_api_accepted_runs_once_and_other_apis_show_it(
     assert {rows[t]["worker"] is not None for t in accepted} == {True}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the params of a task are logged only by the client's `pending` row; an API "
-    "killed before its recorder wrote that row takes them with it (the worker's `running` "
-    "row carries none when the message is stamped by a TaskLens client)",
-)
 def test_the_params_of_what_a_killed_api_accepted_are_in_the_log(distributed: Stack) -> None:
     database_url = distributed.env["TASKLENS_DATABASE_URL"]
     distributed.start_worker()

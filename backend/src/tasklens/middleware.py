@@ -248,8 +248,11 @@ class TaskLensMiddleware(TaskiqMiddleware):
     def params_of(self, message: TaskiqMessage) -> Any:
         """The params as logged: positional args are redacted by their parameter's name
         when this process knows the task's function, else by their shape."""
-        positions = self.redactor.positions(message.task_name, self.broker.find_task)
-        return json_safe(self.redactor.params(message.args, message.kwargs, positions))
+        return self._params(message.task_name, message.args, message.kwargs)
+
+    def _params(self, task_name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        positions = self.redactor.positions(task_name, self.broker.find_task)
+        return json_safe(self.redactor.params(args, kwargs, positions))
 
     # No hook may raise: taskiq would never acknowledge the message (a redelivery, or a row
     # left `running`), nor run the middlewares after this one. So each catches and logs.
@@ -311,20 +314,37 @@ class TaskLensMiddleware(TaskiqMiddleware):
         at = time.time()
         task_id, task_name, labels = message.task_id, message.task_name, message.labels
         self._started[(task_id, attempt)] = (time.perf_counter(), at, task_name)
-        # A client with this middleware stamped the message and already logged the params
-        # with `pending`. Without the stamp the row's creation time is unknown here: the log
-        # store then keeps that of the attempt's row if it has one.
-        enqueued_at = labels.get(ENQUEUED_AT_LABEL)
+        # The params go with `running` too: the sender's `pending` row may never be written
+        # (an API killed after its 202). They are redacted at the flush, off this path, from
+        # copies: taskiq parses the message's own args in place before the task runs.
         self.recorder.record_later(
-            running_change,
+            self._running_change,
             task_id,
             task_name,
             attempt,
             at,
-            enqueued_at,
-            self.params_of(message) if enqueued_at is None else None,
+            labels.get(ENQUEUED_AT_LABEL),
+            list(message.args),
+            dict(message.kwargs),
             labels.get("queue_name") or self._queue,
-            self.worker_id,
+        )
+
+    def _running_change(
+        self,
+        task_id: str,
+        task_name: str,
+        attempt: int,
+        at: float,
+        enqueued_at: Any,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        queue: str | None,
+    ) -> LifecycleChange:
+        """`running`, built at the flush. Without the sender's enqueue stamp the row's
+        creation time is unknown: the log store then keeps that of the attempt's row."""
+        params = self._params(task_name, args, kwargs)
+        return running_change(
+            task_id, task_name, attempt, at, enqueued_at, params, queue, self.worker_id
         )
 
     def on_error(
