@@ -251,6 +251,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
         return self._params(message.task_name, message.args, message.kwargs)
 
     def _params(self, task_name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if not args and not kwargs:
+            return {}  # what the redaction below makes of them, in a tenth of the time
         positions = self.redactor.positions(task_name, self.broker.find_task)
         return json_safe(self.redactor.params(args, kwargs, positions))
 
