@@ -27,27 +27,30 @@ install-backend:
 # Install the dashboard's dependencies and build it, each only when its inputs changed.
 install-frontend:
     #!/usr/bin/env bash
-    # frontend/dist/.tasklens-build holds content hashes of what the last build was made from:
-    # the package files (then `npm install` is skipped) and every build input (then the build
-    # is). Content, not mtimes: a fresh checkout or a branch switch touches files unchanged.
+    # frontend/.tasklens-build holds content hashes of what dist/ was last built from: the
+    # package files (then `npm install` is skipped) and every build input (then the build is).
+    # Content, not mtimes: a checkout or a branch switch touches files it leaves unchanged.
+    # Kept beside dist/, not in it, where the server would serve it to anyone.
     # `npm install --no-save` installs exactly the locked versions without rewriting the lock.
     # Not `npm ci`: the lock cannot list rollup's builds for other platforms (the registry here
     # serves only this platform's), and `npm ci` refuses a lock with them missing.
     set -euo pipefail
     cd {{frontend}}
-    stamp=dist/.tasklens-build
+    stamp=.tasklens-build
     packages=$(cat package.json package-lock.json | sha256sum | cut -c1-64)
     inputs=$(find src index.html package.json package-lock.json vite.config.ts tsconfig*.json \
         -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64)
     built=$(cat "$stamp" 2>/dev/null || true)
-    if [ -d node_modules ] && [ "$built" = "packages=$packages inputs=$inputs" ]; then
+    if [ -d node_modules ] && [ -f dist/index.html ] \
+        && [ "$built" = "packages=$packages inputs=$inputs" ]; then
         echo "dev: dashboard up to date (unchanged since its last build)" >&2
         exit 0
     fi
-    if [ ! -d node_modules ] || [[ "$built" != "packages=$packages "* ]]; then
+    if [ ! -d node_modules ] || [ "${built%% *}" != "packages=$packages" ]; then
         echo "dev: installing dashboard dependencies (npm install, about a minute the first time)…" >&2
         npm install --no-save --no-audit --no-fund --loglevel=error
     fi
+    echo "packages=$packages" > "$stamp"  # installed; not built until the build succeeds
     echo "dev: building dashboard (tsc + vite)…" >&2
     npm run build --silent
     echo "packages=$packages inputs=$inputs" > "$stamp"
