@@ -21,8 +21,16 @@ install: install-backend install-frontend
 
 # Install the backend's locked dependencies into backend/.venv (a no-op sync takes ~1 s).
 install-backend:
-    @echo "dev: checking backend dependencies (uv sync)…" >&2
-    @cd {{backend}} && uv sync --frozen --compile-bytecode --quiet
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd {{backend}}
+    if [ -x .venv/bin/tasklens ]; then
+        echo "dev: checking backend dependencies (uv sync)…" >&2
+        uv sync --frozen --compile-bytecode --quiet
+    else  # the first install: uv's own progress, since it takes a minute or two
+        echo "dev: installing backend dependencies (uv sync, a minute or two the first time)…" >&2
+        uv sync --frozen --compile-bytecode
+    fi
 
 # Install the dashboard's dependencies and build it, each only when its inputs changed.
 install-frontend:
