@@ -1,12 +1,16 @@
-"""With no configured tokens, the first start prints an admin token once (Jupyter-style)."""
+"""With no configured tokens, the first start prints an admin token once (Jupyter-style); a
+busy port stops it before that token (or the database) exists."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
 from pathlib import Path
 
 import httpx
-from support import Stack
+from support import TASKLENS, Stack, free_port
 
 
 def test_first_start_prints_a_token_once_and_the_demo_command_works(tmp_path: Path) -> None:
@@ -38,3 +42,32 @@ def test_first_start_prints_a_token_once_and_the_demo_command_works(tmp_path: Pa
     finally:
         stack.stop_all()
     assert token not in (tmp_path / "t.db").read_bytes().decode(errors="replace")
+
+
+def test_a_busy_port_stops_serve_before_the_admin_token_is_created(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as other_program:
+        other_program.bind(("127.0.0.1", port))
+        other_program.listen()
+        serve = subprocess.run(
+            [TASKLENS, "serve"],
+            cwd=tmp_path,
+            env={
+                **os.environ,
+                "TASKLENS_PORT": str(port),
+                "TASKLENS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/data/tasklens.db",
+                "TASKLENS_DATA_DIR": str(tmp_path / "data"),
+                "TASKLENS_REDIS_URL": "",
+                "TASKLENS_API_TOKENS": "",
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert serve.returncode == 2, serve.stdout + serve.stderr
+    assert serve.stderr.strip().splitlines() == [
+        f"tasklens: port {port} on 127.0.0.1 is in use by another program: set TASKLENS_PORT "
+        "to a free port (or stop that program)"
+    ]
+    assert "token" not in serve.stdout
+    assert not (tmp_path / "data").exists()  # no database file, so no token row either

@@ -1,11 +1,14 @@
-"""`tasklens serve | worker | migrate | demo | token` — one entry point for both run modes."""
+"""`tasklens serve | worker | scheduler | migrate | demo | token | openapi`: one entry point
+for both run modes."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import ipaddress
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from tasklens.cli_errors import KNOWN_FAILURES, describe, safe_url
+from tasklens.cli_help import HelpFormatter, settings_epilog, version
 from tasklens.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -35,6 +39,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             "every endpoint but /health still needs a token",
             file=sys.stderr,
         )
+    if problem := _port_problem(settings.host, settings.port):  # before any file or token
+        print(f"tasklens: {problem}", file=sys.stderr)
+        return 2
     if settings.is_postgres and (problem := asyncio.run(_schema_problem(settings))):
         print(f"tasklens: {problem}", file=sys.stderr)
         return 2
@@ -66,11 +73,32 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             **extra,
         )
 
+    # Ctrl-C: uvicorn shuts down gracefully and returns (exit code 0). `./dev up` execs this
+    # process rather than running it under just, which would report "terminated by signal".
     if settings.api_workers > 1:  # each process builds its app from the same TASKLENS_* settings
         run("tasklens.api.app:create_app", factory=True, workers=settings.api_workers)
     else:
         run(create_app(settings), log_level="info")
     return 0
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """Binds and releases host:port the way uvicorn will, so a busy port is said in one line
+    before the app starts: uvicorn binds only after the app's startup, which migrates the
+    database and creates the first admin token."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return (
+                f"port {port} on {host} is in use by another program: set TASKLENS_PORT "
+                "to a free port (or stop that program)"
+            )
+        return f"cannot listen on {host}:{port} (TASKLENS_HOST, TASKLENS_PORT): {exc.strerror}"
+    return None
 
 
 async def _schema_problem(settings: Settings) -> str | None:
@@ -283,17 +311,39 @@ def _is_loopback(host: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tasklens", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="API + dashboard (embedded mode: runs the tasks too)")
+    parser = argparse.ArgumentParser(
+        prog="tasklens",
+        description=__doc__,
+        formatter_class=HelpFormatter,
+        epilog="Each command reads its TASKLENS_* settings from the environment or ./.env;\n"
+        "`tasklens COMMAND --help` lists them with their defaults.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, reads: Sequence[str] | None) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            formatter_class=HelpFormatter,
+            epilog=settings_epilog(reads),
+        )
+
+    serve = command("serve", "API + dashboard (embedded mode: runs the tasks too)", None)
     serve.add_argument(
         "--new-database",
         action="store_true",
         help="embedded mode: start an empty database where the SQLite file went missing",
     )
-    worker = sub.add_parser("worker", help="a TaskIQ worker (distributed mode)")
+    worker = command("worker", "a TaskIQ worker (distributed mode)", None)
     worker.add_argument("--workers", type=int, default=1, help="worker processes")
-    worker.add_argument("--shutdown-timeout", type=float, default=30.0)
+    worker.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=30.0,
+        help="seconds the broker gets to shut down gracefully (taskiq's own option)",
+    )
     worker.add_argument(
         "--grace",
         type=float,
@@ -303,19 +353,29 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--log-level", default="WARNING", help="INFO logs a line per task (costs ~25%% throughput)"
     )
-    sub.add_parser("scheduler", help="taskiq's scheduler for TASKLENS_SCHEDULES_FILE")
-    migrate = sub.add_parser("migrate", help="apply database migrations")
-    migrate.add_argument("--downgrade", metavar="REVISION", help="e.g. base")
-    demo = sub.add_parser("demo", help="enqueue demo tasks through the running server")
-    demo.add_argument("--count", type=int, default=50)
-    token = sub.add_parser("token", help="create (printed once), list or revoke API tokens")
+    command("scheduler", "taskiq's scheduler for TASKLENS_SCHEDULES_FILE", None)
+    migrate = command("migrate", "apply database migrations", ["database_url"])
+    migrate.add_argument(
+        "--downgrade", metavar="REVISION", help="migrate down to REVISION (e.g. base)"
+    )
+    demo = command(
+        "demo",
+        "enqueue demo tasks through the running server",
+        ["database_url", "host", "port", "api_tokens"],
+    )
+    demo.add_argument("--count", type=int, default=50, help="tasks to enqueue")
+    token = command(
+        "token", "create (printed once), list or revoke API tokens", ["database_url", "api_tokens"]
+    )
     action = token.add_mutually_exclusive_group(required=True)
     action.add_argument("--name", help="create a token with this name (1-64 printable chars)")
     action.add_argument("--list", action="store_true", help="name, role and origin of each")
     action.add_argument("--revoke", metavar="NAME", help="delete a stored token")
-    token.add_argument("--role", choices=["viewer", "operator"], default="operator")
-    openapi = sub.add_parser("openapi", help="print the API contract (OpenAPI JSON)")
-    openapi.add_argument("--output", default="-", help="file to write (default: stdout)")
+    token.add_argument(
+        "--role", choices=["viewer", "operator"], default="operator", help="the new token's role"
+    )
+    openapi = command("openapi", "print the API contract (OpenAPI JSON)", [])
+    openapi.add_argument("--output", default="-", help="file to write (- for stdout)")
     return parser
 
 
