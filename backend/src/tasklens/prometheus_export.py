@@ -10,8 +10,8 @@ dropped rows and failed writes.
 
 Task outcomes are counters read from `task_outcome_totals` (migration 0006), which only
 grows: retention deleting log rows never makes them go down. The duration histogram's
-buckets are the rollup bins (`tasklens.rollups`) summed up to one edge per doubling, from
-the same table: a scrape reads a few hundred rows, never the log.
+buckets are one per doubling of the duration (four rollup bins each), from the same table:
+a scrape reads a few hundred rows, never the log.
 
 A part that cannot be read is left out of the scrape and `tasklens_source_up{source}` says
 0 for it, rather than a 500 (Prometheus would lose every other number) or a zero (a lie).
@@ -19,6 +19,7 @@ A part that cannot be read is left out of the scrape and `tasklens_source_up{sou
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -50,9 +51,13 @@ from tasklens.runtime import Runtime
 logger = logging.getLogger(__name__)
 
 NO_DURATION_BIN = -1  # migration 0006: a terminal row without a duration
-# One `le` per doubling, 1 ms … 2^28 ms (~74 h): each is a rollup bin's upper edge, so the
-# cumulative counts are exact, not interpolated from finer bins.
-BUCKET_EDGE_BINS = tuple(range(0, rollups.TOP_BIN, rollups.BINS_PER_DOUBLING))
+# Migration 0006 keeps one bin per doubling: bin j holds [2^(j-1), 2^j) ms (0: under 1 ms,
+# the last: 2^28 ms and up). So `le` = 2^j ms, 1 ms … 2^28 ms (~74 h), is exactly the
+# count of bins 0 … j: the buckets are exact, not interpolated.
+DOUBLINGS = rollups.TOP_BIN // rollups.BINS_PER_DOUBLING  # 28
+BUCKET_EDGES_SECONDS = tuple(
+    (j, rollups.EDGES[j * rollups.BINS_PER_DOUBLING] / 1000) for j in range(DOUBLINGS + 1)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,33 +148,34 @@ async def read_snapshot(runtime: Runtime) -> Snapshot:
             recorder.backlog, recorder.stats.rows_dropped, recorder.stats.write_failures
         ),
     )
-    try:
-        snapshot.outcomes = await read_outcomes(runtime)
-        snapshot.database_up = True
-    except (OSError, sa.exc.SQLAlchemyError) as exc:
-        logger.warning("metrics: could not read the task outcome totals: %s", exc)
+    # The database and Redis are read side by side: a scrape waits for the slower one only.
+    outcomes = asyncio.create_task(read_outcomes(runtime))
     if runtime.redis is None:  # embedded: the queue is this process's memory
         depths, workers = await queue_state(runtime)
         snapshot.priorities = [Priority(d.name, d.depth, d.in_flight, 0.0) for d in depths]
         snapshot.workers_online = len(workers)
         snapshot.rows_dropped = recorder.stats.rows_dropped
-        return snapshot
+    else:
+        try:
+            await _read_redis(runtime, runtime.redis, snapshot)
+            snapshot.redis_up = True
+        except (OSError, RedisError) as exc:
+            logger.warning("metrics: could not read Redis: %s", exc)
+            snapshot.redis_up = False
     try:
-        await _read_redis(runtime, runtime.redis, snapshot)
-        snapshot.redis_up = True
-    except (OSError, RedisError) as exc:
-        logger.warning("metrics: could not read Redis: %s", exc)
-        snapshot.redis_up = False
+        snapshot.outcomes = await outcomes
+        snapshot.database_up = True
+    except (OSError, sa.exc.SQLAlchemyError) as exc:
+        logger.warning("metrics: could not read the task outcome totals: %s", exc)
     return snapshot
 
 
 async def _read_redis(runtime: Runtime, redis: Any, snapshot: Snapshot) -> None:
     depths, _ = await queue_state(runtime)
     now = time.time()
-    ages = {
-        p.value: await oldest_waiting_age(redis, stream_for(runtime.settings.queue_name, p), now)
-        for p in PRIORITY_ORDER
-    }
+    streams = [stream_for(runtime.settings.queue_name, p) for p in PRIORITY_ORDER]
+    found = await asyncio.gather(*(oldest_waiting_age(redis, stream, now) for stream in streams))
+    ages = {p.value: age for p, age in zip(PRIORITY_ORDER, found, strict=True)}
     priorities = [Priority(d.name, d.depth, d.in_flight, ages[d.name]) for d in depths]
     workers = await known_workers(redis)
     recorders = {}
@@ -225,19 +231,15 @@ def _outcome_families(outcomes: dict[tuple[str, str], Outcomes]) -> Iterator[Met
             continue
         cumulative, buckets, below = 0, [], sorted(outcome.bins.items())
         position = 0
-        for edge_bin in BUCKET_EDGE_BINS:
+        for edge_bin, seconds in BUCKET_EDGES_SECONDS:
             while position < len(below) and below[position][0] <= edge_bin:
                 cumulative += below[position][1]
                 position += 1
-            buckets.append((_seconds(rollups.EDGES[edge_bin]), cumulative))
+            buckets.append((repr(seconds), cumulative))
         buckets.append(("+Inf", sum(outcome.bins.values())))
         histogram.add_metric([name, status], buckets, outcome.duration_ms_sum / 1000)
     yield counter
     yield histogram
-
-
-def _seconds(edge_ms: float) -> str:
-    return repr(edge_ms / 1000)
 
 
 def _queue_families(snapshot: Snapshot) -> Iterator[Metric]:

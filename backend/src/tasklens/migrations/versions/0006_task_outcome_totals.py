@@ -3,8 +3,8 @@
 Revision ID: 0006
 Revises: 0005
 
-`task_outcome_totals` holds, per task name, terminal status and duration bin
-(`tasklens.rollups`; -1 for a row without a duration), how many times a log row became that
+`task_outcome_totals` holds, per task name, terminal status and duration doubling (four
+`tasklens.rollups` bins; -1 for a row without a duration), how many times a log row became that
 terminal status and the sum of their durations. Unlike `task_log_counts` and
 `task_duration_histogram`, which follow the rows (a deleted or dropped row takes its counts
 with it), nothing here is ever subtracted: a Prometheus counter must not go down, and
@@ -12,7 +12,7 @@ retention would make it. A row counts when it is inserted terminal or updated fr
 status to a terminal one; a terminal row whose status is corrected later (a late `success`
 over the reaper's `failed`) counts under both. Rewriting a row with the same status (a
 drained spill written twice) counts nothing. The totals start from the terminal rows the
-log holds at upgrade. The table is tiny (task names x 3 statuses x at most 115 bins), so a
+log holds at upgrade. The table is tiny (task names x 3 statuses x at most 31 bins), so a
 scrape never reads the log.
 """
 
@@ -33,8 +33,12 @@ NO_DURATION_BIN = -1
 
 
 def _bin(column: str, dialect: str) -> str:
-    # SQLite's CASE ladder sends NULL to the top bin: rows without a duration get their own.
-    return f"CASE WHEN {column} IS NULL THEN {NO_DURATION_BIN} ELSE {bin_sql(column, dialect)} END"
+    """The doubling a duration falls in: j holds [2^(j-1), 2^j) ms, i.e. rollup bins
+    4j-3 … 4j (0: under 1 ms; 29: 2^28 ms and up), as coarse as the `le` edges /metrics
+    shows, so a flush touches 4x fewer rows. SQLite's CASE ladder sends NULL to the top
+    bin: rows without a duration get their own."""
+    fine = bin_sql(column, dialect)
+    return f"CASE WHEN {column} IS NULL THEN {NO_DURATION_BIN} ELSE ({fine} + 3) / 4 END"
 
 
 def _pg_add(entered: str) -> str:
