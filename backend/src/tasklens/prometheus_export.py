@@ -20,6 +20,7 @@ A part that cannot be read is left out of the scrape and `tasklens_source_up{sou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -180,8 +181,10 @@ async def _read_redis(runtime: Runtime, redis: Any, snapshot: Snapshot) -> None:
     workers = await known_workers(redis)
     recorders = {}
     for worker in workers:
-        figures = worker.get("recorder")
-        if worker["online"] and isinstance(figures, dict):
+        figures = worker.get("recorder")  # absent from a worker of an older version
+        if not worker["online"] or not isinstance(figures, dict):
+            continue
+        with contextlib.suppress(KeyError, TypeError, ValueError):  # one odd beat: skip it
             recorders[str(worker["id"])] = RecorderFigures(
                 int(figures["buffered_rows"]),
                 int(figures["rows_dropped"]),
