@@ -9,7 +9,16 @@ import os
 
 import asyncpg
 
-from benchmarks import dedup, enqueue, fanout, health_sockets, queries, throughput, writes
+from benchmarks import (
+    dedup,
+    enqueue,
+    fanout,
+    health_sockets,
+    queries,
+    scrape,
+    throughput,
+    writes,
+)
 from tasklens import migrate
 
 PG_ADMIN = os.environ.get("TASKLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -46,6 +55,7 @@ def main() -> None:
             "dedup",
             "fanout",
             "health_sockets",
+            "scrape",
         ],
     )
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks per throughput run")
@@ -189,6 +199,31 @@ def main() -> None:
             f"queries: worst history p95 {history:.1f} ms (target < 50, ratio "
             f"{history / 50:.2f}); worst metrics p95 (up to 30 d) {metrics:.1f} ms "
             f"(target < 100, ratio {metrics / 100:.2f})"
+        )
+    if args.which in ("all", "scrape"):
+        print(
+            f"scrape: GET /metrics vs GET /health on a {args.rows:,}-row log, {args.repeat} "
+            f"each; writes of {args.write_tasks:,} tasks with and without the totals triggers",
+            flush=True,
+        )
+        m = asyncio.run(
+            scrape.run(
+                REDIS_URL,
+                database_url,
+                args.rows,
+                args.repeat,
+                args.write_tasks,
+                args.rounds,
+                args.skip_generate and args.which != "all",
+            )
+        )
+        print(
+            f"scrape: /metrics p50 {m['scrape_p50_ms']:.1f} ms ({m['scrape_bytes']:,.0f} bytes), "
+            f"/health p50 {m['health_p50_ms']:.1f} ms, ratio "
+            f"{m['scrape_p50_ms'] / m['health_p50_ms']:.1f}; batched writes "
+            f"{m['writes_with_totals_per_s']:,.0f} events/s with the totals triggers, "
+            f"{m['writes_without_totals_per_s']:,.0f} without, ratio "
+            f"{m['writes_with_totals_per_s'] / m['writes_without_totals_per_s']:.3f}"
         )
 
 

@@ -49,7 +49,7 @@ def _module_routes() -> tuple[list[tuple[str, str]], list[str]]:
     sockets: list[str] = []
     for info in pkgutil.iter_modules(tasklens.api.routes.__path__):
         module = importlib.import_module(f"tasklens.api.routes.{info.name}")
-        prefix = "" if info.name == "health" else API_PREFIX
+        prefix = "" if info.name in ("health", "metrics") else API_PREFIX
         for route in module.router.routes:
             if isinstance(route, APIWebSocketRoute):
                 sockets.append(prefix + route.path)

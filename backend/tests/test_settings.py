@@ -22,6 +22,7 @@ from support import TASKLENS
         ("TASKLENS_FAILED_RETENTION_DAYS", "0", "greater than or equal to 1"),
         ("TASKLENS_FAILED_RETENTION_DAYS", "7", "less than log_retention_days (30)"),
         ("TASKLENS_API_TOKENS", "short", "at least 16 characters"),
+        ("TASKLENS_METRICS_TOKEN", "scraper-token-23-chars!", "at least 24 characters"),
         ("TASKLENS_API_TOKENS", "a:admin:0123456789abcdefgh", "role viewer or operator"),
         ("TASKLENS_API_TOKENS", ":0123456789abcdefgh", "entry 1: name needs 1-64 characters"),
         ("TASKLENS_API_TOKENS", "a" * 65 + ":0123456789abcdefgh", "got 65"),

@@ -33,6 +33,9 @@ MAX_LISTED_TASKS = 1_000
 
 # Held: delivered to this worker, not yet acknowledged (running, or prefetched).
 Held = Callable[[int], tuple[list[str], int]]
+# This worker's own recorder losses (buffered rows, rows dropped, failed writes): they live
+# in the worker's memory, and the heartbeat is how GET /metrics sees them.
+RecorderFigures = Callable[[], dict[str, int]]
 
 
 def describe_self(
@@ -56,6 +59,7 @@ class Heartbeat:
         worker_id: str,
         running: Callable[[], Sequence[str]],
         held: Held | None = None,
+        recorder: RecorderFigures | None = None,
     ) -> None:
         """`running` gives the ids of the tasks this worker runs, oldest first; `held` those
         of the messages its broker delivered here and this worker has not acknowledged."""
@@ -63,6 +67,7 @@ class Heartbeat:
         self._worker_id = worker_id
         self._running = running
         self._held = held
+        self._recorder = recorder
         self._started_at = datetime.now(UTC)
         self._task: asyncio.Task[None] | None = None
 
@@ -86,6 +91,8 @@ class Heartbeat:
                 self._worker_id, self._started_at, len(tasks), tasks[:MAX_LISTED_TASKS]
             )
             held = self._held(MAX_LISTED_TASKS) if self._held is not None else ([], 0)
+            if self._recorder is not None:
+                me["recorder"] = self._recorder()
             try:
                 async with self._redis.pipeline(transaction=True) as pipe:
                     pipe.hset(WORKERS_KEY, self._worker_id, json.dumps(me))

@@ -193,9 +193,18 @@ class TaskLensMiddleware(TaskiqMiddleware):
             # TaskLensStreamBroker's (broker.py imports this module, hence no isinstance).
             held = getattr(self.broker, "held_task_ids", None)
             self._heartbeat = Heartbeat(
-                self._redis_url, self.worker_id, self.running_task_ids, held
+                self._redis_url, self.worker_id, self.running_task_ids, held, self.recorder_figures
             )
             await self._heartbeat.start()
+
+    def recorder_figures(self) -> dict[str, int]:
+        """What GET /metrics shows of this worker's recorder (heartbeat.py carries it)."""
+        stats = self.recorder.stats
+        return {
+            "buffered_rows": self.recorder.backlog,
+            "rows_dropped": stats.rows_dropped,
+            "write_failures": stats.write_failures,
+        }
 
     def running_count(self) -> int:
         return len(self._started)

@@ -135,6 +135,20 @@ class TaskDurationHistogram(SQLModel, table=True):
     count: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
 
 
+class TaskOutcomeTotal(SQLModel, table=True):
+    """How many log rows ever became each terminal status, per task name and duration bin
+    (-1: no duration); only ever added to, so retention cannot make a Prometheus counter go
+    down. Kept by database triggers (migration 0006)."""
+
+    __tablename__ = "task_outcome_totals"
+
+    task_name: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+    status: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True))
+    bin: int = Field(sa_column=sa.Column(sa.SmallInteger, primary_key=True))
+    count: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    duration_ms_sum: float = Field(sa_column=sa.Column(sa.Float, nullable=False))
+
+
 class AnalysisResult(SQLModel, table=True):
     """The latest successful result of one analysis; replaced in one upsert, never cleared by
     a failed regeneration."""

@@ -45,13 +45,11 @@ async def queue_state(runtime: Runtime) -> tuple[list[QueueDepth], list[dict[str
         except ResponseError:  # the stream does not exist yet
             groups = []
         group = next((g for g in groups if _text(g["name"]) == GROUP), None)
+        # No group (Redis lost it, e.g. restarted without persistence, and a send made the
+        # stream again, until a worker declares the group anew): every message in it waits.
+        waiting = int(group["lag"] or 0) if group else int(await runtime.redis.xlen(stream))
         depths.append(
-            QueueDepth(
-                priority.value,
-                stream,
-                int(group["lag"] or 0) if group else 0,
-                int(group["pending"]) if group else 0,
-            )
+            QueueDepth(priority.value, stream, waiting, int(group["pending"]) if group else 0)
         )
     return depths, await known_workers(runtime.redis)
 

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from tasklens.analyses.reach import AllowedHosts
 
 DEFAULT_DATA_DIR = Path("data")
+METRICS_TOKEN_MIN_CHARS = 24  # a scraper's token sits in a config file: no short guessable one
 
 
 class Settings(BaseSettings):
@@ -125,6 +126,11 @@ class Settings(BaseSettings):
     )
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="A token that can read GET /metrics and nothing else (for Prometheus); "
+        "at least 24 characters",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -252,6 +258,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"entry {i + 1}: name {exc}") from None
             if len(token) < 16:
                 raise ValueError(f"entry {i + 1}: a token needs at least 16 characters")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < METRICS_TOKEN_MIN_CHARS:
+            raise ValueError(f"needs at least {METRICS_TOKEN_MIN_CHARS} characters")
         return value
 
     @model_validator(mode="after")

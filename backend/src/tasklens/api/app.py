@@ -11,9 +11,20 @@ from fastapi import APIRouter, Depends, FastAPI
 from tasklens.api.body_limit import BodyLimit
 from tasklens.api.errors import install_error_handlers
 from tasklens.api.referrer_policy import NoReferrer
-from tasklens.api.routes import analyses, demo, health, live, me, monitoring, queues, tasks
+from tasklens.api.routes import (
+    analyses,
+    demo,
+    health,
+    live,
+    me,
+    metrics,
+    monitoring,
+    queues,
+    tasks,
+)
 from tasklens.api.spa import mount_spa
 from tasklens.api.strict_requests import strict_request
+from tasklens.prometheus_export import MetricsExporter
 from tasklens.runtime import Runtime
 from tasklens.settings import Settings, get_settings
 
@@ -61,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(NoReferrer)  # outside BodyLimit: its 413 gets the header too
     strict = [Depends(strict_request)]
     app.include_router(health.router, dependencies=strict)
+    app.state.metrics_exporter = MetricsExporter()
+    app.include_router(metrics.router, dependencies=strict)
     api = APIRouter(prefix=API_PREFIX)
     for module in (monitoring, tasks, analyses, queues, demo, me):
         api.include_router(module.router, dependencies=strict)

@@ -31,7 +31,7 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
-_bearer = HTTPBearer(auto_error=False, description="A TaskLens API token")
+bearer = HTTPBearer(auto_error=False, description="A TaskLens API token")
 
 
 def client_address(connection: HTTPConnection) -> str:
@@ -42,7 +42,7 @@ def client_address(connection: HTTPConnection) -> str:
 async def require_token(
     request: Request,
     runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     token = credentials.credentials if credentials else None
     try:
