@@ -92,14 +92,18 @@ class Stack:
         return Api(f"http://127.0.0.1:{port}", process)
 
     def start_worker(
-        self, name: str = "worker", workers: int = 1, extra_args: Sequence[str] = ()
+        self,
+        name: str = "worker",
+        workers: int = 1,
+        extra_args: Sequence[str] = (),
+        timeout: float = 30,
     ) -> Process:
         process = self._spawn(
             name, ["worker", "--workers", str(workers), "--log-level", "INFO", *extra_args], {}
         )
         wait_for(
             lambda: "Listening started" in process.log() or process.popen.poll() is not None,
-            timeout=30,
+            timeout=timeout,
             what=f"{name} to listen",
         )
         assert process.popen.poll() is None, process.log()

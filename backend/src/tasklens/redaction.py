@@ -10,7 +10,6 @@ mangle the text and hide nothing), and so are `Bearer …` credentials and URL p
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import inspect
 import logging
@@ -64,6 +63,18 @@ _BEARER = re.compile(
     r"(?:(?=[A-Za-z._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{6,}|[A-Za-z0-9._~+/=-]{20,})",
     re.I,
 )
+
+
+# The same well-known key prefixes inside running text (a log line), with what follows them.
+_PREFIXED_KEY = re.compile(
+    r"\b(?:(?:sk|pk|rk)_(?:live|test)_|gh[pousr]_|github_pat_|xox[abprs]-|glpat-)"
+    r"[A-Za-z0-9_\-]{6,}|\bAKIA[0-9A-Z]{16}\b"
+)
+
+
+def scrub_prefixed_keys(text: str) -> str:
+    """`sk_live_…`, `ghp_…`, `AKIA…` and the like in `text` replaced by `***`."""
+    return _PREFIXED_KEY.sub(REDACTED, text)
 
 
 def looks_like_secret(value: Any) -> bool:
@@ -381,28 +392,3 @@ class TracebackFilter(logging.Filter):
             )
             record.exc_info = record.exc_text = None
         return True
-
-
-class SecretQueryFilter(logging.Filter):
-    """Uvicorn logs each request's path with its query string; the dashboard link and the
-    WebSocket carry `?token=…` there, so every log line passes through this first."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                redact_query(arg) if isinstance(arg, str) else arg for arg in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = redact_query(record.msg)
-        return True
-
-
-def uvicorn_log_config() -> dict[str, Any]:
-    """Uvicorn's own logging config with `SecretQueryFilter` on both of its handlers."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["secrets"] = {"()": SecretQueryFilter}
-    for handler in config["handlers"].values():
-        handler.setdefault("filters", []).append("secrets")
-    return config
