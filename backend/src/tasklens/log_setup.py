@@ -6,7 +6,8 @@ one JSON object per line with `TASKLENS_LOG_FORMAT=json`. Uvicorn gets the same 
 setup turned off, so every library's lines come out alike. Each handler scrubs secrets from
 what it writes (`LogSecretsFilter`), whatever the format: a `token` in a URL's query, the
 process's configured secrets (API tokens, the GitHub token, database and Redis passwords),
-`Bearer …` credentials, URL passwords and well-known key shapes (`sk_live_…`). The
+`Bearer …` credentials, URL passwords, values under a sensitive key (`'api_key': '…'`, as
+taskiq prints a message at DEBUG) and well-known key shapes (`sk_live_…`). The
 middleware's `TracebackFilter` (redaction.py) additionally scrubs the secrets of the task
 that is running from taskiq's lines about it.
 
@@ -102,7 +103,7 @@ class LogSecretsFilter(logging.Filter):
 
     def _clean(self, text: str) -> str:
         text = self._redactor.scrub_text(redact_query(text), self._redactor.secrets)
-        return scrub_prefixed_keys(text)
+        return scrub_prefixed_keys(self._redactor.redact_quoted_pairs(text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:

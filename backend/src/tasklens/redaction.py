@@ -127,6 +127,13 @@ class Redactor:
             + r")[^\"]*\"\s*:\s*)(?P<value>\"(?:[^\"\\]|\\.)*\"|[^,}\]\s]+)",
             re.IGNORECASE,
         )
+        # `'api_key': 'x'` or `"api_key": "x"`: a dict as Python or JSON prints it
+        self._quoted_pair = re.compile(
+            r"(?P<head>(?P<q>['\"])[^'\"]*(?:"
+            + "|".join(re.escape(word) for word in self.key_words)
+            + r")[^'\"]*(?P=q)\s*:\s*)(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^,}\]\s]+)",
+            re.IGNORECASE,
+        )
         # SHA-256 digests of the tokens stored in the database, kept fresh by the middleware
         self.token_digests: frozenset[str] = frozenset()
         # task name -> for each positional parameter, whether its name is sensitive (None:
@@ -277,6 +284,10 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.scrub_result(item, secrets, _depth + 1) for item in value]
         return value
+
+    def redact_quoted_pairs(self, text: str) -> str:
+        """`{'api_key': 'x'}` in text (a dict printed in a log line) → `{'api_key': '***'}`."""
+        return self._quoted_pair.sub(lambda m: f"{m.group('head')}'{REDACTED}'", text)
 
     def redact_query(self, text: str) -> str:
         return self._query.sub(lambda m: f"{m.group('name')}={REDACTED}", text)
