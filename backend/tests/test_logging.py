@@ -137,14 +137,20 @@ def test_text_logs_of_the_embedded_server_at_debug(tmp_path: Path) -> None:
     _assert_no_secret(log)
 
 
-def test_info_hides_debug_lines_in_the_text_format(tmp_path: Path) -> None:
-    stack = embedded_stack(tmp_path)
+def test_text_logs_of_serve_and_worker_at_info(tmp_path: Path) -> None:
+    stack = distributed_stack(tmp_path)
     try:
         api = _start_api(stack)
-        assert httpx.get(f"{api.base_url}/health/live").status_code == 200
+        worker = stack.start_worker(timeout=120)
+        [task] = api.enqueue("demo.quick", n=3)
+        api.wait_task(task, "success")
+        worker.stop()
         api.process.stop()
     finally:
         stack.stop_all()
-    records = _text_records(api.process.log())
-    assert _has(records, "INFO", "uvicorn.access", '"GET /health/live HTTP/1.1" 200')
-    assert not [r for r in records if r["level"] == "DEBUG"]
+    served, worked = _text_records(api.process.log()), _text_records(worker.log())
+    assert _has(served, "INFO", "tasklens.announce", "tasklens: distributed mode, database")
+    assert _has(served, "INFO", "uvicorn.access", '"POST /api/v1/demo HTTP/1.1" 202')
+    assert _has(worked, "INFO", "taskiq.receiver.receiver", "Executing task demo.quick")
+    for records in (served, worked):
+        assert not [r for r in records if r["level"] == "DEBUG"]
