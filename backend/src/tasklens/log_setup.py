@@ -117,10 +117,7 @@ class LogSecretsFilter(logging.Filter):
                 if key not in _STANDARD_ATTRIBUTES and isinstance(value, str):
                     setattr(record, key, self._clean(value))
         except Exception:  # never let a line through that could not be cleaned
-            record.msg, record.args = (
-                "<log line withheld: it could not be cleared of secrets>",
-                None,
-            )
+            record.msg, record.args = WITHHELD, None
             record.exc_info = record.exc_text = None
         return True
 
@@ -177,8 +174,8 @@ def configure_logging(settings: Settings) -> dict[str, Any]:
 
 def taskiq_level(settings: Settings, requested: str | None) -> str:
     """The level of taskiq's own loggers in a worker: `--log-level` when given; else WARNING,
-    since INFO writes a line per task (a throughput cost), unless TASKLENS_LOG_LEVEL asks
-    for DEBUG or for less than WARNING."""
+    since INFO writes a line per task (a throughput cost), unless TASKLENS_LOG_LEVEL is
+    DEBUG (everything) or ERROR/CRITICAL (quieter still)."""
     if requested is not None:
         return requested.upper()
     if settings.log_level == "DEBUG":
