@@ -42,6 +42,8 @@ from support import TASKLENS
         ("TASKLENS_WS_SEND_TIMEOUT_SECONDS", "0", "greater than 0"),
         ("TASKLENS_AUTH_FAILURE_LIMIT", "10 per minute", "must look like 5/300"),
         ("TASKLENS_TRUSTED_PROXIES", "10.0.0.1,proxy.local", "proxy.local is not an IP"),
+        ("TASKLENS_LOG_FORMAT", "xml", "Input should be 'text' or 'json'"),
+        ("TASKLENS_LOG_LEVEL", "loud", "Input should be 'DEBUG', 'INFO'"),
     ],
 )
 def test_an_invalid_setting_stops_startup_naming_it(

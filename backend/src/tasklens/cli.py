@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import errno
 import ipaddress
+import logging
 import os
 import socket
 import sys
@@ -23,6 +24,8 @@ from tasklens.settings import Settings, load_settings
 if TYPE_CHECKING:
     from tasklens.tokens import TokenRegistry
 
+logger = logging.getLogger("tasklens.cli")
+
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
@@ -31,13 +34,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from tasklens.api.routes.live import MAX_MESSAGE_BYTES
     from tasklens.api.ws_protocol import LiveWebSocketProtocol
     from tasklens.database_file import DatabaseFileError, claim, sqlite_path
-    from tasklens.redaction import uvicorn_log_config
+    from tasklens.log_setup import configure_logging
 
+    log_config = configure_logging(settings)
     if not _is_loopback(settings.host):
-        print(
-            f"tasklens: listening on {settings.host}: reachable from other machines; "
+        logger.warning(
+            "tasklens: listening on %s: reachable from other machines; "
             "every endpoint but /health still needs a token",
-            file=sys.stderr,
+            settings.host,
         )
     if problem := _port_problem(settings.host, settings.port):  # before any file or token
         print(f"tasklens: {problem}", file=sys.stderr)
@@ -54,7 +58,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.redis_url is not None:
         asyncio.run(_ping(settings.redis_url))  # unreachable: one line from main(), not uvicorn's
     mode = "embedded" if settings.embedded else "distributed"
-    print(f"tasklens: {mode} mode, database {safe_url(settings.database_url)}", flush=True)
+    logging.getLogger("tasklens.announce").info(
+        "tasklens: %s mode, database %s", mode, safe_url(settings.database_url)
+    )
 
     def run(app: object, **extra: Any) -> None:
         # Every live frame is built once for all clients (ws_protocol.py): no per-client
@@ -68,7 +74,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             ws_per_message_deflate=False,
             proxy_headers=bool(settings.trusted_proxies),
             forwarded_allow_ips=settings.trusted_proxies or None,
-            log_config=uvicorn_log_config(),
+            log_config=log_config,  # the same lines as every other TaskLens process
             timeout_graceful_shutdown=10,
             **extra,
         )
@@ -78,7 +84,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.api_workers > 1:  # each process builds its app from the same TASKLENS_* settings
         run("tasklens.api.app:create_app", factory=True, workers=settings.api_workers)
     else:
-        run(create_app(settings), log_level="info")
+        run(create_app(settings))
     return 0
 
 
@@ -139,12 +145,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from taskiq.cli.worker.cmd import WorkerCMD
+
+    from tasklens.log_setup import configure_logging, taskiq_level
+
     asyncio.run(_ping(settings.redis_url))  # unreachable: one line, not taskiq's traceback
+    configure_logging(settings)  # taskiq's forked processes keep it
     command = [
-        sys.executable,
-        "-m",
-        "taskiq",
-        "worker",
         "tasklens.worker:broker",
         "--workers",
         str(args.workers),
@@ -158,9 +165,12 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         "--ack-type",
         "when_saved",
         "--log-level",
-        args.log_level,
+        taskiq_level(settings, args.log_level),
+        "--no-configure-logging",
     ]
-    os.execv(sys.executable, command)  # noqa: S606  # replaces this process: signals reach taskiq directly
+    # Run here, not exec'd: signals reach taskiq directly all the same, and its processes
+    # (forked from this one) inherit the logging configured above.
+    return WorkerCMD().exec(command) or 0
 
 
 def _scheduler(settings: Settings, _: argparse.Namespace) -> int:
@@ -172,18 +182,24 @@ def _scheduler(settings: Settings, _: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from taskiq.cli.scheduler.cmd import SchedulerCMD
+
+    from tasklens.log_setup import configure_logging
+
     asyncio.run(_ping(settings.redis_url))
-    command = [
-        sys.executable,
-        "-m",
-        "taskiq",
-        "scheduler",
-        "tasklens.scheduler:scheduler",
-        # edits of the schedules file apply within a second (taskiq's default is a minute)
-        "--update-interval",
-        "1",
-    ]
-    os.execv(sys.executable, command)  # noqa: S606
+    configure_logging(settings)
+    SchedulerCMD().exec(
+        [
+            "tasklens.scheduler:scheduler",
+            # edits of the schedules file apply within a second (taskiq's default is a minute)
+            "--update-interval",
+            "1",
+            "--log-level",
+            settings.log_level,
+            "--no-configure-logging",
+        ]
+    )
+    return 0
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -351,7 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="on SIGTERM, seconds running tasks get to finish before they are handed back",
     )
     worker.add_argument(
-        "--log-level", default="WARNING", help="INFO logs a line per task (costs ~25%% throughput)"
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        default=None,
+        help="taskiq's own loggers (default WARNING, or TASKLENS_LOG_LEVEL when DEBUG or "
+        "above WARNING); INFO logs a line per task (costs ~25%% throughput)",
     )
     command("scheduler", "taskiq's scheduler for TASKLENS_SCHEDULES_FILE", None)
     migrate = command("migrate", "apply database migrations", ["database_url"])

@@ -10,7 +10,6 @@ mangle the text and hide nothing), and so are `Bearer …` credentials and URL p
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import inspect
 import logging
@@ -66,6 +65,18 @@ _BEARER = re.compile(
 )
 
 
+# The same well-known key prefixes inside running text (a log line), with what follows them.
+_PREFIXED_KEY = re.compile(
+    r"\b(?:(?:sk|pk|rk)_(?:live|test)_|gh[pousr]_|github_pat_|xox[abprs]-|glpat-)"
+    r"[A-Za-z0-9_\-]{6,}|\bAKIA[0-9A-Z]{16}\b"
+)
+
+
+def scrub_prefixed_keys(text: str) -> str:
+    """`sk_live_…`, `ghp_…`, `AKIA…` and the like in `text` replaced by `***`."""
+    return _PREFIXED_KEY.sub(REDACTED, text)
+
+
 def looks_like_secret(value: Any) -> bool:
     """True for a string shaped like a credential (see `_SECRET_PREFIXES` and `_TOKEN_RUN`)."""
     if not isinstance(value, str) or len(value) < 8 or len(value) > 4096:
@@ -114,6 +125,13 @@ class Redactor:
             r"(?P<head>\"[^\"]*(?:"
             + "|".join(re.escape(word) for word in self.key_words)
             + r")[^\"]*\"\s*:\s*)(?P<value>\"(?:[^\"\\]|\\.)*\"|[^,}\]\s]+)",
+            re.IGNORECASE,
+        )
+        # `'api_key': 'x'` or `"api_key": "x"`: a dict as Python or JSON prints it
+        self._quoted_pair = re.compile(
+            r"(?P<head>(?P<q>['\"])[^'\"]*(?:"
+            + "|".join(re.escape(word) for word in self.key_words)
+            + r")[^'\"]*(?P=q)\s*:\s*)(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^,}\]\s]+)",
             re.IGNORECASE,
         )
         # SHA-256 digests of the tokens stored in the database, kept fresh by the middleware
@@ -267,6 +285,10 @@ class Redactor:
             return [self.scrub_result(item, secrets, _depth + 1) for item in value]
         return value
 
+    def redact_quoted_pairs(self, text: str) -> str:
+        """`{'api_key': 'x'}` in text (a dict printed in a log line) → `{'api_key': '***'}`."""
+        return self._quoted_pair.sub(lambda m: f"{m.group('head')}'{REDACTED}'", text)
+
     def redact_query(self, text: str) -> str:
         return self._query.sub(lambda m: f"{m.group('name')}={REDACTED}", text)
 
@@ -383,28 +405,3 @@ class TracebackFilter(logging.Filter):
             )
             record.exc_info = record.exc_text = None
         return True
-
-
-class SecretQueryFilter(logging.Filter):
-    """Uvicorn logs each request's path with its query string; the dashboard link and the
-    WebSocket carry `?token=…` there, so every log line passes through this first."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                redact_query(arg) if isinstance(arg, str) else arg for arg in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = redact_query(record.msg)
-        return True
-
-
-def uvicorn_log_config() -> dict[str, Any]:
-    """Uvicorn's own logging config with `SecretQueryFilter` on both of its handlers."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["secrets"] = {"()": SecretQueryFilter}
-    for handler in config["handlers"].values():
-        handler.setdefault("filters", []).append("secrets")
-    return config

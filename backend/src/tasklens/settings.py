@@ -9,9 +9,16 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tasklens.analyses.reach import AllowedHosts
@@ -131,6 +138,20 @@ class Settings(BaseSettings):
         description="A token that can read GET /metrics and nothing else (for Prometheus); "
         "at least 24 characters",
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Lowest level logged by serve, worker and scheduler"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text: time, level, logger, message; json: one object a line"
+    )
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            return value.upper() if info.field_name == "log_level" else value.lower()
+        return value
 
     @field_validator("database_url")
     @classmethod

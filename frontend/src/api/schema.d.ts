@@ -316,6 +316,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/health/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live
+         * @description Liveness: the process and its event loop answer. Touches neither the database nor
+         *     Redis, so an outage of either never gets a healthy process restarted.
+         */
+        get: operations["live_health_live_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health/queue": {
         parameters: {
             query?: never;
@@ -337,7 +358,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/metrics": {
+    "/health/ready": {
         parameters: {
             query?: never;
             header?: never;
@@ -345,11 +366,11 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Metrics
-         * @description Cluster-wide figures from PostgreSQL and Redis, per-process ones labelled `process`
-         *     or `worker`. `TASKLENS_METRICS_TOKEN` or any API token.
+         * Ready
+         * @description Readiness: the database and, in the distributed mode, Redis answer within
+         *     READY_TIMEOUT_SECONDS; else 503 naming what is down (routes the traffic elsewhere).
          */
-        get: operations["metrics_metrics_get"];
+        get: operations["ready_health_ready_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -562,6 +583,14 @@ export interface components {
             /** Total Pages */
             total_pages: number;
         };
+        /** Liveness */
+        Liveness: {
+            /**
+             * Status
+             * @description always ok: the process answers
+             */
+            status: string;
+        };
         /** MetricsResponse */
         MetricsResponse: {
             /**
@@ -578,6 +607,15 @@ export interface components {
             metrics: components["schemas"]["TaskMetricsItem"][];
             /** Time Window Hours */
             time_window_hours: number;
+        };
+        /** NotReady */
+        NotReady: {
+            checks: components["schemas"]["ReadinessChecks"];
+            /**
+             * Error
+             * @description names the parts that are down
+             */
+            error: string;
         };
         /**
          * Period
@@ -646,6 +684,28 @@ export interface components {
             queues: components["schemas"]["QueueItem"][];
             /** Workers */
             workers: components["schemas"]["WorkerItem"][];
+        };
+        /** Readiness */
+        Readiness: {
+            checks: components["schemas"]["ReadinessChecks"];
+            /**
+             * Status
+             * @description ready
+             */
+            status: string;
+        };
+        /** ReadinessChecks */
+        ReadinessChecks: {
+            /**
+             * Database
+             * @description ok, down (unreachable or slower than the probe's timeout), or for the embedded SQLite file: missing, replaced or unwritable
+             */
+            database: string;
+            /**
+             * Redis
+             * @description ok, down, or not_used in the embedded mode
+             */
+            redis: string;
         };
         /** RecentAnalyses */
         RecentAnalyses: {
@@ -1969,6 +2029,26 @@ export interface operations {
             };
         };
     };
+    live_health_live_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Liveness"];
+                };
+            };
+        };
+    };
     queue_health_health_queue_get: {
         parameters: {
             query?: never;
@@ -2016,7 +2096,7 @@ export interface operations {
             };
         };
     };
-    metrics_metrics_get: {
+    ready_health_ready_get: {
         parameters: {
             query?: never;
             header?: never;
@@ -2025,31 +2105,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Prometheus text format 0.0.4 (see README, Metrics) */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/plain": string;
+                    "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description Missing or invalid token */
-            401: {
+            /** @description The database or Redis is down */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Too many failed token attempts from this address (Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["NotReady"];
                 };
             };
         };

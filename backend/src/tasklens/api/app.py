@@ -24,6 +24,7 @@ from tasklens.api.routes import (
 )
 from tasklens.api.spa import mount_spa
 from tasklens.api.strict_requests import strict_request
+from tasklens.log_setup import announce
 from tasklens.prometheus_export import MetricsExporter
 from tasklens.runtime import Runtime
 from tasklens.settings import Settings, get_settings
@@ -47,11 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await runtime.start()
         if runtime.first_start_token:
             # Printed once, like Jupyter: only its digest is stored.
-            print(
+            announce(
+                settings,
                 "\n  TaskLens is running. Your admin token (shown only this once):\n"
                 f"    {runtime.first_start_token}\n"
                 f"  Open the dashboard: {dashboard_url(settings, runtime.first_start_token)}\n",
-                flush=True,
             )
         try:
             yield

@@ -123,6 +123,28 @@ class HealthResponse(BaseModel):
     redis: str = Field(description="ok, down, or not_used in the embedded mode")
 
 
+class ReadinessChecks(BaseModel):
+    database: str = Field(
+        description="ok, down (unreachable or slower than the probe's timeout), or for the "
+        "embedded SQLite file: missing, replaced or unwritable"
+    )
+    redis: str = Field(description="ok, down, or not_used in the embedded mode")
+
+
+class Liveness(BaseModel):
+    status: str = Field(description="always ok: the process answers")
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready")
+    checks: ReadinessChecks
+
+
+class NotReady(BaseModel):
+    error: str = Field(description="names the parts that are down")
+    checks: ReadinessChecks
+
+
 class WhoAmI(BaseModel):
     name: str
     role: Role
