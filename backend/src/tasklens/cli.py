@@ -67,9 +67,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         )
 
     if settings.api_workers > 1:  # each process builds its app from the same TASKLENS_* settings
-        run("tasklens.api.app:create_app", factory=True, workers=settings.api_workers)
+        run("tasklens.api.app:create_served_app", factory=True, workers=settings.api_workers)
     else:
-        run(create_app(settings), log_level="info")
+        run(create_app(settings, settle_gc=True), log_level="info")
     return 0
 
 
