@@ -3,12 +3,13 @@ sockets, half reading everything and half never reading past the handshake, whil
 T running tasks stream through it; against `/health` on the same process before any socket
 (the baseline, same run).
 
-The events go the production way: a LifecycleRecorder in this process records each task's
+The load runs in a process of its own: the sockets (raw asyncio connections: a reader discards
+what it gets, a stalled one stops reading) and a LifecycleRecorder that records each task's
 start, then a progress change every `progress_seconds` (phases spread), and flushes them to
-Redis; the API process's hub sends them to every socket. The sockets are raw asyncio
-connections (a reader discards what it gets, a stalled one stops reading), so this process
-spends its CPU on as little as possible. `/health` is asked at a fixed rate, latency counted
-from when each request was due (no coordinated omission).
+Redis the production way; the API process's hub sends them to every socket. This process only
+asks `/health`, at a fixed rate, latency counted from when each request was due (no
+coordinated omission): the figure is the API's, not the load generator's event loop or garbage
+collector.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import errno
+import multiprocessing
 import os
 import random
 import socket
@@ -24,7 +26,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import cast
 
 from benchmarks.enqueue import TOKEN, RawHttp, _paced, _percentile, start_server, wait_healthy
 from tasklens.lifecycle import LifecycleChange
@@ -156,6 +160,82 @@ async def _run_tasks(
     return recorded
 
 
+async def _load(
+    port: int,
+    redis_url: str,
+    database_url: str,
+    clients: int,
+    tasks: int,
+    progress_seconds: float,
+    seconds: float,
+    control: Connection,
+) -> None:
+    """The load process's body: connect, say so, run the tasks on "go", report, clean up."""
+    recorder = build_recorder(database_url, redis_url)
+    sockets = Sockets()
+    drains: list[asyncio.Task[None]] = []
+    try:
+        await recorder.start()
+        opening = time.monotonic()
+        await _connect(port, clients, sockets, drains)
+        control.send(time.monotonic() - opening)
+        await asyncio.to_thread(control.recv)  # "go": the loaded window starts
+        recorded = await _run_tasks(recorder, tasks, progress_seconds, time.monotonic() + seconds)
+        sockets.poll_resets()
+        await asyncio.sleep(1)
+        sockets.poll_resets()
+        control.send(
+            {
+                "changes_recorded": float(recorded),
+                "reader_mb": sockets.bytes_read / 1e6,
+                "readers_still_open": float(len(sockets.readers) - sockets.readers_closed),
+                "stalled_cut_off": float(len(sockets.stalled_reset)),
+                "stalled": float(len(sockets.stalled)),
+            }
+        )
+    finally:
+        await recorder.stop()
+        for task in drains:
+            task.cancel()
+        await asyncio.gather(*drains, return_exceptions=True)
+        for writer in sockets.readers:
+            writer.close()
+        for raw in sockets.stalled:
+            raw.close()
+
+
+async def _from_load(
+    control: Connection, load: multiprocessing.process.BaseProcess, timeout: float
+) -> object:
+    """The load process's next message; an error, not a hang, when it died or went silent."""
+
+    def wait() -> object:
+        deadline = time.monotonic() + timeout
+        while not control.poll(0.5):
+            if not load.is_alive():
+                raise RuntimeError(f"the load process exited ({load.exitcode})")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no word from the load process in {timeout:.0f} s")
+        return control.recv()
+
+    return await asyncio.to_thread(wait)
+
+
+def _load_process(
+    port: int,
+    redis_url: str,
+    database_url: str,
+    clients: int,
+    tasks: int,
+    progress_seconds: float,
+    seconds: float,
+    control: Connection,
+) -> None:
+    asyncio.run(
+        _load(port, redis_url, database_url, clients, tasks, progress_seconds, seconds, control)
+    )
+
+
 async def run(
     redis_url: str,
     database_url: str,
@@ -172,14 +252,17 @@ async def run(
         {"TASKLENS_WS_MAX_CONNECTIONS_PER_TOKEN": str(clients + 10)},  # one token opens all
         Path(tempfile.gettempdir()) / "tasklens-bench-health-sockets.log",
     )
-    recorder = build_recorder(database_url, redis_url)
     probe = RawHttp("127.0.0.1", port, TOKEN)
-    sockets = Sockets()
     statuses: list[int] = []
-    drains: list[asyncio.Task[None]] = []
+    control, remote = multiprocessing.get_context("spawn").Pipe()
+    load = multiprocessing.get_context("spawn").Process(
+        target=_load_process,
+        args=(port, redis_url, database_url, clients, tasks, progress_seconds, seconds, remote),
+        name="health-sockets-load",
+        daemon=True,
+    )
     try:
         await wait_healthy(port)
-        await recorder.start()
 
         async def health(c: RawHttp, i: int) -> int:
             status = await c.request("GET", "/health")
@@ -189,28 +272,18 @@ async def run(
 
         await _paced(probe, rate, 1.0, health)  # warm up
         baseline = await _paced(probe, rate, seconds / 3, health)
-        opening = time.monotonic()
-        await _connect(port, clients, sockets, drains)
-        opened_in = time.monotonic() - opening
-        until = time.monotonic() + seconds
-        load = asyncio.create_task(_run_tasks(recorder, tasks, progress_seconds, until))
+        load.start()
+        opened_in = cast(float, await _from_load(control, load, 600))
+        control.send("go")
         loaded = await _paced(probe, rate, seconds, health)
-        recorded = await load
-        sockets.poll_resets()
-        await asyncio.sleep(1)
-        sockets.poll_resets()
+        outcome = cast(dict[str, float], await _from_load(control, load, seconds + 120))
     finally:
-        await recorder.stop()
+        load.join(60)
+        if load.is_alive():
+            load.terminate()
         server.terminate()
         server.wait(20)
         await probe.close()
-        for task in drains:
-            task.cancel()
-        await asyncio.gather(*drains, return_exceptions=True)
-        for writer in sockets.readers:
-            writer.close()
-        for raw in sockets.stalled:
-            raw.close()
     result = {
         "baseline_p50_ms": statistics.median(baseline),
         "baseline_p99_ms": _percentile(baseline, 0.99),
@@ -218,12 +291,8 @@ async def run(
         "loaded_p99_ms": _percentile(loaded, 0.99),
         "loaded_max_ms": max(loaded),
         "health_not_200": len(statuses),
-        "changes_recorded": recorded,
         "opened_in_s": opened_in,
-        "reader_mb": sockets.bytes_read / 1e6,
-        "readers_still_open": len(sockets.readers) - sockets.readers_closed,
-        "stalled_cut_off": len(sockets.stalled_reset),
-        "stalled": len(sockets.stalled),
+        **outcome,
     }
     for name, value in result.items():
         print(f"  {name:<20} {value:10.2f}", flush=True)

@@ -8,7 +8,7 @@ import json
 import time
 
 from tasklens.event_stream import InProcessEventStream
-from tasklens.live import LiveHub
+from tasklens.live import FRAMES_PER_TURN, LiveHub
 
 
 def event(i: int) -> dict[str, object]:
@@ -97,3 +97,40 @@ async def test_a_heavy_stream_wakes_each_client_once_per_interval_not_per_batch(
     assert [json.loads(f)["data"]["i"] for f in received] == list(range(400))
     assert wakes <= elapsed / 0.05 + 2, (wakes, elapsed)
     assert wakes < 400
+
+
+async def test_a_burst_is_serialised_over_several_turns_of_the_loop() -> None:
+    """Thousands of events at once (every task starting together) are turned into frames a
+    few hundred per turn: whatever else the process serves runs between, not after all. Turns
+    counted against one event's way through the hub, in the same run."""
+    bus = InProcessEventStream()
+    hub = LiveHub(bus, max_buffered_per_client=10_000, broadcast_interval=0)
+    await hub.start()
+    client = hub.connect("viewer")
+    assert client is not None
+    turns = 0
+    done = False
+
+    async def other_work() -> None:  # a request's share of the loop: one step per turn
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def turns_until_received(count: int, first: int) -> tuple[int, list[int]]:
+        await bus.publish([event(i) for i in range(first, first + count)])
+        before = turns
+        frames = await asyncio.wait_for(client.next_frames(), 10)
+        return turns - before, [json.loads(f.text)["data"]["i"] for f in frames]
+
+    ticker = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    one, got_one = await turns_until_received(1, 0)
+    slices = 5
+    burst, got_burst = await turns_until_received(slices * FRAMES_PER_TURN, 1)
+    done = True
+    await ticker
+    await hub.stop()
+    assert got_one == [0]
+    assert got_burst == list(range(1, 1 + slices * FRAMES_PER_TURN))
+    assert burst >= one + slices - 1, (one, burst)  # a turn between each slice and the next

@@ -82,9 +82,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # Ctrl-C: uvicorn shuts down gracefully and returns (exit code 0). `./dev up` execs this
     # process rather than running it under just, which would report "terminated by signal".
     if settings.api_workers > 1:  # each process builds its app from the same TASKLENS_* settings
-        run("tasklens.api.app:create_app", factory=True, workers=settings.api_workers)
+        run("tasklens.api.app:create_served_app", factory=True, workers=settings.api_workers)
     else:
-        run(create_app(settings))
+        run(create_app(settings, settle_gc=True))
     return 0
 
 

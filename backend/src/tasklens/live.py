@@ -70,6 +70,7 @@ class Frame:
 
 RESYNC = {"type": "resync"}
 FAN_OUT_SLICE = 50  # clients woken per turn of the event loop
+FRAMES_PER_TURN = 500  # events decoded, or serialised, per turn of the event loop
 
 
 class LiveClient:
@@ -216,9 +217,16 @@ class LiveHub:
         self._tasks = []
 
     async def _read(self, ready: asyncio.Event) -> None:
+        """A read that returns many stream entries (a burst, or a catch-up after a stall) is
+        decoded a few hundred events per turn of the loop, between requests."""
+        decoded = 0
         async for batch in self._bus.subscribe(ready):
             self._incoming += batch
             self._arrived.set()
+            decoded += len(batch)
+            if decoded >= FRAMES_PER_TURN:
+                decoded = 0
+                await asyncio.sleep(0)
 
     async def _fan_out(self) -> None:
         """Hands each batch to the clients a slice at a time, yielding the loop between: the
@@ -229,7 +237,12 @@ class LiveHub:
             await self._arrived.wait()
             self._arrived.clear()
             events, self._incoming = self._incoming, []
-            frames = frames_of(events)
+            frames: list[Frame] = []
+            for start in range(0, len(events), FRAMES_PER_TURN):  # a burst: built in turns
+                chunk = events[start : start + FRAMES_PER_TURN]
+                frames += frames_of(chunk, wire=bool(self._clients))
+                if start + FRAMES_PER_TURN < len(events):
+                    await asyncio.sleep(0)
             clients = list(self._clients)
             for start in range(0, len(clients), FAN_OUT_SLICE):
                 for client in clients[start : start + FAN_OUT_SLICE]:
@@ -238,5 +251,11 @@ class LiveHub:
             await asyncio.sleep(self._interval)
 
 
-def frames_of(events: list[Event]) -> list[Frame]:
-    return [Frame(str(event.get("id", "")), orjson.dumps(event, default=str)) for event in events]
+def frames_of(events: list[Event], wire: bool = False) -> list[Frame]:
+    """`wire`: build the WebSocket frames now, in the hub's turn, rather than in the first
+    client's send, which would then take the whole batch's cost in one turn."""
+    frames = [Frame(str(event.get("id", "")), orjson.dumps(event, default=str)) for event in events]
+    if wire:
+        for frame in frames:
+            _ = frame.wire
+    return frames

@@ -24,6 +24,7 @@ from tasklens.api.routes import (
 )
 from tasklens.api.spa import mount_spa
 from tasklens.api.strict_requests import strict_request
+from tasklens.gc_pauses import settle_after_startup
 from tasklens.log_setup import announce
 from tasklens.prometheus_export import MetricsExporter
 from tasklens.runtime import Runtime
@@ -38,7 +39,9 @@ def dashboard_url(settings: Settings, token: str) -> str:
     return f"http://{host}:{settings.port}/monitoring?token={token}"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, settle_gc: bool = False) -> FastAPI:
+    """`settle_gc`: in the process `tasklens serve` runs, tune the garbage collector once
+    started (gc_pauses.py); not in a test's process, whose objects are not a server's."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -46,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = Runtime.build(settings)
         app.state.runtime = runtime
         await runtime.start()
+        if settle_gc:
+            settle_after_startup()
         if runtime.first_start_token:
             # Printed once, like Jupyter: only its digest is stored.
             announce(
@@ -82,6 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api)
     mount_spa(app)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The factory each of `tasklens serve`'s API processes builds its app with."""
+    return create_app(settle_gc=True)
 
 
 def openapi_document() -> str:
