@@ -321,6 +321,10 @@ def test_a_database_of_the_old_layout_moves_into_the_schema_with_every_row(
         "SELECT (SELECT count(*) FROM tasklens.task_execution_logs), "
         "(SELECT sum(count) FROM tasklens.task_log_counts)",
     ) == [[(21, 21)]]
+    # A change from outside TaskLens (a plain session: public on its search_path) still
+    # keeps TaskLens's counts, in its schema.
+    _sql(url, "DELETE FROM tasklens.task_execution_logs WHERE task_id = 'old-1'")
+    assert _sql(url, "SELECT sum(count) FROM tasklens.task_log_counts") == [[(20,)]]
 
 
 def test_an_older_database_of_the_old_layout_reaches_0005_where_it_is_then_moves(

@@ -9,6 +9,10 @@ their rows, indexes, constraints, triggers and owned sequences; partitions are t
 own and move one by one. (Its version row was moved before, by migrate.adopt_legacy.) A
 database whose tables 0001-0005 already made in the schema has nothing to move.
 
+The three functions get `search_path` pinned to the schema: the counting triggers then write
+TaskLens's counts whoever changes the log (a DBA's psql session has `public` on its path, where
+the app may have a `task_log_counts` of its own).
+
 Downgrading leaves the tables where they are: older revisions run in the schema too.
 SQLite has no schemas: nothing to do.
 """
@@ -44,8 +48,14 @@ def upgrade() -> None:
     if bind.dialect.name != "postgresql":
         return
     schema = context.config.attributes["schema"]
-    if bind.scalar(sa.text("SELECT to_regclass(:t)"), {"t": f'"{schema}".task_execution_logs'}):
-        return
+    if not bind.scalar(sa.text("SELECT to_regclass(:t)"), {"t": f'"{schema}".task_execution_logs'}):
+        _move_from_public(schema)
+    for function in FUNCTIONS:
+        op.execute(f'ALTER FUNCTION "{schema}".{function} SET search_path = "{schema}"')
+
+
+def _move_from_public(schema: str) -> None:
+    bind = op.get_bind()
     partitions = bind.scalars(
         sa.text(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -60,4 +70,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    pass
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    schema = context.config.attributes["schema"]
+    for function in FUNCTIONS:
+        op.execute(f'ALTER FUNCTION "{schema}".{function} RESET search_path')
