@@ -13,10 +13,10 @@ import json
 import statistics
 import time
 
-import asyncpg
 import redis.asyncio as redis
 
 from benchmarks.enqueue import TOKEN, RawHttp, _percentile, start_server, wait_healthy
+from tasklens.database import connect_postgres
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.settings import Settings
 
@@ -49,7 +49,7 @@ async def run(
         results = await asyncio.gather(*pending)
         await asyncio.sleep(2)  # the recorder's pending row reaches the log
         queued = await _queued(store) - streams_before
-        conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        conn = await connect_postgres(database_url)
         try:
             rows = await conn.fetchval(
                 "SELECT count(*) FROM task_execution_logs WHERE params->>'subject' = $1", subject

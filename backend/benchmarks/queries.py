@@ -17,7 +17,7 @@ import asyncpg
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tasklens import monitoring, rollups
-from tasklens.database import create_engine, session_factory
+from tasklens.database import connect_postgres, create_engine, session_factory
 from tasklens.models import TaskStatus
 
 # One day's rows, generated straight into a detached table that is then attached as that
@@ -72,7 +72,7 @@ async def generate(database_url: str, rows: int, days: int = 30) -> float:
     The counts and histograms the triggers keep are computed once per day (the same numbers,
     without paying the triggers row by row)."""
     started = time.perf_counter()
-    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    conn = await connect_postgres(database_url)
     try:
         await conn.execute("TRUNCATE task_execution_logs, task_log_counts, task_duration_histogram")
         for (name,) in await conn.fetch(

@@ -18,8 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 from redis.asyncio import Redis
+
+from tasklens.database import connect_postgres
 
 BACKEND = Path(__file__).resolve().parents[1]
 
@@ -81,7 +82,7 @@ async def _group_state(redis: Redis) -> tuple[int, int]:
 async def one_run(n: int, middleware: bool, redis_url: str, database_url: str, workers: int) -> Run:
     redis = Redis.from_url(redis_url)
     await redis.flushdb()
-    pg = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    pg = await connect_postgres(database_url)
     await pg.execute("TRUNCATE task_execution_logs, task_log_counts")
     await _enqueue(n, middleware, redis_url, database_url)
     env = {

@@ -15,8 +15,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
+from tasklens.database import connect_postgres
 from tasklens.lifecycle import LifecycleChange
 from tasklens.log_store import PostgresLogStore, _row
 from tasklens.models import TaskStatus
@@ -107,7 +106,7 @@ async def _naive(database_url: str, tasks: int) -> float:
     )
     batches = _batches(tasks, 3, f"naive-{time.time_ns()}")
     events = [e for batch in batches for e in batch]
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await connect_postgres(database_url)
     try:
         statement = await conn.prepare(sql)
         now = datetime.now(UTC)
@@ -123,7 +122,7 @@ async def _naive(database_url: str, tasks: int) -> float:
 async def run(
     database_url: str, tasks: int, batch_events: int, writers: int, naive_tasks: int
 ) -> dict[str, float]:
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await connect_postgres(database_url)
     try:
         await conn.execute("TRUNCATE task_execution_logs, task_log_counts, task_duration_histogram")
         await conn.execute(

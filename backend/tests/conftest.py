@@ -41,13 +41,18 @@ def _unavailable(service: str, where: str, exc: Exception) -> None:
     pytest.skip(message)
 
 
-def fresh_postgres() -> str:
-    """A freshly migrated, empty PostgreSQL database."""
+def empty_postgres() -> str:
+    """A new PostgreSQL database that nothing has touched, not even `tasklens migrate`."""
     try:
         asyncio.run(_recreate_database(TEST_DB))
     except OSError as exc:
         _unavailable("PostgreSQL", PG_ADMIN_URL, exc)
-    url = pg_url()
+    return pg_url()
+
+
+def fresh_postgres() -> str:
+    """A freshly migrated, empty PostgreSQL database."""
+    url = empty_postgres()
     migrate.upgrade(url)
     return url
 

@@ -14,13 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import redis
 import sqlalchemy as sa
 from support import Stack, wait_for
 
 from tasklens import migrate
-from tasklens.database import create_engine
+from tasklens.database import connect_postgres, create_engine
 from tasklens.heartbeat import WORKERS_KEY
 from tasklens.lifecycle import LifecycleChange
 from tasklens.middleware import HANDED_BACK_ERROR, STOPPED_ERROR
@@ -31,7 +30,7 @@ from tasklens.recorder import build_recorder
 
 def log_rows(database_url: str) -> list[dict[str, Any]]:
     async def fetch() -> list[dict[str, Any]]:
-        conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        conn = await connect_postgres(database_url)
         try:
             rows = await conn.fetch(
                 "SELECT task_id, attempt, status, worker, error_message "
@@ -120,7 +119,7 @@ def test_the_reaper_closes_each_lost_row_once_when_many_processes_run_it(
         client.hset(WORKERS_KEY, "host:2", json.dumps({"last_seen": now}))
 
     async def scenario() -> list[int]:
-        conn = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+        conn = await connect_postgres(postgres_url)
         try:
             await conn.execute(
                 "INSERT INTO task_execution_logs (task_id, attempt, task_name, status, worker, "
@@ -170,7 +169,7 @@ def test_a_live_heartbeat_listing_a_task_keeps_its_old_row_running_and_only_that
         client.hset(WORKERS_KEY, "host:3", json.dumps(stale))
 
     async def scenario() -> int:
-        conn = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+        conn = await connect_postgres(postgres_url)
         try:
             await conn.executemany(
                 "INSERT INTO task_execution_logs (task_id, attempt, task_name, status, worker, "

@@ -20,6 +20,7 @@ import redis
 from private_services import PrivatePostgres, PrivateRedis
 from support import API_TOKENS, Stack, free_port, wait_for
 
+from tasklens.database import connect_postgres
 from tasklens.lifecycle import LifecycleChange
 from tasklens.log_spill import SPILL_KEY, LogSpill, spill_state
 from tasklens.log_store import PostgresLogStore
@@ -38,7 +39,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 
 async def fetch_rows(database_url: str) -> list[dict[str, Any]]:
-    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""), timeout=3)
+    conn = await connect_postgres(database_url, timeout=3)
     try:
         rows = await conn.fetch(
             "SELECT task_id, attempt, status, error_message, result "
@@ -336,7 +337,7 @@ async def test_a_success_written_after_the_reaper_closed_its_row_takes_the_row_w
     store = PostgresLogStore(postgres_url)
     try:
         await store.upsert([change("t", TaskStatus.RUNNING, created_at=T0, started_at=T0)])
-        conn = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+        conn = await connect_postgres(postgres_url)
         try:  # what the reaper does to a running row of a dead worker
             await conn.execute(
                 "UPDATE task_execution_logs SET status = 'failed', error_message = $1",

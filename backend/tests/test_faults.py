@@ -20,6 +20,7 @@ from git_repo import make_repository
 from private_services import PrivatePostgres, PrivateRedis
 from support import API_TOKENS, Api, LiveEvents, Stack, wait_for
 
+from tasklens.database import connect_postgres
 from tasklens.reaper import LOST_ERROR
 
 # The killed API batches its log writes widely: what it recorded for the tasks it accepted
@@ -34,7 +35,7 @@ WIDE_BATCHES = {
 async def fetch_attempts(database_url: str) -> dict[str, list[dict[str, Any]]]:
     """task id -> its rows, by attempt; {} while the database is down."""
     try:
-        conn = await asyncpg.connect(database_url.replace("+asyncpg", ""), timeout=3)
+        conn = await connect_postgres(database_url, timeout=3)
         try:
             rows = await conn.fetch(
                 "SELECT task_id, attempt, status, params, worker, error_message "

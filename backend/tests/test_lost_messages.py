@@ -11,7 +11,6 @@ import signal
 import time
 from typing import Any
 
-import asyncpg
 import pytest
 import redis
 import redis.asyncio
@@ -20,7 +19,7 @@ from support import Stack, free_port, wait_for
 from taskiq import TaskiqMessage
 
 from tasklens.broker import DELAYED_KEY, TaskLensStreamBroker
-from tasklens.database import create_engine
+from tasklens.database import connect_postgres, create_engine
 from tasklens.heartbeat import HELD_KEY, WORKERS_KEY, held_task_ids
 from tasklens.lifecycle import succeeded_change
 from tasklens.log_spill import LogSpill
@@ -37,7 +36,7 @@ from tasklens.reaper import Reaper
 
 def rows_by_task(database_url: str) -> dict[str, dict[str, Any]]:
     async def fetch() -> dict[str, dict[str, Any]]:
-        conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        conn = await connect_postgres(database_url)
         try:
             rows = await conn.fetch(
                 "SELECT task_id, attempt, status, error_message FROM task_execution_logs "
@@ -52,7 +51,7 @@ def rows_by_task(database_url: str) -> dict[str, dict[str, Any]]:
 
 async def _insert_pending(database_url: str, rows: list[tuple[str, str, str]]) -> None:
     """(task id, queue, age as an SQL interval) rows, `pending`."""
-    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    conn = await connect_postgres(database_url)
     try:
         await conn.executemany(
             "INSERT INTO task_execution_logs (task_id, attempt, task_name, status, queue, "

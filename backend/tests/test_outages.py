@@ -16,6 +16,8 @@ from git_repo import make_repository
 from private_services import PrivatePostgres, PrivateRedis
 from support import API_TOKENS, OPERATOR_TOKEN, VIEWER_TOKEN, LiveEvents, Stack, wait_for
 
+from tasklens.database import connect_postgres
+
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
@@ -81,7 +83,7 @@ def _count_rows(database_url: str) -> tuple[int, int, int]:
     """(rows, distinct task ids, successful rows), or (-1, -1, -1) while it is down."""
 
     async def count() -> tuple[int, int, int]:
-        conn = await asyncpg.connect(database_url.replace("+asyncpg", ""), timeout=3)
+        conn = await connect_postgres(database_url, timeout=3)
         try:
             row = await conn.fetchrow(
                 "SELECT count(*), count(DISTINCT task_id), "

@@ -16,6 +16,8 @@ from support import TASKLENS
         ("TASKLENS_PORT", "70000", "less than or equal to 65535"),
         ("TASKLENS_DATABASE_URL", "mysql://db/x", "postgresql+asyncpg://"),
         ("TASKLENS_REDIS_URL", "http://localhost", "redis://"),
+        ("TASKLENS_DB_SCHEMA", "public", "a schema of its own"),
+        ("TASKLENS_DB_SCHEMA", "tl; DROP TABLE x", "is not a schema name"),
         ("TASKLENS_TASK_TIMEOUT_SECONDS", "0", "greater than or equal to 1"),
         ("TASKLENS_LOST_CHECK_INTERVAL_SECONDS", "0", "greater than or equal to 0.1"),
         ("TASKLENS_LOG_RETENTION_DAYS", "forever", "valid integer"),

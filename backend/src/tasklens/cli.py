@@ -113,9 +113,9 @@ async def _schema_problem(settings: Settings) -> str | None:
     from tasklens.migrate import SchemaOutOfDate
     from tasklens.runtime import check_schema
 
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, settings.db_schema)
     try:
-        await check_schema(engine)
+        await check_schema(engine, settings.db_schema)
         if settings.embedded:  # said in one line here; the app takes the lock for its life
             await (await claim_postgres(settings.database_url)).close()
     except (SchemaOutOfDate, DatabaseFileError) as exc:
@@ -206,9 +206,9 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     from tasklens import migrate
 
     if args.downgrade:
-        migrate.downgrade(settings.database_url, args.downgrade)
+        migrate.downgrade(settings.database_url, args.downgrade, schema=settings.db_schema)
     else:
-        migrate.upgrade(settings.database_url)
+        migrate.upgrade(settings.database_url, schema=settings.db_schema)
     print(f"tasklens: database {safe_url(settings.database_url)} is at {args.downgrade or 'head'}")
     return 0
 
@@ -223,7 +223,7 @@ async def _demo_async(settings: Settings, count: int) -> int:
     from tasklens.tokens import Role, TokenRegistry, parse_token_entry
 
     url = f"http://{settings.host}:{settings.port}/api/v1/demo"
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, settings.db_schema)
     registry = TokenRegistry(engine, [])
     temporary = None
     operators = [parse_token_entry(raw, i) for i, raw in enumerate(settings.api_tokens)]
@@ -269,10 +269,10 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
             print(f"tasklens: invalid token name: {exc}", file=sys.stderr)
             return 2
     if not settings.is_postgres:  # as `serve` does: a fresh SQLite file gets its tables
-        migrate.upgrade(settings.database_url)
+        migrate.upgrade(settings.database_url, schema=settings.db_schema)
 
     async def run() -> int:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, settings.db_schema)
         registry = TokenRegistry(engine, settings.api_tokens)
         try:
             if args.list:

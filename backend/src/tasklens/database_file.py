@@ -30,6 +30,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tasklens.migrate import SQLITE_VERSION_TABLE
+
 logger = logging.getLogger(__name__)
 
 PROBE_EVERY_SECONDS = 5.0  # /health may be called often; a write probe is a WAL commit
@@ -134,7 +136,7 @@ class DatabaseFile:
             if path.exists() and not os.access(path, os.W_OK):
                 raise PermissionError(f"{path} is not writable")
         async with engine.begin() as conn:
-            await conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            await conn.execute(text(f"UPDATE {SQLITE_VERSION_TABLE} SET version_num = version_num"))
 
     def release(self) -> None:
         self._users -= 1

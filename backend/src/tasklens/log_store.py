@@ -20,6 +20,7 @@ import sqlalchemy.exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tasklens.database import connect_postgres
 from tasklens.lifecycle import LifecycleChange, json_without_nul, without_nul
 
 TABLE = "task_execution_logs"
@@ -148,13 +149,16 @@ class PostgresLogStore:
         f"ON CONFLICT (task_id, attempt, created_at) DO UPDATE SET {MERGE_SET}"
     )
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, schema: str | None = None) -> None:
         self._dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._schema = schema
         self._conn: asyncpg.Connection | None = None
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self._dsn, timeout=5, command_timeout=30)
+            self._conn = await connect_postgres(
+                self._dsn, self._schema, timeout=5, command_timeout=30
+            )
         return self._conn
 
     async def upsert(self, changes: Sequence[LifecycleChange]) -> None:

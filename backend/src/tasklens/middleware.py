@@ -26,6 +26,7 @@ from taskiq import InMemoryBroker, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 from taskiq.exceptions import NoResultError
 
 from tasklens.cancellation import CONTROL_CHANNEL, Cancellations
+from tasklens.database import DEFAULT_SCHEMA, check_schema_name
 from tasklens.event_bus import RedisEventBus
 from tasklens.heartbeat import Heartbeat
 from tasklens.lifecycle import (
@@ -131,15 +132,19 @@ class TaskLensMiddleware(TaskiqMiddleware):
         secrets: Iterable[str] = (),
         result_max_chars: int = MAX_JSON_CHARS,
         token_digests: Callable[[], Awaitable[Iterable[str]]] | None = None,
+        db_schema: str = DEFAULT_SCHEMA,
     ) -> None:
         """`redact_keys` adds sensitive key words; `secrets` are values of this app's (say
         its own API keys) never to be stored: the passwords in both URLs are added to them.
         TaskLens's own processes pass a `redactor` built from their settings instead, and
         `token_digests`, which reads the digests of the stored API tokens (at startup, then
-        every TOKEN_DIGESTS_REFRESH_SECONDS) so that they are kept out of errors too."""
+        every TOKEN_DIGESTS_REFRESH_SECONDS) so that they are kept out of errors too.
+        `db_schema` is TaskLens's PostgreSQL schema, as `TASKLENS_DB_SCHEMA` names it for
+        `tasklens migrate` and `tasklens serve`."""
         super().__init__()
         if recorder is None and database_url is None:
             raise ValueError("TaskLensMiddleware needs a database_url or a recorder")
+        self._db_schema = check_schema_name(db_schema)
         self.redactor = redactor or Redactor(
             redact_keys, [*secrets, url_password(database_url), url_password(redis_url)]
         )
@@ -179,7 +184,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self._queue = getattr(self.broker, "queue_name", None)
         if self._recorder is None:
             assert self._database_url is not None
-            self._recorder = build_recorder(self._database_url, self._redis_url)
+            self._recorder = build_recorder(
+                self._database_url, self._redis_url, schema=self._db_schema
+            )
         await self.recorder.start()
         if self._token_digests is not None:
             await self._refresh_token_digests()

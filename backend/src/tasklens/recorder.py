@@ -489,13 +489,14 @@ def build_recorder(
     write_interval: float = 0.1,
     batch_size: int = 500,
     buffer_max: int = 200_000,
+    schema: str | None = None,
 ) -> LifecycleRecorder:
     """A recorder for these URLs: Postgres via asyncpg, SQLite via SQLAlchemy."""
     store: LogStore
     if database_url.startswith("postgresql"):
-        store = PostgresLogStore(database_url)
+        store = PostgresLogStore(database_url, schema)
     else:
-        store = SqlAlchemyLogStore(engine or create_engine(database_url))
+        store = SqlAlchemyLogStore(engine or create_engine(database_url, schema))
     if bus is None and redis_url is not None:
         bus = RedisEventStream(redis_url)
     return LifecycleRecorder(
@@ -521,4 +522,5 @@ def recorder_for(
         write_interval=settings.log_write_interval_ms / 1000,
         batch_size=settings.log_batch_size,
         buffer_max=settings.log_buffer_max,
+        schema=settings.db_schema,
     )

@@ -64,7 +64,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, settings.db_schema)
         bus: EventStream
         coordinator: Coordinator
         limiter: RateLimiter
@@ -117,14 +117,16 @@ class Runtime:
 
     async def start(self) -> None:
         if self.settings.is_postgres:
-            await check_schema(self.engine)
+            await check_schema(self.engine, self.settings.db_schema)
             if self.settings.embedded:
                 self._postgres_lock = await claim_postgres(self.settings.database_url)
         else:
             path = sqlite_path(self.settings.database_url)
             if self.settings.embedded and path is not None:
                 self.database_file = claim(path)  # before the migration creates the file
-            await asyncio.to_thread(migrate.upgrade, self.settings.database_url)
+            await asyncio.to_thread(
+                migrate.upgrade, self.settings.database_url, schema=self.settings.db_schema
+            )
             if self.database_file is not None:
                 self.database_file.opened(self.engine)
         self.maintenance.start()
@@ -187,15 +189,12 @@ class Runtime:
             return False
 
 
-async def check_schema(engine: AsyncEngine) -> None:
+async def check_schema(engine: AsyncEngine, schema: str | None = None) -> None:
     """PostgreSQL is migrated by `tasklens migrate` (a one-shot job in compose), not by each
     API process; starting against an older schema would only fail at the first write."""
     head = migrate.head_revision()
     async with engine.connect() as conn:
-        exists = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
-        current = (
-            await conn.scalar(text("SELECT version_num FROM alembic_version")) if exists else None
-        )
+        current = await conn.run_sync(migrate.current_revision, schema)
     if current != head:
         raise migrate.SchemaOutOfDate(
             f"the database is at migration {current or 'none'}, this TaskLens needs {head}: "

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tasklens.analyses.reach import AllowedHosts
+from tasklens.database import DEFAULT_SCHEMA
 
 DEFAULT_DATA_DIR = Path("data")
 METRICS_TOKEN_MIN_CHARS = 24  # a scraper's token sits in a config file: no short guessable one
@@ -38,6 +39,11 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None, description="Unset = embedded mode; redis://… = distributed mode."
+    )
+    db_schema: str = Field(
+        default=DEFAULT_SCHEMA,
+        description="PostgreSQL schema holding every TaskLens table and its Alembic version "
+        "table, apart from the app's own (SQLite has no schemas: `tasklens_` version table)",
     )
     host: str = "127.0.0.1"
     api_workers: int = Field(
@@ -159,6 +165,13 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
+
+    @field_validator("db_schema")
+    @classmethod
+    def _own_schema(cls, value: str) -> str:
+        from tasklens.database import check_schema_name
+
+        return check_schema_name(value)
 
     @field_validator("redis_url")
     @classmethod

@@ -20,6 +20,6 @@ broker = build_broker(
     settings,
     recorder_for(settings),
     RedisCoordinator(settings.redis_url),
-    create_engine(settings.database_url),
+    create_engine(settings.database_url, settings.db_schema),
     Cancellations(RedisEventBus(settings.redis_url, CONTROL_CHANNEL), settings.redis_url),
 )

@@ -1,7 +1,7 @@
 """Monotonic outcome totals for Prometheus counters: never decreased, not even by retention.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 
 `task_outcome_totals` holds, per task name, terminal status and duration doubling (four
 `tasklens.rollups` bins; -1 for a row without a duration), how many times a log row became that
@@ -19,12 +19,12 @@ scrape never reads the log.
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 from tasklens.rollups import bin_sql
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -103,6 +103,10 @@ def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":
         op.execute(_PG_FUNCTION)
+        # Pinned as 0006 pins the others: a psql session with another search_path that
+        # changes the log still counts into TaskLens's schema.
+        schema = context.config.attributes["schema"]
+        op.execute(f'ALTER FUNCTION task_outcome_totals_apply() SET search_path = "{schema}"')
         op.execute("""CREATE TRIGGER task_outcome_totals_insert AFTER INSERT
             ON task_execution_logs REFERENCING NEW TABLE AS new_rows
             FOR EACH STATEMENT EXECUTE FUNCTION task_outcome_totals_apply()""")
