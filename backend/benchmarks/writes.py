@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from tasklens.lifecycle import LifecycleChange
-from tasklens.log_store import PostgresLogStore, _row
-from tasklens.models import TaskStatus
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.log_store import PostgresLogStore, _row
+from tasklens.tracking.models import TaskStatus
 
 TARGET = 5_000
 

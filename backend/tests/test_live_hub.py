@@ -7,8 +7,8 @@ import asyncio
 import json
 import time
 
-from tasklens.event_stream import InProcessEventStream
 from tasklens.live import LiveHub
+from tasklens.tracking.event_stream import InProcessEventStream
 
 
 def event(i: int) -> dict[str, object]:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tasklens import migrate
-from tasklens.database import create_engine
+from tasklens.tracking.database import create_engine
 
 EXPECTED_INDEXES = {
     "ix_task_logs_name_status_created",

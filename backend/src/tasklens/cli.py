@@ -27,7 +27,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from tasklens.api.routes.live import MAX_MESSAGE_BYTES
     from tasklens.api.ws_protocol import LiveWebSocketProtocol
     from tasklens.database_file import DatabaseFileError, claim, sqlite_path
-    from tasklens.redaction import uvicorn_log_config
+    from tasklens.tracking.redaction import uvicorn_log_config
 
     if not _is_loopback(settings.host):
         print(
@@ -74,10 +74,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _schema_problem(settings: Settings) -> str | None:
-    from tasklens.database import create_engine
     from tasklens.database_file import DatabaseFileError, claim_postgres
     from tasklens.migrate import SchemaOutOfDate
     from tasklens.runtime import check_schema
+    from tasklens.tracking.database import create_engine
 
     engine = create_engine(settings.database_url)
     try:
@@ -94,7 +94,7 @@ async def _schema_problem(settings: Settings) -> str | None:
 
 
 async def _ping(redis_url: str) -> None:
-    from tasklens.redis_connection import connect
+    from tasklens.tracking.redis_connection import connect
 
     client = connect(redis_url)
     try:
@@ -175,8 +175,8 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _demo_async(settings: Settings, count: int) -> int:
     """Goes through the running server, so it works in the embedded mode too."""
-    from tasklens.database import create_engine
     from tasklens.tokens import Role, TokenRegistry, parse_token_entry
+    from tasklens.tracking.database import create_engine
 
     url = f"http://{settings.host}:{settings.port}/api/v1/demo"
     engine = create_engine(settings.database_url)
@@ -214,8 +214,8 @@ async def _demo_async(settings: Settings, count: int) -> int:
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     from tasklens import migrate
-    from tasklens.database import create_engine
     from tasklens.tokens import InvalidTokenName, Role, TokenRegistry, check_token_name
+    from tasklens.tracking.database import create_engine
 
     name = args.revoke if args.revoke is not None else args.name
     if name is not None:

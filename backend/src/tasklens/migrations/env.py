@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from tasklens.database import create_engine
 from tasklens.settings import get_settings
+from tasklens.tracking.database import create_engine
 
 config = context.config
 
