@@ -19,9 +19,9 @@ import orjson
 import websockets
 
 from benchmarks.enqueue import TOKEN, _percentile, start_server, wait_healthy
-from tasklens.lifecycle import LifecycleChange
-from tasklens.models import TaskStatus
-from tasklens.recorder import build_recorder
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.recorder import build_recorder
 
 
 async def _listen(url: str, prefix: str, latencies: list[float], ready: asyncio.Event) -> None:

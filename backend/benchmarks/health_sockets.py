@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import cast
 
 from benchmarks.enqueue import TOKEN, RawHttp, _paced, _percentile, start_server, wait_healthy
-from tasklens.lifecycle import LifecycleChange
-from tasklens.models import TaskStatus
-from tasklens.recorder import LifecycleRecorder, build_recorder
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.recorder import LifecycleRecorder, build_recorder
 
 
 @dataclass

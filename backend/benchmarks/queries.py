@@ -17,8 +17,8 @@ import asyncpg
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tasklens import monitoring, rollups
-from tasklens.database import connect_postgres, create_engine, session_factory
-from tasklens.models import TaskStatus
+from tasklens.tracking.database import connect_postgres, create_engine, session_factory
+from tasklens.tracking.models import TaskStatus
 
 # One day's rows, generated straight into a detached table that is then attached as that
 # day's partition: the indexes are built once, sorted, instead of row by row.

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from tasklens.database import connect_postgres
+from tasklens.tracking.database import connect_postgres
 
 BACKEND = Path(__file__).resolve().parents[1]
 

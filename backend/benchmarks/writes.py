@@ -15,10 +15,10 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-from tasklens.database import connect_postgres
-from tasklens.lifecycle import LifecycleChange
-from tasklens.log_store import PostgresLogStore, _row
-from tasklens.models import TaskStatus
+from tasklens.tracking.database import connect_postgres
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.log_store import PostgresLogStore, _row
+from tasklens.tracking.models import TaskStatus
 
 TARGET = 5_000
 

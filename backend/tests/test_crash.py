@@ -19,13 +19,18 @@ import sqlalchemy as sa
 from support import Stack, wait_for
 
 from tasklens import migrate
-from tasklens.database import connect_postgres, create_engine
-from tasklens.heartbeat import WORKERS_KEY
-from tasklens.lifecycle import LifecycleChange
-from tasklens.middleware import HANDED_BACK_ERROR, STOPPED_ERROR
-from tasklens.models import TaskStatus
+from tasklens.tracking.database import connect_postgres, create_engine
+from tasklens.tracking.heartbeat import WORKERS_KEY
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.middleware import HANDED_BACK_ERROR, STOPPED_ERROR
+from tasklens.tracking.models import TaskStatus
 from tasklens.reaper import LOST_ERROR, NEVER_RAN_ERROR, Reaper, this_worker
-from tasklens.recorder import build_recorder
+from tasklens.tracking.database import create_engine
+from tasklens.tracking.heartbeat import WORKERS_KEY
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.middleware import HANDED_BACK_ERROR, STOPPED_ERROR
+from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.recorder import build_recorder
 
 
 def log_rows(database_url: str) -> list[dict[str, Any]]:

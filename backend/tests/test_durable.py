@@ -20,14 +20,18 @@ import redis
 from private_services import PrivatePostgres, PrivateRedis
 from support import API_TOKENS, Stack, free_port, wait_for
 
-from tasklens.database import connect_postgres
-from tasklens.lifecycle import LifecycleChange
-from tasklens.log_spill import SPILL_KEY, LogSpill, spill_state
-from tasklens.log_store import PostgresLogStore
-from tasklens.models import TaskStatus
+from tasklens.tracking.database import connect_postgres
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.log_spill import SPILL_KEY, LogSpill, spill_state
+from tasklens.tracking.log_store import PostgresLogStore
+from tasklens.tracking.models import TaskStatus
 from tasklens.reaper import LOST_ERROR
-from tasklens.recorder import LifecycleRecorder
-from tasklens.redis_connection import connect
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.log_spill import SPILL_KEY, LogSpill, spill_state
+from tasklens.tracking.log_store import PostgresLogStore
+from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.recorder import LifecycleRecorder
+from tasklens.tracking.redis_connection import connect
 
 
 @pytest.fixture
@@ -236,7 +240,7 @@ async def test_with_the_database_and_redis_down_final_states_outlive_earlier_one
         rec.when_written(f"message-{i}")
     for i in range(50):
         rec.record(change(f"run-{i}", TaskStatus.RUNNING))
-    caplog.set_level(logging.WARNING, logger="tasklens.recorder")
+    caplog.set_level(logging.WARNING, logger="tasklens.tracking.recorder")
     await rec.flush()  # the database and the spill refuse: earlier states go first
     assert rec.stats.rows_dropped == 50 and rec.backlog == 100
     assert all(status is TaskStatus.SUCCESS for status in _statuses(rec))

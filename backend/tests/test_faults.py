@@ -20,7 +20,7 @@ from git_repo import make_repository
 from private_services import PrivatePostgres, PrivateRedis
 from support import API_TOKENS, Api, LiveEvents, Stack, wait_for
 
-from tasklens.database import connect_postgres
+from tasklens.tracking.database import connect_postgres
 from tasklens.reaper import LOST_ERROR
 
 # The killed API batches its log writes widely: what it recorded for the tasks it accepted

@@ -16,9 +16,9 @@ from conftest import STACKS
 from support import Api
 
 from tasklens import rollups
-from tasklens.lifecycle import LifecycleChange
-from tasklens.models import TaskStatus
-from tasklens.recorder import build_recorder
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.recorder import build_recorder
 
 NOW = datetime.now(UTC)
 P95_ERROR = rollups.RELATIVE_ERROR  # the p95 comes from log-scale duration histograms

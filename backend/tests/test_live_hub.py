@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 
-from tasklens.event_stream import InProcessEventStream
+from tasklens.tracking.event_stream import InProcessEventStream
 from tasklens.live import FRAMES_PER_TURN, LiveHub
 
 

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from tasklens import migrate, monitoring, rollups
-from tasklens.database import create_engine, session_factory
-from tasklens.lifecycle import LifecycleChange
 from tasklens.log_maintenance import Retention, maintain
-from tasklens.models import TaskStatus
-from tasklens.recorder import build_recorder
+from tasklens.tracking.database import create_engine, session_factory
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.recorder import build_recorder
 
 NOW = datetime.now(UTC)
 

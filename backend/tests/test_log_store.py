@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from support import free_port
 
 from tasklens import migrate
-from tasklens.database import create_engine
-from tasklens.event_stream import RedisEventStream, parse_event_id
-from tasklens.lifecycle import LifecycleChange, running_change, succeeded_change
-from tasklens.models import TaskStatus
 from tasklens.reaper import LOST_ERROR, Reaper
-from tasklens.recorder import LifecycleRecorder, NotWritten, build_recorder
+from tasklens.tracking.database import create_engine
+from tasklens.tracking.event_stream import RedisEventStream, parse_event_id
+from tasklens.tracking.lifecycle import LifecycleChange, running_change, succeeded_change
+from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.recorder import LifecycleRecorder, NotWritten, build_recorder
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

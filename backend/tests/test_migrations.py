@@ -18,7 +18,7 @@ from conftest import empty_postgres
 from support import API_TOKENS, TASKLENS, Stack, wait_for
 
 from tasklens import migrate
-from tasklens.database import create_engine
+from tasklens.tracking.database import create_engine
 
 EXPECTED_INDEXES = {
     "ix_task_logs_name_status_created",

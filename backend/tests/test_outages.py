@@ -16,7 +16,7 @@ from git_repo import make_repository
 from private_services import PrivatePostgres, PrivateRedis
 from support import API_TOKENS, OPERATOR_TOKEN, VIEWER_TOKEN, LiveEvents, Stack, wait_for
 
-from tasklens.database import connect_postgres
+from tasklens.tracking.database import connect_postgres
 
 
 @pytest.fixture

@@ -20,7 +20,9 @@ from support import OPERATOR_TOKEN, TASKLENS, Stack
 
 from tasklens.api.app import create_app
 from tasklens.api.spa import mount_spa
-from tasklens.redaction import (
+from tasklens.runtime import Runtime
+from tasklens.settings import load_settings
+from tasklens.tracking.redaction import (
     REDACTED,
     Redactor,
     looks_like_secret,
@@ -28,8 +30,6 @@ from tasklens.redaction import (
     redact_query,
     settings_redactor,
 )
-from tasklens.runtime import Runtime
-from tasklens.settings import load_settings
 
 NEW_WORDS = ["passwd", "pwd", "dsn", "cookie", "session", "credential", "private", "signature"]
 

@@ -13,8 +13,8 @@ from conftest import distributed_stack
 from support import OPERATOR_TOKEN, Stack, wait_for
 
 from tasklens import migrate
-from tasklens.database import create_engine
 from tasklens.tokens import InvalidTokenName, Role, TokenRegistry
+from tasklens.tracking.database import create_engine
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -26,19 +26,19 @@ from taskiq.exceptions import UnknownTaskError
 from taskiq.middlewares import SmartRetryMiddleware
 from taskiq_redis import RedisStreamBroker
 
-from tasklens.cancellation import Cancellations
 from tasklens.coordination import Coordinator
 from tasklens.lost_messages import LostMessages
-from tasklens.middleware import REDELIVERIES_LABEL, STOPPED_ERROR, TaskLensMiddleware
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.reaper import Reaper, ReaperMiddleware
-from tasklens.recorder import LifecycleRecorder
-from tasklens.redaction import settings_redactor
-from tasklens.redis_connection import reconnecting
 from tasklens.settings import Settings
 from tasklens.tasks import register_tasks
 from tasklens.tasks.analyses import TRANSIENT_ERRORS, AnalysisServices
 from tasklens.tokens import stored_digests
+from tasklens.tracking.cancellation import Cancellations
+from tasklens.tracking.middleware import REDELIVERIES_LABEL, STOPPED_ERROR, TaskLensMiddleware
+from tasklens.tracking.recorder import LifecycleRecorder
+from tasklens.tracking.redaction import settings_redactor
+from tasklens.tracking.redis_connection import reconnecting
 
 logger = logging.getLogger(__name__)
 

@@ -108,10 +108,10 @@ def _port_problem(host: str, port: int) -> str | None:
 
 
 async def _schema_problem(settings: Settings) -> str | None:
-    from tasklens.database import create_engine
     from tasklens.database_file import DatabaseFileError, claim_postgres
     from tasklens.migrate import SchemaOutOfDate
     from tasklens.runtime import check_schema
+    from tasklens.tracking.database import create_engine
 
     engine = create_engine(settings.database_url, settings.db_schema)
     try:
@@ -128,7 +128,7 @@ async def _schema_problem(settings: Settings) -> str | None:
 
 
 async def _ping(redis_url: str) -> None:
-    from tasklens.redis_connection import connect
+    from tasklens.tracking.redis_connection import connect
 
     client = connect(redis_url)
     try:
@@ -219,8 +219,8 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _demo_async(settings: Settings, count: int) -> int:
     """Goes through the running server, so it works in the embedded mode too."""
-    from tasklens.database import create_engine
     from tasklens.tokens import Role, TokenRegistry, parse_token_entry
+    from tasklens.tracking.database import create_engine
 
     url = f"http://{settings.host}:{settings.port}/api/v1/demo"
     engine = create_engine(settings.database_url, settings.db_schema)
@@ -258,8 +258,8 @@ async def _demo_async(settings: Settings, count: int) -> int:
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     from tasklens import migrate
-    from tasklens.database import create_engine
     from tasklens.tokens import InvalidTokenName, Role, TokenRegistry, check_token_name
+    from tasklens.tracking.database import create_engine
 
     name = args.revoke if args.revoke is not None else args.name
     if name is not None:

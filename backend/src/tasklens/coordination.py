@@ -21,7 +21,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from tasklens.redis_connection import connect
+from tasklens.tracking.redis_connection import connect
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tasklens.models import utcnow
+from tasklens.tracking.models import utcnow
 
 logger = logging.getLogger(__name__)
 DAYS_AHEAD = 7

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from tasklens.redaction import Redactor, redact_query, scrub_prefixed_keys, settings_redactor
+from tasklens.tracking.redaction import Redactor, redact_query, scrub_prefixed_keys, settings_redactor
 
 if TYPE_CHECKING:
     from tasklens.settings import Settings
@@ -48,7 +48,7 @@ _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None)
 
 
 class UtcTextFormatter(logging.Formatter):
-    """`2026-01-31T12:00:00.123Z WARNING tasklens.recorder: …`: UTC, so lines from
+    """`2026-01-31T12:00:00.123Z WARNING tasklens.tracking.recorder: …`: UTC, so lines from
     several machines sort together; continuation lines indented."""
 
     converter = staticmethod(time.gmtime)

@@ -41,11 +41,11 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tasklens.heartbeat import INTERVAL_SECONDS as HEARTBEAT_SECONDS
-from tasklens.heartbeat import held_task_ids
-from tasklens.log_spill import spill_state
-from tasklens.models import TaskExecutionLog, TaskStatus
-from tasklens.redis_connection import connect
+from tasklens.tracking.heartbeat import INTERVAL_SECONDS as HEARTBEAT_SECONDS
+from tasklens.tracking.heartbeat import held_task_ids
+from tasklens.tracking.log_spill import spill_state
+from tasklens.tracking.models import TaskExecutionLog, TaskStatus
+from tasklens.tracking.redis_connection import connect
 
 logger = logging.getLogger(__name__)
 

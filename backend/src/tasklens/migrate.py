@@ -27,7 +27,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from tasklens.database import create_engine, tasklens_schema
+from tasklens.tracking.database import create_engine, tasklens_schema
 
 T = TypeVar("T")
 

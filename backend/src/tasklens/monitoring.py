@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tasklens import rollups
-from tasklens.models import (
+from tasklens.tracking.models import (
     TaskDurationHistogram,
     TaskExecutionLog,
     TaskLogCount,

@@ -9,12 +9,12 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
-from tasklens.heartbeat import describe_self, known_workers
-from tasklens.log_spill import spill_state
 from tasklens.lost_messages import LOST_COUNT_KEY
-from tasklens.middleware import TaskLensMiddleware
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.runtime import Runtime
+from tasklens.tracking.heartbeat import describe_self, known_workers
+from tasklens.tracking.log_spill import spill_state
+from tasklens.tracking.middleware import TaskLensMiddleware
 
 logger = logging.getLogger(__name__)
 

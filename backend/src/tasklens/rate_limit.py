@@ -18,7 +18,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from tasklens.redis_connection import connect
+from tasklens.tracking.redis_connection import connect
 
 # KEYS[1] = the window's sorted set; ARGV = now (ms), window (ms), limit, member
 _SLIDING_WINDOW = """

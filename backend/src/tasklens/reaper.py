@@ -47,13 +47,13 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import TaskiqMiddleware
 
-from tasklens.event_bus import Event, EventBus
-from tasklens.heartbeat import INTERVAL_SECONDS as HEARTBEAT_SECONDS
-from tasklens.heartbeat import OFFLINE_AFTER_SECONDS, WORKERS_KEY
-from tasklens.lifecycle import LifecycleChange
 from tasklens.lost_messages import LOST_MESSAGE_ERROR, LostMessages
-from tasklens.models import TaskExecutionLog, TaskStatus
-from tasklens.redis_connection import connect
+from tasklens.tracking.event_bus import Event, EventBus
+from tasklens.tracking.heartbeat import INTERVAL_SECONDS as HEARTBEAT_SECONDS
+from tasklens.tracking.heartbeat import OFFLINE_AFTER_SECONDS, WORKERS_KEY
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.models import TaskExecutionLog, TaskStatus
+from tasklens.tracking.redis_connection import connect
 
 logger = logging.getLogger(__name__)
 

@@ -22,19 +22,19 @@ from tasklens import migrate
 from tasklens.analyses.service import AnalysisService
 from tasklens.auth_throttle import AuthThrottle
 from tasklens.broker import build_broker
-from tasklens.cancellation import CONTROL_CHANNEL, Cancellations, request_cancel
 from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordinator
-from tasklens.database import create_engine, session_factory
 from tasklens.database_file import DatabaseFile, claim, claim_postgres, sqlite_path
-from tasklens.event_bus import EventBus, InProcessEventBus, RedisEventBus
-from tasklens.event_stream import EventStream, InProcessEventStream, RedisEventStream
 from tasklens.live import LiveHub
 from tasklens.log_maintenance import LogMaintenance, Retention
 from tasklens.rate_limit import InProcessRateLimiter, Limit, RateLimiter, RedisRateLimiter
-from tasklens.recorder import LifecycleRecorder, recorder_for
-from tasklens.redis_connection import connect
 from tasklens.settings import Settings
 from tasklens.tokens import TokenRegistry
+from tasklens.tracking.cancellation import CONTROL_CHANNEL, Cancellations, request_cancel
+from tasklens.tracking.database import create_engine, session_factory
+from tasklens.tracking.event_bus import EventBus, InProcessEventBus, RedisEventBus
+from tasklens.tracking.event_stream import EventStream, InProcessEventStream, RedisEventStream
+from tasklens.tracking.recorder import LifecycleRecorder, recorder_for
+from tasklens.tracking.redis_connection import connect
 
 logger = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from taskiq import TaskiqScheduler
 
-from tasklens.redis_connection import connect
 from tasklens.schedule_lease import FiringLease
 from tasklens.schedules import FileScheduleSource
+from tasklens.tracking.redis_connection import connect
 from tasklens.worker import broker, settings
 
 if settings.schedules_file is None:

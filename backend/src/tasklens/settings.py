@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tasklens.analyses.reach import AllowedHosts
-from tasklens.database import DEFAULT_SCHEMA
+from tasklens.tracking.database import DEFAULT_SCHEMA
 
 DEFAULT_DATA_DIR = Path("data")
 METRICS_TOKEN_MIN_CHARS = 24  # a scraper's token sits in a config file: no short guessable one
@@ -169,7 +169,7 @@ class Settings(BaseSettings):
     @field_validator("db_schema")
     @classmethod
     def _own_schema(cls, value: str) -> str:
-        from tasklens.database import check_schema_name
+        from tasklens.tracking.database import check_schema_name
 
         return check_schema_name(value)
 

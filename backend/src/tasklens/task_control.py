@@ -21,10 +21,10 @@ from tasklens import monitoring
 from tasklens.analyses.kinds import TASK_KINDS
 from tasklens.analyses.periods import Period
 from tasklens.analyses.service import AnalysisService
-from tasklens.lifecycle import LifecycleChange
-from tasklens.models import TaskStatus
 from tasklens.priorities import Priority
-from tasklens.redaction import REDACTED
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.redaction import REDACTED
 
 RETRYABLE = {TaskStatus.FAILED.value, TaskStatus.CANCELLED.value}
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tasklens.models import ApiToken
+from tasklens.tracking.models import ApiToken
 
 
 class Role(StrEnum):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from tasklens.broker import build_broker
-from tasklens.cancellation import CONTROL_CHANNEL, Cancellations
 from tasklens.coordination import RedisCoordinator
-from tasklens.database import create_engine
-from tasklens.event_bus import RedisEventBus
-from tasklens.recorder import recorder_for
 from tasklens.settings import get_settings
+from tasklens.tracking.cancellation import CONTROL_CHANNEL, Cancellations
+from tasklens.tracking.database import create_engine
+from tasklens.tracking.event_bus import RedisEventBus
+from tasklens.tracking.recorder import recorder_for
 
 settings = get_settings()
 if settings.redis_url is None:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tasklens.models import AnalysisResult
+from tasklens.tracking.models import AnalysisResult
 
 
 async def save(engine: AsyncEngine, record: AnalysisResult) -> None:

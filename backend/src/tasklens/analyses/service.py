@@ -22,11 +22,11 @@ from tasklens.analyses import results
 from tasklens.analyses.kinds import KINDS, AnalysisKind, analysis_key
 from tasklens.analyses.periods import Period
 from tasklens.coordination import Coordinator
-from tasklens.models import AnalysisRefresh, AnalysisResult
 from tasklens.priorities import Priority, stream_for
 from tasklens.rate_limit import RateLimiter
 from tasklens.settings import Settings
 from tasklens.tasks.analyses import claim_key
+from tasklens.tracking.models import AnalysisRefresh, AnalysisResult
 
 
 class RefreshLimited(Exception):

@@ -17,8 +17,8 @@ from taskiq.exceptions import SendTaskError
 
 from tasklens.analyses.service import InvalidAnalysis, RefreshLimited
 from tasklens.rate_limit import retry_after_header
-from tasklens.recorder import NotWritten
 from tasklens.task_control import TaskActionRefused
+from tasklens.tracking.recorder import NotWritten
 
 logger = logging.getLogger(__name__)
 

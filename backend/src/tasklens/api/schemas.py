@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
-from tasklens.lifecycle import MAX_JSON_CHARS
-from tasklens.models import TaskStatus
 from tasklens.monitoring import TaskMetrics
 from tasklens.priorities import Priority
 from tasklens.tokens import Role
+from tasklens.tracking.lifecycle import MAX_JSON_CHARS
+from tasklens.tracking.models import TaskStatus
 
 
 class TaskLogItem(BaseModel):

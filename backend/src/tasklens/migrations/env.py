@@ -15,8 +15,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from tasklens import migrate
-from tasklens.database import create_engine
+from tasklens.tracking.database import create_engine
 from tasklens.settings import get_settings
+from tasklens.tracking.database import create_engine
 
 config = context.config
 SCHEMA: str = config.attributes.get("schema", "")

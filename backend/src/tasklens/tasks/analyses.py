@@ -22,10 +22,10 @@ from tasklens.analyses.github import TransientGitHubError
 from tasklens.analyses.kinds import AnalysisKind, analysis_key
 from tasklens.analyses.periods import Period
 from tasklens.coordination import Coordinator
-from tasklens.middleware import Deferred
 from tasklens.priorities import Priority
-from tasklens.progress import Progress
 from tasklens.settings import Settings
+from tasklens.tracking.middleware import Deferred
+from tasklens.tracking.progress import Progress
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from taskiq import TaskiqDepends
 
-from tasklens.progress import Progress
+from tasklens.tracking.progress import Progress
 
 
 async def quick(n: int = 0) -> dict[str, int]:

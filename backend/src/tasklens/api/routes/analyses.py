@@ -22,7 +22,7 @@ from tasklens.api.schemas import (
     RefreshItem,
     SyncAnalysisResponse,
 )
-from tasklens.models import TaskStatus
+from tasklens.tracking.models import TaskStatus
 
 router = APIRouter(prefix="/analyses", tags=["analyses"], responses=ERROR_RESPONSES)
 

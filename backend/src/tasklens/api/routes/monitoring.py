@@ -18,8 +18,8 @@ from tasklens.api.schemas import (
     TaskMetricsItem,
     TimeseriesResponse,
 )
-from tasklens.models import TaskStatus
 from tasklens.queues import rows_dropped
+from tasklens.tracking.models import TaskStatus
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"], responses=ERROR_RESPONSES)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from tasklens.redis_connection import connect
+from tasklens.tracking.redis_connection import connect
 
 logger = logging.getLogger(__name__)
 

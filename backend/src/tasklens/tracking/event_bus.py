@@ -17,7 +17,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from tasklens.redis_connection import connect
+from tasklens.tracking.redis_connection import connect
 
 logger = logging.getLogger(__name__)
 

@@ -46,12 +46,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tasklens.database import create_engine
-from tasklens.event_stream import EventStream, RedisEventStream
-from tasklens.lifecycle import LifecycleChange
-from tasklens.log_spill import LogSpill
-from tasklens.log_store import LogStore, PostgresLogStore, SqlAlchemyLogStore, is_bad_data
 from tasklens.settings import Settings
+from tasklens.tracking.database import create_engine
+from tasklens.tracking.event_stream import EventStream, RedisEventStream
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.log_spill import LogSpill
+from tasklens.tracking.log_store import LogStore, PostgresLogStore, SqlAlchemyLogStore, is_bad_data
 
 logger = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from typing import Any
 import orjson
 from redis.exceptions import ResponseError
 
-from tasklens.lifecycle import LifecycleChange
-from tasklens.models import TaskStatus
-from tasklens.redis_connection import connect
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.redis_connection import connect
 
 logger = logging.getLogger(__name__)
 

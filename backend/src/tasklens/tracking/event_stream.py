@@ -31,9 +31,9 @@ import orjson
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
-from tasklens.event_bus import Event, InProcessEventBus
-from tasklens.lifecycle import LifecycleChange, event_from_row
-from tasklens.redis_connection import connect
+from tasklens.tracking.event_bus import Event, InProcessEventBus
+from tasklens.tracking.lifecycle import LifecycleChange, event_from_row
+from tasklens.tracking.redis_connection import connect
 
 logger = logging.getLogger(__name__)
 

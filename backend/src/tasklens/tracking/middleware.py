@@ -25,11 +25,11 @@ from typing import Any
 from taskiq import InMemoryBroker, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 from taskiq.exceptions import NoResultError
 
-from tasklens.cancellation import CONTROL_CHANNEL, Cancellations
-from tasklens.database import DEFAULT_SCHEMA, check_schema_name
-from tasklens.event_bus import RedisEventBus
-from tasklens.heartbeat import Heartbeat
-from tasklens.lifecycle import (
+from tasklens.tracking.cancellation import CONTROL_CHANNEL, Cancellations
+from tasklens.tracking.database import DEFAULT_SCHEMA, check_schema_name
+from tasklens.tracking.event_bus import RedisEventBus
+from tasklens.tracking.heartbeat import Heartbeat
+from tasklens.tracking.lifecycle import (
     MAX_JSON_CHARS,
     LifecycleChange,
     epoch_datetime,
@@ -37,9 +37,9 @@ from tasklens.lifecycle import (
     running_change,
     succeeded_change,
 )
-from tasklens.models import TaskStatus
-from tasklens.recorder import LifecycleRecorder, build_recorder
-from tasklens.redaction import Redactor, TracebackFilter, url_password
+from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.recorder import LifecycleRecorder, build_recorder
+from tasklens.tracking.redaction import Redactor, TracebackFilter, url_password
 
 logger = logging.getLogger(__name__)
 

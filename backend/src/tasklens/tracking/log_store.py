@@ -20,8 +20,8 @@ import sqlalchemy.exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tasklens.database import connect_postgres
-from tasklens.lifecycle import LifecycleChange, json_without_nul, without_nul
+from tasklens.tracking.database import connect_postgres
+from tasklens.tracking.lifecycle import LifecycleChange, json_without_nul, without_nul
 
 TABLE = "task_execution_logs"
 COLUMNS = (

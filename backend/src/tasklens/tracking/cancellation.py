@@ -16,8 +16,8 @@ import time
 
 from redis.asyncio import Redis
 
-from tasklens.event_bus import EventBus
-from tasklens.redis_connection import connect
+from tasklens.tracking.event_bus import EventBus
+from tasklens.tracking.redis_connection import connect
 
 logger = logging.getLogger(__name__)
 

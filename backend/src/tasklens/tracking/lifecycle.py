@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from tasklens.models import STATUS_RANK, TaskStatus
+from tasklens.tracking.models import STATUS_RANK, TaskStatus
 
 MAX_JSON_CHARS = 64_000
 NUL_REPLACEMENT = "\ufffd"

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from taskiq import Context, TaskiqDepends
 
-from tasklens.middleware import TaskLensMiddleware
+from tasklens.tracking.middleware import TaskLensMiddleware
 
 
 class Progress:

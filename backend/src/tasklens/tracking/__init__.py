@@ -1,0 +1,1 @@
+"""What any TaskIQ app imports to track its tasks: the middleware and what it runs on."""
