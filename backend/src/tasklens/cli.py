@@ -23,11 +23,11 @@ if TYPE_CHECKING:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from tasklens.api.access_log import uvicorn_log_config
     from tasklens.api.app import create_app
     from tasklens.api.routes.live import MAX_MESSAGE_BYTES
     from tasklens.api.ws_protocol import LiveWebSocketProtocol
     from tasklens.database_file import DatabaseFileError, claim, sqlite_path
-    from tasklens.tracking.redaction import uvicorn_log_config
 
     if not _is_loopback(settings.host):
         print(

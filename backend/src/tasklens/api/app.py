@@ -14,7 +14,7 @@ from tasklens.api.referrer_policy import NoReferrer
 from tasklens.api.routes import analyses, demo, health, live, me, monitoring, queues, tasks
 from tasklens.api.spa import mount_spa
 from tasklens.api.strict_requests import strict_request
-from tasklens.runtime import Runtime
+from tasklens.process import serve_runtime
 from tasklens.settings import Settings, get_settings
 
 logger = logging.getLogger("tasklens")
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.build(settings)
+        runtime = serve_runtime(settings)
         app.state.runtime = runtime
         await runtime.start()
         if runtime.first_start_token:

@@ -10,17 +10,13 @@ mangle the text and hide nothing), and so are `Bearer …` credentials and URL p
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import inspect
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
-
-if TYPE_CHECKING:
-    from tasklens.settings import Settings
 
 REDACTED = "***"
 SECRET_KEY_PARTS = (
@@ -292,24 +288,6 @@ def _long_enough(values: Iterable[str | None]) -> list[str]:
     return sorted(unique, key=len, reverse=True)
 
 
-def settings_redactor(settings: Settings) -> Redactor:
-    """The redactor of a TaskLens process: its extra key words, and as secrets its API
-    tokens, its GitHub token and its database and Redis passwords."""
-    from tasklens.tokens import parse_token_entry
-
-    tokens = [parse_token_entry(raw, i)[2] for i, raw in enumerate(settings.api_tokens)]
-    github = settings.github_token.get_secret_value() if settings.github_token else None
-    return Redactor(
-        settings.redact_keys,
-        [
-            *tokens,
-            github,
-            url_password(settings.database_url),
-            url_password(settings.redis_url),
-        ],
-    )
-
-
 DEFAULT = Redactor()
 
 
@@ -320,38 +298,6 @@ def is_secret_key(key: str) -> bool:
 def redact(value: Any, _depth: int = 0) -> Any:
     """Copy `value` with every secret-looking key's value replaced (the default key words)."""
     return DEFAULT.redact(value, _depth)
-
-
-# A URL's query (after `?`) or path parameters (after `;`, which uvicorn logs as `%3B`), up
-# to a space or a quote.
-_QUERY = re.compile(r"(?P<start>[?;]|%3[bB])(?P<rest>[^\s\"'#]*)")
-_PAIR_SEPARATOR = re.compile(r"[&;]")
-
-
-def redact_query(text: str) -> str:
-    """`/ws?token=abc&x=1` → `/ws?token=***&x=1`: for URLs on their way into a log. Each
-    pair is read as a server would after percent-decoding (twice, for double encoding), in
-    any case: `%74oken=`, `TOKEN=`, `token%3D…`, pairs after `;`, repeated names."""
-    if "=" not in text and "%" not in text:
-        return text
-    return _QUERY.sub(lambda m: m.group("start") + _redact_pairs(m.group("rest")), text)
-
-
-def _redact_pairs(query: str) -> str:
-    pieces = _PAIR_SEPARATOR.split(query)
-    separators = _PAIR_SEPARATOR.findall(query)
-    out: list[str] = []
-    for piece in pieces:
-        decoded = unquote(unquote(piece.replace("+", " ")))
-        name, equals, _value = decoded.partition("=")
-        if decoded != piece and _PAIR_SEPARATOR.search(decoded):
-            piece = _redact_pairs(decoded.replace("%", "%25"))  # `%26token%3D…` inside a value
-        elif equals and DEFAULT.is_secret_key(name):
-            piece = f"{name.strip()}={REDACTED}"
-        elif not equals and DEFAULT.is_secret_key(decoded) and decoded != piece:
-            piece = REDACTED  # an encoded pair with no readable equals sign: drop it whole
-        out.append(piece)
-    return "".join(p + s for p, s in zip(out, [*separators, ""], strict=True))
 
 
 class TracebackFilter(logging.Filter):
@@ -381,28 +327,3 @@ class TracebackFilter(logging.Filter):
             )
             record.exc_info = record.exc_text = None
         return True
-
-
-class SecretQueryFilter(logging.Filter):
-    """Uvicorn logs each request's path with its query string; the dashboard link and the
-    WebSocket carry `?token=…` there, so every log line passes through this first."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                redact_query(arg) if isinstance(arg, str) else arg for arg in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = redact_query(record.msg)
-        return True
-
-
-def uvicorn_log_config() -> dict[str, Any]:
-    """Uvicorn's own logging config with `SecretQueryFilter` on both of its handlers."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["secrets"] = {"()": SecretQueryFilter}
-    for handler in config["handlers"].values():
-        handler.setdefault("filters", []).append("secrets")
-    return config
