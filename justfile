@@ -84,6 +84,7 @@ test: install lint test-backend test-frontend test-e2e
 lint:
     cd {{backend}} && .venv/bin/ruff check src tests benchmarks && .venv/bin/ruff format --check src tests benchmarks
     cd {{backend}} && .venv/bin/mypy src tests benchmarks
+    cd {{backend}} && .venv/bin/lint-imports --no-cache
     cd {{frontend}} && npm run typecheck --silent && npm run format:check --silent
 
 # Backend tests (pytest), e.g. `./dev test-backend tests/test_auth.py -x`.

@@ -16,9 +16,9 @@ import time
 import redis.asyncio as redis
 
 from benchmarks.enqueue import TOKEN, RawHttp, _percentile, start_server, wait_healthy
-from tasklens.tracking.database import connect_postgres
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.settings import Settings
+from tasklens.tracking.database import connect_postgres
 
 
 async def run(

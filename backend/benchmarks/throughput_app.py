@@ -5,7 +5,7 @@ import os
 
 from taskiq_redis import RedisStreamBroker
 
-from tasklens.tracking.middleware import TaskLensMiddleware
+from tasklens.middleware import TaskLensMiddleware
 
 REDIS_URL = os.environ["BENCH_REDIS_URL"]
 QUEUE = "bench"

@@ -6,7 +6,7 @@ from typing import Any
 
 from taskiq_redis import ListQueueBroker
 
-from tasklens.tracking.middleware import TaskLensMiddleware
+from tasklens.middleware import TaskLensMiddleware
 
 REDIS_URL = os.environ["HOSTILE_REDIS_URL"]
 HOSTILE_TEXT = (

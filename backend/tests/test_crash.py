@@ -19,13 +19,8 @@ import sqlalchemy as sa
 from support import Stack, wait_for
 
 from tasklens import migrate
-from tasklens.tracking.database import connect_postgres, create_engine
-from tasklens.tracking.heartbeat import WORKERS_KEY
-from tasklens.tracking.lifecycle import LifecycleChange
-from tasklens.tracking.middleware import HANDED_BACK_ERROR, STOPPED_ERROR
-from tasklens.tracking.models import TaskStatus
 from tasklens.reaper import LOST_ERROR, NEVER_RAN_ERROR, Reaper, this_worker
-from tasklens.tracking.database import create_engine
+from tasklens.tracking.database import connect_postgres, create_engine
 from tasklens.tracking.heartbeat import WORKERS_KEY
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.middleware import HANDED_BACK_ERROR, STOPPED_ERROR

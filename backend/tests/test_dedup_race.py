@@ -18,6 +18,7 @@ from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
 from tasklens.analyses.service import Analysis, AnalysisService, Submitted
 from tasklens.coordination import Claim, RedisCoordinator
+from tasklens.process import serve_runtime
 from tasklens.runtime import Runtime
 from tasklens.settings import Settings
 
@@ -115,7 +116,7 @@ async def race(tmp_path: Path, postgres_url: str, redis_url: str) -> AsyncIterat
         repo_roots=[repos],
         report_stale_after_seconds=3,
     )
-    runtime = Runtime.build(settings)
+    runtime = serve_runtime(settings)
     gate = GatedCoordinator(redis_url)
     runtime.analyses = AnalysisService(
         settings, gate, runtime.broker, runtime.analyses.refresh_limiter

@@ -20,12 +20,8 @@ import redis
 from private_services import PrivatePostgres, PrivateRedis
 from support import API_TOKENS, Stack, free_port, wait_for
 
-from tasklens.tracking.database import connect_postgres
-from tasklens.tracking.lifecycle import LifecycleChange
-from tasklens.tracking.log_spill import SPILL_KEY, LogSpill, spill_state
-from tasklens.tracking.log_store import PostgresLogStore
-from tasklens.tracking.models import TaskStatus
 from tasklens.reaper import LOST_ERROR
+from tasklens.tracking.database import connect_postgres
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.log_spill import SPILL_KEY, LogSpill, spill_state
 from tasklens.tracking.log_store import PostgresLogStore

@@ -20,8 +20,8 @@ from git_repo import make_repository
 from private_services import PrivatePostgres, PrivateRedis
 from support import API_TOKENS, Api, LiveEvents, Stack, wait_for
 
-from tasklens.tracking.database import connect_postgres
 from tasklens.reaper import LOST_ERROR
+from tasklens.tracking.database import connect_postgres
 
 # The killed API batches its log writes widely: what it recorded for the tasks it accepted
 # (their `pending` rows, with the params) is still in its memory when it dies.

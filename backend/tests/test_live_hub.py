@@ -7,8 +7,8 @@ import asyncio
 import json
 import time
 
-from tasklens.tracking.event_stream import InProcessEventStream
 from tasklens.live import FRAMES_PER_TURN, LiveHub
+from tasklens.tracking.event_stream import InProcessEventStream
 
 
 def event(i: int) -> dict[str, object]:

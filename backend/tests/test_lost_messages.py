@@ -19,11 +19,6 @@ from support import Stack, free_port, wait_for
 from taskiq import TaskiqMessage
 
 from tasklens.broker import DELAYED_KEY, TaskLensStreamBroker
-from tasklens.tracking.database import connect_postgres, create_engine
-from tasklens.tracking.heartbeat import HELD_KEY, WORKERS_KEY, held_task_ids
-from tasklens.tracking.lifecycle import succeeded_change
-from tasklens.tracking.log_spill import LogSpill
-from tasklens.tracking.log_store import PostgresLogStore
 from tasklens.lost_messages import (
     LOST_COUNT_KEY,
     LOST_MESSAGE_ERROR,
@@ -32,7 +27,7 @@ from tasklens.lost_messages import (
     queued_task_ids,
 )
 from tasklens.reaper import Reaper
-from tasklens.tracking.database import create_engine
+from tasklens.tracking.database import connect_postgres, create_engine
 from tasklens.tracking.heartbeat import HELD_KEY, WORKERS_KEY, held_task_ids
 from tasklens.tracking.lifecycle import succeeded_change
 from tasklens.tracking.log_spill import LogSpill

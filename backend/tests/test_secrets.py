@@ -20,6 +20,8 @@ from support import OPERATOR_TOKEN, TASKLENS, Stack
 
 from tasklens.api.app import create_app
 from tasklens.api.spa import mount_spa
+from tasklens.log_setup import redact_query
+from tasklens.process import serve_runtime, settings_redactor
 from tasklens.runtime import Runtime
 from tasklens.settings import load_settings
 from tasklens.tracking.redaction import (
@@ -27,8 +29,6 @@ from tasklens.tracking.redaction import (
     Redactor,
     looks_like_secret,
     redact,
-    redact_query,
-    settings_redactor,
 )
 
 NEW_WORDS = ["passwd", "pwd", "dsn", "cookie", "session", "credential", "private", "signature"]
@@ -190,7 +190,7 @@ async def test_the_embedded_runtime_applies_its_settings_to_params_errors_and_re
         redact_keys="tenant",
         result_max_chars=1_000,
     )
-    runtime = Runtime.build(settings)
+    runtime = serve_runtime(settings)
 
     @runtime.broker.task(task_name="test.report")
     async def report(tenant_ref: str, size: int) -> dict[str, Any]:

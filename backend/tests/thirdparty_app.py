@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 from taskiq import SmartRetryMiddleware
 from taskiq_redis import ListQueueBroker
 
-from tasklens.tracking.middleware import TaskLensMiddleware
+from tasklens.middleware import TaskLensMiddleware
 
 REDIS_URL = os.environ["THIRDPARTY_REDIS_URL"]
 

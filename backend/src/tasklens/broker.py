@@ -20,25 +20,14 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.ext.asyncio import AsyncEngine
-from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
+from taskiq import AckableMessage, BrokerMessage, InMemoryBroker
 from taskiq.exceptions import UnknownTaskError
-from taskiq.middlewares import SmartRetryMiddleware
 from taskiq_redis import RedisStreamBroker
 
-from tasklens.coordination import Coordinator
-from tasklens.lost_messages import LostMessages
 from tasklens.priorities import PRIORITY_ORDER, stream_for
-from tasklens.reaper import Reaper, ReaperMiddleware
-from tasklens.settings import Settings
-from tasklens.tasks import register_tasks
-from tasklens.tasks.analyses import TRANSIENT_ERRORS, AnalysisServices
-from tasklens.tokens import stored_digests
-from tasklens.tracking.cancellation import Cancellations
+from tasklens.reaper import ReaperMiddleware
 from tasklens.tracking.middleware import REDELIVERIES_LABEL, STOPPED_ERROR, TaskLensMiddleware
 from tasklens.tracking.recorder import LifecycleRecorder
-from tasklens.tracking.redaction import settings_redactor
-from tasklens.tracking.redis_connection import reconnecting
 
 logger = logging.getLogger(__name__)
 
@@ -353,69 +342,3 @@ class TaskLensStreamBroker(RedisStreamBroker):
             carried = 0
         message.labels[REDELIVERIES_LABEL] = carried + more
         return self.formatter.dumps(message).message
-
-
-def build_broker(
-    settings: Settings,
-    recorder: LifecycleRecorder,
-    coordinator: Coordinator,
-    engine: AsyncEngine,
-    cancellations: Cancellations | None,
-) -> AsyncBroker:
-    broker: AsyncBroker
-    if settings.redis_url is None:
-        broker = DelayingInMemoryBroker(
-            grace_seconds=settings.shutdown_grace_seconds,
-            max_async_tasks=settings.worker_concurrency,
-        )
-    else:
-        broker = TaskLensStreamBroker(
-            settings.redis_url,
-            queue_name=settings.queue_name,
-            consumer_group_name="tasklens",
-            consumer_id="0",  # a group created after the first kick still sees it
-            maxlen=STREAM_MAXLEN,
-            **reconnecting(),
-            # Tasks are cut off at TASK_TIMEOUT_SECONDS (the `timeout` label), so a message
-            # unacknowledged for longer belongs to a worker that is gone.
-            idle_timeout=int((settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS) * 1000),
-        )
-    lost_messages = None
-    if isinstance(broker, TaskLensStreamBroker) and settings.redis_url is not None:
-        lost_messages = LostMessages(
-            settings.redis_url,
-            streams=broker.streams,
-            group=broker.consumer_group_name,
-            delayed_key=DELAYED_KEY,
-            interval=settings.lost_check_interval_seconds,
-        )
-    reaper = Reaper(
-        engine,
-        # A running row older than this has nobody behind it: the task was cut off by then.
-        max_task_seconds=settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS,
-        redis_url=settings.redis_url,
-        bus=recorder.bus,
-        lost_messages=lost_messages,
-    )
-    broker.add_middlewares(
-        ReaperMiddleware(reaper),  # first: stops before the recorder closes the event bus
-        # Transient failures (network, GitHub 5xx) retry with exponential backoff + jitter.
-        SmartRetryMiddleware(
-            default_retry_count=settings.max_retries + 1,  # taskiq counts attempts
-            default_delay=1.0,
-            use_jitter=True,
-            use_delay_exponent=True,
-            max_delay_exponent=60,
-            types_of_exceptions=TRANSIENT_ERRORS,
-        ),
-        TaskLensMiddleware(
-            redis_url=settings.redis_url,
-            recorder=recorder,
-            cancellations=cancellations,
-            redactor=settings_redactor(settings),
-            result_max_chars=settings.result_max_chars,
-            token_digests=lambda: stored_digests(engine),
-        ),
-    )
-    register_tasks(broker, AnalysisServices(settings, coordinator, engine))
-    return broker

@@ -20,12 +20,15 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import re
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote
 
-from tasklens.tracking.redaction import Redactor, redact_query, scrub_prefixed_keys, settings_redactor
+from tasklens.process import settings_redactor
+from tasklens.tracking.redaction import DEFAULT, REDACTED, Redactor, scrub_prefixed_keys
 
 if TYPE_CHECKING:
     from tasklens.settings import Settings
@@ -45,6 +48,38 @@ _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None)
     "taskName",
     "color_message",
 }
+
+
+# A URL's query (after `?`) or path parameters (after `;`, which uvicorn logs as `%3B`), up
+# to a space or a quote.
+_QUERY = re.compile(r"(?P<start>[?;]|%3[bB])(?P<rest>[^\s\"'#]*)")
+_PAIR_SEPARATOR = re.compile(r"[&;]")
+
+
+def redact_query(text: str) -> str:
+    """`/ws?token=abc&x=1` → `/ws?token=***&x=1`: for URLs on their way into a log. Each
+    pair is read as a server would after percent-decoding (twice, for double encoding), in
+    any case: `%74oken=`, `TOKEN=`, `token%3D…`, pairs after `;`, repeated names."""
+    if "=" not in text and "%" not in text:
+        return text
+    return _QUERY.sub(lambda m: m.group("start") + _redact_pairs(m.group("rest")), text)
+
+
+def _redact_pairs(query: str) -> str:
+    pieces = _PAIR_SEPARATOR.split(query)
+    separators = _PAIR_SEPARATOR.findall(query)
+    out: list[str] = []
+    for piece in pieces:
+        decoded = unquote(unquote(piece.replace("+", " ")))
+        name, equals, _value = decoded.partition("=")
+        if decoded != piece and _PAIR_SEPARATOR.search(decoded):
+            piece = _redact_pairs(decoded.replace("%", "%25"))  # `%26token%3D…` inside a value
+        elif equals and DEFAULT.is_secret_key(name):
+            piece = f"{name.strip()}={REDACTED}"
+        elif not equals and DEFAULT.is_secret_key(decoded) and decoded != piece:
+            piece = REDACTED  # an encoded pair with no readable equals sign: drop it whole
+        out.append(piece)
+    return "".join(p + s for p, s in zip(out, [*separators, ""], strict=True))
 
 
 class UtcTextFormatter(logging.Formatter):

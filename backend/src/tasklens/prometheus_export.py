@@ -41,13 +41,13 @@ from redis.exceptions import RedisError, ResponseError
 from sqlmodel import col
 
 from tasklens import rollups
-from tasklens.tracking.heartbeat import known_workers
-from tasklens.tracking.log_spill import spill_state
 from tasklens.lost_messages import LOST_COUNT_KEY
-from tasklens.tracking.models import TaskOutcomeTotal
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.queues import GROUP, queue_state
 from tasklens.runtime import Runtime
+from tasklens.tracking.heartbeat import known_workers
+from tasklens.tracking.log_spill import spill_state
+from tasklens.tracking.models import TaskOutcomeTotal
 
 logger = logging.getLogger(__name__)
 

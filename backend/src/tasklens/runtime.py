@@ -1,4 +1,5 @@
-"""Everything one TaskLens process runs, built from `Settings` in one place.
+"""Everything one `tasklens serve` process runs (built by `process.serve_runtime`), and
+its start, health checks and stop.
 
 request → broker (enqueue) → worker → middleware → recorder → store + event bus → live hub
 → WebSocket. The embedded mode wires the same parts in-process; the distributed mode puts
@@ -21,20 +22,16 @@ from taskiq import AsyncBroker
 from tasklens import migrate
 from tasklens.analyses.service import AnalysisService
 from tasklens.auth_throttle import AuthThrottle
-from tasklens.broker import build_broker
-from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordinator
+from tasklens.coordination import Coordinator
 from tasklens.database_file import DatabaseFile, claim, claim_postgres, sqlite_path
 from tasklens.live import LiveHub
-from tasklens.log_maintenance import LogMaintenance, Retention
-from tasklens.rate_limit import InProcessRateLimiter, Limit, RateLimiter, RedisRateLimiter
+from tasklens.log_maintenance import LogMaintenance
 from tasklens.settings import Settings
 from tasklens.tokens import TokenRegistry
-from tasklens.tracking.cancellation import CONTROL_CHANNEL, Cancellations, request_cancel
-from tasklens.tracking.database import create_engine, session_factory
-from tasklens.tracking.event_bus import EventBus, InProcessEventBus, RedisEventBus
-from tasklens.tracking.event_stream import EventStream, InProcessEventStream, RedisEventStream
-from tasklens.tracking.recorder import LifecycleRecorder, recorder_for
-from tasklens.tracking.redis_connection import connect
+from tasklens.tracking.cancellation import request_cancel
+from tasklens.tracking.event_bus import EventBus
+from tasklens.tracking.event_stream import EventStream
+from tasklens.tracking.recorder import LifecycleRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -61,59 +58,6 @@ class Runtime:
     first_start_token: str | None = None
     database_file: DatabaseFile | None = None  # the embedded mode's SQLite file, locked
     _postgres_lock: asyncpg.Connection | None = None  # the embedded mode on PostgreSQL
-
-    @classmethod
-    def build(cls, settings: Settings) -> Runtime:
-        engine = create_engine(settings.database_url, settings.db_schema)
-        bus: EventStream
-        coordinator: Coordinator
-        limiter: RateLimiter
-        refresh_limit = Limit.parse(settings.refresh_rate_limit)
-        auth_limit = Limit.parse(settings.auth_failure_limit)
-        auth_limiter: RateLimiter
-        control: EventBus
-        cancellations: Cancellations | None
-        if settings.redis_url is None:
-            bus, coordinator = InProcessEventStream(), InProcessCoordinator()
-            limiter = InProcessRateLimiter(refresh_limit)
-            auth_limiter = InProcessRateLimiter(auth_limit)
-            control = InProcessEventBus()
-            cancellations = Cancellations(control)  # the tasks run in this process
-        else:
-            bus = RedisEventStream(settings.redis_url)
-            coordinator = RedisCoordinator(settings.redis_url)
-            limiter = RedisRateLimiter(settings.redis_url, refresh_limit)
-            auth_limiter = RedisRateLimiter(
-                settings.redis_url, auth_limit, prefix="tasklens:auth-failures:"
-            )
-            control = RedisEventBus(settings.redis_url, CONTROL_CHANNEL)
-            cancellations = None  # workers listen; this process only asks
-        recorder = recorder_for(settings, bus=bus, engine=engine)
-        redis = None if settings.redis_url is None else connect(settings.redis_url)
-        broker = build_broker(settings, recorder, coordinator, engine, cancellations)
-        tokens = TokenRegistry(engine, settings.api_tokens)
-        return cls(
-            settings=settings,
-            engine=engine,
-            sessions=session_factory(engine),
-            bus=bus,
-            recorder=recorder,
-            broker=broker,
-            hub=LiveHub(
-                bus,
-                max_clients=settings.ws_max_connections,
-                max_clients_per_token=settings.ws_max_connections_per_token,
-            ),
-            tokens=tokens,
-            coordinator=coordinator,
-            redis=redis,
-            analyses=AnalysisService(settings, coordinator, broker, limiter),
-            control=control,
-            maintenance=LogMaintenance(
-                engine, Retention(settings.log_retention_days, settings.failed_retention_days)
-            ),
-            throttle=AuthThrottle(tokens, auth_limiter, auth_limit),
-        )
 
     async def start(self) -> None:
         if self.settings.is_postgres:

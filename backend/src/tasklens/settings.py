@@ -19,32 +19,18 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 
 from tasklens.analyses.reach import AllowedHosts
-from tasklens.tracking.database import DEFAULT_SCHEMA
+from tasklens.tracking.settings import DEFAULT_DATA_DIR, TrackingSettings
 
-DEFAULT_DATA_DIR = Path("data")
 METRICS_TOKEN_MIN_CHARS = 24  # a scraper's token sits in a config file: no short guessable one
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="TASKLENS_", env_file=".env", extra="ignore", frozen=True
-    )
+class Settings(TrackingSettings):
+    """The server's settings: the library's (`TrackingSettings`, defined there once) and
+    the rest (same `TASKLENS_` prefix and `.env`)."""
 
-    database_url: str = Field(
-        default=f"sqlite+aiosqlite:///./{DEFAULT_DATA_DIR}/tasklens.db",
-        description="SQLAlchemy async URL: sqlite+aiosqlite:///… or postgresql+asyncpg://…",
-    )
-    redis_url: str | None = Field(
-        default=None, description="Unset = embedded mode; redis://… = distributed mode."
-    )
-    db_schema: str = Field(
-        default=DEFAULT_SCHEMA,
-        description="PostgreSQL schema holding every TaskLens table and its Alembic version "
-        "table, apart from the app's own (SQLite has no schemas: `tasklens_` version table)",
-    )
     host: str = "127.0.0.1"
     api_workers: int = Field(
         default=1, ge=1, le=64, description="API processes `tasklens serve` starts"
@@ -82,10 +68,6 @@ class Settings(BaseSettings):
         "message Redis lost (closed as failed after two consecutive looks at least this and "
         "10 s apart)",
     )
-    event_flush_interval_ms: int = Field(default=25, ge=1, le=10_000)
-    log_write_interval_ms: int = Field(default=100, ge=1, le=60_000)
-    log_batch_size: int = Field(default=500, ge=1, le=100_000)
-    log_buffer_max: int = Field(default=200_000, ge=100)
     repo_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated directories whose git repositories may be analysed "
@@ -126,17 +108,6 @@ class Settings(BaseSettings):
     schedules_file: Path | None = Field(
         default=None, description="JSON file of scheduled refreshes (`tasklens scheduler`)"
     )
-    redact_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description="Comma-separated words added to the sensitive key words: a param or "
-        "result key containing one is stored and broadcast as ***",
-    )
-    result_max_chars: int = Field(
-        default=64_000,
-        ge=1_000,
-        le=10_000_000,
-        description="A task result longer than this as JSON is stored cut short, marked truncated",
-    )
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
     metrics_token: SecretStr | None = Field(
@@ -159,50 +130,12 @@ class Settings(BaseSettings):
             return value.upper() if info.field_name == "log_level" else value.lower()
         return value
 
-    @field_validator("database_url")
-    @classmethod
-    def _known_database(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        return value
-
-    @field_validator("db_schema")
-    @classmethod
-    def _own_schema(cls, value: str) -> str:
-        from tasklens.tracking.database import check_schema_name
-
-        return check_schema_name(value)
-
-    @field_validator("redis_url")
-    @classmethod
-    def _known_redis(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
-        return value
-
     @field_validator("repo_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: object) -> object:
         if isinstance(value, str):
             return [Path(part.strip()) for part in value.split(",") if part.strip()]
         return value
-
-    @field_validator("redact_keys", mode="before")
-    @classmethod
-    def _split_words(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip().lower() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("redact_keys")
-    @classmethod
-    def _plain_words(cls, value: list[str]) -> list[str]:
-        for word in value:
-            if len(word) < 2 or not all(c.isalnum() or c in "_-" for c in word):
-                raise ValueError(f"{word!r}: a key word is 2+ letters, digits, _ or -")
-        return [word.lower() for word in value]
 
     @field_validator("repo_roots")
     @classmethod

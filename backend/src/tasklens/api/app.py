@@ -26,8 +26,8 @@ from tasklens.api.spa import mount_spa
 from tasklens.api.strict_requests import strict_request
 from tasklens.gc_pauses import settle_after_startup
 from tasklens.log_setup import announce
+from tasklens.process import serve_runtime
 from tasklens.prometheus_export import MetricsExporter
-from tasklens.runtime import Runtime
 from tasklens.settings import Settings, get_settings
 
 logger = logging.getLogger("tasklens")
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, *, settle_gc: bool = False) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.build(settings)
+        runtime = serve_runtime(settings)
         app.state.runtime = runtime
         await runtime.start()
         if settle_gc:

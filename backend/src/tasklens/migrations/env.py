@@ -15,7 +15,6 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from tasklens import migrate
-from tasklens.tracking.database import create_engine
 from tasklens.settings import get_settings
 from tasklens.tracking.database import create_engine
 

@@ -38,12 +38,12 @@ def check_schema_name(value: str) -> str:
 
 
 def tasklens_schema(schema: str | None = None) -> str:
-    """The schema asked for, else `TASKLENS_DB_SCHEMA` (validated by the settings)."""
+    """The schema asked for, else `TASKLENS_DB_SCHEMA` (validated by the library's settings)."""
     if schema is not None:
         return schema
-    from tasklens.settings import get_settings
+    from tasklens.tracking.settings import TrackingSettings  # imports this module
 
-    return get_settings().db_schema
+    return TrackingSettings().db_schema
 
 
 def postgres_server_settings(schema: str | None = None) -> dict[str, str]:

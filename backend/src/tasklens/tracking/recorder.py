@@ -46,12 +46,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tasklens.settings import Settings
 from tasklens.tracking.database import create_engine
 from tasklens.tracking.event_stream import EventStream, RedisEventStream
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.log_spill import LogSpill
 from tasklens.tracking.log_store import LogStore, PostgresLogStore, SqlAlchemyLogStore, is_bad_data
+from tasklens.tracking.settings import TrackingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -511,7 +511,7 @@ def build_recorder(
 
 
 def recorder_for(
-    settings: Settings, *, bus: EventStream | None = None, engine: AsyncEngine | None = None
+    settings: TrackingSettings, *, bus: EventStream | None = None, engine: AsyncEngine | None = None
 ) -> LifecycleRecorder:
     return build_recorder(
         settings.database_url,

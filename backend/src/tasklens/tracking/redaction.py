@@ -15,11 +15,8 @@ import inspect
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
-
-if TYPE_CHECKING:
-    from tasklens.settings import Settings
 
 REDACTED = "***"
 SECRET_KEY_PARTS = (
@@ -314,26 +311,6 @@ def _long_enough(values: Iterable[str | None]) -> list[str]:
     return sorted(unique, key=len, reverse=True)
 
 
-def settings_redactor(settings: Settings) -> Redactor:
-    """The redactor of a TaskLens process: its extra key words, and as secrets its API
-    tokens, its metrics token, its GitHub token and its database and Redis passwords."""
-    from tasklens.tokens import parse_token_entry
-
-    tokens = [parse_token_entry(raw, i)[2] for i, raw in enumerate(settings.api_tokens)]
-    github = settings.github_token.get_secret_value() if settings.github_token else None
-    metrics = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-    return Redactor(
-        settings.redact_keys,
-        [
-            *tokens,
-            github,
-            metrics,
-            url_password(settings.database_url),
-            url_password(settings.redis_url),
-        ],
-    )
-
-
 DEFAULT = Redactor()
 
 
@@ -344,38 +321,6 @@ def is_secret_key(key: str) -> bool:
 def redact(value: Any, _depth: int = 0) -> Any:
     """Copy `value` with every secret-looking key's value replaced (the default key words)."""
     return DEFAULT.redact(value, _depth)
-
-
-# A URL's query (after `?`) or path parameters (after `;`, which uvicorn logs as `%3B`), up
-# to a space or a quote.
-_QUERY = re.compile(r"(?P<start>[?;]|%3[bB])(?P<rest>[^\s\"'#]*)")
-_PAIR_SEPARATOR = re.compile(r"[&;]")
-
-
-def redact_query(text: str) -> str:
-    """`/ws?token=abc&x=1` → `/ws?token=***&x=1`: for URLs on their way into a log. Each
-    pair is read as a server would after percent-decoding (twice, for double encoding), in
-    any case: `%74oken=`, `TOKEN=`, `token%3D…`, pairs after `;`, repeated names."""
-    if "=" not in text and "%" not in text:
-        return text
-    return _QUERY.sub(lambda m: m.group("start") + _redact_pairs(m.group("rest")), text)
-
-
-def _redact_pairs(query: str) -> str:
-    pieces = _PAIR_SEPARATOR.split(query)
-    separators = _PAIR_SEPARATOR.findall(query)
-    out: list[str] = []
-    for piece in pieces:
-        decoded = unquote(unquote(piece.replace("+", " ")))
-        name, equals, _value = decoded.partition("=")
-        if decoded != piece and _PAIR_SEPARATOR.search(decoded):
-            piece = _redact_pairs(decoded.replace("%", "%25"))  # `%26token%3D…` inside a value
-        elif equals and DEFAULT.is_secret_key(name):
-            piece = f"{name.strip()}={REDACTED}"
-        elif not equals and DEFAULT.is_secret_key(decoded) and decoded != piece:
-            piece = REDACTED  # an encoded pair with no readable equals sign: drop it whole
-        out.append(piece)
-    return "".join(p + s for p, s in zip(out, [*separators, ""], strict=True))
 
 
 class TracebackFilter(logging.Filter):

@@ -1,0 +1,216 @@
+"""Wires each kind of TaskLens process from its settings, in one place.
+
+settings → database engine → recorder → broker (+ middlewares) → event stream → live hub or
+scheduler. `serve_runtime` for `tasklens serve` (in the embedded mode it runs the tasks too),
+`worker_broker` for `tasklens worker` (`taskiq worker tasklens.worker:broker`),
+`schedules_scheduler` for `tasklens scheduler`. The library (`tasklens.tracking`) never imports
+this module: a TaskIQ app wires its own broker and adds the middleware.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from taskiq import AsyncBroker, TaskiqScheduler
+from taskiq.middlewares import SmartRetryMiddleware
+
+from tasklens.analyses.service import AnalysisService
+from tasklens.auth_throttle import AuthThrottle
+from tasklens.broker import (
+    DELAYED_KEY,
+    REDELIVERY_MARGIN_SECONDS,
+    STREAM_MAXLEN,
+    DelayingInMemoryBroker,
+    TaskLensStreamBroker,
+)
+from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordinator
+from tasklens.live import LiveHub
+from tasklens.log_maintenance import LogMaintenance, Retention
+from tasklens.lost_messages import LostMessages
+from tasklens.rate_limit import InProcessRateLimiter, Limit, RateLimiter, RedisRateLimiter
+from tasklens.reaper import Reaper, ReaperMiddleware
+from tasklens.runtime import Runtime
+from tasklens.schedule_lease import FiringLease
+from tasklens.schedules import FileScheduleSource
+from tasklens.settings import Settings
+from tasklens.tasks import register_tasks
+from tasklens.tasks.analyses import TRANSIENT_ERRORS, AnalysisServices
+from tasklens.tokens import TokenRegistry, parse_token_entry, stored_digests
+from tasklens.tracking.cancellation import CONTROL_CHANNEL, Cancellations
+from tasklens.tracking.database import create_engine, session_factory
+from tasklens.tracking.event_bus import EventBus, InProcessEventBus, RedisEventBus
+from tasklens.tracking.event_stream import EventStream, InProcessEventStream, RedisEventStream
+from tasklens.tracking.middleware import TaskLensMiddleware
+from tasklens.tracking.recorder import LifecycleRecorder, recorder_for
+from tasklens.tracking.redaction import Redactor, url_password
+from tasklens.tracking.redis_connection import connect, reconnecting
+
+
+def serve_runtime(settings: Settings) -> Runtime:
+    """`tasklens serve`: the API, its live hub and its broker; in the embedded mode (no Redis)
+    the broker runs the tasks here too, with in-process events, coordination and control."""
+    engine = create_engine(settings.database_url, settings.db_schema)
+    bus: EventStream
+    coordinator: Coordinator
+    limiter: RateLimiter
+    refresh_limit = Limit.parse(settings.refresh_rate_limit)
+    auth_limit = Limit.parse(settings.auth_failure_limit)
+    auth_limiter: RateLimiter
+    control: EventBus
+    cancellations: Cancellations | None
+    if settings.redis_url is None:
+        bus, coordinator = InProcessEventStream(), InProcessCoordinator()
+        limiter = InProcessRateLimiter(refresh_limit)
+        auth_limiter = InProcessRateLimiter(auth_limit)
+        control = InProcessEventBus()
+        cancellations = Cancellations(control)  # the tasks run in this process
+    else:
+        bus = RedisEventStream(settings.redis_url)
+        coordinator = RedisCoordinator(settings.redis_url)
+        limiter = RedisRateLimiter(settings.redis_url, refresh_limit)
+        auth_limiter = RedisRateLimiter(
+            settings.redis_url, auth_limit, prefix="tasklens:auth-failures:"
+        )
+        control = RedisEventBus(settings.redis_url, CONTROL_CHANNEL)
+        cancellations = None  # workers listen; this process only asks
+    recorder = recorder_for(settings, bus=bus, engine=engine)
+    redis = None if settings.redis_url is None else connect(settings.redis_url)
+    broker = build_broker(settings, recorder, coordinator, engine, cancellations)
+    tokens = TokenRegistry(engine, settings.api_tokens)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        bus=bus,
+        recorder=recorder,
+        broker=broker,
+        hub=LiveHub(
+            bus,
+            max_clients=settings.ws_max_connections,
+            max_clients_per_token=settings.ws_max_connections_per_token,
+        ),
+        tokens=tokens,
+        coordinator=coordinator,
+        redis=redis,
+        analyses=AnalysisService(settings, coordinator, broker, limiter),
+        control=control,
+        maintenance=LogMaintenance(
+            engine, Retention(settings.log_retention_days, settings.failed_retention_days)
+        ),
+        throttle=AuthThrottle(tokens, auth_limiter, auth_limit),
+    )
+
+
+def build_broker(
+    settings: Settings,
+    recorder: LifecycleRecorder,
+    coordinator: Coordinator,
+    engine: AsyncEngine,
+    cancellations: Cancellations | None,
+) -> AsyncBroker:
+    """The broker of `serve` or `worker` for the run mode: the reaper, the retries and the
+    middleware added, TaskLens's tasks registered."""
+    broker: AsyncBroker
+    if settings.redis_url is None:
+        broker = DelayingInMemoryBroker(
+            grace_seconds=settings.shutdown_grace_seconds,
+            max_async_tasks=settings.worker_concurrency,
+        )
+    else:
+        broker = TaskLensStreamBroker(
+            settings.redis_url,
+            queue_name=settings.queue_name,
+            consumer_group_name="tasklens",
+            consumer_id="0",  # a group created after the first kick still sees it
+            maxlen=STREAM_MAXLEN,
+            **reconnecting(),
+            # Tasks are cut off at TASK_TIMEOUT_SECONDS (the `timeout` label), so a message
+            # unacknowledged for longer belongs to a worker that is gone.
+            idle_timeout=int((settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS) * 1000),
+        )
+    lost_messages = None
+    if isinstance(broker, TaskLensStreamBroker) and settings.redis_url is not None:
+        lost_messages = LostMessages(
+            settings.redis_url,
+            streams=broker.streams,
+            group=broker.consumer_group_name,
+            delayed_key=DELAYED_KEY,
+            interval=settings.lost_check_interval_seconds,
+        )
+    reaper = Reaper(
+        engine,
+        # A running row older than this has nobody behind it: the task was cut off by then.
+        max_task_seconds=settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS,
+        redis_url=settings.redis_url,
+        bus=recorder.bus,
+        lost_messages=lost_messages,
+    )
+    broker.add_middlewares(
+        ReaperMiddleware(reaper),  # first: stops before the recorder closes the event bus
+        # Transient failures (network, GitHub 5xx) retry with exponential backoff + jitter.
+        SmartRetryMiddleware(
+            default_retry_count=settings.max_retries + 1,  # taskiq counts attempts
+            default_delay=1.0,
+            use_jitter=True,
+            use_delay_exponent=True,
+            max_delay_exponent=60,
+            types_of_exceptions=TRANSIENT_ERRORS,
+        ),
+        TaskLensMiddleware(
+            redis_url=settings.redis_url,
+            recorder=recorder,
+            cancellations=cancellations,
+            redactor=settings_redactor(settings),
+            result_max_chars=settings.result_max_chars,
+            token_digests=lambda: stored_digests(engine),
+        ),
+    )
+    register_tasks(broker, AnalysisServices(settings, coordinator, engine))
+    return broker
+
+
+def worker_broker(settings: Settings) -> AsyncBroker:
+    """`tasklens worker`: the Redis Streams broker whose tasks this process runs."""
+    if settings.redis_url is None:
+        raise SystemExit(
+            "tasklens: invalid setting TASKLENS_REDIS_URL: a worker process needs Redis "
+            "(in the embedded mode `tasklens serve` runs the tasks itself)"
+        )
+    return build_broker(
+        settings,
+        recorder_for(settings),
+        RedisCoordinator(settings.redis_url),
+        create_engine(settings.database_url, settings.db_schema),
+        Cancellations(RedisEventBus(settings.redis_url, CONTROL_CHANNEL), settings.redis_url),
+    )
+
+
+def schedules_scheduler(settings: Settings) -> TaskiqScheduler:
+    """`tasklens scheduler`: taskiq's scheduler over the schedules file, sending through a
+    worker's broker (it runs no task)."""
+    broker = worker_broker(settings)
+    if settings.schedules_file is None:
+        raise SystemExit(
+            "tasklens: invalid setting TASKLENS_SCHEDULES_FILE: the scheduler needs a schedules "
+            "file (see `tasklens/schedules.py` or the README)"
+        )
+    assert settings.redis_url is not None  # worker_broker refuses to start without it
+    lease = FiringLease(connect(settings.redis_url), settings.queue_name)
+    return TaskiqScheduler(
+        broker, sources=[FileScheduleSource(settings.schedules_file, settings.queue_name, lease)]
+    )
+
+
+def settings_redactor(settings: Settings) -> Redactor:
+    """The redactor of a TaskLens process: its extra key words, and as secrets its API
+    tokens, its GitHub token and its database and Redis passwords."""
+    tokens = [parse_token_entry(raw, i)[2] for i, raw in enumerate(settings.api_tokens)]
+    github = settings.github_token.get_secret_value() if settings.github_token else None
+    return Redactor(
+        settings.redact_keys,
+        [
+            *tokens,
+            github,
+            url_password(settings.database_url),
+            url_password(settings.redis_url),
+        ],
+    )
