@@ -202,14 +202,16 @@ def schedules_scheduler(settings: Settings) -> TaskiqScheduler:
 
 def settings_redactor(settings: Settings) -> Redactor:
     """The redactor of a TaskLens process: its extra key words, and as secrets its API
-    tokens, its GitHub token and its database and Redis passwords."""
+    tokens, its metrics token, its GitHub token and its database and Redis passwords."""
     tokens = [parse_token_entry(raw, i)[2] for i, raw in enumerate(settings.api_tokens)]
     github = settings.github_token.get_secret_value() if settings.github_token else None
+    metrics = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     return Redactor(
         settings.redact_keys,
         [
             *tokens,
             github,
+            metrics,
             url_password(settings.database_url),
             url_password(settings.redis_url),
         ],
