@@ -8,6 +8,7 @@ import asyncio
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -61,13 +62,20 @@ class ForeignApp:
                 env={**os.environ, "PYTHONPATH": str(HERE)},
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: kill_worker() takes its children
             )
         )
 
+    def kill_worker(self, index: int) -> None:
+        """SIGKILL to the worker and the processes it forked, as if its machine died."""
+        os.killpg(self.workers[index].pid, signal.SIGKILL)
+        self.workers[index].wait(10)
+
     def stop_workers(self) -> None:
         for worker in self.workers:
-            worker.terminate()
-            worker.wait(20)
+            if worker.poll() is None:
+                worker.terminate()
+                worker.wait(20)
 
 
 async def _delete_broker_objects(kind: str, name: str) -> None:
@@ -245,6 +253,30 @@ async def test_a_running_foreign_task_shows_its_progress_and_stops_when_cancelle
     [attempt] = cancelled["attempts"]
     assert attempt["error_message"].startswith("CancelledError")
     assert attempt["duration_ms"] < 200_000  # stopped, not run to its end
+
+
+@pytest.mark.parametrize("foreign", ["rabbitmq", "nats"], indirect=True)
+async def test_a_killed_foreign_worker_s_task_is_run_again_by_its_broker_as_the_same_attempt(
+    foreign: ForeignApp, tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    """The broker, not TaskLens, delivers a killed worker's unacknowledged message again
+    (RabbitMQ when the connection drops, JetStream after its 30 s ack wait); no label says
+    so, so the rerun is logged on the same attempt, which ends with the rerun's outcome
+    (while a TaskLens API's reaper runs, and may close it as `worker lost` meanwhile)."""
+    foreign.start_worker()
+    stack = tasklens_stack(tmp_path, postgres_url, redis_url)
+    try:
+        api = await asyncio.to_thread(start_api, stack)
+        sent = await foreign.tasks.reconcile.kiq(6)
+        await asyncio.to_thread(api.wait_task, sent.task_id, "running", 90)
+        foreign.kill_worker(0)
+        foreign.start_worker()
+        done = await asyncio.to_thread(api.wait_task, sent.task_id, "success", 150)
+    finally:
+        await asyncio.to_thread(stack.stop_all)
+    [attempt] = done["attempts"]
+    assert attempt["error_message"] is None
+    assert done["result"] == "reconciled"
 
 
 @pytest.mark.parametrize("foreign", ["rabbitmq", "nats"], indirect=True)
