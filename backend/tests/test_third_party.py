@@ -302,6 +302,10 @@ async def test_a_foreign_task_waiting_in_its_broker_is_never_taken_for_a_lost_me
     )
     reaper = Reaper(engine, max_task_seconds=1, redis_url=redis_url, lost_messages=lost)
     try:
+        logged_by = time.monotonic() + 30  # the client writes its rows every 100 ms
+        while await _status(engine, sent.task_id) != "pending":
+            assert time.monotonic() < logged_by, "the sent task was never logged pending"
+            await asyncio.sleep(0.1)
         closed = 0
         seen: set[str] = set()
         deadline = time.monotonic() + 3
