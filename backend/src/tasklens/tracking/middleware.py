@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from taskiq import InMemoryBroker, TaskiqMessage, TaskiqMiddleware, TaskiqResult
+from taskiq import AsyncBroker, InMemoryBroker, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 from taskiq.exceptions import NoResultError
 
 from tasklens.tracking.cancellation import CONTROL_CHANNEL, Cancellations
@@ -66,6 +66,23 @@ RESULT_WITHHELD = "<result withheld: it could not be made storable>"
 HANDED_BACK_ERROR = "worker shut down: handed back to the queue"
 # The embedded mode's queue is in memory: nothing to hand back to.
 STOPPED_ERROR = "server shut down before it finished"
+
+
+def default_queue_of(broker: AsyncBroker) -> str | None:
+    """The queue's name as each broker calls it: `queue_name` (TaskLens's and taskiq-redis's
+    brokers), `subject` (taskiq-nats: the NATS subject its messages are published on), or
+    taskiq-aio-pika's only task queue (with several, it routes by the `queue_name` label,
+    which the log reads first). None for a broker with none of these."""
+    for attribute in ("queue_name", "subject"):
+        name = getattr(broker, attribute, None)
+        if isinstance(name, str) and name:
+            return name
+    queues = getattr(broker, "_task_queues", None)  # taskiq-aio-pika's list of Queue
+    if isinstance(queues, list) and len(queues) == 1:
+        name = getattr(queues[0], "name", None)
+        if isinstance(name, str) and name:
+            return name
+    return None
 
 
 class Deferred(Exception):
@@ -168,6 +185,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self.worker_id = ""
         self._runs_what_it_sends = False
         self._queue: str | None = None  # the broker's default queue, for messages without one
+        self._queue_looked_up = False
 
     @property
     def recorder(self) -> LifecycleRecorder:
@@ -181,7 +199,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         # An in-memory broker runs each task it sends right here: the `pending` row names
         # this process already, so the reaper knows whose queue it was if the process dies.
         self._runs_what_it_sends = isinstance(self.broker, InMemoryBroker)
-        self._queue = getattr(self.broker, "queue_name", None)
+        self._queue, self._queue_looked_up = None, False
         if self._recorder is None:
             assert self._database_url is not None
             self._recorder = build_recorder(
@@ -212,6 +230,13 @@ class TaskLensMiddleware(TaskiqMiddleware):
             "rows_dropped": stats.rows_dropped,
             "write_failures": stats.write_failures,
         }
+
+    def default_queue(self) -> str | None:
+        """Where the broker sends a message that names no queue, looked up at the first
+        message: taskiq-aio-pika declares its default queue after the middlewares' startup."""
+        if not self._queue_looked_up:
+            self._queue, self._queue_looked_up = default_queue_of(self.broker), True
+        return self._queue
 
     def running_count(self) -> int:
         return len(self._started)
@@ -258,7 +283,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
     # coroutine ~360 ns (measured). Nothing else runs while one of them runs.
 
     async def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
-        message.labels[ENQUEUED_AT_LABEL] = time.time()  # per attempt: retries are re-sent
+        # Per attempt: retries are re-sent. A string, as every label TaskLens adds: some
+        # brokers send the labels as headers that take only strings (taskiq-nats).
+        message.labels[ENQUEUED_AT_LABEL] = repr(time.time())
         return message
 
     def params_of(self, message: TaskiqMessage) -> Any:
@@ -293,7 +320,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 attempt=attempt_of(message),
                 created_at=epoch_datetime(message.labels.get(ENQUEUED_AT_LABEL), now),
                 params=self.params_of(message),
-                queue=message.labels.get("queue_name") or self._queue,
+                queue=message.labels.get("queue_name") or self.default_queue(),
                 worker=self.worker_id if self._runs_what_it_sends else None,
             )
         )
@@ -308,7 +335,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
     def _pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         _EXECUTING.set(message)  # this asyncio task's own: taskiq runs the task in it
         labels, task_id = message.labels, message.task_id
-        attempt = labels[ATTEMPT_LABEL] = attempt_of(message)
+        attempt = attempt_of(message)
+        labels[ATTEMPT_LABEL] = str(attempt)  # a retry is sent with these labels: a string
         cancellations = self.cancellations
         if cancellations is not None:
             if cancellations.is_cancelled(task_id):
@@ -344,7 +372,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
             labels.get(ENQUEUED_AT_LABEL),
             list(message.args),
             dict(message.kwargs),
-            labels.get("queue_name") or self._queue,
+            labels.get("queue_name") or self.default_queue(),
         )
 
     def _running_change(

@@ -128,4 +128,28 @@ describe("history table", () => {
     expect(await within(rows[0]!).findByText("failed")).toBeInTheDocument();
     expect(within(rows[0]!).getByText("lost")).toBeInTheDocument();
   });
+
+  it("a late pending event never turns a running or finished row back", async () => {
+    setToken("t");
+    stubFetch(historyApi().route);
+    renderApp("/monitoring?page=2");
+    const rows = await screen.findAllByTestId("history-row");
+    expect(within(rows[0]!).getByText("success")).toBeInTheDocument();
+
+    const socket = FakeWebSocket.latest();
+    act(() => {
+      socket.open();
+      // The sender's `pending` and the worker's `running`, arriving after the rows ended.
+      socket.serverSend(taskEvent("reports.build", "running", { task_id: "task-200" }));
+      socket.serverSend(taskEvent("reports.build", "pending", { task_id: "task-2" }));
+      socket.serverSend(taskEvent("reports.build", "pending", { task_id: "task-200" }));
+    });
+    await act(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    });
+    expect(within(rows[0]!).getByText("success")).toBeInTheDocument();
+    expect(within(rows[1]!).getByText("failed")).toBeInTheDocument();
+    expect(within(rows[0]!).queryByText("pending")).not.toBeInTheDocument();
+    expect(within(rows[1]!).queryByText("pending")).not.toBeInTheDocument();
+  });
 });

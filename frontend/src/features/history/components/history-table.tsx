@@ -14,6 +14,12 @@ type Overlay = Map<string, Partial<TaskLogItem>>;
 
 const rowKey = (taskId: string, attempt: number) => `${taskId}:${attempt}`;
 
+// A status never goes back. The sender's `pending` and the worker's events are published by
+// different processes and may arrive in either order: a late `pending` must not turn a
+// running or finished row back (a terminal status may still replace another one).
+const STATUS_RANK: Record<string, number> = { pending: 0, running: 1, success: 2, failed: 2, cancelled: 2 };
+const rank = (status: string | undefined) => STATUS_RANK[status ?? "pending"] ?? 0;
+
 /**
  * Live events for rows on this page update them in place (status, duration, error),
  * without refetching the page; on page 1 a throttled refetch also brings new rows in.
@@ -35,7 +41,9 @@ function useLiveRows(items: TaskLogItem[] | undefined, firstPage: boolean) {
         setOverlay((previous) => {
           const next = new Map(previous);
           for (const e of matching) {
-            next.set(rowKey(e.data.task_id, e.data.attempt), {
+            const key = rowKey(e.data.task_id, e.data.attempt);
+            if (rank(next.get(key)?.status) > rank(e.status)) continue;
+            next.set(key, {
               status: e.status,
               duration_ms: e.data.duration_ms,
               error_message: e.data.error_message,
@@ -55,7 +63,7 @@ function useLiveRows(items: TaskLogItem[] | undefined, firstPage: boolean) {
   return (item: TaskLogItem): TaskLogItem => {
     const live = overlay.get(rowKey(item.task_id, item.attempt));
     // A fresher row from the server wins once it has caught up with the live status.
-    return live && live.status !== item.status ? { ...item, ...live } : item;
+    return live && live.status !== item.status && rank(live.status) >= rank(item.status) ? { ...item, ...live } : item;
   };
 }
 
