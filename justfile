@@ -80,6 +80,10 @@ demo count="50": install-backend
 test: install lint test-backend test-frontend test-e2e
     @backend/.venv/bin/python .ci/junit_total.py backend/.reports/pytest.xml frontend/test-results/vitest.xml frontend/test-results/e2e.xml
 
+# The library's tests on the lowest releases pyproject.toml allows, in backend/.venv-lowest.
+test-lowest *args:
+    .ci/test-lowest {{args}}
+
 # Lint and type checks: ruff and mypy (backend), tsc and prettier (frontend).
 lint:
     cd {{backend}} && .venv/bin/ruff check src tests benchmarks && .venv/bin/ruff format --check src tests benchmarks

@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support import OPERATOR_TOKEN, Api, LiveEvents, Stack, wait_for
 from taskiq_nats import PullBasedJetStreamBroker
+from tasklens.database import create_engine
 
 from tasklens.broker import DELAYED_KEY
-from tasklens.database import create_engine
 from tasklens.lost_messages import LostMessages
 from tasklens.middleware import TaskLensMiddleware
 from tasklens.reaper import Reaper

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -14,8 +15,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import httpx
 
 from tasklens.cli_errors import KNOWN_FAILURES, describe, safe_url
 from tasklens.cli_help import HelpFormatter, settings_epilog, version
@@ -219,6 +218,8 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _demo_async(settings: Settings, count: int) -> int:
     """Goes through the running server, so it works in the embedded mode too."""
+    import httpx
+
     from tasklens.tokens import Role, TokenRegistry, parse_token_entry
     from tasklens.tracking.database import create_engine
 
@@ -411,8 +412,25 @@ COMMANDS = {
 }
 
 
+# What `tasklens[server]` adds: these commands run the API or TaskLens's own tasks (whose
+# analyses call GitHub over httpx). `migrate` and `token` work on the base install.
+SERVER_COMMANDS = frozenset({"serve", "worker", "scheduler", "demo", "openapi"})
+SERVER_MODULES = ("fastapi", "uvicorn", "websockets", "httpx")
+
+
+def missing_server_modules() -> list[str]:
+    return [name for name in SERVER_MODULES if importlib.util.find_spec(name) is None]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in SERVER_COMMANDS and (missing := missing_server_modules()):
+        print(
+            f"tasklens: `tasklens {args.command}` needs the server extra: "
+            f'pip install "tasklens[server]" (missing: {", ".join(missing)})',
+            file=sys.stderr,
+        )
+        return 2
     settings = load_settings()
     try:
         return COMMANDS[args.command](settings, args)

@@ -19,7 +19,12 @@ class _NotApiPath(PathConvertor):
 
 register_url_convertor("not_api", _NotApiPath())
 
-DIST = Path(__file__).resolve().parents[4] / "frontend" / "dist"
+# An installed wheel carries the built dashboard (hatch_build.py); a checkout serves its own
+# frontend/dist, rebuilt by `npm run build`.
+PACKAGED = Path(__file__).resolve().parents[1] / "dashboard"
+CHECKOUT = Path(__file__).resolve().parents[4] / "frontend" / "dist"
+
+DIST = PACKAGED if (PACKAGED / "index.html").is_file() else CHECKOUT
 
 PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>TaskLens</title></head>
 <body><h1>TaskLens</h1><p>The dashboard has not been built yet:
