@@ -25,12 +25,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support import OPERATOR_TOKEN, Api, LiveEvents, Stack, wait_for
 from taskiq_nats import PullBasedJetStreamBroker
-from tasklens.database import create_engine
 
 from tasklens.broker import DELAYED_KEY
 from tasklens.lost_messages import LostMessages
 from tasklens.middleware import TaskLensMiddleware
 from tasklens.reaper import Reaper
+from tasklens.tracking.database import create_engine
 
 HERE = Path(__file__).parent
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"

@@ -13,9 +13,9 @@ import os
 
 from redis.asyncio import Redis
 from taskiq import AsyncBroker, BrokerMessage, SmartRetryMiddleware, TaskiqDepends
-from tasklens.progress import Progress
 
 from tasklens.middleware import TaskLensMiddleware
+from tasklens.tracking.progress import Progress
 
 REDIS_URL = os.environ["THIRDPARTY_REDIS_URL"]
 KIND = os.environ.get("THIRDPARTY_BROKER", "redis")
