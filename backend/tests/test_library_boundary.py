@@ -10,8 +10,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import asyncpg
 import pytest
+
+from tasklens.tracking.database import connect_postgres
 
 BACKEND = Path(__file__).parent.parent
 SERVER_PACKAGES = ("fastapi", "starlette", "uvicorn", "httpx")
@@ -103,7 +104,7 @@ async def test_an_app_tracks_its_tasks_with_the_library_alone(
     if blocked:
         assert set(SERVER_PACKAGES) & modules == set()
 
-    connection = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+    connection = await connect_postgres(postgres_url)
     try:
         row = await connection.fetchrow(
             "SELECT status, task_name, result, progress FROM task_execution_logs "
