@@ -1,10 +1,10 @@
 """`GET /metrics` on a big log: the scrape against `GET /health` of the same server, in the
-same run, and what the outcome-totals triggers (migration 0006) cost the write path.
+same run, and what the outcome-totals triggers (migration 0007) cost the write path.
 
 The log is generated as `queries` does (N rows over 30 days); the totals table is then filled
 as the migration fills it. EXPLAIN shows the scrape's query reads the totals table, not the
 log. The scrape and /health alternate, `repeat` times each, on one kept-alive connection.
-The write cost is the batched-upsert rate (`writes`) with the 0006 triggers enabled and
+The write cost is the batched-upsert rate (`writes`) with the 0007 triggers enabled and
 disabled, alternating rounds.
 """
 
@@ -19,7 +19,7 @@ import asyncpg
 from benchmarks import queries, writes
 from benchmarks.enqueue import TOKEN, RawHttp, start_server, wait_healthy
 
-_TOTALS = importlib.import_module("tasklens.migrations.versions.0006_task_outcome_totals")
+_TOTALS = importlib.import_module("tasklens.migrations.versions.0007_task_outcome_totals")
 FILL_TOTALS = f"""
 TRUNCATE task_outcome_totals;
 INSERT INTO task_outcome_totals (task_name, status, bin, count, duration_ms_sum)
