@@ -1,4 +1,4 @@
-"""Every endpoint but /health needs a token; operator actions need an operator."""
+"""Every endpoint but the health probes needs a token; operator actions need an operator."""
 
 from __future__ import annotations
 
@@ -107,11 +107,14 @@ def test_the_public_routes_serve_no_data(api: Api) -> None:
         assert "task_id" not in page.text, path
 
 
+PUBLIC_PROBES = {"/health", "/health/live", "/health/ready"}  # what a load balancer asks
+
+
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_no_token_is_a_401_except_health(api: Api, method: str, path: str) -> None:
     for headers in ({}, {"Authorization": "Bearer not-a-real-token-at-all"}):
         response = httpx.request(method, api.base_url + path, headers=headers, json={})
-        if path == "/health":
+        if path in PUBLIC_PROBES:
             assert response.status_code == 200
         else:
             assert response.status_code == 401, (method, path, response.text)
