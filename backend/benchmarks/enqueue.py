@@ -75,15 +75,22 @@ class RawHttp:
 
 
 async def _paced(
-    client: RawHttp, rate: float, seconds: float, send: Callable[[RawHttp, int], Awaitable[int]]
+    client: RawHttp,
+    rate: float,
+    seconds: float,
+    send: Callable[[RawHttp, int], Awaitable[int]],
+    timeline: list[tuple[float, float]] | None = None,
 ) -> list[float]:
     """Requests at fixed times; latency counted from when each was due, so a slow server
-    cannot hide its queue (no coordinated omission)."""
+    cannot hide its queue (no coordinated omission). `timeline` gets (seconds after the
+    start the request was due, latency ms) for each."""
     latencies: list[float] = []
 
     async def one(i: int, due: float) -> None:
         status = await send(client, i)
         latencies.append((time.perf_counter() - due) * 1000)
+        if timeline is not None:
+            timeline.append((due - begin, latencies[-1]))
         assert status in (200, 202), status
 
     tasks = []

@@ -1,9 +1,10 @@
 """Fan-out of lifecycle events to this process's WebSocket clients.
 
 Each event is serialised once for every client: its JSON, and its WebSocket frame (server
-frames are unmasked and, without compression, the same bytes for everyone). A client holds
-references to the hub's batches, so a broadcast costs one append per client, not one per
-client and event.
+frames are unmasked and, without compression, the same bytes for everyone); each broadcast
+round's frames are joined once into one bytes object. A client holds references to the hub's
+batches, so a broadcast costs one append per client, not one per client and event, and a
+client that keeps up writes the shared bytes as they are, with no copy of its own.
 
 Each client has its own bounded buffer and sender task: a slow or dead client loses its
 oldest events (and is told how many) instead of holding up anybody else, and a client that
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 from collections import Counter, deque
@@ -69,40 +69,63 @@ class Frame:
 
 
 RESYNC = {"type": "resync"}
-FAN_OUT_SLICE = 50  # clients woken per turn of the event loop
+FAN_OUT_SLICE = 50  # clients woken per turn of the event loop, at most
+FAN_OUT_BYTES = 512 * 1024  # what the clients woken in one turn write, about
 FRAMES_PER_TURN = 500  # events decoded, or serialised, per turn of the event loop
+
+
+class Batch:
+    """Frames handed to every client at once (a broadcast round, a notice). Its wire bytes,
+    the frames' WebSocket frames back to back, are joined once for every client: each client
+    that keeps up writes the same bytes object, with no copy of its own."""
+
+    __slots__ = ("_wire", "frames")
+
+    def __init__(self, frames: Sequence[Frame]) -> None:
+        self.frames = frames
+        self._wire: bytes | None = None
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @classmethod
+    def notice(cls, message: Mapping[str, object]) -> Batch:
+        return cls([Frame.notice(message)])
+
+    @property
+    def wire(self) -> bytes:
+        if self._wire is None:
+            self._wire = b"".join(frame.wire for frame in self.frames)
+        return self._wire
 
 
 class LiveClient:
     def __init__(self, name: str, max_buffered: int) -> None:
         self.name = name
-        self._batches: deque[Sequence[Frame]] = deque()
+        self._batches: deque[Batch] = deque()
         self._buffered = 0
         self._max = max_buffered
         self._wake = asyncio.Event()
         self._replayed_up_to = ""
         self.dropped = 0
 
-    def offer(self, frames: Sequence[Frame]) -> None:
-        """Keeps a reference to `frames` (shared with the other clients: never changed)."""
+    def offer(self, batch: Batch) -> None:
+        """Keeps a reference to `batch` (shared with the other clients: never changed). Past
+        the buffer's cap whole batches go, the oldest first, as long as the rest still holds
+        the cap's worth: a client that lags keeps the newest `max_buffered` events or a few
+        more, and writes the shared bytes rather than joining a trimmed copy of its own."""
         if self._replayed_up_to:
+            frames = batch.frames
             if frames and frames[0].id and frames[0].id > self._replayed_up_to:
                 self._replayed_up_to = ""  # ids only grow: the replay is behind us
             else:
-                frames = [f for f in frames if not f.id or f.id > self._replayed_up_to]
-        if not frames:
+                batch = Batch([f for f in frames if not f.id or f.id > self._replayed_up_to])
+        if not batch:
             return
-        self._batches.append(frames)
-        self._buffered += len(frames)
-        while self._buffered > self._max:  # drop the oldest
-            excess = self._buffered - self._max
-            first = self._batches[0]
-            if len(first) <= excess:
-                self._batches.popleft()
-                lost = len(first)
-            else:
-                self._batches[0] = first[excess:]
-                lost = excess
+        self._batches.append(batch)
+        self._buffered += len(batch)
+        while self._buffered - len(self._batches[0]) >= self._max:  # drop the oldest
+            lost = len(self._batches.popleft())
             self._buffered -= lost
             self.dropped += lost
         self._wake.set()
@@ -110,7 +133,7 @@ class LiveClient:
     def resume(self, replayed: list[Event] | None) -> None:
         """Put the replay (or a resync notice, for None) before the live events buffered
         since this client connected, without the ones the replay already has."""
-        buffered = list(itertools.chain.from_iterable(self._batches))
+        buffered = [frame for batch in self._batches for frame in batch.frames]
         head: list[Frame] = []  # the hello (frames that are not events) stays first
         while buffered and not buffered[0].id:
             head.append(buffered.pop(0))
@@ -120,21 +143,21 @@ class LiveClient:
             self._replayed_up_to = str(replayed[-1]["id"])
             head += frames_of(replayed)
             buffered = [f for f in buffered if f.id > self._replayed_up_to]
-        self._batches = deque([head + buffered])
+        self._batches = deque([Batch(head + buffered)])
         self._buffered = len(head) + len(buffered)
         self._wake.set()
 
-    async def next_frames(self) -> list[Frame]:
+    async def next_batches(self) -> list[Batch]:
         """Waits for frames; a drop notice comes first when events were lost."""
         await self._wake.wait()
         self._wake.clear()
-        frames = list(itertools.chain.from_iterable(self._batches))
+        batches = list(self._batches)
         self._batches.clear()
         self._buffered = 0
         if self.dropped:
-            frames.insert(0, Frame.notice({"type": "events_dropped", "count": self.dropped}))
+            batches.insert(0, Batch.notice({"type": "events_dropped", "count": self.dropped}))
             self.dropped = 0
-        return frames
+        return batches
 
 
 class LiveHub:
@@ -192,9 +215,9 @@ class LiveHub:
                 del self._per_token[client.name]
 
     def broadcast(self, events: list[Event]) -> None:
-        frames = frames_of(events)
+        batch = Batch(frames_of(events))
         for client in list(self._clients):
-            client.offer(frames)
+            client.offer(batch)
 
     async def start(self, timeout: float = 5.0) -> None:
         """Returns once subscribed, so no event published after startup is missed."""
@@ -243,10 +266,15 @@ class LiveHub:
                 frames += frames_of(chunk, wire=bool(self._clients))
                 if start + FRAMES_PER_TURN < len(events):
                     await asyncio.sleep(0)
+            batch = Batch(frames)
             clients = list(self._clients)
-            for start in range(0, len(clients), FAN_OUT_SLICE):
-                for client in clients[start : start + FAN_OUT_SLICE]:
-                    client.offer(frames)
+            # joined here, once, not in the first client's send; the clients woken per turn
+            # write at most about FAN_OUT_BYTES between them (a burst: a few per turn)
+            size = len(batch.wire) if clients else 1
+            per_turn = max(1, min(FAN_OUT_SLICE, FAN_OUT_BYTES // max(1, size)))
+            for start in range(0, len(clients), per_turn):
+                for client in clients[start : start + per_turn]:
+                    client.offer(batch)
                 await asyncio.sleep(0)
             await asyncio.sleep(self._interval)
 
@@ -259,3 +287,4 @@ def frames_of(events: list[Event], wire: bool = False) -> list[Frame]:
         for frame in frames:
             _ = frame.wire
     return frames
+

@@ -1,9 +1,10 @@
 """uvicorn's WebSocket protocol with two ASGI extensions the live hub needs at scale.
 
-- `tasklens.frames`: a `websocket.send` message may carry, under this key, WebSocket frames
-  already built (live.Frame.wire) instead of one text: one write per client and batch, the
-  frames built once for every client. Offered only on a connection without extensions
-  (permessage-deflate is off in `tasklens serve`: compressing per client was the main cost).
+- `tasklens.frames`: a `websocket.send` message may carry, under this key, a list of byte
+  strings of WebSocket frames already built (live.Batch.wire) instead of one text: written as
+  they are, the same objects for every client, with no copy or join per client. Offered
+  only on a connection without extensions (permessage-deflate is off in `tasklens serve`:
+  compressing per client was the main cost).
 - `tasklens.abort`: a `websocket.close` message with this key cuts the connection at once,
   with a TCP reset. A client that stopped reading would never take the close frame either:
   a plain close would keep its socket, and the kernel the megabytes queued for it, until it
@@ -54,7 +55,8 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
             await self.writable.wait()  # the transport's buffer is below its high-water mark
             if self.disconnected or self.close_sent or self.transport.is_closing():
                 raise ClientDisconnected()
-            self.transport.write(extra[FRAMES])
+            for wire in extra[FRAMES]:
+                self.transport.write(wire)
             return
         if message["type"] == "websocket.close" and extra.get(ABORT):
             if not self.close_sent:

@@ -36,8 +36,7 @@ T = TypeVar("T")
 )
 async def health(runtime: RuntimeDep) -> JSONResponse:
     """No token needed: load balancers and compose healthchecks call it."""
-    database = await runtime.check_database()
-    redis_ok = await runtime.check_redis()
+    database, redis_ok = await asyncio.gather(runtime.check_database(), runtime.check_redis())
     healthy = database == "ok" and redis_ok is not False
     body = HealthResponse(
         status="ok" if healthy else "degraded",

@@ -11,8 +11,8 @@ Frames come in this order: `hello`, then `resync` or the replay, then live event
 
 A process serves at most TASKLENS_WS_MAX_CONNECTIONS sockets, TASKLENS_WS_MAX_CONNECTIONS_PER_TOKEN
 of them per token; past either cap the socket is closed with 1008. A client that does not
-take a send within TASKLENS_WS_SEND_TIMEOUT_SECONDS (it stopped reading) is cut off, so it
-holds no buffer and no sender of this process any longer.
+take a send within TASKLENS_WS_SEND_TIMEOUT_SECONDS (up to a quarter more: it stopped
+reading) is cut off, so it holds no buffer and no sender of this process any longer.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
@@ -29,7 +30,7 @@ from starlette.websockets import WebSocketState
 from tasklens.api.deps import client_address
 from tasklens.api.ws_protocol import ABORT, FRAMES
 from tasklens.auth_throttle import Throttled
-from tasklens.live import Frame, LiveClient
+from tasklens.live import Batch, LiveClient
 from tasklens.rate_limit import retry_after_header
 from tasklens.runtime import Runtime
 from tasklens.tokens import Principal
@@ -79,18 +80,22 @@ async def _refuse_throttled(websocket: WebSocket, exc: Throttled) -> None:
 
 
 async def _send_loop(websocket: WebSocket, client: LiveClient, timeout: float) -> None:
-    """Returns when a send took longer than `timeout`: the client is not reading."""
+    """Returns when a send took longer than `timeout` (up to a quarter more, drawn per
+    client): the client is not reading. Clients that stalled together, as a crowd behind one
+    proxy does, are then cut off over a spell rather than all in one turn of the loop."""
     prebuilt = FRAMES in websocket.scope.get("extensions", {})
+    timeout *= random.uniform(1.0, 1.25)
     while True:
-        frames = await client.next_frames()
+        batches = await client.next_batches()
         try:
             async with asyncio.timeout(timeout):
                 if prebuilt:
-                    wire = b"".join(frame.wire for frame in frames)
-                    await websocket.send({"type": "websocket.send", FRAMES: wire})
+                    wires = [batch.wire for batch in batches]
+                    await websocket.send({"type": "websocket.send", FRAMES: wires})
                 else:
-                    for frame in frames:
-                        await websocket.send_text(frame.text)
+                    for batch in batches:
+                        for frame in batch.frames:
+                            await websocket.send_text(frame.text)
         except TimeoutError:
             return
 
@@ -130,7 +135,7 @@ async def _receive_loop(websocket: WebSocket, client: LiveClient) -> None:
         with contextlib.suppress(ValueError):
             parsed = json.loads(text)
             if isinstance(parsed, dict) and parsed.get("type") == "ping":
-                client.offer([Frame.notice({"type": "pong"})])
+                client.offer(Batch.notice({"type": "pong"}))
 
 
 @router.websocket("/ws")
@@ -151,7 +156,7 @@ async def live_events(websocket: WebSocket) -> None:
         )
         return
     client.offer(
-        [Frame.notice({"type": "hello", "name": principal.name, "role": principal.role.value})]
+        Batch.notice({"type": "hello", "name": principal.name, "role": principal.role.value})
     )
     if since is not None:  # connected first: live events collect while the replay is read
         client.resume(await runtime.hub.replay(since) if isinstance(since, str) else None)
