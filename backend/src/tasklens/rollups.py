@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 BINS_PER_DOUBLING = 4
 TOP_BIN = 113
@@ -35,6 +35,12 @@ def bin_value(index: int) -> float:
 
 def percentile(histogram: Mapping[int, int], fraction: float) -> float | None:
     """Nearest-rank percentile (rank ceil(fraction * n)) of a bin → count histogram."""
+    index = percentile_bin(histogram, fraction)
+    return None if index is None else bin_value(index)
+
+
+def percentile_bin(histogram: Mapping[int, int], fraction: float) -> int | None:
+    """The bin holding the nearest rank (ceil(fraction * n)) of a bin → count histogram."""
     total = sum(histogram.values())
     if total <= 0:
         return None
@@ -43,8 +49,28 @@ def percentile(histogram: Mapping[int, int], fraction: float) -> float | None:
     for index in sorted(histogram):
         seen += histogram[index]
         if seen >= rank:
-            return bin_value(index)
-    return bin_value(max(histogram))
+            return index
+    return max(histogram)
+
+
+def consistent_value(index: int, mean: float | None) -> float:
+    """A bin's reported value, raised to `mean` when the mean lies inside the bin above the
+    middle. The exact percentile is somewhere in the bin, so the mean is as true an answer as
+    the middle, and a p95 drawn under the average reads as a bug. A mean above the bin stays
+    above: then the percentile really is lower than the mean (a few slow outliers)."""
+    value = bin_value(index)
+    if mean is None or mean <= value:
+        return value
+    upper = EDGES[index] if index < TOP_BIN else math.inf
+    return mean if mean < upper else value
+
+
+def exact_percentile(values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of raw values: one of them, so within their min and max."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
 def bin_sql(column: str, dialect: str) -> str:
