@@ -12,10 +12,13 @@ export async function getTimeseries(timeWindow: number, signal?: AbortSignal): P
   );
 }
 
-/** Throughput, failures and p95 duration per time bucket, for the charts. */
+/**
+ * Throughput, failures and p95 duration per time bucket, for the charts. Under the
+ * "monitoring" key, so live events refresh it together with the cards.
+ */
 export function useTimeseries(timeWindow: number) {
   return useQuery({
-    queryKey: ["charts", timeWindow],
+    queryKey: ["monitoring", "charts", timeWindow],
     queryFn: ({ signal }) => getTimeseries(timeWindow, signal),
     placeholderData: keepPreviousData,
     refetchInterval: 60_000,
