@@ -12,13 +12,10 @@ export async function getTimeseries(timeWindow: number, signal?: AbortSignal): P
   );
 }
 
-/**
- * Throughput, failures and p95 duration per time bucket, for the charts. Under the
- * "monitoring" key, so live events refresh it together with the cards.
- */
+/** Throughput, failures and p95 duration per time bucket, for the charts (live events refresh them too). */
 export function useTimeseries(timeWindow: number) {
   return useQuery({
-    queryKey: ["monitoring", "charts", timeWindow],
+    queryKey: ["charts", timeWindow],
     queryFn: ({ signal }) => getTimeseries(timeWindow, signal),
     placeholderData: keepPreviousData,
     refetchInterval: 60_000,
