@@ -3,7 +3,8 @@
 Bin 0 holds durations under 1 ms; bin k (1 … 112) holds [2^((k-1)/4), 2^(k/4)) ms; bin 113
 everything from 2^28 ms (~74 h) up. A percentile is reported as the geometric middle of its
 bin, so it is within a factor 2^(1/8) of the exact nearest-rank value: at most 9.05 % above
-or 8.3 % below it (bin 0: within 0.5 ms; bin 113: its lower edge). The database triggers of
+or 8.3 % below it (bin 0: within 0.5 ms; bin 113: its lower edge), or as the mean when that
+lies in the same bin above the middle (`consistent_value`). The database triggers of
 migration 0005 compute the same bins; keep the two in step.
 """
 
@@ -31,12 +32,6 @@ def bin_value(index: int) -> float:
     if index >= TOP_BIN:
         return EDGES[-1]
     return float(2.0 ** ((index - 0.5) / BINS_PER_DOUBLING))
-
-
-def percentile(histogram: Mapping[int, int], fraction: float) -> float | None:
-    """Nearest-rank percentile (rank ceil(fraction * n)) of a bin → count histogram."""
-    index = percentile_bin(histogram, fraction)
-    return None if index is None else bin_value(index)
 
 
 def percentile_bin(histogram: Mapping[int, int], fraction: float) -> int | None:
