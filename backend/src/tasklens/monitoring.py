@@ -42,8 +42,9 @@ class TaskMetrics(BaseModel):
     cancelled: int
     avg_duration_ms: float | None = Field(description="Over successful executions only")
     p95_duration_ms: float | None = Field(
-        description="Nearest-rank p95 of successful ones, from duration histograms: within "
-        "+9.05 % / -8.3 % of the exact value"
+        description="Nearest-rank p95 of successful ones: exact while the window holds up to "
+        "1000 of them, else from duration histograms (within +9.05 % / -8.3 % of the exact "
+        "value, and not under the average unless the exact value must be)"
     )
     success_rate: float | None = Field(description="success / finished; null if none finished")
 
@@ -79,7 +80,8 @@ class _Tally:
 async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]:
     """Counts come from the hourly counts table for whole hours and from the log itself for
     the part of the window's first hour; the p95 from the duration histograms the same way
-    (daily rows for whole days), so 30 days cost about what 24 hours do."""
+    (daily rows for whole days), so 30 days cost about what 24 hours do. A task name with
+    few successful runs gets its exact p95 from the log instead (`_exact_durations`)."""
     now = utcnow()
     since = now - timedelta(hours=window_hours)
     first_full_hour = ceil_hour(since)
@@ -122,6 +124,11 @@ async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]
                 if index and index[0] is not None and duration_count:
                     histogram = histograms.setdefault(name, {})
                     histogram[int(index[0])] = histogram.get(int(index[0]), 0) + int(duration_count)
+    exact = await _exact_durations(
+        session,
+        since,
+        {name: tally.duration_count for name, tally in tallies.items()},
+    )
     result = []
     for name in sorted(tallies):
         tally = tallies[name]
@@ -129,6 +136,7 @@ async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]
         if not any(n.values()):
             continue
         finished = n["success"] + n["failed"] + n["cancelled"]
+        mean = tally.duration_sum / tally.duration_count if tally.duration_count else None
         result.append(
             TaskMetrics(
                 task_name=name,
@@ -138,14 +146,53 @@ async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]
                 success=n["success"],
                 failed=n["failed"],
                 cancelled=n["cancelled"],
-                avg_duration_ms=(
-                    tally.duration_sum / tally.duration_count if tally.duration_count else None
+                avg_duration_ms=mean,
+                p95_duration_ms=(
+                    rollups.exact_percentile(exact[name], 0.95)
+                    if name in exact
+                    else _estimated_p95(histograms.get(name, {}), mean)
                 ),
-                p95_duration_ms=rollups.percentile(histograms.get(name, {}), 0.95),
                 success_rate=(n["success"] / finished) if finished else None,
             )
         )
     return result
+
+
+# Up to this many successful durations per task name (and per request) the p95 is read
+# from the log and exact; beyond, it is estimated from the duration histograms.
+EXACT_SAMPLES = 1000
+
+
+def _estimated_p95(histogram: dict[int, int], mean: float | None) -> float | None:
+    index = rollups.percentile_bin(histogram, 0.95)
+    return None if index is None else rollups.consistent_value(index, mean)
+
+
+async def _exact_durations(
+    session: AsyncSession, since: datetime, samples: dict[str, int]
+) -> dict[str, list[float]]:
+    """Successful durations since `since`, per task name, for the names with few enough of
+    them (fewest first, EXACT_SAMPLES in all): a fresh install's handful of runs gets its
+    true p95, not a histogram bin's middle that can sit under the average."""
+    chosen: list[str] = []
+    budget = EXACT_SAMPLES
+    for name, n in sorted(samples.items(), key=lambda item: item[1]):
+        if n > budget:
+            break
+        budget -= n
+        chosen.append(name)
+    if not chosen:
+        return {}
+    durations: dict[str, list[float]] = {name: [] for name in chosen}
+    query = sa.select(col(Log.task_name), col(Log.duration_ms)).where(
+        col(Log.task_name).in_(chosen),
+        col(Log.status) == TaskStatus.SUCCESS.value,
+        col(Log.created_at) >= since,
+        col(Log.duration_ms).is_not(None),
+    )
+    for name, duration in await session.execute(query):
+        durations[name].append(float(duration))
+    return durations
 
 
 def _bin_of_log_duration(session: AsyncSession) -> sa.ColumnElement[int]:
@@ -208,10 +255,12 @@ def _percentile_bin_per_bucket(bins: Any, percent: int = 95) -> Any:
 class SeriesBucket(BaseModel):
     bucket_start: datetime
     total: int
+    pending: int
+    running: int
     success: int
     failed: int
     cancelled: int
-    p95_duration_ms: float | None = Field(description="Of successful executions, from rollups")
+    p95_duration_ms: float | None
 
 
 @dataclass(slots=True)
@@ -222,12 +271,20 @@ class Series:
 
 async def timeseries(session: AsyncSession, window_hours: int, task_name: str | None) -> Series:
     """Hourly buckets (every hour of the window, empty ones too) from the counts and the
-    hourly duration histograms: no raw row is read. The first bucket is the whole hour the
-    window starts in."""
+    hourly duration histograms. The first bucket is the whole hour the window starts in.
+    While the window holds few successful durations (EXACT_SAMPLES), each hour's p95 is
+    exact, read from the log; beyond, it is the histogram's bin, kept consistent with the
+    hour's mean."""
     now = utcnow()
     start = floor_hour(now - timedelta(hours=window_hours))
     counts = (
-        sa.select(col(Count.bucket), col(Count.status), sa.func.sum(col(Count.count)))
+        sa.select(
+            col(Count.bucket),
+            col(Count.status),
+            sa.func.sum(col(Count.count)),
+            sa.func.sum(col(Count.duration_count)),
+            sa.func.sum(col(Count.duration_sum)),
+        )
         .where(col(Count.bucket) >= start)
         .group_by(col(Count.bucket), col(Count.status))
     )
@@ -244,15 +301,23 @@ async def timeseries(session: AsyncSession, window_hours: int, task_name: str | 
         counts = counts.where(col(Count.task_name) == task_name)
         bins = bins.where(col(Histogram.task_name) == task_name)
     by_hour: dict[datetime, dict[str, int]] = {}
-    for bucket, status, count in await session.execute(counts):
+    mean: dict[datetime, float] = {}
+    samples = 0
+    for bucket, status, count, duration_count, duration_sum in await session.execute(counts):
         tally = by_hour.setdefault(bucket, {})
         tally[status] = tally.get(status, 0) + int(count)
-    p95_bin = {
-        bucket: int(index)
-        for bucket, index in await session.execute(
-            _percentile_bin_per_bucket(bins.group_by(col(Histogram.bucket), col(Histogram.bin)))
-        )
-    }
+        if status == TaskStatus.SUCCESS.value and duration_count:
+            mean[bucket] = float(duration_sum) / int(duration_count)
+            samples += int(duration_count)
+    if samples <= EXACT_SAMPLES:
+        p95 = await _exact_p95_per_hour(session, start, task_name)
+    else:
+        p95 = {
+            bucket: rollups.consistent_value(int(index), mean.get(bucket))
+            for bucket, index in await session.execute(
+                _percentile_bin_per_bucket(bins.group_by(col(Histogram.bucket), col(Histogram.bin)))
+            )
+        }
     buckets = []
     hour = start
     while hour <= now:
@@ -261,14 +326,36 @@ async def timeseries(session: AsyncSession, window_hours: int, task_name: str | 
             SeriesBucket(
                 bucket_start=hour,
                 total=sum(tally.values()),
+                pending=tally.get(TaskStatus.PENDING.value, 0),
+                running=tally.get(TaskStatus.RUNNING.value, 0),
                 success=tally.get(TaskStatus.SUCCESS.value, 0),
                 failed=tally.get(TaskStatus.FAILED.value, 0),
                 cancelled=tally.get(TaskStatus.CANCELLED.value, 0),
-                p95_duration_ms=rollups.bin_value(p95_bin[hour]) if hour in p95_bin else None,
+                p95_duration_ms=p95.get(hour),
             )
         )
         hour += HOUR
     return Series(int(HOUR.total_seconds()), buckets)
+
+
+async def _exact_p95_per_hour(
+    session: AsyncSession, start: datetime, task_name: str | None
+) -> dict[datetime, float]:
+    query = sa.select(col(Log.created_at), col(Log.duration_ms)).where(
+        col(Log.status) == TaskStatus.SUCCESS.value,
+        col(Log.created_at) >= start,
+        col(Log.duration_ms).is_not(None),
+    )
+    if task_name:
+        query = query.where(col(Log.task_name) == task_name)
+    per_hour: dict[datetime, list[float]] = {}
+    for created_at, duration in await session.execute(query):
+        per_hour.setdefault(floor_hour(created_at), []).append(float(duration))
+    return {
+        hour: p95
+        for hour, durations in per_hour.items()
+        if (p95 := rollups.exact_percentile(durations, 0.95)) is not None
+    }
 
 
 @dataclass(slots=True)

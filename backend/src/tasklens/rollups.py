@@ -3,7 +3,8 @@
 Bin 0 holds durations under 1 ms; bin k (1 … 112) holds [2^((k-1)/4), 2^(k/4)) ms; bin 113
 everything from 2^28 ms (~74 h) up. A percentile is reported as the geometric middle of its
 bin, so it is within a factor 2^(1/8) of the exact nearest-rank value: at most 9.05 % above
-or 8.3 % below it (bin 0: within 0.5 ms; bin 113: its lower edge). The database triggers of
+or 8.3 % below it (bin 0: within 0.5 ms; bin 113: its lower edge), or as the mean when that
+lies in the same bin above the middle (`consistent_value`). The database triggers of
 migration 0005 compute the same bins; keep the two in step.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 BINS_PER_DOUBLING = 4
 TOP_BIN = 113
@@ -33,8 +34,8 @@ def bin_value(index: int) -> float:
     return float(2.0 ** ((index - 0.5) / BINS_PER_DOUBLING))
 
 
-def percentile(histogram: Mapping[int, int], fraction: float) -> float | None:
-    """Nearest-rank percentile (rank ceil(fraction * n)) of a bin → count histogram."""
+def percentile_bin(histogram: Mapping[int, int], fraction: float) -> int | None:
+    """The bin holding the nearest rank (ceil(fraction * n)) of a bin → count histogram."""
     total = sum(histogram.values())
     if total <= 0:
         return None
@@ -43,8 +44,28 @@ def percentile(histogram: Mapping[int, int], fraction: float) -> float | None:
     for index in sorted(histogram):
         seen += histogram[index]
         if seen >= rank:
-            return bin_value(index)
-    return bin_value(max(histogram))
+            return index
+    return max(histogram)
+
+
+def consistent_value(index: int, mean: float | None) -> float:
+    """A bin's reported value, raised to `mean` when the mean lies inside the bin above the
+    middle. The exact percentile is somewhere in the bin, so the mean is as true an answer as
+    the middle, and a p95 drawn under the average reads as a bug. A mean above the bin stays
+    above: then the percentile really is lower than the mean (a few slow outliers)."""
+    value = bin_value(index)
+    if mean is None or mean <= value:
+        return value
+    upper = EDGES[index] if index < TOP_BIN else math.inf
+    return mean if mean < upper else value
+
+
+def exact_percentile(values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of raw values: one of them, so within their min and max."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
 def bin_sql(column: str, dialect: str) -> str:

@@ -791,9 +791,19 @@ export interface components {
             failed: number;
             /**
              * P95 Duration Ms
-             * @description p95 of successful durations from the histograms (+9.05 % / -8.3 %); null if none succeeded
+             * @description p95 of the bucket's successful durations: exact while the window holds up to 1000 of them, else from the histograms (+9.05 % / -8.3 %, not under the bucket's average unless the exact value must be); null if none succeeded
              */
             p95_duration_ms: number | null;
+            /**
+             * Pending
+             * @description Of those, still waiting for a worker
+             */
+            pending: number;
+            /**
+             * Running
+             * @description Of those, started and not finished
+             */
+            running: number;
             /** Success */
             success: number;
             /**
@@ -815,6 +825,11 @@ export interface components {
             created_at: string;
             /** Duration Ms */
             duration_ms: number | null;
+            /**
+             * Error Message
+             * @description The latest attempt's error, if it has one
+             */
+            error_message: string | null;
             /** Params */
             params: unknown | null;
             /** Progress */
@@ -893,7 +908,7 @@ export interface components {
             failed: number;
             /**
              * P95 Duration Ms
-             * @description Nearest-rank p95 of successful ones, from duration histograms: within +9.05 % / -8.3 % of the exact value
+             * @description Nearest-rank p95 of successful ones: exact while the window holds up to 1000 of them, else from duration histograms (within +9.05 % / -8.3 % of the exact value, and not under the average unless the exact value must be)
              */
             p95_duration_ms: number | null;
             /** Pending */
@@ -921,6 +936,12 @@ export interface components {
         TimeseriesResponse: {
             /** Bucket Seconds */
             bucket_seconds: number;
+            /**
+             * Generated At
+             * Format: date-time
+             * @description When the series was read, UTC
+             */
+            generated_at: string;
             /** Series */
             series: components["schemas"]["SeriesBucket"][];
             /** Time Window Hours */

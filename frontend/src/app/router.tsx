@@ -25,8 +25,9 @@ export function AppRoutes() {
         <Route path="analyses" element={<AnalysesPage />} />
         <Route path="analyses/:kind/*" element={<AnalysisPage />} />
         <Route path="queues" element={<QueuesPage />} />
+        {/* Inside the layout: a mistyped address keeps the header and navigation. */}
+        <Route path="*" element={<NotFoundPage />} />
       </Route>
-      <Route path="*" element={<NotFoundPage />} />
     </Routes>
   );
 }

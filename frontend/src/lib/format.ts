@@ -22,6 +22,11 @@ export function formatCount(n: number): string {
   return n.toLocaleString("en-US");
 }
 
+/** A count with its noun, singular for exactly one: "1 execution", "1,234 executions". */
+export function formatCountOf(n: number, noun: string): string {
+  return `${formatCount(n)} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 /** A duration in words for "cached 5 minutes ago": 42 → "42 seconds", 7200 → "2 hours". */
 export function formatAge(seconds: number): string {
   const units: [number, string][] = [

@@ -69,17 +69,21 @@ class MetricsResponse(BaseModel):
 class SeriesBucket(BaseModel):
     bucket_start: datetime = Field(description="Start of the bucket, UTC")
     total: int = Field(description="Executions created in the bucket, any status")
+    pending: int = Field(description="Of those, still waiting for a worker")
+    running: int = Field(description="Of those, started and not finished")
     success: int
     failed: int
     cancelled: int
     p95_duration_ms: float | None = Field(
-        description="p95 of successful durations from the histograms (+9.05 % / -8.3 %); "
-        "null if none succeeded"
+        description="p95 of the bucket's successful durations: exact while the window holds up "
+        "to 1000 of them, else from the histograms (+9.05 % / -8.3 %, not under the bucket's "
+        "average unless the exact value must be); null if none succeeded"
     )
 
 
 class TimeseriesResponse(BaseModel):
     time_window_hours: int
+    generated_at: datetime = Field(description="When the series was read, UTC")
     bucket_seconds: int
     series: list[SeriesBucket]
 
@@ -110,6 +114,7 @@ class TaskDetail(BaseModel):
     started_at: datetime | None
     completed_at: datetime | None
     duration_ms: float | None
+    error_message: str | None = Field(description="The latest attempt's error, if it has one")
     attempts: list[AttemptItem]
 
 

@@ -3,6 +3,11 @@ import { baseOptions, themeColor } from "./register";
 
 export type Series = { label: string; values: (number | null)[]; color: string; fill?: boolean };
 
+/** A lone value has no line to sit on: it is drawn as a point, or the chart looks empty. */
+export function pointRadiusFor(values: (number | null)[]): number {
+  return values.filter((v) => v !== null).length === 1 ? 4 : 0;
+}
+
 /** Lines over shared x labels. `color` names a CSS variable such as "--good". */
 export default function LineChart({ labels, series, yTitle }: { labels: string[]; series: Series[]; yTitle?: string }) {
   const options = baseOptions();
@@ -16,7 +21,8 @@ export default function LineChart({ labels, series, yTitle }: { labels: string[]
           borderColor: themeColor(s.color),
           backgroundColor: themeColor(s.color) + "33",
           fill: s.fill ?? false,
-          pointRadius: 0,
+          pointRadius: pointRadiusFor(s.values),
+          pointBackgroundColor: themeColor(s.color),
           borderWidth: 2,
           tension: 0.2,
           spanGaps: true,

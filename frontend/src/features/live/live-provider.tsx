@@ -11,10 +11,12 @@ const LiveContext = createContext<Live | null>(null);
 
 /** How often, at most, a stream of events refetches the dashboard's numbers. */
 const REFRESH_THROTTLE_MS = 2_000;
+/** The charts, less often: a 30-day series costs several times the cards, and moves slowly. */
+export const CHARTS_REFRESH_MS = 10_000;
 
 /**
  * One live connection for the signed-in session. Events feed the activity list and,
- * throttled, refetch metrics and history; after a gap (reconnect, resync, dropped
+ * throttled, refetch metrics, history and charts; after a gap (reconnect, resync, dropped
  * events) every query refetches, so nothing missed stays missing.
  */
 export function LiveProvider({ children }: { children: ReactNode }) {
@@ -30,9 +32,14 @@ export function LiveProvider({ children }: { children: ReactNode }) {
       void queryClient.invalidateQueries({ queryKey: ["monitoring"] });
       void queryClient.invalidateQueries({ queryKey: ["queues"] });
     }, REFRESH_THROTTLE_MS);
+    const refreshCharts = throttle(
+      () => void queryClient.invalidateQueries({ queryKey: ["charts"] }),
+      CHARTS_REFRESH_MS,
+    );
     const offEvents = connection.onEvents((events) => {
       feed.add(events);
       refreshNumbers();
+      refreshCharts();
     });
     const offGap = connection.onGap(() => void queryClient.invalidateQueries());
     connection.start();

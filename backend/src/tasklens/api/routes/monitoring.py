@@ -66,6 +66,7 @@ async def get_timeseries(
     series = await monitoring.timeseries(session, time_window, task_name or None)
     return TimeseriesResponse(
         time_window_hours=time_window,
+        generated_at=datetime.now(UTC),
         bucket_seconds=series.bucket_seconds,
         series=[SeriesBucket(**b.model_dump()) for b in series.buckets],
     )

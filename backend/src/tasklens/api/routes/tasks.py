@@ -34,6 +34,7 @@ async def get_task(
         started_at=first.started_at,
         completed_at=last.completed_at,
         duration_ms=last.duration_ms,
+        error_message=last.error_message,
         attempts=[AttemptItem.model_validate(a) for a in attempts],
     )
 

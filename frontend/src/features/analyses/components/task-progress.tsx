@@ -35,7 +35,7 @@ export function TaskProgress({ taskId }: { taskId: string }) {
   const status = live?.status ?? detail?.status ?? "pending";
   const progress = Math.max(live?.progress ?? 0, detail?.progress ?? 0);
   const message = live?.message ?? detail?.progress_message ?? null;
-  const error = live?.error ?? detail?.attempts.at(-1)?.error_message ?? null;
+  const error = live?.error ?? detail?.error_message ?? null;
   const finished = status === "success" || status === "failed" || status === "cancelled";
 
   useEffect(() => {

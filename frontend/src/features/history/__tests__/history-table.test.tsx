@@ -1,4 +1,4 @@
-import { act, screen, within } from "@testing-library/react";
+import { act, cleanup, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { setToken } from "@/features/auth";
@@ -80,6 +80,33 @@ describe("history table", () => {
     await user.selectOptions(await screen.findByLabelText("Task name"), "emails.send");
     expect(api.seen.at(-1)!.get("task_name")).toBe("emails.send");
     expect(window.location.search).toContain("task_name=emails.send");
+  });
+
+  it("counts in words that read right: one execution, and page 1 of 1 when there are none", async () => {
+    setToken("t");
+    let total = 1;
+    stubFetch(
+      dashboardApi({
+        "/api/v1/monitoring/history": () =>
+          jsonResponse({
+            total_count: total,
+            page: 1,
+            page_size: 25,
+            total_pages: total,
+            items: total ? [failed] : [],
+          }),
+      }),
+    );
+    renderApp("/monitoring");
+    expect(await screen.findByTestId("history-total")).toHaveTextContent(/^1 execution$/);
+    expect(screen.getByText("Page 1 of 1")).toBeInTheDocument();
+    cleanup();
+
+    total = 0; // the API says total_pages 0 for no rows
+    renderApp("/monitoring?status=cancelled");
+    expect(await screen.findByTestId("history-total")).toHaveTextContent(/^0 executions$/);
+    expect(screen.getByText("Page 1 of 1")).toBeInTheDocument();
+    expect(screen.queryByText(/of 0/)).toBeNull();
   });
 
   it("pages forward and back through the URL", async () => {

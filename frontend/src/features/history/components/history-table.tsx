@@ -3,7 +3,7 @@ import { Fragment, useCallback, useMemo, useRef, useState } from "react";
 import { useSearchParams } from "react-router";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
-import { formatCount, formatDateTime, formatDuration } from "@/lib/format";
+import { formatCount, formatCountOf, formatDateTime, formatDuration } from "@/lib/format";
 import { throttle } from "@/lib/throttle";
 import { useHistory, type TaskLogItem } from "../api/get-history";
 import { readFilters, writeFilters, type HistoryFilters } from "../history-filters";
@@ -88,7 +88,7 @@ export function HistoryTable() {
     });
 
   const { data, error } = history;
-  const totalPages = data?.total_pages ?? 1;
+  const totalPages = Math.max(1, data?.total_pages ?? 1); // no rows is still page 1 of 1
 
   return (
     <section className="card history" aria-labelledby="history-title">
@@ -97,7 +97,7 @@ export function HistoryTable() {
         {data && (
           <span className="muted small" data-testid="history-total">
             {data.total_is_estimate ? "about " : ""}
-            {formatCount(data.total_count)} executions
+            {formatCountOf(data.total_count, "execution")}
           </span>
         )}
       </header>

@@ -51,6 +51,50 @@ describe("live activity feed", () => {
     expect(await screen.findAllByText("live")).not.toHaveLength(0);
   });
 
+  it("never shows a task going back: a late pending lands below the task's later states", async () => {
+    setToken("secret-1");
+    stubFetch(dashboardApi());
+    renderApp("/monitoring");
+    const socket = FakeWebSocket.latest();
+    act(() => {
+      socket.open();
+      // The worker's events overtake the API's `pending`, which comes from another process.
+      socket.serverSend(taskEvent("reports.build", "running", { task_id: "a" }, "1"));
+      socket.serverSend(taskEvent("emails.send", "pending", { task_id: "b" }, "2"));
+      socket.serverSend(taskEvent("reports.build", "success", { task_id: "a", duration_ms: 10 }, "3"));
+    });
+    act(() => socket.serverSend(taskEvent("reports.build", "pending", { task_id: "a" }, "4")));
+
+    const feed = await screen.findByRole("list", { name: "Recent task events" });
+    await waitFor(() => expect(within(feed).getAllByRole("listitem")).toHaveLength(4));
+    const shown = within(feed)
+      .getAllByRole("listitem")
+      .map((item) => item.getAttribute("data-event-key"));
+    // Down the list a task only goes back in its life: success, running, then the late pending.
+    expect(shown).toEqual(["a:1:success", "b:1:pending", "a:1:running", "a:1:pending"]);
+  });
+
+  it("orders each task's states by how far it got, attempts included", () => {
+    const store = new FeedStore();
+    const event = (status: TaskEvent["status"], attempt = 1, task_id = "a") =>
+      taskEvent("reports.build", status, { task_id, attempt }) as TaskEvent;
+    store.add([event("failed"), event("pending", 2)]);
+    store.add([event("running"), event("success", 2), event("running", 2)]);
+    const shown = store.getSnapshot().map(({ event: e }) => `${e.data.attempt}:${e.status}`);
+    // Newest first, and down the list a task only ever goes back in its life, never forward.
+    expect(shown).toEqual(["2:success", "2:running", "2:pending", "1:failed", "1:running"]);
+  });
+
+  it("drops a late event whose later states have left the feed", () => {
+    const store = new FeedStore(3);
+    const event = (status: TaskEvent["status"], task_id: string) =>
+      taskEvent("demo.noop", status, { task_id }) as TaskEvent;
+    store.add([event("success", "old")]);
+    store.add([event("success", "x"), event("success", "y"), event("success", "z")]);
+    store.add([event("pending", "old")]);
+    expect(store.getSnapshot().map((e) => e.event.data.task_id)).toEqual(["z", "y", "x"]);
+  });
+
   it("keeps the last 50 events however fast they come", () => {
     const store = new FeedStore();
     const burst: TaskEvent[] = Array.from(

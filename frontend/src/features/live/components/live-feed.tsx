@@ -30,7 +30,9 @@ export function LiveFeed() {
         <ConnectionStatus />
       </header>
       {entries.length === 0 ? (
-        <p className="muted small">Waiting for task events…</p>
+        <p className="muted small">
+          Waiting for task events… They appear as soon as a task is queued, e.g. with <code>./dev demo 50</code>.
+        </p>
       ) : (
         <ol className="feed__list" aria-label="Recent task events">
           {entries.map(({ seq, event }) => (

@@ -33,7 +33,12 @@ export const metricsResponse: MetricsResponse = {
 };
 
 export const emptyHistory = { total_count: 0, page: 1, page_size: 25, total_pages: 1, items: [] };
-export const emptyTimeseries = { time_window_hours: 24, bucket_seconds: 3600, series: [] };
+export const emptyTimeseries = {
+  time_window_hours: 24,
+  generated_at: "2025-01-02T03:04:05Z",
+  bucket_seconds: 3600,
+  series: [],
+};
 
 /** The dashboard's calls with quiet defaults; a test overrides the one it is about. */
 export function dashboardApi(overrides: Record<string, () => Response | undefined> = {}) {

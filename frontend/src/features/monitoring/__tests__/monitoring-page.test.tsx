@@ -61,9 +61,37 @@ describe("MonitoringPage", () => {
     expect(fetchMock).not.toHaveBeenCalled();
   });
 
-  it("shows a not-found page for unknown routes", () => {
+  it("shows a not-found page for unknown routes, inside the app's header and navigation", async () => {
+    setToken("secret-1");
+    stubFetch(dashboardApi());
     renderApp("/no/such/page");
     expect(screen.getByRole("heading", { name: "Page not found" })).toBeInTheDocument();
     expect(screen.getByText("/no/such/page")).toBeInTheDocument();
+    const nav = screen.getByRole("navigation", { name: "Main" });
+    expect(within(nav).getByRole("link", { name: "Queues" })).toBeInTheDocument();
+    expect(await screen.findByText("alice")).toBeInTheDocument();
+  });
+
+  it("tells a new user how to get numbers, without markdown in the text", async () => {
+    setToken("secret-1");
+    const none = { ...metricsResponse, time_window_hours: 1, metrics: [] };
+    stubFetch(dashboardApi({ "/api/v1/monitoring/metrics": () => jsonResponse(none) }));
+    renderApp("/monitoring?window=1");
+    const empty = (await screen.findByText("No task executions in the last hour.")).parentElement!;
+    expect(empty).toHaveTextContent("Queue demo tasks with ./dev demo 50");
+    expect(empty).toHaveTextContent("a worker must be running");
+    expect(screen.getByText(/Waiting for task events/)).toHaveTextContent("./dev demo 50");
+    expect(document.body.textContent).not.toContain("`");
+  });
+
+  it("says 1 run, not 1 runs", async () => {
+    setToken("secret-1");
+    const one = { ...metricsResponse.metrics[1]!, total_executions: 1, pending: 1 };
+    stubFetch(
+      dashboardApi({ "/api/v1/monitoring/metrics": () => jsonResponse({ ...metricsResponse, metrics: [one] }) }),
+    );
+    renderApp("/monitoring");
+    const card = await screen.findByRole("article", { name: "emails.send" });
+    expect(within(card).getByText("1 run")).toBeInTheDocument();
   });
 });

@@ -12,7 +12,7 @@ export async function getTimeseries(timeWindow: number, signal?: AbortSignal): P
   );
 }
 
-/** Throughput, failures and p95 duration per time bucket, for the charts. */
+/** Throughput, failures and p95 duration per time bucket, for the charts (live events refresh them too). */
 export function useTimeseries(timeWindow: number) {
   return useQuery({
     queryKey: ["charts", timeWindow],

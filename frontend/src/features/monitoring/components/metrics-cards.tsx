@@ -1,5 +1,5 @@
 import type { TaskMetricsItem } from "../api/get-metrics";
-import { formatCount, formatDuration, formatRate } from "@/lib/format";
+import { formatCount, formatCountOf, formatDuration, formatRate } from "@/lib/format";
 
 const STATES = ["pending", "running", "success", "failed", "cancelled"] as const;
 
@@ -18,7 +18,7 @@ export function MetricsCard({ item }: { item: TaskMetricsItem }) {
         <h2 id={headingId} className="metrics-card__title" title={item.task_name}>
           {item.task_name}
         </h2>
-        <span className="muted">{formatCount(item.total_executions)} runs</span>
+        <span className="muted">{formatCountOf(item.total_executions, "run")}</span>
       </header>
       <dl className="metrics-card__states">
         {STATES.map((state) => (

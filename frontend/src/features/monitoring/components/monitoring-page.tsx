@@ -50,7 +50,15 @@ function HealthCards({ timeWindow }: { timeWindow: number }) {
         {error !== null && !metrics.isFetching ? " · refresh failed, showing earlier data" : ""}
       </p>
       {data.metrics.length === 0 ? (
-        <p className="card placeholder">No task executions in the last {data.time_window_hours} hours.</p>
+        <div className="card placeholder">
+          <p>
+            No task executions in the last {data.time_window_hours === 1 ? "hour" : `${data.time_window_hours} hours`}.
+          </p>
+          <p className="muted small">
+            Queue demo tasks with <code>./dev demo 50</code> (or <code>tasklens demo --count 50</code>); a worker must
+            be running for them to finish: <code>./dev tasklens worker</code>.
+          </p>
+        </div>
       ) : (
         <MetricsCards metrics={data.metrics} />
       )}

@@ -1,5 +1,6 @@
 import { LineChart } from "@/components/charts";
-import { useTimeseries } from "../api/get-timeseries";
+import { formatClock } from "@/lib/format";
+import { useTimeseries, type Timeseries } from "../api/get-timeseries";
 
 function bucketLabel(iso: string, bucketSeconds: number): string {
   const date = new Date(iso);
@@ -10,9 +11,16 @@ function bucketLabel(iso: string, bucketSeconds: number): string {
   return date.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false });
 }
 
-/** Runs and failures per bucket, and the p95 duration, over the selected window. */
+type Bucket = Timeseries["series"][number];
+
+/** Finished means an outcome: a queued or running task has none yet, so it is not counted. */
+export function finished(bucket: Bucket): number {
+  return bucket.success + bucket.failed + bucket.cancelled;
+}
+
+/** Executions per bucket by outcome, and the p95 duration, over the selected window. */
 export function ThroughputCharts({ timeWindow }: { timeWindow: number }) {
-  const { data, error } = useTimeseries(timeWindow);
+  const { data, error, isFetching } = useTimeseries(timeWindow);
   if (data === undefined) {
     return (
       <p className={error ? "card placeholder placeholder--error" : "placeholder"} role={error ? "alert" : "status"}>
@@ -21,18 +29,28 @@ export function ThroughputCharts({ timeWindow }: { timeWindow: number }) {
     );
   }
   if (data.series.every((b) => b.total === 0)) {
-    return <p className="card placeholder">No finished executions to chart in this window.</p>;
+    return (
+      <p className="card placeholder">
+        No executions to chart in this window. Queue some with <code>./dev demo 50</code> and start a worker.
+      </p>
+    );
   }
   const labels = data.series.map((b) => bucketLabel(b.bucket_start, data.bucket_seconds));
   return (
     <section className="charts" aria-label="Charts">
+      <p className="muted small" data-testid="charts-drawn-at">
+        Charts drawn at {formatClock(data.generated_at)}
+        {isFetching ? " · refreshing…" : ""}
+        {error !== null && !isFetching ? " · refresh failed, showing earlier data" : ""}
+      </p>
       <div className="card">
         <LineChart
           title="Throughput and failures"
           labels={labels}
           series={[
-            { label: "finished", values: data.series.map((b) => b.total), color: "--accent", fill: true },
+            { label: "finished", values: data.series.map(finished), color: "--accent", fill: true },
             { label: "failed", values: data.series.map((b) => b.failed), color: "--bad" },
+            { label: "queued or running", values: data.series.map((b) => b.pending + b.running), color: "--muted" },
           ]}
         />
       </div>

@@ -45,10 +45,10 @@ function failedTask(id: string) {
   };
 }
 
-function api(role: "operator" | "viewer", posted: Request[] = []) {
+function api(role: "operator" | "viewer", posted: Request[] = [], served = queues) {
   return (url: URL, request: Request) => {
     if (url.pathname === "/api/v1/me") return jsonResponse({ name: "bob", role });
-    if (url.pathname === "/api/v1/queues") return jsonResponse(queues);
+    if (url.pathname === "/api/v1/queues") return jsonResponse(served);
     if (url.pathname === "/api/v1/monitoring/history") {
       const failed = url.searchParams.get("status") === "failed";
       const items = failed ? [failedTask("f-1")] : [];
@@ -80,6 +80,15 @@ describe("queues page", () => {
     expect(await within(failed).findByText("Retried as f-2")).toBeInTheDocument();
     expect(posted).toHaveLength(1);
     expect(screen.getByRole("heading", { name: "Run demo tasks" })).toBeInTheDocument();
+  });
+
+  it("with no worker, says how to start one in plain text", async () => {
+    setToken("t");
+    stubFetch(api("viewer", [], { ...queues, workers: [] }));
+    renderApp("/queues");
+    const hint = await screen.findByText(/No worker has reported in/);
+    expect(hint).toHaveTextContent("Start one with tasklens worker");
+    expect(hint.textContent).not.toContain("`");
   });
 
   it("a viewer sees the same data without any operator action", async () => {

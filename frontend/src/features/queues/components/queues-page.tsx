@@ -51,7 +51,10 @@ function QueuesAndWorkers() {
       <section className="card" aria-labelledby="workers-title">
         <h2 id="workers-title">Workers</h2>
         {data.workers.length === 0 ? (
-          <p className="muted small">No worker has reported in. Start one with `tasklens worker`.</p>
+          <p className="muted small">
+            No worker has reported in. Start one with <code>tasklens worker</code> (<code>./dev tasklens worker</code>{" "}
+            in a checkout).
+          </p>
         ) : (
           <div className="table-scroll">
             <table className="table">
