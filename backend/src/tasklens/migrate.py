@@ -131,6 +131,12 @@ def _below_prefix(revision: str) -> bool:
 
 
 def downgrade(database_url: str, revision: str, schema: str | None = None) -> None:
+    legacy = _run_on(database_url, schema, lambda conn: legacy_revision(conn, schema))
+    if legacy is not None:
+        raise MigrationRefused(
+            f"this database has TaskLens's tables in the layout before 0006 (at {legacy}, "
+            "its version in alembic_version): run `tasklens migrate` first, then downgrade"
+        )
     to_base = revision == "base"
     if _run_on(database_url, schema, sqlite_plain):
         command.downgrade(alembic_config(database_url, schema, sqlite_plain=True), revision)
@@ -242,6 +248,11 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert head is not None
     return head
+
+
+class MigrationRefused(RuntimeError):
+    """A migration that would break the database or the app's objects in it; the message
+    says why and what to do (`tasklens` prints it as one line)."""
 
 
 class SchemaOutOfDate(RuntimeError):

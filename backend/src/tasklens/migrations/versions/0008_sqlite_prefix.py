@@ -7,10 +7,9 @@ SQLite has no schemas, so TaskLens keeps apart from the app sharing its file by 
 (`tracking.database.OWN_NAMES`): an app may have its own `task_execution_logs`. A file
 migrated by 0001-0007 before this revision has the unprefixed names (migrate.upgrade brings
 such a file to 0007 under them first); they are renamed in place: `ALTER TABLE … RENAME`
-keeps the rows, and SQLite rewrites the indexes' and triggers' references to the table; the
-indexes and triggers themselves cannot be renamed, so each is made again, from its own
-stored SQL, under its new name. A file whose tables 0001-0007 made prefixed has nothing to
-rename.
+keeps the rows; indexes and triggers cannot be renamed, so each is made again from its own
+stored SQL, with TaskLens's names in it mapped. A file whose tables 0001-0007 made prefixed
+has nothing to rename.
 
 Downgrading restores the unprefixed names, so an older TaskLens reads the file again (the
 revisions before run under those names: migrate.downgrade); unless the downgrade goes to
@@ -24,6 +23,7 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 from alembic import context, op
 
+from tasklens.migrate import MigrationRefused
 from tasklens.tracking.database import OWN_NAMES, SQLITE_PREFIX
 from tasklens.tracking.models import TASKLENS_TABLES
 
@@ -51,25 +51,26 @@ def _rename(old: Callable[[str], str], new: Callable[[str], str]) -> None:
     present = _objects(bind)
     taken = sorted(new(n) for n in OWN_NAMES if old(n) in present and new(n) in present)
     if taken:
-        raise RuntimeError(
-            f"cannot rename TaskLens's tables: the database already has {', '.join(taken)}"
+        raise MigrationRefused(
+            f"cannot give TaskLens's tables their names before 0008: the database has "
+            f"{', '.join(taken)} of its own (a downgrade to base needs none of them)"
         )
+    # SQLite's ALTER TABLE RENAME rewrites the triggers on the table, but turns their
+    # upserts' `excluded.x` into `"<table>".x` (SQLite 3.40): the triggers and indexes are
+    # dropped first and made again from their own SQL, TaskLens's names mapped.
+    names = re.compile(rf"\b({'|'.join(sorted(map(re.escape, map(old, OWN_NAMES))))})\b")
+    mapping = {old(n): new(n) for n in OWN_NAMES}
+    remade = []
+    for name in sorted(OWN_NAMES - TASKLENS_TABLES):
+        kind, sql = present.get(old(name), ("", None))
+        if kind in ("index", "trigger") and sql is not None:
+            op.execute(f'DROP {kind.upper()} "{old(name)}"')
+            remade.append(names.sub(lambda m: mapping[m.group(1)], sql))
     for table in sorted(TASKLENS_TABLES):
         if old(table) in present:
             op.execute(f'ALTER TABLE "{old(table)}" RENAME TO "{new(table)}"')
-    present = _objects(bind)  # the renames rewrote the indexes' and triggers' SQL
-    for name in sorted(OWN_NAMES - TASKLENS_TABLES):
-        kind, sql = present.get(old(name), ("", None))
-        if kind not in ("index", "trigger") or sql is None:
-            continue
-        header = re.compile(
-            rf'^(CREATE\s+(?:UNIQUE\s+)?{kind}\s+)"?{re.escape(old(name))}"?(?=\s)', re.I
-        )
-        renamed, count = header.subn(rf'\1"{new(name)}"', sql, count=1)
-        if count != 1:
-            raise RuntimeError(f"cannot rename {kind} {old(name)}: unexpected SQL {sql!r}")
-        op.execute(f'DROP {kind.upper()} "{old(name)}"')
-        op.execute(renamed)
+    for sql in remade:
+        op.execute(sql)
 
 
 def upgrade() -> None:
