@@ -1,9 +1,9 @@
 """Failures an operator can fix, told in one line instead of a traceback.
 
 `tasklens` commands meet an unreachable database or Redis, a database nobody migrated, a
-schema behind the code, or a migration refused (migrate.MigrationRefused). Each becomes `tasklens: <what> (<where>)`, exit code 1, with every
-password taken out: of the URL shown and of the driver's own text. Anything else is a bug
-and keeps its traceback.
+schema behind the code, or a migration refused (migrate.MigrationRefused). Each becomes
+`tasklens: <what> (<where>)`, exit code 1, with every password taken out: of the URL shown
+and of the driver's own text. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
