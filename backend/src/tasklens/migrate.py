@@ -3,7 +3,8 @@
 TaskLens shares its database with the app it watches, so it keeps to its own corner: on
 PostgreSQL its tables and its Alembic version table (`alembic_version`) live in its own schema
 (`TASKLENS_DB_SCHEMA`, reached through the connections' `search_path`, database.py); on
-SQLite, which has no schemas, its version table is `tasklens_alembic_version`. The app's own
+SQLite, which has no schemas, its names start with `tasklens_` (its version table is
+`tasklens_alembic_version`, its tables since 0008 `tasklens_<name>`). The app's own
 `alembic_version` and tables are never read or written, except to adopt a database of the
 old layout (below).
 
