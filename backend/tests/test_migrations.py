@@ -493,7 +493,8 @@ def test_sqlite_tasklens_names_all_its_objects_apart_and_leaves_the_apps_namesak
     """`tasklens migrate` on an app's file that already has its own `task_execution_logs`
     (with an index and a trigger of TaskLens's names) and its own `alembic_version`: every
     object TaskLens makes is named `tasklens_…`, TaskLens's triggers count into its own
-    tables, and `--downgrade base` leaves the app's file exactly as it was."""
+    tables, the embedded server runs on the file, and `--downgrade base` leaves the app's
+    file exactly as it was."""
     path = tmp_path / "app.db"
     _sqlite(path, *USER_APP_SQLITE)
     before = _user_app_state(path)
@@ -525,6 +526,20 @@ def test_sqlite_tasklens_names_all_its_objects_apart_and_leaves_the_apps_namesak
         [("demo.quick", "failed", 1), ("demo.quick", "success", 1)],
         [("failed", 1), ("success", 1)],
     ]
+    assert _user_app_state(path) == before
+
+    # The embedded server runs on the file beside the app's namesakes.
+    stack = Stack(tmp_path, {**env, "TASKLENS_REDIS_URL": "", "TASKLENS_API_TOKENS": API_TOKENS})
+    try:
+        api = stack.launch_api()
+        api.wait_healthy(timeout=120)
+        [task_id] = api.enqueue("demo.quick", n=1)
+        api.wait_task(task_id, "success", timeout=60)
+    finally:
+        stack.stop_all()
+    assert _sqlite(
+        path, f"SELECT status FROM tasklens_task_execution_logs WHERE task_id = '{task_id}'"
+    ) == [[("success",)]]
     assert _user_app_state(path) == before
 
     downgraded = _cli("migrate", "--downgrade", "base", env=env)
