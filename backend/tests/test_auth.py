@@ -233,7 +233,7 @@ def test_a_minted_token_is_stored_only_as_its_digest(stack: Stack, api: Api) -> 
         assert client.get("/api/v1/me").json() == {"name": "auditor", "role": "viewer"}
     database = stack.env["TASKLENS_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
     with sqlite3.connect(database) as conn:
-        rows = conn.execute("SELECT * FROM api_tokens WHERE name = 'auditor'").fetchall()
+        rows = conn.execute("SELECT * FROM tasklens_api_tokens WHERE name = 'auditor'").fetchall()
     assert len(rows) == 1
     assert hashlib.sha256(token.encode()).hexdigest() in rows[0]
     assert not any(token in str(value) for value in rows[0])

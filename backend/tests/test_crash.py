@@ -20,7 +20,7 @@ from support import Stack, wait_for
 
 from tasklens import migrate
 from tasklens.reaper import LOST_ERROR, NEVER_RAN_ERROR, Reaper, this_worker
-from tasklens.tracking.database import connect_postgres, create_engine
+from tasklens.tracking.database import connect_postgres, create_engine, own_name
 from tasklens.tracking.heartbeat import WORKERS_KEY
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.middleware import HANDED_BACK_ERROR, STOPPED_ERROR
@@ -217,7 +217,9 @@ def sqlite_rows(stack: Stack) -> dict[str, tuple[str, str | None]]:
     """task_id -> (status, error_message), read from the file itself."""
     path = stack.env["TASKLENS_DATABASE_URL"].split(":///", 1)[1]
     with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
-        rows = conn.execute("SELECT task_id, status, error_message FROM task_execution_logs")
+        rows = conn.execute(
+            "SELECT task_id, status, error_message FROM tasklens_task_execution_logs"
+        )
         return {task_id: (status, error) for task_id, status, error in rows}
 
 
@@ -318,7 +320,10 @@ def test_queued_rows_of_a_gone_embedded_server_are_closed_and_no_one_elses(
             assert await reaper.close_own_queue() == 1
             async with engine.connect() as conn:
                 rows = await conn.execute(
-                    sa.text("SELECT task_id, status, error_message FROM task_execution_logs")
+                    sa.text(
+                        "SELECT task_id, status, error_message FROM "
+                        + own_name("task_execution_logs", engine.dialect)
+                    )
                 )
                 return {row.task_id: dict(row._mapping) for row in rows}
         finally:

@@ -162,7 +162,7 @@ def test_an_enqueue_the_log_does_not_take_is_a_503_and_its_tasks_are_logged_late
     def logged() -> bool:
         with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn:
             [[count]] = conn.execute(
-                "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
+                "SELECT count(*) FROM tasklens_task_execution_logs WHERE status = 'success'"
             )
         return bool(count == 5)
 

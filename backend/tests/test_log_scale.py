@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from tasklens import migrate, monitoring, rollups
 from tasklens.log_maintenance import Retention, maintain
-from tasklens.tracking.database import create_engine, session_factory
+from tasklens.tracking.database import create_engine, own_name, session_factory
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import build_recorder
@@ -80,21 +80,22 @@ async def _consistency(url: str) -> tuple[list[tuple[object, ...]], Counter[tupl
     """Asserts that the counts and both histogram grains equal what the rows say; returns
     the rows (task_id, status, created_at, duration_ms) and the recomputed histogram."""
     engine = create_engine(url)
+    log, counts_table, histogram_table = (
+        own_name(n, engine.dialect)
+        for n in ("task_execution_logs", "task_log_counts", "task_duration_histogram")
+    )
     async with engine.connect() as conn:
         rows = [
             tuple(r)
             for r in await conn.execute(
-                sa.text(
-                    "SELECT task_id, task_name, status, created_at, duration_ms "
-                    "FROM task_execution_logs"
-                )
+                sa.text(f"SELECT task_id, task_name, status, created_at, duration_ms FROM {log}")
             )
         ]
         counts = Counter(
             {
                 (_hour(b), n, s): int(c)
                 for b, n, s, c in await conn.execute(
-                    sa.text("SELECT bucket, task_name, status, count FROM task_log_counts")
+                    sa.text(f"SELECT bucket, task_name, status, count FROM {counts_table}")
                 )
                 if c
             }
@@ -105,7 +106,7 @@ async def _consistency(url: str) -> tuple[list[tuple[object, ...]], Counter[tupl
                 for g, b, n, s, i, c in await conn.execute(
                     sa.text(
                         "SELECT grain, bucket, task_name, status, bin, count "
-                        "FROM task_duration_histogram"
+                        f"FROM {histogram_table}"
                     )
                 )
                 if c

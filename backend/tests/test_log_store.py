@@ -19,7 +19,7 @@ from support import free_port
 
 from tasklens import migrate
 from tasklens.reaper import LOST_ERROR, Reaper
-from tasklens.tracking.database import create_engine
+from tasklens.tracking.database import create_engine, own_name
 from tasklens.tracking.event_stream import RedisEventStream, parse_event_id
 from tasklens.tracking.lifecycle import LifecycleChange, running_change, succeeded_change
 from tasklens.tracking.models import TaskStatus
@@ -45,11 +45,12 @@ async def recorder(database_url: str) -> AsyncIterator[tuple[LifecycleRecorder, 
 
 async def _rows(url: str) -> list[dict[str, object]]:
     engine = create_engine(url)
+    log = own_name("task_execution_logs", engine.dialect)
     async with engine.connect() as conn:
         result = await conn.execute(
             sa.text(
                 "SELECT task_id, attempt, status, params, queue, worker, started_at, "
-                "duration_ms, created_at FROM task_execution_logs ORDER BY task_id, attempt"
+                f"duration_ms, created_at FROM {log} ORDER BY task_id, attempt"
             )
         )
         rows = [dict(r._mapping) for r in result]
@@ -168,13 +169,11 @@ async def test_a_late_success_over_the_reapers_failed_keeps_none_of_its_error(
     assert in_memory.error_traceback is None
 
     engine = create_engine(url)
+    log = own_name("task_execution_logs", engine.dialect)
     async with engine.connect() as conn:
         row = (
             await conn.execute(
-                sa.text(
-                    "SELECT status, error_message, error_traceback, completed_at "
-                    "FROM task_execution_logs"
-                )
+                sa.text(f"SELECT status, error_message, error_traceback, completed_at FROM {log}")
             )
         ).one()
     await engine.dispose()
@@ -192,10 +191,9 @@ async def test_a_late_success_over_the_reapers_failed_keeps_none_of_its_error(
 
 async def _status_and_error(url: str) -> tuple[str, str | None]:
     engine = create_engine(url)
+    log = own_name("task_execution_logs", engine.dialect)
     async with engine.connect() as conn:
-        row = (
-            await conn.execute(sa.text("SELECT status, error_message FROM task_execution_logs"))
-        ).one()
+        row = (await conn.execute(sa.text(f"SELECT status, error_message FROM {log}"))).one()
     await engine.dispose()
     return row.status, row.error_message
 
@@ -274,13 +272,15 @@ async def test_hourly_counts_follow_every_insert_update_and_delete(
                 await rec.flush()  # some rows go through several writes, some through one
     await rec.flush()
     engine = create_engine(url)
+    log = own_name("task_execution_logs", engine.dialect)
+    counts = own_name("task_log_counts", engine.dialect)
     async with engine.begin() as conn:
-        await conn.execute(sa.text("DELETE FROM task_execution_logs WHERE task_id LIKE 't1%'"))
+        await conn.execute(sa.text(f"DELETE FROM {log} WHERE task_id LIKE 't1%'"))
         logged = (
             await conn.execute(
                 sa.text(
                     "SELECT task_name, status, count(*), count(duration_ms), "
-                    "coalesce(sum(duration_ms), 0) FROM task_execution_logs "
+                    f"coalesce(sum(duration_ms), 0) FROM {log} "
                     "GROUP BY task_name, status"
                 )
             )
@@ -289,13 +289,13 @@ async def test_hourly_counts_follow_every_insert_update_and_delete(
             await conn.execute(
                 sa.text(
                     "SELECT task_name, status, sum(count), sum(duration_count), sum(duration_sum) "
-                    "FROM task_log_counts GROUP BY task_name, status HAVING sum(count) > 0"
+                    f"FROM {counts} GROUP BY task_name, status HAVING sum(count) > 0"
                 )
             )
         ).all()
         buckets = (
             await conn.execute(
-                sa.text("SELECT count(DISTINCT bucket) FROM task_log_counts WHERE count > 0")
+                sa.text(f"SELECT count(DISTINCT bucket) FROM {counts} WHERE count > 0")
             )
         ).scalar()
     await engine.dispose()

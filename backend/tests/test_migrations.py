@@ -4,6 +4,7 @@ of a database it shares with the app it watches."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from conftest import empty_postgres
 from support import API_TOKENS, TASKLENS, Stack, wait_for
 
 from tasklens import migrate
-from tasklens.tracking.database import create_engine
+from tasklens.tracking.database import OWN_NAMES, SQLITE_PREFIX, create_engine
+from tasklens.tracking.models import TASKLENS_TABLES
 
 EXPECTED_INDEXES = {
     "ix_task_logs_name_status_created",
@@ -29,21 +31,24 @@ EXPECTED_INDEXES = {
 
 
 def _inspect(url: str) -> tuple[set[str], set[str], list[list[str]]]:
+    """TaskLens's tables, the log's indexes and unique keys, by their names as TaskLens
+    spells them (SQLite's prefixed names read back unprefixed)."""
+
     async def run() -> tuple[set[str], set[str], list[list[str]]]:
         engine = create_engine(url)
         async with engine.connect() as conn:
 
             def look(sync_conn: sa.Connection) -> tuple[set[str], set[str], list[list[str]]]:
                 inspector = sa.inspect(sync_conn)
-                tables = set(inspector.get_table_names())
-                if "task_execution_logs" not in tables:
+                prefix = SQLITE_PREFIX if sync_conn.dialect.name == "sqlite" else ""
+                present = set(inspector.get_table_names())
+                tables = {n for n in TASKLENS_TABLES if prefix + n in present}
+                log = prefix + "task_execution_logs"
+                if log not in present:
                     return tables, set(), []
-                indexes = {i["name"] for i in inspector.get_indexes("task_execution_logs")}
-                uniques = [
-                    list(u["column_names"])
-                    for u in inspector.get_unique_constraints("task_execution_logs")
-                ]
-                return tables, {str(i) for i in indexes}, uniques
+                indexes = {i["name"] for i in inspector.get_indexes(log)}
+                uniques = [list(u["column_names"]) for u in inspector.get_unique_constraints(log)]
+                return tables, {str(i).removeprefix(prefix) for i in indexes}, uniques
 
             result = await conn.run_sync(look)
         await engine.dispose()
@@ -347,6 +352,26 @@ def test_an_older_database_of_the_old_layout_reaches_0005_where_it_is_then_moves
     ]
 
 
+def test_a_database_of_the_old_layout_downgraded_before_any_upgrade_is_told_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Its version is still in `public.alembic_version`: a downgrade from the new code says
+    to migrate first, in one line, and changes nothing."""
+    url = empty_postgres()
+    _old_layout(url, "0005")
+    before = _counts(url, "public")
+
+    refused = _cli("migrate", "--downgrade", "0003", env={"TASKLENS_DATABASE_URL": url})
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        "tasklens: this database has TaskLens's tables in the layout before 0006 (at 0005"
+    )
+    assert "run `tasklens migrate` first" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert _counts(url, "public") == before
+    assert _sql(url, "SELECT version_num FROM public.alembic_version") == [[("0005",)]]
+
+
 def _counts_where_present(url: str) -> dict[str, int]:
     [present] = _sql(
         url, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
@@ -392,7 +417,9 @@ def test_sqlite_keeps_its_version_apart_from_the_apps(tmp_path: Path) -> None:
     migrate.upgrade(url)
     versions, invoices, tables = look()
     assert versions == [("userapp_0042",)] and invoices == [(1, 9.5)]
-    assert HEAD_TABLES | {"tasklens_alembic_version"} <= tables
+    assert tables == {"alembic_version", "invoices", "tasklens_alembic_version"} | {
+        SQLITE_PREFIX + t for t in HEAD_TABLES
+    }
     with sqlite3.connect(path) as db:
         head = db.execute("SELECT version_num FROM tasklens_alembic_version").fetchall()
     assert head == [(migrate.head_revision(),)]
@@ -401,20 +428,251 @@ def test_sqlite_keeps_its_version_apart_from_the_apps(tmp_path: Path) -> None:
     assert look() == ([("userapp_0042",)], [(1, 9.5)], {"alembic_version", "invoices"})
 
 
-def test_a_sqlite_file_of_the_old_layout_keeps_its_rows(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/old.db"
-    from alembic import command
+# --- SQLite: TaskLens's names prefixed, beside the app's own --------------------------------
 
-    command.upgrade(migrate.alembic_config(url, legacy=True), "0005")
+# The app's own file: its Alembic history, and objects that happen to bear TaskLens's
+# unprefixed names (a table, an index and a trigger).
+USER_APP_SQLITE = (
+    "CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY)",
+    "INSERT INTO alembic_version VALUES ('userapp_0042')",
+    "CREATE TABLE task_execution_logs (id integer PRIMARY KEY, job text NOT NULL UNIQUE, ok int)",
+    "CREATE INDEX ix_task_logs_status ON task_execution_logs (ok)",
+    "CREATE TABLE audit (job text)",
+    "CREATE TRIGGER task_log_counts_insert AFTER INSERT ON task_execution_logs "
+    "BEGIN INSERT INTO audit VALUES (NEW.job); END",
+    "INSERT INTO task_execution_logs (job, ok) VALUES ('nightly-export', 1), ('invoice-run', 0)",
+)
+# Rows in every table of TaskLens, under the names it is given (plain or prefixed).
+TASKLENS_ROWS = (
+    "INSERT INTO {task_execution_logs} (task_id, task_name, status, attempt, duration_ms, "
+    "created_at, updated_at) VALUES ('old-1', 'demo.quick', 'success', 1, 12.5, "
+    "'2026-01-01 10:00:00.000000', '2026-01-01 10:00:00.000000'), ('old-2', 'demo.quick', "
+    "'failed', 1, 40, '2026-01-02 11:00:00.000000', '2026-01-02 11:00:00.000000')",
+    "INSERT INTO {api_tokens} VALUES ('ci', 'viewer', '" + "a" * 64 + "', '2026-01-01')",
+    "INSERT INTO {analysis_results} VALUES ('k1', 'github_user', 'octocat', '{{}}', '{{}}', "
+    "'t1', '2026-01-01')",
+    "INSERT INTO {analysis_refreshes} (key, requested_by, requested_at, task_id, "
+    "deduplicated) VALUES ('k1', 'ci', '2026-01-01', 't1', 0)",
+)
+
+
+def _sqlite(path: Path, *statements: str) -> list[list[tuple[Any, ...]]]:
+    """Each statement's rows, through a plain sqlite3 connection (as the app's own)."""
     import sqlite3
 
-    with sqlite3.connect(tmp_path / "old.db") as db:
-        db.execute("INSERT INTO api_tokens VALUES ('ci', 'viewer', ?, '2026-01-01')", ("a" * 64,))
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        return [db.execute(s).fetchall() for s in statements]
+
+
+def _sqlite_objects(path: Path) -> set[tuple[str, str, str]]:
+    [rows] = _sqlite(path, "SELECT type, name, tbl_name FROM sqlite_master")
+    return {(kind, name, table) for kind, name, table in rows}
+
+
+def _user_app_state(path: Path) -> list[list[tuple[Any, ...]]]:
+    return _sqlite(
+        path,
+        "SELECT type, name, sql FROM sqlite_master WHERE name IN ('alembic_version', "
+        "'task_execution_logs', 'ix_task_logs_status', 'audit', 'task_log_counts_insert') "
+        "ORDER BY name",
+        "SELECT * FROM alembic_version",
+        "SELECT * FROM task_execution_logs ORDER BY id",
+        "SELECT * FROM audit",
+    )
+
+
+def _tasklens_rows(path: Path, prefix: str) -> dict[str, list[tuple[Any, ...]]]:
+    tables = sorted(HEAD_TABLES)
+    rows = _sqlite(path, *(f"SELECT * FROM {prefix}{t} ORDER BY 1, 2, 3" for t in tables))
+    return dict(zip(tables, rows, strict=True))
+
+
+def test_sqlite_tasklens_names_all_its_objects_apart_and_leaves_the_apps_namesakes_alone(
+    tmp_path: Path,
+) -> None:
+    """`tasklens migrate` on an app's file that already has its own `task_execution_logs`
+    (with an index and a trigger of TaskLens's names) and its own `alembic_version`: every
+    object TaskLens makes is named `tasklens_…`, TaskLens's triggers count into its own
+    tables, the embedded server runs on the file, and `--downgrade base` leaves the app's
+    file exactly as it was."""
+    path = tmp_path / "app.db"
+    _sqlite(path, *USER_APP_SQLITE)
+    before = _user_app_state(path)
+    apps = _sqlite_objects(path)
+    env = {"TASKLENS_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+
+    migrated = _cli("migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert _user_app_state(path) == before
+    ours = _sqlite_objects(path) - apps
+    named = {name for _, name, _ in ours if not name.startswith("sqlite_autoindex_")}
+    assert named == {SQLITE_PREFIX + n for n in OWN_NAMES} | {"tasklens_alembic_version"}
+    assert all(  # SQLite's own indexes of TaskLens's keys follow the tables' names
+        name.startswith(("tasklens_", "sqlite_autoindex_tasklens_"))
+        and table.startswith(SQLITE_PREFIX)
+        for _, name, table in ours
+    )
+    assert _sqlite(path, "SELECT version_num FROM tasklens_alembic_version") == [
+        [(migrate.head_revision(),)]
+    ]
+
+    # TaskLens's triggers keep its own counts and totals, none of the app's.
+    _sqlite(path, *(s.format(**{t: SQLITE_PREFIX + t for t in TABLES}) for s in TASKLENS_ROWS))
+    assert _sqlite(
+        path,
+        "SELECT task_name, status, count FROM tasklens_task_log_counts ORDER BY status",
+        "SELECT status, count FROM tasklens_task_outcome_totals ORDER BY status",
+    ) == [
+        [("demo.quick", "failed", 1), ("demo.quick", "success", 1)],
+        [("failed", 1), ("success", 1)],
+    ]
+    assert _user_app_state(path) == before
+
+    # The embedded server runs on the file beside the app's namesakes.
+    stack = Stack(tmp_path, {**env, "TASKLENS_REDIS_URL": "", "TASKLENS_API_TOKENS": API_TOKENS})
+    try:
+        api = stack.launch_api()
+        api.wait_healthy(timeout=120)
+        [task_id] = api.enqueue("demo.quick", n=1)
+        api.wait_task(task_id, "success", timeout=60)
+    finally:
+        stack.stop_all()
+    assert _sqlite(
+        path, f"SELECT status FROM tasklens_task_execution_logs WHERE task_id = '{task_id}'"
+    ) == [[("success",)]]
+    assert _user_app_state(path) == before
+
+    downgraded = _cli("migrate", "--downgrade", "base", env=env)
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert _sqlite_objects(path) == apps
+    assert _user_app_state(path) == before
+
+
+def test_a_sqlite_file_of_the_old_layout_is_renamed_in_place_and_its_downgrade_restores_it(
+    tmp_path: Path,
+) -> None:
+    """A file as TaskLens before 0008 left it (unprefixed names, at 0007): `tasklens
+    migrate` renames its tables, indexes and triggers in place, rows and all, and the
+    triggers go on counting; downgrading to 0007 gives back the very objects and rows an
+    older TaskLens reads, and upgrading again renames them once more."""
+    from alembic import command
+
+    path = tmp_path / "old.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    command.upgrade(migrate.alembic_config(url, sqlite_plain=True), "0007")
+    _sqlite(path, *(s.format(**{t: t for t in TABLES}) for s in TASKLENS_ROWS))
+    old_objects = _sqlite_objects(path)
+    assert ("table", "task_execution_logs", "task_execution_logs") in old_objects
+    old_rows = _tasklens_rows(path, "")
+    assert old_rows["task_log_counts"] and old_rows["task_outcome_totals"]
+
+    migrated = _cli("migrate", env={"TASKLENS_DATABASE_URL": url})
+    assert migrated.returncode == 0, migrated.stderr
+    renamed = _sqlite_objects(path)
+    assert renamed == {
+        (kind, name, table)
+        if table == "tasklens_alembic_version"
+        else (kind, _prefixed_name(name), SQLITE_PREFIX + table)
+        for kind, name, table in old_objects
+    }
+    assert _tasklens_rows(path, SQLITE_PREFIX) == old_rows
+    _sqlite(  # the renamed triggers count as they did: every column of the upsert
+        path,
+        "UPDATE tasklens_task_execution_logs SET status = 'success' WHERE task_id = 'old-2'",
+    )
+    assert _sqlite(
+        path,
+        "SELECT status, sum(count), sum(duration_count), sum(duration_sum) "
+        "FROM tasklens_task_log_counts GROUP BY status",
+        "SELECT status, sum(count) FROM tasklens_task_duration_histogram GROUP BY status",
+        "SELECT status, sum(count), sum(duration_ms_sum) FROM tasklens_task_outcome_totals "
+        "GROUP BY status",
+    ) == [
+        [("failed", 0, 0, 0.0), ("success", 2, 2, 52.5)],
+        [("failed", 0), ("success", 4)],  # two grains
+        [("failed", 1, 40.0), ("success", 2, 52.5)],
+    ]
+
+    before_downgrade = _tasklens_rows(path, SQLITE_PREFIX)
+    migrate.downgrade(url, "0007")
+    assert _sqlite_objects(path) == old_objects
+    assert _sqlite(path, "SELECT version_num FROM tasklens_alembic_version") == [[("0007",)]]
+    assert _tasklens_rows(path, "") == before_downgrade
+
+    migrate.downgrade(url, "0003")  # the older revisions run under the plain names too
+    assert {name for kind, name, _ in _sqlite_objects(path) if kind == "table"} == {
+        "tasklens_alembic_version",
+        "task_execution_logs",
+        "api_tokens",
+        "task_log_counts",
+        "analysis_results",
+    }
     migrate.upgrade(url)
-    with sqlite3.connect(tmp_path / "old.db") as db:
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert "alembic_version" not in tables
-        assert db.execute("SELECT version_num FROM tasklens_alembic_version").fetchall() == [
-            (migrate.head_revision(),)
-        ]
-        assert db.execute("SELECT name FROM api_tokens").fetchall() == [("ci",)]
+    assert {name for kind, name, _ in _sqlite_objects(path) if kind == "table"} == {
+        "tasklens_alembic_version"
+    } | {SQLITE_PREFIX + t for t in HEAD_TABLES}
+    assert _sqlite(path, "SELECT task_id FROM tasklens_task_execution_logs ORDER BY 1") == [
+        [("old-1",), ("old-2",)]
+    ]
+
+
+def _prefixed_name(name: str) -> str:
+    if name.startswith("sqlite_autoindex_"):
+        return "sqlite_autoindex_" + SQLITE_PREFIX + name.removeprefix("sqlite_autoindex_")
+    return SQLITE_PREFIX + name
+
+
+def test_a_sqlite_file_of_the_old_layout_before_0006_reaches_head_with_its_rows(
+    tmp_path: Path,
+) -> None:
+    """Older still: at 0003, the version in the file's `alembic_version`. It is brought to
+    0005 and 0007 under the plain names, then renamed; the old version table goes."""
+    from alembic import command
+
+    path = tmp_path / "old.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    command.upgrade(migrate.alembic_config(url, legacy=True), "0003")
+    _sqlite(path, *(s.format(**{t: t for t in TABLES}) for s in TASKLENS_ROWS[:3]))
+    before = _tasklens_rows_where_present(path)
+
+    migrate.upgrade(url)
+    assert _sqlite(path, "SELECT version_num FROM tasklens_alembic_version") == [
+        [(migrate.head_revision(),)]
+    ]
+    after = _tasklens_rows(path, SQLITE_PREFIX)
+    assert {t: after[t] for t in before} == before
+    assert _sqlite(
+        path,
+        "SELECT status, count, duration_ms_sum FROM tasklens_task_outcome_totals ORDER BY 1",
+    ) == [[("failed", 1, 40.0), ("success", 1, 12.5)]]  # counted from the log by 0007
+    left = {name for _, name, _ in _sqlite_objects(path)}
+    assert not left & (OWN_NAMES | {"alembic_version"})  # nothing unprefixed is left
+
+
+def _tasklens_rows_where_present(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    [present] = _sqlite(path, "SELECT name FROM sqlite_master WHERE type = 'table'")
+    tables = sorted({name for (name,) in present} & HEAD_TABLES)
+    rows = _sqlite(path, *(f"SELECT * FROM {t} ORDER BY 1, 2, 3" for t in tables))
+    return dict(zip(tables, rows, strict=True))
+
+
+def test_a_downgrade_that_would_take_back_a_name_the_app_now_uses_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Below 0008 TaskLens's names are the plain ones: a downgrade there cannot proceed in a
+    file where the app has since made its own `task_execution_logs`; it says so and leaves
+    the file as it was (to base, it would not need the name and goes ahead)."""
+    path = tmp_path / "app.db"
+    env = {"TASKLENS_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+    assert _cli("migrate", env=env).returncode == 0
+    _sqlite(path, *USER_APP_SQLITE[2:4])
+    before = _sqlite_objects(path)
+
+    refused = _cli("migrate", "--downgrade", "0007", env=env)
+    assert refused.returncode != 0
+    assert "task_execution_logs" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert _sqlite_objects(path) == before
+    assert _sqlite(path, "SELECT version_num FROM tasklens_alembic_version") == [
+        [(migrate.head_revision(),)]
+    ]

@@ -24,6 +24,7 @@ from tasklens.log_setup import redact_query
 from tasklens.process import serve_runtime, settings_redactor
 from tasklens.runtime import Runtime
 from tasklens.settings import load_settings
+from tasklens.tracking.database import own_name
 from tasklens.tracking.redaction import (
     REDACTED,
     Redactor,
@@ -159,8 +160,9 @@ def test_every_spelling_of_a_token_in_a_url_is_redacted(logged: str, shown: str)
 
 
 async def _row(runtime: Runtime, task_id: str, status: str) -> dict[str, Any]:
+    log = own_name("task_execution_logs", runtime.engine.dialect)
     query = sa.text(
-        "SELECT params, result, error_message, error_traceback FROM task_execution_logs "
+        f"SELECT params, result, error_message, error_traceback FROM {log} "
         "WHERE task_id = :task_id AND status = :status"
     )
     deadline = time.monotonic() + 30

@@ -168,5 +168,5 @@ def test_the_base_install_logs_a_worker_without_the_server(wheel: Path, tmp_path
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "result 5" in ran.stdout
     with sqlite3.connect(database) as db:
-        rows = db.execute("SELECT task_name, status FROM task_execution_logs").fetchall()
+        rows = db.execute("SELECT task_name, status FROM tasklens_task_execution_logs").fetchall()
     assert rows == [("shop.add", "success")]

@@ -1,9 +1,9 @@
 """Failures an operator can fix, told in one line instead of a traceback.
 
-`tasklens` commands meet an unreachable database or Redis, a database nobody migrated, or a
-schema behind the code. Each becomes `tasklens: <what> (<where>)`, exit code 1, with every
-password taken out: of the URL shown and of the driver's own text. Anything else is a bug
-and keeps its traceback.
+`tasklens` commands meet an unreachable database or Redis, a database nobody migrated, a
+schema behind the code, or a migration refused (migrate.MigrationRefused). Each becomes
+`tasklens: <what> (<where>)`, exit code 1, with every password taken out: of the URL shown
+and of the driver's own text. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import asyncpg
 import redis.exceptions
 import sqlalchemy.exc
 
-from tasklens.migrate import SchemaOutOfDate
+from tasklens.migrate import MigrationRefused, SchemaOutOfDate
 from tasklens.settings import Settings
 
 HIDDEN = "***"
@@ -25,6 +25,7 @@ KNOWN_FAILURES: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     redis.exceptions.RedisError,
     SchemaOutOfDate,
+    MigrationRefused,
 )
 _MISSING_TABLE = ("no such table", 'relation "')  # SQLite's, PostgreSQL's
 
@@ -68,7 +69,7 @@ def describe(exc: BaseException, settings: Settings) -> str:
     """One line, without any configured password, for a failure in KNOWN_FAILURES."""
     database = safe_url(settings.database_url)
     reason = _reason(exc)
-    if isinstance(exc, SchemaOutOfDate):
+    if isinstance(exc, SchemaOutOfDate | MigrationRefused):
         line = reason
     elif isinstance(exc, redis.exceptions.RedisError):
         where = safe_url(settings.redis_url or "")

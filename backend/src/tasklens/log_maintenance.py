@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tasklens.tracking.database import own_name
 from tasklens.tracking.models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -59,9 +60,10 @@ async def maintain(
                 {"keep": keep_from, "failed_keep": failed_keep_from},
             )
             return MaintenanceReport(int(created or 0), int(dropped or 0), 0)
+        log = own_name("task_execution_logs", engine.dialect)
         deleted = await conn.execute(
             text(
-                "DELETE FROM task_execution_logs WHERE created_at < :failed_keep "
+                f"DELETE FROM {log} WHERE created_at < :failed_keep "
                 "OR (created_at < :keep AND status <> 'failed')"
             ),
             {"keep": _sqlite_time(keep_from), "failed_keep": _sqlite_time(failed_keep_from)},

@@ -3,7 +3,8 @@
 TaskLens shares its database with the app it watches, so it keeps to its own corner: on
 PostgreSQL its tables and its Alembic version table (`alembic_version`) live in its own schema
 (`TASKLENS_DB_SCHEMA`, reached through the connections' `search_path`, database.py); on
-SQLite, which has no schemas, its version table is `tasklens_alembic_version`. The app's own
+SQLite, which has no schemas, its names start with `tasklens_` (its version table is
+`tasklens_alembic_version`, its tables since 0008 `tasklens_<name>`). The app's own
 `alembic_version` and tables are never read or written, except to adopt a database of the
 old layout (below).
 
@@ -12,6 +13,11 @@ The old layout (revisions 0001-0005 before 0006): tables in `public`, version in
 table *and* TaskLens's own `api_tokens` and `task_execution_logs` columns there (an app may
 number its revisions 0001… too); it is first brought to 0005 where it is, then its version
 row moves to TaskLens's version table, and migration 0006 moves the tables.
+
+On SQLite TaskLens's objects are named `tasklens_<name>` since 0008 (database.OWN_NAMES); a
+file of the old SQLite layout (unprefixed names, before 0008) is first brought to 0007 under
+those names, then 0008 renames them. Downgrading below 0008 restores the unprefixed names, so
+the revisions below run under them too; except to base, which drops the prefixed objects.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from tasklens.tracking.database import create_engine, tasklens_schema
+from tasklens.tracking.database import SQLITE_PREFIX, create_engine, tasklens_schema
 
 T = TypeVar("T")
 
@@ -37,6 +43,9 @@ POSTGRES_VERSION_TABLE = "alembic_version"  # inside TaskLens's schema
 LEGACY_SCHEMA = "public"
 LEGACY_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 LAST_LEGACY_REVISION = "0005"
+# SQLite: from this revision on TaskLens's names are prefixed; before it, the plain ones.
+SQLITE_PREFIX_REVISION = "0008"
+LAST_PLAIN_SQLITE_REVISION = "0007"
 # Columns only TaskLens's tables have, to tell its old tables from an app's namesakes.
 LEGACY_FINGERPRINT = {
     "api_tokens": {"name", "role", "token_sha256", "created_at"},
@@ -72,13 +81,21 @@ def version_table(dialect: str, schema: str | None = None) -> VersionTable:
     return VersionTable(SQLITE_VERSION_TABLE, None)
 
 
-def alembic_config(database_url: str, schema: str | None = None, legacy: bool = False) -> Config:
+def alembic_config(
+    database_url: str,
+    schema: str | None = None,
+    legacy: bool = False,
+    sqlite_plain: bool = False,
+) -> Config:
+    """`legacy`: the layout before 0006 (version in `alembic_version`, PostgreSQL's tables in
+    `public`, SQLite's unprefixed); `sqlite_plain`: SQLite's unprefixed names before 0008."""
     config = Config()
     config.set_main_option("script_location", "tasklens:migrations")
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     # SQLite has no schemas; PostgreSQL's is resolved now so env.py and 0006 agree on it.
     config.attributes["schema"] = tasklens_schema(schema) if _is_postgres(database_url) else ""
     config.attributes["legacy"] = legacy
+    config.attributes["sqlite_plain"] = legacy or sqlite_plain
     return config
 
 
@@ -95,15 +112,58 @@ def upgrade(database_url: str, revision: str = "head", schema: str | None = None
     if legacy is not None and legacy != LAST_LEGACY_REVISION:
         # 0006 moves the tables of 0005; older ones first reach 0005 where they are.
         command.upgrade(alembic_config(database_url, schema, legacy=True), LAST_LEGACY_REVISION)
+    if _run_on(database_url, schema, sqlite_plain):
+        # 0008 renames the tables of 0007: older ones first reach 0007 under their names.
+        plain = alembic_config(database_url, schema, sqlite_plain=True)
+        plain.attributes["adopt"] = True
+        if not _below_prefix(revision):
+            command.upgrade(plain, LAST_PLAIN_SQLITE_REVISION)
+        else:
+            command.upgrade(plain, revision)
+            return
     config = alembic_config(database_url, schema)
     config.attributes["adopt"] = True
     command.upgrade(config, revision)
 
 
+def _below_prefix(revision: str) -> bool:
+    """A revision id (not head, base or a relative one) before SQLite's prefixed names."""
+    return revision.isdigit() and revision < SQLITE_PREFIX_REVISION
+
+
 def downgrade(database_url: str, revision: str, schema: str | None = None) -> None:
-    command.downgrade(alembic_config(database_url, schema), revision)
-    if revision == "base":
+    legacy = _run_on(database_url, schema, lambda conn: legacy_revision(conn, schema))
+    if legacy is not None:
+        raise MigrationRefused(
+            f"this database has TaskLens's tables in the layout before 0006 (at {legacy}, "
+            "its version in alembic_version): run `tasklens migrate` first, then downgrade"
+        )
+    to_base = revision == "base"
+    if _run_on(database_url, schema, sqlite_plain):
+        command.downgrade(alembic_config(database_url, schema, sqlite_plain=True), revision)
+    elif database_url.startswith("sqlite") and _below_prefix(revision):
+        # 0008's downgrade restores the plain names, under which the revisions below run.
+        command.downgrade(alembic_config(database_url, schema), LAST_PLAIN_SQLITE_REVISION)
+        command.downgrade(alembic_config(database_url, schema, sqlite_plain=True), revision)
+    else:
+        config = alembic_config(database_url, schema)
+        config.attributes["to_base"] = to_base  # 0008 leaves the prefixed names to be dropped
+        command.downgrade(config, revision)
+    if to_base:
         _run_on(database_url, schema, lambda conn: _drop_own_corner(conn, schema))
+
+
+def sqlite_plain(conn: sa.Connection) -> bool:
+    """Whether this is a SQLite file of TaskLens's old layout: its log table (with its own
+    columns) under the unprefixed name, none under the prefixed one."""
+    if conn.dialect.name != "sqlite":
+        return False
+    names = set(conn.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'table'")).all())
+    log = "task_execution_logs"
+    if log not in names or SQLITE_PREFIX + log in names:
+        return False
+    columns = {c["name"] for c in sa.inspect(conn).get_columns(log)}
+    return LEGACY_FINGERPRINT[log] <= columns
 
 
 def _drop_own_corner(conn: sa.Connection, schema: str | None) -> None:
@@ -189,6 +249,11 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert head is not None
     return head
+
+
+class MigrationRefused(RuntimeError):
+    """A migration that would break the database or the app's objects in it; the message
+    says why and what to do (`tasklens` prints it as one line)."""
 
 
 class SchemaOutOfDate(RuntimeError):

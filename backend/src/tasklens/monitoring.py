@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tasklens import rollups
+from tasklens.tracking.database import own_name
 from tasklens.tracking.models import (
     TaskDurationHistogram,
     TaskExecutionLog,
@@ -196,8 +197,9 @@ async def _exact_durations(
 
 
 def _bin_of_log_duration(session: AsyncSession) -> sa.ColumnElement[int]:
-    dialect = session.get_bind().dialect.name
-    return sa.literal_column(rollups.bin_sql("task_execution_logs.duration_ms", dialect))
+    dialect = session.get_bind().dialect
+    log = own_name("task_execution_logs", dialect)
+    return sa.literal_column(rollups.bin_sql(f"{log}.duration_ms", dialect.name))
 
 
 async def _success_histograms(

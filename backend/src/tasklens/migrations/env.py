@@ -22,6 +22,8 @@ config = context.config
 SCHEMA: str = config.attributes.get("schema", "")
 # True only while an old-layout database is brought to 0005 where it is (migrate.upgrade).
 LEGACY: bool = config.attributes.get("legacy", False)
+# SQLite under its unprefixed names, before 0008 (migrate.upgrade and downgrade).
+SQLITE_PLAIN: bool = config.attributes.get("sqlite_plain", False)
 
 
 def _url() -> str:
@@ -52,7 +54,7 @@ def _run(connection: Connection) -> None:
 async def _run_async() -> None:
     # The old layout's tables are in public: its migrations run with public on the path.
     schema = migrate.LEGACY_SCHEMA if LEGACY else (SCHEMA or None)
-    engine = create_engine(_url(), schema)
+    engine = create_engine(_url(), schema, sqlite_prefix=not SQLITE_PLAIN)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

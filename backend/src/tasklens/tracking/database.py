@@ -5,6 +5,11 @@ On PostgreSQL every TaskLens connection has `search_path` set to TaskLens's own 
 and the migrations, and the PL/pgSQL functions and triggers all name tables unqualified, so
 this one setting puts all of them in that schema and none of them can reach the app's tables
 in `public` (pg_catalog stays searched, as always).
+
+SQLite has no schemas: there every TaskLens table, index and trigger is named
+`tasklens_<name>` (OWN_NAMES), so an app's file may hold its own `task_execution_logs`. The
+SQLite engine's identifier preparer renders the models' and the migrations' names so; raw SQL
+spells them with `own_name`, the same mapping.
 """
 
 from __future__ import annotations
@@ -13,12 +18,60 @@ import re
 from typing import Any
 
 import asyncpg
+import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tasklens.tracking.models import TASKLENS_TABLES
+
 DEFAULT_SCHEMA = "tasklens"
 _RESERVED_SCHEMAS = ("public", "information_schema")
+
+SQLITE_PREFIX = "tasklens_"
+# Everything TaskLens makes in a database: the models' tables, and the indexes and triggers
+# the migrations make on them. PostgreSQL keeps these names in TaskLens's schema; SQLite
+# prefixes each (test_migrations checks that a migrated file holds no other name).
+OWN_INDEXES = frozenset(
+    {
+        "ix_task_logs_name_status_created",
+        "ix_task_logs_created_at",
+        "ix_task_logs_task_name",
+        "ix_task_logs_status",
+        "ix_analysis_results_kind_created",
+        "ix_analysis_refreshes_key_requested",
+    }
+)
+OWN_TRIGGERS = frozenset(
+    {
+        "task_log_counts_insert",
+        "task_log_counts_update",
+        "task_log_counts_delete",
+        "task_duration_histogram_insert",
+        "task_duration_histogram_update_old",
+        "task_duration_histogram_update_new",
+        "task_duration_histogram_delete",
+        "task_outcome_totals_insert",
+        "task_outcome_totals_update",
+    }
+)
+OWN_NAMES = TASKLENS_TABLES | OWN_INDEXES | OWN_TRIGGERS
+
+
+class _PrefixedNames(SQLiteIdentifierPreparer):
+    """SQLite's identifiers, with TaskLens's own names prefixed: every statement SQLAlchemy
+    renders (ORM queries, Core, Alembic's create_table/create_index) goes through `quote`
+    for table and index names. Reflection quotes with `quote_identifier`, so the inspector
+    still sees the names as they are in the file."""
+
+    def quote(self, ident: str) -> str:
+        return super().quote(SQLITE_PREFIX + ident if ident in OWN_NAMES else ident)
+
+
+def own_name(name: str, dialect: sa.Dialect) -> str:
+    """`name` (one of OWN_NAMES) as this engine's statements spell it, for raw SQL."""
+    return dialect.identifier_preparer.quote(name)
 
 
 def check_schema_name(value: str) -> str:
@@ -62,9 +115,15 @@ async def connect_postgres(
     )
 
 
-def create_engine(database_url: str, schema: str | None = None) -> AsyncEngine:
+def create_engine(
+    database_url: str, schema: str | None = None, *, sqlite_prefix: bool = True
+) -> AsyncEngine:
+    """`sqlite_prefix=False` only for the migrations that run on a file of the old SQLite
+    layout (unprefixed names, before migration 0008)."""
     if database_url.startswith("sqlite"):
         engine = create_async_engine(database_url, connect_args={"timeout": 30})
+        if sqlite_prefix:
+            engine.dialect.identifier_preparer = _PrefixedNames(engine.dialect)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(

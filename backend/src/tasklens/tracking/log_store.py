@@ -20,7 +20,7 @@ import sqlalchemy.exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tasklens.tracking.database import connect_postgres
+from tasklens.tracking.database import connect_postgres, own_name
 from tasklens.tracking.lifecycle import LifecycleChange, json_without_nul, without_nul
 
 TABLE = "task_execution_logs"
@@ -48,11 +48,12 @@ _OUTCOME_ERRORS = {"error_message", "error_traceback"}  # only a terminal write 
 _RANK_SQL = "CASE {} WHEN 'pending' THEN 0 WHEN 'running' THEN 1 ELSE 2 END"
 
 
-def _merge_set_clause() -> str:
-    """`ON CONFLICT … DO UPDATE SET` that never moves a row backwards in its lifecycle."""
+def _merge_set_clause(table: str = TABLE) -> str:
+    """`ON CONFLICT … DO UPDATE SET` that never moves a row backwards in its lifecycle;
+    `table` is the log's name as the statement spells it (database.own_name)."""
     parts = [
         f"status = CASE WHEN {_RANK_SQL.format('excluded.status')} >= "
-        f"{_RANK_SQL.format(f'{TABLE}.status')} THEN excluded.status ELSE {TABLE}.status END",
+        f"{_RANK_SQL.format(f'{table}.status')} THEN excluded.status ELSE {table}.status END",
         "updated_at = excluded.updated_at",
     ]
     # A terminal write is the whole outcome: its error (or none) replaces the row's, so a
@@ -60,9 +61,9 @@ def _merge_set_clause() -> str:
     terminal = f"{_RANK_SQL.format('excluded.status')} = 2"
     parts += [
         f"{col} = CASE WHEN {terminal} THEN excluded.{col} "
-        f"ELSE COALESCE(excluded.{col}, {TABLE}.{col}) END"
+        f"ELSE COALESCE(excluded.{col}, {table}.{col}) END"
         if col in _OUTCOME_ERRORS
-        else f"{col} = COALESCE(excluded.{col}, {TABLE}.{col})"
+        else f"{col} = COALESCE(excluded.{col}, {table}.{col})"
         for col in COLUMNS
         if col not in _KEEP_FIRST and col not in {"status", "updated_at"}
     ]
@@ -211,9 +212,10 @@ class SqlAlchemyLogStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         placeholders = ", ".join(f":{c}" for c in COLUMNS)
+        table = own_name(TABLE, engine.dialect)
         self._sql = text(
-            f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
-            f"ON CONFLICT (task_id, attempt) DO UPDATE SET {MERGE_SET}"
+            f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
+            f"ON CONFLICT (task_id, attempt) DO UPDATE SET {_merge_set_clause(table)}"
         )
 
     async def upsert(self, changes: Sequence[LifecycleChange]) -> None:

@@ -175,3 +175,18 @@ class AnalysisRefresh(SQLModel, table=True):
     requested_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
     task_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     deduplicated: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+
+
+# TaskLens's tables: on SQLite each is named with a prefix (database.OWN_NAMES).
+TASKLENS_TABLES = frozenset(
+    model.__tablename__
+    for model in (
+        TaskExecutionLog,
+        ApiToken,
+        TaskLogCount,
+        TaskDurationHistogram,
+        TaskOutcomeTotal,
+        AnalysisResult,
+        AnalysisRefresh,
+    )
+)

@@ -29,7 +29,8 @@ class TrackingSettings(BaseSettings):
     db_schema: str = Field(
         default=DEFAULT_SCHEMA,
         description="PostgreSQL schema holding every TaskLens table and its Alembic version "
-        "table, apart from the app's own (SQLite has no schemas: `tasklens_` version table)",
+        "table, apart from the app's own (SQLite has no schemas: there TaskLens's names all "
+        "start with `tasklens_`)",
     )
     event_flush_interval_ms: int = Field(default=25, ge=1, le=10_000)
     log_write_interval_ms: int = Field(default=100, ge=1, le=60_000)

@@ -7,13 +7,15 @@ Every write to task_execution_logs (insert, status change, delete) adjusts the c
 hour bucket in the same transaction, so the counts are always the log's. History totals and
 the position of any page come from here instead of count(*) and OFFSET over millions of rows.
 PostgreSQL uses statement-level triggers over transition tables (one aggregated upsert per
-batch); SQLite, row-level ones.
+batch); SQLite, row-level ones, under TaskLens's prefixed names (`own_name`).
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from tasklens.tracking.database import own_name
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -48,9 +50,13 @@ def _pg_apply(deltas: str) -> str:
 _SQLITE_BUCKET = "substr({row}.created_at, 1, 13) || ':00:00.000000'"
 
 
+def _n(name: str) -> str:
+    return own_name(name, op.get_bind().dialect)
+
+
 def _sqlite_add(row: str) -> str:
     return f"""
-        INSERT INTO task_log_counts
+        INSERT INTO {_n("task_log_counts")}
             (bucket, task_name, status, count, duration_count, duration_sum)
         VALUES ({_SQLITE_BUCKET.format(row=row)}, {row}.task_name, {row}.status, 1,
                 {row}.duration_ms IS NOT NULL, coalesce({row}.duration_ms, 0))
@@ -62,7 +68,7 @@ def _sqlite_add(row: str) -> str:
 
 def _sqlite_remove(row: str) -> str:
     return f"""
-        UPDATE task_log_counts SET count = count - 1,
+        UPDATE {_n("task_log_counts")} SET count = count - 1,
             duration_count = duration_count - ({row}.duration_ms IS NOT NULL),
             duration_sum = duration_sum - coalesce({row}.duration_ms, 0)
         WHERE bucket = {_SQLITE_BUCKET.format(row=row)} AND task_name = {row}.task_name
@@ -108,19 +114,20 @@ def upgrade() -> None:
             )
         )
     else:
-        op.execute(f"""CREATE TRIGGER task_log_counts_insert AFTER INSERT ON task_execution_logs
+        log = _n("task_execution_logs")
+        op.execute(f"""CREATE TRIGGER {_n("task_log_counts_insert")} AFTER INSERT ON {log}
             BEGIN {_sqlite_add("NEW")} END""")
-        op.execute(f"""CREATE TRIGGER task_log_counts_update AFTER UPDATE OF created_at,
-            task_name, status, duration_ms ON task_execution_logs
+        op.execute(f"""CREATE TRIGGER {_n("task_log_counts_update")} AFTER UPDATE OF created_at,
+            task_name, status, duration_ms ON {log}
             BEGIN {_sqlite_remove("OLD")} {_sqlite_add("NEW")} END""")
-        op.execute(f"""CREATE TRIGGER task_log_counts_delete AFTER DELETE ON task_execution_logs
+        op.execute(f"""CREATE TRIGGER {_n("task_log_counts_delete")} AFTER DELETE ON {log}
             BEGIN {_sqlite_remove("OLD")} END""")
         op.execute(f"""
-            INSERT INTO task_log_counts
+            INSERT INTO {_n("task_log_counts")}
                 (bucket, task_name, status, count, duration_count, duration_sum)
             SELECT {_SQLITE_BUCKET.format(row="l")}, task_name, status, count(*),
                    count(duration_ms), coalesce(sum(duration_ms), 0)
-            FROM task_execution_logs AS l GROUP BY 1, 2, 3""")
+            FROM {log} AS l GROUP BY 1, 2, 3""")
 
 
 def downgrade() -> None:
@@ -128,7 +135,7 @@ def downgrade() -> None:
         if op.get_bind().dialect.name == "postgresql":
             op.execute(f"DROP TRIGGER task_log_counts_{trigger} ON task_execution_logs")
         else:
-            op.execute(f"DROP TRIGGER task_log_counts_{trigger}")
+            op.execute(f"DROP TRIGGER {_n(f'task_log_counts_{trigger}')}")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION task_log_counts_apply()")
     op.drop_table("task_log_counts")

@@ -17,7 +17,8 @@ the partition key. Two functions, safe to call from many processes at once (advi
 their rows out of the default partition), `tasklens_drop_log_partitions(keep_from,
 failed_keep_from)` drops days before `keep_from` but keeps their failed rows (as a
 `…_failed` partition) until `failed_keep_from`, taking their counts and histograms away itself
-(a dropped table fires no trigger). SQLite keeps one table.
+(a dropped table fires no trigger). SQLite keeps one table (TaskLens's names prefixed there,
+`own_name`).
 """
 
 import importlib
@@ -28,6 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from tasklens.rollups import bin_sql
+from tasklens.tracking.database import own_name
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -284,10 +286,15 @@ _SQLITE_GRAINS = {
 }
 
 
+def _n(name: str) -> str:
+    return own_name(name, op.get_bind().dialect)
+
+
 def _sqlite_add(row: str) -> str:
     return "".join(
         f"""
-        INSERT INTO task_duration_histogram (grain, bucket, task_name, status, bin, count)
+        INSERT INTO {_n("task_duration_histogram")}
+            (grain, bucket, task_name, status, bin, count)
         VALUES ({grain}, {bucket.format(row=row)}, {row}.task_name, {row}.status,
                 {bin_sql(f"{row}.duration_ms", "sqlite")}, 1)
         ON CONFLICT (grain, bucket, task_name, status, bin) DO UPDATE SET count = count + 1;"""
@@ -298,7 +305,7 @@ def _sqlite_add(row: str) -> str:
 def _sqlite_remove(row: str) -> str:
     return "".join(
         f"""
-        UPDATE task_duration_histogram SET count = count - 1
+        UPDATE {_n("task_duration_histogram")} SET count = count - 1
         WHERE grain = {grain} AND bucket = {bucket.format(row=row)}
           AND task_name = {row}.task_name AND status = {row}.status
           AND bin = {bin_sql(f"{row}.duration_ms", "sqlite")};"""
@@ -310,24 +317,30 @@ def _counted(row: str) -> str:
     return f"{row}.duration_ms IS NOT NULL AND {row}.status IN {TERMINAL}"
 
 
-_SQLITE_TRIGGERS = {
-    "task_duration_histogram_insert": f"AFTER INSERT ON task_execution_logs "
-    f"WHEN {_counted('NEW')} BEGIN {_sqlite_add('NEW')} END",
-    "task_duration_histogram_update_old": "AFTER UPDATE OF created_at, task_name, status, "
-    f"duration_ms ON task_execution_logs WHEN {_counted('OLD')} "
-    f"BEGIN {_sqlite_remove('OLD')} END",
-    "task_duration_histogram_update_new": "AFTER UPDATE OF created_at, task_name, status, "
-    f"duration_ms ON task_execution_logs WHEN {_counted('NEW')} "
-    f"BEGIN {_sqlite_add('NEW')} END",
-    "task_duration_histogram_delete": f"AFTER DELETE ON task_execution_logs "
-    f"WHEN {_counted('OLD')} BEGIN {_sqlite_remove('OLD')} END",
-}
+_SQLITE_TRIGGERS = (
+    "task_duration_histogram_insert",
+    "task_duration_histogram_update_old",
+    "task_duration_histogram_update_new",
+    "task_duration_histogram_delete",
+)
+
+
+def _sqlite_triggers() -> dict[str, str]:
+    log = _n("task_execution_logs")
+    update = f"AFTER UPDATE OF created_at, task_name, status, duration_ms ON {log}"
+    bodies = (
+        f"AFTER INSERT ON {log} WHEN {_counted('NEW')} BEGIN {_sqlite_add('NEW')} END",
+        f"{update} WHEN {_counted('OLD')} BEGIN {_sqlite_remove('OLD')} END",
+        f"{update} WHEN {_counted('NEW')} BEGIN {_sqlite_add('NEW')} END",
+        f"AFTER DELETE ON {log} WHEN {_counted('OLD')} BEGIN {_sqlite_remove('OLD')} END",
+    )
+    return {_n(name): body for name, body in zip(_SQLITE_TRIGGERS, bodies, strict=True)}
 
 
 def _sqlite_indexes(indexes: dict[str, str]) -> None:
     for name, columns in indexes.items():
-        op.execute(f"DROP INDEX {name}")
-        op.execute(f"CREATE INDEX {name} ON task_execution_logs ({columns})")
+        op.execute(f"DROP INDEX {_n(name)}")
+        op.execute(f"CREATE INDEX {_n(name)} ON {_n('task_execution_logs')} ({columns})")
 
 
 def upgrade() -> None:
@@ -353,14 +366,15 @@ def upgrade() -> None:
         )
         return
     _sqlite_indexes(_INDEXES)
-    for name, body in _SQLITE_TRIGGERS.items():
+    for name, body in _sqlite_triggers().items():
         op.execute(f"CREATE TRIGGER {name} {body}")
     for grain, bucket in _SQLITE_GRAINS.items():
         op.execute(f"""
-            INSERT INTO task_duration_histogram (grain, bucket, task_name, status, bin, count)
+            INSERT INTO {_n("task_duration_histogram")}
+                (grain, bucket, task_name, status, bin, count)
             SELECT {grain}, {bucket.format(row="l")}, task_name, status,
                    {bin_sql("l.duration_ms", "sqlite")}, count(*)
-            FROM task_execution_logs AS l WHERE {_counted("l")}
+            FROM {_n("task_execution_logs")} AS l WHERE {_counted("l")}
             GROUP BY 1, 2, 3, 4, 5""")
 
 
@@ -371,6 +385,6 @@ def downgrade() -> None:
         _pg_create_triggers()
     else:
         for name in _SQLITE_TRIGGERS:
-            op.execute(f"DROP TRIGGER {name}")
+            op.execute(f"DROP TRIGGER {_n(name)}")
         _sqlite_indexes(_INDEXES_0001)
     op.drop_table("task_duration_histogram")

@@ -13,7 +13,7 @@ status to a terminal one; a terminal row whose status is corrected later (a late
 over the reaper's `failed`) counts under both. Rewriting a row with the same status (a
 drained spill written twice) counts nothing. The totals start from the terminal rows the
 log holds at upgrade. The table is tiny (task names x 3 statuses x at most 31 bins), so a
-scrape never reads the log.
+scrape never reads the log. On SQLite TaskLens's names are prefixed (`own_name`).
 """
 
 from collections.abc import Sequence
@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 from tasklens.rollups import bin_sql
+from tasklens.tracking.database import own_name
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -72,22 +73,32 @@ _PG_FUNCTION = f"""
     END $$"""
 
 
+def _n(name: str) -> str:
+    return own_name(name, op.get_bind().dialect)
+
+
 def _sqlite_add(row: str) -> str:
     return f"""
-        INSERT INTO task_outcome_totals (task_name, status, bin, count, duration_ms_sum)
+        INSERT INTO {_n("task_outcome_totals")} (task_name, status, bin, count, duration_ms_sum)
         VALUES ({row}.task_name, {row}.status, {_bin(f"{row}.duration_ms", "sqlite")}, 1,
                 coalesce({row}.duration_ms, 0))
         ON CONFLICT (task_name, status, bin) DO UPDATE SET count = count + 1,
             duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum;"""
 
 
-_SQLITE_TRIGGERS = {
-    "task_outcome_totals_insert": f"AFTER INSERT ON task_execution_logs "
-    f"WHEN NEW.status IN {TERMINAL} BEGIN {_sqlite_add('NEW')} END",
-    "task_outcome_totals_update": "AFTER UPDATE OF status ON task_execution_logs "
-    f"WHEN NEW.status IN {TERMINAL} AND NEW.status <> OLD.status "
-    f"BEGIN {_sqlite_add('NEW')} END",
-}
+_TRIGGERS = ("task_outcome_totals_insert", "task_outcome_totals_update")
+
+
+def _sqlite_triggers() -> dict[str, str]:
+    log = _n("task_execution_logs")
+    insert, update = _TRIGGERS
+    return {
+        _n(insert): f"AFTER INSERT ON {log} "
+        f"WHEN NEW.status IN {TERMINAL} BEGIN {_sqlite_add('NEW')} END",
+        _n(update): f"AFTER UPDATE OF status ON {log} "
+        f"WHEN NEW.status IN {TERMINAL} AND NEW.status <> OLD.status "
+        f"BEGIN {_sqlite_add('NEW')} END",
+    }
 
 
 def upgrade() -> None:
@@ -114,20 +125,20 @@ def upgrade() -> None:
             ON task_execution_logs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
             FOR EACH STATEMENT EXECUTE FUNCTION task_outcome_totals_apply()""")
     else:
-        for name, body in _SQLITE_TRIGGERS.items():
+        for name, body in _sqlite_triggers().items():
             op.execute(f"CREATE TRIGGER {name} {body}")
     op.execute(f"""
-        INSERT INTO task_outcome_totals (task_name, status, bin, count, duration_ms_sum)
+        INSERT INTO {_n("task_outcome_totals")} (task_name, status, bin, count, duration_ms_sum)
         SELECT task_name, status, {_bin("l.duration_ms", dialect)}, count(*),
                coalesce(sum(duration_ms), 0)
-        FROM task_execution_logs AS l WHERE status IN {TERMINAL}
+        FROM {_n("task_execution_logs")} AS l WHERE status IN {TERMINAL}
         GROUP BY 1, 2, 3""")
 
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    for name in _SQLITE_TRIGGERS:  # the PostgreSQL triggers have the same names
-        op.execute(f"DROP TRIGGER {name}" + (" ON task_execution_logs" if postgres else ""))
+    for name in _TRIGGERS:  # the same names on both; SQLite's are prefixed (own_name)
+        op.execute(f"DROP TRIGGER {_n(name)}" + (" ON task_execution_logs" if postgres else ""))
     if postgres:
         op.execute("DROP FUNCTION task_outcome_totals_apply()")
     op.drop_table("task_outcome_totals")
