@@ -4,7 +4,7 @@
  * to frontend/test-results/.
  */
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import { beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { launchBrowser, newPage, screenshot } from "./browser";
 import { E2EStack } from "./stack";
 
@@ -13,11 +13,10 @@ let browser: Browser;
 
 beforeAll(async () => {
   [stack, browser] = await Promise.all([E2EStack.start(), launchBrowser()]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
+  return async () => {
+    await browser.close();
+    await stack.stop();
+  };
 });
 
 async function signedIn(token = stack.info.operator, path = "/monitoring", options = {}) {
@@ -248,11 +247,11 @@ describe("roles, themes and small screens", () => {
 
   it("an operator retries a failed task from the queues page", async () => {
     const [id] = await enqueue("demo.flaky", 1, { failure_rate: 1, record_id: 99 });
-    await waitForTasks([id!], "failed");
+    await waitForTasks([id], "failed");
     const { page } = await signedIn(stack.info.operator, "/queues");
     const failed = page
       .getByTestId("failed-task")
-      .filter({ hasText: id!.slice(0, 8) })
+      .filter({ hasText: id.slice(0, 8) })
       .first();
     await failed.getByRole("button", { name: "Retry" }).click();
     await failed.getByRole("button", { name: "Confirm retry" }).click();
@@ -266,7 +265,7 @@ describe("roles, themes and small screens", () => {
     await page.getByRole("article").first().waitFor();
     const background = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
     const [r, g, b] = background.match(/\d+/g)!.map(Number);
-    expect(r! + g! + b!).toBeLessThan(150);
+    expect(r + g + b).toBeLessThan(150);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await screenshot(page, "monitoring-dark-phone");

@@ -22,11 +22,11 @@ type Route = (url: URL, request: Request) => Response | undefined;
 /** Stub globalThis.fetch with a router; records every Request it sees. */
 export function stubFetch(route: Route) {
   const requests: Request[] = [];
-  const fetchMock = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+  const fetchMock = vi.fn((input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const request = input instanceof Request ? input : new Request(input, init);
     requests.push(request);
     const response = route(new URL(request.url), request);
-    return response ?? jsonResponse({ error: `unexpected ${request.method} ${request.url}` }, 404);
+    return Promise.resolve(response ?? jsonResponse({ error: `unexpected ${request.method} ${request.url}` }, 404));
   });
   vi.stubGlobal("fetch", fetchMock);
   return { fetchMock, requests };

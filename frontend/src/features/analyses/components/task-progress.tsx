@@ -2,6 +2,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useState } from "react";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { useTask } from "@/features/tasks";
+import { analysesKeys } from "../api/keys";
 
 type Live = { status: TaskEvent["status"]; progress: number | null; message: string | null; error: string | null };
 
@@ -39,7 +40,7 @@ export function TaskProgress({ taskId }: { taskId: string }) {
   const finished = status === "success" || status === "failed" || status === "cancelled";
 
   useEffect(() => {
-    if (finished) void queryClient.invalidateQueries({ queryKey: ["analyses"] });
+    if (finished) void queryClient.invalidateQueries({ queryKey: analysesKeys.all() });
   }, [finished, queryClient]);
 
   if (status === "success") return null;

@@ -1,11 +1,12 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { Fragment, useCallback, useMemo, useRef, useState } from "react";
+import { Fragment, useCallback, useMemo, useState } from "react";
 import { useSearchParams } from "react-router";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
 import { formatCount, formatDateTime, formatDuration } from "@/lib/format";
 import { throttle } from "@/lib/throttle";
 import { useHistory, type TaskLogItem } from "../api/get-history";
+import { historyKeys } from "../api/keys";
 import { readFilters, writeFilters, type HistoryFilters } from "../history-filters";
 import { ExecutionDetails } from "./execution-details";
 import { HistoryFilterBar } from "./history-filter-bar";
@@ -27,16 +28,15 @@ const rank = (status: string | undefined) => STATUS_RANK[status ?? "pending"] ??
 function useLiveRows(items: TaskLogItem[] | undefined, firstPage: boolean) {
   const [overlay, setOverlay] = useState<Overlay>(() => new Map());
   const queryClient = useQueryClient();
-  const visible = useRef(new Set<string>());
-  visible.current = new Set(items?.map((i) => rowKey(i.task_id, i.attempt)));
+  const visible = useMemo(() => new Set(items?.map((i) => rowKey(i.task_id, i.attempt))), [items]);
   const refetchPage = useMemo(
-    () => throttle(() => void queryClient.invalidateQueries({ queryKey: ["history"] }), 2_000),
+    () => throttle(() => void queryClient.invalidateQueries({ queryKey: historyKeys.lists() }), 2_000),
     [queryClient],
   );
 
   const onEvents = useCallback(
     (events: TaskEvent[]) => {
-      const matching = events.filter((e) => visible.current.has(rowKey(e.data.task_id, e.data.attempt)));
+      const matching = events.filter((e) => visible.has(rowKey(e.data.task_id, e.data.attempt)));
       if (matching.length > 0) {
         setOverlay((previous) => {
           const next = new Map(previous);
@@ -56,7 +56,7 @@ function useLiveRows(items: TaskLogItem[] | undefined, firstPage: boolean) {
       }
       if (firstPage) refetchPage();
     },
-    [firstPage, refetchPage],
+    [visible, firstPage, refetchPage],
   );
   useLiveEvents(onEvents);
 

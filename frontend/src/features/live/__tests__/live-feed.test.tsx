@@ -1,7 +1,7 @@
 import { act, screen, waitFor, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import { setToken } from "@/features/auth";
-import { dashboardApi } from "@/features/monitoring/__tests__/fixtures";
+import { setToken } from "@/lib/token-store";
+import { dashboardApi } from "@/testing/fixtures";
 import { FakeWebSocket } from "@/testing/fake-websocket";
 import { renderApp, stubFetch, taskEvent } from "@/testing/utils";
 import { FeedStore } from "../feed-store";
@@ -61,7 +61,7 @@ describe("live activity feed", () => {
     store.add(burst.slice(70));
     const shown = store.getSnapshot();
     expect(shown).toHaveLength(50);
-    expect(shown[0]!.event.data.task_id).toBe("t119");
-    expect(shown[49]!.event.data.task_id).toBe("t70");
+    expect(shown[0].event.data.task_id).toBe("t119");
+    expect(shown[49].event.data.task_id).toBe("t70");
   });
 });

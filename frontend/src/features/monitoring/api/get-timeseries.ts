@@ -1,5 +1,6 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api, type Schemas, unwrap } from "@/lib/api-client";
+import { monitoringKeys } from "./keys";
 
 export type Timeseries = Schemas["TimeseriesResponse"];
 
@@ -15,7 +16,7 @@ export async function getTimeseries(timeWindow: number, signal?: AbortSignal): P
 /** Throughput, failures and p95 duration per time bucket, for the charts. */
 export function useTimeseries(timeWindow: number) {
   return useQuery({
-    queryKey: ["charts", timeWindow],
+    queryKey: monitoringKeys.timeseries(timeWindow),
     queryFn: ({ signal }) => getTimeseries(timeWindow, signal),
     placeholderData: keepPreviousData,
     refetchInterval: 60_000,
