@@ -4,6 +4,7 @@ import { useSearchParams } from "react-router";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
 import { formatCount, formatDateTime, formatDuration } from "@/lib/format";
+import { supersedes } from "@/lib/task-status";
 import { throttle } from "@/lib/throttle";
 import { useHistory, type TaskLogItem } from "../api/get-history";
 import { historyKeys } from "../api/keys";
@@ -14,12 +15,6 @@ import { HistoryFilterBar } from "./history-filter-bar";
 type Overlay = Map<string, Partial<TaskLogItem>>;
 
 const rowKey = (taskId: string, attempt: number) => `${taskId}:${attempt}`;
-
-// A status never goes back. The sender's `pending` and the worker's events are published by
-// different processes and may arrive in either order: a late `pending` must not turn a
-// running or finished row back (a terminal status may still replace another one).
-const STATUS_RANK: Record<string, number> = { pending: 0, running: 1, success: 2, failed: 2, cancelled: 2 };
-const rank = (status: string | undefined) => STATUS_RANK[status ?? "pending"] ?? 0;
 
 /**
  * Live events for rows on this page update them in place (status, duration, error),
@@ -42,7 +37,10 @@ function useLiveRows(items: TaskLogItem[] | undefined, firstPage: boolean) {
           const next = new Map(previous);
           for (const e of matching) {
             const key = rowKey(e.data.task_id, e.data.attempt);
-            if (rank(next.get(key)?.status) > rank(e.status)) continue;
+            const current = next.get(key)?.status;
+            const { attempt } = e.data;
+            if (current !== undefined && !supersedes({ attempt, status: e.status }, { attempt, status: current }))
+              continue;
             next.set(key, {
               status: e.status,
               duration_ms: e.data.duration_ms,
@@ -63,7 +61,11 @@ function useLiveRows(items: TaskLogItem[] | undefined, firstPage: boolean) {
   return (item: TaskLogItem): TaskLogItem => {
     const live = overlay.get(rowKey(item.task_id, item.attempt));
     // A fresher row from the server wins once it has caught up with the live status.
-    return live && live.status !== item.status && rank(live.status) >= rank(item.status) ? { ...item, ...live } : item;
+    return live?.status !== undefined &&
+      live.status !== item.status &&
+      supersedes({ attempt: item.attempt, status: live.status }, item)
+      ? { ...item, ...live }
+      : item;
   };
 }
 
