@@ -16,7 +16,7 @@ describe("live activity feed", () => {
     const socket = FakeWebSocket.latest();
     expect(socket.url).toBe(`ws://${window.location.host}/api/v1/ws`);
     act(() => socket.open());
-    expect(socket.sent[0]).toEqual({ token: "secret-1" });
+    expect(socket.sent[0]).toEqual({ token: "secret-1", since: null }); // a first connection resumes nothing
     expect(await screen.findAllByText("live")).not.toHaveLength(0);
 
     act(() => {
@@ -53,9 +53,8 @@ describe("live activity feed", () => {
 
   it("keeps the last 50 events however fast they come", () => {
     const store = new FeedStore();
-    const burst: TaskEvent[] = Array.from(
-      { length: 120 },
-      (_, i) => taskEvent("demo.noop", "success", { task_id: `t${i}` }) as TaskEvent,
+    const burst: TaskEvent[] = Array.from({ length: 120 }, (_, i) =>
+      taskEvent("demo.noop", "success", { task_id: `t${i}` }),
     );
     store.add(burst.slice(0, 70));
     store.add(burst.slice(70));
