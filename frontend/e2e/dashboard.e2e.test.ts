@@ -5,7 +5,7 @@
  */
 import type { Browser, Page } from "playwright-core";
 import { beforeAll, describe, expect, it, onTestFailed } from "vitest";
-import { launchBrowser, newPage, screenshot } from "./browser";
+import { launchBrowser, newPage, saveTrace, screenshot } from "./browser";
 import { E2EStack } from "./stack";
 
 let stack: E2EStack;
@@ -20,7 +20,7 @@ beforeAll(async () => {
 });
 
 async function signedIn(token = stack.info.operator, path = "/monitoring", options = {}) {
-  const { page, errors } = await newPage(browser, options);
+  const { page, errors } = await newPage(browser, { ...options, trace: true });
   // On failure: a screenshot of where the page was, and what it said, for the CI artifacts.
   const log: string[] = [];
   const started = Date.now();
@@ -32,6 +32,7 @@ async function signedIn(token = stack.info.operator, path = "/monitoring", optio
   onTestFailed(async ({ task }) => {
     if (page.isClosed()) return;
     await screenshot(page, `FAILED ${task.name}`);
+    await saveTrace(page, `FAILED ${task.name}`);
     console.log(`page log of "${task.name}" (${page.url()}):\n${log.join("\n")}`);
   });
   await page.goto(`${stack.info.url}${path}${path.includes("?") ? "&" : "?"}token=${token}`);
