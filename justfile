@@ -84,12 +84,12 @@ test: install lint test-backend test-frontend test-e2e
 test-lowest *args:
     .ci/test-lowest {{args}}
 
-# Lint and type checks: ruff and mypy (backend), tsc and prettier (frontend).
+# Lint and type checks: ruff and mypy (backend), tsc, ESLint (with the import contract) and prettier (frontend).
 lint:
     cd {{backend}} && .venv/bin/ruff check src tests benchmarks && .venv/bin/ruff format --check src tests benchmarks
     cd {{backend}} && .venv/bin/mypy src tests benchmarks
     cd {{backend}} && .venv/bin/lint-imports --no-cache
-    cd {{frontend}} && npm run typecheck --silent && npm run format:check --silent
+    cd {{frontend}} && npm run typecheck --silent && npm run lint --silent && npm run format:check --silent
 
 # Backend tests (pytest), e.g. `./dev test-backend tests/test_auth.py -x`.
 test-backend *args:

@@ -26,7 +26,7 @@ export default defineConfig({
   },
   test: {
     environment: "jsdom",
-    include: ["src/**/*.test.{ts,tsx}"],
+    include: ["src/**/*.test.{ts,tsx}", "eslint.config.test.ts"],
     setupFiles: ["./src/testing/setup.tsx"],
     restoreMocks: true,
     unstubGlobals: true,

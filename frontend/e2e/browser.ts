@@ -13,12 +13,20 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** A page with its console errors collected (a test fails on unexpected ones). */
-export async function newPage(browser: Browser, options: { colorScheme?: "light" | "dark"; width?: number } = {}) {
+/**
+ * A page with its console errors collected (a test fails on unexpected ones). `trace`
+ * records a Playwright trace (DOM snapshots, network, console) for `saveTrace` to keep when
+ * the test fails; off for measurements, which it would slow.
+ */
+export async function newPage(
+  browser: Browser,
+  options: { colorScheme?: "light" | "dark"; width?: number; trace?: boolean } = {},
+) {
   const context = await browser.newContext({
     viewport: { width: options.width ?? 1280, height: 900 },
     colorScheme: options.colorScheme ?? "light",
   });
+  if (options.trace === true) await context.tracing.start({ screenshots: true, snapshots: true });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on("pageerror", (error) => errors.push(error.message));
@@ -28,4 +36,10 @@ export async function newPage(browser: Browser, options: { colorScheme?: "light"
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   await page.screenshot({ path: resolve(RESULTS, `${name}.png`), fullPage: true });
+}
+
+/** Writes the page's trace (see newPage) as `<name>.trace.zip`: `npx playwright-core show-trace <file>`. */
+export async function saveTrace(page: Page, name: string): Promise<void> {
+  mkdirSync(RESULTS, { recursive: true });
+  await page.context().tracing.stop({ path: resolve(RESULTS, `${name}.trace.zip`) });
 }

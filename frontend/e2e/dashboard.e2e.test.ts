@@ -4,8 +4,8 @@
  * to frontend/test-results/.
  */
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
-import { launchBrowser, newPage, screenshot } from "./browser";
+import { beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import { launchBrowser, newPage, saveTrace, screenshot } from "./browser";
 import { E2EStack } from "./stack";
 
 let stack: E2EStack;
@@ -13,15 +13,14 @@ let browser: Browser;
 
 beforeAll(async () => {
   [stack, browser] = await Promise.all([E2EStack.start(), launchBrowser()]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
+  return async () => {
+    await browser.close();
+    await stack.stop();
+  };
 });
 
 async function signedIn(token = stack.info.operator, path = "/monitoring", options = {}) {
-  const { page, errors } = await newPage(browser, options);
+  const { page, errors } = await newPage(browser, { ...options, trace: true });
   // On failure: a screenshot of where the page was, and what it said, for the CI artifacts.
   const log: string[] = [];
   const started = Date.now();
@@ -33,6 +32,7 @@ async function signedIn(token = stack.info.operator, path = "/monitoring", optio
   onTestFailed(async ({ task }) => {
     if (page.isClosed()) return;
     await screenshot(page, `FAILED ${task.name}`);
+    await saveTrace(page, `FAILED ${task.name}`);
     console.log(`page log of "${task.name}" (${page.url()}):\n${log.join("\n")}`);
   });
   await page.goto(`${stack.info.url}${path}${path.includes("?") ? "&" : "?"}token=${token}`);
@@ -248,11 +248,11 @@ describe("roles, themes and small screens", () => {
 
   it("an operator retries a failed task from the queues page", async () => {
     const [id] = await enqueue("demo.flaky", 1, { failure_rate: 1, record_id: 99 });
-    await waitForTasks([id!], "failed");
+    await waitForTasks([id], "failed");
     const { page } = await signedIn(stack.info.operator, "/queues");
     const failed = page
       .getByTestId("failed-task")
-      .filter({ hasText: id!.slice(0, 8) })
+      .filter({ hasText: id.slice(0, 8) })
       .first();
     await failed.getByRole("button", { name: "Retry" }).click();
     await failed.getByRole("button", { name: "Confirm retry" }).click();
@@ -266,7 +266,7 @@ describe("roles, themes and small screens", () => {
     await page.getByRole("article").first().waitFor();
     const background = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
     const [r, g, b] = background.match(/\d+/g)!.map(Number);
-    expect(r! + g! + b!).toBeLessThan(150);
+    expect(r + g + b).toBeLessThan(150);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await screenshot(page, "monitoring-dark-phone");

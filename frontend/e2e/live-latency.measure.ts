@@ -9,7 +9,7 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Page } from "playwright-core";
-import { afterAll, beforeAll, it } from "vitest";
+import { beforeAll, it } from "vitest";
 import { launchBrowser, newPage, RESULTS } from "./browser";
 import { E2EStack } from "./stack";
 
@@ -17,10 +17,7 @@ let stack: E2EStack;
 
 beforeAll(async () => {
   stack = await E2EStack.start();
-});
-
-afterAll(async () => {
-  await stack?.stop();
+  return () => stack.stop();
 });
 
 type Sample = { socketToFeed: number; workerToFeed: number };

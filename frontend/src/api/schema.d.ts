@@ -563,6 +563,11 @@ export interface components {
             /** Error */
             error: string;
         };
+        /** HTTPValidationError */
+        HTTPValidationError: {
+            /** Detail */
+            detail?: components["schemas"]["ValidationError"][];
+        };
         /** HealthResponse */
         HealthResponse: {
             /**
@@ -603,6 +608,128 @@ export interface components {
             total_is_estimate: boolean;
             /** Total Pages */
             total_pages: number;
+        };
+        /**
+         * LiveAuth
+         * @description The client's first message: its token (never in the URL, so no access log holds it)
+         *     and, when it reconnects, the id of the last event it got.
+         */
+        LiveAuth: {
+            /**
+             * Since
+             * @default null
+             */
+            since: string | null;
+            /** Token */
+            token: string;
+        };
+        /**
+         * LiveClientMessage
+         * @description Any message a client sends: the auth message first, then pings.
+         */
+        LiveClientMessage: components["schemas"]["LiveAuth"] | components["schemas"]["LivePing"];
+        /**
+         * LiveEventsDropped
+         * @description This client read too slowly and lost its `count` oldest events: refetch.
+         */
+        LiveEventsDropped: {
+            /** Count */
+            count: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "events_dropped";
+        };
+        /**
+         * LiveHello
+         * @description First frame after a good token: who the server took the client for.
+         */
+        LiveHello: {
+            /** Name */
+            name: string;
+            role: components["schemas"]["Role"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "hello";
+        };
+        /** LivePing */
+        LivePing: {
+            /**
+             * Type
+             * @constant
+             */
+            type: "ping";
+        };
+        /** LivePong */
+        LivePong: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "pong";
+        };
+        /**
+         * LiveResync
+         * @description The `since` id is no longer retained (or garbled): refetch from the REST log.
+         */
+        LiveResync: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "resync";
+        };
+        /**
+         * LiveServerMessage
+         * @description Any frame the server sends.
+         */
+        LiveServerMessage: components["schemas"]["LiveHello"] | components["schemas"]["LiveTaskEvent"] | components["schemas"]["LiveResync"] | components["schemas"]["LiveEventsDropped"] | components["schemas"]["LivePong"];
+        /**
+         * LiveTaskEvent
+         * @description One lifecycle change. `id` grows with every event; a client reconnects with the last
+         *     one as `since` to get what it missed.
+         */
+        LiveTaskEvent: {
+            data: components["schemas"]["LiveTaskEventData"];
+            /** Id */
+            id: string;
+            status: components["schemas"]["TaskStatus"];
+            /** Task Name */
+            task_name: string;
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "task_event";
+        };
+        /** LiveTaskEventData */
+        LiveTaskEventData: {
+            /** Attempt */
+            attempt: number;
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Error Message */
+            error_message: string | null;
+            /** Params */
+            params: unknown;
+            /** Progress */
+            progress: number | null;
+            /** Progress Message */
+            progress_message: string | null;
+            /** Queue */
+            queue: string | null;
+            /** Task Id */
+            task_id: string;
+            /** Worker */
+            worker: string | null;
         };
         /** Liveness */
         Liveness: {
@@ -947,6 +1074,19 @@ export interface components {
             /** Time Window Hours */
             time_window_hours: number;
         };
+        /** ValidationError */
+        ValidationError: {
+            /** Context */
+            ctx?: Record<string, never>;
+            /** Input */
+            input?: unknown;
+            /** Location */
+            loc: (string | number)[];
+            /** Message */
+            msg: string;
+            /** Error Type */
+            type: string;
+        };
         /** WhoAmI */
         WhoAmI: {
             /** Name */
@@ -1027,6 +1167,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
             /** @description Too many failed token attempts from this address (Retry-After) */
@@ -1125,6 +1274,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
             /** @description Refresh limit; see Retry-After */
             429: {
                 headers: {
@@ -1215,6 +1373,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
             /** @description Too many failed token attempts from this address (Retry-After) */
             429: {
                 headers: {
@@ -1303,6 +1470,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
             /** @description Too many failed token attempts from this address (Retry-After) */
             429: {
                 headers: {
@@ -1371,6 +1547,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
             /** @description Too many failed token attempts from this address (Retry-After) */
@@ -1449,6 +1634,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
             /** @description Too many failed token attempts from this address (Retry-After) */
@@ -1572,6 +1766,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
             /** @description Too many failed token attempts from this address (Retry-After) */
             429: {
                 headers: {
@@ -1629,6 +1832,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
             /** @description Too many failed token attempts from this address (Retry-After) */
@@ -1745,6 +1957,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
             /** @description Too many failed token attempts from this address (Retry-After) */
@@ -1870,6 +2091,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
             /** @description Too many failed token attempts from this address (Retry-After) */
             429: {
                 headers: {
@@ -1946,6 +2176,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
             /** @description Too many failed token attempts from this address (Retry-After) */
             429: {
                 headers: {
@@ -2020,6 +2259,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
             /** @description Too many failed token attempts from this address (Retry-After) */

@@ -1,5 +1,5 @@
 import { Navigate, Route, Routes } from "react-router";
-import { AppLayout } from "@/components/app-layout";
+import { AppLayout } from "./app-layout";
 import { NotFoundPage } from "@/components/not-found-page";
 import { AnalysesPage, AnalysisPage } from "@/features/analyses";
 import { RequireAuth, SignInPage } from "@/features/auth";

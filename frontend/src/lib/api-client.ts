@@ -1,6 +1,6 @@
 import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "@/api/schema";
-import { clearToken, getToken } from "@/features/auth/token-store";
+import { clearToken, getToken } from "@/lib/token-store";
 
 export type Schemas = components["schemas"];
 

@@ -1,3 +1,5 @@
+import type { Schemas } from "@/lib/api-client";
+
 /**
  * A stand-in for the browser's WebSocket in component tests (jsdom would dial a real
  * server). Tests reach the sockets the app opened through `FakeWebSocket.instances` and
@@ -40,7 +42,7 @@ export class FakeWebSocket {
   open(): void {
     this.readyState = FakeWebSocket.OPEN;
     this.onopen?.(new Event("open"));
-    this.serverSend({ type: "hello", name: "alice", role: "operator" });
+    this.serverSend({ type: "hello", name: "alice", role: "operator" } satisfies Schemas["LiveHello"]);
   }
 
   serverSend(frame: unknown): void {

@@ -2,6 +2,7 @@ import { QueryClient } from "@tanstack/react-query";
 import { render } from "@testing-library/react";
 import { vi } from "vitest";
 import { App } from "@/app";
+import type { Schemas } from "@/lib/api-client";
 
 export function testQueryClient(): QueryClient {
   return new QueryClient({ defaultOptions: { queries: { retry: false, refetchInterval: false } } });
@@ -22,33 +23,28 @@ type Route = (url: URL, request: Request) => Response | undefined;
 /** Stub globalThis.fetch with a router; records every Request it sees. */
 export function stubFetch(route: Route) {
   const requests: Request[] = [];
-  const fetchMock = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+  const fetchMock = vi.fn((input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const request = input instanceof Request ? input : new Request(input, init);
     requests.push(request);
     const response = route(new URL(request.url), request);
-    return response ?? jsonResponse({ error: `unexpected ${request.method} ${request.url}` }, 404);
+    return Promise.resolve(response ?? jsonResponse({ error: `unexpected ${request.method} ${request.url}` }, 404));
   });
   vi.stubGlobal("fetch", fetchMock);
   return { fetchMock, requests };
 }
 
-/** A task_event frame as the server sends it. */
+let eventSeq = 0;
+
+/** A task_event frame as the server sends it (an id made up when none is given). */
 export function taskEvent(
   taskName: string,
-  status: "pending" | "running" | "success" | "failed" | "cancelled",
-  data: Partial<{
-    task_id: string;
-    attempt: number;
-    duration_ms: number | null;
-    error_message: string | null;
-    progress: number | null;
-    progress_message: string | null;
-  }> = {},
+  status: Schemas["TaskStatus"],
+  data: Partial<Schemas["LiveTaskEventData"]> = {},
   id?: string,
-) {
+): Schemas["LiveTaskEvent"] {
   return {
     type: "task_event",
-    id,
+    id: id ?? `test-${String(++eventSeq).padStart(6, "0")}`,
     task_name: taskName,
     status,
     timestamp: "2026-11-23T10:15:30Z",

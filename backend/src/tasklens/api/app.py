@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
 from tasklens.api.body_limit import BodyLimit
 from tasklens.api.errors import install_error_handlers
+from tasklens.api.live_messages import add_to_openapi
 from tasklens.api.referrer_policy import NoReferrer
 from tasklens.api.routes import (
     analyses,
@@ -86,6 +88,16 @@ def create_app(settings: Settings | None = None, *, settle_gc: bool = False) -> 
     api.include_router(live.router)  # the socket reads `?token=` itself
     app.include_router(api)
     mount_spa(app)
+
+    def openapi_with_live_messages() -> dict[str, Any]:
+        """FastAPI's document plus the WebSocket's messages, which it cannot describe."""
+        if app.openapi_schema is None:
+            document = FastAPI.openapi(app)
+            add_to_openapi(document)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi_with_live_messages  # type: ignore[method-assign]
     return app
 
 

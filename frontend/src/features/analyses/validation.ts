@@ -8,7 +8,11 @@ import type { AnalysisKind } from "./api/analyses";
 const SAFE_URL = /^(https|ssh):\/\/[A-Za-z0-9._~:@%-]+(\/[A-Za-z0-9._~%/+-]*)?$/;
 const SCP_LIKE = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$/;
 const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
-const CONTROL = /[\u0000-\u001f]/;
+
+/** U+0000 to U+001F, which the server refuses in a subject. */
+function hasControlCharacter(text: string): boolean {
+  return Array.from(text).some((c) => c.charCodeAt(0) < 0x20);
+}
 
 /** Why `subject` would be refused, or null when it looks acceptable. */
 export function subjectError(kind: AnalysisKind, raw: string): string | null {
@@ -19,12 +23,12 @@ export function subjectError(kind: AnalysisKind, raw: string): string | null {
   }
   if (subject === "") return "Enter a git URL (https:// or ssh://) or an absolute local path.";
   if (subject.length > 2000) return "At most 2,000 characters.";
-  if (subject.startsWith("-") || subject.includes("::") || CONTROL.test(subject)) {
+  if (subject.startsWith("-") || subject.includes("::") || hasControlCharacter(subject)) {
     return "Not a git URL or path TaskLens accepts.";
   }
   const lowered = subject.toLowerCase();
   if (lowered.startsWith("https://") || lowered.startsWith("ssh://")) {
-    const authority = subject.split("://", 2)[1]!.split("/", 1)[0]!;
+    const authority = subject.split("://", 2)[1].split("/", 1)[0];
     if (!SAFE_URL.test(subject) || authority.startsWith("-")) return "The URL has characters TaskLens does not accept.";
     if (lowered.startsWith("https://") && authority.includes("@")) {
       return "Credentials in the URL are refused (they would be stored).";

@@ -1,5 +1,3 @@
 export { useCanOperate, useMe, checkToken, type Role, type WhoAmI } from "./api/get-me";
 export { RequireAuth } from "./components/require-auth";
 export { SignInPage } from "./components/sign-in-page";
-export { clearToken, consumeTokenFromUrl, getToken, setToken } from "./token-store";
-export { useToken } from "./use-token";

@@ -1,1 +1,4 @@
+export { useHistory, type TaskLogItem } from "./api/get-history";
+export { historyKeys } from "./api/keys";
 export { HistoryTable } from "./components/history-table";
+export { readFilters, type HistoryFilters, type Status } from "./history-filters";

@@ -17,7 +17,7 @@ function progress(event: TaskEvent): number {
 /** The index of the oldest entry showing the task further along than `reached`, or -1. */
 function lastLaterEntry(entries: readonly FeedEntry[], taskId: string, reached: number): number {
   for (let i = entries.length - 1; i >= 0; i--) {
-    const { event } = entries[i]!;
+    const { event } = entries[i];
     if (event.data.task_id === taskId && progress(event) > reached) return i;
   }
   return -1;

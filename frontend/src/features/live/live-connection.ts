@@ -6,29 +6,16 @@
  * re-renders. Components subscribe; they get events in batches, at most one per frame.
  */
 
+import type { Schemas } from "@/lib/api-client";
+
 export type ConnectionState = "connecting" | "live" | "reconnecting" | "offline";
 
-export type TaskEventData = {
-  task_id: string;
-  attempt: number;
-  duration_ms: number | null;
-  error_message: string | null;
-  params: unknown;
-  progress: number | null;
-  progress_message: string | null;
-  queue: string | null;
-  worker: string | null;
-};
-
-/** One lifecycle change, as the server sends it on `WS /api/v1/ws` (see specs/architecture.md). */
-export type TaskEvent = {
-  type: "task_event";
-  id?: string;
-  task_name: string;
-  status: "pending" | "running" | "success" | "failed" | "cancelled";
-  timestamp: string;
-  data: TaskEventData;
-};
+/** One lifecycle change, as the server sends it on `WS /api/v1/ws` (generated from the contract). */
+export type TaskEvent = Schemas["LiveTaskEvent"];
+/** Any frame the server sends; `type` tells which. */
+type ServerMessage = Schemas["LiveServerMessage"];
+/** The first message: the token, and the last event id when resuming. */
+type AuthMessage = Schemas["LiveAuth"];
 
 /** Why what a client holds may be incomplete: it should refetch from the REST log. */
 export type GapReason = "reconnected" | "resync" | "events_dropped";
@@ -44,10 +31,20 @@ type Options = {
 
 const defaultBackoff = (attempt: number) => Math.min(10_000, 500 * 2 ** attempt) * (0.8 + Math.random() * 0.4);
 
-function isTaskEvent(value: unknown): value is TaskEvent {
+const SERVER_TYPES: ReadonlySet<string> = new Set<ServerMessage["type"]>([
+  "hello",
+  "task_event",
+  "resync",
+  "events_dropped",
+  "pong",
+]);
+
+/** A frame of a known type, checked only as deep as this client reads it. */
+function isServerMessage(value: unknown): value is ServerMessage {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
-  return v.type === "task_event" && typeof v.task_name === "string" && typeof v.data === "object" && v.data !== null;
+  if (typeof v.type !== "string" || !SERVER_TYPES.has(v.type)) return false;
+  return v.type !== "task_event" || (typeof v.task_name === "string" && typeof v.data === "object" && v.data !== null);
 }
 
 export class LiveConnection {
@@ -57,7 +54,7 @@ export class LiveConnection {
   private everOpened = false;
   private stopped = true;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private lastId: string | undefined;
+  private lastId: string | null = null;
   private pending: TaskEvent[] = [];
   private flushScheduled = false;
   private readonly eventListeners = new Set<(events: TaskEvent[]) => void>();
@@ -134,7 +131,8 @@ export class LiveConnection {
     socket.onopen = () => {
       // The token goes in the first message, not the URL, so no access log ever holds it.
       // `since` asks the server to replay what this client missed while away.
-      socket.send(JSON.stringify({ token: this.options.token, since: this.lastId }));
+      const auth: AuthMessage = { token: this.options.token, since: this.lastId };
+      socket.send(JSON.stringify(auth));
     };
     socket.onmessage = (message: MessageEvent) => this.receive(message.data);
     socket.onclose = () => {
@@ -152,22 +150,27 @@ export class LiveConnection {
     } catch {
       return;
     }
-    if (typeof frame !== "object" || frame === null) return;
-    const type = (frame as { type?: unknown }).type;
-    if (type === "hello") {
-      const reconnected = this.everOpened;
-      this.everOpened = true;
-      this.failures = 0;
-      this.setState("live");
-      if (reconnected) this.gap("reconnected");
-    } else if (type === "resync") {
-      this.gap("resync");
-    } else if (type === "events_dropped") {
-      this.gap("events_dropped");
-    } else if (isTaskEvent(frame)) {
-      if (frame.id !== undefined) this.lastId = frame.id;
-      this.pending.push(frame);
-      this.scheduleFlush();
+    if (!isServerMessage(frame)) return;
+    switch (frame.type) {
+      case "hello": {
+        const reconnected = this.everOpened;
+        this.everOpened = true;
+        this.failures = 0;
+        this.setState("live");
+        if (reconnected) this.gap("reconnected");
+        break;
+      }
+      case "resync":
+      case "events_dropped":
+        this.gap(frame.type);
+        break;
+      case "task_event":
+        this.lastId = frame.id;
+        this.pending.push(frame);
+        this.scheduleFlush();
+        break;
+      case "pong":
+        break;
     }
   }
 

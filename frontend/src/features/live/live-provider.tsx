@@ -1,6 +1,6 @@
-import { useQueryClient } from "@tanstack/react-query";
-import { createContext, useContext, useEffect, useState, useSyncExternalStore, type ReactNode } from "react";
-import { useToken } from "@/features/auth";
+import { useQueryClient, type QueryKey } from "@tanstack/react-query";
+import { createContext, useContext, useEffect, useMemo, useSyncExternalStore, type ReactNode } from "react";
+import { useToken } from "@/lib/use-token";
 import { throttle } from "@/lib/throttle";
 import { FeedStore, type FeedEntry } from "./feed-store";
 import { LiveConnection, liveUrl, type ConnectionState, type TaskEvent } from "./live-connection";
@@ -11,46 +11,36 @@ const LiveContext = createContext<Live | null>(null);
 
 /** How often, at most, a stream of events refetches the dashboard's numbers. */
 const REFRESH_THROTTLE_MS = 2_000;
-/** The charts, less often: a 30-day series costs several times the cards, and moves slowly. */
-export const CHARTS_REFRESH_MS = 10_000;
 
 /**
- * One live connection for the signed-in session. Events feed the activity list and,
- * throttled, refetch metrics, history and charts; after a gap (reconnect, resync, dropped
- * events) every query refetches, so nothing missed stays missing.
+ * One live connection for the signed-in session. Events feed the activity list; features
+ * refetch their own numbers on events (useRefreshOnLiveEvents); after a gap (reconnect,
+ * resync, dropped events) every query refetches, so nothing missed stays missing.
  */
 export function LiveProvider({ children }: { children: ReactNode }) {
   const token = useToken();
   const queryClient = useQueryClient();
-  const [live, setLive] = useState<Live | null>(null);
+  // Made at render (they open nothing), started and stopped by the effect.
+  const live = useMemo<Live | null>(
+    () =>
+      token === null ? null : { connection: new LiveConnection({ url: liveUrl(), token }), feed: new FeedStore() },
+    [token],
+  );
 
   useEffect(() => {
-    if (token === null) return;
-    const connection = new LiveConnection({ url: liveUrl(), token });
-    const feed = new FeedStore();
-    const refreshNumbers = throttle(() => {
-      void queryClient.invalidateQueries({ queryKey: ["monitoring"] });
-      void queryClient.invalidateQueries({ queryKey: ["queues"] });
-    }, REFRESH_THROTTLE_MS);
-    const refreshCharts = throttle(
-      () => void queryClient.invalidateQueries({ queryKey: ["charts"] }),
-      CHARTS_REFRESH_MS,
-    );
+    if (live === null) return;
+    const { connection, feed } = live;
     const offEvents = connection.onEvents((events) => {
       feed.add(events);
-      refreshNumbers();
-      refreshCharts();
     });
     const offGap = connection.onGap(() => void queryClient.invalidateQueries());
     connection.start();
-    setLive({ connection, feed });
     return () => {
       offEvents();
       offGap();
       connection.stop();
-      setLive(null);
     };
-  }, [token, queryClient]);
+  }, [live, queryClient]);
 
   return <LiveContext.Provider value={live}>{children}</LiveContext.Provider>;
 }
@@ -76,4 +66,19 @@ export function useFeed(): readonly FeedEntry[] {
 export function useLiveEvents(listener: (events: TaskEvent[]) => void): void {
   const live = useContext(LiveContext);
   useEffect(() => live?.connection.onEvents(listener), [live, listener]);
+}
+
+/**
+ * While mounted, live events refetch the queries under `keyOf()` (at most every
+ * `throttleMs`): a feature keeps its own numbers fresh without the live feature knowing its
+ * keys. Pass a stable function, such as a key factory's method.
+ */
+export function useRefreshOnLiveEvents(keyOf: () => QueryKey, throttleMs = REFRESH_THROTTLE_MS): void {
+  const live = useContext(LiveContext);
+  const queryClient = useQueryClient();
+  useEffect(() => {
+    if (live === null) return;
+    const refresh = throttle(() => void queryClient.invalidateQueries({ queryKey: keyOf() }), throttleMs);
+    return live.connection.onEvents(refresh);
+  }, [live, queryClient, keyOf, throttleMs]);
 }

@@ -1,8 +1,9 @@
-import { screen } from "@testing-library/react";
+import { act, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { setToken } from "@/features/auth";
-import { jsonResponse, renderApp, stubFetch } from "@/testing/utils";
+import { setToken } from "@/lib/token-store";
+import { FakeWebSocket } from "@/testing/fake-websocket";
+import { jsonResponse, renderApp, stubFetch, taskEvent } from "@/testing/utils";
 import { subjectError } from "../validation";
 
 const me = (role: string) => jsonResponse({ name: "carol", role });
@@ -134,5 +135,63 @@ describe("analyses pages", () => {
     renderApp("/analyses/repository/%2Fsrv%2Frepos%2Fapp");
     expect(await screen.findByText("Sign in as operator to refresh.")).toBeInTheDocument();
     expect(screen.queryByRole("button", { name: "Refresh now" })).toBeNull();
+  });
+
+  it("a late pending event never moves a running or finished analysis back", async () => {
+    setToken("t");
+    stubFetch((url) => {
+      if (url.pathname === "/api/v1/me") return me("operator");
+      if (url.pathname.startsWith("/api/v1/analyses/repository/"))
+        return jsonResponse({ ...report, result: null, is_regenerating: true, task_id: "t-9" }, 202);
+      if (url.pathname === "/api/v1/tasks/t-9") {
+        // The poll lags behind the live events: it still says pending.
+        return jsonResponse({
+          task_id: "t-9",
+          task_name: "analyses.repository",
+          status: "pending",
+          progress: null,
+          progress_message: null,
+          attempts: [],
+          queue: null,
+          params: null,
+          result: null,
+          created_at: "2026-11-23T10:00:00Z",
+          started_at: null,
+          completed_at: null,
+          duration_ms: null,
+        });
+      }
+    });
+    renderApp("/analyses/repository/%2Fsrv%2Frepos%2Fapp");
+    expect(await screen.findByText("Waiting for a worker…")).toBeInTheDocument();
+    const socket = FakeWebSocket.latest();
+    const analysis = "analyses.repository";
+
+    act(() => {
+      socket.open();
+      socket.serverSend(taskEvent(analysis, "running", { task_id: "t-9", progress: 0.3, progress_message: "cloning" }));
+    });
+    expect(await screen.findByText("cloning")).toBeInTheDocument();
+
+    // The sender's `pending`, published by another process, arrives after the worker's `running`.
+    act(() => socket.serverSend(taskEvent(analysis, "pending", { task_id: "t-9" })));
+    await act(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    });
+    expect(screen.getByText("cloning")).toBeInTheDocument();
+    expect(screen.queryByText("Waiting for a worker…")).toBeNull();
+    expect(screen.getByRole("progressbar", { name: "Analysis progress" })).toHaveAttribute("value", "30");
+
+    // Finished, then a late `pending` in the same batch: the analysis stays finished.
+    act(() => {
+      socket.serverSend(taskEvent(analysis, "success", { task_id: "t-9", progress: 1 }));
+      socket.serverSend(taskEvent(analysis, "pending", { task_id: "t-9" }));
+    });
+    await waitFor(() => expect(screen.queryByTestId("task-progress")).toBeNull());
+    await act(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    });
+    expect(screen.queryByTestId("task-progress")).toBeNull();
+    expect(screen.queryByText("Waiting for a worker…")).toBeNull();
   });
 });

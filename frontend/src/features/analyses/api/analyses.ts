@@ -1,5 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError, toApiError, type Schemas, unwrap } from "@/lib/api-client";
+import { analysesKeys } from "./keys";
 
 export type AnalysisKind = Schemas["AnalysisKind"];
 export type Period = Schemas["Period"];
@@ -22,7 +23,7 @@ export const PERIODS: { value: Period; label: string }[] = [
 
 export function useRecentAnalyses() {
   return useQuery({
-    queryKey: ["analyses", "recent"],
+    queryKey: analysesKeys.recent(),
     queryFn: async ({ signal }) => {
       return unwrap(await api.GET("/api/v1/analyses", { params: { query: { limit: 20 } }, signal })).items;
     },
@@ -48,7 +49,7 @@ export async function getAnalysis(
 /** The cached report and its freshness, polled while it is being generated. */
 export function useAnalysis(kind: AnalysisKind, subject: string, period: Period | undefined) {
   return useQuery({
-    queryKey: ["analyses", kind, subject, period],
+    queryKey: analysesKeys.detail(kind, subject, period),
     queryFn: ({ signal }) => getAnalysis(kind, subject, period, signal),
     refetchInterval: (query) => (query.state.data?.is_regenerating ? 2_000 : false),
   });
@@ -60,6 +61,6 @@ export function useSubmitAnalysis() {
     mutationFn: async (body) => {
       return unwrap(await api.POST("/api/v1/analyses", { body }));
     },
-    onSuccess: () => void queryClient.invalidateQueries({ queryKey: ["analyses"] }),
+    onSuccess: () => void queryClient.invalidateQueries({ queryKey: analysesKeys.all() }),
   });
 }

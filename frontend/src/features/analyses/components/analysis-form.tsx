@@ -1,5 +1,5 @@
 import { Field } from "@/components/field";
-import { useState, type FormEvent } from "react";
+import { useState, type SubmitEvent } from "react";
 import { useNavigate } from "react-router";
 import { KINDS, PERIODS, useSubmitAnalysis, type AnalysisKind, type Period, type Priority } from "../api/analyses";
 import { analysisPath, subjectError } from "../validation";
@@ -22,13 +22,13 @@ export function AnalysisForm() {
   const problem = subjectError(kind, subject);
   const showProblem = touched && problem !== null;
 
-  function onSubmit(event: FormEvent) {
+  function onSubmit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
     setTouched(true);
     if (problem !== null) return;
     submit.mutate(
       { kind, subject: subject.trim(), params: { period }, priority, force },
-      { onSuccess: (accepted) => navigate(analysisPath(kind, subject, period, accepted.task_id)) },
+      { onSuccess: (accepted) => void navigate(analysisPath(kind, subject, period, accepted.task_id)) },
     );
   }
 

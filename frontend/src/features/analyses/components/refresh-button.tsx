@@ -1,15 +1,21 @@
-import { useEffect, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { useSubmitAnalysis, type AnalysisKind, type Period } from "../api/analyses";
 
-function useSecondsUntil(deadline: number | null): number {
-  const [now, setNow] = useState(() => Date.now());
+/** Seconds left of a countdown begun with `start`, ticking every second. */
+function useCountdown(): { seconds: number; start: (seconds: number) => void } {
+  const [deadline, setDeadline] = useState<number | null>(null);
+  const [now, setNow] = useState(0);
   useEffect(() => {
     if (deadline === null) return;
-    setNow(Date.now());
     const timer = setInterval(() => setNow(Date.now()), 1_000);
     return () => clearInterval(timer);
   }, [deadline]);
-  return deadline === null ? 0 : Math.max(0, Math.ceil((deadline - now) / 1000));
+  const start = useCallback((seconds: number) => {
+    const startedAt = Date.now();
+    setNow(startedAt);
+    setDeadline(startedAt + seconds * 1000);
+  }, []);
+  return { seconds: deadline === null ? 0 : Math.max(0, Math.ceil((deadline - now) / 1000)), start };
 }
 
 function mmss(seconds: number): string {
@@ -32,8 +38,7 @@ export function RefreshButton({
   onStarted: (taskId: string) => void;
 }) {
   const submit = useSubmitAnalysis();
-  const [blockedUntil, setBlockedUntil] = useState<number | null>(null);
-  const wait = useSecondsUntil(blockedUntil);
+  const { seconds: wait, start: block } = useCountdown();
   const blocked = wait > 0;
 
   function refresh() {
@@ -42,7 +47,7 @@ export function RefreshButton({
       {
         onSuccess: (accepted) => onStarted(accepted.task_id),
         onError: (error) => {
-          if (error.status === 429) setBlockedUntil(Date.now() + (error.retryAfter ?? 60) * 1000);
+          if (error.status === 429) block(error.retryAfter ?? 60);
         },
       },
     );

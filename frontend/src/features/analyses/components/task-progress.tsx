@@ -2,8 +2,16 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useState } from "react";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { useTask } from "@/features/tasks";
+import { supersedes, type TaskStatus } from "@/lib/task-status";
+import { analysesKeys } from "../api/keys";
 
-type Live = { status: TaskEvent["status"]; progress: number | null; message: string | null; error: string | null };
+type Live = {
+  attempt: number;
+  status: TaskStatus;
+  progress: number | null;
+  message: string | null;
+  error: string | null;
+};
 
 /**
  * A running analysis: progress bar and stage from live events, with the task API polled as
@@ -17,29 +25,40 @@ export function TaskProgress({ taskId }: { taskId: string }) {
   const onEvents = useCallback(
     (events: TaskEvent[]) => {
       const mine = events.filter((e) => e.data.task_id === taskId);
-      const last = mine.at(-1);
-      if (last === undefined) return;
-      setLive((previous) => ({
-        status: last.status,
-        // Progress only moves forward, even when events of two attempts interleave.
-        progress: Math.max(previous?.progress ?? 0, ...mine.map((e) => e.data.progress ?? 0)),
-        message: last.data.progress_message ?? previous?.message ?? null,
-        error: last.data.error_message,
-      }));
+      if (mine.length === 0) return;
+      setLive((previous) => {
+        let next = previous;
+        for (const e of mine) {
+          // A late `pending` (or any stale event) does not move the state back.
+          if (!supersedes({ attempt: e.data.attempt, status: e.status }, next)) continue;
+          next = {
+            attempt: e.data.attempt,
+            status: e.status,
+            // Progress only moves forward, even when events of two attempts interleave.
+            progress: Math.max(next?.progress ?? 0, e.data.progress ?? 0),
+            message: e.data.progress_message ?? next?.message ?? null,
+            error: e.data.error_message,
+          };
+        }
+        return next;
+      });
     },
     [taskId],
   );
   useLiveEvents(onEvents);
 
   const detail = task.data;
-  const status = live?.status ?? detail?.status ?? "pending";
+  // The polled task and the live events each may be ahead (the socket reconnecting, or the
+  // poll not yet due): the state is whichever is further along.
+  const polled = detail && { attempt: detail.attempts.at(-1)?.attempt ?? 1, status: detail.status };
+  const status = live !== null && supersedes(live, polled) ? live.status : (polled?.status ?? "pending");
   const progress = Math.max(live?.progress ?? 0, detail?.progress ?? 0);
   const message = live?.message ?? detail?.progress_message ?? null;
   const error = live?.error ?? detail?.error_message ?? null;
   const finished = status === "success" || status === "failed" || status === "cancelled";
 
   useEffect(() => {
-    if (finished) void queryClient.invalidateQueries({ queryKey: ["analyses"] });
+    if (finished) void queryClient.invalidateQueries({ queryKey: analysesKeys.all() });
   }, [finished, queryClient]);
 
   if (status === "success") return null;

@@ -1,9 +1,9 @@
 import { screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { metricsResponse } from "@/features/monitoring/__tests__/fixtures";
+import { metricsResponse } from "@/testing/fixtures";
 import { jsonResponse, renderApp, stubFetch } from "@/testing/utils";
-import { getToken } from "../token-store";
+import { getToken } from "@/lib/token-store";
 
 describe("SignInPage", () => {
   it("checks a pasted token with /api/v1/me, stores it and goes to monitoring", async () => {
@@ -21,7 +21,7 @@ describe("SignInPage", () => {
     expect(await screen.findByRole("heading", { name: "Background Task Monitoring" })).toBeInTheDocument();
     expect(getToken()).toBe("good-token");
     expect(window.location.pathname).toBe("/monitoring");
-    expect(new URL(requests[0]!.url).pathname).toBe("/api/v1/me");
+    expect(new URL(requests[0].url).pathname).toBe("/api/v1/me");
     expect(await screen.findByText("bob")).toBeInTheDocument();
   });
 

@@ -1,6 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { api, type Schemas, unwrap } from "@/lib/api-client";
-import { useToken } from "../use-token";
+import { useToken } from "@/lib/use-token";
+import { authKeys } from "./keys";
 
 export type WhoAmI = Schemas["WhoAmI"];
 export type Role = Schemas["Role"];
@@ -18,7 +19,7 @@ export async function checkToken(token: string): Promise<WhoAmI> {
 export function useMe() {
   const token = useToken();
   return useQuery({
-    queryKey: ["me", token],
+    queryKey: authKeys.me(token),
     queryFn: async (): Promise<WhoAmI> => {
       return unwrap(await api.GET("/api/v1/me"));
     },

@@ -1,6 +1,6 @@
 import type { ReactNode } from "react";
 import { Navigate, useLocation } from "react-router";
-import { useToken } from "../use-token";
+import { useToken } from "@/lib/use-token";
 
 export type SignInState = { from?: string };
 

@@ -1,11 +1,12 @@
 import { useDocumentTitle } from "@/lib/use-document-title";
 import { useQueryClient } from "@tanstack/react-query";
-import { useState, type FormEvent } from "react";
+import { useState, type SubmitEvent } from "react";
 import { Navigate, useLocation, useNavigate } from "react-router";
 import { ApiError } from "@/lib/api-client";
 import { checkToken } from "../api/get-me";
-import { setToken } from "../token-store";
-import { useToken } from "../use-token";
+import { authKeys } from "../api/keys";
+import { setToken } from "@/lib/token-store";
+import { useToken } from "@/lib/use-token";
 import type { SignInState } from "./require-auth";
 
 function destination(state: unknown): string {
@@ -27,7 +28,7 @@ export function SignInPage() {
 
   if (token !== null && !checking) return <Navigate to={next} replace />;
 
-  async function onSubmit(event: FormEvent<HTMLFormElement>) {
+  async function onSubmit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
     const candidate = value.trim();
     if (candidate === "") {
@@ -38,9 +39,9 @@ export function SignInPage() {
     setError(null);
     try {
       const me = await checkToken(candidate);
-      queryClient.setQueryData(["me", candidate], me);
+      queryClient.setQueryData(authKeys.me(candidate), me);
       setToken(candidate);
-      navigate(next, { replace: true });
+      void navigate(next, { replace: true });
     } catch (e) {
       setError(
         e instanceof ApiError && e.status === 401
@@ -54,7 +55,7 @@ export function SignInPage() {
 
   return (
     <main className="sign-in">
-      <form className="card sign-in__form" onSubmit={onSubmit} noValidate>
+      <form className="card sign-in__form" onSubmit={(event) => void onSubmit(event)} noValidate>
         <h1>Sign in to TaskLens</h1>
         <p className="muted">Paste an API token. Ask an operator if you do not have one.</p>
         <label htmlFor="token">API token</label>

@@ -1,8 +1,8 @@
 import { act, cleanup, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { setToken } from "@/features/auth";
-import { dashboardApi } from "@/features/monitoring/__tests__/fixtures";
+import { setToken } from "@/lib/token-store";
+import { dashboardApi } from "@/testing/fixtures";
 import { FakeWebSocket } from "@/testing/fake-websocket";
 import { jsonResponse, renderApp, stubFetch, taskEvent } from "@/testing/utils";
 
@@ -133,7 +133,7 @@ describe("history table", () => {
     const user = userEvent.setup();
 
     const toggles = await screen.findAllByRole("button", { name: /reports\.build/ });
-    await user.click(toggles[1]!);
+    await user.click(toggles[1]);
     expect(toggles[1]).toHaveAttribute("aria-expanded", "true");
     expect(screen.getByTestId("traceback")).toHaveTextContent('File "tasks.py", line 3');
     expect(screen.getByRole("button", { name: "Copy traceback" })).toBeInTheDocument();
@@ -145,15 +145,15 @@ describe("history table", () => {
     stubFetch(historyApi().route);
     renderApp("/monitoring?page=2");
     const rows = await screen.findAllByTestId("history-row");
-    expect(within(rows[0]!).getByText("success")).toBeInTheDocument();
+    expect(within(rows[0]).getByText("success")).toBeInTheDocument();
 
     const socket = FakeWebSocket.latest();
     act(() => {
       socket.open();
       socket.serverSend(taskEvent("reports.build", "failed", { task_id: "task-200", error_message: "lost" }));
     });
-    expect(await within(rows[0]!).findByText("failed")).toBeInTheDocument();
-    expect(within(rows[0]!).getByText("lost")).toBeInTheDocument();
+    expect(await within(rows[0]).findByText("failed")).toBeInTheDocument();
+    expect(within(rows[0]).getByText("lost")).toBeInTheDocument();
   });
 
   it("a late pending event never turns a running or finished row back", async () => {
@@ -161,7 +161,7 @@ describe("history table", () => {
     stubFetch(historyApi().route);
     renderApp("/monitoring?page=2");
     const rows = await screen.findAllByTestId("history-row");
-    expect(within(rows[0]!).getByText("success")).toBeInTheDocument();
+    expect(within(rows[0]).getByText("success")).toBeInTheDocument();
 
     const socket = FakeWebSocket.latest();
     act(() => {
@@ -174,9 +174,9 @@ describe("history table", () => {
     await act(async () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     });
-    expect(within(rows[0]!).getByText("success")).toBeInTheDocument();
-    expect(within(rows[1]!).getByText("failed")).toBeInTheDocument();
-    expect(within(rows[0]!).queryByText("pending")).not.toBeInTheDocument();
-    expect(within(rows[1]!).queryByText("pending")).not.toBeInTheDocument();
+    expect(within(rows[0]).getByText("success")).toBeInTheDocument();
+    expect(within(rows[1]).getByText("failed")).toBeInTheDocument();
+    expect(within(rows[0]).queryByText("pending")).not.toBeInTheDocument();
+    expect(within(rows[1]).queryByText("pending")).not.toBeInTheDocument();
   });
 });

@@ -1,6 +1,7 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api, type Schemas, unwrap } from "@/lib/api-client";
 import { toInstant, type HistoryFilters } from "../history-filters";
+import { historyKeys } from "./keys";
 
 export type HistoryPage = Schemas["HistoryResponse"];
 export type TaskLogItem = Schemas["TaskLogItem"];
@@ -28,7 +29,7 @@ export async function getHistory(filters: HistoryFilters, signal?: AbortSignal):
 /** One page of the execution log, newest first; the previous page stays shown while the next loads. */
 export function useHistory(filters: HistoryFilters) {
   return useQuery({
-    queryKey: ["history", filters],
+    queryKey: historyKeys.list(filters),
     queryFn: ({ signal }) => getHistory(filters, signal),
     placeholderData: keepPreviousData,
   });

@@ -2,7 +2,7 @@ import type { TaskLogItem } from "../api/get-history";
 import { CopyButton } from "./copy-button";
 
 function pretty(value: unknown): string {
-  return JSON.stringify(value, null, 2) ?? "null";
+  return value === undefined ? "null" : JSON.stringify(value, null, 2);
 }
 
 /** What an expanded history row shows: ids, params, result, and the full traceback. */

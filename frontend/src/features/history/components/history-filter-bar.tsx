@@ -1,5 +1,5 @@
 import { Field } from "@/components/field";
-import { useTaskNames } from "@/features/monitoring/api/get-task-names";
+import { useTaskNames } from "../api/get-task-names";
 import { PAGE_SIZES, STATUSES, type HistoryFilters, type Status } from "../history-filters";
 
 /** Task name, status and date range; every change goes back to page 1. */

@@ -1,11 +1,13 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { Fragment, useCallback, useMemo, useRef, useState } from "react";
+import { Fragment, useCallback, useMemo, useState } from "react";
 import { useSearchParams } from "react-router";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
 import { formatCount, formatCountOf, formatDateTime, formatDuration } from "@/lib/format";
+import { supersedes } from "@/lib/task-status";
 import { throttle } from "@/lib/throttle";
 import { useHistory, type TaskLogItem } from "../api/get-history";
+import { historyKeys } from "../api/keys";
 import { readFilters, writeFilters, type HistoryFilters } from "../history-filters";
 import { ExecutionDetails } from "./execution-details";
 import { HistoryFilterBar } from "./history-filter-bar";
@@ -14,12 +16,6 @@ type Overlay = Map<string, Partial<TaskLogItem>>;
 
 const rowKey = (taskId: string, attempt: number) => `${taskId}:${attempt}`;
 
-// A status never goes back. The sender's `pending` and the worker's events are published by
-// different processes and may arrive in either order: a late `pending` must not turn a
-// running or finished row back (a terminal status may still replace another one).
-const STATUS_RANK: Record<string, number> = { pending: 0, running: 1, success: 2, failed: 2, cancelled: 2 };
-const rank = (status: string | undefined) => STATUS_RANK[status ?? "pending"] ?? 0;
-
 /**
  * Live events for rows on this page update them in place (status, duration, error),
  * without refetching the page; on page 1 a throttled refetch also brings new rows in.
@@ -27,22 +23,24 @@ const rank = (status: string | undefined) => STATUS_RANK[status ?? "pending"] ??
 function useLiveRows(items: TaskLogItem[] | undefined, firstPage: boolean) {
   const [overlay, setOverlay] = useState<Overlay>(() => new Map());
   const queryClient = useQueryClient();
-  const visible = useRef(new Set<string>());
-  visible.current = new Set(items?.map((i) => rowKey(i.task_id, i.attempt)));
+  const visible = useMemo(() => new Set(items?.map((i) => rowKey(i.task_id, i.attempt))), [items]);
   const refetchPage = useMemo(
-    () => throttle(() => void queryClient.invalidateQueries({ queryKey: ["history"] }), 2_000),
+    () => throttle(() => void queryClient.invalidateQueries({ queryKey: historyKeys.lists() }), 2_000),
     [queryClient],
   );
 
   const onEvents = useCallback(
     (events: TaskEvent[]) => {
-      const matching = events.filter((e) => visible.current.has(rowKey(e.data.task_id, e.data.attempt)));
+      const matching = events.filter((e) => visible.has(rowKey(e.data.task_id, e.data.attempt)));
       if (matching.length > 0) {
         setOverlay((previous) => {
           const next = new Map(previous);
           for (const e of matching) {
             const key = rowKey(e.data.task_id, e.data.attempt);
-            if (rank(next.get(key)?.status) > rank(e.status)) continue;
+            const current = next.get(key)?.status;
+            const { attempt } = e.data;
+            if (current !== undefined && !supersedes({ attempt, status: e.status }, { attempt, status: current }))
+              continue;
             next.set(key, {
               status: e.status,
               duration_ms: e.data.duration_ms,
@@ -56,14 +54,18 @@ function useLiveRows(items: TaskLogItem[] | undefined, firstPage: boolean) {
       }
       if (firstPage) refetchPage();
     },
-    [firstPage, refetchPage],
+    [visible, firstPage, refetchPage],
   );
   useLiveEvents(onEvents);
 
   return (item: TaskLogItem): TaskLogItem => {
     const live = overlay.get(rowKey(item.task_id, item.attempt));
     // A fresher row from the server wins once it has caught up with the live status.
-    return live && live.status !== item.status && rank(live.status) >= rank(item.status) ? { ...item, ...live } : item;
+    return live?.status !== undefined &&
+      live.status !== item.status &&
+      supersedes({ attempt: item.attempt, status: live.status }, item)
+      ? { ...item, ...live }
+      : item;
   };
 }
 

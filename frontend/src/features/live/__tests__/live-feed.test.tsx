@@ -1,7 +1,7 @@
 import { act, screen, waitFor, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import { setToken } from "@/features/auth";
-import { dashboardApi } from "@/features/monitoring/__tests__/fixtures";
+import { setToken } from "@/lib/token-store";
+import { dashboardApi } from "@/testing/fixtures";
 import { FakeWebSocket } from "@/testing/fake-websocket";
 import { renderApp, stubFetch, taskEvent } from "@/testing/utils";
 import { FeedStore } from "../feed-store";
@@ -16,7 +16,7 @@ describe("live activity feed", () => {
     const socket = FakeWebSocket.latest();
     expect(socket.url).toBe(`ws://${window.location.host}/api/v1/ws`);
     act(() => socket.open());
-    expect(socket.sent[0]).toEqual({ token: "secret-1" });
+    expect(socket.sent[0]).toEqual({ token: "secret-1", since: null }); // a first connection resumes nothing
     expect(await screen.findAllByText("live")).not.toHaveLength(0);
 
     act(() => {
@@ -77,7 +77,7 @@ describe("live activity feed", () => {
   it("orders each task's states by how far it got, attempts included", () => {
     const store = new FeedStore();
     const event = (status: TaskEvent["status"], attempt = 1, task_id = "a") =>
-      taskEvent("reports.build", status, { task_id, attempt }) as TaskEvent;
+      taskEvent("reports.build", status, { task_id, attempt });
     store.add([event("failed"), event("pending", 2)]);
     store.add([event("running"), event("success", 2), event("running", 2)]);
     const shown = store.getSnapshot().map(({ event: e }) => `${e.data.attempt}:${e.status}`);
@@ -87,8 +87,7 @@ describe("live activity feed", () => {
 
   it("drops a late event whose later states have left the feed", () => {
     const store = new FeedStore(3);
-    const event = (status: TaskEvent["status"], task_id: string) =>
-      taskEvent("demo.noop", status, { task_id }) as TaskEvent;
+    const event = (status: TaskEvent["status"], task_id: string) => taskEvent("demo.noop", status, { task_id });
     store.add([event("success", "old")]);
     store.add([event("success", "x"), event("success", "y"), event("success", "z")]);
     store.add([event("pending", "old")]);
@@ -97,15 +96,14 @@ describe("live activity feed", () => {
 
   it("keeps the last 50 events however fast they come", () => {
     const store = new FeedStore();
-    const burst: TaskEvent[] = Array.from(
-      { length: 120 },
-      (_, i) => taskEvent("demo.noop", "success", { task_id: `t${i}` }) as TaskEvent,
+    const burst: TaskEvent[] = Array.from({ length: 120 }, (_, i) =>
+      taskEvent("demo.noop", "success", { task_id: `t${i}` }),
     );
     store.add(burst.slice(0, 70));
     store.add(burst.slice(70));
     const shown = store.getSnapshot();
     expect(shown).toHaveLength(50);
-    expect(shown[0]!.event.data.task_id).toBe("t119");
-    expect(shown[49]!.event.data.task_id).toBe("t70");
+    expect(shown[0].event.data.task_id).toBe("t119");
+    expect(shown[49].event.data.task_id).toBe("t70");
   });
 });

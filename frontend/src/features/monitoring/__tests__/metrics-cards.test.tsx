@@ -2,7 +2,7 @@ import { render, screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import { MetricsCards } from "../components/metrics-cards";
 import { formatDuration, formatRate } from "@/lib/format";
-import { metricsResponse } from "./fixtures";
+import { metricsResponse } from "@/testing/fixtures";
 
 /** The value shown next to a <dt> label inside a card. */
 function valueOf(card: HTMLElement, label: string): string | null {

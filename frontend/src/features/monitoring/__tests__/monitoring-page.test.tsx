@@ -1,8 +1,8 @@
 import { screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import { getToken, setToken } from "@/features/auth";
+import { getToken, setToken } from "@/lib/token-store";
 import { jsonResponse, renderApp, stubFetch } from "@/testing/utils";
-import { dashboardApi, metricsResponse } from "./fixtures";
+import { dashboardApi, metricsResponse } from "@/testing/fixtures";
 
 describe("MonitoringPage", () => {
   it("fetches metrics with the stored token and shows a card per task", async () => {
@@ -86,7 +86,7 @@ describe("MonitoringPage", () => {
 
   it("says 1 run, not 1 runs", async () => {
     setToken("secret-1");
-    const one = { ...metricsResponse.metrics[1]!, total_executions: 1, pending: 1 };
+    const one = { ...metricsResponse.metrics[1], total_executions: 1, pending: 1 };
     stubFetch(
       dashboardApi({ "/api/v1/monitoring/metrics": () => jsonResponse({ ...metricsResponse, metrics: [one] }) }),
     );

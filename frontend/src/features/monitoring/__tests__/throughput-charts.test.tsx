@@ -1,10 +1,10 @@
 import { act, screen, waitFor } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
-import { setToken } from "@/features/auth";
+import { setToken } from "@/lib/token-store";
 import { FakeWebSocket } from "@/testing/fake-websocket";
 import { jsonResponse, renderApp, stubFetch, taskEvent } from "@/testing/utils";
 import type { Timeseries } from "../api/get-timeseries";
-import { dashboardApi, emptyTimeseries } from "./fixtures";
+import { dashboardApi, emptyTimeseries } from "@/testing/fixtures";
 
 type Bucket = Timeseries["series"][number];
 type Drawn = { label: string; values: (number | null)[]; pointRadius: number };
@@ -62,11 +62,11 @@ describe("throughput charts", () => {
     renderApp("/monitoring");
 
     const [p95] = await drawn("Duration p95");
-    expect(p95!.values).toEqual([null, 2040, null]);
-    expect(p95!.pointRadius).toBeGreaterThan(0);
+    expect(p95.values).toEqual([null, 2040, null]);
+    expect(p95.pointRadius).toBeGreaterThan(0);
     // With a line to sit on, the points stay hidden (720 of them would be noise).
     const [finished] = await drawn("Throughput and failures");
-    expect(finished!.pointRadius).toBe(0);
+    expect(finished.pointRadius).toBe(0);
   });
 
   it("say when they were drawn and redraw when tasks change", async () => {
@@ -91,8 +91,10 @@ describe("throughput charts", () => {
         socket.serverSend(taskEvent("reports.build", "success", { task_id: "x" }, "1"));
       });
       // Live events redraw the charts at most every 10 s (at the end of the window).
-      act(() => vi.advanceTimersByTime(10_000));
-      await waitFor(async () => expect((await drawn("Throughput and failures"))[0]!.values).toEqual([0, 8, 0]));
+      act(() => {
+        vi.advanceTimersByTime(10_000);
+      });
+      await waitFor(async () => expect((await drawn("Throughput and failures"))[0].values).toEqual([0, 8, 0]));
       expect(asked()).toBeGreaterThan(before);
     } finally {
       vi.useRealTimers();

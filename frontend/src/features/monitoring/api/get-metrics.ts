@@ -1,10 +1,10 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { useRefreshOnLiveEvents } from "@/features/live";
 import { api, type Schemas, unwrap } from "@/lib/api-client";
+import { monitoringKeys } from "./keys";
 
 export type MetricsResponse = Schemas["MetricsResponse"];
 export type TaskMetricsItem = Schemas["TaskMetricsItem"];
-
-export const metricsQueryKey = (timeWindow: number) => ["monitoring", "metrics", timeWindow] as const;
 
 export async function getMetrics(timeWindow: number, signal?: AbortSignal): Promise<MetricsResponse> {
   return unwrap(
@@ -15,10 +15,11 @@ export async function getMetrics(timeWindow: number, signal?: AbortSignal): Prom
   );
 }
 
-/** Per-task metrics over the last `timeWindow` hours (1–720), refreshed periodically. */
+/** Per-task metrics over the last `timeWindow` hours (1–720), refreshed periodically and on live events. */
 export function useMetrics(timeWindow: number) {
+  useRefreshOnLiveEvents(monitoringKeys.allMetrics);
   return useQuery({
-    queryKey: metricsQueryKey(timeWindow),
+    queryKey: monitoringKeys.metrics(timeWindow),
     queryFn: ({ signal }) => getMetrics(timeWindow, signal),
     placeholderData: keepPreviousData,
     refetchInterval: 30_000,

@@ -1,7 +1,7 @@
 import { screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { setToken } from "@/features/auth";
+import { setToken } from "@/lib/token-store";
 import { jsonResponse, renderApp, stubFetch } from "@/testing/utils";
 
 const queues = {

@@ -1,5 +1,5 @@
 import { Field } from "@/components/field";
-import { useState, type FormEvent } from "react";
+import { useState, type SubmitEvent } from "react";
 import { useRunDemo, type DemoRequest } from "../api/queues";
 
 const TASKS = ["demo.quick", "demo.slow", "demo.flaky", "demo.noop"] as const;
@@ -13,7 +13,7 @@ export function DemoForm() {
   const n = Number(count);
   const countError = Number.isInteger(n) && n >= 1 && n <= 1000 ? null : "A whole number from 1 to 1,000.";
 
-  function submit(event: FormEvent) {
+  function submit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
     if (countError === null) run.mutate({ task, count: n, priority });
   }

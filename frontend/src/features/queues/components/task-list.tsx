@@ -1,8 +1,9 @@
 import { Link } from "react-router";
-import { useHistory } from "@/features/history/api/get-history";
-import { readFilters, type Status } from "@/features/history/history-filters";
+import { useQueryClient } from "@tanstack/react-query";
+import { historyKeys, readFilters, useHistory, type Status } from "@/features/history";
 import { TaskActionButton } from "@/features/tasks";
 import { formatDateTime } from "@/lib/format";
+import { queuesKeys } from "../api/keys";
 
 /**
  * The latest tasks in one status with the action that fits it: retry for failed ones,
@@ -13,6 +14,12 @@ export function TaskList({ status, title, canOperate }: { status: Status; title:
   const { data, error } = useHistory(filters);
   const action = status === "failed" || status === "cancelled" ? "retry" : "cancel";
   const headingId = `tasks-${status}`;
+  const queryClient = useQueryClient();
+  // A retried or cancelled task moves between these lists and the depths.
+  const refresh = () => {
+    void queryClient.invalidateQueries({ queryKey: historyKeys.lists() });
+    void queryClient.invalidateQueries({ queryKey: queuesKeys.all() });
+  };
 
   return (
     <section className="card" aria-labelledby={headingId}>
@@ -40,7 +47,7 @@ export function TaskList({ status, title, canOperate }: { status: Status; title:
                   {item.error_message ? ` · ${item.error_message}` : ""}
                 </span>
               </div>
-              {canOperate && <TaskActionButton taskId={item.task_id} action={action} />}
+              {canOperate && <TaskActionButton taskId={item.task_id} action={action} onSettled={refresh} />}
             </li>
           ))}
         </ul>

@@ -1,12 +1,13 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, type Schemas, unwrap } from "@/lib/api-client";
+import { tasksKeys } from "./keys";
 
 export type TaskDetail = Schemas["TaskDetail"];
 
 /** A task's latest state and every attempt; polled while it is not finished. */
 export function useTask(taskId: string | null, pollMs = 2_000) {
   return useQuery({
-    queryKey: ["tasks", taskId],
+    queryKey: tasksKeys.detail(taskId),
     queryFn: async ({ signal }): Promise<TaskDetail> => {
       return unwrap(
         await api.GET("/api/v1/tasks/{task_id}", {
@@ -23,8 +24,11 @@ export function useTask(taskId: string | null, pollMs = 2_000) {
   });
 }
 
-/** Retry a failed or cancelled task (a new task id), or cancel a pending or running one. */
-export function useTaskAction(action: "retry" | "cancel") {
+/**
+ * Retry a failed or cancelled task (a new task id), or cancel a pending or running one.
+ * `onSettled` lets the caller refresh the lists it shows the task in (their keys are its own).
+ */
+export function useTaskAction(action: "retry" | "cancel", onSettled?: () => void) {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: async (taskId: string): Promise<string> => {
@@ -37,9 +41,8 @@ export function useTaskAction(action: "retry" | "cancel") {
       return `Cancel requested (${data.status})`;
     },
     onSettled: () => {
-      void queryClient.invalidateQueries({ queryKey: ["history"] });
-      void queryClient.invalidateQueries({ queryKey: ["queues"] });
-      void queryClient.invalidateQueries({ queryKey: ["tasks"] });
+      void queryClient.invalidateQueries({ queryKey: tasksKeys.all() });
+      onSettled?.();
     },
   });
 }

@@ -7,8 +7,17 @@ const LABELS = { retry: "Retry", cancel: "Cancel" } as const;
  * Retry or cancel one task, confirmed first (a second click on "Confirm"), with the
  * outcome shown next to it.
  */
-export function TaskActionButton({ taskId, action }: { taskId: string; action: "retry" | "cancel" }) {
-  const mutation = useTaskAction(action);
+export function TaskActionButton({
+  taskId,
+  action,
+  onSettled,
+}: {
+  taskId: string;
+  action: "retry" | "cancel";
+  /** Called when the action succeeded or failed: the caller refreshes what shows the task. */
+  onSettled?: () => void;
+}) {
+  const mutation = useTaskAction(action, onSettled);
   const [confirming, setConfirming] = useState(false);
 
   if (mutation.isSuccess) {

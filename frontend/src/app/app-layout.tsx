@@ -1,6 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { NavLink, Outlet } from "react-router";
-import { clearToken, useMe } from "@/features/auth";
+import { useMe } from "@/features/auth";
+import { clearToken } from "@/lib/token-store";
 import { ConnectionStatus } from "@/features/live";
 
 /** Header + navigation around the signed-in pages. */

@@ -1,4 +1,6 @@
-import type { MetricsResponse } from "../api/get-metrics";
+import type { Schemas } from "@/lib/api-client";
+
+type MetricsResponse = Schemas["MetricsResponse"];
 
 export const metricsResponse: MetricsResponse = {
   time_window_hours: 24,
@@ -41,10 +43,10 @@ export const emptyTimeseries = {
 };
 
 /** The dashboard's calls with quiet defaults; a test overrides the one it is about. */
-export function dashboardApi(overrides: Record<string, () => Response | undefined> = {}) {
+export function dashboardApi(overrides: Partial<Record<string, () => Response | undefined>> = {}) {
   const json = (body: unknown, status = 200) =>
     new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
-  const defaults: Record<string, () => Response> = {
+  const defaults: Partial<Record<string, () => Response>> = {
     "/api/v1/me": () => json({ name: "alice", role: "operator" }),
     "/api/v1/monitoring/metrics": () => json(metricsResponse),
     "/api/v1/monitoring/history": () => json(emptyHistory),

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { TOKEN_STORAGE_KEY, clearToken, consumeTokenFromUrl, getToken, subscribe } from "../token-store";
+import { TOKEN_STORAGE_KEY, clearToken, consumeTokenFromUrl, getToken, subscribe } from "@/lib/token-store";
 
 describe("consumeTokenFromUrl", () => {
   it("stores a ?token= and strips it from the URL, keeping the rest", () => {
