@@ -26,11 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from support import OPERATOR_TOKEN, Api, LiveEvents, Stack, wait_for
 from taskiq_nats import PullBasedJetStreamBroker
 
-from tasklens.broker import DELAYED_KEY
 from tasklens.lost_messages import LostMessages
 from tasklens.middleware import TaskLensMiddleware
 from tasklens.reaper import Reaper
 from tasklens.tracking.database import create_engine
+from tasklens.tracking.redis_keys import DELAYED
 
 HERE = Path(__file__).parent
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -295,7 +295,7 @@ async def test_a_foreign_task_waiting_in_its_broker_is_never_taken_for_a_lost_me
         redis_url,
         streams=["tasklens:high", "tasklens", "tasklens:low"],
         group="tasklens",
-        delayed_key=DELAYED_KEY,
+        delayed_key=DELAYED,
         interval=0.1,
         grace=0.5,
         confirm_after=0.01,

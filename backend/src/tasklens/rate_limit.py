@@ -19,6 +19,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from tasklens.tracking.redis_connection import connect
+from tasklens.tracking.redis_keys import RATE_LIMIT_PREFIX
 
 # KEYS[1] = the window's sorted set; ARGV = now (ms), window (ms), limit, member
 _SLIDING_WINDOW = """
@@ -113,7 +114,7 @@ class InProcessRateLimiter:
 
 
 class RedisRateLimiter:
-    def __init__(self, redis_url: str, limit: Limit, prefix: str = "tasklens:rate:") -> None:
+    def __init__(self, redis_url: str, limit: Limit, prefix: str = RATE_LIMIT_PREFIX) -> None:
         self.limit = limit
         self._redis: Redis = connect(redis_url)
         self._script = self._redis.register_script(_SLIDING_WINDOW)

@@ -16,20 +16,19 @@ import time
 
 from redis.asyncio import Redis
 
-from tasklens.tracking.event_bus import EventBus
+from tasklens.tracking.pubsub import PubSub
 from tasklens.tracking.redis_connection import connect
+from tasklens.tracking.redis_keys import CANCELLED
 
 logger = logging.getLogger(__name__)
 
-CONTROL_CHANNEL = "tasklens:control"
-CANCELLED_KEY = "tasklens:cancelled"
 REMEMBER_SECONDS = 86_400
 
 
 class Cancellations:
     """Worker side: the task ids cancelled lately, and the asyncio tasks running here."""
 
-    def __init__(self, control: EventBus, redis_url: str | None = None) -> None:
+    def __init__(self, control: PubSub, redis_url: str | None = None) -> None:
         self._control = control
         self._redis_url = redis_url
         self._cancelled: dict[str, float] = {}
@@ -47,7 +46,7 @@ class Cancellations:
             try:
                 async with connect(self._redis_url) as redis:
                     since = time.time() - REMEMBER_SECONDS
-                    recent = await redis.zrangebyscore(CANCELLED_KEY, since, "+inf")
+                    recent = await redis.zrangebyscore(CANCELLED, since, "+inf")
                     for task_id in recent:
                         if isinstance(task_id, bytes):
                             self._cancelled[task_id.decode()] = time.time()
@@ -105,12 +104,12 @@ class Cancellations:
             self._cancelled = {k: t for k, t in self._cancelled.items() if t > horizon}
 
 
-async def request_cancel(control: EventBus, redis: Redis | None, task_id: str) -> None:
+async def request_cancel(control: PubSub, redis: Redis | None, task_id: str) -> None:
     """API side: remember the cancel (for workers that start later) and tell every worker."""
     if redis is not None:
         now = time.time()
         async with redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(CANCELLED_KEY, {task_id: now})
-            pipe.zremrangebyscore(CANCELLED_KEY, "-inf", now - REMEMBER_SECONDS)
+            pipe.zadd(CANCELLED, {task_id: now})
+            pipe.zremrangebyscore(CANCELLED, "-inf", now - REMEMBER_SECONDS)
             await pipe.execute()
     await control.publish([{"type": "cancel", "task_id": task_id}])
