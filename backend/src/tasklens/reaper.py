@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import TaskiqMiddleware
 
 from tasklens.lost_messages import LOST_MESSAGE_ERROR, LostMessages
+from tasklens.tracking.background import BackgroundTask
 from tasklens.tracking.event_stream import EventStream
 from tasklens.tracking.heartbeat import INTERVAL_SECONDS as HEARTBEAT_SECONDS
 from tasklens.tracking.heartbeat import OFFLINE_AFTER_SECONDS
@@ -96,19 +97,14 @@ class Reaper:
         self._lost = lost_messages
         self._next_lost_check = 0.0
         self._unknown: dict[int, float] = {}  # too-old row id -> first seen without heartbeat
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("tasklens-reaper")
         self._failing = False
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="tasklens-reaper")
+        self._background.start(self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
         if self._redis is not None:
             await self._redis.aclose()
         if self._lost is not None:

@@ -16,6 +16,7 @@ import time
 
 from redis.asyncio import Redis
 
+from tasklens.tracking.background import BackgroundTask
 from tasklens.tracking.pubsub import PubSub
 from tasklens.tracking.redis_connection import connect
 from tasklens.tracking.redis_keys import CANCELLED
@@ -33,13 +34,13 @@ class Cancellations:
         self._redis_url = redis_url
         self._cancelled: dict[str, float] = {}
         self._running: dict[str, asyncio.Task[object]] = {}
-        self._listener: asyncio.Task[None] | None = None
+        self._listener = BackgroundTask("tasklens-cancels")
 
     async def start(self) -> None:
-        if self._listener is not None:
+        if self._listener.running:
             return
         ready = asyncio.Event()
-        self._listener = asyncio.create_task(self._listen(ready), name="tasklens-cancels")
+        self._listener.start(lambda: self._listen(ready))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ready.wait(), 5)
         if self._redis_url is not None:  # cancels sent while this worker was not running
@@ -54,11 +55,7 @@ class Cancellations:
                 logger.warning("could not load recent cancels: %s", exc)
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await self._listener.stop()
 
     async def _listen(self, ready: asyncio.Event) -> None:
         async for batch in self._control.subscribe(ready):

@@ -17,6 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from tasklens.tracking.background import BackgroundTask
 from tasklens.tracking.redis_connection import connect
 from tasklens.tracking.redis_keys import WORKER_HELD_PREFIX, WORKERS
 
@@ -68,16 +69,13 @@ class Heartbeat:
         self._held = held
         self._recorder = recorder
         self._started_at = datetime.now(UTC)
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("tasklens-heartbeat")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._beat(), name="tasklens-heartbeat")
+        self._background.start(self._beat)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._background.stop()
         with contextlib.suppress(Exception):
             await self._redis.hdel(WORKERS, self._worker_id)  # a clean exit says so
             await self._redis.delete(WORKER_HELD_PREFIX + self._worker_id)
