@@ -25,7 +25,7 @@ from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordi
 from tasklens.live import LiveHub
 from tasklens.log_maintenance import LogMaintenance, Retention
 from tasklens.lost_messages import LostMessages
-from tasklens.rate_limit import InProcessRateLimiter, Limit, RateLimiter, RedisRateLimiter
+from tasklens.rate_limit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
 from tasklens.reaper import Reaper, ReaperMiddleware
 from tasklens.runtime import Runtime
 from tasklens.schedule_lease import FiringLease
@@ -33,7 +33,7 @@ from tasklens.schedules import FileScheduleSource
 from tasklens.settings import Settings
 from tasklens.tasks import register_tasks
 from tasklens.tasks.analyses import TRANSIENT_ERRORS, AnalysisServices
-from tasklens.tokens import TokenRegistry, parse_token_entry, stored_digests
+from tasklens.tokens import TokenRegistry, stored_digests
 from tasklens.tracking.cancellation import Cancellations
 from tasklens.tracking.database import create_engine, session_factory
 from tasklens.tracking.event_stream import EventStream, InProcessEventStream, RedisEventStream
@@ -52,8 +52,7 @@ def serve_runtime(settings: Settings) -> Runtime:
     events: EventStream
     coordinator: Coordinator
     limiter: RateLimiter
-    refresh_limit = Limit.parse(settings.refresh_rate_limit)
-    auth_limit = Limit.parse(settings.auth_failure_limit)
+    refresh_limit, auth_limit = settings.refresh_rate_limit, settings.auth_failure_limit
     auth_limiter: RateLimiter
     control: PubSub
     cancellations: Cancellations | None
@@ -201,7 +200,7 @@ def schedules_scheduler(settings: Settings) -> TaskiqScheduler:
 def settings_redactor(settings: Settings) -> Redactor:
     """The redactor of a TaskLens process: its extra key words, and as secrets its API
     tokens, its metrics token, its GitHub token and its database and Redis passwords."""
-    tokens = [parse_token_entry(raw, i)[2] for i, raw in enumerate(settings.api_tokens)]
+    tokens = [entry.token for entry in settings.api_tokens]
     github = settings.github_token.get_secret_value() if settings.github_token else None
     metrics = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     return Redactor(

@@ -56,6 +56,14 @@ class Limit:
             raise ValueError("must look like 5/300 (5 per 300 seconds)")
         return cls(int(count), int(seconds))
 
+    @classmethod
+    def parse_setting(cls, value: object) -> object:
+        """A setting's text parsed once, when the settings are read."""
+        return cls.parse(value) if isinstance(value, str) else value
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds}"
+
 
 class RateLimiter(Protocol):
     async def hit(self, key: str) -> float | None: ...
