@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 import sqlalchemy as sa
-from support import Stack, wait_for
+from support import Stack, fetch_log_rows, wait_for
 
 from tasklens import migrate
 from tasklens.reaper import LOST_ERROR, NEVER_RAN_ERROR, Reaper, this_worker
@@ -29,18 +29,8 @@ from tasklens.tracking.redis_keys import WORKERS
 
 
 def log_rows(database_url: str) -> list[dict[str, Any]]:
-    async def fetch() -> list[dict[str, Any]]:
-        conn = await connect_postgres(database_url)
-        try:
-            rows = await conn.fetch(
-                "SELECT task_id, attempt, status, worker, error_message "
-                "FROM task_execution_logs ORDER BY task_id, attempt"
-            )
-        finally:
-            await conn.close()
-        return [dict(r) for r in rows]
-
-    return asyncio.run(fetch())
+    columns = "task_id, attempt, status, worker, error_message"
+    return asyncio.run(fetch_log_rows(database_url, columns))
 
 
 def attempts_by_task(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

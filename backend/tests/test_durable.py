@@ -18,7 +18,7 @@ import orjson
 import pytest
 import redis
 from private_services import PrivatePostgres, PrivateRedis
-from support import API_TOKENS, Stack, free_port, wait_for
+from support import API_TOKENS, Stack, fetch_log_rows, free_port, wait_for
 
 from tasklens.reaper import LOST_ERROR
 from tasklens.tracking.database import connect_postgres
@@ -40,15 +40,9 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 
 async def fetch_rows(database_url: str) -> list[dict[str, Any]]:
-    conn = await connect_postgres(database_url, timeout=3)
-    try:
-        rows = await conn.fetch(
-            "SELECT task_id, attempt, status, error_message, result "
-            "FROM task_execution_logs ORDER BY task_id, attempt"
-        )
-    finally:
-        await conn.close()
-    return [dict(r) for r in rows]
+    return await fetch_log_rows(
+        database_url, "task_id, attempt, status, error_message, result", timeout=3
+    )
 
 
 def log_rows(database_url: str) -> list[dict[str, Any]]:

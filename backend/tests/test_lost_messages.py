@@ -15,7 +15,7 @@ import pytest
 import redis
 import redis.asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
-from support import Stack, free_port, wait_for
+from support import Stack, fetch_log_rows, free_port, wait_for
 from taskiq import TaskiqMessage
 
 from tasklens.broker import TaskLensStreamBroker
@@ -35,18 +35,8 @@ from tasklens.tracking.redis_keys import DELAYED, LOST_MESSAGES, WORKER_HELD_PRE
 
 
 def rows_by_task(database_url: str) -> dict[str, dict[str, Any]]:
-    async def fetch() -> dict[str, dict[str, Any]]:
-        conn = await connect_postgres(database_url)
-        try:
-            rows = await conn.fetch(
-                "SELECT task_id, attempt, status, error_message FROM task_execution_logs "
-                "ORDER BY task_id, attempt"
-            )
-        finally:
-            await conn.close()
-        return {r["task_id"]: dict(r) for r in rows}  # the last attempt of each
-
-    return asyncio.run(fetch())
+    rows = asyncio.run(fetch_log_rows(database_url, "task_id, attempt, status, error_message"))
+    return {r["task_id"]: r for r in rows}  # the last attempt of each
 
 
 async def _insert_pending(database_url: str, rows: list[tuple[str, str, str]]) -> None:

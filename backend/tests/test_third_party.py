@@ -5,7 +5,6 @@ whatever broker it runs: taskiq-redis, RabbitMQ (taskiq-aio-pika) and NATS JetSt
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import signal
@@ -23,7 +22,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
-from support import OPERATOR_TOKEN, Api, LiveEvents, Stack, wait_for
+from support import OPERATOR_TOKEN, Api, LiveEvents, Stack, app_module, wait_for
 from taskiq_nats import PullBasedJetStreamBroker
 
 from tasklens.lost_messages import LostMessages
@@ -106,27 +105,23 @@ async def foreign(
     """The foreign app on the broker named by the test's parameter, its worker not started."""
     kind: str = request.param
     name = f"thirdparty_{uuid.uuid4().hex[:12]}"
-    os.environ.update(
-        THIRDPARTY_BROKER=kind,
-        THIRDPARTY_NAME=name,
-        THIRDPARTY_REDIS_URL=redis_url,
-        THIRDPARTY_DATABASE_URL=postgres_url,
-        THIRDPARTY_RABBITMQ_URL=RABBITMQ_URL,
-        THIRDPARTY_NATS_URL=NATS_URL,
-    )
-    sys.path.insert(0, str(HERE))
-    sys.modules.pop("thirdparty_app", None)  # built anew for this broker
-    module = importlib.import_module("thirdparty_app")
-    app = ForeignApp(kind, name, tmp_path, module)
-    await module.broker.startup()
-    try:
-        yield app
-    finally:
-        await module.broker.shutdown()
-        app.stop_workers()
-        sys.path.remove(str(HERE))
-        sys.modules.pop("thirdparty_app", None)
-        await _delete_broker_objects(kind, name)
+    app_env = {
+        "THIRDPARTY_BROKER": kind,
+        "THIRDPARTY_NAME": name,
+        "THIRDPARTY_REDIS_URL": redis_url,
+        "THIRDPARTY_DATABASE_URL": postgres_url,
+        "THIRDPARTY_RABBITMQ_URL": RABBITMQ_URL,
+        "THIRDPARTY_NATS_URL": NATS_URL,
+    }
+    with app_module("thirdparty_app", app_env) as module:  # built anew for this broker
+        app = ForeignApp(kind, name, tmp_path, module)
+        await module.broker.startup()
+        try:
+            yield app
+        finally:
+            await module.broker.shutdown()
+            app.stop_workers()
+            await _delete_broker_objects(kind, name)
 
 
 def tasklens_stack(tmp_path: Path, postgres_url: str, redis_url: str, **env: str) -> Stack:
