@@ -27,7 +27,6 @@ Log = TaskExecutionLog
 Count = TaskLogCount
 Histogram = TaskDurationHistogram
 SelectT = TypeVar("SelectT", bound=sa.Select[*tuple[Any, ...]])
-FINISHED = (TaskStatus.SUCCESS.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 
 
 class TaskMetrics(BaseModel):
@@ -205,13 +204,17 @@ def _percentile_bin_per_bucket(bins: Any, percent: int = 95) -> Any:
     )
 
 
+# One hour of GET /monitoring/timeseries: the API answers with it as it is (api/schemas.py).
 class SeriesBucket(BaseModel):
-    bucket_start: datetime
-    total: int
+    bucket_start: datetime = Field(description="Start of the bucket, UTC")
+    total: int = Field(description="Executions created in the bucket, any status")
     success: int
     failed: int
     cancelled: int
-    p95_duration_ms: float | None = Field(description="Of successful executions, from rollups")
+    p95_duration_ms: float | None = Field(
+        description="p95 of successful durations from the histograms (+9.05 % / -8.3 %); "
+        "null if none succeeded"
+    )
 
 
 @dataclass(slots=True)

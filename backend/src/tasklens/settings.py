@@ -28,6 +28,8 @@ from tasklens.rate_limit import Limit
 from tasklens.tokens import ConfiguredToken, parse_token_entry
 from tasklens.tracking.settings import DEFAULT_DATA_DIR, TrackingSettings
 
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 METRICS_TOKEN_MIN_CHARS = 24  # a scraper's token sits in a config file: no short guessable one
 
 
@@ -119,10 +121,10 @@ class Settings(TrackingSettings):
         description="A token that can read GET /metrics and nothing else (for Prometheus); "
         "at least 24 characters",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+    log_level: LogLevel = Field(
         default="INFO", description="Lowest level logged by serve, worker and scheduler"
     )
-    log_format: Literal["text", "json"] = Field(
+    log_format: LogFormat = Field(
         default="text", description="text: time, level, logger, message; json: one object a line"
     )
     _allowed_git_hosts: AllowedHosts = PrivateAttr(default_factory=AllowedHosts)

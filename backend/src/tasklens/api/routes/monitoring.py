@@ -13,7 +13,6 @@ from tasklens.api.errors import ERROR_RESPONSES, ApiError
 from tasklens.api.schemas import (
     HistoryResponse,
     MetricsResponse,
-    SeriesBucket,
     TaskLogItem,
     TaskMetricsItem,
     TimeseriesResponse,
@@ -67,7 +66,7 @@ async def get_timeseries(
     return TimeseriesResponse(
         time_window_hours=time_window,
         bucket_seconds=series.bucket_seconds,
-        series=[SeriesBucket(**b.model_dump()) for b in series.buckets],
+        series=series.buckets,
     )
 
 
