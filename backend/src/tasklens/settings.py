@@ -88,7 +88,7 @@ class Settings(TrackingSettings):
     report_stale_after_seconds: int = Field(default=3600, ge=1)
     max_retries: int = Field(default=3, ge=0, le=20)
     max_subject_concurrent_tasks: int = Field(default=1, ge=1, le=100)
-    refresh_rate_limit: Annotated[Limit, BeforeValidator(Limit.parse_setting)] = Field(
+    refresh_rate_limit: Annotated[Limit, NoDecode, BeforeValidator(Limit.parse_setting)] = Field(
         default=Limit(5, 300), description="Forced refreshes per token: N/SECONDS, sliding window"
     )
     ws_max_connections: int = Field(
@@ -103,7 +103,7 @@ class Settings(TrackingSettings):
         le=300,
         description="A WebSocket client that takes longer to take a send is dropped",
     )
-    auth_failure_limit: Annotated[Limit, BeforeValidator(Limit.parse_setting)] = Field(
+    auth_failure_limit: Annotated[Limit, NoDecode, BeforeValidator(Limit.parse_setting)] = Field(
         default=Limit(10, 60),
         description="Failed token attempts per client address: N/SECONDS, then 429",
     )
