@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import os
 import signal
@@ -12,19 +13,67 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
 import websockets
 
+from tasklens.tracking.database import connect_postgres
+
 BACKEND = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
 TASKLENS = str(Path(sys.executable).with_name("tasklens"))
 OPERATOR_TOKEN = "operator-token-0123456789abcdef"
 VIEWER_TOKEN = "viewer-token-0123456789abcdef"
 API_TOKENS = f"ops:operator:{OPERATOR_TOKEN},watcher:viewer:{VIEWER_TOKEN}"
+
+
+async def query(
+    database_url: str, sql: str, *args: Any, timeout: float = 10
+) -> list[dict[str, Any]]:
+    """The rows of one statement, on a connection of its own (closed even when it fails)."""
+    conn = await connect_postgres(database_url, timeout=timeout)
+    try:
+        return [dict(row) for row in await conn.fetch(sql, *args)]
+    finally:
+        await conn.close()
+
+
+async def fetch_log_rows(
+    database_url: str, columns: str, timeout: float = 10
+) -> list[dict[str, Any]]:
+    """`columns` of every row of the lifecycle log, by task id, then attempt."""
+    return await query(
+        database_url,
+        f"SELECT {columns} FROM task_execution_logs ORDER BY task_id, attempt",
+        timeout=timeout,
+    )
+
+
+@contextlib.contextmanager
+def app_module(name: str, env: Mapping[str, str]) -> Iterator[ModuleType]:
+    """Imports the test app tests/`name`.py, which reads `env` from os.environ as it loads,
+    and undoes all of it afterwards: the variables as they were before, the module and this
+    folder gone from sys.modules and sys.path. Its worker processes started meanwhile with
+    os.environ see `env` too."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    sys.path.insert(0, str(TESTS))
+    sys.modules.pop(name, None)  # built anew from these variables
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.modules.pop(name, None)
+        sys.path.remove(str(TESTS))
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ from support import OPERATOR_TOKEN, Stack
 
 from tasklens.api.app import openapi_document
 from tasklens.api.live_messages import LiveAuth, LiveServerMessage, LiveTaskEvent
-from tasklens.live import Frame, LiveClient
+from tasklens.live import Batch, Frame, LiveClient
 
 SPEC = Path(__file__).resolve().parents[2] / "specs" / "openapi.json"
 SERVER_FRAME = TypeAdapter(LiveServerMessage)
@@ -77,8 +77,9 @@ async def test_every_frame_a_real_server_sends_is_in_the_contract(embedded: Stac
 
 async def test_the_drop_notice_of_a_slow_client_is_in_the_contract() -> None:
     client = LiveClient("slow", max_buffered=2)
-    client.offer([Frame(str(i), b"{}") for i in range(5)])
-    notice = (await client.next_frames())[0]
+    for i in range(5):
+        client.offer(Batch([Frame(str(i), b"{}")]))
+    notice = (await client.next_batches())[0].frames[0]
     message = SERVER_FRAME.validate_json(notice.text).root
     assert message.type == "events_dropped"
     assert message.model_dump() == {"type": "events_dropped", "count": 3}

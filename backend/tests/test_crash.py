@@ -16,31 +16,21 @@ from typing import Any
 
 import redis
 import sqlalchemy as sa
-from support import Stack, wait_for
+from support import Stack, fetch_log_rows, wait_for
 
 from tasklens import migrate
 from tasklens.reaper import LOST_ERROR, NEVER_RAN_ERROR, Reaper, this_worker
 from tasklens.tracking.database import connect_postgres, create_engine, own_name
-from tasklens.tracking.heartbeat import WORKERS_KEY
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.middleware import HANDED_BACK_ERROR, STOPPED_ERROR
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import build_recorder
+from tasklens.tracking.redis_keys import WORKERS
 
 
 def log_rows(database_url: str) -> list[dict[str, Any]]:
-    async def fetch() -> list[dict[str, Any]]:
-        conn = await connect_postgres(database_url)
-        try:
-            rows = await conn.fetch(
-                "SELECT task_id, attempt, status, worker, error_message "
-                "FROM task_execution_logs ORDER BY task_id, attempt"
-            )
-        finally:
-            await conn.close()
-        return [dict(r) for r in rows]
-
-    return asyncio.run(fetch())
+    columns = "task_id, attempt, status, worker, error_message"
+    return asyncio.run(fetch_log_rows(database_url, columns))
 
 
 def attempts_by_task(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -115,8 +105,8 @@ def test_the_reaper_closes_each_lost_row_once_when_many_processes_run_it(
     one row too old for any live task, and one of a worker still alive (left alone)."""
     now = time.time()
     with redis.Redis.from_url(redis_url) as client:
-        client.hset(WORKERS_KEY, "host:1", json.dumps({"last_seen": now - 60}))
-        client.hset(WORKERS_KEY, "host:2", json.dumps({"last_seen": now}))
+        client.hset(WORKERS, "host:1", json.dumps({"last_seen": now - 60}))
+        client.hset(WORKERS, "host:2", json.dumps({"last_seen": now}))
 
     async def scenario() -> list[int]:
         conn = await connect_postgres(postgres_url)
@@ -163,10 +153,10 @@ def test_a_live_heartbeat_listing_a_task_keeps_its_old_row_running_and_only_that
     a worker with no heartbeat at all (Redis lost the hash) waits for the next beats."""
     with redis.Redis.from_url(redis_url) as client:
         beat = {"last_seen": time.time(), "tasks": ["long"]}
-        client.hset(WORKERS_KEY, "host:1", json.dumps(beat))
-        client.hset(WORKERS_KEY, "host:2", json.dumps({**beat, "tasks": ["elsewhere"]}))
+        client.hset(WORKERS, "host:1", json.dumps(beat))
+        client.hset(WORKERS, "host:2", json.dumps({**beat, "tasks": ["elsewhere"]}))
         stale = {"last_seen": time.time() - 20, "tasks": ["stale"]}
-        client.hset(WORKERS_KEY, "host:3", json.dumps(stale))
+        client.hset(WORKERS, "host:3", json.dumps(stale))
 
     async def scenario() -> int:
         conn = await connect_postgres(postgres_url)

@@ -18,16 +18,17 @@ import orjson
 import pytest
 import redis
 from private_services import PrivatePostgres, PrivateRedis
-from support import API_TOKENS, Stack, free_port, wait_for
+from support import API_TOKENS, Stack, fetch_log_rows, free_port, wait_for
 
 from tasklens.reaper import LOST_ERROR
 from tasklens.tracking.database import connect_postgres
 from tasklens.tracking.lifecycle import LifecycleChange
-from tasklens.tracking.log_spill import SPILL_KEY, LogSpill, spill_state
+from tasklens.tracking.log_spill import LogSpill, spill_state
 from tasklens.tracking.log_store import PostgresLogStore
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import LifecycleRecorder
 from tasklens.tracking.redis_connection import connect
+from tasklens.tracking.redis_keys import LOG_SPILL
 
 
 @pytest.fixture
@@ -39,15 +40,9 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 
 async def fetch_rows(database_url: str) -> list[dict[str, Any]]:
-    conn = await connect_postgres(database_url, timeout=3)
-    try:
-        rows = await conn.fetch(
-            "SELECT task_id, attempt, status, error_message, result "
-            "FROM task_execution_logs ORDER BY task_id, attempt"
-        )
-    finally:
-        await conn.close()
-    return [dict(r) for r in rows]
+    return await fetch_log_rows(
+        database_url, "task_id, attempt, status, error_message, result", timeout=3
+    )
 
 
 def log_rows(database_url: str) -> list[dict[str, Any]]:
@@ -153,7 +148,7 @@ def test_a_worker_killed_during_a_postgres_outage_leaves_no_finished_task_pendin
             for attempt in attempts[:-1]:
                 assert attempt["status"] == "success" or attempt["error_message"] == LOST_ERROR
         with redis.Redis.from_url(redis_url) as client:
-            assert client.xlen(SPILL_KEY) == 0  # drained
+            assert client.xlen(LOG_SPILL) == 0  # drained
     finally:
         stack.stop_all()
 
@@ -326,7 +321,7 @@ async def test_drainers_write_every_spilled_row_once_even_when_one_dies_mid_drai
 async def writer_len(redis_url: str) -> int:
     client = connect(redis_url)
     try:
-        return int(await client.xlen(SPILL_KEY))
+        return int(await client.xlen(LOG_SPILL))
     finally:
         await client.aclose()
 

@@ -18,10 +18,9 @@ import asyncpg
 import pytest
 from git_repo import make_repository
 from private_services import PrivatePostgres, PrivateRedis
-from support import API_TOKENS, Api, LiveEvents, Stack, wait_for
+from support import API_TOKENS, Api, LiveEvents, Stack, fetch_log_rows, wait_for
 
 from tasklens.reaper import LOST_ERROR
-from tasklens.tracking.database import connect_postgres
 
 # The killed API batches its log writes widely: what it recorded for the tasks it accepted
 # (their `pending` rows, with the params) is still in its memory when it dies.
@@ -35,14 +34,9 @@ WIDE_BATCHES = {
 async def fetch_attempts(database_url: str) -> dict[str, list[dict[str, Any]]]:
     """task id -> its rows, by attempt; {} while the database is down."""
     try:
-        conn = await connect_postgres(database_url, timeout=3)
-        try:
-            rows = await conn.fetch(
-                "SELECT task_id, attempt, status, params, worker, error_message "
-                "FROM task_execution_logs ORDER BY task_id, attempt"
-            )
-        finally:
-            await conn.close()
+        rows = await fetch_log_rows(
+            database_url, "task_id, attempt, status, params, worker, error_message", timeout=3
+        )
     except (OSError, asyncpg.PostgresError):
         return {}
     tasks: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from conftest import distributed_stack
-from support import OPERATOR_TOKEN, VIEWER_TOKEN, Api, LiveEvents, Stack
+from support import OPERATOR_TOKEN, VIEWER_TOKEN, Api, LiveEvents, Stack, app_module
 from taskiq.kicker import AsyncKicker
 
 HERE = Path(__file__).parent
@@ -45,27 +45,26 @@ def api(stack: tuple[Stack, Api]) -> Api:
 async def hostile(stack: tuple[Stack, Api]) -> AsyncIterator[Any]:
     """`hostile_app`'s worker in its own process; its client (this process) kicks tasks."""
     env = stack[0].env
-    os.environ["HOSTILE_REDIS_URL"] = env["TASKLENS_REDIS_URL"]
-    os.environ["HOSTILE_DATABASE_URL"] = env["TASKLENS_DATABASE_URL"]
-    log = (stack[0].workdir / "hostile-worker.log").open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "taskiq", "worker", "hostile_app:broker", "--workers", "1"],
-        cwd=HERE,
-        env={**os.environ, "PYTHONPATH": str(HERE)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    sys.path.insert(0, str(HERE))
-    import hostile_app
-
-    await hostile_app.broker.startup()
-    try:
-        yield hostile_app
-    finally:
-        await hostile_app.broker.shutdown()
-        worker.terminate()
-        worker.wait(20)
-        sys.path.remove(str(HERE))
+    app_env = {
+        "HOSTILE_REDIS_URL": env["TASKLENS_REDIS_URL"],
+        "HOSTILE_DATABASE_URL": env["TASKLENS_DATABASE_URL"],
+    }
+    with app_module("hostile_app", app_env) as hostile_app:
+        log = (stack[0].workdir / "hostile-worker.log").open("wb")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "taskiq", "worker", "hostile_app:broker", "--workers", "1"],
+            cwd=HERE,
+            env={**os.environ, "PYTHONPATH": str(HERE)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        await hostile_app.broker.startup()
+        try:
+            yield hostile_app
+        finally:
+            await hostile_app.broker.shutdown()
+            worker.terminate()
+            worker.wait(20)
 
 
 async def _finished(api: Api, task_id: str, timeout: float = 30) -> dict[str, Any]:

@@ -131,6 +131,50 @@ async def test_changes_in_one_batch_coalesce_into_one_row(
     assert (second["attempt"], second["status"]) == (2, "pending")
 
 
+async def test_every_field_of_a_change_reaches_its_column(
+    recorder: tuple[LifecycleRecorder, str],
+) -> None:
+    rec, url = recorder
+    failed = change(
+        TaskStatus.FAILED,
+        5,
+        attempt=3,
+        created_at=T0,
+        params={"record_id": 7},
+        queue="tasklens:high",
+        worker="host:42",
+        progress=0.5,
+        progress_message="half way",
+        result={"partial": [1, 2]},
+        started_at=T0 + timedelta(seconds=1),
+        completed_at=T0 + timedelta(seconds=5),
+        duration_ms=4000.0,
+        error_message="boom",
+        error_traceback="Traceback: boom",
+    )
+    rec.record(failed)
+    await rec.flush()
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        [row] = (await conn.execute(sa.text("SELECT * FROM task_execution_logs"))).mappings()
+    await engine.dispose()
+
+    def stored(name: str, value: object) -> object:
+        if name in {"params", "result"} and isinstance(value, str):
+            return json.loads(value)  # SQLite keeps JSON as text
+        if name in {"created_at", "started_at", "completed_at"} and isinstance(value, str):
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)  # SQLite: naive UTC text
+        return value
+
+    expected = {
+        f.name: getattr(failed, f.name)
+        for f in dataclasses.fields(LifecycleChange)
+        if f.name != "timestamp"
+    }
+    assert {name: stored(name, row[name]) for name in expected} == expected
+    assert row["updated_at"] is not None
+
+
 def test_a_later_change_keeps_every_field_it_does_not_know() -> None:
     """Every field of an earlier change survives into the row, whichever comes later."""
     identity = {"task_id", "task_name", "status", "timestamp", "attempt"}

@@ -15,12 +15,11 @@ import pytest
 import redis
 import redis.asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
-from support import Stack, free_port, wait_for
+from support import Stack, fetch_log_rows, free_port, wait_for
 from taskiq import TaskiqMessage
 
-from tasklens.broker import DELAYED_KEY, TaskLensStreamBroker
+from tasklens.broker import TaskLensStreamBroker
 from tasklens.lost_messages import (
-    LOST_COUNT_KEY,
     LOST_MESSAGE_ERROR,
     LostMessages,
     TooManyMessages,
@@ -28,25 +27,16 @@ from tasklens.lost_messages import (
 )
 from tasklens.reaper import Reaper
 from tasklens.tracking.database import connect_postgres, create_engine
-from tasklens.tracking.heartbeat import HELD_KEY, WORKERS_KEY, held_task_ids
+from tasklens.tracking.heartbeat import held_task_ids
 from tasklens.tracking.lifecycle import succeeded_change
 from tasklens.tracking.log_spill import LogSpill
 from tasklens.tracking.log_store import PostgresLogStore
+from tasklens.tracking.redis_keys import DELAYED, LOST_MESSAGES, WORKER_HELD_PREFIX, WORKERS
 
 
 def rows_by_task(database_url: str) -> dict[str, dict[str, Any]]:
-    async def fetch() -> dict[str, dict[str, Any]]:
-        conn = await connect_postgres(database_url)
-        try:
-            rows = await conn.fetch(
-                "SELECT task_id, attempt, status, error_message FROM task_execution_logs "
-                "ORDER BY task_id, attempt"
-            )
-        finally:
-            await conn.close()
-        return {r["task_id"]: dict(r) for r in rows}  # the last attempt of each
-
-    return asyncio.run(fetch())
+    rows = asyncio.run(fetch_log_rows(database_url, "task_id, attempt, status, error_message"))
+    return {r["task_id"]: r for r in rows}  # the last attempt of each
 
 
 async def _insert_pending(database_url: str, rows: list[tuple[str, str, str]]) -> None:
@@ -69,7 +59,7 @@ def quick_reaper(engine: AsyncEngine, redis_url: str) -> Reaper:
         redis_url,
         streams=["tasklens:high", "tasklens", "tasklens:low"],
         group="tasklens",
-        delayed_key=DELAYED_KEY,
+        delayed_key=DELAYED,
         interval=0.2,
         confirm_after=0.01,
     )
@@ -114,8 +104,8 @@ def test_only_rows_whose_message_is_nowhere_in_the_queue_are_closed(
         # a dead one's memory went with it.
         now = time.time()
         for worker, last_seen, held in (("live", now, "in-memory"), ("dead", now - 60, "x")):
-            await client.hset(WORKERS_KEY, worker, json.dumps({"last_seen": last_seen}))
-            await client.set(HELD_KEY + worker, json.dumps({"ids": [held], "count": 1}))
+            await client.hset(WORKERS, worker, json.dumps({"last_seen": last_seen}))
+            await client.set(WORKER_HELD_PREFIX + worker, json.dumps({"ids": [held], "count": 1}))
         await client.aclose()
         await broker.shutdown()
 
@@ -156,7 +146,7 @@ def test_only_rows_whose_message_is_nowhere_in_the_queue_are_closed(
     for task_id in rows.keys() - {"acked", "flushed", "x"}:
         assert rows[task_id]["status"] == "pending", task_id
     with redis.Redis.from_url(redis_url) as client:
-        assert int(client.get(LOST_COUNT_KEY) or 0) == 3
+        assert int(client.get(LOST_MESSAGES) or 0) == 3
 
 
 def test_a_queue_too_long_to_read_or_a_worker_holding_too_many_is_not_judged(
@@ -170,15 +160,15 @@ def test_a_queue_too_long_to_read_or_a_worker_holding_too_many_is_not_judged(
         try:
             for i in range(30):
                 await client.xadd("tasklens", {b"data": b'{"task_id": "t%d"}' % i})
-            found = await queued_task_ids(client, ["tasklens"], "tasklens", DELAYED_KEY, 30)
+            found = await queued_task_ids(client, ["tasklens"], "tasklens", DELAYED, 30)
             assert found == {f"t{i}" for i in range(30)}
             with pytest.raises(TooManyMessages):
-                await queued_task_ids(client, ["tasklens"], "tasklens", DELAYED_KEY, 29)
+                await queued_task_ids(client, ["tasklens"], "tasklens", DELAYED, 29)
 
-            await client.hset(WORKERS_KEY, "w", json.dumps({"last_seen": time.time()}))
-            await client.set(HELD_KEY + "w", json.dumps({"ids": ["a"], "count": 1}))
+            await client.hset(WORKERS, "w", json.dumps({"last_seen": time.time()}))
+            await client.set(WORKER_HELD_PREFIX + "w", json.dumps({"ids": ["a"], "count": 1}))
             assert await held_task_ids(client) == {"a"}
-            await client.set(HELD_KEY + "w", json.dumps({"ids": ["a"], "count": 2}))
+            await client.set(WORKER_HELD_PREFIX + "w", json.dumps({"ids": ["a"], "count": 2}))
             assert await held_task_ids(client) is None
         finally:
             await client.aclose()
@@ -276,7 +266,7 @@ def test_suspects_from_before_an_outage_or_a_long_pause_count_for_nothing(
             redis_url,
             streams=["tasklens"],
             group="tasklens",
-            delayed_key=DELAYED_KEY,
+            delayed_key=DELAYED,
             interval=0.01,
             confirm_after=0.05,
         )

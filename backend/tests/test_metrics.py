@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
-from support import OPERATOR_TOKEN, VIEWER_TOKEN, Api, Stack, wait_for
+from support import OPERATOR_TOKEN, VIEWER_TOKEN, Api, Stack, query, wait_for
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
-
-from tasklens.tracking.database import connect_postgres
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "specs" / "grafana-dashboard.json"
 SCRAPER_TOKEN = "scraper-token-0123456789abcdefghij"
@@ -85,14 +83,7 @@ def assert_histogram(families: list[Metric], task_name: str, status: str, count:
 
 
 def delete_every_log_row(database_url: str) -> None:
-    async def delete() -> None:
-        conn = await connect_postgres(database_url)
-        try:
-            await conn.execute("DELETE FROM task_execution_logs")
-        finally:
-            await conn.close()
-
-    asyncio.run(delete())
+    asyncio.run(query(database_url, "DELETE FROM task_execution_logs"))
 
 
 def test_distributed_metrics_follow_real_tasks(distributed: Stack) -> None:

@@ -16,11 +16,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from conftest import empty_postgres
+from sqlmodel import SQLModel
 from support import API_TOKENS, TASKLENS, Stack, wait_for
 
 from tasklens import migrate
 from tasklens.tracking.database import OWN_NAMES, SQLITE_PREFIX, create_engine
-from tasklens.tracking.models import TASKLENS_TABLES
+from tasklens.tracking.models import TASKLENS_TABLES, TaskOutcomeTotal
 
 EXPECTED_INDEXES = {
     "ix_task_logs_name_status_created",
@@ -85,15 +86,10 @@ def test_upgrade_downgrade_upgrade(database_url: str) -> None:
 # --- TaskLens's own corner of a shared database (issue 13) ---------------------------------
 
 HERE = Path(__file__).parent
-TABLES = {
-    "task_execution_logs",
-    "task_log_counts",
-    "task_duration_histogram",
-    "analysis_results",
-    "analysis_refreshes",
-    "api_tokens",
-}  # those of the old layout (0005); head adds the Prometheus totals (0007)
-HEAD_TABLES = TABLES | {"task_outcome_totals"}
+# The tables the models declare are the ones head must have; the old layout (0005) had all
+# but the Prometheus totals (0007).
+HEAD_TABLES = set(SQLModel.metadata.tables)
+TABLES = HEAD_TABLES - {TaskOutcomeTotal.__tablename__}
 # The app's own database: its Alembic history and a table that happens to share a name.
 USER_APP_SQL = (
     "CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY)",

@@ -14,9 +14,15 @@ import httpx
 import pytest
 from git_repo import make_repository
 from private_services import PrivatePostgres, PrivateRedis
-from support import API_TOKENS, OPERATOR_TOKEN, VIEWER_TOKEN, LiveEvents, Stack, wait_for
-
-from tasklens.tracking.database import connect_postgres
+from support import (
+    API_TOKENS,
+    OPERATOR_TOKEN,
+    VIEWER_TOKEN,
+    LiveEvents,
+    Stack,
+    query,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -82,20 +88,13 @@ async def test_redis_restarted_api_and_worker_carry_on_without_a_restart(
 def _count_rows(database_url: str) -> tuple[int, int, int]:
     """(rows, distinct task ids, successful rows), or (-1, -1, -1) while it is down."""
 
-    async def count() -> tuple[int, int, int]:
-        conn = await connect_postgres(database_url, timeout=3)
-        try:
-            row = await conn.fetchrow(
-                "SELECT count(*), count(DISTINCT task_id), "
-                "count(*) FILTER (WHERE status = 'success') FROM task_execution_logs"
-            )
-        finally:
-            await conn.close()
-        assert row is not None
-        return int(row[0]), int(row[1]), int(row[2])
-
+    sql = (
+        "SELECT count(*) AS rows, count(DISTINCT task_id) AS tasks, "
+        "count(*) FILTER (WHERE status = 'success') AS succeeded FROM task_execution_logs"
+    )
     try:
-        return asyncio.run(count())
+        [row] = asyncio.run(query(database_url, sql, timeout=3))
+        return int(row["rows"]), int(row["tasks"]), int(row["succeeded"])
     except (OSError, asyncpg.PostgresError):
         return -1, -1, -1
 

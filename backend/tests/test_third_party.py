@@ -5,7 +5,6 @@ whatever broker it runs: taskiq-redis, RabbitMQ (taskiq-aio-pika) and NATS JetSt
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import signal
@@ -23,14 +22,14 @@ import pytest
 import redis
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
-from support import OPERATOR_TOKEN, Api, LiveEvents, Stack, wait_for
+from support import OPERATOR_TOKEN, Api, LiveEvents, Stack, app_module, wait_for
 from taskiq_nats import PullBasedJetStreamBroker
 
-from tasklens.broker import DELAYED_KEY
 from tasklens.lost_messages import LostMessages
 from tasklens.middleware import TaskLensMiddleware
 from tasklens.reaper import Reaper
 from tasklens.tracking.database import create_engine
+from tasklens.tracking.redis_keys import DELAYED
 
 HERE = Path(__file__).parent
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -106,27 +105,23 @@ async def foreign(
     """The foreign app on the broker named by the test's parameter, its worker not started."""
     kind: str = request.param
     name = f"thirdparty_{uuid.uuid4().hex[:12]}"
-    os.environ.update(
-        THIRDPARTY_BROKER=kind,
-        THIRDPARTY_NAME=name,
-        THIRDPARTY_REDIS_URL=redis_url,
-        THIRDPARTY_DATABASE_URL=postgres_url,
-        THIRDPARTY_RABBITMQ_URL=RABBITMQ_URL,
-        THIRDPARTY_NATS_URL=NATS_URL,
-    )
-    sys.path.insert(0, str(HERE))
-    sys.modules.pop("thirdparty_app", None)  # built anew for this broker
-    module = importlib.import_module("thirdparty_app")
-    app = ForeignApp(kind, name, tmp_path, module)
-    await module.broker.startup()
-    try:
-        yield app
-    finally:
-        await module.broker.shutdown()
-        app.stop_workers()
-        sys.path.remove(str(HERE))
-        sys.modules.pop("thirdparty_app", None)
-        await _delete_broker_objects(kind, name)
+    app_env = {
+        "THIRDPARTY_BROKER": kind,
+        "THIRDPARTY_NAME": name,
+        "THIRDPARTY_REDIS_URL": redis_url,
+        "THIRDPARTY_DATABASE_URL": postgres_url,
+        "THIRDPARTY_RABBITMQ_URL": RABBITMQ_URL,
+        "THIRDPARTY_NATS_URL": NATS_URL,
+    }
+    with app_module("thirdparty_app", app_env) as module:  # built anew for this broker
+        app = ForeignApp(kind, name, tmp_path, module)
+        await module.broker.startup()
+        try:
+            yield app
+        finally:
+            await module.broker.shutdown()
+            app.stop_workers()
+            await _delete_broker_objects(kind, name)
 
 
 def tasklens_stack(tmp_path: Path, postgres_url: str, redis_url: str, **env: str) -> Stack:
@@ -295,7 +290,7 @@ async def test_a_foreign_task_waiting_in_its_broker_is_never_taken_for_a_lost_me
         redis_url,
         streams=["tasklens:high", "tasklens", "tasklens:low"],
         group="tasklens",
-        delayed_key=DELAYED_KEY,
+        delayed_key=DELAYED,
         interval=0.1,
         grace=0.5,
         confirm_after=0.01,

@@ -28,6 +28,7 @@ from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.reaper import ReaperMiddleware
 from tasklens.tracking.middleware import REDELIVERIES_LABEL, STOPPED_ERROR, TaskLensMiddleware
 from tasklens.tracking.recorder import LifecycleRecorder
+from tasklens.tracking.redis_keys import DELAYED
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ PRIORITY_READ_BATCH = 10  # small: a high task never waits behind a big batch of
 RECLAIM_EVERY_SECONDS = 1.0
 
 
-DELAYED_KEY = "tasklens:delayed"
 MOVE_DUE_EVERY_SECONDS = 0.5
 # KEYS[1] = the delayed set; ARGV[1] = now; each member is "<stream>\0<message>".
 _MOVE_DUE = """
@@ -174,7 +174,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
         stream = message.labels.get("queue_name") or self.queue_name
         async with Redis(connection_pool=self.connection_pool) as redis:
             member = str(stream).encode() + b"\0" + message.message
-            await redis.zadd(DELAYED_KEY, {member: time.time() + delay})
+            await redis.zadd(DELAYED, {member: time.time() + delay})
 
     def _message(self, stream: Any, message_id: Any, fields: Any) -> AckableMessage:
         """A delivery, remembered until acknowledged so a shutdown can hand it back."""
@@ -275,7 +275,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
             while True:
                 if time.monotonic() >= next_move:
                     next_move = time.monotonic() + MOVE_DUE_EVERY_SECONDS
-                    await move_due(keys=[DELAYED_KEY], args=[time.time(), STREAM_MAXLEN])
+                    await move_due(keys=[DELAYED], args=[time.time(), STREAM_MAXLEN])
                 fetched: Any = None
                 for stream in self.streams:  # best first, without waiting
                     fetched = await redis.xreadgroup(

@@ -220,15 +220,15 @@ async def _demo_async(settings: Settings, count: int) -> int:
     """Goes through the running server, so it works in the embedded mode too."""
     import httpx
 
-    from tasklens.tokens import Role, TokenRegistry, parse_token_entry
+    from tasklens.tokens import Role, TokenRegistry
     from tasklens.tracking.database import create_engine
 
     url = f"http://{settings.host}:{settings.port}/api/v1/demo"
     engine = create_engine(settings.database_url, settings.db_schema)
     registry = TokenRegistry(engine, [])
     temporary = None
-    operators = [parse_token_entry(raw, i) for i, raw in enumerate(settings.api_tokens)]
-    token = next((t for _n, role, t in operators if role is Role.OPERATOR), None)
+    operators = (entry.token for entry in settings.api_tokens if entry.role is Role.OPERATOR)
+    token = next(operators, None)
     if token is None:  # mint a short-lived token: whoever can reach the database may
         temporary = f"cli-demo-{os.getpid()}"
         token = await registry.create(temporary, Role.OPERATOR)

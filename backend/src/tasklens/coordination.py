@@ -22,6 +22,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from tasklens.tracking.redis_connection import connect
+from tasklens.tracking.redis_keys import CLAIM_PREFIX
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -141,7 +142,7 @@ class InProcessCoordinator:
 
 
 class RedisCoordinator:
-    def __init__(self, redis_url: str, prefix: str = "tasklens:claim:") -> None:
+    def __init__(self, redis_url: str, prefix: str = CLAIM_PREFIX) -> None:
         self._redis: Redis = connect(redis_url, decode_responses=True)
         self._prefix = prefix
         self._release = self._redis.register_script(_RELEASE)

@@ -32,8 +32,7 @@ import orjson
 from websockets.frames import Frame as WireFrame
 from websockets.frames import Opcode
 
-from tasklens.tracking.event_bus import Event
-from tasklens.tracking.event_stream import EventStream
+from tasklens.tracking.event_stream import Event, EventStream
 
 logger = logging.getLogger(__name__)
 
@@ -287,4 +286,3 @@ def frames_of(events: list[Event], wire: bool = False) -> list[Frame]:
         for frame in frames:
             _ = frame.wire
     return frames
-

@@ -8,7 +8,6 @@ the counts and histograms. Every API process runs it at startup and then hourly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tasklens.tracking.background import BackgroundTask
 from tasklens.tracking.database import own_name
 from tasklens.tracking.models import utcnow
 
@@ -86,7 +86,7 @@ class LogMaintenance:
         self._engine = engine
         self._retention = retention
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("log-maintenance")
 
     async def run_once(self) -> MaintenanceReport | None:
         try:
@@ -99,7 +99,7 @@ class LogMaintenance:
         return report
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="log-maintenance")
+        self._background.start(self._loop)
 
     async def _loop(self) -> None:
         while True:
@@ -107,8 +107,4 @@ class LogMaintenance:
             await asyncio.sleep(self._interval)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()

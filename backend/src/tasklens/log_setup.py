@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from tasklens.process import settings_redactor
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from tasklens.settings import Settings
 
 WITHHELD = "<log line withheld: it could not be cleared of secrets>"
-LogFormat = Literal["text", "json"]
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # A logger whose lines are shown at any TASKLENS_LOG_LEVEL: what a person must see once
 # (the first start's admin token is printed, not logged: see `announce`).

@@ -46,12 +46,11 @@ from tasklens.tracking.heartbeat import held_task_ids
 from tasklens.tracking.log_spill import spill_state
 from tasklens.tracking.models import TaskExecutionLog, TaskStatus
 from tasklens.tracking.redis_connection import connect
+from tasklens.tracking.redis_keys import LOST_MESSAGES, LOST_MESSAGES_LEASE_PREFIX
 
 logger = logging.getLogger(__name__)
 
 LOST_MESSAGE_ERROR = "lost: message no longer in the queue"
-LOST_COUNT_KEY = "tasklens:lost_messages"
-LEASE_KEY = "tasklens:reaper:lost-messages"
 # A younger row may have its send in flight or its worker's `running` write still buffered.
 GRACE_SECONDS = 30.0
 MAX_MESSAGES_READ = 100_000
@@ -174,7 +173,8 @@ class LostMessages:
         self.interval = interval
         self.grace = grace
         self._confirm_after = confirm_after
-        self._lease_key = f"{LEASE_KEY}:{self.streams[0]}"  # one per deployment sharing Redis
+        # One lease per deployment sharing Redis (named after its first queue).
+        self._lease_key = LOST_MESSAGES_LEASE_PREFIX + self.streams[0]
         self._me = uuid.uuid4().hex
         self._suspects: dict[int, float] = {}  # row id -> when its message was first missed
         self._after: tuple[datetime, int] | None = None  # where the next window of rows starts
@@ -256,7 +256,7 @@ class LostMessages:
         """Shown on /health/queue: how many rows were closed as lost."""
         if closed:
             with contextlib.suppress(Exception):  # a counter; the rows say it anyway
-                await self._redis.incrby(LOST_COUNT_KEY, closed)
+                await self._redis.incrby(LOST_MESSAGES, closed)
 
     async def _hold_lease(self) -> bool:
         ttl_ms = int(max(self.interval * 3, 1.0) * 1000)

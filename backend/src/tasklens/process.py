@@ -16,7 +16,6 @@ from taskiq.middlewares import SmartRetryMiddleware
 from tasklens.analyses.service import AnalysisService
 from tasklens.auth_throttle import AuthThrottle
 from tasklens.broker import (
-    DELAYED_KEY,
     REDELIVERY_MARGIN_SECONDS,
     STREAM_MAXLEN,
     DelayingInMemoryBroker,
@@ -26,7 +25,7 @@ from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordi
 from tasklens.live import LiveHub
 from tasklens.log_maintenance import LogMaintenance, Retention
 from tasklens.lost_messages import LostMessages
-from tasklens.rate_limit import InProcessRateLimiter, Limit, RateLimiter, RedisRateLimiter
+from tasklens.rate_limit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
 from tasklens.reaper import Reaper, ReaperMiddleware
 from tasklens.runtime import Runtime
 from tasklens.schedule_lease import FiringLease
@@ -34,45 +33,43 @@ from tasklens.schedules import FileScheduleSource
 from tasklens.settings import Settings
 from tasklens.tasks import register_tasks
 from tasklens.tasks.analyses import TRANSIENT_ERRORS, AnalysisServices
-from tasklens.tokens import TokenRegistry, parse_token_entry, stored_digests
-from tasklens.tracking.cancellation import CONTROL_CHANNEL, Cancellations
+from tasklens.tokens import TokenRegistry, stored_digests
+from tasklens.tracking.cancellation import Cancellations
 from tasklens.tracking.database import create_engine, session_factory
-from tasklens.tracking.event_bus import EventBus, InProcessEventBus, RedisEventBus
 from tasklens.tracking.event_stream import EventStream, InProcessEventStream, RedisEventStream
 from tasklens.tracking.middleware import TaskLensMiddleware
+from tasklens.tracking.pubsub import InProcessPubSub, PubSub, RedisPubSub
 from tasklens.tracking.recorder import LifecycleRecorder, recorder_for
 from tasklens.tracking.redaction import Redactor, url_password
 from tasklens.tracking.redis_connection import connect, reconnecting
+from tasklens.tracking.redis_keys import AUTH_FAILURES_PREFIX, CONTROL_CHANNEL, DELAYED
 
 
 def serve_runtime(settings: Settings) -> Runtime:
     """`tasklens serve`: the API, its live hub and its broker; in the embedded mode (no Redis)
     the broker runs the tasks here too, with in-process events, coordination and control."""
     engine = create_engine(settings.database_url, settings.db_schema)
-    bus: EventStream
+    events: EventStream
     coordinator: Coordinator
     limiter: RateLimiter
-    refresh_limit = Limit.parse(settings.refresh_rate_limit)
-    auth_limit = Limit.parse(settings.auth_failure_limit)
+    refresh_limit, auth_limit = settings.refresh_rate_limit, settings.auth_failure_limit
     auth_limiter: RateLimiter
-    control: EventBus
+    control: PubSub
     cancellations: Cancellations | None
     if settings.redis_url is None:
-        bus, coordinator = InProcessEventStream(), InProcessCoordinator()
+        events, coordinator = InProcessEventStream(), InProcessCoordinator()
         limiter = InProcessRateLimiter(refresh_limit)
         auth_limiter = InProcessRateLimiter(auth_limit)
-        control = InProcessEventBus()
+        control = InProcessPubSub()
         cancellations = Cancellations(control)  # the tasks run in this process
     else:
-        bus = RedisEventStream(settings.redis_url)
+        events = RedisEventStream(settings.redis_url)
         coordinator = RedisCoordinator(settings.redis_url)
         limiter = RedisRateLimiter(settings.redis_url, refresh_limit)
-        auth_limiter = RedisRateLimiter(
-            settings.redis_url, auth_limit, prefix="tasklens:auth-failures:"
-        )
-        control = RedisEventBus(settings.redis_url, CONTROL_CHANNEL)
+        auth_limiter = RedisRateLimiter(settings.redis_url, auth_limit, prefix=AUTH_FAILURES_PREFIX)
+        control = RedisPubSub(settings.redis_url, CONTROL_CHANNEL)
         cancellations = None  # workers listen; this process only asks
-    recorder = recorder_for(settings, bus=bus, engine=engine)
+    recorder = recorder_for(settings, events=events, engine=engine)
     redis = None if settings.redis_url is None else connect(settings.redis_url)
     broker = build_broker(settings, recorder, coordinator, engine, cancellations)
     tokens = TokenRegistry(engine, settings.api_tokens)
@@ -80,11 +77,11 @@ def serve_runtime(settings: Settings) -> Runtime:
         settings=settings,
         engine=engine,
         sessions=session_factory(engine),
-        bus=bus,
+        events=events,
         recorder=recorder,
         broker=broker,
         hub=LiveHub(
-            bus,
+            events,
             max_clients=settings.ws_max_connections,
             max_clients_per_token=settings.ws_max_connections_per_token,
         ),
@@ -133,7 +130,7 @@ def build_broker(
             settings.redis_url,
             streams=broker.streams,
             group=broker.consumer_group_name,
-            delayed_key=DELAYED_KEY,
+            delayed_key=DELAYED,
             interval=settings.lost_check_interval_seconds,
         )
     reaper = Reaper(
@@ -141,11 +138,11 @@ def build_broker(
         # A running row older than this has nobody behind it: the task was cut off by then.
         max_task_seconds=settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS,
         redis_url=settings.redis_url,
-        bus=recorder.bus,
+        events=recorder.events,
         lost_messages=lost_messages,
     )
     broker.add_middlewares(
-        ReaperMiddleware(reaper),  # first: stops before the recorder closes the event bus
+        ReaperMiddleware(reaper),  # first: stops before the recorder closes the event stream
         # Transient failures (network, GitHub 5xx) retry with exponential backoff + jitter.
         SmartRetryMiddleware(
             default_retry_count=settings.max_retries + 1,  # taskiq counts attempts
@@ -180,7 +177,7 @@ def worker_broker(settings: Settings) -> AsyncBroker:
         recorder_for(settings),
         RedisCoordinator(settings.redis_url),
         create_engine(settings.database_url, settings.db_schema),
-        Cancellations(RedisEventBus(settings.redis_url, CONTROL_CHANNEL), settings.redis_url),
+        Cancellations(RedisPubSub(settings.redis_url, CONTROL_CHANNEL), settings.redis_url),
     )
 
 
@@ -203,7 +200,7 @@ def schedules_scheduler(settings: Settings) -> TaskiqScheduler:
 def settings_redactor(settings: Settings) -> Redactor:
     """The redactor of a TaskLens process: its extra key words, and as secrets its API
     tokens, its metrics token, its GitHub token and its database and Redis passwords."""
-    tokens = [parse_token_entry(raw, i)[2] for i, raw in enumerate(settings.api_tokens)]
+    tokens = [entry.token for entry in settings.api_tokens]
     github = settings.github_token.get_secret_value() if settings.github_token else None
     metrics = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     return Redactor(

@@ -41,13 +41,13 @@ from redis.exceptions import RedisError, ResponseError
 from sqlmodel import col
 
 from tasklens import rollups
-from tasklens.lost_messages import LOST_COUNT_KEY
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.queues import GROUP, queue_state
 from tasklens.runtime import Runtime
 from tasklens.tracking.heartbeat import known_workers
 from tasklens.tracking.log_spill import spill_state
 from tasklens.tracking.models import TaskOutcomeTotal
+from tasklens.tracking.redis_keys import LOST_MESSAGES
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ async def _read_redis(runtime: Runtime, redis: Any, snapshot: Snapshot) -> None:
                 int(figures["write_failures"]),
             )
     dropped, spilled = await spill_state(redis)
-    lost = int(await redis.get(LOST_COUNT_KEY) or 0)
+    lost = int(await redis.get(LOST_MESSAGES) or 0)
     snapshot.priorities = priorities
     snapshot.workers_online = sum(1 for w in workers if w["online"])
     snapshot.worker_recorders = recorders

@@ -9,12 +9,12 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
-from tasklens.lost_messages import LOST_COUNT_KEY
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.runtime import Runtime
 from tasklens.tracking.heartbeat import describe_self, known_workers
 from tasklens.tracking.log_spill import spill_state
 from tasklens.tracking.middleware import TaskLensMiddleware
+from tasklens.tracking.redis_keys import LOST_MESSAGES
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ async def lost_message_count(runtime: Runtime) -> int:
     """Rows the reaper closed because Redis no longer held their message (lost_messages.py)."""
     if runtime.redis is None:
         return 0
-    return int(await runtime.redis.get(LOST_COUNT_KEY) or 0)
+    return int(await runtime.redis.get(LOST_MESSAGES) or 0)
 
 
 def _text(value: Any) -> str:

@@ -19,24 +19,19 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from tasklens.tracking.redis_connection import connect
+from tasklens.tracking.redis_keys import RATE_LIMIT_PREFIX
 
-# KEYS[1] = the window's sorted set; ARGV = now (ms), window (ms), limit, member
+# KEYS[1] = the window's sorted set; ARGV = now (ms), window (ms), limit, and the member to
+# add when there is room (none: only ask). Returns the ms until there is room, or -1.
 _SLIDING_WINDOW = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return tonumber(oldest[2]) + ARGV[2] - ARGV[1]
 end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return -1
-"""
-# KEYS[1] = the window's sorted set; ARGV = now (ms), window (ms), limit
-_WAIT = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return tonumber(oldest[2]) + ARGV[2] - ARGV[1]
+if ARGV[4] then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return -1
 """
@@ -54,6 +49,14 @@ class Limit:
         if not (count.isdigit() and seconds.isdigit()) or int(count) < 1 or int(seconds) < 1:
             raise ValueError("must look like 5/300 (5 per 300 seconds)")
         return cls(int(count), int(seconds))
+
+    @classmethod
+    def parse_setting(cls, value: object) -> object:
+        """A setting's text parsed once, when the settings are read."""
+        return cls.parse(value) if isinstance(value, str) else value
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds}"
 
 
 class RateLimiter(Protocol):
@@ -113,31 +116,23 @@ class InProcessRateLimiter:
 
 
 class RedisRateLimiter:
-    def __init__(self, redis_url: str, limit: Limit, prefix: str = "tasklens:rate:") -> None:
+    def __init__(self, redis_url: str, limit: Limit, prefix: str = RATE_LIMIT_PREFIX) -> None:
         self.limit = limit
         self._redis: Redis = connect(redis_url)
         self._script = self._redis.register_script(_SLIDING_WINDOW)
-        self._wait = self._redis.register_script(_WAIT)
         self._prefix = prefix
 
     async def hit(self, key: str) -> float | None:
-        now_ms = int(time.time() * 1000)
-        wait_ms = int(
-            await self._script(
-                keys=[self._prefix + key],
-                args=[now_ms, self.limit.seconds * 1000, self.limit.count, uuid.uuid4().hex],
-            )
-        )
-        return None if wait_ms < 0 else max(wait_ms / 1000, 0.001)
+        return await self._seconds_to_wait(key, uuid.uuid4().hex)
 
     async def wait(self, key: str) -> float | None:
+        return await self._seconds_to_wait(key)
+
+    async def _seconds_to_wait(self, key: str, *member: str) -> float | None:
+        """None when there is room (and `member`, if given, is counted in the window)."""
         now_ms = int(time.time() * 1000)
-        wait_ms = int(
-            await self._wait(
-                keys=[self._prefix + key],
-                args=[now_ms, self.limit.seconds * 1000, self.limit.count],
-            )
-        )
+        window = [now_ms, self.limit.seconds * 1000, self.limit.count]
+        wait_ms = int(await self._script(keys=[self._prefix + key], args=[*window, *member]))
         return None if wait_ms < 0 else max(wait_ms / 1000, 0.001)
 
     async def forget(self, key: str) -> None:

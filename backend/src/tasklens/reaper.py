@@ -48,12 +48,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import TaskiqMiddleware
 
 from tasklens.lost_messages import LOST_MESSAGE_ERROR, LostMessages
-from tasklens.tracking.event_bus import Event, EventBus
+from tasklens.tracking.background import BackgroundTask
+from tasklens.tracking.event_stream import EventStream
 from tasklens.tracking.heartbeat import INTERVAL_SECONDS as HEARTBEAT_SECONDS
-from tasklens.tracking.heartbeat import OFFLINE_AFTER_SECONDS, WORKERS_KEY
+from tasklens.tracking.heartbeat import OFFLINE_AFTER_SECONDS
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskExecutionLog, TaskStatus
 from tasklens.tracking.redis_connection import connect
+from tasklens.tracking.redis_keys import WORKERS
 
 logger = logging.getLogger(__name__)
 
@@ -83,31 +85,26 @@ class Reaper:
         *,
         max_task_seconds: float,
         redis_url: str | None,
-        bus: EventBus | None = None,
+        events: EventStream | None = None,
         interval: float = REAP_EVERY_SECONDS,
         lost_messages: LostMessages | None = None,
     ) -> None:
         self._engine = engine
         self._max_task_seconds = max_task_seconds
         self._redis: Redis | None = connect(redis_url) if redis_url is not None else None
-        self._bus = bus
+        self._events = events
         self._interval = interval
         self._lost = lost_messages
         self._next_lost_check = 0.0
         self._unknown: dict[int, float] = {}  # too-old row id -> first seen without heartbeat
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("tasklens-reaper")
         self._failing = False
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="tasklens-reaper")
+        self._background.start(self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
         if self._redis is not None:
             await self._redis.aclose()
         if self._lost is not None:
@@ -138,7 +135,7 @@ class Reaper:
         dead: list[str] = []
         alive: set[str] = set()
         running: set[tuple[str, str]] = set()
-        for worker_id, raw in (await self._redis.hgetall(WORKERS_KEY)).items():
+        for worker_id, raw in (await self._redis.hgetall(WORKERS)).items():
             name = worker_id.decode() if isinstance(worker_id, bytes) else str(worker_id)
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 beat = json.loads(raw)
@@ -252,9 +249,9 @@ class Reaper:
         return len(closed)
 
     async def _announce(self, rows: Sequence[tuple[Sequence[Any], str]], now: datetime) -> None:
-        if self._bus is None:
+        if self._events is None:
             return
-        events: list[Event] = [
+        changes = [
             LifecycleChange(
                 task_id=task_id,
                 task_name=task_name,
@@ -264,11 +261,11 @@ class Reaper:
                 worker=worker,
                 completed_at=now,
                 error_message=error,
-            ).to_event()
+            )
             for (task_id, attempt, task_name, worker), error in rows
         ]
         with contextlib.suppress(Exception):  # live events are best-effort; the log has it
-            await self._bus.publish(events)
+            await self._events.publish_changes(changes)
 
 
 class ReaperMiddleware(TaskiqMiddleware):

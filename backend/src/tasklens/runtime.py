@@ -1,7 +1,7 @@
 """Everything one `tasklens serve` process runs (built by `process.serve_runtime`), and
 its start, health checks and stop.
 
-request → broker (enqueue) → worker → middleware → recorder → store + event bus → live hub
+request → broker (enqueue) → worker → middleware → recorder → store + event stream → live hub
 → WebSocket. The embedded mode wires the same parts in-process; the distributed mode puts
 Redis between them.
 """
@@ -28,8 +28,8 @@ from tasklens.log_maintenance import LogMaintenance
 from tasklens.settings import Settings
 from tasklens.tokens import TokenRegistry
 from tasklens.tracking.cancellation import request_cancel
-from tasklens.tracking.event_bus import EventBus
 from tasklens.tracking.event_stream import EventStream
+from tasklens.tracking.pubsub import PubSub
 from tasklens.tracking.recorder import LifecycleRecorder
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    bus: EventStream
+    events: EventStream
     recorder: LifecycleRecorder
     broker: AsyncBroker
     hub: LiveHub
@@ -51,7 +51,7 @@ class Runtime:
     coordinator: Coordinator
     redis: Redis | None
     analyses: AnalysisService
-    control: EventBus
+    control: PubSub
     maintenance: LogMaintenance
     throttle: AuthThrottle
     first_start_token: str | None = None

@@ -14,6 +14,8 @@ from datetime import datetime
 
 from redis.asyncio import Redis
 
+from tasklens.tracking.redis_keys import schedule_fired
+
 CRON_PERIOD_SECONDS = 60  # taskiq matches a cron at most once a minute
 KEEP_AFTER_PERIOD_SECONDS = 60
 
@@ -27,12 +29,12 @@ def period_start(now: datetime, interval_seconds: int | None) -> int:
 
 
 class FiringLease:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, queue_name: str) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._queue_name = queue_name
 
     def key(self, schedule_id: str, start: int) -> str:
-        return f"{self._prefix}:schedule-fired:{schedule_id}:{start}"
+        return schedule_fired(self._queue_name, schedule_id, start)
 
     async def claim(self, schedule_id: str, now: datetime, interval_seconds: int | None) -> bool:
         """True for the one scheduler that may send this schedule in this period."""

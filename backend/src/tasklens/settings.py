@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    BeforeValidator,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -22,8 +24,12 @@ from pydantic import (
 from pydantic_settings import NoDecode
 
 from tasklens.analyses.reach import AllowedHosts
+from tasklens.rate_limit import Limit
+from tasklens.tokens import ConfiguredToken, parse_token_entry
 from tasklens.tracking.settings import DEFAULT_DATA_DIR, TrackingSettings
 
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 METRICS_TOKEN_MIN_CHARS = 24  # a scraper's token sits in a config file: no short guessable one
 
 
@@ -46,7 +52,7 @@ class Settings(TrackingSettings):
         le=3650,
         description="Failed rows are kept this long (at least log_retention_days)",
     )
-    api_tokens: Annotated[list[str], NoDecode] = Field(
+    api_tokens: Annotated[list[ConfiguredToken], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated `token`, `name:token` or `name:role:token` entries.",
     )
@@ -82,8 +88,8 @@ class Settings(TrackingSettings):
     report_stale_after_seconds: int = Field(default=3600, ge=1)
     max_retries: int = Field(default=3, ge=0, le=20)
     max_subject_concurrent_tasks: int = Field(default=1, ge=1, le=100)
-    refresh_rate_limit: str = Field(
-        default="5/300", description="Forced refreshes per token: N/SECONDS, sliding window"
+    refresh_rate_limit: Annotated[Limit, NoDecode, BeforeValidator(Limit.parse_setting)] = Field(
+        default=Limit(5, 300), description="Forced refreshes per token: N/SECONDS, sliding window"
     )
     ws_max_connections: int = Field(
         default=2000, ge=1, le=100_000, description="WebSockets one API process keeps open"
@@ -97,8 +103,8 @@ class Settings(TrackingSettings):
         le=300,
         description="A WebSocket client that takes longer to take a send is dropped",
     )
-    auth_failure_limit: str = Field(
-        default="10/60",
+    auth_failure_limit: Annotated[Limit, NoDecode, BeforeValidator(Limit.parse_setting)] = Field(
+        default=Limit(10, 60),
         description="Failed token attempts per client address: N/SECONDS, then 429",
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
@@ -115,12 +121,13 @@ class Settings(TrackingSettings):
         description="A token that can read GET /metrics and nothing else (for Prometheus); "
         "at least 24 characters",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+    log_level: LogLevel = Field(
         default="INFO", description="Lowest level logged by serve, worker and scheduler"
     )
-    log_format: Literal["text", "json"] = Field(
+    log_format: LogFormat = Field(
         default="text", description="text: time, level, logger, message; json: one object a line"
     )
+    _allowed_git_hosts: AllowedHosts = PrivateAttr(default_factory=AllowedHosts)
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
@@ -152,12 +159,6 @@ class Settings(TrackingSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("git_allowed_hosts")
-    @classmethod
-    def _known_hosts(cls, value: list[str]) -> list[str]:
-        AllowedHosts.parse(value)
-        return value
-
     @field_validator("trusted_proxies")
     @classmethod
     def _proxy_addresses(cls, value: list[str]) -> list[str]:
@@ -168,14 +169,6 @@ class Settings(TrackingSettings):
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(f"{entry} is not an IP address or network") from None
-        return value
-
-    @field_validator("refresh_rate_limit", "auth_failure_limit")
-    @classmethod
-    def _rate_limit(cls, value: str) -> str:
-        from tasklens.rate_limit import Limit
-
-        Limit.parse(value)
         return value
 
     @field_validator("schedules_file")
@@ -197,34 +190,15 @@ class Settings(TrackingSettings):
 
     @field_validator("api_tokens", mode="before")
     @classmethod
-    def _split_tokens(cls, value: object) -> object:
+    def _parse_tokens(cls, value: object) -> object:
+        """Parsed here once: the rest of TaskLens reads `ConfiguredToken`s."""
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("api_tokens")
-    @classmethod
-    def _token_entries(cls, value: list[str]) -> list[str]:
-        from tasklens.tokens import (  # avoid an import cycle at load time
-            InvalidTokenName,
-            check_token_name,
-            parse_token_entry,
-        )
-
-        for i, raw in enumerate(value):
-            try:
-                name, _role, token = parse_token_entry(raw, i)
-            except ValueError as exc:
-                raise ValueError(
-                    f"entry {i + 1}: use `token`, `name:token` or `name:role:token` "
-                    "with role viewer or operator"
-                ) from exc
-            try:
-                check_token_name(name)
-            except InvalidTokenName as exc:
-                raise ValueError(f"entry {i + 1}: name {exc}") from None
-            if len(token) < 16:
-                raise ValueError(f"entry {i + 1}: a token needs at least 16 characters")
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [
+                parse_token_entry(raw, i) if isinstance(raw, str) else raw
+                for i, raw in enumerate(value)
+            ]
         return value
 
     @field_validator("metrics_token")
@@ -235,6 +209,14 @@ class Settings(TrackingSettings):
         if len(value.get_secret_value()) < METRICS_TOKEN_MIN_CHARS:
             raise ValueError(f"needs at least {METRICS_TOKEN_MIN_CHARS} characters")
         return value
+
+    @model_validator(mode="after")
+    def _parse_git_hosts(self) -> Settings:
+        try:
+            self._allowed_git_hosts = AllowedHosts.parse(self.git_allowed_hosts)
+        except ValueError as exc:
+            raise ValueError(f"git_allowed_hosts: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _failed_kept_at_least_as_long(self) -> Settings:
@@ -267,7 +249,8 @@ class Settings(TrackingSettings):
 
     @property
     def allowed_git_hosts(self) -> AllowedHosts:
-        return AllowedHosts.parse(self.git_allowed_hosts)
+        """`git_allowed_hosts` as parsed when the settings were read."""
+        return self._allowed_git_hosts
 
     @property
     def embedded(self) -> bool:

@@ -12,7 +12,8 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -77,16 +78,45 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def parse_token_entry(raw: str, index: int) -> tuple[str, Role, str]:
-    """`token`, `name:token` or `name:role:token` → (name, role, token)."""
+@dataclass(frozen=True, slots=True)
+class ConfiguredToken:
+    """One entry of TASKLENS_API_TOKENS, parsed once when the settings are read."""
+
+    name: str
+    role: Role
+    token: str = field(repr=False)
+
+
+MIN_CONFIGURED_TOKEN_CHARS = 16
+
+
+def parse_token_entry(raw: str, index: int) -> ConfiguredToken:
+    """`token`, `name:token` or `name:role:token`, the `index`th entry (from 0) of
+    TASKLENS_API_TOKENS; a ValueError says which entry is wrong and how."""
     parts = raw.split(":")
-    if len(parts) == 1:
-        return f"token-{index + 1}", Role.OPERATOR, parts[0]
-    if len(parts) == 2:
-        return parts[0], Role.OPERATOR, parts[1]
-    if len(parts) == 3:
-        return parts[0], Role(parts[1]), parts[2]
-    raise ValueError("each entry is `token`, `name:token` or `name:role:token`")
+    try:
+        if len(parts) == 1:
+            entry = ConfiguredToken(f"token-{index + 1}", Role.OPERATOR, parts[0])
+        elif len(parts) == 2:
+            entry = ConfiguredToken(parts[0], Role.OPERATOR, parts[1])
+        elif len(parts) == 3:
+            entry = ConfiguredToken(parts[0], Role(parts[1]), parts[2])
+        else:
+            raise ValueError(len(parts))
+    except ValueError:
+        raise ValueError(
+            f"entry {index + 1}: use `token`, `name:token` or `name:role:token` "
+            "with role viewer or operator"
+        ) from None
+    try:
+        check_token_name(entry.name)
+    except InvalidTokenName as exc:
+        raise ValueError(f"entry {index + 1}: name {exc}") from None
+    if len(entry.token) < MIN_CONFIGURED_TOKEN_CHARS:
+        raise ValueError(
+            f"entry {index + 1}: a token needs at least {MIN_CONFIGURED_TOKEN_CHARS} characters"
+        )
+    return entry
 
 
 async def stored_digests(engine: AsyncEngine) -> set[str]:
@@ -101,14 +131,13 @@ async def stored_digests(engine: AsyncEngine) -> set[str]:
 class TokenRegistry:
     STORED_CACHE_SECONDS = 2.0
 
-    def __init__(self, engine: AsyncEngine, configured: list[str]) -> None:
+    def __init__(self, engine: AsyncEngine, configured: Sequence[ConfiguredToken]) -> None:
         self._engine = engine
         self._known: list[TokenEntry] = []
         # Digests found in the table: a stored token costs a query every 2 s, not a request.
         self._stored: dict[str, tuple[float, TokenEntry]] = {}
-        for i, raw in enumerate(configured):
-            name, role, token = parse_token_entry(raw, i)
-            self._known.append(TokenEntry(name, role, digest(token)))
+        for entry in configured:
+            self._known.append(TokenEntry(entry.name, entry.role, digest(entry.token)))
 
     @property
     def has_configured_tokens(self) -> bool:

@@ -23,16 +23,16 @@ from tasklens.analyses.kinds import KINDS, AnalysisKind, analysis_key
 from tasklens.analyses.periods import Period
 from tasklens.coordination import Coordinator
 from tasklens.priorities import Priority, stream_for
-from tasklens.rate_limit import RateLimiter
+from tasklens.rate_limit import Limit, RateLimiter
 from tasklens.settings import Settings
 from tasklens.tasks.analyses import claim_key
 from tasklens.tracking.models import AnalysisRefresh, AnalysisResult
 
 
 class RefreshLimited(Exception):
-    def __init__(self, retry_in: float, limit: str) -> None:
+    def __init__(self, retry_in: float, limit: Limit) -> None:
         super().__init__(
-            f"refresh limit reached ({limit.replace('/', ' per ')} s); "
+            f"refresh limit reached ({limit.count} per {limit.seconds} s); "
             f"retry in {math.ceil(retry_in)} s"
         )
         self.retry_in = retry_in

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
-from tasklens.monitoring import TaskMetrics
+from tasklens.monitoring import SeriesBucket, TaskMetrics
 from tasklens.priorities import Priority
 from tasklens.tokens import Role
 from tasklens.tracking.lifecycle import MAX_JSON_CHARS
@@ -63,21 +63,6 @@ class MetricsResponse(BaseModel):
     log_rows_dropped: int | None = Field(
         description="Lifecycle rows dropped because neither the database nor Redis could "
         "take them (null: Redis unreachable)"
-    )
-
-
-class SeriesBucket(BaseModel):
-    bucket_start: datetime = Field(description="Start of the bucket, UTC")
-    total: int = Field(description="Executions created in the bucket, any status")
-    pending: int = Field(description="Of those, still waiting for a worker")
-    running: int = Field(description="Of those, started and not finished")
-    success: int
-    failed: int
-    cancelled: int
-    p95_duration_ms: float | None = Field(
-        description="p95 of the bucket's successful durations: exact while the window holds up "
-        "to 1000 of them, else from the histograms (+9.05 % / -8.3 %, not under the bucket's "
-        "average unless the exact value must be); null if none succeeded"
     )
 
 

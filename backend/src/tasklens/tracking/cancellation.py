@@ -16,38 +16,38 @@ import time
 
 from redis.asyncio import Redis
 
-from tasklens.tracking.event_bus import EventBus
+from tasklens.tracking.background import BackgroundTask
+from tasklens.tracking.pubsub import PubSub
 from tasklens.tracking.redis_connection import connect
+from tasklens.tracking.redis_keys import CANCELLED
 
 logger = logging.getLogger(__name__)
 
-CONTROL_CHANNEL = "tasklens:control"
-CANCELLED_KEY = "tasklens:cancelled"
 REMEMBER_SECONDS = 86_400
 
 
 class Cancellations:
     """Worker side: the task ids cancelled lately, and the asyncio tasks running here."""
 
-    def __init__(self, control: EventBus, redis_url: str | None = None) -> None:
+    def __init__(self, control: PubSub, redis_url: str | None = None) -> None:
         self._control = control
         self._redis_url = redis_url
         self._cancelled: dict[str, float] = {}
         self._running: dict[str, asyncio.Task[object]] = {}
-        self._listener: asyncio.Task[None] | None = None
+        self._listener = BackgroundTask("tasklens-cancels")
 
     async def start(self) -> None:
-        if self._listener is not None:
+        if self._listener.running:
             return
         ready = asyncio.Event()
-        self._listener = asyncio.create_task(self._listen(ready), name="tasklens-cancels")
+        self._listener.start(lambda: self._listen(ready))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ready.wait(), 5)
         if self._redis_url is not None:  # cancels sent while this worker was not running
             try:
                 async with connect(self._redis_url) as redis:
                     since = time.time() - REMEMBER_SECONDS
-                    recent = await redis.zrangebyscore(CANCELLED_KEY, since, "+inf")
+                    recent = await redis.zrangebyscore(CANCELLED, since, "+inf")
                     for task_id in recent:
                         if isinstance(task_id, bytes):
                             self._cancelled[task_id.decode()] = time.time()
@@ -55,11 +55,7 @@ class Cancellations:
                 logger.warning("could not load recent cancels: %s", exc)
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await self._listener.stop()
 
     async def _listen(self, ready: asyncio.Event) -> None:
         async for batch in self._control.subscribe(ready):
@@ -105,12 +101,12 @@ class Cancellations:
             self._cancelled = {k: t for k, t in self._cancelled.items() if t > horizon}
 
 
-async def request_cancel(control: EventBus, redis: Redis | None, task_id: str) -> None:
+async def request_cancel(control: PubSub, redis: Redis | None, task_id: str) -> None:
     """API side: remember the cancel (for workers that start later) and tell every worker."""
     if redis is not None:
         now = time.time()
         async with redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(CANCELLED_KEY, {task_id: now})
-            pipe.zremrangebyscore(CANCELLED_KEY, "-inf", now - REMEMBER_SECONDS)
+            pipe.zadd(CANCELLED, {task_id: now})
+            pipe.zremrangebyscore(CANCELLED, "-inf", now - REMEMBER_SECONDS)
             await pipe.execute()
     await control.publish([{"type": "cancel", "task_id": task_id}])

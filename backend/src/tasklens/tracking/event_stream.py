@@ -31,13 +31,15 @@ import orjson
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
-from tasklens.tracking.event_bus import Event, InProcessEventBus
 from tasklens.tracking.lifecycle import LifecycleChange, event_from_row
+from tasklens.tracking.pubsub import InProcessPubSub
 from tasklens.tracking.redis_connection import connect
+from tasklens.tracking.redis_keys import EVENTS_STREAM
 
 logger = logging.getLogger(__name__)
 
-STREAM_KEY = "tasklens:events"
+Event = dict[str, Any]
+
 RETAINED_ENTRIES = 10_000
 EVENTS_PER_ENTRY = 500
 RETAINED_EVENTS = 10_000  # embedded ring buffer
@@ -73,7 +75,7 @@ class EventStream(Protocol):
 
 class InProcessEventStream:
     def __init__(self, retained: int = RETAINED_EVENTS) -> None:
-        self._bus = InProcessEventBus()
+        self._fanout: InProcessPubSub = InProcessPubSub()
         self._retained: deque[Event] = deque(maxlen=retained)
         self._ms = self._seq = 0
 
@@ -86,13 +88,13 @@ class InProcessEventStream:
         self._ms = ms
         stamped = [{**event, "id": event_id(ms, self._seq, i)} for i, event in enumerate(events)]
         self._retained.extend(stamped)
-        await self._bus.publish(stamped)
+        await self._fanout.publish(stamped)
 
     async def publish_changes(self, changes: Sequence[LifecycleChange]) -> None:
         await self.publish([change.to_event() for change in changes])
 
     def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Event]]:
-        return self._bus.subscribe(ready)
+        return self._fanout.subscribe(ready)
 
     async def replay(self, since: str) -> list[Event] | None:
         if parse_event_id(since) is None or not self._retained:
@@ -103,7 +105,7 @@ class InProcessEventStream:
         return missed if len(missed) <= MAX_REPLAY_EVENTS else None
 
     async def close(self) -> None:
-        await self._bus.close()
+        await self._fanout.close()
 
 
 def _entry(entry_id: Any) -> tuple[int, int]:
@@ -127,7 +129,7 @@ class RedisEventStream:
     """One XADD per ≤ 500 events (pipelined), read back by every API process with XREAD."""
 
     def __init__(
-        self, redis_url: str, key: str = STREAM_KEY, retained_entries: int = RETAINED_ENTRIES
+        self, redis_url: str, key: str = EVENTS_STREAM, retained_entries: int = RETAINED_ENTRIES
     ) -> None:
         self._redis = connect(redis_url)
         self._url = redis_url

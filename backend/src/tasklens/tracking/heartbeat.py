@@ -17,12 +17,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from tasklens.tracking.background import BackgroundTask
 from tasklens.tracking.redis_connection import connect
+from tasklens.tracking.redis_keys import WORKER_HELD_PREFIX, WORKERS
 
 logger = logging.getLogger(__name__)
 
-WORKERS_KEY = "tasklens:workers"
-HELD_KEY = "tasklens:workers:held:"  # + worker id
 INTERVAL_SECONDS = 5.0
 OFFLINE_AFTER_SECONDS = 30.0
 FORGET_AFTER_SECONDS = 3600.0
@@ -69,19 +69,16 @@ class Heartbeat:
         self._held = held
         self._recorder = recorder
         self._started_at = datetime.now(UTC)
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("tasklens-heartbeat")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._beat(), name="tasklens-heartbeat")
+        self._background.start(self._beat)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._background.stop()
         with contextlib.suppress(Exception):
-            await self._redis.hdel(WORKERS_KEY, self._worker_id)  # a clean exit says so
-            await self._redis.delete(HELD_KEY + self._worker_id)
+            await self._redis.hdel(WORKERS, self._worker_id)  # a clean exit says so
+            await self._redis.delete(WORKER_HELD_PREFIX + self._worker_id)
         await self._redis.aclose()
 
     async def _beat(self) -> None:
@@ -95,10 +92,10 @@ class Heartbeat:
                 me["recorder"] = self._recorder()
             try:
                 async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.hset(WORKERS_KEY, self._worker_id, json.dumps(me))
+                    pipe.hset(WORKERS, self._worker_id, json.dumps(me))
                     # Its own key, read only by the lost-message check: the hash stays small.
                     pipe.set(
-                        HELD_KEY + self._worker_id,
+                        WORKER_HELD_PREFIX + self._worker_id,
                         json.dumps({"ids": held[0], "count": held[1]}),
                         ex=int(OFFLINE_AFTER_SECONDS),
                     )
@@ -113,7 +110,7 @@ async def known_workers(redis: Redis) -> list[dict[str, object]]:
     ones silent for longer than an hour are dropped from the hash."""
     now = time.time()
     workers, gone = [], []
-    for worker_id, raw in (await redis.hgetall(WORKERS_KEY)).items():
+    for worker_id, raw in (await redis.hgetall(WORKERS)).items():
         info = json.loads(raw)
         info.pop("tasks", None)  # for the reaper; the API shows the count
         silent = now - float(info["last_seen"])
@@ -124,7 +121,7 @@ async def known_workers(redis: Redis) -> list[dict[str, object]]:
         info["last_seen"] = datetime.fromtimestamp(float(info["last_seen"]), UTC).isoformat()
         workers.append(info)
     if gone:
-        await redis.hdel(WORKERS_KEY, *gone)
+        await redis.hdel(WORKERS, *gone)
     return sorted(workers, key=lambda w: str(w["id"]))
 
 
@@ -133,12 +130,12 @@ async def held_task_ids(redis: Redis) -> set[str] | None:
     holds more than its heartbeat lists, so that nobody can tell which."""
     now = time.time()
     live = []
-    for worker_id, raw in (await redis.hgetall(WORKERS_KEY)).items():
+    for worker_id, raw in (await redis.hgetall(WORKERS)).items():
         with contextlib.suppress(ValueError, KeyError, TypeError):
             if now - float(json.loads(raw)["last_seen"]) <= OFFLINE_AFTER_SECONDS:
                 live.append(worker_id.decode() if isinstance(worker_id, bytes) else worker_id)
     held: set[str] = set()
-    lists: list[Any] = await redis.mget([HELD_KEY + w for w in live]) if live else []
+    lists: list[Any] = await redis.mget([WORKER_HELD_PREFIX + w for w in live]) if live else []
     for listing in lists:
         if listing is None:
             continue  # a worker without the list (an older version) holds nothing we know of

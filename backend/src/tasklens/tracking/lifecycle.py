@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import reprlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -174,12 +174,16 @@ def succeeded_change(
     result: Any,
     worker: str,
     enqueued_at: Any = None,
+    storable: Callable[[Any], Any] | None = None,
 ) -> LifecycleChange:
     """`success` from the worker's post_execute. `enqueued_at` is the raw enqueue stamp, as
     for `running`: with it the row's created_at is known, so this write lands on the
     attempt's row even when it reaches the database before the earlier ones (a spill drained
-    later), instead of starting a row of its own."""
+    later), instead of starting a row of its own. `storable` makes the result fit to keep
+    (cut short, cleared of secrets) here at the flush rather than in the hook."""
     now = datetime.fromtimestamp(at, UTC)
+    if storable is not None:
+        result = storable(result)
     return LifecycleChange(
         task_id,
         task_name,

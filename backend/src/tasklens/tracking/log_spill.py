@@ -33,11 +33,10 @@ from redis.exceptions import ResponseError
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.redis_connection import connect
+from tasklens.tracking.redis_keys import LOG_ROWS_DROPPED, LOG_SPILL
 
 logger = logging.getLogger(__name__)
 
-SPILL_KEY = "tasklens:unwritten"
-DROPPED_KEY = "tasklens:log:rows_dropped"
 DRAIN_GROUP = "tasklens-drain"
 ROWS_PER_ENTRY = 500
 ENTRIES_PER_DRAIN = 10  # one upsert: keeps the recorder waiting for the connection briefly
@@ -72,7 +71,7 @@ def merged(changes: Sequence[LifecycleChange]) -> list[LifecycleChange]:
 
 class LogSpill:
     def __init__(
-        self, redis_url: str, key: str = SPILL_KEY, claim_idle_ms: int = CLAIM_IDLE_MS
+        self, redis_url: str, key: str = LOG_SPILL, claim_idle_ms: int = CLAIM_IDLE_MS
     ) -> None:
         self._redis = connect(redis_url)
         self._key = key
@@ -87,11 +86,11 @@ class LogSpill:
                 chunk = [spill_row(c) for c in changes[start : start + ROWS_PER_ENTRY]]
                 pipe.xadd(self._key, {b"r": orjson.dumps(chunk, default=str)})
             if dropped:
-                pipe.incrby(DROPPED_KEY, dropped)
+                pipe.incrby(LOG_ROWS_DROPPED, dropped)
             await pipe.execute()
 
     async def count_dropped(self, dropped: int) -> None:
-        await self._redis.incrby(DROPPED_KEY, dropped)
+        await self._redis.incrby(LOG_ROWS_DROPPED, dropped)
 
     async def drain(self, write: Callable[[list[LifecycleChange]], Awaitable[None]]) -> int:
         """Writes one batch of spilled rows with `write`; returns how many rows it wrote (0:
@@ -155,7 +154,7 @@ class LogSpill:
 async def spill_state(redis: Any) -> tuple[int, int]:
     """(rows dropped since Redis started, spilled entries not yet drained)."""
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(DROPPED_KEY)
-        pipe.xlen(SPILL_KEY)
+        pipe.get(LOG_ROWS_DROPPED)
+        pipe.xlen(LOG_SPILL)
         dropped, entries = await pipe.execute()
     return int(dropped or 0), int(entries or 0)

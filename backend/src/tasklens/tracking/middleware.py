@@ -20,14 +20,14 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from taskiq import AsyncBroker, InMemoryBroker, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 from taskiq.exceptions import NoResultError
 
-from tasklens.tracking.cancellation import CONTROL_CHANNEL, Cancellations
+from tasklens.tracking.cancellation import Cancellations
 from tasklens.tracking.database import DEFAULT_SCHEMA, check_schema_name
-from tasklens.tracking.event_bus import RedisEventBus
 from tasklens.tracking.heartbeat import Heartbeat
 from tasklens.tracking.lifecycle import (
     MAX_JSON_CHARS,
@@ -38,8 +38,10 @@ from tasklens.tracking.lifecycle import (
     succeeded_change,
 )
 from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.pubsub import RedisPubSub
 from tasklens.tracking.recorder import LifecycleRecorder, build_recorder
 from tasklens.tracking.redaction import Redactor, TracebackFilter, url_password
+from tasklens.tracking.redis_keys import CONTROL_CHANNEL
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +176,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self._redis_url = redis_url
         self._recorder = recorder
         if cancellations is None and redis_url is not None and recorder is None:
-            cancellations = Cancellations(RedisEventBus(redis_url, CONTROL_CHANNEL), redis_url)
+            cancellations = Cancellations(RedisPubSub(redis_url, CONTROL_CHANNEL), redis_url)
         self.cancellations = cancellations
         self.started_at = datetime.now(UTC)
         self._heartbeat: Heartbeat | None = None
@@ -428,24 +430,11 @@ class TaskLensMiddleware(TaskiqMiddleware):
         duration_ms = (finished - started[0]) * 1000 if started else None
         if error is None or isinstance(error, NoResultError):
             value = result.return_value
-            if value is None or isinstance(value, bool | int | float):
-                # Nothing to cut or clean: the values only (a tuple of containers would be
-                # tracked by the garbage collector until the flush).
-                self.recorder.record_later(
-                    succeeded_change,
-                    task_id,
-                    message.task_name,
-                    key[1],
-                    at,
-                    started_at,
-                    duration_ms,
-                    value,
-                    self.worker_id,
-                    message.labels.get(ENQUEUED_AT_LABEL),
-                )
-                return
+            # A plain value has nothing to cut or clean: then the values only are kept until
+            # the flush (a partial holding the args would be tracked by the garbage collector).
+            plain = value is None or isinstance(value, bool | int | float)
             self.recorder.record_later(
-                self._succeeded,
+                succeeded_change,
                 task_id,
                 message.task_name,
                 key[1],
@@ -454,9 +443,12 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 duration_ms,
                 value,
                 self.worker_id,
-                message.args,
-                message.kwargs,
                 message.labels.get(ENQUEUED_AT_LABEL),
+                None
+                if plain
+                else partial(
+                    self._storable, task_id, message.task_name, message.args, message.kwargs
+                ),
             )
             return
         now = datetime.fromtimestamp(at, UTC)
@@ -486,22 +478,11 @@ class TaskLensMiddleware(TaskiqMiddleware):
         positions = self.redactor.positions(message.task_name, self.broker.find_task)
         return self.redactor.secret_values(message.args, message.kwargs, positions)
 
-    def _succeeded(
-        self,
-        task_id: str,
-        task_name: str,
-        attempt: int,
-        at: float,
-        started_at: float | None,
-        duration_ms: float | None,
-        result: Any,
-        worker: str,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        enqueued_at: Any = None,
-    ) -> LifecycleChange:
-        """`success`, built at the recorder's flush: the result is made storable (cut short
-        past `result_max_chars`) and cleared of secrets here rather than in the hook."""
+    def _storable(
+        self, task_id: str, task_name: str, args: list[Any], kwargs: dict[str, Any], result: Any
+    ) -> Any:
+        """The result as a `success` row keeps it, at the recorder's flush: cut short past
+        `result_max_chars` and cleared of secrets."""
         known: list[Sequence[str]] = []
 
         def secrets() -> Sequence[str]:  # only for a result with text in it
@@ -515,9 +496,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         except Exception:  # the row must still say `success`
             logger.exception("tasklens: the result of task %s could not be stored", task_id)
             result = RESULT_WITHHELD
-        return succeeded_change(
-            task_id, task_name, attempt, at, started_at, duration_ms, result, worker, enqueued_at
-        )
+        return result
 
     def hand_back_running(self, error: str = HANDED_BACK_ERROR) -> set[str]:
         """Shutdown past the grace period: every task still running here is stopped and

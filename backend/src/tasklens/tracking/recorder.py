@@ -84,7 +84,7 @@ class LifecycleRecorder:
     def __init__(
         self,
         store: LogStore,
-        bus: EventStream | None,
+        events: EventStream | None,
         *,
         event_interval: float = 0.025,
         write_interval: float = 0.1,
@@ -95,7 +95,7 @@ class LifecycleRecorder:
         drain_interval: float = 1.0,
     ) -> None:
         self.store = store
-        self.bus = bus
+        self.events = events
         self.event_interval = event_interval
         self.write_interval = write_interval
         self.batch_size = batch_size
@@ -246,8 +246,8 @@ class LifecycleRecorder:
                 logger.error("recorder stopped with %d rows unwritten", len(self._rows))
             self._task = None
         await self.store.close()
-        if self.bus is not None:
-            await self.bus.close()
+        if self.events is not None:
+            await self.events.close()
         if self.spill is not None:
             await self.spill.close()
 
@@ -313,7 +313,7 @@ class LifecycleRecorder:
 
     async def _merge_and_publish(self) -> int:
         changes = self._merge_recorded()
-        if changes and self.bus is not None:
+        if changes and self.events is not None:
             await self._publish(changes)
         return len(changes)
 
@@ -469,11 +469,11 @@ class LifecycleRecorder:
             self._shed()
 
     async def _publish(self, changes: Sequence[LifecycleChange]) -> None:
-        assert self.bus is not None
+        assert self.events is not None
         for start in range(0, len(changes), self.max_events_per_flush):
             chunk = changes[start : start + self.max_events_per_flush]
             try:
-                await self.bus.publish_changes(chunk)
+                await self.events.publish_changes(chunk)
             except Exception as exc:
                 self.stats.events_dropped += len(chunk)
                 logger.warning("could not publish %d live events: %s", len(chunk), exc)
@@ -483,7 +483,7 @@ def build_recorder(
     database_url: str,
     redis_url: str | None,
     *,
-    bus: EventStream | None = None,
+    events: EventStream | None = None,
     engine: AsyncEngine | None = None,
     event_interval: float = 0.025,
     write_interval: float = 0.1,
@@ -497,11 +497,11 @@ def build_recorder(
         store = PostgresLogStore(database_url, schema)
     else:
         store = SqlAlchemyLogStore(engine or create_engine(database_url, schema))
-    if bus is None and redis_url is not None:
-        bus = RedisEventStream(redis_url)
+    if events is None and redis_url is not None:
+        events = RedisEventStream(redis_url)
     return LifecycleRecorder(
         store,
-        bus,
+        events,
         spill=None if redis_url is None else LogSpill(redis_url),
         event_interval=event_interval,
         write_interval=write_interval,
@@ -511,12 +511,15 @@ def build_recorder(
 
 
 def recorder_for(
-    settings: TrackingSettings, *, bus: EventStream | None = None, engine: AsyncEngine | None = None
+    settings: TrackingSettings,
+    *,
+    events: EventStream | None = None,
+    engine: AsyncEngine | None = None,
 ) -> LifecycleRecorder:
     return build_recorder(
         settings.database_url,
         settings.redis_url,
-        bus=bus,
+        events=events,
         engine=engine,
         event_interval=settings.event_flush_interval_ms / 1000,
         write_interval=settings.log_write_interval_ms / 1000,

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
 from tasklens import monitoring
 from tasklens.analyses import results
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
-from tasklens.analyses.service import age_seconds
+from tasklens.analyses.service import Analysis, age_seconds
 from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
 from tasklens.api.errors import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ApiError, ErrorResponse
 from tasklens.api.schemas import (
@@ -25,6 +25,21 @@ from tasklens.api.schemas import (
 from tasklens.tracking.models import TaskStatus
 
 router = APIRouter(prefix="/analyses", tags=["analyses"], responses=ERROR_RESPONSES)
+
+
+def analysis_in_path(
+    kind: AnalysisKind,
+    subject: Annotated[str, Path(max_length=2000)],
+    runtime: RuntimeDep,
+    period: Annotated[Period | None, Query()] = None,
+) -> Analysis:
+    """The analysis a `/{kind}/{subject}` route names: its subject checked (a 400 naming
+    it), its period the kind's default when the query asks none."""
+    return runtime.analyses.analysis(kind, subject, period)
+
+
+# After the caller's identity in a route's parameters: a stranger gets a 401, not a 400.
+AnalysisInPath = Annotated[Analysis, Depends(analysis_in_path)]
 
 
 @router.get("")
@@ -147,19 +162,13 @@ async def run_analysis_now(
     responses={404: {"model": ErrorResponse}},
 )
 async def get_refreshes(
-    kind: AnalysisKind,
-    subject: Annotated[str, Path(max_length=2000)],
-    runtime: RuntimeDep,
-    session: SessionDep,
-    _: PrincipalDep,
-    period: Annotated[Period | None, Query()] = None,
+    runtime: RuntimeDep, session: SessionDep, _: PrincipalDep, analysis: AnalysisInPath
 ) -> RefreshHistory:
     """Forced refreshes of this analysis, newest first: who (token name), when, the task,
     its outcome and duration."""
-    analysis = runtime.analyses.analysis(kind, subject, period)
     records = await runtime.analyses.refreshes(session, analysis)
     return RefreshHistory(
-        kind=kind,
+        kind=analysis.kind,
         subject=analysis.subject,
         period=analysis.period,
         refreshes=[RefreshItem.model_validate(r) for r in records],
@@ -179,28 +188,24 @@ async def get_refreshes(
     },
 )
 async def get_analysis(
-    kind: AnalysisKind,
-    subject: Annotated[str, Path(max_length=2000)],
-    runtime: RuntimeDep,
-    session: SessionDep,
-    principal: PrincipalDep,
-    period: Annotated[Period | None, Query()] = None,
+    runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep, analysis: AnalysisInPath
 ) -> JSONResponse:
     """The cached result with its freshness. For an operator, a stale or missing result is
     regenerated in the background (the stale one is still returned); a viewer gets what
     there is. With Redis unreachable a cached result is still served (`live_unavailable`);
     a missing one an operator would have generated is a 503."""
-    analysis = runtime.analyses.analysis(kind, subject, period)
     view = await runtime.analyses.view(session, analysis, may_regenerate=principal.can_operate)
     if view.regenerating_task_id is not None:
         await runtime.accepted()
     if view.record is None and view.regenerating_task_id is None:
         raise ApiError(
-            404, f"no {kind.value} analysis of '{analysis.subject}' yet; an operator can run it"
+            404,
+            f"no {analysis.kind.value} analysis of '{analysis.subject}' yet; "
+            "an operator can run it",
         )
     record = view.record
     body = AnalysisView(
-        kind=kind,
+        kind=analysis.kind,
         subject=analysis.subject,
         period=analysis.period,
         result=record.result if record else None,

@@ -13,7 +13,6 @@ from tasklens.api.errors import ERROR_RESPONSES, ApiError
 from tasklens.api.schemas import (
     HistoryResponse,
     MetricsResponse,
-    SeriesBucket,
     TaskLogItem,
     TaskMetricsItem,
     TimeseriesResponse,
@@ -68,7 +67,7 @@ async def get_timeseries(
         time_window_hours=time_window,
         generated_at=datetime.now(UTC),
         bucket_seconds=series.bucket_seconds,
-        series=[SeriesBucket(**b.model_dump()) for b in series.buckets],
+        series=series.buckets,
     )
 
 

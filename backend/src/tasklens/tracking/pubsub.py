@@ -1,8 +1,9 @@
-"""Live lifecycle events between processes.
+"""Fire-and-forget batches of JSON messages to every process listening on a channel.
 
-Embedded mode: an in-process fan-out. Distributed mode: Redis pub/sub, so every API process
-hears what every worker publishes. Events are best-effort (the log is the truth): a batch
-that cannot be published is dropped with a warning, never retried at the task's expense.
+Distributed mode: Redis pub/sub, which keeps nothing for a listener that is away; embedded
+mode: an in-process fan-out. It carries the cancel control channel (`cancellation.py`), and
+the in-process one fans out the embedded event stream (`event_stream.py`). Lifecycle events
+between processes go through the Redis stream of `event_stream.py`, never through here.
 """
 
 from __future__ import annotations
@@ -21,32 +22,31 @@ from tasklens.tracking.redis_connection import connect
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "tasklens:events"
-Event = dict[str, Any]
+Message = dict[str, Any]
 
 
-class EventBus(Protocol):
-    async def publish(self, events: Sequence[Event]) -> None: ...
-    def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Event]]:
+class PubSub(Protocol):
+    async def publish(self, messages: Sequence[Message]) -> None: ...
+    def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Message]]:
         """Batches as they are published; `ready` is set once the subscription is live."""
         ...
 
     async def close(self) -> None: ...
 
 
-class InProcessEventBus:
+class InProcessPubSub:
     def __init__(self, max_queued_batches: int = 1000) -> None:
-        self._subscribers: set[asyncio.Queue[list[Event]]] = set()
+        self._subscribers: set[asyncio.Queue[list[Message]]] = set()
         self._max = max_queued_batches
 
-    async def publish(self, events: Sequence[Event]) -> None:
-        batch = list(events)
+    async def publish(self, messages: Sequence[Message]) -> None:
+        batch = list(messages)
         for queue in list(self._subscribers):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(batch)
 
-    async def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Event]]:
-        queue: asyncio.Queue[list[Event]] = asyncio.Queue(self._max)
+    async def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Message]]:
+        queue: asyncio.Queue[list[Message]] = asyncio.Queue(self._max)
         self._subscribers.add(queue)
         if ready is not None:
             ready.set()
@@ -60,18 +60,18 @@ class InProcessEventBus:
         self._subscribers.clear()
 
 
-class RedisEventBus:
-    """One PUBLISH per recorder flush, carrying the whole batch as a JSON array."""
+class RedisPubSub:
+    """One PUBLISH per batch, carrying the whole batch as a JSON array."""
 
-    def __init__(self, redis_url: str, channel: str = CHANNEL) -> None:
+    def __init__(self, redis_url: str, channel: str) -> None:
         self._redis: Redis = connect(redis_url, health_check_interval=15)
         self._url = redis_url
         self._channel = channel
 
-    async def publish(self, events: Sequence[Event]) -> None:
-        await self._redis.publish(self._channel, orjson.dumps(list(events), default=str))
+    async def publish(self, messages: Sequence[Message]) -> None:
+        await self._redis.publish(self._channel, orjson.dumps(list(messages), default=str))
 
-    async def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Event]]:
+    async def subscribe(self, ready: asyncio.Event | None = None) -> AsyncIterator[list[Message]]:
         """Yields batches forever, resubscribing with backoff when Redis goes away."""
         delay = 0.1
         while True:
@@ -88,7 +88,9 @@ class RedisEventBus:
                         continue
                     yield orjson.loads(message["data"])
             except (OSError, RedisError) as exc:
-                logger.warning("event subscription lost (%s); retrying in %.1fs", exc, delay)
+                logger.warning(
+                    "subscription to %s lost (%s); retrying in %.1fs", self._channel, exc, delay
+                )
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
