@@ -8,6 +8,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis
+from layers import (  # the test layers: unit, integration, system
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_runtest_call,
+    pytest_runtest_setup,
+)
 from support import API_TOKENS, Stack
 
 from tasklens import migrate
@@ -17,6 +23,12 @@ REDIS_BASE = os.environ.get("TASKLENS_TEST_REDIS", "redis://127.0.0.1:6379")
 # Separate names let several checkouts run their suites side by side on one machine.
 TEST_DB = os.environ.get("TASKLENS_TEST_DB_NAME", "tasklens_test")
 TEST_REDIS_DB = os.environ.get("TASKLENS_TEST_REDIS_DB", "15")
+__all__ = [
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_runtest_call",
+    "pytest_runtest_setup",
+]
 
 
 async def _recreate_database(name: str) -> None:
