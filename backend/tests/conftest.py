@@ -11,9 +11,11 @@ import redis
 from layers import (  # the test layers: unit, integration, system
     pytest_collection_modifyitems,
     pytest_configure,
+    pytest_ignore_collect,
     pytest_runtest_call,
     pytest_runtest_setup,
 )
+from pg_reset import empty_if_pristine, fingerprint
 from support import API_TOKENS, Stack
 
 from tasklens import migrate
@@ -26,6 +28,7 @@ TEST_REDIS_DB = os.environ.get("TASKLENS_TEST_REDIS_DB", "15")
 __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
+    "pytest_ignore_collect",
     "pytest_runtest_call",
     "pytest_runtest_setup",
 ]
@@ -62,10 +65,22 @@ def empty_postgres() -> str:
     return pg_url()
 
 
+# The schema's fingerprint right after the last migration to head in this run (pg_reset.py).
+_migrated: dict[str, str] = {}
+
+
 def fresh_postgres() -> str:
-    """A freshly migrated, empty PostgreSQL database."""
-    url = empty_postgres()
+    """A freshly migrated, empty PostgreSQL database: emptied in place when its schema is
+    still the one a migration gave it (pg_reset.py), else dropped, created and migrated."""
+    url, raw = pg_url(), pg_url().replace("postgresql+asyncpg://", "postgresql://")
+    try:
+        if asyncio.run(empty_if_pristine(PG_ADMIN_URL, raw, TEST_DB, _migrated.get(TEST_DB, ""))):
+            return url
+    except OSError as exc:
+        _unavailable("PostgreSQL", PG_ADMIN_URL, exc)
+    empty_postgres()
     migrate.upgrade(url)
+    _migrated[TEST_DB] = asyncio.run(fingerprint(raw))
     return url
 
 

@@ -115,6 +115,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """`-m "not system"` (test-fast) does not even import the system files: their imports
+    (schemathesis, the server) cost seconds of a run meant to take few."""
+    if config.getoption("markexpr", "") == "not system" and collection_path.name in SYSTEM_FILES:
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         layer = layer_of(item)
