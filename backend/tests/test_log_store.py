@@ -15,9 +15,9 @@ from unittest.mock import ANY
 import orjson
 import pytest
 import sqlalchemy as sa
+from conftest import fresh_sqlite
 from support import free_port
 
-from tasklens import migrate
 from tasklens.reaper import LOST_ERROR, Reaper
 from tasklens.tracking.database import create_engine
 from tasklens.tracking.event_stream import RedisEventStream, parse_event_id
@@ -30,9 +30,7 @@ from tasklens.tracking.recorder import LifecycleRecorder, NotWritten, build_reco
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
         return str(request.getfixturevalue("postgres_url"))
-    url = f"sqlite+aiosqlite:///{tmp_path}/log.db"
-    migrate.upgrade(url)
-    return url
+    return fresh_sqlite(tmp_path / "log.db")
 
 
 @pytest.fixture

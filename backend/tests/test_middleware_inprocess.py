@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from conftest import fresh_sqlite
 from taskiq import AsyncTaskiqDecoratedTask, InMemoryBroker, SimpleRetryMiddleware
 
-from tasklens import migrate
 from tasklens.tracking.database import create_engine
 from tasklens.tracking.event_stream import EventStream, InProcessEventStream, RedisEventStream
 from tasklens.tracking.middleware import TaskLensMiddleware
@@ -159,9 +159,7 @@ def _broker() -> InMemoryBroker:
 def setup(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
     """The log's URL, and Redis's for the app's own setup (None: the embedded shape)."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/tasklens.db"
-        migrate.upgrade(url)
-        return url, None
+        return fresh_sqlite(tmp_path / "tasklens.db"), None
     return str(request.getfixturevalue("postgres_url")), str(request.getfixturevalue("redis_url"))
 
 
@@ -183,9 +181,7 @@ async def app(setup: tuple[str, str | None]) -> AsyncIterator[App]:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path}/tasklens.db"
-    migrate.upgrade(url)
-    return url
+    return fresh_sqlite(tmp_path / "tasklens.db")
 
 
 def _terminal(rows: list[dict[str, Any]]) -> bool:
