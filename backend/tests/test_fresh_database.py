@@ -21,9 +21,12 @@ def _sql(url: str, *statements: str) -> list[list[asyncpg.Record]]:
 
 
 def _state(url: str) -> tuple[int, int, list[str], list[str]]:
+    """Rows in the log (and in the hourly counts its triggers keep), tokens, Alembic's
+    version, the app's tables."""
     logs, tokens, versions, public = _sql(
         url,
-        "SELECT count(*) FROM tasklens.task_execution_logs",
+        "SELECT (SELECT count(*) FROM tasklens.task_execution_logs)"
+        " + (SELECT count(*) FROM tasklens.task_log_counts)",
         "SELECT count(*) FROM tasklens.api_tokens",
         "SELECT version_num FROM tasklens.alembic_version",
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
