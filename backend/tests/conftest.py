@@ -18,7 +18,7 @@ from layers import (  # the test layers: unit, integration, system
     pytest_runtest_call,
     pytest_runtest_setup,
 )
-from pg_reset import empty_if_pristine, fingerprint
+from pg_reset import Pristine, empty_if_pristine, fingerprint
 from support import API_TOKENS, Stack
 
 from tasklens import migrate
@@ -69,7 +69,7 @@ def empty_postgres() -> str:
 
 
 # The schema's fingerprint right after the last migration to head in this run (pg_reset.py).
-_migrated: dict[str, str] = {}
+_migrated: dict[str, Pristine] = {}
 
 
 def fresh_postgres() -> str:
@@ -77,7 +77,8 @@ def fresh_postgres() -> str:
     still the one a migration gave it (pg_reset.py), else dropped, created and migrated."""
     url, raw = pg_url(), pg_url().replace("postgresql+asyncpg://", "postgresql://")
     try:
-        if asyncio.run(empty_if_pristine(PG_ADMIN_URL, raw, TEST_DB, _migrated.get(TEST_DB, ""))):
+        pristine = _migrated.get(TEST_DB, Pristine())
+        if asyncio.run(empty_if_pristine(PG_ADMIN_URL, raw, TEST_DB, pristine)):
             return url
     except OSError as exc:
         _unavailable("PostgreSQL", PG_ADMIN_URL, exc)

@@ -3,13 +3,16 @@
 Dropping, creating and migrating the test database takes a second or more (several on a
 busy machine), and most tests that use PostgreSQL ask for one. When the database still has
 exactly the schema a migration to head gave it earlier in this run (its tables, partitions,
-columns, functions, triggers, settings and Alembic version, compared by fingerprint), it is
-as good as new once every other connection is closed (as `DROP DATABASE … WITH (FORCE)`
-would) and every table but Alembic's is emptied, sequences restarted. Any difference (a
-test that migrated down, added a partition or a table of its own) and it is rebuilt.
+columns, functions, triggers, settings and Alembic version, compared by fingerprint, once the
+partitions tests added are dropped: the log is partitioned by day), it is as good as new
+when every other connection is closed (as `DROP DATABASE … WITH (FORCE)` would), every table
+but Alembic's emptied and the sequences restarted. Any other difference (a test that
+migrated down, dropped a partition, added a table of its own) and it is rebuilt.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -69,6 +72,25 @@ WHERE last_value IS NOT NULL AND schemaname NOT IN ('pg_catalog', 'information_s
 """
 
 
+_PARTITIONS = """
+SELECT format('%I.%I', s.nspname, c.relname) FROM pg_class c
+JOIN pg_namespace s ON s.oid = c.relnamespace
+WHERE c.relispartition AND c.relkind IN ('r', 'p')
+"""
+
+
+@dataclass(frozen=True)
+class Pristine:
+    """A database just migrated to head: its schema's fingerprint and its partitions."""
+
+    schema: str = ""
+    partitions: frozenset[str] = frozenset()
+
+
+class _Changed(Exception):
+    """The schema is not the migrated one."""
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -83,8 +105,8 @@ async def _versions(conn: asyncpg.Connection, tables: list[asyncpg.Record]) -> s
     return ";".join(sorted(found))
 
 
-async def fingerprint(url: str) -> str:
-    """The migrated schema's fingerprint, taken right after a migration to head."""
+async def fingerprint(url: str) -> Pristine:
+    """The migrated schema, taken right after a migration to head."""
     conn = await asyncpg.connect(url)
     try:
         tables = await conn.fetch(_TABLES)
@@ -92,16 +114,20 @@ async def fingerprint(url: str) -> str:
             if not table["alembic"] and await conn.fetchval(
                 f"SELECT EXISTS (SELECT FROM {table['name']})"
             ):
-                return ""  # a migration seeded rows: truncating would lose them, so never
-        return f"{await conn.fetchval(_FINGERPRINT)}/{await _versions(conn, tables)}"
+                return Pristine()  # a migration seeded rows: truncating would lose them, so never
+        return Pristine(
+            f"{await conn.fetchval(_FINGERPRINT)}/{await _versions(conn, tables)}",
+            frozenset(row[0] for row in await conn.fetch(_PARTITIONS)),
+        )
     finally:
         await conn.close()
 
 
-async def empty_if_pristine(admin_url: str, url: str, name: str, expected: str) -> bool:
-    """Empties the database `name` if its schema is `expected`; False if it is not (or it is
-    missing): it must then be rebuilt."""
-    if not expected:
+async def empty_if_pristine(admin_url: str, url: str, name: str, expected: Pristine) -> bool:
+    """Empties the database `name` if its schema is `expected` but for partitions added
+    since (the log's, of days a test wrote: dropped); False if it is not (or it is missing):
+    it must then be rebuilt."""
+    if not expected.schema:
         return False
     admin = await asyncpg.connect(admin_url)
     try:
@@ -118,10 +144,14 @@ async def empty_if_pristine(admin_url: str, url: str, name: str, expected: str) 
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("SET lock_timeout = '5s'")
-        tables = await conn.fetch(_TABLES)
-        schema = f"{await conn.fetchval(_FINGERPRINT)}/{await _versions(conn, tables)}"
-        if schema != expected:
-            return False
+        added = {row[0] for row in await conn.fetch(_PARTITIONS)} - expected.partitions
+        async with conn.transaction():
+            for partition in sorted(added, key=len, reverse=True):  # sub-partitions first
+                await conn.execute(f"DROP TABLE IF EXISTS {partition}")
+            tables = await conn.fetch(_TABLES)
+            schema = f"{await conn.fetchval(_FINGERPRINT)}/{await _versions(conn, tables)}"
+            if schema != expected.schema:
+                raise _Changed  # rolls the drops back
         filled = [t["name"] for t in tables if not t["alembic"]]
         if filled:  # one query: which of them have rows at all
             filled = [
@@ -143,6 +173,8 @@ async def empty_if_pristine(admin_url: str, url: str, name: str, expected: str) 
             for sequence in await conn.fetch(_USED_SEQUENCES):
                 await conn.execute(f"ALTER SEQUENCE {sequence[0]} RESTART")
         return True
+    except _Changed:
+        return False
     except asyncpg.PostgresError:
         return False  # a lock held elsewhere, say: rebuilt instead
     finally:

@@ -78,3 +78,24 @@ def test_a_schema_the_last_test_changed_is_rebuilt() -> None:
         "WHERE table_schema = 'tasklens' AND table_name = 'api_tokens' AND column_name = 'note'",
     )
     assert columns == []
+
+
+def test_partitions_a_test_added_are_dropped_and_the_database_kept() -> None:
+    url = fresh_postgres()
+    _sql(
+        url,
+        "CREATE TABLE tasklens.task_execution_logs_p20200101 PARTITION OF "
+        "tasklens.task_execution_logs FOR VALUES FROM ('2020-01-01') TO ('2020-01-02')",
+        INSERT_LOG.replace("now(), now()", "'2020-01-01 12:00Z', now()"),
+    )
+    [[oid_before]] = _sql(url, "SELECT oid FROM pg_database WHERE datname = current_database()")
+
+    again = fresh_postgres()
+
+    [partitions] = _sql(
+        again, "SELECT relname FROM pg_class WHERE relname = 'task_execution_logs_p20200101'"
+    )
+    assert partitions == []
+    assert _state(again)[:2] == (0, 0)
+    [[oid_after]] = _sql(again, "SELECT oid FROM pg_database WHERE datname = current_database()")
+    assert oid_after["oid"] == oid_before["oid"]  # emptied in place, not dropped and created
