@@ -91,9 +91,27 @@ lint:
     cd {{backend}} && .venv/bin/lint-imports --no-cache
     cd {{frontend}} && npm run typecheck --silent && npm run lint --silent && npm run format:check --silent
 
-# Backend tests (pytest), e.g. `./dev test-backend tests/test_auth.py -x`.
+# Coverage is of the code run in the pytest process; the total is printed last, the figures kept
+# in backend/.reports/. Positional arguments: `./dev test-backend -m "not system"` keeps its quotes.
+# Backend tests (pytest) with line and branch coverage, e.g. `./dev test-backend tests/test_auth.py -x`.
+[positional-arguments]
 test-backend *args:
-    cd {{backend}} && .venv/bin/pytest --junitxml=.reports/pytest.xml {{args}}
+    cd {{backend}} && .venv/bin/pytest --junitxml=.reports/pytest.xml --cov --cov-report=term:skip-covered --cov-report=xml:.reports/coverage.xml --cov-report=json:.reports/coverage.json "$@"
+    @backend/.venv/bin/python .ci/coverage_total.py backend/.reports/coverage.json
+
+# In this process against PostgreSQL and Redis, no server or worker started (tests/README.md).
+# The inner loop: the backend's unit and integration tests (not system), with their wall time.
+[positional-arguments]
+test-fast *args: install-backend
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd {{backend}}
+    start=$(date +%s%N)
+    status=0
+    .venv/bin/pytest -m "not system" -q -p no:cacheprovider "$@" || status=$?
+    tenths=$(( ($(date +%s%N) - start) / 100000000 ))
+    echo "test-fast: $((tenths / 10)).$((tenths % 10)) s wall (target < 60 s)"
+    exit $status
 
 # Frontend unit tests (vitest) and the main bundle's gzipped size.
 test-frontend:

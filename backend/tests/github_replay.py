@@ -83,7 +83,8 @@ def replay_server(fixture: str | list[dict[str, Any]], latency: float = 0.0) -> 
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     replay.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop's next poll: the default half second, at every test's end.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield replay

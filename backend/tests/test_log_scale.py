@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import fresh_sqlite
 from sqlmodel import col
 
 from tasklens import migrate, monitoring, rollups
@@ -26,9 +27,7 @@ NOW = datetime.now(UTC)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
         return str(request.getfixturevalue("postgres_url"))
-    url = f"sqlite+aiosqlite:///{tmp_path}/log.db"
-    migrate.upgrade(url)
-    return url
+    return fresh_sqlite(tmp_path / "log.db")
 
 
 def _change(i: int, status: TaskStatus, days_ago: float, **fields: object) -> LifecycleChange:

@@ -15,9 +15,9 @@ from unittest.mock import ANY
 import orjson
 import pytest
 import sqlalchemy as sa
+from conftest import fresh_sqlite
 from support import free_port
 
-from tasklens import migrate
 from tasklens.reaper import LOST_ERROR, Reaper
 from tasklens.tracking.database import create_engine, own_name
 from tasklens.tracking.event_stream import RedisEventStream, parse_event_id
@@ -30,9 +30,7 @@ from tasklens.tracking.recorder import LifecycleRecorder, NotWritten, build_reco
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
         return str(request.getfixturevalue("postgres_url"))
-    url = f"sqlite+aiosqlite:///{tmp_path}/log.db"
-    migrate.upgrade(url)
-    return url
+    return fresh_sqlite(tmp_path / "log.db")
 
 
 @pytest.fixture
@@ -155,8 +153,9 @@ async def test_every_field_of_a_change_reaches_its_column(
     rec.record(failed)
     await rec.flush()
     engine = create_engine(url)
+    log = own_name("task_execution_logs", engine.dialect)
     async with engine.connect() as conn:
-        [row] = (await conn.execute(sa.text("SELECT * FROM task_execution_logs"))).mappings()
+        [row] = (await conn.execute(sa.text(f"SELECT * FROM {log}"))).mappings()
     await engine.dispose()
 
     def stored(name: str, value: object) -> object:

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import empty_postgres
+from conftest import empty_postgres, fresh_sqlite
 from sqlmodel import SQLModel
 from support import API_TOKENS, TASKLENS, Stack, wait_for
 
@@ -62,9 +62,7 @@ def _inspect(url: str) -> tuple[set[str], set[str], list[list[str]]]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
         return str(request.getfixturevalue("postgres_url"))  # already at head
-    url = f"sqlite+aiosqlite:///{tmp_path}/m.db"
-    migrate.upgrade(url)
-    return url
+    return fresh_sqlite(tmp_path / "m.db")
 
 
 def test_upgrade_downgrade_upgrade(database_url: str) -> None:

@@ -1,14 +1,22 @@
-"""Invalid settings stop startup with one line that names the variable."""
+"""Invalid settings stop startup with one line that names the variable.
+
+Each case runs the startup check (`load_settings`, what every `tasklens` command calls first)
+in this process; one case starts the real `tasklens serve` to show that it is that check
+which stops the server."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from support import TASKLENS
 
+from tasklens.settings import SettingsError, load_settings
 
+
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("variable", "value", "reason"),
     [
@@ -49,19 +57,43 @@ from support import TASKLENS
     ],
 )
 def test_an_invalid_setting_stops_startup_naming_it(
-    tmp_path: object, variable: str, value: str, reason: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    reason: str,
 ) -> None:
+    for name in list(os.environ):
+        if name.startswith("TASKLENS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv(variable, value)
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout's
+
+    with pytest.raises(SettingsError) as stopped:
+        load_settings()
+
+    assert stopped.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"tasklens: invalid setting {variable}: ")
+    assert reason in lines[0]
+
+
+@pytest.mark.system
+def test_the_server_refuses_to_start_naming_the_variable(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLENS_")}
     result = subprocess.run(
         [TASKLENS, "serve"],
-        env={**env, variable: value},
+        env={**env, "TASKLENS_PORT": "eighty"},
         cwd=str(tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"tasklens: invalid setting {variable}: ")
-    assert reason in lines[0]
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "tasklens: invalid setting TASKLENS_PORT: Input should be a valid integer, "
+        "unable to parse string as an integer"
+    ]

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import distributed_stack
+from conftest import distributed_stack, fresh_sqlite
 from support import OPERATOR_TOKEN, Stack, wait_for
 
-from tasklens import migrate
 from tasklens.tokens import InvalidTokenName, Role, TokenRegistry
 from tasklens.tracking.database import create_engine
 
@@ -22,9 +21,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         url: str = request.getfixturevalue("postgres_url")
         return url
-    url = f"sqlite+aiosqlite:///{tmp_path}/tokens.db"
-    migrate.upgrade(url)
-    return url
+    return fresh_sqlite(tmp_path / "tokens.db")
 
 
 @pytest.fixture

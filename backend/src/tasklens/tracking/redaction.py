@@ -50,7 +50,10 @@ _SECRET_PREFIXES = re.compile(
 )
 _TOKEN_RUN = re.compile(r"[A-Za-z0-9_\-+/=~.]{20,}")
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+(?=@)", re.I)
+# The scheme is bounded: unbounded, every position of a long word (a blob in an error
+# message) rescanned the rest of it, quadratic time in the worker's event loop. A longer
+# scheme still matches, from further in, with the same replacement.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]{0,63}://[^/\s:@]*:)[^/\s@]+(?=@)", re.I)
 # `Bearer x`, `Basic x`, `Token x` in text, where x has a digit or is long (not "basic use").
 # A word that may be a token minted by `tasklens token` (`secrets.token_urlsafe(24)`).
 MINTED_TOKEN_CHARS = 32
@@ -113,7 +116,11 @@ class Redactor:
         ).search
         self.secrets = _long_enough(secrets)
         self._query = re.compile(
-            r"(?P<name>[\w.-]*(?:"
+            # Tried only where a run of name characters starts: tried at every position of
+            # a long word (a blob in an error message), it rescanned the rest of the word
+            # each time, quadratic time in the worker's event loop. Same matches: one that
+            # starts inside a run also matches from the run's start.
+            r"(?<![\w.-])(?P<name>[\w.-]*(?:"
             + "|".join(re.escape(word) for word in self.key_words)
             + r")[\w.-]*)=(?P<value>[^&\s\"']+)",
             re.IGNORECASE,

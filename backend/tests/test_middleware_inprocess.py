@@ -1,0 +1,305 @@
+"""TaskLensMiddleware in this process: a TaskIQ app on taskiq's `InMemoryBroker`, logging to a
+real database, with what a user then sees in the log and the live feed. No server, no
+worker process: the lifecycle rules run in well under a second each, where the same
+scenarios through real processes (test_lifecycle.py, test_third_party.py) take seconds.
+
+Two setups, as users run it: the embedded shape (SQLite, live events in memory, the recorder
+handed in as `tasklens serve` does) and an app's own (`TaskLensMiddleware(database_url=
+postgresql…, redis_url=…)`, live events through the Redis stream the API reads)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from conftest import fresh_sqlite
+from taskiq import AsyncTaskiqDecoratedTask, InMemoryBroker, SimpleRetryMiddleware
+
+from tasklens.tracking.database import create_engine
+from tasklens.tracking.event_stream import EventStream, InProcessEventStream, RedisEventStream
+from tasklens.tracking.middleware import TaskLensMiddleware
+from tasklens.tracking.models import TaskExecutionLog
+from tasklens.tracking.recorder import build_recorder
+
+CARD = "tok_4111111111111111"  # a payment token, passed as the task's `card_token`
+
+
+class PaymentDeclined(Exception):
+    pass
+
+
+class Unprintable(Exception):
+    """An exception whose message cannot even be formatted."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no message for you")
+
+
+@dataclass
+class App:
+    """A TaskIQ app with the middleware, the URL of its log, and the live events it sent."""
+
+    broker: InMemoryBroker
+    middleware: TaskLensMiddleware
+    database_url: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
+
+    def task(self, name: str) -> AsyncTaskiqDecoratedTask[Any, Any]:
+        found = self.broker.find_task(name)
+        assert found is not None
+        return found
+
+    async def rows(self, task_id: str) -> list[dict[str, Any]]:
+        """The task's attempts as the log holds them, the dashboard's source."""
+        engine = create_engine(self.database_url)
+        try:
+            async with engine.connect() as conn:
+                log = sa.inspect(TaskExecutionLog).local_table
+                result = await conn.execute(
+                    sa.select(log).where(log.c.task_id == task_id).order_by(log.c.attempt)
+                )
+                return [dict(row._mapping) for row in result]
+        finally:
+            await engine.dispose()
+
+    async def wait_rows(
+        self, task_id: str, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 15
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            await self.broker.wait_all()
+            rows = await self.rows(task_id)
+            if done(rows):
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(f"task {task_id} never got there: {rows}")
+            await asyncio.sleep(0.05)
+
+    async def wait_event(self, task_id: str, status: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while status not in [seen for _, seen in self.statuses(task_id)]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {status} event for {task_id}: {self.statuses(task_id)}")
+            await asyncio.sleep(0.02)
+
+    def statuses(self, task_id: str) -> list[tuple[int, str]]:
+        return [
+            (e["data"]["attempt"], e["status"])
+            for e in self.events
+            if e.get("type") == "task_event" and e["data"]["task_id"] == task_id
+        ]
+
+
+def _register_tasks(app: App) -> None:
+    broker = app.broker
+
+    @broker.task(task_name="billing.add")
+    async def add(a: int, b: int) -> dict[str, int]:
+        return {"sum": a + b}
+
+    @broker.task(task_name="billing.refund")
+    async def refund(invoice: str) -> None:
+        raise ValueError(f"invoice {invoice} was never charged")
+
+    @broker.task(task_name="billing.charge", retry_on_error=True, max_retries=3)
+    async def charge(invoice: str, card_token: str) -> str:
+        """Declined twice, then charged: a flaky payment API, seen through its retries."""
+        attempt = app.attempts[invoice] = app.attempts.get(invoice, 0) + 1
+        if attempt < 3:
+            raise PaymentDeclined(f"gateway timeout charging {card_token} (try {attempt})")
+        return f"charged {invoice}"
+
+    @broker.task(task_name="billing.unprintable")
+    async def unprintable() -> None:
+        raise Unprintable
+
+    @broker.task(task_name="billing.hostile")
+    async def hostile(note: str) -> None:
+        raise RuntimeError(f"bad {note}\x00 <script>alert(1)</script> " + "x" * 10_000)
+
+
+async def _collect(stream: EventStream, into: list[dict[str, Any]], ready: asyncio.Event) -> None:
+    async for batch in stream.subscribe(ready):
+        into.extend(batch)
+
+
+@contextlib.asynccontextmanager
+async def _running(app: App, stream: EventStream) -> AsyncIterator[App]:
+    _register_tasks(app)
+    ready = asyncio.Event()
+    listener = asyncio.create_task(_collect(stream, app.events, ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    await app.broker.startup()
+    try:
+        yield app
+    finally:
+        await app.broker.wait_all()
+        await app.broker.shutdown()  # the middleware's shutdown writes what is buffered
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        await stream.close()
+
+
+def _broker() -> InMemoryBroker:
+    # propagate_exceptions=False: a failing task is logged, not raised into the sender.
+    return InMemoryBroker(propagate_exceptions=False)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def setup(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
+    """The log's URL, and Redis's for the app's own setup (None: the embedded shape)."""
+    if request.param == "sqlite":
+        return fresh_sqlite(tmp_path / "tasklens.db"), None
+    return str(request.getfixturevalue("postgres_url")), str(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture
+async def app(setup: tuple[str, str | None]) -> AsyncIterator[App]:
+    url, redis_url = setup
+    broker = _broker()
+    stream: EventStream
+    if redis_url is None:
+        stream = InProcessEventStream()
+        middleware = TaskLensMiddleware(recorder=build_recorder(url, None, bus=stream))
+    else:
+        stream = RedisEventStream(redis_url)
+        middleware = TaskLensMiddleware(database_url=url, redis_url=redis_url)
+    broker.add_middlewares(SimpleRetryMiddleware(default_retry_count=3), middleware)
+    async with _running(App(broker, middleware, url), stream) as running:
+        yield running
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return fresh_sqlite(tmp_path / "tasklens.db")
+
+
+def _terminal(rows: list[dict[str, Any]]) -> bool:
+    return bool(rows) and rows[-1]["status"] in ("success", "failed", "cancelled")
+
+
+async def test_a_task_that_succeeds_is_logged_with_its_params_result_and_worker(app: App) -> None:
+    task = await app.task("billing.add").kiq(2, b=3)
+
+    [row] = await app.wait_rows(task.task_id, _terminal)
+    await app.wait_event(task.task_id, "success")
+
+    assert row["task_name"] == "billing.add"
+    assert row["status"] == "success"
+    assert row["attempt"] == 1
+    assert row["params"] == {"_args": [2], "b": 3}  # positional values as sent
+    assert row["result"] == {"sum": 5}
+    assert row["worker"] == app.middleware.worker_id
+    assert ":" in row["worker"]  # host:pid
+    assert row["duration_ms"] >= 0
+    assert row["started_at"] <= row["completed_at"]
+    assert row["error_message"] is None
+    assert app.statuses(task.task_id) == [(1, "pending"), (1, "running"), (1, "success")]
+
+
+async def test_a_task_that_fails_keeps_its_error_and_traceback(app: App) -> None:
+    task = await app.task("billing.refund").kiq("INV-7")
+
+    [row] = await app.wait_rows(task.task_id, _terminal)
+    await app.wait_event(task.task_id, "failed")
+
+    assert row["status"] == "failed"
+    assert row["error_message"] == "ValueError: invoice INV-7 was never charged"
+    assert 'raise ValueError(f"invoice {invoice} was never charged")' in row["error_traceback"]
+    assert row["error_traceback"].rstrip().endswith("ValueError: invoice INV-7 was never charged")
+    assert row["result"] is None
+    assert app.statuses(task.task_id)[-1] == (1, "failed")
+
+
+async def test_each_retry_is_an_attempt_and_secrets_stay_out_of_every_one(app: App) -> None:
+    invoice = f"INV-{uuid.uuid4().hex[:6]}"
+    task = await app.task("billing.charge").kiq(invoice, card_token=CARD)
+
+    rows = await app.wait_rows(task.task_id, lambda rows: len(rows) == 3 and _terminal(rows))
+    await app.wait_event(task.task_id, "success")
+
+    assert [(r["attempt"], r["status"]) for r in rows] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "success"),
+    ]
+    assert rows[0]["error_message"] == "PaymentDeclined: gateway timeout charging *** (try 1)"
+    assert rows[1]["error_message"] == "PaymentDeclined: gateway timeout charging *** (try 2)"
+    assert rows[2]["result"] == f"charged {invoice}"
+    assert all(r["params"]["card_token"] == "***" for r in rows)
+    assert CARD not in str(rows)
+    assert CARD not in str(app.events)
+    events = app.statuses(task.task_id)
+    assert [s for a, s in events if a == 1] == ["pending", "running", "failed"]
+    assert [s for a, s in events if a == 2] == ["pending", "running", "failed"]
+    assert [s for a, s in events if a == 3] == ["pending", "running", "success"]
+
+
+async def test_an_exception_that_cannot_be_printed_still_fails_the_task(app: App) -> None:
+    task = await app.task("billing.unprintable").kiq()
+
+    [row] = await app.wait_rows(task.task_id, _terminal)
+
+    assert row["status"] == "failed"
+    assert row["error_message"] == "<unprintable Unprintable>"
+    assert row["error_traceback"]  # whatever could be formatted; never an empty row
+
+
+async def test_a_hostile_error_message_is_stored_cut_short_and_clean(app: App) -> None:
+    task = await app.task("billing.hostile").kiq("<b>&amp;</b>")
+
+    [row] = await app.wait_rows(task.task_id, _terminal)
+    await app.wait_event(task.task_id, "failed")
+
+    message = row["error_message"]
+    assert row["status"] == "failed"
+    assert message.startswith("RuntimeError: bad <b>&amp;</b>")
+    assert "<script>alert(1)</script>" in message  # stored as text: the UI escapes it
+    assert "bad <b>&amp;</b>\ufffd <script>" in message  # PostgreSQL cannot hold NUL: no store does
+    assert len(message) == 2000
+    failed = [
+        e
+        for e in app.events
+        if e.get("type") == "task_event" and e["data"]["task_id"] == task.task_id
+    ][-1]
+    # The live event is sent before the row is stored, and keeps the NUL.
+    assert failed["data"]["error_message"] == message.replace("\ufffd", "\x00")
+
+
+async def test_a_running_task_is_logged_running_by_this_process_until_it_ends(
+    sqlite_url: str,
+) -> None:
+    """An in-memory broker runs here what it sends: the row names this process."""
+    url = sqlite_url
+    stream = InProcessEventStream()
+    broker = _broker()
+    middleware = TaskLensMiddleware(recorder=build_recorder(url, None, bus=stream))
+    broker.add_middlewares(middleware)
+    gate = asyncio.Event()
+
+    @broker.task(task_name="reports.wait")
+    async def wait() -> str:
+        await gate.wait()
+        return "done"
+
+    async with _running(App(broker, middleware, url), stream) as app:
+        task = await wait.kiq()
+        await app.wait_event(task.task_id, "running")
+        await middleware.recorder.written(5)
+        [row] = await app.rows(task.task_id)
+        assert row["status"] == "running"
+        assert row["worker"] == middleware.worker_id
+        gate.set()
+        [row] = await app.wait_rows(task.task_id, _terminal)
+        assert (row["status"], row["result"]) == ("success", "done")
+        assert app.statuses(task.task_id) == [(1, "pending"), (1, "running"), (1, "success")]
