@@ -170,7 +170,7 @@ async def app(setup: tuple[str, str | None]) -> AsyncIterator[App]:
     stream: EventStream
     if redis_url is None:
         stream = InProcessEventStream()
-        middleware = TaskLensMiddleware(recorder=build_recorder(url, None, bus=stream))
+        middleware = TaskLensMiddleware(recorder=build_recorder(url, None, events=stream))
     else:
         stream = RedisEventStream(redis_url)
         middleware = TaskLensMiddleware(database_url=url, redis_url=redis_url)
@@ -283,7 +283,7 @@ async def test_a_running_task_is_logged_running_by_this_process_until_it_ends(
     url = sqlite_url
     stream = InProcessEventStream()
     broker = _broker()
-    middleware = TaskLensMiddleware(recorder=build_recorder(url, None, bus=stream))
+    middleware = TaskLensMiddleware(recorder=build_recorder(url, None, events=stream))
     broker.add_middlewares(middleware)
     gate = asyncio.Event()
 
