@@ -44,6 +44,7 @@ SYSTEM_FILES = frozenset(
         "test_crash.py",
         "test_dedup_race.py",
         "test_distributed.py",
+        "test_duration_numbers.py",
         "test_durable.py",
         "test_embedded_file.py",
         "test_faults.py",

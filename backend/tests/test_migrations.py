@@ -346,6 +346,7 @@ def test_an_older_database_of_the_old_layout_reaches_0005_where_it_is_then_moves
     ]
 
 
+@pytest.mark.system  # runs `tasklens migrate` / `tasklens serve`
 def test_a_database_of_the_old_layout_downgraded_before_any_upgrade_is_told_in_one_line(
     tmp_path: Path,
 ) -> None:
@@ -481,6 +482,7 @@ def _tasklens_rows(path: Path, prefix: str) -> dict[str, list[tuple[Any, ...]]]:
     return dict(zip(tables, rows, strict=True))
 
 
+@pytest.mark.system  # runs `tasklens migrate` / `tasklens serve`
 def test_sqlite_tasklens_names_all_its_objects_apart_and_leaves_the_apps_namesakes_alone(
     tmp_path: Path,
 ) -> None:
@@ -542,6 +544,7 @@ def test_sqlite_tasklens_names_all_its_objects_apart_and_leaves_the_apps_namesak
     assert _user_app_state(path) == before
 
 
+@pytest.mark.system  # runs `tasklens migrate` / `tasklens serve`
 def test_a_sqlite_file_of_the_old_layout_is_renamed_in_place_and_its_downgrade_restores_it(
     tmp_path: Path,
 ) -> None:
@@ -650,6 +653,7 @@ def _tasklens_rows_where_present(path: Path) -> dict[str, list[tuple[Any, ...]]]
     return dict(zip(tables, rows, strict=True))
 
 
+@pytest.mark.system  # runs `tasklens migrate` / `tasklens serve`
 def test_a_downgrade_that_would_take_back_a_name_the_app_now_uses_is_refused(
     tmp_path: Path,
 ) -> None:
