@@ -223,6 +223,55 @@ async def test_a_failed_regeneration_keeps_the_old_result(
     assert retried.json()["error"] == f"invalid subject: {repo} is not a git repository"
 
 
+async def test_a_failed_analysis_left_open_starts_nothing_new_until_retried(
+    distributed: Stack, tmp_path: Path
+) -> None:
+    """The page polls GET while it is open: a failed run is shown, not started again."""
+    repo = _repo_stack(distributed, tmp_path)
+    shutil.rmtree(repo / ".git" / "objects")  # cloning fails, every time
+    distributed.env["TASKLENS_REPORT_STALE_AFTER_SECONDS"] = "8"
+    api = distributed.start_api()
+    distributed.start_worker()
+
+    def runs() -> list[str]:
+        with api.client() as client:
+            history = client.get(
+                "/api/v1/monitoring/history", params={"task_name": "analysis.repository"}
+            ).json()
+        return sorted({item["task_id"] for item in history["items"]})
+
+    opened = _get(api, "repository", str(repo))  # an operator opens the page: it runs
+    assert opened.status_code == 202
+    first = opened.json()["task_id"]
+    api.wait_task(first, "failed", timeout=60)
+
+    for _ in range(10):  # the page left open, polling
+        seen = _get(api, "repository", str(repo))
+        assert seen.status_code == 200, seen.text
+        view = seen.json()
+        assert (view["result"], view["is_regenerating"], view["failed_task_id"]) == (
+            None,
+            False,
+            first,
+        )
+        time.sleep(0.3)
+    assert runs() == [first]
+
+    with api.client() as client:  # the user clicks Retry: one new run
+        retried = client.post(f"/api/v1/tasks/{first}/retry").json()["task_id"]
+    api.wait_task(retried, "failed", timeout=60)
+    failed_at = time.monotonic()
+    assert _get(api, "repository", str(repo)).json()["failed_task_id"] == retried
+    assert runs() == sorted([first, retried])
+    viewer_view = _get(api, "repository", str(repo), token=VIEWER_TOKEN).json()
+    assert viewer_view["failed_task_id"] == retried  # a viewer sees why there is no report
+
+    time.sleep(max(0.0, failed_at + 8.5 - time.monotonic()))  # the stale interval passes
+    again = _get(api, "repository", str(repo)).json()
+    assert again["is_regenerating"] is True and again["failed_task_id"] is None
+    assert len(runs()) == 3
+
+
 def test_bad_requests_are_400s_naming_the_field(embedded: Stack) -> None:
     api = embedded.start_api()
     cases: list[tuple[dict[str, Any], str]] = [

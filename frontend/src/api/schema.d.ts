@@ -64,8 +64,10 @@ export interface paths {
          * Get Analysis
          * @description The cached result with its freshness. For an operator, a stale or missing result is
          *     regenerated in the background (the stale one is still returned); a viewer gets what
-         *     there is. With Redis unreachable a cached result is still served (`live_unavailable`);
-         *     a missing one an operator would have generated is a 503.
+         *     there is. A run that failed (or was cancelled) within the stale interval is named
+         *     (`failed_task_id`) and not started again by reading: retry it with
+         *     POST /api/v1/tasks/{id}/retry. With Redis unreachable a cached result is still served
+         *     (`live_unavailable`); a missing one an operator would have generated is a 503.
          */
         get: operations["get_analysis_api_v1_analyses__kind___subject__get"];
         put?: never;
@@ -478,6 +480,11 @@ export interface components {
             cache_age_seconds: number | null;
             /** Created At */
             created_at: string | null;
+            /**
+             * Failed Task Id
+             * @description Its last run failed or was cancelled within the stale interval: reading does not start it again (POST /api/v1/tasks/{id}/retry does)
+             */
+            failed_task_id?: string | null;
             /** Is Regenerating */
             is_regenerating: boolean;
             /** Is Stale */
@@ -1258,7 +1265,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The cached result */
+            /** @description The cached result, or none yet and the run that failed */
             200: {
                 headers: {
                     [name: string]: unknown;

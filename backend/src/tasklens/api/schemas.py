@@ -237,6 +237,11 @@ class AnalysisView(BaseModel):
         description="Redis is unreachable: served from the database alone; whether it is "
         "being regenerated is unknown and no regeneration was started",
     )
+    failed_task_id: str | None = Field(
+        default=None,
+        description="Its last run failed or was cancelled within the stale interval: "
+        "reading does not start it again (POST /api/v1/tasks/{id}/retry does)",
+    )
 
 
 class AnalysisSummary(BaseModel):
