@@ -254,6 +254,7 @@ async def test_a_failed_analysis_left_open_starts_nothing_new_until_retried(
             False,
             first,
         )
+        assert view["attempts_allowed"] == 4  # 1 + the default TASKLENS_MAX_RETRIES
         time.sleep(0.3)
     assert runs() == [first]
 

@@ -476,6 +476,11 @@ export interface components {
         };
         /** AnalysisView */
         AnalysisView: {
+            /**
+             * Attempts Allowed
+             * @description Attempts a run gets when it fails transiently (1 + TASKLENS_MAX_RETRIES): a failed attempt before the last is retried, not final
+             */
+            attempts_allowed: number;
             /** Cache Age Seconds */
             cache_age_seconds: number | null;
             /** Created At */

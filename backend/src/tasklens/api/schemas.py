@@ -242,6 +242,10 @@ class AnalysisView(BaseModel):
         description="Its last run failed or was cancelled within the stale interval: "
         "reading does not start it again (POST /api/v1/tasks/{id}/retry does)",
     )
+    attempts_allowed: int = Field(
+        description="Attempts a run gets when it fails transiently (1 + TASKLENS_MAX_RETRIES): "
+        "a failed attempt before the last is retried, not final",
+    )
 
 
 class AnalysisSummary(BaseModel):

@@ -216,6 +216,7 @@ async def get_analysis(
         task_id=view.regenerating_task_id or (record.task_id if record else None),
         live_unavailable=view.live_unavailable,
         failed_task_id=view.failed_task_id,
+        attempts_allowed=runtime.settings.max_retries + 1,
     )
     generating = record is None and view.regenerating_task_id is not None
     return JSONResponse(body.model_dump(mode="json"), 202 if generating else 200)

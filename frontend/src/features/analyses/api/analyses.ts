@@ -63,3 +63,14 @@ export function useSubmitAnalysis() {
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: ["analyses"] }),
   });
 }
+
+/** Retry a failed or cancelled analysis run: a new task, joined by identical requests. */
+export function useRetryAnalysis() {
+  const queryClient = useQueryClient();
+  return useMutation<{ task_id: string }, ApiError, string>({
+    mutationFn: async (taskId) => {
+      return unwrap(await api.POST("/api/v1/tasks/{task_id}/retry", { params: { path: { task_id: taskId } } }));
+    },
+    onSuccess: () => void queryClient.invalidateQueries({ queryKey: ["analyses"] }),
+  });
+}

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { useSubmitAnalysis, type AnalysisKind, type Period } from "../api/analyses";
+import { useSubmitAnalysis, type AnalysisKind, type AnalysisSubmitted, type Period } from "../api/analyses";
 
 function useSecondsUntil(deadline: number | null): number {
   const [now, setNow] = useState(() => Date.now());
@@ -29,7 +29,7 @@ export function RefreshButton({
   kind: AnalysisKind;
   subject: string;
   period: Period;
-  onStarted: (taskId: string) => void;
+  onStarted: (accepted: AnalysisSubmitted) => void;
 }) {
   const submit = useSubmitAnalysis();
   const [blockedUntil, setBlockedUntil] = useState<number | null>(null);
@@ -40,7 +40,7 @@ export function RefreshButton({
     submit.mutate(
       { kind, subject, params: { period }, priority: "high", force: true },
       {
-        onSuccess: (accepted) => onStarted(accepted.task_id),
+        onSuccess: onStarted,
         onError: (error) => {
           if (error.status === 429) setBlockedUntil(Date.now() + (error.retryAfter ?? 60) * 1000);
         },

@@ -1,17 +1,45 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useState } from "react";
+import { Link } from "react-router";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
-import { useTask } from "@/features/tasks";
+import { TaskActionButton, useTask } from "@/features/tasks";
+import { useRetryAnalysis } from "../api/analyses";
 
-type Live = { status: TaskEvent["status"]; progress: number | null; message: string | null; error: string | null };
+type Live = {
+  status: TaskEvent["status"];
+  attempt: number;
+  progress: number | null;
+  message: string | null;
+  error: string | null;
+};
+
+export type TaskProgressProps = {
+  taskId: string;
+  taskName: string;
+  /** The analysis still names this task as its run: a failed attempt is being retried. */
+  stillRunning: boolean;
+  attemptsAllowed: number;
+  canOperate: boolean;
+  onRetried: (taskId: string) => void;
+};
 
 /**
  * A running analysis: progress bar and stage from live events, with the task API polled as
- * a fallback (the socket may be reconnecting). When it ends, the report is refetched.
+ * a fallback (the socket may be reconnecting). A failed attempt that will be retried says so;
+ * "failed" is shown only when final, with Retry. When an attempt ends, the report is refetched
+ * (which never starts a new run by itself: the server remembers the failure).
  */
-export function TaskProgress({ taskId }: { taskId: string }) {
+export function TaskProgress({
+  taskId,
+  taskName,
+  stillRunning,
+  attemptsAllowed,
+  canOperate,
+  onRetried,
+}: TaskProgressProps) {
   const task = useTask(taskId);
   const queryClient = useQueryClient();
+  const retry = useRetryAnalysis();
   const [live, setLive] = useState<Live | null>(null);
 
   const onEvents = useCallback(
@@ -21,10 +49,11 @@ export function TaskProgress({ taskId }: { taskId: string }) {
       if (last === undefined) return;
       setLive((previous) => ({
         status: last.status,
+        attempt: last.data.attempt,
         // Progress only moves forward, even when events of two attempts interleave.
         progress: Math.max(previous?.progress ?? 0, ...mine.map((e) => e.data.progress ?? 0)),
         message: last.data.progress_message ?? previous?.message ?? null,
-        error: last.data.error_message,
+        error: last.data.error_message ?? (last.status === "failed" ? null : (previous?.error ?? null)),
       }));
     },
     [taskId],
@@ -32,36 +61,81 @@ export function TaskProgress({ taskId }: { taskId: string }) {
   useLiveEvents(onEvents);
 
   const detail = task.data;
-  const status = live?.status ?? detail?.status ?? "pending";
+  const polledAttempt = detail?.attempts.at(-1)?.attempt ?? 1;
+  // The newer of the two sources: a live event of a later attempt, or the polled detail.
+  const useLive = live !== null && live.attempt >= polledAttempt;
+  const status = useLive ? live.status : (detail?.status ?? "pending");
+  const attempt = useLive ? live.attempt : polledAttempt;
   const progress = Math.max(live?.progress ?? 0, detail?.progress ?? 0);
   const message = live?.message ?? detail?.progress_message ?? null;
-  const error = live?.error ?? detail?.error_message ?? null;
+  const failedAttempts = (detail?.attempts ?? []).filter((a) => a.status === "failed");
+  const lastFailure = failedAttempts.at(-1);
+  const error = (useLive ? live.error : null) ?? detail?.error_message ?? lastFailure?.error_message ?? null;
   const finished = status === "success" || status === "failed" || status === "cancelled";
+  const retrying = status === "failed" && stillRunning && attempt < attemptsAllowed;
 
   useEffect(() => {
     if (finished) void queryClient.invalidateQueries({ queryKey: ["analyses"] });
-  }, [finished, queryClient]);
+  }, [finished, attempt, queryClient]);
+
+  const details = (
+    <Link className="small" to={`/monitoring?task_name=${encodeURIComponent(taskName)}`} title={`Task ${taskId}`}>
+      Task history
+    </Link>
+  );
 
   if (status === "success") return null;
-  if (status === "failed" || status === "cancelled") {
+  if ((status === "failed" || status === "cancelled") && !retrying) {
     return (
-      <div className="card notice notice--error" role="alert">
-        The analysis {status === "failed" ? "failed" : "was cancelled"}
-        {error ? `: ${error}` : "."}
+      <div className="card notice notice--error" role="alert" data-testid="task-failed">
+        <div className="notice__row">
+          <span>
+            The analysis {status === "failed" ? "failed" : "was cancelled"}
+            {status === "failed" && attempt > 1 ? ` after ${attempt} attempts` : ""}
+            {error ? `: ${error}` : "."}
+          </span>
+        </div>
+        <div className="notice__row">
+          {canOperate && (
+            <button
+              type="button"
+              className="button button--small button--primary"
+              disabled={retry.isPending}
+              onClick={() => retry.mutate(taskId, { onSuccess: (sent) => onRetried(sent.task_id) })}
+            >
+              {retry.isPending ? "Retrying…" : "Retry"}
+            </button>
+          )}
+          {details}
+          {retry.isError && (
+            <span className="error-text small" role="alert">
+              {retry.error.message}
+            </span>
+          )}
+        </div>
       </div>
     );
   }
   const percent = Math.round(progress * 100);
+  // A later attempt waiting after a failed one, or the failed one the retry follows.
+  const retryNote =
+    retrying || (attempt > 1 && status === "pending")
+      ? `Attempt ${retrying ? attempt : attempt - 1} failed${error ? ` (${error})` : ""}, retrying (${retrying ? attempt + 1 : attempt} of ${attemptsAllowed})…`
+      : null;
   return (
     <div className="card notice" data-testid="task-progress">
       <div className="notice__row">
         <span className="spinner" aria-hidden="true" />
-        <span>
-          {status === "pending" ? "Waiting for a worker…" : (message ?? "Working…")}{" "}
-          <span className="muted small">{percent}%</span>
+        <span role="status">
+          {retryNote ?? (status === "pending" ? "Waiting for a worker…" : (message ?? "Working…"))}{" "}
+          {retryNote === null && <span className="muted small">{percent}%</span>}
         </span>
       </div>
       <progress className="progress" max={100} value={percent} aria-label="Analysis progress" />
+      <div className="notice__row">
+        {canOperate && <TaskActionButton taskId={taskId} action="cancel" />}
+        {details}
+      </div>
     </div>
   );
 }
