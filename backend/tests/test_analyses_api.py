@@ -323,12 +323,21 @@ def test_forced_refreshes_are_rate_limited_per_token_and_recorded(
         api = stack.start_api()
         if mode == "distributed":
             stack.start_worker()
+        refreshes_url = f"/api/v1/analyses/repository/{quote(str(repo), safe='')}/refreshes"
+
+        def left(token: str) -> tuple[int, int, int]:
+            with api.client(token) as client:
+                body = client.get(refreshes_url).json()
+            return body["refreshes_left"], body["refresh_limit"], body["refresh_window_seconds"]
+
+        assert left(OPERATOR_TOKEN) == (5, 5, 300)
         task_ids = []
-        for _ in range(5):
+        for done in range(1, 6):
             forced = _post(api, kind="repository", subject=str(repo), force=True)
             assert forced.status_code == 202, forced.text
             task_ids.append(forced.json()["task_id"])
             api.wait_task(task_ids[-1], "success", timeout=60)  # runs even though fresh
+            assert left(OPERATOR_TOKEN) == (5 - done, 5, 300)
 
         limited = _post(api, kind="repository", subject=str(repo), force=True)
         assert limited.status_code == 429
@@ -345,6 +354,7 @@ def test_forced_refreshes_are_rate_limited_per_token_and_recorded(
         assert [r["task_id"] for r in refreshes] == task_ids[::-1]  # newest first
         assert {(r["requested_by"], r["outcome"]) for r in refreshes} == {("ops", "success")}
         assert all(r["duration_ms"] > 0 for r in refreshes)
+        assert history["refreshes_left"] == 5  # the viewer's token made none
     finally:
         stack.stop_all()
 

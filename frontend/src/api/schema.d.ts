@@ -88,7 +88,7 @@ export interface paths {
         /**
          * Get Refreshes
          * @description Forced refreshes of this analysis, newest first: who (token name), when, the task,
-         *     its outcome and duration.
+         *     its outcome and duration; and how many the caller's token has left in this window.
          */
         get: operations["get_refreshes_api_v1_analyses__kind___subject__refreshes_get"];
         put?: never;
@@ -749,8 +749,23 @@ export interface components {
         RefreshHistory: {
             kind: components["schemas"]["AnalysisKind"];
             period: components["schemas"]["Period"];
+            /**
+             * Refresh Limit
+             * @description Forced refreshes per token per window
+             */
+            refresh_limit: number;
+            /**
+             * Refresh Window Seconds
+             * @description The sliding window of the limit
+             */
+            refresh_window_seconds: number;
             /** Refreshes */
             refreshes: components["schemas"]["RefreshItem"][];
+            /**
+             * Refreshes Left
+             * @description Forced refreshes the caller's token may still make in the current window
+             */
+            refreshes_left: number;
             /** Subject */
             subject: string;
         };

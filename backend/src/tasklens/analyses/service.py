@@ -23,7 +23,7 @@ from tasklens.analyses.kinds import KINDS, AnalysisKind, analysis_key
 from tasklens.analyses.periods import Period
 from tasklens.coordination import Coordinator
 from tasklens.priorities import Priority, stream_for
-from tasklens.rate_limit import RateLimiter
+from tasklens.rate_limit import Limit, RateLimiter
 from tasklens.settings import Settings
 from tasklens.tasks.analyses import claim_key
 from tasklens.tracking.models import AnalysisRefresh, AnalysisResult
@@ -143,6 +143,12 @@ class AnalysisService:
         )
         await session.commit()
         return submitted
+
+    async def refreshes_left(self, requested_by: str) -> tuple[int, int, int]:
+        """Forced refreshes `requested_by` may still make now, of how many per how long."""
+        assert self.refresh_limiter is not None, "refreshes are the API's: it has a limiter"
+        limit = Limit.parse(self.settings.refresh_rate_limit)
+        return await self.refresh_limiter.remaining(requested_by), limit.count, limit.seconds
 
     async def refreshes(
         self, session: AsyncSession, analysis: Analysis, limit: int = 50

@@ -280,6 +280,11 @@ class RefreshHistory(BaseModel):
     subject: str
     period: Period
     refreshes: list[RefreshItem]
+    refreshes_left: int = Field(
+        description="Forced refreshes the caller's token may still make in the current window"
+    )
+    refresh_limit: int = Field(description="Forced refreshes per token per window")
+    refresh_window_seconds: int = Field(description="The sliding window of the limit")
 
 
 class RetryResponse(BaseModel):

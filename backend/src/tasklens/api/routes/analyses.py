@@ -151,18 +151,22 @@ async def get_refreshes(
     subject: Annotated[str, Path(max_length=2000)],
     runtime: RuntimeDep,
     session: SessionDep,
-    _: PrincipalDep,
+    principal: PrincipalDep,
     period: Annotated[Period | None, Query()] = None,
 ) -> RefreshHistory:
     """Forced refreshes of this analysis, newest first: who (token name), when, the task,
-    its outcome and duration."""
+    its outcome and duration; and how many the caller's token has left in this window."""
     analysis = runtime.analyses.analysis(kind, subject, period)
     records = await runtime.analyses.refreshes(session, analysis)
+    left, limit, window = await runtime.analyses.refreshes_left(principal.name)
     return RefreshHistory(
         kind=kind,
         subject=analysis.subject,
         period=analysis.period,
         refreshes=[RefreshItem.model_validate(r) for r in records],
+        refreshes_left=left,
+        refresh_limit=limit,
+        refresh_window_seconds=window,
     )
 
 
