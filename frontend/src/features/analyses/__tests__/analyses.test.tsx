@@ -6,6 +6,9 @@ import { jsonResponse, renderApp, stubFetch } from "@/testing/utils";
 import { subjectError } from "../validation";
 
 const me = (role: string) => jsonResponse({ name: "carol", role });
+/** GET of the report itself (its refresh history is another address, answered 404 unless stubbed). */
+const isReport = (url: URL) =>
+  url.pathname.startsWith("/api/v1/analyses/repository/") && !url.pathname.endsWith("/refreshes");
 const report = {
   kind: "repository",
   subject: "/srv/repos/app",
@@ -63,8 +66,7 @@ describe("analyses pages", () => {
         posted.push(request);
         return jsonResponse({ task_id: "new-1", status: "pending", deduplicated: false, cached: false }, 202);
       }
-      if (url.pathname.startsWith("/api/v1/analyses/repository/"))
-        return jsonResponse({ ...report, result: null, is_regenerating: true, task_id: "new-1" }, 202);
+      if (isReport(url)) return jsonResponse({ ...report, result: null, is_regenerating: true, task_id: "new-1" }, 202);
       if (url.pathname === "/api/v1/tasks/new-1") {
         return jsonResponse({
           task_id: "new-1",
@@ -109,7 +111,7 @@ describe("analyses pages", () => {
           headers: { "Content-Type": "application/json", "Retry-After": "125" },
         });
       }
-      if (url.pathname.startsWith("/api/v1/analyses/repository/")) return jsonResponse(report);
+      if (isReport(url)) return jsonResponse(report);
     });
     renderApp("/analyses/repository/%2Fsrv%2Frepos%2Fapp?period=1_year");
     const user = userEvent.setup();
@@ -129,7 +131,7 @@ describe("analyses pages", () => {
     setToken("t");
     stubFetch((url) => {
       if (url.pathname === "/api/v1/me") return me("viewer");
-      if (url.pathname.startsWith("/api/v1/analyses/repository/")) return jsonResponse(report);
+      if (isReport(url)) return jsonResponse(report);
     });
     renderApp("/analyses/repository/%2Fsrv%2Frepos%2Fapp");
     expect(await screen.findByText("Sign in as operator to refresh.")).toBeInTheDocument();

@@ -5,6 +5,9 @@ import { setToken } from "@/features/auth";
 import { jsonResponse, renderApp, stubFetch } from "@/testing/utils";
 
 const me = (role: string) => jsonResponse({ name: "carol", role });
+/** GET of the report itself (its refresh history is another address, answered 404 unless stubbed). */
+const isReport = (url: URL) =>
+  url.pathname.startsWith("/api/v1/analyses/repository/") && !url.pathname.endsWith("/refreshes");
 const PAGE = "/analyses/repository/%2Fsrv%2Frepos%2Fapp";
 const view = {
   kind: "repository",
@@ -66,7 +69,7 @@ describe("an analysis run on its page", () => {
         failed = "";
         return jsonResponse({ task_id: "t-2", retry_of: "t-1" }, 202);
       }
-      if (url.pathname.startsWith("/api/v1/analyses/repository/")) {
+      if (isReport(url)) {
         return failed
           ? jsonResponse({ ...view, failed_task_id: failed })
           : jsonResponse({ ...view, is_regenerating: true, task_id: "t-2" }, 202);
@@ -102,8 +105,7 @@ describe("an analysis run on its page", () => {
     setToken("t");
     stubFetch((url) => {
       if (url.pathname === "/api/v1/me") return me("operator");
-      if (url.pathname.startsWith("/api/v1/analyses/repository/"))
-        return jsonResponse({ ...view, is_regenerating: true, task_id: "t-1" }, 202);
+      if (isReport(url)) return jsonResponse({ ...view, is_regenerating: true, task_id: "t-1" }, 202);
       if (url.pathname === "/api/v1/tasks/t-1")
         return jsonResponse(task("t-1", [attempt(1, "failed", "TransientGitHubError: GitHub answered 502")]));
     });
@@ -121,8 +123,7 @@ describe("an analysis run on its page", () => {
     setToken("t");
     stubFetch((url) => {
       if (url.pathname === "/api/v1/me") return me("viewer");
-      if (url.pathname.startsWith("/api/v1/analyses/repository/"))
-        return jsonResponse({ ...view, failed_task_id: "t-1" });
+      if (isReport(url)) return jsonResponse({ ...view, failed_task_id: "t-1" });
       if (url.pathname === "/api/v1/tasks/t-1")
         return jsonResponse(
           task(
@@ -148,7 +149,7 @@ describe("an analysis run on its page", () => {
         running = true;
         return jsonResponse({ task_id: "t-9", status: "running", deduplicated: true, cached: false }, 202);
       }
-      if (url.pathname.startsWith("/api/v1/analyses/repository/"))
+      if (isReport(url))
         return jsonResponse({
           ...view,
           result: { commit_count: 1 },
@@ -165,5 +166,60 @@ describe("an analysis run on its page", () => {
     await user.click(await screen.findByRole("button", { name: "Refresh now" }));
     expect(await screen.findByTestId("answered-from")).toHaveTextContent("Already running: following that run.");
     await waitFor(() => expect(screen.getByTestId("task-progress")).toBeInTheDocument());
+  });
+
+  it("shows who forced refreshes, how they went, and how many the operator has left", async () => {
+    setToken("t");
+    stubFetch((url) => {
+      if (url.pathname === "/api/v1/me") return me("operator");
+      if (url.pathname.endsWith("/refreshes"))
+        return jsonResponse({
+          kind: "repository",
+          subject: "/srv/repos/app",
+          period: "all",
+          refreshes_left: 3,
+          refresh_limit: 5,
+          refresh_window_seconds: 300,
+          refreshes: [
+            {
+              requested_by: "ops",
+              requested_at: "2026-11-23T08:05:00Z",
+              task_id: "t-3",
+              deduplicated: true,
+              outcome: "failed",
+              duration_ms: 850,
+            },
+            {
+              requested_by: "carol",
+              requested_at: "2026-11-23T08:00:00Z",
+              task_id: "t-2",
+              deduplicated: false,
+              outcome: "success",
+              duration_ms: 1234,
+            },
+          ],
+        });
+      if (isReport(url))
+        return jsonResponse({
+          ...view,
+          result: { commit_count: 1 },
+          created_at: "2026-11-23T08:00:00Z",
+          cache_age_seconds: 27,
+          task_id: "t-2",
+        });
+    });
+    renderApp(PAGE);
+
+    const panel = await screen.findByTestId("refresh-history");
+    expect(await screen.findByTestId("refreshes-left")).toHaveTextContent(
+      "3 of 5 forced refreshes left in this window (5 minutes).",
+    );
+    const rows = [...panel.querySelectorAll("tbody tr")].map((r) =>
+      [...r.querySelectorAll("td")].map((c) => c.textContent),
+    );
+    expect(rows.map((r) => [r[0], r[2], r[3]])).toEqual([
+      ["ops", "failed (joined a running one)", "850 ms"],
+      ["carol", "success", "1.23 s"],
+    ]);
   });
 });

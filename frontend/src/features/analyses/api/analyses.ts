@@ -7,6 +7,7 @@ export type Priority = Schemas["Priority"];
 export type AnalysisRequest = Schemas["AnalysisRequest"];
 export type AnalysisView = Schemas["AnalysisView"];
 export type AnalysisSubmitted = Schemas["AnalysisSubmitted"];
+export type RefreshHistory = Schemas["RefreshHistory"];
 
 export const KINDS: { value: AnalysisKind; label: string }[] = [
   { value: "repository", label: "Git repository" },
@@ -72,5 +73,21 @@ export function useRetryAnalysis() {
       return unwrap(await api.POST("/api/v1/tasks/{task_id}/retry", { params: { path: { task_id: taskId } } }));
     },
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: ["analyses"] }),
+  });
+}
+
+/** Forced refreshes of one analysis (who, when, outcome) and how many the caller has left. */
+export function useRefreshHistory(kind: AnalysisKind, subject: string, period: Period | undefined) {
+  return useQuery({
+    // Under the analysis's key: a refresh or a finished run refetches it with the report.
+    queryKey: ["analyses", kind, subject, period, "refreshes"],
+    queryFn: async ({ signal }): Promise<RefreshHistory> => {
+      return unwrap(
+        await api.GET("/api/v1/analyses/{kind}/{subject}/refreshes", {
+          params: { path: { kind, subject }, query: { period } },
+          signal,
+        }),
+      );
+    },
   });
 }

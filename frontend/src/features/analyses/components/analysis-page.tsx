@@ -15,6 +15,7 @@ import {
 } from "../api/analyses";
 import { GithubReport } from "./github-report";
 import { RefreshButton } from "./refresh-button";
+import { RefreshHistoryPanel } from "./refresh-history";
 import { RepositoryReport } from "./repository-report";
 import { TaskProgress } from "./task-progress";
 
@@ -178,6 +179,7 @@ export function AnalysisPage() {
         ) : (
           <GithubReport result={data.result} />
         ))}
+      {data?.result && <RefreshHistoryPanel kind={kind} subject={subject} period={period} canOperate={canOperate} />}
     </main>
   );
 }
