@@ -71,7 +71,7 @@ async def test_an_analysis_runs_reports_progress_and_is_cached(
     )
     cached = _get(api, "repository", str(repo), period="1_year").json()
     assert cached["result"]["commit_count"] == 5
-    assert cached["result"]["plan_progress"]["percentage"] == 50.0
+    assert cached["result"]["plan_progress"]["percentage"] == 45.5
     assert (cached["is_stale"], cached["is_regenerating"]) == (False, False)
     assert cached["task_id"] == body["task_id"] and cached["cache_age_seconds"] >= 0
 

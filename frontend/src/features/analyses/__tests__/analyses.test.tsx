@@ -29,6 +29,8 @@ const report = {
       done: 2,
       percentage: 50,
       files: [{ path: "PLAN.md", total: 4, done: 2, percentage: 50 }],
+      files_read: ["PLAN.md", "README.md"],
+      files_read_count: 2,
     },
   },
 };
@@ -121,6 +123,9 @@ describe("analyses pages", () => {
     expect(screen.getByTestId("cache-age")).toHaveTextContent("Generated 2 hours ago");
     expect(await screen.findByText("bar chart: lines (2 points)")).toBeInTheDocument();
     expect(screen.getByRole("progressbar", { name: "PLAN.md plan progress" })).toHaveAttribute("value", "50");
+    const read = screen.getByTestId("plan-files-read");
+    expect(read).toHaveTextContent("Checkboxes read from 2 markdown files");
+    expect([...read.querySelectorAll("li")].map((li) => li.textContent)).toEqual(["PLAN.md", "README.md"]);
 
     await user.click(screen.getByRole("button", { name: "Refresh now" }));
     expect(await screen.findByTestId("refresh-countdown")).toHaveTextContent("you can refresh again in 2:05");
