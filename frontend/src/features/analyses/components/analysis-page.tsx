@@ -37,6 +37,7 @@ function Freshness({
   canOperate: boolean;
   onRefresh: (accepted: AnalysisSubmitted) => void;
 }) {
+  const [blockedUntil, setBlockedUntil] = useState<number | null>(null);
   const age = view.cache_age_seconds;
   return (
     <div className="freshness">
@@ -61,7 +62,14 @@ function Freshness({
           </span>
         )}
         {canOperate && !view.is_regenerating && !view.failed_task_id && (
-          <RefreshButton kind={view.kind} subject={view.subject} period={view.period} onStarted={onRefresh} />
+          <RefreshButton
+            kind={view.kind}
+            subject={view.subject}
+            period={view.period}
+            onStarted={onRefresh}
+            blockedUntil={blockedUntil}
+            onBlocked={setBlockedUntil}
+          />
         )}
       </div>
     </div>

@@ -18,21 +18,26 @@ function mmss(seconds: number): string {
 
 /**
  * "Refresh now": a forced run, limited per user by the server. Past the limit the server
- * answers 429 with Retry-After, shown as a countdown until the button works again.
+ * answers 429 with Retry-After, shown as a countdown until the button works again. The
+ * deadline is the page's (`blockedUntil`): the button is hidden while the report updates,
+ * and the countdown must survive that.
  */
 export function RefreshButton({
   kind,
   subject,
   period,
   onStarted,
+  blockedUntil,
+  onBlocked,
 }: {
   kind: AnalysisKind;
   subject: string;
   period: Period;
   onStarted: (accepted: AnalysisSubmitted) => void;
+  blockedUntil: number | null;
+  onBlocked: (until: number) => void;
 }) {
   const submit = useSubmitAnalysis();
-  const [blockedUntil, setBlockedUntil] = useState<number | null>(null);
   const wait = useSecondsUntil(blockedUntil);
   const blocked = wait > 0;
 
@@ -42,7 +47,7 @@ export function RefreshButton({
       {
         onSuccess: onStarted,
         onError: (error) => {
-          if (error.status === 429) setBlockedUntil(Date.now() + (error.retryAfter ?? 60) * 1000);
+          if (error.status === 429) onBlocked(Date.now() + (error.retryAfter ?? 60) * 1000);
         },
       },
     );
