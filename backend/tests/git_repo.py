@@ -23,7 +23,9 @@ FILES = {
     "node_modules/lib/index.js": "ignored();\n",
     "TASKS.md": "# Tasks\n- [x] one\n- [x] two\n- [ ] three\n* [X] four\n",  # 3 of 4
     "docs/tasks-phase2.md": "1. [ ] design\n2. [x] build\n- [ ] ship\n",  # 1 of 3
-    "docs/guide.md": "- [ ] not a plan file\n",
+    "docs/guide.md": "- [ ] checked like any plan\n",  # 0 of 1
+    "README.md": "# Demo\n- [x] shipped\n- [ ] documented\n",  # 1 of 2
+    "CHANGELOG.md": "# Changes\n",  # read, no task list
     "notes/todo.md": "- [ ] a\n",  # 0 of 1
 }
 

@@ -71,7 +71,7 @@ async def test_an_analysis_runs_reports_progress_and_is_cached(
     )
     cached = _get(api, "repository", str(repo), period="1_year").json()
     assert cached["result"]["commit_count"] == 5
-    assert cached["result"]["plan_progress"]["percentage"] == 50.0
+    assert cached["result"]["plan_progress"]["percentage"] == 45.5
     assert (cached["is_stale"], cached["is_regenerating"]) == (False, False)
     assert cached["task_id"] == body["task_id"] and cached["cache_age_seconds"] >= 0
 
@@ -223,6 +223,56 @@ async def test_a_failed_regeneration_keeps_the_old_result(
     assert retried.json()["error"] == f"invalid subject: {repo} is not a git repository"
 
 
+async def test_a_failed_analysis_left_open_starts_nothing_new_until_retried(
+    distributed: Stack, tmp_path: Path
+) -> None:
+    """The page polls GET while it is open: a failed run is shown, not started again."""
+    repo = _repo_stack(distributed, tmp_path)
+    shutil.rmtree(repo / ".git" / "objects")  # cloning fails, every time
+    distributed.env["TASKLENS_REPORT_STALE_AFTER_SECONDS"] = "8"
+    api = distributed.start_api()
+    distributed.start_worker()
+
+    def runs() -> list[str]:
+        with api.client() as client:
+            history = client.get(
+                "/api/v1/monitoring/history", params={"task_name": "analysis.repository"}
+            ).json()
+        return sorted({item["task_id"] for item in history["items"]})
+
+    opened = _get(api, "repository", str(repo))  # an operator opens the page: it runs
+    assert opened.status_code == 202
+    first = opened.json()["task_id"]
+    api.wait_task(first, "failed", timeout=60)
+
+    for _ in range(10):  # the page left open, polling
+        seen = _get(api, "repository", str(repo))
+        assert seen.status_code == 200, seen.text
+        view = seen.json()
+        assert (view["result"], view["is_regenerating"], view["failed_task_id"]) == (
+            None,
+            False,
+            first,
+        )
+        assert view["attempts_allowed"] == 4  # 1 + the default TASKLENS_MAX_RETRIES
+        time.sleep(0.3)
+    assert runs() == [first]
+
+    with api.client() as client:  # the user clicks Retry: one new run
+        retried = client.post(f"/api/v1/tasks/{first}/retry").json()["task_id"]
+    api.wait_task(retried, "failed", timeout=60)
+    failed_at = time.monotonic()
+    assert _get(api, "repository", str(repo)).json()["failed_task_id"] == retried
+    assert runs() == sorted([first, retried])
+    viewer_view = _get(api, "repository", str(repo), token=VIEWER_TOKEN).json()
+    assert viewer_view["failed_task_id"] == retried  # a viewer sees why there is no report
+
+    time.sleep(max(0.0, failed_at + 8.5 - time.monotonic()))  # the stale interval passes
+    again = _get(api, "repository", str(repo)).json()
+    assert again["is_regenerating"] is True and again["failed_task_id"] is None
+    assert len(runs()) == 3
+
+
 def test_bad_requests_are_400s_naming_the_field(embedded: Stack) -> None:
     api = embedded.start_api()
     cases: list[tuple[dict[str, Any], str]] = [
@@ -273,12 +323,21 @@ def test_forced_refreshes_are_rate_limited_per_token_and_recorded(
         api = stack.start_api()
         if mode == "distributed":
             stack.start_worker()
+        refreshes_url = f"/api/v1/analyses/repository/{quote(str(repo), safe='')}/refreshes"
+
+        def left(token: str) -> tuple[int, int, int]:
+            with api.client(token) as client:
+                body = client.get(refreshes_url).json()
+            return body["refreshes_left"], body["refresh_limit"], body["refresh_window_seconds"]
+
+        assert left(OPERATOR_TOKEN) == (5, 5, 300)
         task_ids = []
-        for _ in range(5):
+        for done in range(1, 6):
             forced = _post(api, kind="repository", subject=str(repo), force=True)
             assert forced.status_code == 202, forced.text
             task_ids.append(forced.json()["task_id"])
             api.wait_task(task_ids[-1], "success", timeout=60)  # runs even though fresh
+            assert left(OPERATOR_TOKEN) == (5 - done, 5, 300)
 
         limited = _post(api, kind="repository", subject=str(repo), force=True)
         assert limited.status_code == 429
@@ -295,6 +354,7 @@ def test_forced_refreshes_are_rate_limited_per_token_and_recorded(
         assert [r["task_id"] for r in refreshes] == task_ids[::-1]  # newest first
         assert {(r["requested_by"], r["outcome"]) for r in refreshes} == {("ops", "success")}
         assert all(r["duration_ms"] > 0 for r in refreshes)
+        assert history["refreshes_left"] == 5  # the viewer's token made none
     finally:
         stack.stop_all()
 

@@ -87,3 +87,24 @@ async def test_a_claim_is_refused_when_a_run_finished_since_the_caller_looked(
     await asyncio.sleep(1.1)  # the finisher is remembered only so long
     assert (await coordinator.claim_unless_finished(key, "run-3", 30, None)).won
     await coordinator.close()
+
+
+async def test_a_failed_run_is_remembered_until_the_next_finishes_or_it_expires(
+    coordinator: Coordinator,
+) -> None:
+    key = "analysis:broken"
+    assert (await coordinator.claim_unless_finished(key, "run-1", 30, seen=None)).won
+    await coordinator.fail(key, "run-1", remember_seconds=30)
+    assert (await coordinator.holder(key), await coordinator.last_failed(key)) == (None, "run-1")
+    assert (await coordinator.claim_unless_finished(key, "run-2", 30, seen=None)).won
+    await coordinator.fail(key, "late", remember_seconds=30)  # run-2 holds it: not "late"'s
+    assert (await coordinator.holder(key), await coordinator.last_failed(key)) == (
+        "run-2",
+        "run-1",
+    )
+    await coordinator.finish(key, "run-2", remember_seconds=30)  # a result: failure forgotten
+    assert await coordinator.last_failed(key) is None
+    await coordinator.fail(key, "run-3", remember_seconds=1)
+    await asyncio.sleep(1.1)  # the stale interval passed: reading may run it again
+    assert await coordinator.last_failed(key) is None
+    await coordinator.close()

@@ -34,7 +34,7 @@ async def test_a_repository_over_all_time(repo: Path) -> None:
     assert langs["Python"] == 5 and langs["TypeScript"] == 2 and langs["Go"] == 2
     assert langs["JavaScript"] == 1  # node_modules/ is not counted
     assert langs["TOML"] == 3 and langs["JSON"] == 1
-    assert langs["Markdown"] == 4 + 3 + 1 + 1 + 1  # headings and checkbox lines
+    assert langs["Markdown"] == 4 + 3 + 1 + 1 + 1 + 3 + 1  # headings and checkbox lines
     assert result["technologies"] == [
         "FastAPI",
         "Go",
@@ -46,11 +46,22 @@ async def test_a_repository_over_all_time(repo: Path) -> None:
     ]
     plans = result["plan_progress"]
     assert [(f["path"], f["done"], f["total"]) for f in plans["files"]] == [
+        ("README.md", 1, 2),
         ("TASKS.md", 3, 4),
+        ("docs/guide.md", 0, 1),
         ("docs/tasks-phase2.md", 1, 3),
         ("notes/todo.md", 0, 1),
     ]
-    assert (plans["done"], plans["total"], plans["percentage"]) == (4, 8, 50.0)
+    assert (plans["done"], plans["total"], plans["percentage"]) == (5, 11, 45.5)
+    assert plans["files_read"] == [
+        "CHANGELOG.md",
+        "README.md",
+        "TASKS.md",
+        "docs/guide.md",
+        "docs/tasks-phase2.md",
+        "notes/todo.md",
+    ]
+    assert plans["files_read_count"] == 6
     assert [note for _, note in stages] == [
         "cloning",
         "reading history",

@@ -320,6 +320,7 @@ async def test_file_names_reach_the_result_without_control_characters(tmp_path: 
     _git(repo, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "plan")
     source = parse_subject(str(repo), [tmp_path / "roots"])
     result = await analyse(source, Period.ALL, lambda *_: None)
-    paths = [entry["path"] for entry in result["plan_progress"]["files"]]
-    assert len(paths) == 4
+    plans = result["plan_progress"]
+    paths = [entry["path"] for entry in plans["files"]] + plans["files_read"]
+    assert len(paths) == 6 + 7  # with checkboxes, then every markdown file read
     assert not any(ord(c) < 32 or c == "\x7f" for path in paths for c in path)

@@ -232,6 +232,46 @@ describe("analyses", () => {
   });
 });
 
+describe("a failed analysis", () => {
+  type History = { items: { task_id: string; params: { subject?: string } | null }[] };
+
+  async function runsOf(subject: string): Promise<string[]> {
+    const history = (await stack.api(
+      "/api/v1/monitoring/history?task_name=analysis.github_user&page_size=200",
+    )) as History;
+    return [...new Set(history.items.filter((i) => i.params?.subject === subject).map((i) => i.task_id))];
+  }
+
+  it("a failed analysis page left open 60 s starts nothing new; Retry starts one run", async () => {
+    const subject = "ghost-nobody"; // not in the GitHub recording: every run fails
+    const { page, errors } = await signedIn(stack.info.operator, `/analyses/github_user/${subject}`);
+    const posts: string[] = [];
+    page.on("request", (r) => {
+      if (r.method() === "POST") posts.push(new URL(r.url()).pathname);
+    });
+    const failed = page.getByTestId("task-failed");
+    await failed.waitFor({ timeout: 60_000 }); // opening it (as an operator) ran it once
+    expect(await failed.textContent()).toContain("does not exist");
+    const [first] = await runsOf(subject);
+    expect(await runsOf(subject)).toEqual([first]);
+
+    await page.waitForTimeout(60_000); // left open
+    expect(await runsOf(subject)).toEqual([first]);
+    expect(posts).toEqual([]);
+    expect(await failed.isVisible()).toBe(true);
+    await screenshot(page, "analysis-failed");
+
+    await page.getByRole("button", { name: "Retry" }).click();
+    await expect.poll(() => runsOf(subject), { timeout: 30_000 }).toHaveLength(2);
+    await failed.waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(3_000);
+    expect(await runsOf(subject)).toHaveLength(2);
+    expect(posts).toEqual([`/api/v1/tasks/${first}/retry`]);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 180_000);
+});
+
 describe("roles, themes and small screens", () => {
   it("a viewer sees queues and reports without operator actions", async () => {
     const { page } = await signedIn(stack.info.viewer, "/queues");

@@ -10,6 +10,11 @@ A request decides to claim from what it read before (the cached result), so a ru
 finished in between must not be started again: `finish` frees the key and remembers who
 finished it, in one step, and `claim_unless_finished` refuses, in one step, when someone
 other than the finisher the caller had seen has finished since.
+
+A run that ends without a result (failed for good, cancelled) is remembered too, for a
+while (`fail`): reading the analysis then shows that failure instead of starting it again,
+so a page left open on a failing analysis never starts run after run. The next `finish`
+forgets it.
 """
 
 from __future__ import annotations
@@ -40,9 +45,19 @@ if finished and finished ~= ARGV[3] then return {'finished', finished} end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return {'won', ARGV[1]}
 """
-# KEYS: the claim, its last finisher. ARGV: owner, how long to remember it.
+# KEYS: the claim, its last finisher, its last failure. ARGV: owner, how long to remember it.
 _FINISH = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+redis.call('DEL', KEYS[3])
+return 1
+"""
+# KEYS: the claim, its last failure. ARGV: owner, how long to remember it. A claim someone
+# else took meanwhile (ours had expired) is theirs: their run will say how it ended.
+_FAIL = """
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return 0 end
+if held then redis.call('DEL', KEYS[1]) end
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 return 1
 """
@@ -82,7 +97,17 @@ class Coordinator(Protocol):
         ...
 
     async def finish(self, key: str, owner: str, remember_seconds: int) -> None:
-        """Free `key` if `owner` holds it and remember `owner` as its last finisher."""
+        """Free `key` if `owner` holds it and remember `owner` as its last finisher (and
+        forget its last failure)."""
+        ...
+
+    async def fail(self, key: str, owner: str, remember_seconds: int) -> None:
+        """Free `key` if `owner` holds it and remember `owner` as its last failure, unless
+        another owner holds it now."""
+        ...
+
+    async def last_failed(self, key: str) -> str | None:
+        """The owner whose run of `key` last ended without a result, while remembered."""
         ...
 
     async def close(self) -> None: ...
@@ -92,6 +117,7 @@ class InProcessCoordinator:
     def __init__(self) -> None:
         self._held: dict[str, tuple[str, float]] = {}
         self._finished: dict[str, tuple[str, float]] = {}
+        self._failed: dict[str, tuple[str, float]] = {}
         self._lock = asyncio.Lock()
 
     async def claim(self, key: str, owner: str, ttl_seconds: int) -> str | None:
@@ -135,10 +161,24 @@ class InProcessCoordinator:
             if current is not None and current[0] == owner:
                 del self._held[key]
             self._finished[key] = (owner, time.monotonic() + remember_seconds)
+            self._failed.pop(key, None)
+
+    async def fail(self, key: str, owner: str, remember_seconds: int) -> None:
+        async with self._lock:
+            current = self._held.get(key)
+            if current is not None and current[1] > time.monotonic() and current[0] != owner:
+                return
+            self._held.pop(key, None)
+            self._failed[key] = (owner, time.monotonic() + remember_seconds)
+
+    async def last_failed(self, key: str) -> str | None:
+        failed = self._failed.get(key)
+        return failed[0] if failed is not None and failed[1] > time.monotonic() else None
 
     async def close(self) -> None:
         self._held.clear()
         self._finished.clear()
+        self._failed.clear()
 
 
 class RedisCoordinator:
@@ -148,6 +188,7 @@ class RedisCoordinator:
         self._release = self._redis.register_script(_RELEASE)
         self._claim_unless_finished = self._redis.register_script(_CLAIM_UNLESS_FINISHED)
         self._finish = self._redis.register_script(_FINISH)
+        self._fail = self._redis.register_script(_FAIL)
 
     async def claim(self, key: str, owner: str, ttl_seconds: int) -> str | None:
         held = await self._redis.set(self._prefix + key, owner, nx=True, ex=ttl_seconds, get=True)
@@ -175,10 +216,22 @@ class RedisCoordinator:
         return Claim()
 
     async def finish(self, key: str, owner: str, remember_seconds: int) -> None:
-        await self._finish(keys=self._keys(key), args=[owner, remember_seconds])
+        keys = [*self._keys(key), self._failed_key(key)]
+        await self._finish(keys=keys, args=[owner, remember_seconds])
+
+    async def fail(self, key: str, owner: str, remember_seconds: int) -> None:
+        keys = [self._prefix + key, self._failed_key(key)]
+        await self._fail(keys=keys, args=[owner, remember_seconds])
+
+    async def last_failed(self, key: str) -> str | None:
+        failed = await self._redis.get(self._failed_key(key))
+        return None if failed is None else str(failed)
 
     def _keys(self, key: str) -> list[str]:
         return [self._prefix + key, f"{self._prefix}finished:{key}"]
+
+    def _failed_key(self, key: str) -> str:
+        return f"{self._prefix}failed:{key}"
 
     async def close(self) -> None:
         await self._redis.aclose()

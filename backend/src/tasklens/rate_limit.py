@@ -62,6 +62,10 @@ class Limit:
 class RateLimiter(Protocol):
     async def hit(self, key: str) -> float | None: ...
     async def wait(self, key: str) -> float | None: ...
+    async def remaining(self, key: str) -> int:
+        """Hits `key` has left in the window now (none recorded)."""
+        ...
+
     async def forget(self, key: str) -> None: ...
     async def close(self) -> None: ...
 
@@ -100,6 +104,12 @@ class InProcessRateLimiter:
             events = self._window(key, now)
             return events[0] + self.limit.seconds - now if len(events) >= self.limit.count else None
 
+    async def remaining(self, key: str) -> int:
+        async with self._lock:
+            if key not in self._events:
+                return self.limit.count
+            return max(0, self.limit.count - len(self._window(key, time.monotonic())))
+
     async def forget(self, key: str) -> None:
         async with self._lock:
             events = self._events.get(key)
@@ -134,6 +144,12 @@ class RedisRateLimiter:
         window = [now_ms, self.limit.seconds * 1000, self.limit.count]
         wait_ms = int(await self._script(keys=[self._prefix + key], args=[*window, *member]))
         return None if wait_ms < 0 else max(wait_ms / 1000, 0.001)
+
+    async def remaining(self, key: str) -> int:
+        now_ms = int(time.time() * 1000)
+        since = f"({now_ms - self.limit.seconds * 1000}"  # the script's window: (now - w, now]
+        used = int(await self._redis.zcount(self._prefix + key, since, "+inf"))
+        return max(0, self.limit.count - used)
 
     async def forget(self, key: str) -> None:
         await self._redis.zpopmax(self._prefix + key)

@@ -64,8 +64,10 @@ export interface paths {
          * Get Analysis
          * @description The cached result with its freshness. For an operator, a stale or missing result is
          *     regenerated in the background (the stale one is still returned); a viewer gets what
-         *     there is. With Redis unreachable a cached result is still served (`live_unavailable`);
-         *     a missing one an operator would have generated is a 503.
+         *     there is. A run that failed (or was cancelled) within the stale interval is named
+         *     (`failed_task_id`) and not started again by reading: retry it with
+         *     POST /api/v1/tasks/{id}/retry. With Redis unreachable a cached result is still served
+         *     (`live_unavailable`); a missing one an operator would have generated is a 503.
          */
         get: operations["get_analysis_api_v1_analyses__kind___subject__get"];
         put?: never;
@@ -86,7 +88,7 @@ export interface paths {
         /**
          * Get Refreshes
          * @description Forced refreshes of this analysis, newest first: who (token name), when, the task,
-         *     its outcome and duration.
+         *     its outcome and duration; and how many the caller's token has left in this window.
          */
         get: operations["get_refreshes_api_v1_analyses__kind___subject__refreshes_get"];
         put?: never;
@@ -474,10 +476,20 @@ export interface components {
         };
         /** AnalysisView */
         AnalysisView: {
+            /**
+             * Attempts Allowed
+             * @description Attempts a run gets when it fails transiently (1 + TASKLENS_MAX_RETRIES): a failed attempt before the last is retried, not final
+             */
+            attempts_allowed: number;
             /** Cache Age Seconds */
             cache_age_seconds: number | null;
             /** Created At */
             created_at: string | null;
+            /**
+             * Failed Task Id
+             * @description Its last run failed or was cancelled within the stale interval: reading does not start it again (POST /api/v1/tasks/{id}/retry does)
+             */
+            failed_task_id?: string | null;
             /** Is Regenerating */
             is_regenerating: boolean;
             /** Is Stale */
@@ -864,8 +876,23 @@ export interface components {
         RefreshHistory: {
             kind: components["schemas"]["AnalysisKind"];
             period: components["schemas"]["Period"];
+            /**
+             * Refresh Limit
+             * @description Forced refreshes per token per window
+             */
+            refresh_limit: number;
+            /**
+             * Refresh Window Seconds
+             * @description The sliding window of the limit
+             */
+            refresh_window_seconds: number;
             /** Refreshes */
             refreshes: components["schemas"]["RefreshItem"][];
+            /**
+             * Refreshes Left
+             * @description Forced refreshes the caller's token may still make in the current window
+             */
+            refreshes_left: number;
             /** Subject */
             subject: string;
         };
@@ -1425,7 +1452,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The cached result */
+            /** @description The cached result, or none yet and the run that failed */
             200: {
                 headers: {
                     [name: string]: unknown;

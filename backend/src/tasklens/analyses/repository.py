@@ -476,25 +476,23 @@ def technologies(repo: Path) -> list[str]:
     return sorted(found)
 
 
-_PLAN_NAMES = {"tasks.md", "todo.md", "roadmap.md", "plan.md"}
 _CHECKBOX = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[([ xX])\]\s+")
-
-
-def _is_plan_file(relative: Path) -> bool:
-    name = relative.name.lower()
-    if name in _PLAN_NAMES:
-        return True
-    in_docs = bool(relative.parts) and relative.parts[0].lower() == "docs"
-    return in_docs and name.endswith(".md") and (name.startswith(("tasks", "todo", "plan")))
+_MARKDOWN = (".md", ".markdown")
+MAX_LISTED_PLAN_FILES = 200  # files_read names at most this many (files_read_count says all)
 
 
 def plan_progress(repo: Path) -> dict[str, Any]:
-    """Markdown task lists in plan files: `- [ ]` open, `- [x]` done, per file and overall."""
+    """Markdown task lists (`- [ ]` open, `- [x]` done) in every markdown file, README.md
+    included: a plan is where the team keeps it, not only in TODO/PLAN files. Per file with
+    checkboxes and overall, plus the markdown files read (those too large are skipped)."""
     files: list[dict[str, Any]] = []
+    read: list[str] = []
     for path in sorted(_files(repo)):
         relative = path.relative_to(repo)
-        if not _is_plan_file(relative) or path.stat().st_size > MAX_FILE_BYTES:
+        if not relative.name.lower().endswith(_MARKDOWN) or path.stat().st_size > MAX_FILE_BYTES:
             continue
+        shown = _CONTROL.sub("\ufffd", relative.as_posix())
+        read.append(shown)
         marks = [
             m.group(1)
             for line in path.read_text(errors="replace").splitlines()
@@ -504,7 +502,7 @@ def plan_progress(repo: Path) -> dict[str, Any]:
             done = sum(1 for mark in marks if mark in "xX")
             files.append(
                 {
-                    "path": _CONTROL.sub("\ufffd", relative.as_posix()),
+                    "path": shown,
                     "total": len(marks),
                     "done": done,
                     "percentage": round(100 * done / len(marks), 1),
@@ -517,6 +515,8 @@ def plan_progress(repo: Path) -> dict[str, Any]:
         "done": done,
         "percentage": round(100 * done / total, 1) if total else None,
         "files": files,
+        "files_read": read[:MAX_LISTED_PLAN_FILES],
+        "files_read_count": len(read),
     }
 
 

@@ -67,6 +67,7 @@ class CachedView:
     is_stale: bool
     regenerating_task_id: str | None
     live_unavailable: bool = False  # Redis unreachable: whether it regenerates is unknown
+    failed_task_id: str | None = None  # the last run ended without a result, not long ago
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,12 @@ class AnalysisService:
         )
         await session.commit()
         return submitted
+
+    async def refreshes_left(self, requested_by: str) -> tuple[int, int, int]:
+        """Forced refreshes `requested_by` may still make now, of how many per how long."""
+        assert self.refresh_limiter is not None, "refreshes are the API's: it has a limiter"
+        limit = self.settings.refresh_rate_limit
+        return await self.refresh_limiter.remaining(requested_by), limit.count, limit.seconds
 
     async def refreshes(
         self, session: AsyncSession, analysis: Analysis, limit: int = 50
@@ -227,17 +234,25 @@ class AnalysisService:
     async def view(
         self, session: AsyncSession, analysis: Analysis, may_regenerate: bool
     ) -> CachedView:
-        """The cached result; a stale or missing one is regenerated if the caller may.
+        """The cached result; a stale or missing one is regenerated if the caller may, unless
+        its last run failed within the stale interval: reading never retries a failure (a
+        page left open would start run after run), a user's retry or the interval does.
         With Redis unreachable a cached result is still served, saying so; only a missing
         one an operator would have generated is refused (new work needs the queue)."""
         record = await results.load(session, analysis.key)
         stale = record is None or self.is_stale(record)
+        key = claim_key(analysis.key)
+        failed = None
         try:
-            regenerating = await self.coordinator.holder(claim_key(analysis.key))
+            regenerating = await self.coordinator.holder(key)
+            if regenerating is None:
+                failed = await self.coordinator.last_failed(key)
         except RedisError:
             if record is None and may_regenerate:
                 raise
             return CachedView(record, stale, None, live_unavailable=True)
+        if failed is not None:
+            return CachedView(record, record is not None and stale, None, failed_task_id=failed)
         if stale and regenerating is None and may_regenerate:
             submitted = await self.submit(session, analysis)
             if submitted.cached:  # a run finished meanwhile: its result is the answer

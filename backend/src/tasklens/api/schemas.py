@@ -222,6 +222,15 @@ class AnalysisView(BaseModel):
         description="Redis is unreachable: served from the database alone; whether it is "
         "being regenerated is unknown and no regeneration was started",
     )
+    failed_task_id: str | None = Field(
+        default=None,
+        description="Its last run failed or was cancelled within the stale interval: "
+        "reading does not start it again (POST /api/v1/tasks/{id}/retry does)",
+    )
+    attempts_allowed: int = Field(
+        description="Attempts a run gets when it fails transiently (1 + TASKLENS_MAX_RETRIES): "
+        "a failed attempt before the last is retried, not final",
+    )
 
 
 class AnalysisSummary(BaseModel):
@@ -256,6 +265,11 @@ class RefreshHistory(BaseModel):
     subject: str
     period: Period
     refreshes: list[RefreshItem]
+    refreshes_left: int = Field(
+        description="Forced refreshes the caller's token may still make in the current window"
+    )
+    refresh_limit: int = Field(description="Forced refreshes per token per window")
+    refresh_window_seconds: int = Field(description="The sliding window of the limit")
 
 
 class RetryResponse(BaseModel):

@@ -1,7 +1,8 @@
 """The analysis tasks: TaskIQ wrappers that give the engines their settings and a progress
 reporter, save a successful result to the cache, and free the analysis's claim however
 the run ends (so an identical request may run it again); a saved run frees it as its
-finisher, so a request that read the cache before the save does not run it again."""
+finisher, so a request that read the cache before the save does not run it again, and a
+run without a result as a failure, so merely reading the analysis does not run it again."""
 
 from __future__ import annotations
 
@@ -92,7 +93,11 @@ async def _run(
                 claim_key(key), task_id, services.settings.report_stale_after_seconds
             )
         elif not keep_claim:  # a deferred, rescheduled or retried run still holds it
-            await services.coordinator.release(claim_key(key), task_id)
+            # Ended without a result (failed for good, cancelled): remembered, so reading
+            # the analysis shows this failure rather than starting it again (service.py).
+            await services.coordinator.fail(
+                claim_key(key), task_id, services.settings.report_stale_after_seconds
+            )
 
 
 async def _take_subject_slot(

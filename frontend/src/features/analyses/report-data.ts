@@ -28,6 +28,9 @@ export type RepositoryReport = {
     done: number;
     percentage: number | null;
     files: { path: string; total: number; done: number; percentage: number }[];
+    /** Every markdown file read for checkboxes (capped); `filesReadCount` counts them all. */
+    filesRead: string[];
+    filesReadCount: number;
   };
 };
 
@@ -49,6 +52,8 @@ export function readRepositoryReport(result: Json): RepositoryReport {
         done: num(f.done),
         percentage: num(f.percentage),
       })),
+      filesRead: Array.isArray(plan.files_read) ? plan.files_read.map(str) : [],
+      filesReadCount: num(plan.files_read_count),
     },
   };
 }

@@ -162,23 +162,30 @@ async def run_analysis_now(
     responses={404: {"model": ErrorResponse}},
 )
 async def get_refreshes(
-    runtime: RuntimeDep, session: SessionDep, _: PrincipalDep, analysis: AnalysisInPath
+    runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep, analysis: AnalysisInPath
 ) -> RefreshHistory:
     """Forced refreshes of this analysis, newest first: who (token name), when, the task,
-    its outcome and duration."""
+    its outcome and duration; and how many the caller's token has left in this window."""
     records = await runtime.analyses.refreshes(session, analysis)
+    left, limit, window = await runtime.analyses.refreshes_left(principal.name)
     return RefreshHistory(
         kind=analysis.kind,
         subject=analysis.subject,
         period=analysis.period,
         refreshes=[RefreshItem.model_validate(r) for r in records],
+        refreshes_left=left,
+        refresh_limit=limit,
+        refresh_window_seconds=window,
     )
 
 
 @router.get(
     "/{kind}/{subject:path}",
     responses={
-        200: {"model": AnalysisView, "description": "The cached result"},
+        200: {
+            "model": AnalysisView,
+            "description": "The cached result, or none yet and the run that failed",
+        },
         202: {"model": AnalysisView, "description": "No result yet; being generated"},
         404: {"model": ErrorResponse},
         503: {
@@ -192,12 +199,14 @@ async def get_analysis(
 ) -> JSONResponse:
     """The cached result with its freshness. For an operator, a stale or missing result is
     regenerated in the background (the stale one is still returned); a viewer gets what
-    there is. With Redis unreachable a cached result is still served (`live_unavailable`);
-    a missing one an operator would have generated is a 503."""
+    there is. A run that failed (or was cancelled) within the stale interval is named
+    (`failed_task_id`) and not started again by reading: retry it with
+    POST /api/v1/tasks/{id}/retry. With Redis unreachable a cached result is still served
+    (`live_unavailable`); a missing one an operator would have generated is a 503."""
     view = await runtime.analyses.view(session, analysis, may_regenerate=principal.can_operate)
     if view.regenerating_task_id is not None:
         await runtime.accepted()
-    if view.record is None and view.regenerating_task_id is None:
+    if view.record is None and view.regenerating_task_id is None and view.failed_task_id is None:
         raise ApiError(
             404,
             f"no {analysis.kind.value} analysis of '{analysis.subject}' yet; "
@@ -215,5 +224,8 @@ async def get_analysis(
         is_regenerating=view.regenerating_task_id is not None,
         task_id=view.regenerating_task_id or (record.task_id if record else None),
         live_unavailable=view.live_unavailable,
+        failed_task_id=view.failed_task_id,
+        attempts_allowed=runtime.settings.max_retries + 1,
     )
-    return JSONResponse(body.model_dump(mode="json"), 200 if record else 202)
+    generating = record is None and view.regenerating_task_id is not None
+    return JSONResponse(body.model_dump(mode="json"), 202 if generating else 200)

@@ -7,6 +7,9 @@ import { jsonResponse, renderApp, stubFetch, taskEvent } from "@/testing/utils";
 import { subjectError } from "../validation";
 
 const me = (role: string) => jsonResponse({ name: "carol", role });
+/** GET of the report itself (its refresh history is another address, answered 404 unless stubbed). */
+const isReport = (url: URL) =>
+  url.pathname.startsWith("/api/v1/analyses/repository/") && !url.pathname.endsWith("/refreshes");
 const report = {
   kind: "repository",
   subject: "/srv/repos/app",
@@ -27,6 +30,8 @@ const report = {
       done: 2,
       percentage: 50,
       files: [{ path: "PLAN.md", total: 4, done: 2, percentage: 50 }],
+      files_read: ["PLAN.md", "README.md"],
+      files_read_count: 2,
     },
   },
 };
@@ -64,8 +69,7 @@ describe("analyses pages", () => {
         posted.push(request);
         return jsonResponse({ task_id: "new-1", status: "pending", deduplicated: false, cached: false }, 202);
       }
-      if (url.pathname.startsWith("/api/v1/analyses/repository/"))
-        return jsonResponse({ ...report, result: null, is_regenerating: true, task_id: "new-1" }, 202);
+      if (isReport(url)) return jsonResponse({ ...report, result: null, is_regenerating: true, task_id: "new-1" }, 202);
       if (url.pathname === "/api/v1/tasks/new-1") {
         return jsonResponse({
           task_id: "new-1",
@@ -110,7 +114,7 @@ describe("analyses pages", () => {
           headers: { "Content-Type": "application/json", "Retry-After": "125" },
         });
       }
-      if (url.pathname.startsWith("/api/v1/analyses/repository/")) return jsonResponse(report);
+      if (isReport(url)) return jsonResponse(report);
     });
     renderApp("/analyses/repository/%2Fsrv%2Frepos%2Fapp?period=1_year");
     const user = userEvent.setup();
@@ -120,6 +124,9 @@ describe("analyses pages", () => {
     expect(screen.getByTestId("cache-age")).toHaveTextContent("Generated 2 hours ago");
     expect(await screen.findByText("bar chart: lines (2 points)")).toBeInTheDocument();
     expect(screen.getByRole("progressbar", { name: "PLAN.md plan progress" })).toHaveAttribute("value", "50");
+    const read = screen.getByTestId("plan-files-read");
+    expect(read).toHaveTextContent("Checkboxes read from 2 markdown files");
+    expect([...read.querySelectorAll("li")].map((li) => li.textContent)).toEqual(["PLAN.md", "README.md"]);
 
     await user.click(screen.getByRole("button", { name: "Refresh now" }));
     expect(await screen.findByTestId("refresh-countdown")).toHaveTextContent("you can refresh again in 2:05");
@@ -130,7 +137,7 @@ describe("analyses pages", () => {
     setToken("t");
     stubFetch((url) => {
       if (url.pathname === "/api/v1/me") return me("viewer");
-      if (url.pathname.startsWith("/api/v1/analyses/repository/")) return jsonResponse(report);
+      if (isReport(url)) return jsonResponse(report);
     });
     renderApp("/analyses/repository/%2Fsrv%2Frepos%2Fapp");
     expect(await screen.findByText("Sign in as operator to refresh.")).toBeInTheDocument();

@@ -8,6 +8,7 @@ export type Priority = Schemas["Priority"];
 export type AnalysisRequest = Schemas["AnalysisRequest"];
 export type AnalysisView = Schemas["AnalysisView"];
 export type AnalysisSubmitted = Schemas["AnalysisSubmitted"];
+export type RefreshHistory = Schemas["RefreshHistory"];
 
 export const KINDS: { value: AnalysisKind; label: string }[] = [
   { value: "repository", label: "Git repository" },
@@ -62,5 +63,31 @@ export function useSubmitAnalysis() {
       return unwrap(await api.POST("/api/v1/analyses", { body }));
     },
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: analysesKeys.all() }),
+  });
+}
+
+/** Retry a failed or cancelled analysis run: a new task, joined by identical requests. */
+export function useRetryAnalysis() {
+  const queryClient = useQueryClient();
+  return useMutation<{ task_id: string }, ApiError, string>({
+    mutationFn: async (taskId) => {
+      return unwrap(await api.POST("/api/v1/tasks/{task_id}/retry", { params: { path: { task_id: taskId } } }));
+    },
+    onSuccess: () => void queryClient.invalidateQueries({ queryKey: analysesKeys.all() }),
+  });
+}
+
+/** Forced refreshes of one analysis (who, when, outcome) and how many the caller has left. */
+export function useRefreshHistory(kind: AnalysisKind, subject: string, period: Period | undefined) {
+  return useQuery({
+    queryKey: analysesKeys.refreshes(kind, subject, period),
+    queryFn: async ({ signal }): Promise<RefreshHistory> => {
+      return unwrap(
+        await api.GET("/api/v1/analyses/{kind}/{subject}/refreshes", {
+          params: { path: { kind, subject }, query: { period } },
+          signal,
+        }),
+      );
+    },
   });
 }

@@ -9,4 +9,7 @@ export const analysesKeys = {
   recent: () => [...analysesKeys.all(), "recent"] as const,
   detail: (kind: AnalysisKind, subject: string, period: Period | undefined) =>
     [...analysesKeys.all(), "detail", kind, subject, period] as const,
+  /** Under the analysis's key: a refresh or a finished run refetches it with the report. */
+  refreshes: (kind: AnalysisKind, subject: string, period: Period | undefined) =>
+    [...analysesKeys.detail(kind, subject, period), "refreshes"] as const,
 };

@@ -1,3 +1,4 @@
+import { useState } from "react";
 import { useDocumentTitle } from "@/lib/use-document-title";
 import { Link, useParams, useSearchParams } from "react-router";
 import { useCanOperate } from "@/features/auth";
@@ -8,11 +9,13 @@ import {
   useAnalysis,
   useSubmitAnalysis,
   type AnalysisKind,
+  type AnalysisSubmitted,
   type AnalysisView,
   type Period,
 } from "../api/analyses";
 import { GithubReport } from "./github-report";
 import { RefreshButton } from "./refresh-button";
+import { RefreshHistoryPanel } from "./refresh-history";
 import { RepositoryReport } from "./repository-report";
 import { TaskProgress } from "./task-progress";
 
@@ -32,8 +35,9 @@ function Freshness({
 }: {
   view: AnalysisView;
   canOperate: boolean;
-  onRefresh: (taskId: string) => void;
+  onRefresh: (accepted: AnalysisSubmitted) => void;
 }) {
+  const [blockedUntil, setBlockedUntil] = useState<number | null>(null);
   const age = view.cache_age_seconds;
   return (
     <div className="freshness">
@@ -57,8 +61,15 @@ function Freshness({
             Generated {formatAge(age)} ago
           </span>
         )}
-        {canOperate && !view.is_regenerating && (
-          <RefreshButton kind={view.kind} subject={view.subject} period={view.period} onStarted={onRefresh} />
+        {canOperate && !view.is_regenerating && !view.failed_task_id && (
+          <RefreshButton
+            kind={view.kind}
+            subject={view.subject}
+            period={view.period}
+            onStarted={onRefresh}
+            blockedUntil={blockedUntil}
+            onBlocked={setBlockedUntil}
+          />
         )}
       </div>
     </div>
@@ -75,6 +86,7 @@ export function AnalysisPage() {
   const valid = isKind(kind) && subject !== "";
   const view = useAnalysis(valid ? kind : "repository", subject, period);
   const run = useSubmitAnalysis();
+  const [answered, setAnswered] = useState<"cached" | "deduplicated" | null>(null);
 
   useDocumentTitle(`${subject} · Analyses`);
 
@@ -89,11 +101,17 @@ export function AnalysisPage() {
   }
 
   const data = view.data;
-  const taskId = data?.is_regenerating ? data.task_id : (search.get("task") ?? null);
-  const follow = (id: string) => {
+  // The run to show: the one regenerating it, else the one that failed (which reading never
+  // starts again), else the one this page started.
+  const taskId = data?.is_regenerating ? data.task_id : (data?.failed_task_id ?? search.get("task") ?? null);
+  const followTask = (id: string) => {
     const next = new URLSearchParams(search);
     next.set("task", id);
     setSearch(next, { replace: true });
+  };
+  const follow = (accepted: AnalysisSubmitted) => {
+    setAnswered(accepted.cached ? "cached" : accepted.deduplicated ? "deduplicated" : null);
+    followTask(accepted.task_id);
   };
 
   return (
@@ -105,7 +123,27 @@ export function AnalysisPage() {
         <h1 className="break-anywhere">{subject}</h1>
         <span className="muted">{PERIODS.find((p) => p.value === (data?.period ?? period))?.label}</span>
       </div>
-      {taskId && <TaskProgress key={taskId} taskId={taskId} />}
+      {answered !== null && data && (
+        <p className="card notice" role="status" data-testid="answered-from">
+          {answered === "cached"
+            ? `Showing the report from ${formatAge(data.cache_age_seconds ?? 0)} ago: it is fresh, nothing was run.`
+            : "Already running: following that run."}
+        </p>
+      )}
+      {taskId && (
+        <TaskProgress
+          key={taskId}
+          taskId={taskId}
+          taskName={`analysis.${kind}`}
+          stillRunning={data?.is_regenerating === true && data.task_id === taskId}
+          attemptsAllowed={data?.attempts_allowed ?? 1}
+          canOperate={canOperate}
+          onRetried={(id) => {
+            setAnswered(null);
+            followTask(id);
+          }}
+        />
+      )}
       {view.isPending && (
         <p className="placeholder" role="status">
           Loading report…
@@ -130,7 +168,7 @@ export function AnalysisPage() {
               onClick={() =>
                 run.mutate(
                   { kind, subject, params: { period: period ?? null }, priority: "high", force: false },
-                  { onSuccess: (accepted) => follow(accepted.task_id) },
+                  { onSuccess: follow },
                 )
               }
             >
@@ -149,6 +187,7 @@ export function AnalysisPage() {
         ) : (
           <GithubReport result={data.result} />
         ))}
+      {data?.result && <RefreshHistoryPanel kind={kind} subject={subject} period={period} canOperate={canOperate} />}
     </main>
   );
 }

@@ -1,21 +1,19 @@
-import { useCallback, useEffect, useState } from "react";
-import { useSubmitAnalysis, type AnalysisKind, type Period } from "../api/analyses";
+import { useEffect, useState } from "react";
+import { useSubmitAnalysis, type AnalysisKind, type AnalysisSubmitted, type Period } from "../api/analyses";
 
-/** Seconds left of a countdown begun with `start`, ticking every second. */
-function useCountdown(): { seconds: number; start: (seconds: number) => void } {
-  const [deadline, setDeadline] = useState<number | null>(null);
-  const [now, setNow] = useState(0);
+/** Seconds left until `deadline` (a Date.now() time), ticking every second. */
+function useSecondsUntil(deadline: number | null): number {
+  const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     if (deadline === null) return;
+    const first = setTimeout(() => setNow(Date.now()), 0); // a deadline set long after mount
     const timer = setInterval(() => setNow(Date.now()), 1_000);
-    return () => clearInterval(timer);
+    return () => {
+      clearTimeout(first);
+      clearInterval(timer);
+    };
   }, [deadline]);
-  const start = useCallback((seconds: number) => {
-    const startedAt = Date.now();
-    setNow(startedAt);
-    setDeadline(startedAt + seconds * 1000);
-  }, []);
-  return { seconds: deadline === null ? 0 : Math.max(0, Math.ceil((deadline - now) / 1000)), start };
+  return deadline === null ? 0 : Math.max(0, Math.ceil((deadline - now) / 1000));
 }
 
 function mmss(seconds: number): string {
@@ -24,30 +22,36 @@ function mmss(seconds: number): string {
 
 /**
  * "Refresh now": a forced run, limited per user by the server. Past the limit the server
- * answers 429 with Retry-After, shown as a countdown until the button works again.
+ * answers 429 with Retry-After, shown as a countdown until the button works again. The
+ * deadline is the page's (`blockedUntil`): the button is hidden while the report updates,
+ * and the countdown must survive that.
  */
 export function RefreshButton({
   kind,
   subject,
   period,
   onStarted,
+  blockedUntil,
+  onBlocked,
 }: {
   kind: AnalysisKind;
   subject: string;
   period: Period;
-  onStarted: (taskId: string) => void;
+  onStarted: (accepted: AnalysisSubmitted) => void;
+  blockedUntil: number | null;
+  onBlocked: (until: number) => void;
 }) {
   const submit = useSubmitAnalysis();
-  const { seconds: wait, start: block } = useCountdown();
+  const wait = useSecondsUntil(blockedUntil);
   const blocked = wait > 0;
 
   function refresh() {
     submit.mutate(
       { kind, subject, params: { period }, priority: "high", force: true },
       {
-        onSuccess: (accepted) => onStarted(accepted.task_id),
+        onSuccess: onStarted,
         onError: (error) => {
-          if (error.status === 429) block(error.retryAfter ?? 60);
+          if (error.status === 429) onBlocked(Date.now() + (error.retryAfter ?? 60) * 1000);
         },
       },
     );

@@ -103,6 +103,24 @@ export function RepositoryReport({ result }: { result: Record<string, unknown> }
             ))}
           </ul>
         )}
+        {report.plan.filesReadCount > 0 && (
+          <details className="small" data-testid="plan-files-read">
+            <summary>
+              Checkboxes read from {report.plan.filesReadCount} markdown file
+              {report.plan.filesReadCount === 1 ? "" : "s"}
+            </summary>
+            <ul>
+              {report.plan.filesRead.map((path) => (
+                <li key={path}>
+                  <code>{path}</code>
+                </li>
+              ))}
+              {report.plan.filesReadCount > report.plan.filesRead.length && (
+                <li className="muted">and {report.plan.filesReadCount - report.plan.filesRead.length} more</li>
+              )}
+            </ul>
+          </details>
+        )}
       </section>
     </div>
   );

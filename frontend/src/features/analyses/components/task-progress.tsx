@@ -1,8 +1,10 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useState } from "react";
+import { Link } from "react-router";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
-import { useTask } from "@/features/tasks";
+import { TaskActionButton, useTask } from "@/features/tasks";
 import { supersedes, type TaskStatus } from "@/lib/task-status";
+import { useRetryAnalysis } from "../api/analyses";
 import { analysesKeys } from "../api/keys";
 
 type Live = {
@@ -13,13 +15,33 @@ type Live = {
   error: string | null;
 };
 
+export type TaskProgressProps = {
+  taskId: string;
+  taskName: string;
+  /** The analysis still names this task as its run: a failed attempt is being retried. */
+  stillRunning: boolean;
+  attemptsAllowed: number;
+  canOperate: boolean;
+  onRetried: (taskId: string) => void;
+};
+
 /**
  * A running analysis: progress bar and stage from live events, with the task API polled as
- * a fallback (the socket may be reconnecting). When it ends, the report is refetched.
+ * a fallback (the socket may be reconnecting). A failed attempt that will be retried says so;
+ * "failed" is shown only when final, with Retry. When an attempt ends, the report is refetched
+ * (which never starts a new run by itself: the server remembers the failure).
  */
-export function TaskProgress({ taskId }: { taskId: string }) {
+export function TaskProgress({
+  taskId,
+  taskName,
+  stillRunning,
+  attemptsAllowed,
+  canOperate,
+  onRetried,
+}: TaskProgressProps) {
   const task = useTask(taskId);
   const queryClient = useQueryClient();
+  const retry = useRetryAnalysis();
   const [live, setLive] = useState<Live | null>(null);
 
   const onEvents = useCallback(
@@ -37,7 +59,7 @@ export function TaskProgress({ taskId }: { taskId: string }) {
             // Progress only moves forward, even when events of two attempts interleave.
             progress: Math.max(next?.progress ?? 0, e.data.progress ?? 0),
             message: e.data.progress_message ?? next?.message ?? null,
-            error: e.data.error_message,
+            error: e.data.error_message ?? (e.status === "failed" ? null : (next?.error ?? null)),
           };
         }
         return next;
@@ -51,36 +73,79 @@ export function TaskProgress({ taskId }: { taskId: string }) {
   // The polled task and the live events each may be ahead (the socket reconnecting, or the
   // poll not yet due): the state is whichever is further along.
   const polled = detail && { attempt: detail.attempts.at(-1)?.attempt ?? 1, status: detail.status };
-  const status = live !== null && supersedes(live, polled) ? live.status : (polled?.status ?? "pending");
+  const useLive = live !== null && supersedes(live, polled);
+  const status = useLive ? live.status : (polled?.status ?? "pending");
+  const attempt = useLive ? live.attempt : (polled?.attempt ?? 1);
   const progress = Math.max(live?.progress ?? 0, detail?.progress ?? 0);
   const message = live?.message ?? detail?.progress_message ?? null;
-  const error = live?.error ?? detail?.error_message ?? null;
+  const failedAttempts = (detail?.attempts ?? []).filter((a) => a.status === "failed");
+  const lastFailure = failedAttempts.at(-1);
+  const error = (useLive ? live.error : null) ?? detail?.error_message ?? lastFailure?.error_message ?? null;
   const finished = status === "success" || status === "failed" || status === "cancelled";
+  const retrying = status === "failed" && stillRunning && attempt < attemptsAllowed;
 
   useEffect(() => {
     if (finished) void queryClient.invalidateQueries({ queryKey: analysesKeys.all() });
-  }, [finished, queryClient]);
+  }, [finished, attempt, queryClient]);
+
+  const details = (
+    <Link className="small" to={`/monitoring?task_name=${encodeURIComponent(taskName)}`} title={`Task ${taskId}`}>
+      Task history
+    </Link>
+  );
 
   if (status === "success") return null;
-  if (status === "failed" || status === "cancelled") {
+  if ((status === "failed" || status === "cancelled") && !retrying) {
     return (
-      <div className="card notice notice--error" role="alert">
-        The analysis {status === "failed" ? "failed" : "was cancelled"}
-        {error ? `: ${error}` : "."}
+      <div className="card notice notice--error" role="alert" data-testid="task-failed">
+        <div className="notice__row">
+          <span>
+            The analysis {status === "failed" ? "failed" : "was cancelled"}
+            {status === "failed" && attempt > 1 ? ` after ${attempt} attempts` : ""}
+            {error ? `: ${error}` : "."}
+          </span>
+        </div>
+        <div className="notice__row">
+          {canOperate && (
+            <button
+              type="button"
+              className="button button--small button--primary"
+              disabled={retry.isPending}
+              onClick={() => retry.mutate(taskId, { onSuccess: (sent) => onRetried(sent.task_id) })}
+            >
+              {retry.isPending ? "Retrying…" : "Retry"}
+            </button>
+          )}
+          {details}
+          {retry.isError && (
+            <span className="error-text small" role="alert">
+              {retry.error.message}
+            </span>
+          )}
+        </div>
       </div>
     );
   }
   const percent = Math.round(progress * 100);
+  // A later attempt waiting after a failed one, or the failed one the retry follows.
+  const retryNote =
+    retrying || (attempt > 1 && status === "pending")
+      ? `Attempt ${retrying ? attempt : attempt - 1} failed${error ? ` (${error})` : ""}, retrying (${retrying ? attempt + 1 : attempt} of ${attemptsAllowed})…`
+      : null;
   return (
     <div className="card notice" data-testid="task-progress">
       <div className="notice__row">
         <span className="spinner" aria-hidden="true" />
-        <span>
-          {status === "pending" ? "Waiting for a worker…" : (message ?? "Working…")}{" "}
-          <span className="muted small">{percent}%</span>
+        <span role="status">
+          {retryNote ?? (status === "pending" ? "Waiting for a worker…" : (message ?? "Working…"))}{" "}
+          {retryNote === null && <span className="muted small">{percent}%</span>}
         </span>
       </div>
       <progress className="progress" max={100} value={percent} aria-label="Analysis progress" />
+      <div className="notice__row">
+        {canOperate && <TaskActionButton taskId={taskId} action="cancel" />}
+        {details}
+      </div>
     </div>
   );
 }

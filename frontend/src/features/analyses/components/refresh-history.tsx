@@ -1,0 +1,65 @@
+import { formatAge, formatDateTime, formatDuration } from "@/lib/format";
+import { useRefreshHistory, type AnalysisKind, type Period } from "../api/analyses";
+
+/** Who forced a refresh of this report, when, and how it went; and what the caller has left. */
+export function RefreshHistoryPanel({
+  kind,
+  subject,
+  period,
+  canOperate,
+}: {
+  kind: AnalysisKind;
+  subject: string;
+  period: Period | undefined;
+  canOperate: boolean;
+}) {
+  const history = useRefreshHistory(kind, subject, period);
+  const data = history.data;
+  if (history.error) {
+    return (
+      <p className="error-text small" role="alert">
+        Could not load the refresh history: {history.error.message}
+      </p>
+    );
+  }
+  if (data === undefined) return null;
+  return (
+    <section className="card" aria-label="Refresh history" data-testid="refresh-history">
+      <h2>Refresh history</h2>
+      {canOperate && (
+        <p className="muted small" data-testid="refreshes-left">
+          {`${data.refreshes_left} of ${data.refresh_limit} forced refreshes left in this window (${formatAge(data.refresh_window_seconds)}).`}
+        </p>
+      )}
+      {data.refreshes.length === 0 ? (
+        <p className="muted small">Nobody has forced a refresh of this report.</p>
+      ) : (
+        <div className="table-scroll">
+          <table className="table">
+            <thead>
+              <tr>
+                <th>Who</th>
+                <th>When</th>
+                <th>Outcome</th>
+                <th>Duration</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.refreshes.map((r) => (
+                <tr key={`${r.task_id}-${r.requested_at}`} className="table__row">
+                  <td>{r.requested_by}</td>
+                  <td>{formatDateTime(r.requested_at)}</td>
+                  <td>
+                    {r.outcome}
+                    {r.deduplicated ? <span className="muted small"> (joined a running one)</span> : null}
+                  </td>
+                  <td>{formatDuration(r.duration_ms)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
