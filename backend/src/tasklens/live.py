@@ -287,4 +287,3 @@ def frames_of(events: list[Event], wire: bool = False) -> list[Frame]:
         for frame in frames:
             _ = frame.wire
     return frames
-

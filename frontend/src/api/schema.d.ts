@@ -501,18 +501,31 @@ export interface components {
              */
             task_id: string | null;
         };
-        /** AttemptItem */
+        /**
+         * AttemptItem
+         * @description One run of the task: enqueued at created_at, waited until started_at, ran for
+         *     duration_ms; the gap from one attempt's completed_at to the next's created_at is the
+         *     retry delay (the task page draws them as a timeline).
+         */
         AttemptItem: {
             /** Attempt */
             attempt: number;
             /** Completed At */
             completed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             * @description When this attempt was enqueued
+             */
+            created_at: string;
             /** Duration Ms */
             duration_ms: number | null;
             /** Error Message */
             error_message: string | null;
             /** Error Traceback */
             error_traceback: string | null;
+            /** Queue */
+            queue: string | null;
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["TaskStatus"];
@@ -847,6 +860,11 @@ export interface components {
             task_id: string;
             /** Task Name */
             task_name: string;
+            /**
+             * Worker
+             * @description The latest attempt's worker (hostname:pid)
+             */
+            worker: string | null;
         };
         /** TaskLogItem */
         TaskLogItem: {

@@ -89,11 +89,17 @@ class TimeseriesResponse(BaseModel):
 
 
 class AttemptItem(BaseModel):
+    """One run of the task: enqueued at created_at, waited until started_at, ran for
+    duration_ms; the gap from one attempt's completed_at to the next's created_at is the
+    retry delay (the task page draws them as a timeline)."""
+
     model_config = ConfigDict(from_attributes=True)
 
     attempt: int
     status: TaskStatus
+    queue: str | None
     worker: str | None
+    created_at: datetime = Field(description="When this attempt was enqueued")
     started_at: datetime | None
     completed_at: datetime | None
     duration_ms: float | None
@@ -106,6 +112,7 @@ class TaskDetail(BaseModel):
     task_name: str
     status: TaskStatus
     queue: str | None
+    worker: str | None = Field(description="The latest attempt's worker (hostname:pid)")
     progress: float | None
     progress_message: str | None
     params: Any | None

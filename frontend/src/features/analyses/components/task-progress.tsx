@@ -1,5 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useState } from "react";
+import { Link } from "react-router";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { useTask } from "@/features/tasks";
 
@@ -47,7 +48,7 @@ export function TaskProgress({ taskId }: { taskId: string }) {
     return (
       <div className="card notice notice--error" role="alert">
         The analysis {status === "failed" ? "failed" : "was cancelled"}
-        {error ? `: ${error}` : "."}
+        {error ? `: ${error}` : "."} <Link to={`/tasks/${encodeURIComponent(taskId)}`}>Task details</Link>
       </div>
     );
   }
@@ -58,7 +59,10 @@ export function TaskProgress({ taskId }: { taskId: string }) {
         <span className="spinner" aria-hidden="true" />
         <span>
           {status === "pending" ? "Waiting for a worker…" : (message ?? "Working…")}{" "}
-          <span className="muted small">{percent}%</span>
+          <span className="muted small">{percent}%</span>{" "}
+          <Link className="small" to={`/tasks/${encodeURIComponent(taskId)}`}>
+            task
+          </Link>
         </span>
       </div>
       <progress className="progress" max={100} value={percent} aria-label="Analysis progress" />

@@ -1,6 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { Fragment, useCallback, useMemo, useRef, useState } from "react";
-import { useSearchParams } from "react-router";
+import { Link, useSearchParams } from "react-router";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
 import { formatCount, formatCountOf, formatDateTime, formatDuration } from "@/lib/format";
@@ -158,7 +158,14 @@ export function HistoryTable() {
                             onClick={() => toggle(item.id)}
                           >
                             <span aria-hidden="true">{open ? "▾" : "▸"}</span> {item.task_name}
-                          </button>
+                          </button>{" "}
+                          <Link
+                            className="small"
+                            to={`/tasks/${encodeURIComponent(item.task_id)}`}
+                            aria-label={`Task page of ${item.task_name} ${item.task_id}`}
+                          >
+                            open
+                          </Link>
                         </td>
                         <td>
                           <span className={`pill status--${item.status}`}>{item.status}</span>

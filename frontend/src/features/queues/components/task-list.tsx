@@ -36,7 +36,8 @@ export function TaskList({ status, title, canOperate }: { status: Status; title:
               <div>
                 <code className="task-list__name">{item.task_name}</code>{" "}
                 <span className="muted small">
-                  {item.task_id.slice(0, 8)} · {formatDateTime(item.created_at)}
+                  <Link to={`/tasks/${encodeURIComponent(item.task_id)}`}>{item.task_id.slice(0, 8)}</Link> ·{" "}
+                  {formatDateTime(item.created_at)}
                   {item.error_message ? ` · ${item.error_message}` : ""}
                 </span>
               </div>
