@@ -146,7 +146,9 @@ export interface paths {
         };
         /**
          * Get History
-         * @description Newest first. A page past the last one is a 400, not an empty page.
+         * @description Newest first unless `sort` says otherwise. A page past the last one is a 400, not an
+         *     empty page. A search, or a queue or worker filter, counts its matches up to
+         *     10,000 (beyond, `total_is_estimate` is true and pages stop there).
          */
         get: operations["get_history_api_v1_monitoring_history_get"];
         put?: never;
@@ -611,12 +613,18 @@ export interface components {
             total_count: number;
             /**
              * Total Is Estimate
-             * @description True when total_count is an estimate because exact counting would be slow; the hourly counts keep it exact today, so it is false
+             * @description True when total_count is a lower bound: a search (q, queue, worker) counts its matches up to 10,000; without one the hourly counts keep it exact
              */
             total_is_estimate: boolean;
             /** Total Pages */
             total_pages: number;
         };
+        /**
+         * HistorySort
+         * @description `created`, `started` or `duration`; a leading `-` for the largest first.
+         * @enum {string}
+         */
+        HistorySort: "-created" | "created" | "-started" | "started" | "-duration" | "duration";
         /** Liveness */
         Liveness: {
             /**
@@ -1556,6 +1564,13 @@ export interface operations {
                 end_date?: string | null;
                 page?: number;
                 page_size?: number;
+                /** @description Search: a task id starting with it, or a task name, params or error message containing it (params and errors from 3 characters; case-insensitive) */
+                q?: string | null;
+                queue?: string | null;
+                /** @description hostname:pid */
+                worker?: string | null;
+                /** @description created, started or duration; a leading - for the largest first */
+                sort?: components["schemas"]["HistorySort"];
             };
             header?: never;
             path?: never;

@@ -46,8 +46,8 @@ class HistoryResponse(BaseModel):
     page_size: int
     total_pages: int
     total_is_estimate: bool = Field(
-        description="True when total_count is an estimate because exact counting would be "
-        "slow; the hourly counts keep it exact today, so it is false"
+        description="True when total_count is a lower bound: a search (q, queue, worker) "
+        "counts its matches up to 10,000; without one the hourly counts keep it exact"
     )
     items: list[TaskLogItem]
 

@@ -7,6 +7,7 @@ import { formatCount, formatCountOf, formatDateTime, formatDuration } from "@/li
 import { throttle } from "@/lib/throttle";
 import { useHistory, type TaskLogItem } from "../api/get-history";
 import { readFilters, writeFilters, type HistoryFilters } from "../history-filters";
+import { pageNumbers } from "../pages";
 import { ExecutionDetails } from "./execution-details";
 import { HistoryFilterBar } from "./history-filter-bar";
 
@@ -202,6 +203,29 @@ export function HistoryTable() {
             <span className="muted small" aria-live="polite">
               Page {filters.page} of {formatCount(totalPages)}
             </span>
+            {totalPages > 1 && (
+              <span className="pager__numbers">
+                {pageNumbers(filters.page, totalPages).map((p, i) =>
+                  p === null ? (
+                    <span key={`gap-${i}`} className="muted" aria-hidden="true">
+                      …
+                    </span>
+                  ) : (
+                    <button
+                      key={p}
+                      type="button"
+                      className="button button--small"
+                      aria-label={`Page ${p}`}
+                      aria-current={p === filters.page ? "page" : undefined}
+                      disabled={p === filters.page}
+                      onClick={() => go({ page: p })}
+                    >
+                      {formatCount(p)}
+                    </button>
+                  ),
+                )}
+              </span>
+            )}
             <button
               type="button"
               className="button"
