@@ -3,7 +3,8 @@ import { Fragment, useCallback, useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
-import { formatCount, formatCountOf, formatDateTime, formatDuration } from "@/lib/format";
+import { RelativeTime } from "@/components/time";
+import { formatCount, formatCountOf, formatDuration } from "@/lib/format";
 import { throttle } from "@/lib/throttle";
 import { useHistory, type TaskLogItem } from "../api/get-history";
 import { readFilters, writeFilters, type HistoryFilters } from "../history-filters";
@@ -172,7 +173,9 @@ export function HistoryTable() {
                           <span className={`pill status--${item.status}`}>{item.status}</span>
                         </td>
                         <td>{item.attempt}</td>
-                        <td>{formatDateTime(item.started_at)}</td>
+                        <td>
+                          <RelativeTime iso={item.started_at} />
+                        </td>
                         <td>{formatDuration(item.duration_ms)}</td>
                         <td className="table__error" title={item.error_message ?? undefined}>
                           {item.error_message ?? ""}

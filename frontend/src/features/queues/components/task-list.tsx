@@ -2,7 +2,7 @@ import { Link } from "react-router";
 import { useHistory } from "@/features/history/api/get-history";
 import { readFilters, type Status } from "@/features/history/history-filters";
 import { TaskActionButton } from "@/features/tasks";
-import { formatDateTime } from "@/lib/format";
+import { RelativeTime } from "@/components/time";
 
 /**
  * The latest tasks in one status with the action that fits it: retry for failed ones,
@@ -37,7 +37,7 @@ export function TaskList({ status, title, canOperate }: { status: Status; title:
                 <code className="task-list__name">{item.task_name}</code>{" "}
                 <span className="muted small">
                   <Link to={`/tasks/${encodeURIComponent(item.task_id)}`}>{item.task_id.slice(0, 8)}</Link> ·{" "}
-                  {formatDateTime(item.created_at)}
+                  <RelativeTime iso={item.created_at} />
                   {item.error_message ? ` · ${item.error_message}` : ""}
                 </span>
               </div>
