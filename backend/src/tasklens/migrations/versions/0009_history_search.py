@@ -15,13 +15,15 @@ PostgreSQL only (SQLite, the embedded mode's small log, is read with LIKE and no
 A task name is searched through the counts (its few thousand names), then the existing
 task-name index. pg_trgm is a trusted extension (PostgreSQL 13+): a database owner may
 create it; it goes into TaskLens's schema unless the database already has it elsewhere.
+Downgrading drops it again when it is in TaskLens's schema (which `--downgrade base` then
+removes), and leaves one the database had elsewhere.
 The indexes are made on the partitioned log, so every day partition has them, new ones too.
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision: str = "0009"
 down_revision: str | None = "0007"
@@ -43,13 +45,7 @@ def upgrade() -> None:
     if bind.dialect.name != "postgresql":
         return
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    schema = bind.scalar(
-        sa.text(
-            "SELECT n.nspname FROM pg_extension e "
-            "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
-        )
-    )
-    ops = f'"{schema}".gin_trgm_ops'
+    ops = f'"{_trgm_schema()}".gin_trgm_ops'
     for name, definition in INDEXES.items():
         op.execute(
             f"CREATE INDEX IF NOT EXISTS {name} ON task_execution_logs "
@@ -57,8 +53,20 @@ def upgrade() -> None:
         )
 
 
+def _trgm_schema() -> str | None:
+    schema: str | None = op.get_bind().scalar(
+        sa.text(
+            "SELECT n.nspname FROM pg_extension e "
+            "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+        )
+    )
+    return schema
+
+
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for name in INDEXES:
         op.execute(f"DROP INDEX IF EXISTS {name}")
+    if _trgm_schema() == context.config.attributes["schema"]:
+        op.execute("DROP EXTENSION pg_trgm")
