@@ -1,7 +1,7 @@
 /**
  * Finding one task and its page, in headless Chromium against the real distributed stack:
- * from a live feed entry to the task page, which reloads by its address. Screenshots go to
- * frontend/test-results/.
+ * from a live feed entry to the task page, which reloads by its address; and a search of
+ * the history by the first characters of a task id. Screenshots go to frontend/test-results/.
  */
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
@@ -65,6 +65,35 @@ describe("task page", () => {
     await page.reload();
     await page.getByRole("heading", { level: 1, name: "demo.flaky" }).waitFor();
     expect(await page.title()).toBe("demo.flaky failed · TaskLens");
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it("finds a task in the history by the first characters of its id", async () => {
+    const id = await enqueue("demo.quick", { n: 4 });
+    const others = await Promise.all([1, 2, 3].map((n) => enqueue("demo.quick", { n })));
+    for (const task of [id, ...others]) {
+      await expect
+        .poll(async () => ((await stack.api(`/api/v1/tasks/${task}`)) as { status: string }).status, {
+          timeout: 30_000,
+        })
+        .toBe("success");
+    }
+    const { page, errors } = await signedIn("/monitoring");
+    const prefix = id.slice(0, 8);
+    await page.getByLabel("Search").fill(prefix);
+    await expect.poll(() => new URL(page.url()).searchParams.get("q")).toBe(prefix);
+    const rows = page.getByTestId("history-row");
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await page.getByTestId("history-total").textContent()).toBe("1 execution");
+    await screenshot(page, "history-search-by-id");
+
+    await rows
+      .first()
+      .getByRole("link", { name: `Task page of demo.quick ${id}` })
+      .click();
+    await page.getByTestId("task-status").filter({ hasText: "success" }).waitFor();
+    expect(JSON.parse((await page.getByTestId("task-result").textContent())!)).toEqual({ n: 4, square: 16 });
     expect(errors).toEqual([]);
     await page.close();
   });
