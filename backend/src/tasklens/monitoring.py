@@ -387,8 +387,10 @@ class HistorySort(enum.StrEnum):
             "started": col(Log.started_at),
             "duration": col(Log.duration_ms),
         }[self.value.lstrip("-")]
+        # Rows without the value (not started, unfinished) count as the largest, as
+        # PostgreSQL's indexes hold them: both directions are a read of one index.
         if self.value.startswith("-"):
-            return [column.desc().nulls_last(), col(Log.id).desc()]
+            return [column.desc().nulls_first(), col(Log.id).desc()]
         return [column.asc().nulls_last(), col(Log.id).asc()]
 
 
@@ -519,7 +521,18 @@ async def _searched(
     """A search, a filter the counts do not hold (queue, worker) or another order: matches
     are counted in the log up to MATCH_COUNT_CAP (then the total is an estimate, "at
     least"), and pages go no further than that; the indexes of migration 0009 find them."""
-    matching = where.apply(sa.select(sa.literal(1)).select_from(Log)).limit(MATCH_COUNT_CAP + 1)
+    if session.get_bind().dialect.name == "postgresql":
+        # Planned for this search's own values each time: after five runs PostgreSQL may keep
+        # a generic plan of the prepared statement, which cannot tell a rare `ILIKE '%x%'`
+        # (the trigram indexes) from a common one, and reads the whole log instead.
+        await session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    # In the page's order: when most rows match, the planner can read the order's index and
+    # stop at the cap instead of collecting every match first.
+    matching = (
+        where.apply(sa.select(sa.literal(1)).select_from(Log))
+        .order_by(*sort.order_by())
+        .limit(MATCH_COUNT_CAP + 1)
+    )
     counted = int(
         (
             await session.execute(sa.select(sa.func.count()).select_from(matching.subquery()))
