@@ -201,4 +201,25 @@ describe("links to the task page", () => {
     const link = await screen.findByRole("link", { name: "Task page of demo.flaky id/with?odd#chars" });
     expect(link).toHaveAttribute("href", "/tasks/id%2Fwith%3Fodd%23chars");
   });
+
+  it("an analysis report links to the task that made it", async () => {
+    setToken("t");
+    const view = {
+      kind: "github_user",
+      subject: "octo",
+      period: "1_year",
+      created_at: "2026-11-23T08:00:00Z",
+      cache_age_seconds: 60,
+      is_stale: false,
+      is_regenerating: false,
+      live_unavailable: false,
+      task_id: "made-it-1",
+      result: null,
+    };
+    stubFetch((url) =>
+      url.pathname.startsWith("/api/v1/analyses/github_user/") ? jsonResponse(view) : dashboardApi()(url),
+    );
+    renderApp("/analyses/github_user/octo");
+    expect(await screen.findByRole("link", { name: "Its task" })).toHaveAttribute("href", "/tasks/made-it-1");
+  });
 });
