@@ -53,6 +53,17 @@ def test_the_dashboard_still_answers_its_own_routes(api: Api) -> None:
         assert response.headers["content-type"].startswith("text/html"), path
 
 
+def test_a_task_page_link_reloads_as_the_dashboard(api: Api) -> None:
+    """`/tasks/<id>` is a shareable address: opened directly it is the SPA's shell, which
+    then routes to the task page, not a 404."""
+    shell = httpx.get(api.base_url + "/").text
+    for path in ("/tasks/0123456789abcdef0123456789abcdef", "/tasks/a-b_c.d?token=abc"):
+        response = httpx.get(api.base_url + path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert response.text == shell, path
+
+
 def test_an_unknown_query_parameter_is_named(client: httpx.Client) -> None:
     error = _error(client.get("/api/v1/monitoring/history", params={"pagesize": 10}), 400)
     assert "'pagesize'" in error and "page_size" in error

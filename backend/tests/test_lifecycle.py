@@ -44,6 +44,10 @@ async def test_a_task_is_seen_pending_running_then_success(api: Api) -> None:
     [attempt] = task["attempts"]
     assert attempt["status"] == "success"
     assert ":" in attempt["worker"]  # host:pid
+    assert task["worker"] == attempt["worker"]
+    # What the task page's timeline is drawn from: enqueued, waited, ran, on which queue.
+    assert attempt["created_at"] <= attempt["started_at"] <= attempt["completed_at"]
+    assert attempt["queue"] == task["queue"] and task["queue"]
 
 
 async def test_a_failing_task_keeps_its_error_and_full_traceback(api: Api) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -364,12 +365,57 @@ async def _exact_p95_per_hour(
     }
 
 
+# The shortest text searched inside params and error messages: shorter ones have no
+# trigram for the index (migration 0009) to find them by, and would read the whole log.
+MIN_TEXT_SEARCH = 3
+# A search counts its matches up to this many; beyond, the total is "at least" this.
+MATCH_COUNT_CAP = 10_000
+
+
+def like_escaped(text: str) -> str:
+    """`text` for a LIKE pattern with `\\` as the escape: its own % and _ match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class HistorySort(enum.StrEnum):
+    """`created`, `started` or `duration`; a leading `-` for the largest first."""
+
+    CREATED_DESC = "-created"
+    CREATED = "created"
+    STARTED_DESC = "-started"
+    STARTED = "started"
+    DURATION_DESC = "-duration"
+    DURATION = "duration"
+
+    def order_by(self) -> list[sa.UnaryExpression[Any]]:
+        column = {
+            "created": col(Log.created_at),
+            "started": col(Log.started_at),
+            "duration": col(Log.duration_ms),
+        }[self.value.lstrip("-")]
+        # Rows without the value (not started, unfinished) count as the largest, as
+        # PostgreSQL's indexes hold them: both directions are a read of one index.
+        if self.value.startswith("-"):
+            return [column.desc().nulls_first(), col(Log.id).desc()]
+        return [column.asc().nulls_last(), col(Log.id).asc()]
+
+
 @dataclass(slots=True)
 class HistoryFilter:
     task_name: str | None = None
     status: TaskStatus | None = None
     start_date: datetime | None = None
     end_date: datetime | None = None
+    queue: str | None = None
+    worker: str | None = None
+    q: str | None = None
+    # Task names that contain `q`, resolved from the counts (`resolve_search`).
+    q_task_names: list[str] | None = None
+
+    @property
+    def needs_log_scan(self) -> bool:
+        """Whether the hourly counts cannot answer how many rows match."""
+        return bool(self.queue or self.worker or self.q)
 
     def apply(self, query: SelectT) -> SelectT:
         if self.task_name:
@@ -380,7 +426,40 @@ class HistoryFilter:
             query = query.where(col(Log.created_at) >= self.start_date)
         if self.end_date:
             query = query.where(col(Log.created_at) <= self.end_date)
+        if self.queue:
+            query = query.where(col(Log.queue) == self.queue)
+        if self.worker:
+            query = query.where(col(Log.worker) == self.worker)
+        if self.q:
+            query = query.where(sa.or_(*self._search_terms(self.q)))
         return query
+
+    def _search_terms(self, q: str) -> list[sa.ColumnElement[bool]]:
+        """A task id starting with `q`, a task name containing it, params or error text
+        containing it (from MIN_TEXT_SEARCH characters), case-insensitively for text."""
+        pattern = like_escaped(q)
+        terms: list[sa.ColumnElement[bool]] = [col(Log.task_id).like(f"{pattern}%", escape="\\")]
+        if self.q_task_names:
+            terms.append(col(Log.task_name).in_(self.q_task_names))
+        if len(q) >= MIN_TEXT_SEARCH:  # the very expressions migration 0009 indexes
+            contains = f"%{pattern}%"
+            terms.append(sa.cast(col(Log.params), sa.Text).ilike(contains, escape="\\"))
+            terms.append(col(Log.error_message).ilike(contains, escape="\\"))
+        return terms
+
+
+async def resolve_search(session: AsyncSession, where: HistoryFilter) -> HistoryFilter:
+    """The task names containing `q`, read from the small counts table, so the search
+    finds a name's rows through the task-name index instead of matching text in every row."""
+    if where.q:
+        pattern = f"%{like_escaped(where.q)}%"
+        query = (
+            select(col(Count.task_name))
+            .where(col(Count.task_name).ilike(pattern, escape="\\"))
+            .distinct()
+        )
+        where.q_task_names = list((await session.exec(query)).all())
+    return where
 
 
 @dataclass(slots=True)
@@ -430,6 +509,58 @@ async def _rows_per_hour(session: AsyncSession, where: HistoryFilter) -> list[tu
 
 
 async def history(
+    session: AsyncSession,
+    where: HistoryFilter,
+    page: int,
+    page_size: int,
+    sort: HistorySort = HistorySort.CREATED_DESC,
+) -> HistoryPage:
+    """Newest first (the counts' fast path below), or by `sort`, or searched (`_searched`)."""
+    if where.needs_log_scan or sort is not HistorySort.CREATED_DESC:
+        return await _searched(session, await resolve_search(session, where), page, page_size, sort)
+    return await _newest_first(session, where, page, page_size)
+
+
+async def _searched(
+    session: AsyncSession, where: HistoryFilter, page: int, page_size: int, sort: HistorySort
+) -> HistoryPage:
+    """A search, a filter the counts do not hold (queue, worker) or another order: matches
+    are counted in the log up to MATCH_COUNT_CAP (then the total is an estimate, "at
+    least"), and pages go no further than that; the indexes of migration 0009 find them."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Planned for this search's own values each time: after five runs PostgreSQL may keep
+        # a generic plan of the prepared statement, which cannot tell a rare `ILIKE '%x%'`
+        # (the trigram indexes) from a common one, and reads the whole log instead.
+        await session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    # In the page's order: when most rows match, the planner can read the order's index and
+    # stop at the cap instead of collecting every match first.
+    matching = (
+        where.apply(sa.select(sa.literal(1)).select_from(Log))
+        .order_by(*sort.order_by())
+        .limit(MATCH_COUNT_CAP + 1)
+    )
+    counted = int(
+        (
+            await session.execute(sa.select(sa.func.count()).select_from(matching.subquery()))
+        ).scalar_one()
+    )
+    capped = counted > MATCH_COUNT_CAP
+    total = min(counted, MATCH_COUNT_CAP)
+    last_page = max(1, math.ceil(total / page_size))
+    if page > last_page:
+        more = f"; only the first {MATCH_COUNT_CAP} matches are paged" if capped else ""
+        raise PageOutOfRange(f"page {page} is past the last page ({last_page}){more}")
+    query = (
+        where.apply(sa.select(Log))
+        .order_by(*sort.order_by())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    items = list((await session.execute(query)).scalars().all())
+    return HistoryPage(total, page, page_size, items, total_is_estimate=capped)
+
+
+async def _newest_first(
     session: AsyncSession, where: HistoryFilter, page: int, page_size: int
 ) -> HistoryPage:
     """Newest first. The hours holding the page's first and last rows are found in the

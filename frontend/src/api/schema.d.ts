@@ -148,7 +148,9 @@ export interface paths {
         };
         /**
          * Get History
-         * @description Newest first. A page past the last one is a 400, not an empty page.
+         * @description Newest first unless `sort` says otherwise. A page past the last one is a 400, not an
+         *     empty page. A search, or a queue or worker filter, counts its matches up to
+         *     10,000 (beyond, `total_is_estimate` is true and pages stop there).
          */
         get: operations["get_history_api_v1_monitoring_history_get"];
         put?: never;
@@ -513,18 +515,31 @@ export interface components {
              */
             task_id: string | null;
         };
-        /** AttemptItem */
+        /**
+         * AttemptItem
+         * @description One run of the task: enqueued at created_at, waited until started_at, ran for
+         *     duration_ms; the gap from one attempt's completed_at to the next's created_at is the
+         *     retry delay (the task page draws them as a timeline).
+         */
         AttemptItem: {
             /** Attempt */
             attempt: number;
             /** Completed At */
             completed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             * @description When this attempt was enqueued
+             */
+            created_at: string;
             /** Duration Ms */
             duration_ms: number | null;
             /** Error Message */
             error_message: string | null;
             /** Error Traceback */
             error_traceback: string | null;
+            /** Queue */
+            queue: string | null;
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["TaskStatus"];
@@ -615,12 +630,18 @@ export interface components {
             total_count: number;
             /**
              * Total Is Estimate
-             * @description True when total_count is an estimate because exact counting would be slow; the hourly counts keep it exact today, so it is false
+             * @description True when total_count is a lower bound: a search (q, queue, worker) counts its matches up to 10,000; without one the hourly counts keep it exact
              */
             total_is_estimate: boolean;
             /** Total Pages */
             total_pages: number;
         };
+        /**
+         * HistorySort
+         * @description `created`, `started` or `duration`; a leading `-` for the largest first.
+         * @enum {string}
+         */
+        HistorySort: "-created" | "created" | "-started" | "started" | "-duration" | "duration";
         /**
          * LiveAuth
          * @description The client's first message: its token (never in the URL, so no access log holds it)
@@ -1001,6 +1022,11 @@ export interface components {
             task_id: string;
             /** Task Name */
             task_name: string;
+            /**
+             * Worker
+             * @description The latest attempt's worker (hostname:pid)
+             */
+            worker: string | null;
         };
         /** TaskLogItem */
         TaskLogItem: {
@@ -1759,6 +1785,13 @@ export interface operations {
                 end_date?: string | null;
                 page?: number;
                 page_size?: number;
+                /** @description Search: a task id starting with it, or a task name, params or error message containing it (params and errors from 3 characters; case-insensitive) */
+                q?: string | null;
+                queue?: string | null;
+                /** @description hostname:pid */
+                worker?: string | null;
+                /** @description created, started or duration; a leading - for the largest first */
+                sort?: components["schemas"]["HistorySort"];
             };
             header?: never;
             path?: never;

@@ -3,11 +3,15 @@ import { NavLink, Outlet } from "react-router";
 import { useMe } from "@/features/auth";
 import { clearToken } from "@/lib/token-store";
 import { ConnectionStatus } from "@/features/live";
+import { useTimeZone } from "@/lib/time-zone";
+import { TimeZoneSwitch } from "./time-zone-switch";
 
 /** Header + navigation around the signed-in pages. */
 export function AppLayout() {
   const me = useMe();
   const queryClient = useQueryClient();
+  // Keyed by the zone: switching it redraws every time on the page at once.
+  const zone = useTimeZone();
 
   function signOut() {
     clearToken();
@@ -27,6 +31,7 @@ export function AppLayout() {
         </nav>
         <div className="topbar__user">
           <ConnectionStatus />
+          <TimeZoneSwitch />
           {me.data && (
             <span className="muted small" title={`Role: ${me.data.role}`}>
               {me.data.name} <span className="badge">{me.data.role}</span>
@@ -37,7 +42,7 @@ export function AppLayout() {
           </button>
         </div>
       </header>
-      <Outlet />
+      <Outlet key={zone} />
     </div>
   );
 }

@@ -1,3 +1,5 @@
+import { timeZone, type TimeZoneChoice } from "./time-zone";
+
 const EMPTY = "—";
 
 /** 850 → "850 ms", 1234 → "1.23 s", 125000 → "2m 5s"; null → "—". */
@@ -44,14 +46,49 @@ export function formatAge(seconds: number): string {
   return `${n} second${n === 1 ? "" : "s"}`;
 }
 
-/** HH:MM:SS in the browser's time zone. */
-export function formatClock(iso: string): string {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleTimeString("en-GB", { hour12: false });
+function parts(date: Date, zone: TimeZoneChoice) {
+  const utc = zone === "utc";
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return {
+    date: `${utc ? date.getUTCFullYear() : date.getFullYear()}-${pad((utc ? date.getUTCMonth() : date.getMonth()) + 1)}-${pad(utc ? date.getUTCDate() : date.getDate())}`,
+    clock: `${pad(utc ? date.getUTCHours() : date.getHours())}:${pad(utc ? date.getUTCMinutes() : date.getMinutes())}:${pad(utc ? date.getUTCSeconds() : date.getSeconds())}`,
+    suffix: utc ? " UTC" : "",
+  };
 }
 
-export function formatDateTime(iso: string | null): string {
+/** HH:MM:SS in the chosen time zone (`lib/time-zone`). */
+export function formatClock(iso: string, zone: TimeZoneChoice = timeZone()): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : parts(date, zone).clock;
+}
+
+/**
+ * The one date format of the dashboard: "2026-11-30 14:05:09", in the chosen time zone,
+ * with " UTC" after it when that is UTC.
+ */
+export function formatDateTime(iso: string | null, zone: TimeZoneChoice = timeZone()): string {
   if (iso === null) return EMPTY;
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString("en-GB", { hour12: false });
+  if (Number.isNaN(date.getTime())) return iso;
+  const p = parts(date, zone);
+  return `${p.date} ${p.clock}${p.suffix}`;
+}
+
+/** How long ago, in words: "just now", "5 min ago", "3 h ago", "2 days ago" ("in …" ahead). */
+export function formatRelative(iso: string, now: number = Date.now()): string {
+  const then = new Date(iso).getTime();
+  if (Number.isNaN(then)) return iso;
+  const seconds = Math.round((now - then) / 1000);
+  const ahead = seconds < 0;
+  const s = Math.abs(seconds);
+  if (s < 10) return "just now";
+  const amount =
+    s < 60
+      ? `${s} s`
+      : s < 3_600
+        ? `${Math.floor(s / 60)} min`
+        : s < 86_400
+          ? `${Math.floor(s / 3_600)} h`
+          : `${Math.floor(s / 86_400)} day${Math.floor(s / 86_400) === 1 ? "" : "s"}`;
+  return ahead ? `in ${amount}` : `${amount} ago`;
 }

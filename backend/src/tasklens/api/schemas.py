@@ -46,8 +46,8 @@ class HistoryResponse(BaseModel):
     page_size: int
     total_pages: int
     total_is_estimate: bool = Field(
-        description="True when total_count is an estimate because exact counting would be "
-        "slow; the hourly counts keep it exact today, so it is false"
+        description="True when total_count is a lower bound: a search (q, queue, worker) "
+        "counts its matches up to 10,000; without one the hourly counts keep it exact"
     )
     items: list[TaskLogItem]
 
@@ -74,11 +74,17 @@ class TimeseriesResponse(BaseModel):
 
 
 class AttemptItem(BaseModel):
+    """One run of the task: enqueued at created_at, waited until started_at, ran for
+    duration_ms; the gap from one attempt's completed_at to the next's created_at is the
+    retry delay (the task page draws them as a timeline)."""
+
     model_config = ConfigDict(from_attributes=True)
 
     attempt: int
     status: TaskStatus
+    queue: str | None
     worker: str | None
+    created_at: datetime = Field(description="When this attempt was enqueued")
     started_at: datetime | None
     completed_at: datetime | None
     duration_ms: float | None
@@ -91,6 +97,7 @@ class TaskDetail(BaseModel):
     task_name: str
     status: TaskStatus
     queue: str | None
+    worker: str | None = Field(description="The latest attempt's worker (hostname:pid)")
     progress: float | None
     progress_message: str | None
     params: Any | None

@@ -6,6 +6,19 @@
 export const STATUSES = ["pending", "running", "success", "failed", "cancelled"] as const;
 export type Status = (typeof STATUSES)[number];
 export const PAGE_SIZES = [25, 50, 100] as const;
+/** The API's orders; a leading "-" is the largest (newest, longest) first. */
+export const SORTS = {
+  "-created": "Newest first",
+  created: "Oldest first",
+  "-started": "Started, latest first",
+  started: "Started, earliest first",
+  "-duration": "Longest first",
+  duration: "Shortest first",
+} as const;
+export type Sort = keyof typeof SORTS;
+export const DEFAULT_SORT: Sort = "-created";
+/** The API refuses longer searches. */
+export const MAX_SEARCH = 200;
 
 export type HistoryFilters = {
   taskName: string | null;
@@ -13,6 +26,11 @@ export type HistoryFilters = {
   /** datetime-local values (browser time zone), as typed in the inputs. */
   from: string | null;
   to: string | null;
+  /** Task id prefix, or text in a task name, params or error message. */
+  q: string | null;
+  queue: string | null;
+  worker: string | null;
+  sort: Sort;
   page: number;
   pageSize: number;
 };
@@ -29,11 +47,17 @@ export function readFilters(params: URLSearchParams): HistoryFilters {
   const from = params.get("from");
   const to = params.get("to");
   const pageSize = positiveInt(params.get("page_size"), 25);
+  const sort = params.get("sort");
+  const text = (key: string) => params.get(key)?.trim().slice(0, MAX_SEARCH) || null;
   return {
     taskName: params.get("task_name") || null,
     status: STATUSES.includes(status as Status) ? (status as Status) : null,
     from: from && DATETIME_LOCAL.test(from) ? from : null,
     to: to && DATETIME_LOCAL.test(to) ? to : null,
+    q: text("q"),
+    queue: text("queue"),
+    worker: text("worker"),
+    sort: sort !== null && sort in SORTS ? (sort as Sort) : DEFAULT_SORT,
     page: positiveInt(params.get("page"), 1),
     pageSize: (PAGE_SIZES as readonly number[]).includes(pageSize) ? pageSize : 25,
   };
@@ -50,6 +74,10 @@ export function writeFilters(params: URLSearchParams, filters: HistoryFilters): 
   set("status", filters.status);
   set("from", filters.from);
   set("to", filters.to);
+  set("q", filters.q);
+  set("queue", filters.queue);
+  set("worker", filters.worker);
+  set("sort", filters.sort, DEFAULT_SORT);
   set("page", String(filters.page), "1");
   set("page_size", String(filters.pageSize), "25");
   return next;

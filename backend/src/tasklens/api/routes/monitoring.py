@@ -103,14 +103,39 @@ async def get_history(
     end_date: Annotated[IsoDateTime | None, Query(description="ISO-8601; UTC if naive")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Search: a task id starting with it, or a task name, params or error "
+            f"message containing it (params and errors from {monitoring.MIN_TEXT_SEARCH} "
+            "characters; case-insensitive)",
+        ),
+    ] = None,
+    queue: Annotated[str | None, Query(max_length=255)] = None,
+    worker: Annotated[str | None, Query(max_length=255, description="hostname:pid")] = None,
+    sort: Annotated[
+        monitoring.HistorySort,
+        Query(description="created, started or duration; a leading - for the largest first"),
+    ] = monitoring.HistorySort.CREATED_DESC,
 ) -> HistoryResponse:
-    """Newest first. A page past the last one is a 400, not an empty page."""
+    """Newest first unless `sort` says otherwise. A page past the last one is a 400, not an
+    empty page. A search, or a queue or worker filter, counts its matches up to
+    10,000 (beyond, `total_is_estimate` is true and pages stop there)."""
     start, end = _utc(start_date, "start_date"), _utc(end_date, "end_date")
     if start and end and start > end:
         raise ApiError(400, "invalid start_date: it is after end_date")
-    where = monitoring.HistoryFilter(task_name or None, status, _clamp(start), _clamp(end))
+    where = monitoring.HistoryFilter(
+        task_name or None,
+        status,
+        _clamp(start),
+        _clamp(end),
+        queue=queue or None,
+        worker=worker or None,
+        q=(q or "").strip() or None,
+    )
     try:
-        result = await monitoring.history(session, where, page, page_size)
+        result = await monitoring.history(session, where, page, page_size, sort)
     except monitoring.PageOutOfRange as exc:
         raise ApiError(400, f"invalid page: {exc}") from None
     return HistoryResponse(

@@ -26,6 +26,7 @@ async def get_task(
         task_name=last.task_name,
         status=last.status,
         queue=last.queue,
+        worker=last.worker,
         progress=last.progress,
         progress_message=last.progress_message,
         params=last.params if last.params is not None else first.params,

@@ -95,10 +95,7 @@ describe("an analysis run on its page", () => {
       "/api/v1/tasks/t-1/retry",
     ]);
     expect(screen.getByRole("button", { name: "Cancel" })).toBeInTheDocument();
-    expect(screen.getByRole("link", { name: "Task history" })).toHaveAttribute(
-      "href",
-      "/monitoring?task_name=analysis.repository",
-    );
+    expect(screen.getByRole("link", { name: "Task details" })).toHaveAttribute("href", "/tasks/t-2");
   }, 10_000);
 
   it("a failed attempt with retries to come says so, not 'failed'", async () => {

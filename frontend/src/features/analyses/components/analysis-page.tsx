@@ -122,6 +122,11 @@ export function AnalysisPage() {
       <div className="page__header">
         <h1 className="break-anywhere">{subject}</h1>
         <span className="muted">{PERIODS.find((p) => p.value === (data?.period ?? period))?.label}</span>
+        {data?.task_id && (
+          <Link className="small" to={`/tasks/${encodeURIComponent(data.task_id)}`}>
+            Its task
+          </Link>
+        )}
       </div>
       {answered !== null && data && (
         <p className="card notice" role="status" data-testid="answered-from">

@@ -89,8 +89,8 @@ export function TaskProgress({
   }, [finished, attempt, queryClient]);
 
   const details = (
-    <Link className="small" to={`/monitoring?task_name=${encodeURIComponent(taskName)}`} title={`Task ${taskId}`}>
-      Task history
+    <Link className="small" to={`/tasks/${encodeURIComponent(taskId)}`} title={`Task ${taskId} (${taskName})`}>
+      Task details
     </Link>
   );
 

@@ -12,6 +12,10 @@ export function historyQuery(filters: HistoryFilters) {
     status: filters.status ?? undefined,
     start_date: toInstant(filters.from),
     end_date: toInstant(filters.to),
+    q: filters.q ?? undefined,
+    queue: filters.queue ?? undefined,
+    worker: filters.worker ?? undefined,
+    sort: filters.sort,
     page: filters.page,
     page_size: filters.pageSize,
   };

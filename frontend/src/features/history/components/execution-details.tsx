@@ -1,5 +1,6 @@
+import { Link } from "react-router";
 import type { TaskLogItem } from "../api/get-history";
-import { CopyButton } from "./copy-button";
+import { CopyButton } from "@/components/copy-button";
 
 function pretty(value: unknown): string {
   return value === undefined ? "null" : JSON.stringify(value, null, 2);
@@ -13,7 +14,9 @@ export function ExecutionDetails({ item }: { item: TaskLogItem }) {
         <div>
           <dt>Task id</dt>
           <dd>
-            <code>{item.task_id}</code>
+            <Link to={`/tasks/${encodeURIComponent(item.task_id)}`}>
+              <code>{item.task_id}</code>
+            </Link>
           </dd>
         </div>
         <div>

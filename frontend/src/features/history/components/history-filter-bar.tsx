@@ -1,8 +1,9 @@
 import { Field } from "@/components/field";
 import { useTaskNames } from "../api/get-task-names";
-import { PAGE_SIZES, STATUSES, type HistoryFilters, type Status } from "../history-filters";
+import { PAGE_SIZES, SORTS, STATUSES, type HistoryFilters, type Sort, type Status } from "../history-filters";
+import { TextFilter } from "./text-filter";
 
-/** Task name, status and date range; every change goes back to page 1. */
+/** Search, task name, status, queue, worker, date range and order; every change goes back to page 1. */
 export function HistoryFilterBar({
   filters,
   onChange,
@@ -16,6 +17,13 @@ export function HistoryFilterBar({
 
   return (
     <form className="filters" role="search" aria-label="History filters" onSubmit={(e) => e.preventDefault()}>
+      <TextFilter
+        label="Search"
+        className="field field--grow"
+        placeholder="Task id prefix, or text in a name, params or error"
+        value={filters.q}
+        onCommit={(q) => update({ q })}
+      />
       <Field label="Task name">
         {(id) => (
           <select id={id} value={filters.taskName ?? ""} onChange={(e) => update({ taskName: e.target.value || null })}>
@@ -47,6 +55,13 @@ export function HistoryFilterBar({
           </select>
         )}
       </Field>
+      <TextFilter label="Queue" value={filters.queue} onCommit={(queue) => update({ queue })} />
+      <TextFilter
+        label="Worker"
+        placeholder="host:pid"
+        value={filters.worker}
+        onCommit={(worker) => update({ worker })}
+      />
       <Field label="From">
         {(id) => (
           <input
@@ -67,6 +82,17 @@ export function HistoryFilterBar({
             aria-invalid={rangeInvalid}
             onChange={(e) => update({ to: e.target.value || null })}
           />
+        )}
+      </Field>
+      <Field label="Order">
+        {(id) => (
+          <select id={id} value={filters.sort} onChange={(e) => update({ sort: e.target.value as Sort })}>
+            {Object.entries(SORTS).map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            ))}
+          </select>
         )}
       </Field>
       <Field label="Rows">

@@ -1,14 +1,16 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { Fragment, useCallback, useMemo, useState } from "react";
-import { useSearchParams } from "react-router";
+import { Link, useSearchParams } from "react-router";
+import { RelativeTime } from "@/components/time";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
-import { formatCount, formatCountOf, formatDateTime, formatDuration } from "@/lib/format";
+import { formatCount, formatCountOf, formatDuration } from "@/lib/format";
 import { supersedes } from "@/lib/task-status";
 import { throttle } from "@/lib/throttle";
 import { useHistory, type TaskLogItem } from "../api/get-history";
 import { historyKeys } from "../api/keys";
 import { readFilters, writeFilters, type HistoryFilters } from "../history-filters";
+import { pageNumbers } from "../pages";
 import { ExecutionDetails } from "./execution-details";
 import { HistoryFilterBar } from "./history-filter-bar";
 
@@ -160,13 +162,22 @@ export function HistoryTable() {
                             onClick={() => toggle(item.id)}
                           >
                             <span aria-hidden="true">{open ? "▾" : "▸"}</span> {item.task_name}
-                          </button>
+                          </button>{" "}
+                          <Link
+                            className="small"
+                            to={`/tasks/${encodeURIComponent(item.task_id)}`}
+                            aria-label={`Task page of ${item.task_name} ${item.task_id}`}
+                          >
+                            open
+                          </Link>
                         </td>
                         <td>
                           <span className={`pill status--${item.status}`}>{item.status}</span>
                         </td>
                         <td>{item.attempt}</td>
-                        <td>{formatDateTime(item.started_at)}</td>
+                        <td>
+                          <RelativeTime iso={item.started_at} />
+                        </td>
                         <td>{formatDuration(item.duration_ms)}</td>
                         <td className="table__error" title={item.error_message ?? undefined}>
                           {item.error_message ?? ""}
@@ -197,6 +208,29 @@ export function HistoryTable() {
             <span className="muted small" aria-live="polite">
               Page {filters.page} of {formatCount(totalPages)}
             </span>
+            {totalPages > 1 && (
+              <span className="pager__numbers">
+                {pageNumbers(filters.page, totalPages).map((p, i) =>
+                  p === null ? (
+                    <span key={`gap-${i}`} className="muted" aria-hidden="true">
+                      …
+                    </span>
+                  ) : (
+                    <button
+                      key={p}
+                      type="button"
+                      className="button button--small"
+                      aria-label={`Page ${p}`}
+                      aria-current={p === filters.page ? "page" : undefined}
+                      disabled={p === filters.page}
+                      onClick={() => go({ page: p })}
+                    >
+                      {formatCount(p)}
+                    </button>
+                  ),
+                )}
+              </span>
+            )}
             <button
               type="button"
               className="button"

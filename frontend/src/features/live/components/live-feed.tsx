@@ -1,4 +1,5 @@
 import { memo } from "react";
+import { Link } from "react-router";
 import { formatClock, formatDuration } from "@/lib/format";
 import type { TaskEvent } from "../live-connection";
 import { useFeed } from "../live-provider";
@@ -12,7 +13,10 @@ const FeedItem = memo(function FeedItem({ event }: { event: TaskEvent }) {
   const duration = event.data.duration_ms;
   return (
     <li className={`feed__item status--${event.status}`} data-event-key={eventKey(event)}>
-      <span className="feed__name">{event.task_name}</span> <span className="feed__status">{event.status}</span>{" "}
+      <Link className="feed__name" to={`/tasks/${encodeURIComponent(event.data.task_id)}`}>
+        {event.task_name}
+      </Link>{" "}
+      <span className="feed__status">{event.status}</span>{" "}
       <span className="muted">at {formatClock(event.timestamp)}</span>
       {duration !== null && <span className="muted"> ({formatDuration(duration)})</span>}
       {event.data.attempt > 1 && <span className="muted"> · attempt {event.data.attempt}</span>}

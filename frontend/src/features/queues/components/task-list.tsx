@@ -2,7 +2,7 @@ import { Link } from "react-router";
 import { useQueryClient } from "@tanstack/react-query";
 import { historyKeys, readFilters, useHistory, type Status } from "@/features/history";
 import { TaskActionButton } from "@/features/tasks";
-import { formatDateTime } from "@/lib/format";
+import { RelativeTime } from "@/components/time";
 import { queuesKeys } from "../api/keys";
 
 /**
@@ -43,7 +43,8 @@ export function TaskList({ status, title, canOperate }: { status: Status; title:
               <div>
                 <code className="task-list__name">{item.task_name}</code>{" "}
                 <span className="muted small">
-                  {item.task_id.slice(0, 8)} · {formatDateTime(item.created_at)}
+                  <Link to={`/tasks/${encodeURIComponent(item.task_id)}`}>{item.task_id.slice(0, 8)}</Link> ·{" "}
+                  <RelativeTime iso={item.created_at} />
                   {item.error_message ? ` · ${item.error_message}` : ""}
                 </span>
               </div>

@@ -1,0 +1,100 @@
+/**
+ * Finding one task and its page, in headless Chromium against the real distributed stack:
+ * from a live feed entry to the task page, which reloads by its address; and a search of
+ * the history by the first characters of a task id. Screenshots go to frontend/test-results/.
+ */
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import { launchBrowser, newPage, screenshot } from "./browser";
+import { E2EStack } from "./stack";
+
+let stack: E2EStack;
+let browser: Browser;
+
+beforeAll(async () => {
+  [stack, browser] = await Promise.all([E2EStack.start(), launchBrowser()]);
+});
+
+afterAll(async () => {
+  await browser.close();
+  await stack.stop();
+});
+
+async function signedIn(path: string) {
+  const { page, errors } = await newPage(browser);
+  onTestFailed(async ({ task }) => {
+    if (!page.isClosed()) await screenshot(page, `FAILED ${task.name}`);
+  });
+  await page.goto(`${stack.info.url}${path}?token=${stack.info.operator}`);
+  return { page, errors };
+}
+
+async function enqueue(task: string, params: Record<string, unknown>): Promise<string> {
+  const body = (await stack.api("/api/v1/demo", { method: "POST", body: { task, count: 1, params } })) as {
+    task_ids: string[];
+  };
+  return body.task_ids[0];
+}
+
+describe("task page", () => {
+  it("opens from a feed entry, shows the failure, and reloads by its address", async () => {
+    const { page, errors } = await signedIn("/monitoring");
+    await page.getByTestId("connection-state").first().filter({ hasText: "live" }).waitFor();
+    const id = await enqueue("demo.flaky", { failure_rate: 1, record_id: 42 });
+
+    const entry = page.locator(`[data-event-key="${id}:1:failed"]`);
+    await entry.waitFor({ timeout: 30_000 });
+    await entry.getByRole("link", { name: "demo.flaky" }).click();
+    await expect.poll(() => new URL(page.url()).pathname).toBe(`/tasks/${id}`);
+
+    await page.getByRole("heading", { level: 1, name: "demo.flaky" }).waitFor();
+    await page.getByTestId("task-status").filter({ hasText: "failed" }).waitFor();
+    expect(await page.getByTestId("task-error").textContent()).toBe("DemoFailure: could not import record 42");
+    const steps = await page.getByTestId("timeline-step").allTextContents();
+    expect(steps[0]).toMatch(/^Enqueued/);
+    expect(steps).toContainEqual(expect.stringMatching(/^Waited in the queue \d/));
+    expect(steps.at(-1)).toMatch(/^Failed: DemoFailure: could not import record 42/);
+    expect(JSON.parse((await page.getByTestId("task-params").textContent())!)).toEqual({
+      failure_rate: 1,
+      record_id: 42,
+    });
+    expect(await page.getByTestId("traceback").textContent()).toContain("ValueError: invalid literal for int()");
+    await page.getByRole("button", { name: "Retry" }).waitFor();
+    await screenshot(page, "task-page");
+
+    await page.reload();
+    await page.getByRole("heading", { level: 1, name: "demo.flaky" }).waitFor();
+    expect(await page.title()).toBe("demo.flaky failed · TaskLens");
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it("finds a task in the history by the first characters of its id", async () => {
+    const id = await enqueue("demo.quick", { n: 4 });
+    const others = await Promise.all([1, 2, 3].map((n) => enqueue("demo.quick", { n })));
+    for (const task of [id, ...others]) {
+      await expect
+        .poll(async () => ((await stack.api(`/api/v1/tasks/${task}`)) as { status: string }).status, {
+          timeout: 30_000,
+        })
+        .toBe("success");
+    }
+    const { page, errors } = await signedIn("/monitoring");
+    const prefix = id.slice(0, 8);
+    await page.getByLabel("Search").fill(prefix);
+    await expect.poll(() => new URL(page.url()).searchParams.get("q")).toBe(prefix);
+    const rows = page.getByTestId("history-row");
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await page.getByTestId("history-total").textContent()).toBe("1 execution");
+    await screenshot(page, "history-search-by-id");
+
+    await rows
+      .first()
+      .getByRole("link", { name: `Task page of demo.quick ${id}` })
+      .click();
+    await page.getByTestId("task-status").filter({ hasText: "success" }).waitFor();
+    expect(JSON.parse((await page.getByTestId("task-result").textContent())!)).toEqual({ n: 4, square: 16 });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});

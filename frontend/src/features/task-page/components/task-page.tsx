@@ -1,0 +1,208 @@
+import { useEffect, useState } from "react";
+import { Link, useParams } from "react-router";
+import { useCanOperate } from "@/features/auth";
+import { CopyButton } from "@/components/copy-button";
+import { TaskActionButton, useTask, type TaskDetail } from "@/features/tasks";
+import { ApiError } from "@/lib/api-client";
+import { formatDateTime, formatDuration } from "@/lib/format";
+import { useDocumentTitle } from "@/lib/use-document-title";
+import { buildTimeline, type Attempt } from "../timeline";
+
+function pretty(value: unknown): string {
+  return value === undefined ? "null" : JSON.stringify(value, null, 2);
+}
+
+const UNFINISHED = new Set(["pending", "running"]);
+
+/** The current time, ticking each second while `live` (an unfinished task's waits grow). */
+function useNow(live: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!live) return;
+    const timer = setInterval(() => setNow(Date.now()), 1_000);
+    return () => clearInterval(timer);
+  }, [live]);
+  return now;
+}
+
+function Timeline({ attempts, now }: { attempts: Attempt[]; now: number }) {
+  const steps = buildTimeline(attempts, now);
+  return (
+    <ol className="timeline" aria-label="Timeline">
+      {steps.map((s) => (
+        <li key={s.key} className={`timeline__step timeline__step--${s.kind}`} data-testid="timeline-step">
+          <span className="timeline__label">{s.label}</span>
+          {s.durationMs !== null && <span className="timeline__duration"> {formatDuration(s.durationMs)}</span>}
+          {s.at !== null && (
+            <time className="muted small timeline__at" dateTime={s.at}>
+              {" "}
+              {formatDateTime(s.at)}
+            </time>
+          )}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+function CodeBlock({
+  title,
+  text,
+  testId,
+  error = false,
+}: {
+  title: string;
+  text: string;
+  testId: string;
+  error?: boolean;
+}) {
+  return (
+    <section>
+      <div className="details__heading">
+        <h3>{title}</h3>
+        <CopyButton text={text} label={`Copy ${title.toLowerCase()}`} />
+      </div>
+      <pre className={error ? "code code--error" : "code"} data-testid={testId}>
+        {text}
+      </pre>
+    </section>
+  );
+}
+
+function Overview({ task }: { task: TaskDetail }) {
+  const canOperate = useCanOperate();
+  const retryable = task.status === "failed" || task.status === "cancelled";
+  const action = retryable ? "retry" : UNFINISHED.has(task.status) ? "cancel" : null;
+  return (
+    <section className="card" aria-labelledby="task-overview">
+      <header className="card__header">
+        <h2 id="task-overview">
+          <span className={`pill status--${task.status}`} data-testid="task-status">
+            {task.status}
+          </span>
+        </h2>
+        {canOperate && action !== null && <TaskActionButton key={task.status} taskId={task.task_id} action={action} />}
+      </header>
+      <dl className="details__meta">
+        <div>
+          <dt>Task id</dt>
+          <dd>
+            <code className="break-anywhere">{task.task_id}</code> <CopyButton text={task.task_id} label="Copy id" />
+          </dd>
+        </div>
+        <div>
+          <dt>Queue</dt>
+          <dd>{task.queue ?? "—"}</dd>
+        </div>
+        <div>
+          <dt>Worker</dt>
+          <dd>{task.worker ?? "—"}</dd>
+        </div>
+        <div>
+          <dt>Enqueued</dt>
+          <dd>{formatDateTime(task.created_at)}</dd>
+        </div>
+        <div>
+          <dt>Finished</dt>
+          <dd>{formatDateTime(task.completed_at)}</dd>
+        </div>
+        <div>
+          <dt>Duration</dt>
+          <dd>{formatDuration(task.duration_ms)}</dd>
+        </div>
+        <div>
+          <dt>Attempts</dt>
+          <dd>{task.attempts.length}</dd>
+        </div>
+        {task.progress_message && UNFINISHED.has(task.status) && (
+          <div>
+            <dt>Progress</dt>
+            <dd>
+              {task.progress_message}
+              {task.progress !== null ? ` (${Math.round(task.progress * 100)}%)` : ""}
+            </dd>
+          </div>
+        )}
+      </dl>
+      {task.error_message && (
+        <p className="error-text" data-testid="task-error">
+          {task.error_message}
+        </p>
+      )}
+    </section>
+  );
+}
+
+/**
+ * `/tasks/:taskId`: one task, reloadable and shareable. Its attempts as a timeline, its
+ * params, result and tracebacks (each copyable), and Retry/Cancel for operators. Polled
+ * while the task is unfinished.
+ */
+export function TaskPage() {
+  const { taskId = "" } = useParams();
+  const task = useTask(taskId);
+  const data = task.data;
+  const now = useNow(data !== undefined && UNFINISHED.has(data.status));
+  useDocumentTitle(data ? `${data.task_name} ${data.status}` : "Task");
+
+  if (data === undefined) {
+    const missing = task.error instanceof ApiError && task.error.status === 404;
+    return (
+      <main className="page page--narrow">
+        <h1>Task</h1>
+        <p className="muted">
+          <code className="break-anywhere">{taskId}</code>
+        </p>
+        {task.error === null ? (
+          <p className="placeholder" role="status">
+            Loading task…
+          </p>
+        ) : (
+          <div className="placeholder placeholder--error" role="alert">
+            <p>{missing ? "No task has this id (or its log rows were removed by retention)." : task.error.message}</p>
+            {!missing && (
+              <button type="button" className="button" onClick={() => void task.refetch()}>
+                Retry
+              </button>
+            )}
+          </div>
+        )}
+        <p>
+          <Link to="/monitoring">Search the history</Link>
+        </p>
+      </main>
+    );
+  }
+
+  const failedAttempts = data.attempts.filter((a) => a.error_traceback);
+  return (
+    <main className="page">
+      <div className="page__header">
+        <h1>
+          <code>{data.task_name}</code>
+        </h1>
+        <Link className="small" to={`/monitoring?task_name=${encodeURIComponent(data.task_name)}`}>
+          all {data.task_name} in history
+        </Link>
+      </div>
+      <Overview task={data} />
+      <section className="card" aria-labelledby="task-timeline">
+        <h2 id="task-timeline">Timeline</h2>
+        <Timeline attempts={data.attempts} now={now} />
+      </section>
+      <section className="card details" aria-label="Inputs and outputs">
+        <CodeBlock title="Params" text={pretty(data.params)} testId="task-params" />
+        {data.result !== null && <CodeBlock title="Result" text={pretty(data.result)} testId="task-result" />}
+        {failedAttempts.map((a) => (
+          <CodeBlock
+            key={a.attempt}
+            title={failedAttempts.length > 1 || a.attempt > 1 ? `Traceback of attempt ${a.attempt}` : "Traceback"}
+            text={a.error_traceback ?? ""}
+            testId="traceback"
+            error
+          />
+        ))}
+      </section>
+    </main>
+  );
+}
