@@ -53,6 +53,7 @@ SYSTEM_FILES = frozenset(
         "test_fuzz_api.py",
         "test_gc_pauses.py",
         "test_history_metrics.py",
+        "test_history_search.py",
         "test_hostile.py",
         "test_library_boundary.py",
         "test_lifecycle.py",
