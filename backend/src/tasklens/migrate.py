@@ -33,7 +33,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from tasklens.tracking.database import SQLITE_PREFIX, create_engine, tasklens_schema
+from tasklens.tracking.database import OWN_NAMES, SQLITE_PREFIX, create_engine, tasklens_schema
 
 T = TypeVar("T")
 
@@ -142,6 +142,9 @@ def downgrade(database_url: str, revision: str, schema: str | None = None) -> No
     if _run_on(database_url, schema, sqlite_plain):
         command.downgrade(alembic_config(database_url, schema, sqlite_plain=True), revision)
     elif database_url.startswith("sqlite") and _below_prefix(revision):
+        # Refused before any step runs: the revisions above 0008 would otherwise be undone
+        # (SQLite's DDL is not rolled back here) before 0008 found a name taken.
+        refuse_taken_plain_names(_run_on(database_url, schema, plain_names_taken))
         # 0008's downgrade restores the plain names, under which the revisions below run.
         command.downgrade(alembic_config(database_url, schema), LAST_PLAIN_SQLITE_REVISION)
         command.downgrade(alembic_config(database_url, schema, sqlite_plain=True), revision)
@@ -151,6 +154,21 @@ def downgrade(database_url: str, revision: str, schema: str | None = None) -> No
         command.downgrade(config, revision)
     if to_base:
         _run_on(database_url, schema, lambda conn: _drop_own_corner(conn, schema))
+
+
+def plain_names_taken(conn: sa.Connection) -> list[str]:
+    """TaskLens's plain (pre-0008) names that the app's objects now hold in this SQLite
+    file, beside TaskLens's prefixed ones: a downgrade below 0008 cannot take them back."""
+    present = set(conn.scalars(sa.text("SELECT name FROM sqlite_master")).all())
+    return sorted(n for n in OWN_NAMES if n in present and SQLITE_PREFIX + n in present)
+
+
+def refuse_taken_plain_names(taken: list[str]) -> None:
+    if taken:
+        raise MigrationRefused(
+            f"cannot give TaskLens's tables their names before 0008: the database has "
+            f"{', '.join(taken)} of its own (a downgrade to base needs none of them)"
+        )
 
 
 def sqlite_plain(conn: sa.Connection) -> bool:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 from alembic import context, op
 
-from tasklens.migrate import MigrationRefused
+from tasklens.migrate import refuse_taken_plain_names
 from tasklens.tracking.database import OWN_NAMES, SQLITE_PREFIX
 from tasklens.tracking.models import TASKLENS_TABLES
 
@@ -49,12 +49,9 @@ def _objects(bind: sa.Connection) -> dict[str, tuple[str, str | None]]:
 def _rename(old: Callable[[str], str], new: Callable[[str], str]) -> None:
     bind = op.get_bind()
     present = _objects(bind)
-    taken = sorted(new(n) for n in OWN_NAMES if old(n) in present and new(n) in present)
-    if taken:
-        raise MigrationRefused(
-            f"cannot give TaskLens's tables their names before 0008: the database has "
-            f"{', '.join(taken)} of its own (a downgrade to base needs none of them)"
-        )
+    refuse_taken_plain_names(
+        sorted(new(n) for n in OWN_NAMES if old(n) in present and new(n) in present)
+    )
     # SQLite's ALTER TABLE RENAME rewrites the triggers on the table, but turns their
     # upserts' `excluded.x` into `"<table>".x` (SQLite 3.40): the triggers and indexes are
     # dropped first and made again from their own SQL, TaskLens's names mapped.
