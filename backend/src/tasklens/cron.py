@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import calendar
 import re
+from datetime import UTC, datetime, timedelta
+
+import pycron
 
 _FIELDS = (
     ("minute", 0, 59),
@@ -72,3 +75,30 @@ def check_cron(expression: str) -> str:
             if step is not None and end is None:
                 raise CronError(f"{field}: a step needs * or a range before it")
     return expression
+
+
+_SEARCH_DAYS = 366 * 8 + 2  # `0 0 29 2 *` can be eight years away (no leap day in 2100)
+
+
+def next_fire(expression: str, after: datetime) -> datetime | None:
+    """The first minute after `after` (UTC) at which taskiq's scheduler sends `expression`,
+    found with the matcher it uses (pycron): day by day, then hour by hour, then by minute,
+    so a yearly cron costs a few thousand checks. None if it never fires (`0 0 31 2 *`)."""
+    _minute, hour, dom, month, dow = expression.split(" ")
+    start = after.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    day = start.replace(hour=0, minute=0)
+    for offset in range(_SEARCH_DAYS):
+        midnight = day + timedelta(days=offset)
+        if not pycron.is_now(f"* * {dom} {month} {dow}", midnight):
+            continue
+        for h in range(24):
+            at_hour = midnight.replace(hour=h)
+            if at_hour + timedelta(minutes=59) < start:
+                continue
+            if not pycron.is_now(f"* {hour} {dom} {month} {dow}", at_hour):
+                continue
+            for m in range(60):
+                moment = at_hour.replace(minute=m)
+                if moment >= start and pycron.is_now(expression, moment):
+                    return moment
+    return None

@@ -79,8 +79,9 @@ class _Tally:
 
 
 async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]:
-    """Counts come from the hourly counts table for whole hours and from the log itself for
-    the part of the window's first hour; the p95 from the duration histograms the same way
+    """Every task name the log knows (`known_task_names`), those with no run in the window
+    with zeros. Counts come from the hourly counts table for whole hours and from the log
+    itself for the part of the window's first hour; the p95 from the duration histograms the same way
     (daily rows for whole days), so 30 days cost about what 24 hours do. A task name with
     few successful runs gets its exact p95 from the log instead (`_exact_durations`)."""
     now = utcnow()
@@ -131,11 +132,10 @@ async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]
         {name: tally.duration_count for name, tally in tallies.items()},
     )
     result = []
-    for name in sorted(tallies):
-        tally = tallies[name]
+    # Every name the log knows gets a card: the idle ones (no run in the window) with zeros.
+    for name in sorted(set(tallies) | set(await known_task_names(session))):
+        tally = tallies.get(name) or _Tally({})
         n = {s.value: tally.by_status.get(s.value, 0) for s in TaskStatus}
-        if not any(n.values()):
-            continue
         finished = n["success"] + n["failed"] + n["cancelled"]
         mean = tally.duration_sum / tally.duration_count if tally.duration_count else None
         result.append(

@@ -159,6 +159,7 @@ def build_broker(
             redactor=settings_redactor(settings),
             result_max_chars=settings.result_max_chars,
             token_digests=lambda: stored_digests(engine),
+            concurrency=settings.worker_concurrency,
         ),
     )
     register_tasks(broker, AnalysisServices(settings, coordinator, engine))
@@ -191,10 +192,10 @@ def schedules_scheduler(settings: Settings) -> TaskiqScheduler:
             "file (see `tasklens/schedules.py` or the README)"
         )
     assert settings.redis_url is not None  # worker_broker refuses to start without it
-    lease = FiringLease(connect(settings.redis_url), settings.queue_name)
-    return TaskiqScheduler(
-        broker, sources=[FileScheduleSource(settings.schedules_file, settings.queue_name, lease)]
-    )
+    redis = connect(settings.redis_url)
+    lease = FiringLease(redis, settings.queue_name)
+    source = FileScheduleSource(settings.schedules_file, settings.queue_name, lease, redis)
+    return TaskiqScheduler(broker, sources=[source])
 
 
 def settings_redactor(settings: Settings) -> Redactor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.runtime import Runtime
-from tasklens.tracking.heartbeat import describe_self, known_workers
+from tasklens.tracking.heartbeat import describe_self, known_workers, with_uptime
 from tasklens.tracking.log_spill import spill_state
 from tasklens.tracking.middleware import TaskLensMiddleware
 from tasklens.tracking.redis_keys import LOST_MESSAGES
@@ -32,10 +33,16 @@ class QueueDepth:
 async def queue_state(runtime: Runtime) -> tuple[list[QueueDepth], list[dict[str, Any]]]:
     middleware = next(m for m in runtime.broker.middlewares if isinstance(m, TaskLensMiddleware))
     if runtime.redis is None:  # embedded: this process is the only worker
-        me = describe_self(middleware.worker_id, middleware.started_at, middleware.running_count())
-        me["online"] = True
-        me["last_seen"] = datetime.now(UTC).isoformat()
         stream = runtime.settings.queue_name
+        me = describe_self(
+            middleware.worker_id,
+            middleware.started_at,
+            middleware.running_count(),
+            profile={**middleware.profile(), "queues": [stream]},
+        )
+        me["online"] = True
+        with_uptime(me, time.time())
+        me["last_seen"] = datetime.now(UTC).isoformat()
         return [QueueDepth("default", stream, 0, middleware.running_count())], [me]
     depths = []
     for priority in PRIORITY_ORDER:

@@ -10,14 +10,17 @@ the epoch, so every scheduler computes the same boundaries whatever its start ti
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from redis.asyncio import Redis
 
-from tasklens.tracking.redis_keys import schedule_fired
+from tasklens.tracking.redis_keys import schedule_fired, schedule_sent
 
 CRON_PERIOD_SECONDS = 60  # taskiq matches a cron at most once a minute
 KEEP_AFTER_PERIOD_SECONDS = 60
+SENT_KEPT_SECONDS = 31 * 24 * 3600  # about the log's retention: the row goes then too
 
 
 def period_start(now: datetime, interval_seconds: int | None) -> int:
@@ -42,3 +45,16 @@ class FiringLease:
         keep = (interval_seconds or CRON_PERIOD_SECONDS) + KEEP_AFTER_PERIOD_SECONDS
         claimed = await self._redis.set(self.key(schedule_id, start), "1", nx=True, ex=keep)
         return bool(claimed)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """The task a schedule sent last, and when: the schedules view reads its outcome."""
+
+    task_id: str
+    at: datetime
+
+
+async def record_sent(redis: Redis, queue_name: str, schedule_id: str, sent: Sent) -> None:
+    value = json.dumps({"task_id": sent.task_id, "at": sent.at.isoformat()})
+    await redis.set(schedule_sent(queue_name, schedule_id), value, ex=SENT_KEPT_SECONDS)

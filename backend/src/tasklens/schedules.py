@@ -20,10 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from taskiq import ScheduledTask, ScheduleSource
 from taskiq.exceptions import ScheduledTaskCancelledError
@@ -32,7 +34,7 @@ from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
 from tasklens.cron import check_cron
 from tasklens.priorities import Priority, stream_for
-from tasklens.schedule_lease import FiringLease
+from tasklens.schedule_lease import FiringLease, Sent, record_sent
 
 logger = logging.getLogger(__name__)
 
@@ -93,10 +95,19 @@ class FileScheduleSource(ScheduleSource):
     (each second, see cli.py) so edits apply without a restart. A broken edit is logged once,
     naming the entry, and the last good schedules stay in force."""
 
-    def __init__(self, path: Path, queue_name: str, lease: FiringLease | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        queue_name: str,
+        lease: FiringLease | None = None,
+        redis: Redis | None = None,
+    ) -> None:
+        """With `redis`, each send is remembered for the schedules view (schedule_runs.py)."""
         self.path = path
+        self.queue_name = queue_name
         self.queue = stream_for(queue_name, Priority.LOW)
         self.lease = lease
+        self.redis = redis
         self._last_good: list[ScheduledTask] = []
         self._last_error: str | None = None
 
@@ -130,7 +141,10 @@ class FileScheduleSource(ScheduleSource):
         return self._last_good
 
     async def pre_send(self, task: ScheduledTask) -> None:
-        """Send only if this scheduler is the first in the cluster for this period."""
+        """Send only if this scheduler is the first in the cluster for this period, under a
+        task id of our own (taskiq's scheduler sends with `task.task_id`, and post_send
+        remembers it)."""
+        task.task_id = uuid.uuid4().hex
         if self.lease is None:
             return
         interval = task.interval if isinstance(task.interval, int) else None
@@ -141,3 +155,12 @@ class FileScheduleSource(ScheduleSource):
             raise ScheduledTaskCancelledError from None
         if not claimed:
             raise ScheduledTaskCancelledError
+
+    async def post_send(self, task: ScheduledTask) -> None:
+        if self.redis is None or task.task_id is None:
+            return
+        try:
+            sent = Sent(task.task_id, datetime.now(UTC))
+            await record_sent(self.redis, self.queue_name, task.schedule_id, sent)
+        except RedisError as exc:  # sent all the same: only the view misses it
+            logger.warning("schedule %s: could not record its send (%s)", task.schedule_id, exc)

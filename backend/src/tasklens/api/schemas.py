@@ -314,11 +314,56 @@ class WorkerItem(BaseModel):
     last_seen: datetime
     running: int
     online: bool = Field(description="False after 30 s without a heartbeat")
+    uptime_seconds: float = Field(
+        description="Since the worker started; an offline worker's stops at its last heartbeat"
+    )
+    processed: int | None = Field(
+        default=None,
+        description="Attempts it finished since it started (success, failed, cancelled); "
+        "null from a worker too old to say",
+    )
+    failed: int | None = Field(default=None, description="Of those, the failed ones")
+    concurrency: int | None = Field(
+        default=None, description="Tasks it runs at once; null when its app did not say"
+    )
+    queues: list[str] = Field(default=[], description="The queues (streams) it consumes")
 
 
 class QueuesResponse(BaseModel):
     queues: list[QueueItem]
     workers: list[WorkerItem]
+
+
+class ScheduleLastRun(BaseModel):
+    task_id: str = Field(
+        description="The analysis the scheduled refresh started, else the refresh task itself"
+    )
+    task_name: str
+    status: str = Field(
+        description="The task's status in the log, or `sent` while (or once) it is not there"
+    )
+    at: datetime = Field(description="When it ended, else when it was sent")
+
+
+class ScheduleItem(BaseModel):
+    schedule_id: str
+    kind: str
+    subject: str
+    period: str | None
+    cron: str | None = Field(description="UTC, minute resolution")
+    interval_seconds: int | None
+    next_run_at: datetime | None = Field(
+        description="UTC; null for a cron that never matches (`0 0 31 2 *`)"
+    )
+    last_run: ScheduleLastRun | None = Field(description="Null until a scheduler sent it")
+
+
+class SchedulesResponse(BaseModel):
+    configured: bool = Field(description="False without TASKLENS_SCHEDULES_FILE")
+    error: str | None = Field(
+        description="Why the file cannot be read now (schedulers keep its last good version)"
+    )
+    schedules: list[ScheduleItem]
 
 
 class QueueHealth(BaseModel):

@@ -36,10 +36,17 @@ Held = Callable[[int], tuple[list[str], int]]
 # This worker's own recorder losses (buffered rows, rows dropped, failed writes): they live
 # in the worker's memory, and the heartbeat is how GET /metrics sees them.
 RecorderFigures = Callable[[], dict[str, int]]
+# What the workers list shows of this worker besides its liveness: tasks processed and failed
+# since it started, its concurrency and the queues it consumes (TaskLensMiddleware.profile).
+Profile = Callable[[], dict[str, object]]
 
 
 def describe_self(
-    worker_id: str, started_at: datetime, running: int, tasks: Sequence[str] = ()
+    worker_id: str,
+    started_at: datetime,
+    running: int,
+    tasks: Sequence[str] = (),
+    profile: dict[str, object] | None = None,
 ) -> dict[str, object]:
     return {
         "id": worker_id,
@@ -49,6 +56,7 @@ def describe_self(
         "last_seen": time.time(),
         "running": running,
         "tasks": list(tasks),
+        **(profile or {}),
     }
 
 
@@ -60,15 +68,19 @@ class Heartbeat:
         running: Callable[[], Sequence[str]],
         held: Held | None = None,
         recorder: RecorderFigures | None = None,
+        profile: Profile | None = None,
+        started_at: datetime | None = None,
     ) -> None:
         """`running` gives the ids of the tasks this worker runs, oldest first; `held` those
-        of the messages its broker delivered here and this worker has not acknowledged."""
+        of the messages its broker delivered here and this worker has not acknowledged;
+        `started_at` when the counts in `profile` began (the middleware's start)."""
         self._redis: Redis = connect(redis_url)
         self._worker_id = worker_id
         self._running = running
         self._held = held
         self._recorder = recorder
-        self._started_at = datetime.now(UTC)
+        self._profile = profile
+        self._started_at = started_at or datetime.now(UTC)
         self._background = BackgroundTask("tasklens-heartbeat")
 
     async def start(self) -> None:
@@ -85,7 +97,11 @@ class Heartbeat:
         while True:
             tasks = self._running()
             me = describe_self(
-                self._worker_id, self._started_at, len(tasks), tasks[:MAX_LISTED_TASKS]
+                self._worker_id,
+                self._started_at,
+                len(tasks),
+                tasks[:MAX_LISTED_TASKS],
+                self._profile() if self._profile is not None else None,
             )
             held = self._held(MAX_LISTED_TASKS) if self._held is not None else ([], 0)
             if self._recorder is not None:
@@ -118,11 +134,20 @@ async def known_workers(redis: Redis) -> list[dict[str, object]]:
             gone.append(worker_id)
             continue
         info["online"] = silent <= OFFLINE_AFTER_SECONDS
+        with_uptime(info, now)
         info["last_seen"] = datetime.fromtimestamp(float(info["last_seen"]), UTC).isoformat()
         workers.append(info)
     if gone:
         await redis.hdel(WORKERS, *gone)
     return sorted(workers, key=lambda w: str(w["id"]))
+
+
+def with_uptime(info: dict[str, object], now: float) -> None:
+    """Seconds since the worker started: up to now while it is online, else up to the last
+    heartbeat (a worker that went silent stopped counting then)."""
+    until = now if info["online"] else float(str(info["last_seen"]))
+    started = datetime.fromisoformat(str(info["started_at"])).timestamp()
+    info["uptime_seconds"] = round(max(0.0, until - started), 3)
 
 
 async def held_task_ids(redis: Redis) -> set[str] | None:

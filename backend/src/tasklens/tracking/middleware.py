@@ -152,6 +152,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         result_max_chars: int = MAX_JSON_CHARS,
         token_digests: Callable[[], Awaitable[Iterable[str]]] | None = None,
         db_schema: str = DEFAULT_SCHEMA,
+        concurrency: int | None = None,
     ) -> None:
         """`redact_keys` adds sensitive key words; `secrets` are values of this app's (say
         its own API keys) never to be stored: the passwords in both URLs are added to them.
@@ -159,7 +160,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
         `token_digests`, which reads the digests of the stored API tokens (at startup, then
         every TOKEN_DIGESTS_REFRESH_SECONDS) so that they are kept out of errors too.
         `db_schema` is TaskLens's PostgreSQL schema, as `TASKLENS_DB_SCHEMA` names it for
-        `tasklens migrate` and `tasklens serve`."""
+        `tasklens migrate` and `tasklens serve`. `concurrency` is how many tasks a worker
+        runs at once (taskiq's `--max-async-tasks`), shown in the workers list: taskiq does
+        not tell its middlewares."""
         super().__init__()
         if recorder is None and database_url is None:
             raise ValueError("TaskLensMiddleware needs a database_url or a recorder")
@@ -179,6 +182,11 @@ class TaskLensMiddleware(TaskiqMiddleware):
             cancellations = Cancellations(RedisPubSub(redis_url, CONTROL_CHANNEL), redis_url)
         self.cancellations = cancellations
         self.started_at = datetime.now(UTC)
+        self.concurrency = concurrency
+        # Attempts this process finished since it started (cancelled ones too) and those
+        # of them that failed: the workers list shows them (heartbeat.py).
+        self.processed_count = 0
+        self.failed_count = 0
         self._heartbeat: Heartbeat | None = None
         # (task id, attempt) -> (perf_counter and Unix time at the start, task name)
         self._started: dict[tuple[str, int], tuple[float, float, str]] = {}
@@ -198,6 +206,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
     async def startup(self) -> None:
         # Computed here, not in __init__: taskiq forks worker processes after import.
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.started_at = datetime.now(UTC)  # a forked worker starts after the import
+        self.processed_count = self.failed_count = 0
         # An in-memory broker runs each task it sends right here: the `pending` row names
         # this process already, so the reaper knows whose queue it was if the process dies.
         self._runs_what_it_sends = isinstance(self.broker, InMemoryBroker)
@@ -220,7 +230,13 @@ class TaskLensMiddleware(TaskiqMiddleware):
             # TaskLensStreamBroker's (broker.py imports this module, hence no isinstance).
             held = getattr(self.broker, "held_task_ids", None)
             self._heartbeat = Heartbeat(
-                self._redis_url, self.worker_id, self.running_task_ids, held, self.recorder_figures
+                self._redis_url,
+                self.worker_id,
+                self.running_task_ids,
+                held,
+                self.recorder_figures,
+                self.profile,
+                self.started_at,
             )
             await self._heartbeat.start()
 
@@ -231,6 +247,19 @@ class TaskLensMiddleware(TaskiqMiddleware):
             "buffered_rows": self.recorder.backlog,
             "rows_dropped": stats.rows_dropped,
             "write_failures": stats.write_failures,
+        }
+
+    def profile(self) -> dict[str, object]:
+        """What the workers list shows of this process besides its liveness."""
+        consumed = getattr(self.broker, "streams", None)  # TaskLensStreamBroker's priorities
+        if not (isinstance(consumed, list) and all(isinstance(q, str) for q in consumed)):
+            default = self.default_queue()
+            consumed = [] if default is None else [default]
+        return {
+            "processed": self.processed_count,
+            "failed": self.failed_count,
+            "concurrency": self.concurrency,
+            "queues": consumed,
         }
 
     def default_queue(self) -> str | None:
@@ -428,6 +457,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
             error = asyncio.CancelledError("cancelled by an operator")
         started_at = started[1] if started else None
         duration_ms = (finished - started[0]) * 1000 if started else None
+        self.processed_count += 1
         if error is None or isinstance(error, NoResultError):
             value = result.return_value
             # A plain value has nothing to cut or clean: then the values only are kept until
@@ -453,13 +483,13 @@ class TaskLensMiddleware(TaskiqMiddleware):
             return
         now = datetime.fromtimestamp(at, UTC)
         secrets = self._secrets_of(message)
+        cancelled = isinstance(error, asyncio.CancelledError)
+        self.failed_count += not cancelled
         self.recorder.record(
             LifecycleChange(
                 task_id=task_id,
                 task_name=message.task_name,
-                status=TaskStatus.CANCELLED
-                if isinstance(error, asyncio.CancelledError)
-                else TaskStatus.FAILED,
+                status=TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED,
                 timestamp=now,
                 attempt=key[1],
                 created_at=_created_at(message, now),

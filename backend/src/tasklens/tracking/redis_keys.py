@@ -29,3 +29,8 @@ AUTH_FAILURES_PREFIX = "tasklens:auth-failures:"  # + client address: failed sig
 def schedule_fired(queue_name: str, schedule_id: str, period_start: int) -> str:
     """The claim one scheduler takes to send a schedule once in a period (schedule_lease.py)."""
     return f"{queue_name}:schedule-fired:{schedule_id}:{period_start}"
+
+
+def schedule_sent(queue_name: str, schedule_id: str) -> str:
+    """The task a schedule last sent, and when (schedule_runs.py)."""
+    return f"{queue_name}:schedule-sent:{schedule_id}"
