@@ -68,9 +68,11 @@ SYSTEM_FILES = frozenset(
         "test_repository_reach.py",
         "test_repository_sandbox.py",
         "test_schedules.py",
+        "test_schedules_api.py",
         "test_secrets.py",
         "test_third_party.py",
         "test_wheel.py",
+        "test_workers_view.py",
     }
 )
 # Single tests that start processes in files that otherwise do not (by function name, all

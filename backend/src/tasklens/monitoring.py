@@ -81,9 +81,9 @@ class _Tally:
 async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]:
     """Every task name the log knows (`known_task_names`), those with no run in the window
     with zeros. Counts come from the hourly counts table for whole hours and from the log
-    itself for the part of the window's first hour; the p95 from the duration histograms the same way
-    (daily rows for whole days), so 30 days cost about what 24 hours do. A task name with
-    few successful runs gets its exact p95 from the log instead (`_exact_durations`)."""
+    itself for the part of the window's first hour; the p95 from the duration histograms the
+    same way (daily rows for whole days), so 30 days cost about what 24 hours do. A task name
+    with few successful runs gets its exact p95 from the log instead (`_exact_durations`)."""
     now = utcnow()
     since = now - timedelta(hours=window_hours)
     first_full_hour = ceil_hour(since)

@@ -239,6 +239,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Schedules
+         * @description Each entry of `TASKLENS_SCHEDULES_FILE` with its next run (UTC) and the outcome of the
+         *     task it last sent; `configured: false` without a schedules file.
+         */
+        get: operations["get_schedules_api_v1_schedules_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}": {
         parameters: {
             query?: never;
@@ -952,6 +973,67 @@ export interface components {
          * @enum {string}
          */
         Role: "viewer" | "operator";
+        /** ScheduleItem */
+        ScheduleItem: {
+            /**
+             * Cron
+             * @description UTC, minute resolution
+             */
+            cron: string | null;
+            /** Interval Seconds */
+            interval_seconds: number | null;
+            /** Kind */
+            kind: string;
+            /** @description Null until a scheduler sent it */
+            last_run: components["schemas"]["ScheduleLastRun"] | null;
+            /**
+             * Next Run At
+             * @description UTC; null for a cron that never matches (`0 0 31 2 *`)
+             */
+            next_run_at: string | null;
+            /** Period */
+            period: string | null;
+            /** Schedule Id */
+            schedule_id: string;
+            /** Subject */
+            subject: string;
+        };
+        /** ScheduleLastRun */
+        ScheduleLastRun: {
+            /**
+             * At
+             * Format: date-time
+             * @description When it ended, else when it was sent
+             */
+            at: string;
+            /**
+             * Status
+             * @description The task's status in the log, or `sent` while (or once) it is not there
+             */
+            status: string;
+            /**
+             * Task Id
+             * @description The analysis the scheduled refresh started, else the refresh task itself
+             */
+            task_id: string;
+            /** Task Name */
+            task_name: string;
+        };
+        /** SchedulesResponse */
+        SchedulesResponse: {
+            /**
+             * Configured
+             * @description False without TASKLENS_SCHEDULES_FILE
+             */
+            configured: boolean;
+            /**
+             * Error
+             * @description Why the file cannot be read now (schedulers keep its last good version)
+             */
+            error: string | null;
+            /** Schedules */
+            schedules: components["schemas"]["ScheduleItem"][];
+        };
         /** SeriesBucket */
         SeriesBucket: {
             /**
@@ -1148,6 +1230,16 @@ export interface components {
         };
         /** WorkerItem */
         WorkerItem: {
+            /**
+             * Concurrency
+             * @description Tasks it runs at once; null when its app did not say
+             */
+            concurrency?: number | null;
+            /**
+             * Failed
+             * @description Of those, the failed ones
+             */
+            failed?: number | null;
             /** Hostname */
             hostname: string;
             /**
@@ -1167,6 +1259,17 @@ export interface components {
             online: boolean;
             /** Pid */
             pid: number;
+            /**
+             * Processed
+             * @description Attempts it finished since it started (success, failed, cancelled); null from a worker too old to say
+             */
+            processed?: number | null;
+            /**
+             * Queues
+             * @description The queues (streams) it consumes
+             * @default []
+             */
+            queues: string[];
             /** Running */
             running: number;
             /**
@@ -1174,6 +1277,11 @@ export interface components {
              * Format: date-time
              */
             started_at: string;
+            /**
+             * Uptime Seconds
+             * @description Since the worker started; an offline worker's stops at its last heartbeat
+             */
+            uptime_seconds: number;
         };
     };
     responses: never;
@@ -2064,6 +2172,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["QueuesResponse"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many failed token attempts from this address (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database or Redis is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_schedules_api_v1_schedules_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SchedulesResponse"];
                 };
             };
             /** @description Invalid parameter */
