@@ -133,7 +133,9 @@ async def metrics(session: AsyncSession, window_hours: int) -> list[TaskMetrics]
     )
     result = []
     # Every name the log knows gets a card: the idle ones (no run in the window) with zeros.
-    for name in sorted(set(tallies) | set(await known_task_names(session))):
+    # (A tally of zeros is an hour whose rows retention deleted: not a name the log knows.)
+    ran = {name for name, tally in tallies.items() if any(tally.by_status.values())}
+    for name in sorted(ran | set(await known_task_names(session))):
         tally = tallies.get(name) or _Tally({})
         n = {s.value: tally.by_status.get(s.value, 0) for s in TaskStatus}
         finished = n["success"] + n["failed"] + n["cancelled"]

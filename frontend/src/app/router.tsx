@@ -6,6 +6,7 @@ import { RequireAuth, SignInPage } from "@/features/auth";
 import { LiveProvider } from "@/features/live";
 import { MonitoringPage } from "@/features/monitoring";
 import { QueuesPage } from "@/features/queues";
+import { SchedulesPage } from "@/features/schedules";
 import { TaskPage } from "@/features/task-page";
 
 export function AppRoutes() {
@@ -26,6 +27,7 @@ export function AppRoutes() {
         <Route path="analyses" element={<AnalysesPage />} />
         <Route path="analyses/:kind/*" element={<AnalysisPage />} />
         <Route path="queues" element={<QueuesPage />} />
+        <Route path="schedules" element={<SchedulesPage />} />
         <Route path="tasks/:taskId" element={<TaskPage />} />
         {/* Inside the layout: a mistyped address keeps the header and navigation. */}
         <Route path="*" element={<NotFoundPage />} />

@@ -38,6 +38,33 @@ describe("MetricsCards", () => {
     expect(valueOf(emails, "success rate")).toBe("—");
   });
 
+  it("greys an idle task name (no run in the window) and shows its zeros", () => {
+    const idle = {
+      task_name: "nightly.cleanup",
+      total_executions: 0,
+      pending: 0,
+      running: 0,
+      success: 0,
+      failed: 0,
+      cancelled: 0,
+      avg_duration_ms: null,
+      p95_duration_ms: null,
+      success_rate: null,
+    };
+    render(<MetricsCards metrics={[...metricsResponse.metrics, idle]} />);
+
+    const card = screen.getByRole("article", { name: "nightly.cleanup" });
+    expect(card).toHaveClass("metrics-card--idle");
+    expect(within(card).getByText("idle")).toHaveAttribute("title", "No run in the selected window");
+    for (const state of ["pending", "running", "success", "failed", "cancelled"]) {
+      expect(valueOf(card, state)).toBe("0");
+    }
+    expect(valueOf(card, "success rate")).toBe("—");
+    // A task name with runs, even only pending ones, is not idle.
+    expect(screen.getByRole("article", { name: "emails.send" })).not.toHaveClass("metrics-card--idle");
+    expect(screen.getByRole("article", { name: "reports.build" })).not.toHaveClass("metrics-card--idle");
+  });
+
   it("renders nothing but an empty grid for no metrics", () => {
     render(<MetricsCards metrics={[]} />);
     expect(screen.queryAllByRole("article")).toHaveLength(0);

@@ -84,6 +84,30 @@ describe("MonitoringPage", () => {
     expect(document.body.textContent).not.toContain("`");
   });
 
+  it("keeps a card for every known task name, and says when all of them are idle", async () => {
+    setToken("secret-1");
+    const idle = metricsResponse.metrics.map((m) => ({
+      ...m,
+      total_executions: 0,
+      pending: 0,
+      running: 0,
+      success: 0,
+      failed: 0,
+      cancelled: 0,
+      avg_duration_ms: null,
+      p95_duration_ms: null,
+      success_rate: null,
+    }));
+    stubFetch(
+      dashboardApi({ "/api/v1/monitoring/metrics": () => jsonResponse({ ...metricsResponse, metrics: idle }) }),
+    );
+    renderApp("/monitoring");
+    expect(await screen.findByText(/No task ran in the last 24 hours: every task name is idle/)).toBeInTheDocument();
+    const cards = screen.getAllByRole("article");
+    expect(cards).toHaveLength(2);
+    for (const card of cards) expect(card).toHaveClass("metrics-card--idle");
+  });
+
   it("says 1 run, not 1 runs", async () => {
     setToken("secret-1");
     const one = { ...metricsResponse.metrics[1], total_executions: 1, pending: 1 };

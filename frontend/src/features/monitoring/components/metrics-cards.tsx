@@ -10,15 +10,28 @@ function rateTone(rate: number | null): string {
   return "tone-bad";
 }
 
+/** A task name the log knows with no run in the window: its card stays, greyed, with zeros. */
+export function isIdle(item: TaskMetricsItem): boolean {
+  return item.total_executions === 0;
+}
+
 export function MetricsCard({ item }: { item: TaskMetricsItem }) {
   const headingId = `task-${item.task_name.replace(/[^a-zA-Z0-9_-]/g, "-")}`;
+  const idle = isIdle(item);
   return (
-    <article className="card metrics-card" aria-labelledby={headingId} data-testid="metrics-card">
+    <article
+      className={`card metrics-card${idle ? " metrics-card--idle" : ""}`}
+      aria-labelledby={headingId}
+      data-testid="metrics-card"
+      data-idle={idle || undefined}
+    >
       <header className="metrics-card__header">
         <h2 id={headingId} className="metrics-card__title" title={item.task_name}>
           {item.task_name}
         </h2>
-        <span className="muted">{formatCountOf(item.total_executions, "run")}</span>
+        <span className="muted" title={idle ? "No run in the selected window" : undefined}>
+          {idle ? "idle" : formatCountOf(item.total_executions, "run")}
+        </span>
       </header>
       <dl className="metrics-card__states">
         {STATES.map((state) => (
@@ -46,7 +59,10 @@ export function MetricsCard({ item }: { item: TaskMetricsItem }) {
   );
 }
 
-/** One card per task name. Presentational: give it the `metrics` array of a MetricsResponse. */
+/**
+ * One card per task name the log knows, idle ones included (the API lists them with zeros).
+ * Presentational: give it the `metrics` array of a MetricsResponse.
+ */
 export function MetricsCards({ metrics }: { metrics: TaskMetricsItem[] }) {
   return (
     <section className="metrics-grid" aria-label="Task metrics">

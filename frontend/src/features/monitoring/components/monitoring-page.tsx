@@ -4,7 +4,7 @@ import { HistoryTable } from "@/features/history";
 import { LiveFeed } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
 import { useMetrics } from "../api/get-metrics";
-import { MetricsCards } from "./metrics-cards";
+import { isIdle, MetricsCards } from "./metrics-cards";
 import { ThroughputCharts } from "./throughput-charts";
 
 const TITLE = "Background Task Monitoring";
@@ -60,7 +60,15 @@ function HealthCards({ timeWindow }: { timeWindow: number }) {
           </p>
         </div>
       ) : (
-        <MetricsCards metrics={data.metrics} />
+        <>
+          {data.metrics.every(isIdle) && (
+            <p className="muted small" role="status">
+              No task ran in the last {data.time_window_hours === 1 ? "hour" : `${data.time_window_hours} hours`}: every
+              task name is idle.
+            </p>
+          )}
+          <MetricsCards metrics={data.metrics} />
+        </>
       )}
     </>
   );

@@ -18,6 +18,11 @@ const queues = {
       last_seen: "2026-11-23T10:00:00Z",
       online: true,
       running: 3,
+      uptime_seconds: 3725,
+      processed: 1250,
+      failed: 7,
+      concurrency: 100,
+      queues: ["tasklens:high", "tasklens", "tasklens:low"],
     },
   ],
 };
@@ -71,7 +76,18 @@ describe("queues page", () => {
 
     const rows = await screen.findAllByTestId("queue-row");
     expect(rows.map((r) => r.textContent)).toEqual(["high tasklens:high21", "default tasklens403"]);
-    expect(screen.getByTestId("worker-row")).toHaveTextContent("box:42online3");
+    const worker = screen.getByTestId("worker-row");
+    const cells = within(worker)
+      .getAllByRole("cell")
+      .map((c) => c.textContent);
+    expect(cells.slice(0, 6)).toEqual([
+      "box:42tasklens:high, tasklens, tasklens:low",
+      "online",
+      "3 / 100",
+      "1,250",
+      "7",
+      "1h 2m",
+    ]);
 
     const failed = await screen.findByTestId("failed-task");
     await user.click(within(failed).getByRole("button", { name: "Retry" }));

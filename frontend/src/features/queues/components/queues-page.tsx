@@ -1,9 +1,10 @@
 import { useDocumentTitle } from "@/lib/use-document-title";
 import { useCanOperate } from "@/features/auth";
-import { formatCount, formatDateTime } from "@/lib/format";
+import { formatCount } from "@/lib/format";
 import { useQueues } from "../api/queues";
 import { DemoForm } from "./demo-form";
 import { TaskList } from "./task-list";
+import { WorkersTable } from "./workers-table";
 
 function QueuesAndWorkers() {
   const { data, error, refetch } = useQueues();
@@ -50,43 +51,7 @@ function QueuesAndWorkers() {
       </section>
       <section className="card" aria-labelledby="workers-title">
         <h2 id="workers-title">Workers</h2>
-        {data.workers.length === 0 ? (
-          <p className="muted small">
-            No worker has reported in. Start one with <code>tasklens worker</code> (<code>./dev tasklens worker</code>{" "}
-            in a checkout).
-          </p>
-        ) : (
-          <div className="table-scroll">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Worker</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Running</th>
-                  <th scope="col">Last heartbeat</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.workers.map((w) => (
-                  <tr key={w.id} data-testid="worker-row">
-                    <td>
-                      <code>
-                        {w.hostname}:{w.pid}
-                      </code>
-                    </td>
-                    <td>
-                      <span className={`pill ${w.online ? "status--success" : "status--failed"}`}>
-                        {w.online ? "online" : "offline"}
-                      </span>
-                    </td>
-                    <td>{w.running}</td>
-                    <td>{formatDateTime(w.last_seen)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <WorkersTable workers={data.workers} />
       </section>
     </div>
   );
