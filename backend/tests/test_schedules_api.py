@@ -11,7 +11,7 @@ from typing import Any
 
 import pycron
 from redis.asyncio import Redis
-from support import VIEWER_TOKEN, Api, Stack
+from support import VIEWER_TOKEN, Api, Stack, free_port, wait_for
 
 from tasklens.schedule_lease import Sent, record_sent
 from tasklens.schedules import REFRESH_TASK, load_schedules
@@ -124,3 +124,45 @@ def test_the_last_run_is_what_the_scheduler_sent_as_the_log_has_it(
     assert (second["last_run"]["task_id"], second["last_run"]["status"]) == ("refresh-2", "sent")
     # An interval sent 5 minutes ago runs next 55 minutes after that send.
     assert datetime.fromisoformat(second["next_run_at"]) == sent_at + timedelta(hours=1)
+
+
+def test_a_real_scheduler_s_send_shows_as_the_analysis_it_started(
+    distributed: Stack, tmp_path: Path
+) -> None:
+    """Scheduler, worker and API as processes: the hourly entry is sent at the scheduler's
+    start, the refresh submits the analysis, which fails (GitHub unreachable, no retry), and
+    that failed analysis is the schedule's last run."""
+    path = tmp_path / "schedules.json"
+    path.write_text(
+        json.dumps(
+            {"schedules": [{"kind": "github_user", "subject": "octocat", "interval_seconds": 3600}]}
+        )
+    )
+    distributed.env.update(
+        {
+            "TASKLENS_SCHEDULES_FILE": str(path),
+            "TASKLENS_GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",  # nobody listens
+            "TASKLENS_MAX_RETRIES": "0",
+        }
+    )
+    api = distributed.start_api()
+    distributed.start_worker()
+    distributed._spawn("scheduler", ["scheduler"], {})
+    found: dict[str, Any] = {}
+
+    def analysis_failed() -> bool:
+        [entry] = _schedules(api)["schedules"]
+        found.update(entry)
+        run = entry["last_run"]
+        return (
+            run is not None
+            and run["task_name"] == "analysis.github_user"
+            and (run["status"] == "failed")
+        )
+
+    wait_for(analysis_failed, timeout=60, what="the scheduled analysis to fail")
+    task = api.task(found["last_run"]["task_id"])
+    assert task["status"] == "failed" and task["task_name"] == "analysis.github_user"
+    # Sent within the last minute: the next send is its send time plus the hour.
+    ahead = datetime.fromisoformat(found["next_run_at"]) - datetime.now(UTC)
+    assert timedelta(minutes=55) < ahead <= timedelta(hours=1)
