@@ -276,11 +276,18 @@ describe("roles, themes and small screens", () => {
   it("a viewer sees queues and reports without operator actions", async () => {
     const { page } = await signedIn(stack.info.viewer, "/queues");
     await page.getByRole("heading", { name: "Workers", exact: true }).waitFor();
-    await page.getByTestId("worker-row").first().filter({ hasText: "online" }).waitFor();
+    const worker = page.getByTestId("worker-row").first().filter({ hasText: "online" });
+    await worker.waitFor();
+    // What it did since it started, from its heartbeat: the streams it reads, a count, an uptime.
+    await worker.getByTestId("worker-queues").filter({ hasText: "tasklens:high" }).waitFor();
+    expect(await worker.getByRole("cell").nth(3).textContent()).toMatch(/^[\d,]+$/);
     await page.getByTestId("failed-task").first().waitFor();
     expect(await page.getByRole("button", { name: "Retry" }).count()).toBe(0);
     expect(await page.getByRole("heading", { name: "Run demo tasks" }).count()).toBe(0);
     await screenshot(page, "queues-viewer");
+    await page.getByRole("link", { name: "Schedules" }).click();
+    await page.getByTestId("schedules-empty").filter({ hasText: "TASKLENS_SCHEDULES_FILE" }).waitFor();
+    await screenshot(page, "schedules-empty");
     await page.goto(`${stack.info.url}/analyses`);
     await page.getByText("Viewers can read reports").waitFor();
     await page.close();

@@ -23,7 +23,7 @@ function QueuesAndWorkers() {
     );
   }
   return (
-    <div className="two-columns">
+    <div className="queues-grid">
       <section className="card" aria-labelledby="queues-title">
         <h2 id="queues-title">Queues</h2>
         <div className="table-scroll">
