@@ -645,9 +645,15 @@ export interface components {
         /**
          * LiveAuth
          * @description The client's first message: its token (never in the URL, so no access log holds it)
-         *     and, when it reconnects, the id of the last event it got.
+         *     and, when it reconnects, the id of the last event it got. A client without one may ask
+         *     for a `backfill`: the newest retained events (at most 500), sent before the live ones.
          */
         LiveAuth: {
+            /**
+             * Backfill
+             * @default null
+             */
+            backfill: number | null;
             /**
              * Since
              * @default null
