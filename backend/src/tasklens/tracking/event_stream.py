@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import re
 import time
 from collections import deque
@@ -46,7 +47,7 @@ RETAINED_ENTRIES = 10_000
 EVENTS_PER_ENTRY = 500
 RETAINED_EVENTS = 10_000  # embedded ring buffer
 MAX_REPLAY_EVENTS = 20_000  # a bigger gap is cheaper to refetch from the REST log
-LATEST_ENTRIES_PER_READ = 16
+LATEST_ENTRIES_PER_READ = 32
 _ID = re.compile(r"(\d{13})-(\d{6})-(\d{5})")
 
 
@@ -217,14 +218,16 @@ class RedisEventStream:
             cursor = "(" + "-".join(map(str, _entry(entries[-1][0])))
 
     async def latest(self, count: int) -> list[Event]:
-        """Reads back a few entries at a time, newest first: an entry holds one flush, from
-        one event to EVENTS_PER_ENTRY, so a quiet stream needs `count` entries and a busy
-        one a single entry."""
+        """Reads back entries newest first, as many per read as the entries read so far say
+        are needed: an entry holds one flush, from one event (a quiet stream: `count` entries,
+        a few reads) to EVENTS_PER_ENTRY (a busy one: one entry, one read), and an entry is
+        decoded whole, so reading more than needed costs hundreds of events each."""
         newest: list[list[Event]] = []
         found = 0
         cursor = "+"
         while found < count:
-            wanted = min(count - found, LATEST_ENTRIES_PER_READ)
+            per_entry = max(1.0, found / len(newest)) if newest else float(count)
+            wanted = min(LATEST_ENTRIES_PER_READ, math.ceil((count - found) / per_entry))
             entries: Any = await self._redis.xrevrange(self._key, max=cursor, count=wanted)
             for entry_id, fields in entries:
                 events = _decode(entry_id, fields)
