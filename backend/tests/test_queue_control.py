@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+from git_repo import make_repository
 from support import VIEWER_TOKEN, Api, Stack, wait_for
 
 # A worker re-reads the paused queues every 0.5 s (broker.PAUSE_CHECK_SECONDS).
@@ -72,7 +74,11 @@ def test_a_paused_queue_waits_across_restarts_while_the_others_run(distributed: 
     assert queues(api)["default"]["paused"] is False
 
 
-def test_purge_cancels_the_waiting_tasks_and_counts_them(distributed: Stack) -> None:
+def test_purge_cancels_the_waiting_tasks_and_counts_them(
+    distributed: Stack, tmp_path: Path
+) -> None:
+    repo = make_repository(tmp_path / "repos" / "project")
+    distributed.env["TASKLENS_REPO_ROOTS"] = str(tmp_path / "repos")
     api = distributed.start_api()
     with api.client(VIEWER_TOKEN) as viewer:
         for action in ("pause", "resume", "purge"):
@@ -94,6 +100,15 @@ def test_purge_cancels_the_waiting_tasks_and_counts_them(distributed: Stack) -> 
         assert row["started_at"] is None and row["worker"] is None
     assert queues(api)["low"]["depth"] == 0
     assert control(api, "low", "purge").json()["purged"] == 0  # nothing left to purge
+
+    # A purged analysis frees its subject: asking again runs it anew, not "already running".
+    analysis = {"kind": "repository", "subject": str(repo)}
+    with api.client() as client:
+        first = client.post("/api/v1/analyses", json=analysis).json()
+        assert client.post("/api/v1/analyses", json=analysis).json()["task_id"] == first["task_id"]
+        assert control(api, "high", "purge").json()["purged"] == 1
+        again = client.post("/api/v1/analyses", json=analysis).json()
+    assert again["deduplicated"] is False and again["task_id"] != first["task_id"]
 
     distributed.start_worker()
     for task_id in kept:
