@@ -35,6 +35,14 @@ def queues(api: Api) -> dict[str, dict[str, Any]]:
         return {q["name"]: q for q in client.get("/api/v1/queues").json()["queues"]}
 
 
+def audit_log(api: Api, action: str) -> list[dict[str, Any]]:
+    with api.client(VIEWER_TOKEN) as viewer:
+        items: list[dict[str, Any]] = viewer.get("/api/v1/audit", params={"action": action}).json()[
+            "items"
+        ]
+    return items
+
+
 def statuses(api: Api, task_ids: list[str]) -> list[str]:
     return [api.task(task_id).get("status", "absent") for task_id in task_ids]
 
@@ -72,6 +80,10 @@ def test_a_paused_queue_waits_across_restarts_while_the_others_run(distributed: 
     for task_id in held:
         api.wait_task(task_id, "success", timeout=10)
     assert queues(api)["default"]["paused"] is False
+    [paused] = audit_log(api, "pause")
+    [resumed] = audit_log(api, "resume")
+    assert (paused["actor"], paused["target"], paused["outcome"]) == ("ops", "default", "ok")
+    assert (resumed["actor"], resumed["target"], resumed["outcome"]) == ("ops", "default", "ok")
 
 
 def test_purge_cancels_the_waiting_tasks_and_counts_them(
@@ -109,6 +121,13 @@ def test_purge_cancels_the_waiting_tasks_and_counts_them(
         assert control(api, "high", "purge").json()["purged"] == 1
         again = client.post("/api/v1/analyses", json=analysis).json()
     assert again["deduplicated"] is False and again["task_id"] != first["task_id"]
+    # Each purge on record with the number of messages it removed; a viewer's 403 is not.
+    purges = [(e["actor"], e["target"], e["count"], e["outcome"]) for e in audit_log(api, "purge")]
+    assert sorted(purges) == [
+        ("ops", "high", 1, "ok"),
+        ("ops", "low", 0, "ok"),
+        ("ops", "low", 5, "ok"),
+    ]
 
     distributed.start_worker()
     for task_id in kept:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from tasklens import queue_control
+from tasklens import audit, queue_control
 from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep
 from tasklens.api.errors import ERROR_RESPONSES
 from tasklens.api.schemas import (
@@ -14,6 +14,7 @@ from tasklens.api.schemas import (
     QueuesResponse,
     WorkerItem,
 )
+from tasklens.audit import AuditAction
 from tasklens.priorities import Priority
 from tasklens.queues import queue_state
 
@@ -38,7 +39,8 @@ async def pause_queue(
 ) -> QueuePauseResponse:
     """Workers take no new message from the queue within a second; running tasks finish.
     Messages keep waiting (and can still be enqueued) until the resume."""
-    await queue_control.set_paused(runtime, queue, paused=True)
+    async with audit.audited(runtime.engine, principal.name, AuditAction.PAUSE, queue.value):
+        await queue_control.set_paused(runtime, queue, paused=True)
     return QueuePauseResponse(queue=queue, paused=True)
 
 
@@ -47,7 +49,8 @@ async def resume_queue(
     runtime: RuntimeDep, principal: OperatorDep, queue: QueuePath
 ) -> QueuePauseResponse:
     """Workers take the queue's messages again, in order."""
-    await queue_control.set_paused(runtime, queue, paused=False)
+    async with audit.audited(runtime.engine, principal.name, AuditAction.RESUME, queue.value):
+        await queue_control.set_paused(runtime, queue, paused=False)
     return QueuePauseResponse(queue=queue, paused=False)
 
 
@@ -57,6 +60,10 @@ async def purge_queue(
 ) -> QueuePurgeResponse:
     """Removes the queue's waiting messages (not those a worker already took); each purged
     task ends `cancelled` "purged by <token name>"."""
-    purged = await queue_control.purge(runtime, queue, by=principal.name)
+    async with audit.audited(
+        runtime.engine, principal.name, AuditAction.PURGE, queue.value
+    ) as entry:
+        purged = await queue_control.purge(runtime, queue, by=principal.name)
+        entry.count = purged  # messages removed
     await runtime.accepted()  # the `cancelled` rows answered are logged
     return QueuePurgeResponse(queue=queue, purged=purged)
