@@ -20,12 +20,9 @@ def _workers(api: Api) -> list[dict[str, Any]]:
 
 
 @pytest.mark.system
-@pytest.mark.parametrize(
-    ("mode", "queues"),
-    [("embedded", ["workers"]), ("distributed", ["workers:high", "workers", "workers:low"])],
-)
+@pytest.mark.parametrize("mode", ["embedded", "distributed"])
 def test_a_worker_counts_its_successes_and_failures_since_it_started(
-    tmp_path: Any, mode: str, queues: list[str]
+    tmp_path: Any, mode: str
 ) -> None:
     stack = STACKS[mode](tmp_path)
     stack.env["TASKLENS_WORKER_CONCURRENCY"] = "7"
@@ -47,6 +44,7 @@ def test_a_worker_counts_its_successes_and_failures_since_it_started(
             what=f"one worker with 8 processed ({_workers(api)})",
         )
         [worker] = _workers(api)
+        queues = ["workers:high", "workers", "workers:low"]  # the embedded server's too
         assert (worker["failed"], worker["concurrency"], worker["queues"]) == (3, 7, queues)
         assert worker["online"] is True
         time.sleep(1.5)

@@ -10,12 +10,13 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
+from tasklens.broker import DelayingInMemoryBroker
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.runtime import Runtime
 from tasklens.tracking.heartbeat import describe_self, known_workers, with_uptime
 from tasklens.tracking.log_spill import spill_state
 from tasklens.tracking.middleware import TaskLensMiddleware
-from tasklens.tracking.redis_keys import LOST_MESSAGES
+from tasklens.tracking.redis_keys import LOST_MESSAGES, PAUSED_QUEUES
 
 logger = logging.getLogger(__name__)
 
@@ -28,22 +29,28 @@ class QueueDepth:
     stream: str
     depth: int  # waiting, not yet delivered to any worker
     in_flight: int  # delivered, not yet acknowledged
+    paused: bool = False  # workers take nothing from it (queue_control.py)
 
 
 async def queue_state(runtime: Runtime) -> tuple[list[QueueDepth], list[dict[str, Any]]]:
     middleware = next(m for m in runtime.broker.middlewares if isinstance(m, TaskLensMiddleware))
     if runtime.redis is None:  # embedded: this process is the only worker
-        stream = runtime.settings.queue_name
+        streams = [(p, stream_for(runtime.settings.queue_name, p)) for p in PRIORITY_ORDER]
         me = describe_self(
             middleware.worker_id,
             middleware.started_at,
             middleware.running_count(),
-            profile={**middleware.profile(), "queues": [stream]},
+            profile={**middleware.profile(), "queues": [s for _, s in streams]},
         )
         me["online"] = True
         with_uptime(me, time.time())
         me["last_seen"] = datetime.now(UTC).isoformat()
-        return [QueueDepth("default", stream, 0, middleware.running_count())], [me]
+        assert isinstance(runtime.broker, DelayingInMemoryBroker)
+        counts, paused = runtime.broker.depths(), runtime.broker.paused
+        return [
+            QueueDepth(p.value, s, *counts.get(s, (0, 0)), paused=s in paused) for p, s in streams
+        ], [me]
+    paused = {_text(s) for s in await runtime.redis.smembers(PAUSED_QUEUES)}
     depths = []
     for priority in PRIORITY_ORDER:
         stream = stream_for(runtime.settings.queue_name, priority)
@@ -56,7 +63,13 @@ async def queue_state(runtime: Runtime) -> tuple[list[QueueDepth], list[dict[str
         # stream again, until a worker declares the group anew): every message in it waits.
         waiting = int(group["lag"] or 0) if group else int(await runtime.redis.xlen(stream))
         depths.append(
-            QueueDepth(priority.value, stream, waiting, int(group["pending"]) if group else 0)
+            QueueDepth(
+                priority.value,
+                stream,
+                waiting,
+                int(group["pending"]) if group else 0,
+                paused=stream in paused,
+            )
         )
     return depths, await known_workers(runtime.redis)
 
