@@ -100,5 +100,8 @@ describe("queues page", () => {
     await screen.findByText("viewer");
     expect(within(failed).queryByRole("button")).toBeNull();
     expect(screen.queryByRole("heading", { name: "Run demo tasks" })).toBeNull();
+    expect(
+      screen.getByRole("link", { name: "Sign in as operator to queue demo tasks, cancel or retry" }),
+    ).toHaveAttribute("href", "/sign-in");
   });
 });

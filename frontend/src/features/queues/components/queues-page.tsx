@@ -1,5 +1,5 @@
 import { useDocumentTitle } from "@/lib/use-document-title";
-import { useCanOperate } from "@/features/auth";
+import { OperatorSignInLink, useCanOperate } from "@/features/auth";
 import { formatCount, formatDateTime } from "@/lib/format";
 import { useQueues } from "../api/queues";
 import { DemoForm } from "./demo-form";
@@ -99,6 +99,7 @@ export function QueuesPage() {
     <main className="page">
       <div className="page__header">
         <h1>Queues and workers</h1>
+        {!canOperate && <OperatorSignInLink to="queue demo tasks, cancel or retry" />}
       </div>
       <QueuesAndWorkers />
       {canOperate && <DemoForm />}

@@ -160,6 +160,7 @@ describe("task page", () => {
     renderApp("/tasks/r-1");
     await screen.findByRole("heading", { level: 1, name: "demo.flaky" });
     expect(screen.queryByRole("button", { name: "Cancel" })).not.toBeInTheDocument();
+    expect(await screen.findByRole("link", { name: "Sign in as operator to cancel" })).toBeInTheDocument();
   });
 
   it("a task whose row is not written yet is watched for, not an error, and shows once it lands", async () => {
@@ -179,7 +180,9 @@ describe("task page", () => {
     expect(new URL(polls[0].url).searchParams.get("missing_ok")).toBe("true");
 
     logged = true;
-    expect(await screen.findByRole("heading", { level: 1, name: "demo.flaky" }, { timeout: 4_000 })).toBeInTheDocument();
+    expect(
+      await screen.findByRole("heading", { level: 1, name: "demo.flaky" }, { timeout: 4_000 }),
+    ).toBeInTheDocument();
   });
 });
 

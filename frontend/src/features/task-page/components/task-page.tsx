@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
-import { useCanOperate } from "@/features/auth";
+import { OperatorSignInLink, useCanOperate } from "@/features/auth";
 import { CopyButton } from "@/components/copy-button";
 import { TaskActionButton, useTask, type TaskDetail } from "@/features/tasks";
 import { formatDateTime, formatDuration } from "@/lib/format";
@@ -80,7 +80,12 @@ function Overview({ task }: { task: TaskDetail }) {
             {task.status}
           </span>
         </h2>
-        {canOperate && action !== null && <TaskActionButton key={task.status} taskId={task.task_id} action={action} />}
+        {action !== null &&
+          (canOperate ? (
+            <TaskActionButton key={task.status} taskId={task.task_id} action={action} />
+          ) : (
+            <OperatorSignInLink to={action} />
+          ))}
       </header>
       <dl className="details__meta">
         <div>
