@@ -1,9 +1,46 @@
 import { useDocumentTitle } from "@/lib/use-document-title";
+import { DataTable, type Column } from "@/components/data-table";
 import { OperatorSignInLink, useCanOperate } from "@/features/auth";
 import { formatCount, formatDateTime } from "@/lib/format";
 import { useQueues } from "../api/queues";
 import { DemoForm } from "./demo-form";
 import { TaskList } from "./task-list";
+
+type QueuesView = NonNullable<ReturnType<typeof useQueues>["data"]>;
+
+const QUEUE_COLUMNS: Column<QueuesView["queues"][number]>[] = [
+  {
+    header: "Priority",
+    cell: (q) => (
+      <>
+        {q.name} <span className="muted small">{q.stream}</span>
+      </>
+    ),
+  },
+  { header: "Waiting", cell: (q) => formatCount(q.depth) },
+  { header: "In flight", cell: (q) => formatCount(q.in_flight) },
+];
+
+const WORKER_COLUMNS: Column<QueuesView["workers"][number]>[] = [
+  {
+    header: "Worker",
+    cell: (w) => (
+      <code>
+        {w.hostname}:{w.pid}
+      </code>
+    ),
+  },
+  {
+    header: "State",
+    cell: (w) => (
+      <span className={`pill ${w.online ? "status--success" : "status--failed"}`}>
+        {w.online ? "online" : "offline"}
+      </span>
+    ),
+  },
+  { header: "Running", cell: (w) => w.running },
+  { header: "Last heartbeat", cell: (w) => formatDateTime(w.last_seen) },
+];
 
 function QueuesAndWorkers() {
   const { data, error, refetch } = useQueues();
@@ -25,28 +62,13 @@ function QueuesAndWorkers() {
     <div className="two-columns">
       <section className="card" aria-labelledby="queues-title">
         <h2 id="queues-title">Queues</h2>
-        <div className="table-scroll">
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Priority</th>
-                <th scope="col">Waiting</th>
-                <th scope="col">In flight</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.queues.map((q) => (
-                <tr key={q.stream} data-testid="queue-row">
-                  <td>
-                    {q.name} <span className="muted small">{q.stream}</span>
-                  </td>
-                  <td>{formatCount(q.depth)}</td>
-                  <td>{formatCount(q.in_flight)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          columns={QUEUE_COLUMNS}
+          rows={data.queues}
+          rowKey={(q) => q.stream}
+          rowTestId="queue-row"
+          label="Queues"
+        />
       </section>
       <section className="card" aria-labelledby="workers-title">
         <h2 id="workers-title">Workers</h2>
@@ -56,36 +78,13 @@ function QueuesAndWorkers() {
             in a checkout).
           </p>
         ) : (
-          <div className="table-scroll">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Worker</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Running</th>
-                  <th scope="col">Last heartbeat</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.workers.map((w) => (
-                  <tr key={w.id} data-testid="worker-row">
-                    <td>
-                      <code>
-                        {w.hostname}:{w.pid}
-                      </code>
-                    </td>
-                    <td>
-                      <span className={`pill ${w.online ? "status--success" : "status--failed"}`}>
-                        {w.online ? "online" : "offline"}
-                      </span>
-                    </td>
-                    <td>{w.running}</td>
-                    <td>{formatDateTime(w.last_seen)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            columns={WORKER_COLUMNS}
+            rows={data.workers}
+            rowKey={(w) => w.id}
+            rowTestId="worker-row"
+            label="Workers"
+          />
         )}
       </section>
     </div>
