@@ -26,6 +26,6 @@ describe("counts in reports read right for one and for many", () => {
       <RepositoryReport result={{ plan_progress: { files_read: ["README.md"], files_read_count: 1, files: [] } }} />,
     );
     expect(screen.getByTestId("plan-files-read")).toHaveTextContent("Checkboxes read from 1 markdown file");
-    expect(screen.getByText("No commits in this period.")).toBeInTheDocument();
+    expect(screen.getByText("No contributors in this period.")).toBeInTheDocument();
   });
 });

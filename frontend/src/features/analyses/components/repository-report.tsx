@@ -64,7 +64,7 @@ export function RepositoryReport({ result }: { result: Record<string, unknown> }
             columns={CONTRIBUTOR_COLUMNS}
             rows={report.contributors}
             rowKey={(c) => c.author}
-            empty="No commits in this period."
+            empty="No contributors in this period."
           />
         </section>
         <section className="card" aria-labelledby="tech-title">
