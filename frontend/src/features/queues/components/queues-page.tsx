@@ -2,24 +2,44 @@ import { useDocumentTitle } from "@/lib/use-document-title";
 import { DataTable, type Column } from "@/components/data-table";
 import { OperatorSignInLink, useCanOperate } from "@/features/auth";
 import { formatCount, formatDateTime } from "@/lib/format";
-import { useQueues } from "../api/queues";
+import { isQueueName, useQueues } from "../api/queues";
 import { DemoForm } from "./demo-form";
+import { QueueControls } from "./queue-controls";
 import { TaskList } from "./task-list";
 
 type QueuesView = NonNullable<ReturnType<typeof useQueues>["data"]>;
 
-const QUEUE_COLUMNS: Column<QueuesView["queues"][number]>[] = [
-  {
-    header: "Priority",
-    cell: (q) => (
-      <>
-        {q.name} <span className="muted small">{q.stream}</span>
-      </>
-    ),
-  },
-  { header: "Waiting", cell: (q) => formatCount(q.depth) },
-  { header: "In flight", cell: (q) => formatCount(q.in_flight) },
-];
+type Queue = QueuesView["queues"][number];
+
+/** The queues' columns; operators get the pause / resume / purge controls too. */
+function queueColumns(canOperate: boolean): Column<Queue>[] {
+  const columns: Column<Queue>[] = [
+    {
+      header: "Priority",
+      cell: (q) => (
+        <>
+          {q.name} <span className="muted small">{q.stream}</span>
+        </>
+      ),
+    },
+    { header: "Waiting", cell: (q) => formatCount(q.depth) },
+    { header: "In flight", cell: (q) => formatCount(q.in_flight) },
+    {
+      header: "State",
+      cell: (q) => (
+        <span className={`pill ${q.paused ? "status--pending" : "status--success"}`}>
+          {q.paused ? "paused" : "active"}
+        </span>
+      ),
+    },
+  ];
+  if (canOperate)
+    columns.push({
+      header: "Actions",
+      cell: (q) => isQueueName(q.name) && <QueueControls queue={q.name} paused={q.paused} waiting={q.depth} />,
+    });
+  return columns;
+}
 
 const WORKER_COLUMNS: Column<QueuesView["workers"][number]>[] = [
   {
@@ -42,7 +62,7 @@ const WORKER_COLUMNS: Column<QueuesView["workers"][number]>[] = [
   { header: "Last heartbeat", cell: (w) => formatDateTime(w.last_seen) },
 ];
 
-function QueuesAndWorkers() {
+function QueuesAndWorkers({ canOperate }: { canOperate: boolean }) {
   const { data, error, refetch } = useQueues();
   if (data === undefined) {
     return error ? (
@@ -63,7 +83,7 @@ function QueuesAndWorkers() {
       <section className="card" aria-labelledby="queues-title">
         <h2 id="queues-title">Queues</h2>
         <DataTable
-          columns={QUEUE_COLUMNS}
+          columns={queueColumns(canOperate)}
           rows={data.queues}
           rowKey={(q) => q.stream}
           rowTestId="queue-row"
@@ -98,9 +118,9 @@ export function QueuesPage() {
     <main className="page">
       <div className="page__header">
         <h1>Queues and workers</h1>
-        {!canOperate && <OperatorSignInLink to="queue demo tasks, cancel or retry" />}
+        {!canOperate && <OperatorSignInLink to="pause queues, queue demo tasks, cancel or retry" />}
       </div>
-      <QueuesAndWorkers />
+      <QueuesAndWorkers canOperate={canOperate} />
       {canOperate && <DemoForm />}
       <div className="two-columns">
         <TaskList status="running" title="Running" canOperate={canOperate} />
