@@ -1,4 +1,5 @@
 import type { QueuesResponse } from "../api/queues";
+import { DataTable, type Column } from "@/components/data-table";
 import { formatCount, formatDateTime, formatDuration } from "@/lib/format";
 
 type Worker = QueuesResponse["workers"][number];
@@ -7,6 +8,52 @@ type Worker = QueuesResponse["workers"][number];
 function count(n: number | null | undefined): string {
   return n === null || n === undefined ? "—" : formatCount(n);
 }
+
+const COLUMNS: Column<Worker>[] = [
+  {
+    header: "Worker",
+    cell: (w) => (
+      <>
+        <code>
+          {w.hostname}:{w.pid}
+        </code>
+        {w.queues.length > 0 && (
+          <div className="muted small" data-testid="worker-queues">
+            {w.queues.join(", ")}
+          </div>
+        )}
+      </>
+    ),
+  },
+  {
+    header: "State",
+    cell: (w) => (
+      <span className={`pill ${w.online ? "status--success" : "status--failed"}`}>
+        {w.online ? "online" : "offline"}
+      </span>
+    ),
+  },
+  {
+    header: "Running",
+    cell: (w) =>
+      w.concurrency === null || w.concurrency === undefined
+        ? formatCount(w.running)
+        : `${formatCount(w.running)} / ${formatCount(w.concurrency)}`,
+    title: () => "Running now / tasks it runs at once",
+  },
+  { header: "Processed", cell: (w) => count(w.processed), title: () => "Since the worker started" },
+  {
+    header: "Failed",
+    cell: (w) => (w.failed ? <span className="tone-bad">{count(w.failed)}</span> : count(w.failed)),
+    title: () => "Since the worker started",
+  },
+  {
+    header: "Uptime",
+    cell: (w) => formatDuration(w.uptime_seconds * 1000),
+    title: (w) => `since ${formatDateTime(w.started_at)}`,
+  },
+  { header: "Last heartbeat", cell: (w) => formatDateTime(w.last_seen) },
+];
 
 /** Every worker with what it did since it started (from its heartbeats). */
 export function WorkersTable({ workers }: { workers: Worker[] }) {
@@ -18,56 +65,5 @@ export function WorkersTable({ workers }: { workers: Worker[] }) {
       </p>
     );
   }
-  return (
-    <div className="table-scroll">
-      <table className="table">
-        <thead>
-          <tr>
-            <th scope="col">Worker</th>
-            <th scope="col">State</th>
-            <th scope="col" title="Running now / tasks it runs at once">
-              Running
-            </th>
-            <th scope="col" title="Since the worker started">
-              Processed
-            </th>
-            <th scope="col" title="Since the worker started">
-              Failed
-            </th>
-            <th scope="col">Uptime</th>
-            <th scope="col">Last heartbeat</th>
-          </tr>
-        </thead>
-        <tbody>
-          {workers.map((w) => (
-            <tr key={w.id} data-testid="worker-row">
-              <td>
-                <code>
-                  {w.hostname}:{w.pid}
-                </code>
-                {w.queues.length > 0 && (
-                  <div className="muted small" data-testid="worker-queues">
-                    {w.queues.join(", ")}
-                  </div>
-                )}
-              </td>
-              <td>
-                <span className={`pill ${w.online ? "status--success" : "status--failed"}`}>
-                  {w.online ? "online" : "offline"}
-                </span>
-              </td>
-              <td>
-                {formatCount(w.running)}
-                {w.concurrency !== null && w.concurrency !== undefined && ` / ${formatCount(w.concurrency)}`}
-              </td>
-              <td>{count(w.processed)}</td>
-              <td className={w.failed ? "tone-bad" : undefined}>{count(w.failed)}</td>
-              <td title={`since ${formatDateTime(w.started_at)}`}>{formatDuration(w.uptime_seconds * 1000)}</td>
-              <td>{formatDateTime(w.last_seen)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
+  return <DataTable columns={COLUMNS} rows={workers} rowKey={(w) => w.id} rowTestId="worker-row" label="Workers" />;
 }
