@@ -177,6 +177,19 @@ class AnalysisRefresh(SQLModel, table=True):
     deduplicated: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
 
 
+class TaskDismissal(SQLModel, table=True):
+    """A failed task taken out of the failure views (`tasklens.failures`): dismissed by an
+    operator, or retried in bulk (`retried_as` links the new task to it). Its log rows stay
+    for the retention period; only the views leave it out."""
+
+    __tablename__ = "task_dismissals"
+
+    task_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    dismissed_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
+    dismissed_by: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    retried_as: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+
+
 # TaskLens's tables: on SQLite each is named with a prefix (database.OWN_NAMES).
 TASKLENS_TABLES = frozenset(
     model.__tablename__
@@ -188,5 +201,6 @@ TASKLENS_TABLES = frozenset(
         TaskOutcomeTotal,
         AnalysisResult,
         AnalysisRefresh,
+        TaskDismissal,
     )
 )
