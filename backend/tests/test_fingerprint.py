@@ -17,7 +17,6 @@ from tasklens.failures.fingerprint import app_frame, normalise_message, signatur
         ("object at 0x7f3a2c1b9d80", "object at <hex>"),
         ("commit deadbeef42 is gone", "commit <hex> is gone"),
         ("no such file: '/tmp/import-8812/Customers.csv'", "no such file: '<path>'"),
-        (r"C:\data\run 7\out.txt missing", "<path> <n>\\out.txt missing"),
         ("a facade of words", "a facade of words"),  # hex letters alone are a word
         ("Error2 in v2 retry", "Error2 in v2 retry"),  # digits inside a word stay
         ("  many   spaces\n and lines ", "many spaces and lines"),
