@@ -29,6 +29,7 @@ export function AppLayout() {
           <NavLink to="/analyses">Analyses</NavLink>
           <NavLink to="/queues">Queues</NavLink>
           <NavLink to="/failures">Failures</NavLink>
+          <NavLink to="/audit">Audit</NavLink>
         </nav>
         <div className="topbar__user">
           <ConnectionStatus />

@@ -30,6 +30,8 @@ from tasklens.tracking.models import AnalysisRefresh, AnalysisResult
 
 
 class RefreshLimited(Exception):
+    status_code = 429  # a refusal, as the API answers it (and the audit log records it)
+
     def __init__(self, retry_in: float, limit: Limit) -> None:
         super().__init__(
             f"refresh limit reached ({limit.count} per {limit.seconds} s); "

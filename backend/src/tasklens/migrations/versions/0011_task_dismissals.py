@@ -15,7 +15,7 @@ from alembic import op
 from tasklens.tracking.models import TaskDismissal
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
