@@ -112,6 +112,13 @@ class Deployment:
         with self.client() as client:
             return client.post(f"/api/v1/failures{path}", json=body)
 
+    def audit(self, action: str) -> list[dict[str, Any]]:
+        with self.client() as client:
+            response = client.get("/api/v1/audit", params={"action": action})
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
     def history_ids(self, **params: Any) -> list[str]:
         with self.client() as client:
             response = client.get("/api/v1/monitoring/history", params=params)
@@ -206,6 +213,11 @@ def test_dismissed_tasks_leave_the_failure_views_but_not_the_log(deployment: Dep
     assert {"d1", "d2"} <= set(deployment.history_ids(status="failed"))
     again = deployment.post(f"/{disk}/dismiss")
     assert again.json()["matched"] == 0
+    on_record = [e for e in deployment.audit("dismiss") if e["target"] == disk]
+    assert [(e["actor"], e["count"], e["outcome"]) for e in on_record] == [
+        ("ops", 0, "ok"),  # newest first; the dry run is no action
+        ("ops", 2, "ok"),
+    ]
 
 
 def test_bulk_retry_sends_each_task_again_capped(deployment: Deployment) -> None:
@@ -233,6 +245,8 @@ def test_bulk_retry_sends_each_task_again_capped(deployment: Deployment) -> None
     assert [r["retry_of"] for r in second["retried"]] == ["r3"] and second["remaining"] == 0
     assert group not in deployment.groups()
     assert deployment.post(f"/{group}/retry").json()["matched"] == 0
+    on_record = [e for e in deployment.audit("bulk_retry") if e["target"] == group]
+    assert [e["count"] for e in on_record] == [0, 1, 2]  # newest first
 
 
 def test_a_task_whose_params_had_secrets_is_skipped_and_stays(deployment: Deployment) -> None:

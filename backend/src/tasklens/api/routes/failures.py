@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
-from tasklens import monitoring
+from tasklens import audit, monitoring
 from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
 from tasklens.api.errors import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ApiError
 from tasklens.api.routes.monitoring import clamp_bound, utc_bound
@@ -21,6 +23,7 @@ from tasklens.api.schemas import (
     RetryResponse,
     SkippedTask,
 )
+from tasklens.audit import AuditAction, AuditRecord
 from tasklens.failures import actions, groups
 from tasklens.monitoring import HOUR
 from tasklens.runtime import Runtime
@@ -71,6 +74,31 @@ async def get_failures(
             for g in report.groups
         ],
     )
+
+
+@asynccontextmanager
+async def _audited(
+    runtime: Runtime,
+    principal: Principal,
+    action: AuditAction,
+    target: str,
+    dry_run: bool,
+    detail: dict[str, str | int],
+) -> AsyncIterator[AuditRecord]:
+    """The action on record (`count`: tasks retried or dismissed); a dry run acts on
+    nothing, so it is not an action."""
+    if dry_run:
+        yield AuditRecord()
+        return
+    async with audit.audited(runtime.engine, principal.name, action, target) as entry:
+        entry.detail.update(detail)
+        yield entry
+
+
+def _filter_detail(body: FailureFilterRequest) -> dict[str, str | int]:
+    """The filter's fields that were set, each cut short (no secret is a filter's field)."""
+    fields = body.model_dump(exclude={"dry_run"}, exclude_none=True, mode="json")
+    return {key: str(value)[:100] for key, value in fields.items()}
 
 
 async def _group_tasks(
@@ -155,19 +183,33 @@ async def retry_group(
     newest first, at most TASKLENS_BULK_RETRY_MAX; each becomes a new task and the original
     leaves the failure views. `dry_run` only counts them."""
     body = body or GroupActionRequest()
-    task_ids = await _group_tasks(session, fingerprint, body)
-    return await _retry(session, runtime, principal, task_ids, body.dry_run)
+    detail: dict[str, str | int] = {"time_window": body.time_window}
+    action = AuditAction.BULK_RETRY
+    async with _audited(runtime, principal, action, fingerprint, body.dry_run, detail) as entry:
+        task_ids = await _group_tasks(session, fingerprint, body)
+        response = await _retry(session, runtime, principal, task_ids, body.dry_run)
+        entry.count = len(response.retried)
+    return response
 
 
 @router.post("/{fingerprint}/dismiss", responses=BODY_ERROR_RESPONSES)
 async def dismiss_group(
-    session: SessionDep, principal: OperatorDep, fingerprint: Fingerprint, body: GroupBody = None
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: OperatorDep,
+    fingerprint: Fingerprint,
+    body: GroupBody = None,
 ) -> DismissResponse:
     """Take the group's failed tasks of the window out of the failure views (the group, the
     "recently failed" list); their log rows stay."""
     body = body or GroupActionRequest()
-    task_ids = await _group_tasks(session, fingerprint, body)
-    return await _dismiss(session, principal, task_ids, body.dry_run)
+    detail: dict[str, str | int] = {"time_window": body.time_window}
+    action = AuditAction.DISMISS
+    async with _audited(runtime, principal, action, fingerprint, body.dry_run, detail) as entry:
+        task_ids = await _group_tasks(session, fingerprint, body)
+        response = await _dismiss(session, principal, task_ids, body.dry_run)
+        entry.count = response.dismissed
+    return response
 
 
 @router.post("/retry", status_code=202, responses=BODY_ERROR_RESPONSES)
@@ -175,14 +217,26 @@ async def retry_matching(
     session: SessionDep, runtime: RuntimeDep, principal: OperatorDep, body: FailureFilterRequest
 ) -> BulkRetryResponse:
     """Retry every failed task matching a history filter, as `POST /failures/{fp}/retry`."""
-    task_ids = await _filter_tasks(session, body)
-    return await _retry(session, runtime, principal, task_ids, body.dry_run)
+    detail = _filter_detail(body)
+    action = AuditAction.BULK_RETRY
+    target = "history filter"
+    async with _audited(runtime, principal, action, target, body.dry_run, detail) as entry:
+        task_ids = await _filter_tasks(session, body)
+        response = await _retry(session, runtime, principal, task_ids, body.dry_run)
+        entry.count = len(response.retried)
+    return response
 
 
 @router.post("/dismiss", responses=BODY_ERROR_RESPONSES)
 async def dismiss_matching(
-    session: SessionDep, principal: OperatorDep, body: FailureFilterRequest
+    session: SessionDep, runtime: RuntimeDep, principal: OperatorDep, body: FailureFilterRequest
 ) -> DismissResponse:
     """Dismiss every failed task matching a history filter from the failure views."""
-    task_ids = await _filter_tasks(session, body)
-    return await _dismiss(session, principal, task_ids, body.dry_run)
+    detail = _filter_detail(body)
+    action = AuditAction.DISMISS
+    target = "history filter"
+    async with _audited(runtime, principal, action, target, body.dry_run, detail) as entry:
+        task_ids = await _filter_tasks(session, body)
+        response = await _dismiss(session, principal, task_ids, body.dry_run)
+        entry.count = response.dismissed
+    return response
