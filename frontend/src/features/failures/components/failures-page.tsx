@@ -16,7 +16,17 @@ function readWindow(params: URLSearchParams): WindowHours {
   return n in WINDOWS ? (n as WindowHours) : 24;
 }
 
-function Group({ group, windowHours, canOperate }: { group: FailureGroup; windowHours: number; canOperate: boolean }) {
+function Group({
+  group,
+  windowHours,
+  canOperate,
+  onDone,
+}: {
+  group: FailureGroup;
+  windowHours: number;
+  canOperate: boolean;
+  onDone: (outcome: string) => void;
+}) {
   const [open, setOpen] = useState(false);
   const title = group.exception_type ? `${group.exception_type}: ${group.message}` : group.message;
   const history = `/monitoring?status=failed&fingerprint=${group.fingerprint}`;
@@ -48,8 +58,8 @@ function Group({ group, windowHours, canOperate }: { group: FailureGroup; window
         </button>
         {canOperate && (
           <>
-            <GroupAction fingerprint={group.fingerprint} windowHours={windowHours} action="retry" />
-            <GroupAction fingerprint={group.fingerprint} windowHours={windowHours} action="dismiss" />
+            <GroupAction fingerprint={group.fingerprint} windowHours={windowHours} action="retry" onDone={onDone} />
+            <GroupAction fingerprint={group.fingerprint} windowHours={windowHours} action="dismiss" onDone={onDone} />
           </>
         )}
       </div>
@@ -69,6 +79,7 @@ export function FailuresPage() {
   const windowHours = readWindow(params);
   const canOperate = useCanOperate();
   const { data, error, refetch } = useFailures(windowHours);
+  const [notice, setNotice] = useState<string | null>(null);
 
   return (
     <main className="page">
@@ -92,6 +103,11 @@ export function FailuresPage() {
           </select>
         </label>
       </div>
+      {notice !== null && (
+        <p className="card small" role="status" data-testid="failures-notice">
+          {notice}
+        </p>
+      )}
       {data === undefined &&
         (error ? (
           <div className="card placeholder placeholder--error" role="alert">
@@ -117,7 +133,13 @@ export function FailuresPage() {
           ) : (
             <ul className="failure-groups" aria-label="Failure groups">
               {data.groups.map((g) => (
-                <Group key={g.fingerprint} group={g} windowHours={windowHours} canOperate={canOperate} />
+                <Group
+                  key={g.fingerprint}
+                  group={g}
+                  windowHours={windowHours}
+                  canOperate={canOperate}
+                  onDone={(outcome) => setNotice(`${outcome} (${g.exception_type || "error"}: ${g.message})`)}
+                />
               ))}
             </ul>
           )}

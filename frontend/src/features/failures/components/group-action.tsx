@@ -23,16 +23,19 @@ function done(outcome: BulkOutcome): string {
 
 /**
  * Retry or dismiss a group's tasks: the first click counts them (a dry run), the
- * confirmation names that count, and only "Confirm" acts.
+ * confirmation names that count, and only "Confirm" acts. The outcome goes to `onDone`:
+ * the group itself leaves the list once its tasks are retried or dismissed.
  */
 export function GroupAction({
   fingerprint,
   windowHours,
   action,
+  onDone,
 }: {
   fingerprint: string;
   windowHours: number;
   action: BulkAction;
+  onDone: (outcome: string) => void;
 }) {
   const counting = useGroupAction(fingerprint, windowHours, action);
   const acting = useGroupAction(fingerprint, windowHours, action);
@@ -45,6 +48,10 @@ export function GroupAction({
       </span>
     );
   }
+  const confirm = () =>
+    acting.mutate(false, {
+      onSuccess: (outcome) => onDone(done(outcome)),
+    });
   const preview = counting.data;
   return (
     <span className="action">
@@ -56,7 +63,7 @@ export function GroupAction({
               type="button"
               className="button button--small button--danger"
               disabled={acting.isPending}
-              onClick={() => acting.mutate(false)}
+              onClick={confirm}
             >
               Confirm {action} of {confirmation(preview).count}
             </button>
