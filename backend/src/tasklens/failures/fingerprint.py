@@ -31,10 +31,11 @@ _SPACE = re.compile(r"\s+")
 # (so "lost: message no longer in the queue" is a message, not a type).
 _TYPED = re.compile(r"^(?P<type>[A-Z]\w*(?:\.\w+)*|[a-z_]\w*(?:\.\w+)+)(?::\s*(?P<msg>.*))?$", re.S)
 _UNPRINTABLE = re.compile(r"^<unprintable (?P<type>[\w.]+)>$")
-_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line \d+, in (?P<func>\S+)', re.M)
+_FRAME = re.compile(r'File "(?P<path>[^"]+)", line \d+, in (?P<func>\S+)')
 _LIBRARY = ("site-packages", "dist-packages", "/lib/python", "\\lib\\", "<frozen ", "<string>")
-_CHAINED = re.compile(
-    r"\n(?:During handling of the above exception|The above exception was the direct cause)"
+_CHAINED_MARKERS = (
+    "\nDuring handling of the above exception",
+    "\nThe above exception was the direct cause",
 )
 
 
@@ -60,16 +61,21 @@ def split_error(error_message: str | None) -> tuple[str, str]:
 
 def app_frame(traceback: str | None) -> str:
     """The innermost frame of the app's own code in the final exception's traceback, as
-    `parent/file.py:function` (no line number, no install prefix); "" when there is none."""
+    `parent/file.py:function` (no line number, no install prefix); "" when there is none.
+    Read from the end, frame by frame (`rfind`, not a regex over the whole text): grouping
+    calls this for every failed row of the window."""
     if not traceback:
         return ""
-    last_block = _CHAINED.split(traceback)[-1]
-    frames = [m for m in _FRAME.finditer(last_block) if not _is_library(m["path"])]
-    if not frames:
-        return ""
-    innermost = frames[-1]
-    parts = re.split(r"[/\\]", innermost["path"])
-    return f"{'/'.join(parts[-2:])}:{innermost['func']}"
+    floor = max(traceback.rfind(marker) for marker in _CHAINED_MARKERS)
+    end = len(traceback)
+    while (at := traceback.rfind('File "', max(floor, 0), end)) >= 0:
+        end = at
+        line_end = traceback.find("\n", at)
+        frame = _FRAME.match(traceback, at, line_end if line_end >= 0 else len(traceback))
+        if frame is not None and not _is_library(frame["path"]):
+            parts = re.split(r"[/\\]", frame["path"])
+            return f"{'/'.join(parts[-2:])}:{frame['func']}"
+    return ""
 
 
 def _is_library(path: str) -> bool:

@@ -1,14 +1,16 @@
 """Failure groups: the window's failed attempts, grouped by fingerprint (`fingerprint.py`).
 
 The fingerprint is computed where rows are read, not stored: the failed rows of the window
-are found through `ix_task_logs_status` (status, created_at, id), newest first, reading
-each one's error message and only the last TRACEBACK_TAIL_CHARS of its traceback, and at
-most SCAN_LIMIT of them (then `truncated`: the oldest failures of the window are left out).
+are found through `ix_task_logs_status` (status, created_at, id), newest first, at most
+SCAN_LIMIT of them (then `truncated`: the oldest failures of the window are left out); a row
+read before keeps its signature in this process (`_SignatureCache`), so only new rows cost
+the read of the last TRACEBACK_TAIL_CHARS of their traceback.
 Tasks taken out of the failure views (`task_dismissals`) are left out too.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -50,6 +52,31 @@ def _traceback_tail(session: AsyncSession) -> sa.ColumnElement[str]:
     return sa.func.substr(traceback, -TRACEBACK_TAIL_CHARS)
 
 
+class _SignatureCache:
+    """Signatures of failed rows already read, by (row id, task id): a failed row's error
+    does not change, and reading tracebacks is most of a scan's cost (PostgreSQL
+    decompresses each one), so a page refreshed every 15 s reads only the new rows'."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._by_row: OrderedDict[tuple[int, str], Signature] = OrderedDict()
+
+    def get(self, key: tuple[int, str]) -> Signature | None:
+        found = self._by_row.get(key)
+        if found is not None:
+            self._by_row.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[int, str], value: Signature) -> None:
+        self._by_row[key] = value
+        if len(self._by_row) > self.size:
+            self._by_row.popitem(last=False)
+
+
+_CACHE = _SignatureCache(2 * SCAN_LIMIT)
+_TAILS_PER_QUERY = 1000
+
+
 async def scan(
     session: AsyncSession,
     since: datetime,
@@ -58,7 +85,8 @@ async def scan(
     include_dismissed: bool = False,
     limit: int = SCAN_LIMIT,
 ) -> Scan:
-    """The failed attempts created in [since, until], newest first, with their signature."""
+    """The failed attempts created in [since, until], newest first, with their signature.
+    Rows first (no traceback), then the traceback tails of the rows not seen before."""
     query = (
         sa.select(
             col(Log.id),
@@ -66,7 +94,6 @@ async def scan(
             col(Log.task_id),
             col(Log.task_name),
             col(Log.error_message),
-            _traceback_tail(session),
         )
         .where(col(Log.status) == TaskStatus.FAILED.value, col(Log.created_at) >= since)
         .order_by(col(Log.created_at).desc(), col(Log.id).desc())
@@ -76,11 +103,26 @@ async def scan(
         query = query.where(col(Log.created_at) <= until)
     if not include_dismissed:
         query = query.where(not_dismissed())
-    rows = [
-        FailedRow(row_id, created, task_id, name, message, signature(message, tail))
-        for row_id, created, task_id, name, message, tail in await session.execute(query)
-    ]
-    return Scan(rows[:limit], len(rows) > limit)
+    found = list(await session.execute(query))
+    truncated = len(found) > limit
+    found = found[:limit]
+    missing = [r.id for r in found if _CACHE.get((r.id, r.task_id)) is None]
+    tails: dict[int, str | None] = {}
+    for start in range(0, len(missing), _TAILS_PER_QUERY):
+        chunk = missing[start : start + _TAILS_PER_QUERY]
+        tail_query = sa.select(col(Log.id), _traceback_tail(session)).where(
+            col(Log.id).in_(chunk), col(Log.created_at) >= since
+        )
+        tails.update({row_id: tail for row_id, tail in await session.execute(tail_query)})
+    rows = []
+    for row_id, created, task_id, name, message in found:
+        key = (row_id, task_id)
+        known = _CACHE.get(key)
+        if known is None:
+            known = signature(message, tails.get(row_id))
+            _CACHE.put(key, known)
+        rows.append(FailedRow(row_id, created, task_id, name, message, known))
+    return Scan(rows, truncated)
 
 
 @dataclass(slots=True)
