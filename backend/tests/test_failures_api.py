@@ -300,6 +300,8 @@ def test_a_viewer_sees_groups_but_cannot_act(deployment: Deployment) -> None:
         ("POST", "/failures/XYZ/retry", None, "fingerprint"),
         ("POST", f"/failures/{ORDER}/retry", {"time_window": -1}, "time_window"),
         ("POST", f"/failures/{ORDER}/dismiss", {"dry": True}, "dry"),
+        ("POST", f"/failures/{ORDER}/dismiss", {"dry_run": 0}, "dry_run"),  # not a boolean
+        ("POST", "/failures/retry", {"start_date": 0}, "start_date"),  # not a Unix time
         ("POST", "/failures/retry", {"fingerprint": "nothex"}, "fingerprint"),
         ("POST", "/failures/retry", {"start_date": "yesterday"}, "start_date"),
         (

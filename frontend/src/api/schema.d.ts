@@ -824,7 +824,10 @@ export interface components {
              * @default false
              */
             dry_run: boolean;
-            /** End Date */
+            /**
+             * End Date
+             * @description ISO-8601; UTC if naive
+             */
             end_date?: string | null;
             /** Fingerprint */
             fingerprint?: string | null;
@@ -832,7 +835,10 @@ export interface components {
             q?: string | null;
             /** Queue */
             queue?: string | null;
-            /** Start Date */
+            /**
+             * Start Date
+             * @description ISO-8601; UTC if naive
+             */
             start_date?: string | null;
             /** Task Name */
             task_name?: string | null;

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
@@ -313,11 +322,22 @@ class FailuresResponse(BaseModel):
     groups: list[FailureGroupItem]
 
 
+def _iso_date_time(value: Any) -> Any:
+    """Only an ISO-8601 date-time string: pydantic would also read `0` as a Unix time."""
+    if value is not None and not (isinstance(value, str) and _DATE_TIME.match(value)):
+        raise ValueError("expected an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z")
+    return value
+
+
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+BodyDateTime = Annotated[datetime | None, BeforeValidator(_iso_date_time)]
+
+
 class GroupActionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    time_window: int = Field(default=24, ge=1, le=720, description="Hours back, as listed")
-    dry_run: bool = Field(default=False, description="Only count what it would touch")
+    time_window: StrictInt = Field(default=24, ge=1, le=720, description="Hours back, as listed")
+    dry_run: StrictBool = Field(default=False, description="Only count what it would touch")
 
 
 class FailureFilterRequest(BaseModel):
@@ -326,13 +346,13 @@ class FailureFilterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task_name: str | None = Field(default=None, max_length=255)
-    start_date: datetime | None = None
-    end_date: datetime | None = None
+    start_date: BodyDateTime = Field(default=None, description="ISO-8601; UTC if naive")
+    end_date: BodyDateTime = Field(default=None, description="ISO-8601; UTC if naive")
     q: str | None = Field(default=None, max_length=200)
     queue: str | None = Field(default=None, max_length=255)
     worker: str | None = Field(default=None, max_length=255)
     fingerprint: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
-    dry_run: bool = Field(default=False, description="Only count what it would touch")
+    dry_run: StrictBool = Field(default=False, description="Only count what it would touch")
 
 
 class SkippedTask(BaseModel):
