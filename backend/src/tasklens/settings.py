@@ -87,6 +87,12 @@ class Settings(TrackingSettings):
     )
     report_stale_after_seconds: int = Field(default=3600, ge=1)
     max_retries: int = Field(default=3, ge=0, le=20)
+    bulk_retry_max: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="The most failed tasks one bulk retry sends again (newest first)",
+    )
     max_subject_concurrent_tasks: int = Field(default=1, ge=1, le=100)
     refresh_rate_limit: Annotated[Limit, NoDecode, BeforeValidator(Limit.parse_setting)] = Field(
         default=Limit(5, 300), description="Forced refreshes per token: N/SECONDS, sliding window"

@@ -28,6 +28,7 @@ export function AppLayout() {
           <NavLink to="/monitoring">Monitoring</NavLink>
           <NavLink to="/analyses">Analyses</NavLink>
           <NavLink to="/queues">Queues</NavLink>
+          <NavLink to="/failures">Failures</NavLink>
           <NavLink to="/schedules">Schedules</NavLink>
           <NavLink to="/audit">Audit</NavLink>
         </nav>
