@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path
 
@@ -8,14 +10,25 @@ from tasklens import monitoring, task_control
 from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
 from tasklens.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from tasklens.api.schemas import AttemptItem, CancelResponse, RetryResponse, TaskDetail
+from tasklens.tracking.models import TaskExecutionLog, TaskStatus
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
 
+TaskIdInPath = Annotated[str, Path(max_length=64)]
+Route = TypeVar("Route", bound=Callable[..., Any])
+
+
+def _action(name: str) -> Callable[[Route], Route]:
+    """A control action on one task: accepted (202), no such task (404), or not now (409)."""
+    responses: dict[int | str, dict[str, Any]] = {
+        404: {"model": ErrorResponse},
+        409: {"model": ErrorResponse},
+    }
+    return router.post(f"/{{task_id}}/{name}", status_code=202, responses=responses)
+
 
 @router.get("/{task_id}", responses={404: {"model": ErrorResponse}})
-async def get_task(
-    session: SessionDep, _: PrincipalDep, task_id: Annotated[str, Path(max_length=64)]
-) -> TaskDetail:
+async def get_task(session: SessionDep, _: PrincipalDep, task_id: TaskIdInPath) -> TaskDetail:
     """The task's latest attempt, with every attempt's outcome."""
     attempts = await monitoring.task_attempts(session, task_id)
     if not attempts:
@@ -36,20 +49,22 @@ async def get_task(
         completed_at=last.completed_at,
         duration_ms=last.duration_ms,
         error_message=last.error_message,
+        retry_at=_retry_at(last),
         attempts=[AttemptItem.model_validate(a) for a in attempts],
     )
 
 
-@router.post(
-    "/{task_id}/retry",
-    status_code=202,
-    responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
-)
+def _retry_at(last: TaskExecutionLog) -> datetime | None:
+    """The next attempt's start while it waits out its delay: a page counts down to it."""
+    due = last.run_at
+    if last.status != TaskStatus.PENDING or due is None or due <= datetime.now(UTC):
+        return None
+    return due
+
+
+@_action("retry")
 async def retry_task(
-    session: SessionDep,
-    runtime: RuntimeDep,
-    _: OperatorDep,
-    task_id: Annotated[str, Path(max_length=64)],
+    session: SessionDep, runtime: RuntimeDep, _: OperatorDep, task_id: TaskIdInPath
 ) -> RetryResponse:
     """Send a failed or cancelled task again, as a new task with the same params."""
     retried = await task_control.retry(session, runtime.broker, runtime.analyses, task_id)
@@ -57,16 +72,9 @@ async def retry_task(
     return RetryResponse(task_id=retried.task_id, retry_of=retried.retry_of)
 
 
-@router.post(
-    "/{task_id}/cancel",
-    status_code=202,
-    responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
-)
+@_action("cancel")
 async def cancel_task(
-    session: SessionDep,
-    runtime: RuntimeDep,
-    _: OperatorDep,
-    task_id: Annotated[str, Path(max_length=64)],
+    session: SessionDep, runtime: RuntimeDep, _: OperatorDep, task_id: TaskIdInPath
 ) -> CancelResponse:
     """A pending task never starts (`cancelled` at once); a running one is stopped within
     about a second (`cancelling`, then `cancelled` in the log). A finished task is a 409."""

@@ -1,4 +1,3 @@
-import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import { useCanOperate } from "@/features/auth";
 import { CopyButton } from "@/components/copy-button";
@@ -6,6 +5,7 @@ import { TaskActionButton, useTask, type TaskDetail } from "@/features/tasks";
 import { ApiError } from "@/lib/api-client";
 import { formatDateTime, formatDuration } from "@/lib/format";
 import { useDocumentTitle } from "@/lib/use-document-title";
+import { useNow } from "@/lib/use-now";
 import { buildTimeline, type Attempt } from "../timeline";
 
 function pretty(value: unknown): string {
@@ -13,17 +13,6 @@ function pretty(value: unknown): string {
 }
 
 const UNFINISHED = new Set(["pending", "running"]);
-
-/** The current time, ticking each second while `live` (an unfinished task's waits grow). */
-function useNow(live: boolean): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    if (!live) return;
-    const timer = setInterval(() => setNow(Date.now()), 1_000);
-    return () => clearInterval(timer);
-  }, [live]);
-  return now;
-}
 
 function Timeline({ attempts, now }: { attempts: Attempt[]; now: number }) {
   const steps = buildTimeline(attempts, now);
