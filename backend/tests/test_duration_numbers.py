@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import STACKS
-from support import Api
+from support import Api, KnownRows
 
 from tasklens import rollups
 from tasklens.monitoring import EXACT_SAMPLES
@@ -32,33 +32,24 @@ SPIKY = [10.0] * 19 + [100_000.0]
 
 
 def _rows() -> list[LifecycleChange]:
-    rows: list[LifecycleChange] = []
+    data = KnownRows()
     created = NOW - timedelta(hours=2)  # one whole hour well inside every window
-
-    def add(name: str, status: TaskStatus, duration: float | None = None, **extra: Any) -> None:
-        rows.append(
-            LifecycleChange(
-                task_id=f"{name}-{len(rows)}",
-                task_name=name,
-                status=status,
-                timestamp=created,
-                created_at=created,
-                duration_ms=duration,
-                started_at=created if status is not TaskStatus.PENDING else None,
-                completed_at=created if status.is_terminal else None,
-                **extra,
-            )
-        )
-
     for _ in range(20):
-        add("queued", TaskStatus.PENDING)
+        data.add("queued", TaskStatus.PENDING, created)
     for _ in range(2):
-        add("queued", TaskStatus.RUNNING)
+        data.add("queued", TaskStatus.RUNNING, created)
     for name, durations in (("steady", STEADY), ("busy", BUSY), ("spiky", SPIKY)):
         for duration in durations:
-            add(name, TaskStatus.SUCCESS, duration)
-    add("broken", TaskStatus.FAILED, 12.0, error_message="disk full", error_traceback="Trace…")
-    return rows
+            data.add(name, TaskStatus.SUCCESS, created, duration)
+    data.add(
+        "broken",
+        TaskStatus.FAILED,
+        created,
+        12.0,
+        error_message="disk full",
+        error_traceback="Trace…",
+    )
+    return data.rows
 
 
 @pytest.fixture(scope="module", params=["embedded", "distributed"])

@@ -29,6 +29,11 @@ export function formatCountOf(n: number, noun: string): string {
   return `${formatCount(n)} ${noun}${n === 1 ? "" : "s"}`;
 }
 
+/** A JSON value as an indented block; `undefined` (absent) as "null". */
+export function formatJson(value: unknown): string {
+  return value === undefined ? "null" : JSON.stringify(value, null, 2);
+}
+
 /** Seconds left, for a countdown: 2 → "2 s", 75 → "1:15". */
 export function formatCountdown(seconds: number): string {
   const n = Math.max(0, Math.ceil(seconds));
