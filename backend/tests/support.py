@@ -26,6 +26,7 @@ import websockets
 from tasklens.tracking.database import connect_postgres
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.recorder import build_recorder
 
 BACKEND = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -63,6 +64,16 @@ class KnownRows:
                 **extra,
             )
         )
+
+    def write_to(self, database_url: str) -> None:
+        """Writes the rows as the recorder does (one upsert, its merge rule), no task run."""
+
+        async def write() -> None:
+            recorder = build_recorder(database_url, None)
+            await recorder.store.upsert(self.rows)
+            await recorder.store.close()
+
+        asyncio.run(write())
 
 
 async def query(

@@ -4,7 +4,6 @@ task's error only inside its attempts. Both databases."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,9 +16,7 @@ from support import Api, KnownRows
 
 from tasklens import rollups
 from tasklens.monitoring import EXACT_SAMPLES
-from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskStatus
-from tasklens.tracking.recorder import build_recorder
 
 NOW = datetime.now(UTC)
 # Seven runs of about 2 s: all in one histogram bin, [1722, 2048) ms, whose middle (1878 ms)
@@ -31,7 +28,7 @@ BUSY = [STEADY[i % len(STEADY)] for i in range(EXACT_SAMPLES + 200)]
 SPIKY = [10.0] * 19 + [100_000.0]
 
 
-def _rows() -> list[LifecycleChange]:
+def _rows() -> KnownRows:
     data = KnownRows()
     created = NOW - timedelta(hours=2)  # one whole hour well inside every window
     for _ in range(20):
@@ -49,7 +46,7 @@ def _rows() -> list[LifecycleChange]:
         error_message="disk full",
         error_traceback="Trace…",
     )
-    return data.rows
+    return data
 
 
 @pytest.fixture(scope="module", params=["embedded", "distributed"])
@@ -58,13 +55,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     stack.env["TASKLENS_TASK_TIMEOUT_SECONDS"] = "86400"  # the reaper leaves `running` be
     try:
         running = stack.start_api()
-
-        async def load() -> None:
-            recorder = build_recorder(stack.env["TASKLENS_DATABASE_URL"], None)
-            await recorder.store.upsert(_rows())
-            await recorder.store.close()
-
-        asyncio.run(load())
+        _rows().write_to(stack.env["TASKLENS_DATABASE_URL"])
         yield running
     finally:
         stack.stop_all()

@@ -3,7 +3,6 @@ pagination, and 400s that name the parameter."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,9 +15,7 @@ from conftest import STACKS
 from support import Api, KnownRows
 
 from tasklens import rollups
-from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskStatus
-from tasklens.tracking.recorder import build_recorder
 
 NOW = datetime.now(UTC)
 P95_ERROR = rollups.RELATIVE_ERROR  # the p95 comes from log-scale duration histograms
@@ -28,7 +25,7 @@ def _ago(hours: float) -> datetime:
     return NOW - timedelta(hours=hours)
 
 
-def _known_rows() -> list[LifecycleChange]:
+def _known_rows() -> KnownRows:
     data = KnownRows()
     alpha, beta = "alpha", "beta"
     for i in range(10):  # alpha, last 24 h: durations 10, 20, … 100 ms
@@ -42,7 +39,7 @@ def _known_rows() -> list[LifecycleChange]:
         data.add(alpha, TaskStatus.SUCCESS, _ago(30 + i), 1000.0)
     for duration in (5.0, 5.0, 50.0):
         data.add(beta, TaskStatus.SUCCESS, _ago(5), duration)
-    return data.rows
+    return data
 
 
 @pytest.fixture(scope="module", params=["embedded", "distributed"])
@@ -54,13 +51,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     stack.env["TASKLENS_TASK_TIMEOUT_SECONDS"] = "86400"
     try:
         running = stack.start_api()  # migrates the SQLite file in the embedded mode
-
-        async def load() -> None:
-            recorder = build_recorder(stack.env["TASKLENS_DATABASE_URL"], None)
-            await recorder.store.upsert(_known_rows())
-            await recorder.store.close()
-
-        asyncio.run(load())
+        _known_rows().write_to(stack.env["TASKLENS_DATABASE_URL"])
         yield running
     finally:
         stack.stop_all()
