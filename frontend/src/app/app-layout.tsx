@@ -28,6 +28,7 @@ export function AppLayout() {
           <NavLink to="/monitoring">Monitoring</NavLink>
           <NavLink to="/analyses">Analyses</NavLink>
           <NavLink to="/queues">Queues</NavLink>
+          <NavLink to="/audit">Audit</NavLink>
         </nav>
         <div className="topbar__user">
           <ConnectionStatus />

@@ -2,6 +2,7 @@ import { Navigate, Route, Routes } from "react-router";
 import { AppLayout } from "./app-layout";
 import { NotFoundPage } from "@/components/not-found-page";
 import { AnalysesPage, AnalysisPage } from "@/features/analyses";
+import { AuditPage } from "@/features/audit";
 import { RequireAuth, SignInPage } from "@/features/auth";
 import { LiveProvider } from "@/features/live";
 import { MonitoringPage } from "@/features/monitoring";
@@ -27,6 +28,7 @@ export function AppRoutes() {
         <Route path="analyses/:kind/*" element={<AnalysisPage />} />
         <Route path="queues" element={<QueuesPage />} />
         <Route path="tasks/:taskId" element={<TaskPage />} />
+        <Route path="audit" element={<AuditPage />} />
         {/* Inside the layout: a mistyped address keeps the header and navigation. */}
         <Route path="*" element={<NotFoundPage />} />
       </Route>

@@ -314,6 +314,7 @@ class QueueItem(BaseModel):
     stream: str
     depth: int = Field(description="Waiting: not yet delivered to a worker")
     in_flight: int = Field(description="Delivered, not yet finished and acknowledged")
+    paused: bool = Field(description="Workers take no new message from it until resumed")
 
 
 class WorkerItem(BaseModel):
@@ -329,6 +330,16 @@ class WorkerItem(BaseModel):
 class QueuesResponse(BaseModel):
     queues: list[QueueItem]
     workers: list[WorkerItem]
+
+
+class QueuePauseResponse(BaseModel):
+    queue: Priority
+    paused: bool
+
+
+class QueuePurgeResponse(BaseModel):
+    queue: Priority
+    purged: int = Field(description="Waiting messages removed; their tasks end cancelled")
 
 
 class QueueHealth(BaseModel):
@@ -347,3 +358,21 @@ class QueueHealth(BaseModel):
         description="Tasks closed as failed because Redis no longer held their message "
         "(its data was lost), counted since that Redis's data began; 0 in the embedded mode"
     )
+
+
+class AuditItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str = Field(description="The token's name (`cli:<user>` for the command line)")
+    action: str = Field(description="retry, bulk_retry, cancel, purge, pause, resume, …")
+    target: str = Field(description="What it acted on: a task id, queue, fingerprint, …")
+    count: int = Field(description="How many things it touched")
+    outcome: str = Field(description='"ok", "refused: <why>" or "failed: <error type>"')
+    detail: dict[str, str | int] | None
+
+
+class AuditPageResponse(BaseModel):
+    items: list[AuditItem]
+    next_before_id: int | None = Field(description="Pass as `before_id` for older entries")

@@ -41,6 +41,7 @@ OWN_INDEXES = frozenset(
         "ix_task_logs_status",
         "ix_analysis_results_kind_created",
         "ix_analysis_refreshes_key_requested",
+        "ix_audit_log_at",
     }
 )
 OWN_TRIGGERS = frozenset(
@@ -54,6 +55,8 @@ OWN_TRIGGERS = frozenset(
         "task_duration_histogram_delete",
         "task_outcome_totals_insert",
         "task_outcome_totals_update",
+        "audit_log_no_update",
+        "audit_log_no_delete",
     }
 )
 OWN_NAMES = TASKLENS_TABLES | OWN_INDEXES | OWN_TRIGGERS

@@ -179,6 +179,23 @@ class AnalysisRefresh(SQLModel, table=True):
     deduplicated: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
 
 
+class AuditEntry(SQLModel, table=True):
+    """One operator action (audit.py): appended, never changed (triggers refuse UPDATE and
+    DELETE; migration 0010)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_at", "at", "id"),)
+
+    id: int | None = serial_id()
+    at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+    actor: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    action: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    target: str = Field(sa_column=sa.Column(sa.String(2000), nullable=False))
+    count: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    outcome: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    detail: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONType))
+
+
 # TaskLens's tables: on SQLite each is named with a prefix (database.OWN_NAMES).
 TASKLENS_TABLES = frozenset(
     model.__tablename__
@@ -190,5 +207,6 @@ TASKLENS_TABLES = frozenset(
         TaskOutcomeTotal,
         AnalysisResult,
         AnalysisRefresh,
+        AuditEntry,
     )
 )

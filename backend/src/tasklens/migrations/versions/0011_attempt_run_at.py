@@ -1,7 +1,7 @@
 """When a delayed attempt is due: `task_execution_logs.run_at`.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 
 A retry backing off (taskiq's `delay` label) is logged `pending` when it is sent, but starts
 only after its delay: the client's middleware writes that moment, so a page can say
@@ -18,8 +18,8 @@ from alembic import op
 
 from tasklens.tracking.models import UTCDateTime
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
