@@ -16,6 +16,19 @@ from tasklens.tracking.models import TaskExecutionLog, TaskStatus
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
 
 TaskIdInPath = Annotated[str, Path(max_length=64)]
+# What a task's detail says as its latest attempt has it (the rest: from its first, or all).
+_LATEST_ATTEMPTS = (
+    "task_name",
+    "status",
+    "queue",
+    "worker",
+    "progress",
+    "progress_message",
+    "result",
+    "completed_at",
+    "duration_ms",
+    "error_message",
+)
 Route = TypeVar("Route", bound=Callable[..., Any])
 
 
@@ -36,20 +49,11 @@ async def get_task(session: SessionDep, _: PrincipalDep, task_id: TaskIdInPath) 
         raise ApiError(404, f"no task with task_id '{task_id}'")
     first, last = attempts[0], attempts[-1]
     return TaskDetail(
+        **{column: getattr(last, column) for column in _LATEST_ATTEMPTS},
         task_id=task_id,
-        task_name=last.task_name,
-        status=last.status,
-        queue=last.queue,
-        worker=last.worker,
-        progress=last.progress,
-        progress_message=last.progress_message,
         params=last.params if last.params is not None else first.params,
-        result=last.result,
         created_at=first.created_at,
         started_at=first.started_at,
-        completed_at=last.completed_at,
-        duration_ms=last.duration_ms,
-        error_message=last.error_message,
         retry_at=_retry_at(last),
         attempts=[AttemptItem.model_validate(a) for a in attempts],
     )
