@@ -96,7 +96,8 @@ export function AuditPage() {
                   <td>{entry.actor}</td>
                   <td>{entry.action.replaceAll("_", " ")}</td>
                   <td>
-                    <Target entry={entry} /> <Detail detail={entry.detail} />
+                    <Target entry={entry} />
+                    <Detail detail={entry.detail} />
                   </td>
                   <td>{entry.count}</td>
                   <td>
