@@ -236,7 +236,7 @@ class Settings(TrackingSettings):
 
     @model_validator(mode="after")
     def _one_process_when_embedded(self) -> Settings:
-        if self.api_workers > 1 and self.redis_url is None:
+        if self.api_workers > 1 and self.embedded:
             raise ValueError(
                 "api_workers: more than one API process needs TASKLENS_REDIS_URL (the "
                 "embedded mode keeps its broker and coordination in one process)"
@@ -260,7 +260,14 @@ class Settings(TrackingSettings):
 
     @property
     def embedded(self) -> bool:
+        """The run mode, decided here only: without a Redis URL one process runs it all."""
         return self.redis_url is None
+
+    @property
+    def distributed_redis_url(self) -> str:
+        """The Redis URL, for code that runs only when not `embedded` (checked first)."""
+        assert self.redis_url is not None, "the embedded mode has no Redis"
+        return self.redis_url
 
     @property
     def is_postgres(self) -> bool:

@@ -748,6 +748,11 @@ export interface components {
             error_traceback: string | null;
             /** Queue */
             queue: string | null;
+            /**
+             * Run At
+             * @description When an attempt sent with a delay (a retry backing off) is due; null when it was sent to run at once
+             */
+            run_at?: string | null;
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["TaskStatus"];
@@ -1559,6 +1564,11 @@ export interface components {
             queue: string | null;
             /** Result */
             result: unknown | null;
+            /**
+             * Retry At
+             * @description When the next attempt starts, while it waits out its retry delay (the latest attempt is pending and due later); null otherwise
+             */
+            retry_at?: string | null;
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["TaskStatus"];

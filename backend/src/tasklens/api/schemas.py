@@ -99,6 +99,11 @@ class AttemptItem(BaseModel):
     duration_ms: float | None
     error_message: str | None
     error_traceback: str | None
+    run_at: datetime | None = Field(
+        default=None,
+        description="When an attempt sent with a delay (a retry backing off) is due; "
+        "null when it was sent to run at once",
+    )
 
 
 class TaskDetail(BaseModel):
@@ -116,6 +121,11 @@ class TaskDetail(BaseModel):
     completed_at: datetime | None
     duration_ms: float | None
     error_message: str | None = Field(description="The latest attempt's error, if it has one")
+    retry_at: datetime | None = Field(
+        default=None,
+        description="When the next attempt starts, while it waits out its retry delay "
+        "(the latest attempt is pending and due later); null otherwise",
+    )
     attempts: list[AttemptItem]
 
 

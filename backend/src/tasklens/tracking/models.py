@@ -87,6 +87,8 @@ class TaskExecutionLog(SQLModel, table=True):
     duration_ms: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
     error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     error_traceback: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    # When an attempt sent with a delay (a retry backing off) is due; None: at once.
+    run_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
     )

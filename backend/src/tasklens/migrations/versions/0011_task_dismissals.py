@@ -5,14 +5,14 @@ Revises: 0010
 
 One row per task (`task_id` its key): who took it out, when, and the task a bulk retry sent
 in its place. The log rows are untouched; retention drops them as before. The columns are
-the model's (`tracking.models.TaskDismissal`), defined there once.
+spelled out, not copied from the model: a migration is a snapshot, and a later column added
+to `tracking.models.TaskDismissal` comes with its own revision.
 """
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
-
-from tasklens.tracking.models import TaskDismissal
 
 revision: str = "0011"
 down_revision: str | None = "0010"
@@ -21,8 +21,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    columns = [column._copy() for column in TaskDismissal.__table__.columns]  # type: ignore[attr-defined]
-    op.create_table("task_dismissals", *columns)
+    op.create_table(
+        "task_dismissals",
+        sa.Column("task_id", sa.String(64), primary_key=True),
+        sa.Column("dismissed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("dismissed_by", sa.String(64), nullable=False),
+        sa.Column("retried_as", sa.String(64)),
+    )
 
 
 def downgrade() -> None:
