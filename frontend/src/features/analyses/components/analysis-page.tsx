@@ -1,4 +1,5 @@
 import { useState } from "react";
+import { LoadState } from "@/components/load-state";
 import { useDocumentTitle } from "@/lib/use-document-title";
 import { Link, useParams, useSearchParams } from "react-router";
 import { OperatorSignInLink, useCanOperate } from "@/features/auth";
@@ -152,18 +153,8 @@ export function AnalysisPage() {
           }}
         />
       )}
-      {view.isPending && (
-        <p className="placeholder" role="status">
-          Loading report…
-        </p>
-      )}
-      {view.error && (
-        <div className="card placeholder placeholder--error" role="alert">
-          <p>Could not load the report: {view.error.message}</p>
-          <button type="button" className="button" onClick={() => void view.refetch()}>
-            Retry
-          </button>
-        </div>
+      {(view.isPending || view.error) && (
+        <LoadState what="the report" error={view.error} onRetry={() => void view.refetch()} />
       )}
       {data === null && (
         <div className="card placeholder">

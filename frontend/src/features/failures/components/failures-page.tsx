@@ -1,4 +1,5 @@
 import { useState } from "react";
+import { LoadState } from "@/components/load-state";
 import { Link, useSearchParams } from "react-router";
 import { useCanOperate } from "@/features/auth";
 import { RelativeTime } from "@/components/time";
@@ -108,19 +109,7 @@ export function FailuresPage() {
           {notice}
         </p>
       )}
-      {data === undefined &&
-        (error ? (
-          <div className="card placeholder placeholder--error" role="alert">
-            <p>Could not load failures: {error.message}</p>
-            <button type="button" className="button" onClick={() => void refetch()}>
-              Retry
-            </button>
-          </div>
-        ) : (
-          <p className="placeholder" role="status">
-            Loading failures…
-          </p>
-        ))}
+      {data === undefined && <LoadState what="failures" error={error} onRetry={() => void refetch()} />}
       {data !== undefined && (
         <>
           <p className="muted small">

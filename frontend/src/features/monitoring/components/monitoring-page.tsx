@@ -1,8 +1,8 @@
 import { useDocumentTitle } from "@/lib/use-document-title";
+import { LoadState } from "@/components/load-state";
 import { useSearchParams } from "react-router";
 import { HistoryTable, useTaskNames } from "@/features/history";
 import { LiveFeed } from "@/features/live";
-import { ApiError } from "@/lib/api-client";
 import { useMetrics } from "../api/get-metrics";
 import { isIdle, MetricsCards } from "./metrics-cards";
 import { ThroughputCharts } from "./throughput-charts";
@@ -23,25 +23,7 @@ function readWindow(params: URLSearchParams): number {
 function HealthCards({ timeWindow }: { timeWindow: number }) {
   const metrics = useMetrics(timeWindow);
   const { data, error } = metrics;
-  if (data === undefined) {
-    if (error === null) {
-      return (
-        <p role="status" className="placeholder">
-          Loading metrics…
-        </p>
-      );
-    }
-    return (
-      <div role="alert" className="card placeholder placeholder--error">
-        <p>
-          Could not load metrics{error instanceof ApiError ? ` (HTTP ${error.status})` : ""}: {error.message}
-        </p>
-        <button type="button" className="button" onClick={() => void metrics.refetch()}>
-          Retry
-        </button>
-      </div>
-    );
-  }
+  if (data === undefined) return <LoadState what="metrics" error={error} onRetry={() => void metrics.refetch()} />;
   return (
     <>
       <p className="muted small" aria-live="polite">

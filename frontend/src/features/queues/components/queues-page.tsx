@@ -1,4 +1,5 @@
 import { useDocumentTitle } from "@/lib/use-document-title";
+import { LoadState } from "@/components/load-state";
 import { DataTable, type Column } from "@/components/data-table";
 import { OperatorSignInLink, useCanOperate } from "@/features/auth";
 import { formatCount } from "@/lib/format";
@@ -44,20 +45,7 @@ function queueColumns(canOperate: boolean): Column<Queue>[] {
 
 function QueuesAndWorkers({ canOperate }: { canOperate: boolean }) {
   const { data, error, refetch } = useQueues();
-  if (data === undefined) {
-    return error ? (
-      <div className="card placeholder placeholder--error" role="alert">
-        <p>Could not load queues: {error.message}</p>
-        <button type="button" className="button" onClick={() => void refetch()}>
-          Retry
-        </button>
-      </div>
-    ) : (
-      <p className="placeholder" role="status">
-        Loading queues…
-      </p>
-    );
-  }
+  if (data === undefined) return <LoadState what="queues" error={error} onRetry={() => void refetch()} />;
   return (
     <div className="queues-grid">
       <section className="card" aria-labelledby="queues-title">

@@ -1,4 +1,5 @@
 import { Link } from "react-router";
+import { LoadState } from "@/components/load-state";
 import { type ScheduleItem, useSchedules } from "../api/schedules";
 import { formatAge, formatDateTime, formatRelative } from "@/lib/format";
 import { useDocumentTitle } from "@/lib/use-document-title";
@@ -85,20 +86,7 @@ export function SchedulesTable({ schedules }: { schedules: ScheduleItem[] }) {
 
 function Schedules() {
   const { data, error, refetch } = useSchedules();
-  if (data === undefined) {
-    return error ? (
-      <div className="card placeholder placeholder--error" role="alert">
-        <p>Could not load schedules: {error.message}</p>
-        <button type="button" className="button" onClick={() => void refetch()}>
-          Retry
-        </button>
-      </div>
-    ) : (
-      <p className="placeholder" role="status">
-        Loading schedules…
-      </p>
-    );
-  }
+  if (data === undefined) return <LoadState what="schedules" error={error} onRetry={() => void refetch()} />;
   if (!data.configured) return <NoSchedulesFile />;
   return (
     <section className="card" aria-labelledby="schedules-title">
