@@ -85,7 +85,7 @@ SYSTEM_TESTS = frozenset(
     }
 )
 # Files with no service at all.
-UNIT_FILES = frozenset({"test_contract.py", "test_live_hub.py"})
+UNIT_FILES = frozenset({"test_alert_rules.py", "test_contract.py", "test_live_hub.py"})
 # Fixtures that start processes: a test using one is `system` wherever it is.
 PROCESS_FIXTURES = frozenset({"distributed", "embedded", "foreign"})
 # What an integration test may start: the product runs git for its repository analysis.
