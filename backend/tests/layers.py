@@ -35,6 +35,7 @@ LAYERS = ("unit", "integration", "system")
 # Whole files whose tests start processes (every test, or most: their module fixtures do).
 SYSTEM_FILES = frozenset(
     {
+        "test_alerts_system.py",
         "test_analyses_api.py",
         "test_auth.py",
         "test_auth_throttle.py",

@@ -20,6 +20,7 @@ class Receiver:
     url: str
     posts: list[dict[str, Any]] = field(default_factory=list)  # every attempt, in order
     answers: list[int] = field(default_factory=list)  # status codes still to answer
+    delay: float = 0.0  # seconds each answer takes
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def bodies(self, state: str | None = None) -> list[dict[str, Any]]:
@@ -37,14 +38,16 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
+def webhook_receiver(answers: list[int] | None = None, delay: float = 0.0) -> Iterator[Receiver]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     receiver = Receiver(f"http://127.0.0.1:{server.server_address[1]}{SECRET_PATH}")
     receiver.answers.extend(answers or [])
+    receiver.delay = delay
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            time.sleep(receiver.delay)
             with receiver.lock:
                 receiver.posts.append({**body, "_path": self.path})
                 status = receiver.answers.pop(0) if receiver.answers else 200
