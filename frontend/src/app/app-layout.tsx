@@ -1,5 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { NavLink, Outlet } from "react-router";
+import { AlertBanner } from "@/features/alerts";
 import { useMe } from "@/features/auth";
 import { clearToken } from "@/lib/token-store";
 import { ConnectionStatus } from "@/features/live";
@@ -28,6 +29,7 @@ export function AppLayout() {
           <NavLink to="/monitoring">Monitoring</NavLink>
           <NavLink to="/analyses">Analyses</NavLink>
           <NavLink to="/queues">Queues</NavLink>
+          <NavLink to="/alerts">Alerts</NavLink>
         </nav>
         <div className="topbar__user">
           <ConnectionStatus />
@@ -42,6 +44,7 @@ export function AppLayout() {
           </button>
         </div>
       </header>
+      <AlertBanner />
       <Outlet key={zone} />
     </div>
   );

@@ -1,6 +1,7 @@
 import { Navigate, Route, Routes } from "react-router";
 import { AppLayout } from "./app-layout";
 import { NotFoundPage } from "@/components/not-found-page";
+import { AlertsPage } from "@/features/alerts";
 import { AnalysesPage, AnalysisPage } from "@/features/analyses";
 import { RequireAuth, SignInPage } from "@/features/auth";
 import { LiveProvider } from "@/features/live";
@@ -26,6 +27,7 @@ export function AppRoutes() {
         <Route path="analyses" element={<AnalysesPage />} />
         <Route path="analyses/:kind/*" element={<AnalysisPage />} />
         <Route path="queues" element={<QueuesPage />} />
+        <Route path="alerts" element={<AlertsPage />} />
         <Route path="tasks/:taskId" element={<TaskPage />} />
         {/* Inside the layout: a mistyped address keeps the header and navigation. */}
         <Route path="*" element={<NotFoundPage />} />
