@@ -273,6 +273,33 @@ async def test_a_failed_analysis_left_open_starts_nothing_new_until_retried(
     assert len(runs()) == 3
 
 
+def test_a_queued_analysis_cancelled_before_it_ran_does_not_hold_its_subject(
+    distributed: Stack, tmp_path: Path
+) -> None:
+    """No worker yet: the analysis waits in the queue. Cancelled there, it never runs, so it
+    cannot free its claim itself; a request after the cancel must start a new run, not join
+    the cancelled one, and the page shows the cancel rather than starting it again."""
+    repo = _repo_stack(distributed, tmp_path)
+    api = distributed.start_api()
+    first = _post(api, kind="repository", subject=str(repo)).json()
+    assert first["status"] == "pending"
+    with api.client() as client:
+        cancelled = client.post(f"/api/v1/tasks/{first['task_id']}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+
+    view = _get(api, "repository", str(repo)).json()
+    assert (view["is_regenerating"], view["failed_task_id"]) == (False, first["task_id"])
+    again = _post(api, kind="repository", subject=str(repo))
+    assert again.status_code == 202, again.text
+    assert again.json()["deduplicated"] is False
+    assert again.json()["task_id"] != first["task_id"]
+
+    distributed.start_worker()  # the new run completes; the cancelled one never starts
+    api.wait_task(again.json()["task_id"], "success", timeout=60)
+    assert api.task(first["task_id"])["status"] == "cancelled"
+    assert [a["status"] for a in api.task(first["task_id"])["attempts"]] == ["cancelled"]
+
+
 def test_bad_requests_are_400s_naming_the_field(embedded: Stack) -> None:
     api = embedded.start_api()
     cases: list[tuple[dict[str, Any], str]] = [

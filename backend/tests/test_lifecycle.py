@@ -246,6 +246,16 @@ def test_a_failed_task_is_retried_as_a_new_task_with_its_params(api: Api) -> Non
         assert client.post("/api/v1/tasks/nope/retry").status_code == 404
     with api.client(VIEWER_TOKEN) as viewer:
         assert viewer.post(f"/api/v1/tasks/{task_id}/retry").status_code == 403
+        # Every attempt is on record, refusals too; a viewer may read it.
+        audit = viewer.get("/api/v1/audit", params={"action": "retry", "limit": 500}).json()
+    mine = {e["target"]: e for e in audit["items"] if e["target"] in (task_id, ok, "nope")}
+    assert mine[task_id]["outcome"] == "ok"
+    assert mine[task_id]["actor"] == "ops"
+    assert mine[task_id]["detail"] == {"new_task_id": new_id}
+    assert mine[ok]["outcome"].startswith(f"refused: task '{ok}' is success")
+    assert mine["nope"]["outcome"] == "refused: no task with task_id 'nope'"
+    # A viewer's 403 never reached the action: it is an authorisation refusal, not an action.
+    assert sum(e["target"] == task_id for e in audit["items"]) == 1
 
 
 def test_a_task_whose_params_held_secrets_is_not_replayed(api: Api) -> None:
@@ -272,6 +282,12 @@ def test_a_running_task_is_cancelled_within_two_seconds(api: Api) -> None:
         assert client.post(f"/api/v1/tasks/{task_id}/cancel").status_code == 409
     with api.client(VIEWER_TOKEN) as viewer:
         assert viewer.post(f"/api/v1/tasks/{task_id}/cancel").status_code == 403
+        audit = viewer.get("/api/v1/audit", params={"action": "cancel", "limit": 500}).json()
+    outcomes = [(e["detail"], e["outcome"]) for e in audit["items"] if e["target"] == task_id]
+    assert outcomes == [  # newest first: the second cancel found it cancelled already
+        (None, f"refused: task '{task_id}' is already cancelled"),
+        ({"status": "cancelling"}, "ok"),
+    ]
 
 
 def test_the_worker_keeps_working_after_a_cancel(api: Api) -> None:

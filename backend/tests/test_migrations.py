@@ -21,7 +21,7 @@ from support import API_TOKENS, TASKLENS, Stack, wait_for
 
 from tasklens import migrate
 from tasklens.tracking.database import OWN_NAMES, SQLITE_PREFIX, create_engine
-from tasklens.tracking.models import TASKLENS_TABLES, AlertFiring, TaskOutcomeTotal
+from tasklens.tracking.models import TASKLENS_TABLES, AlertFiring, AuditEntry, TaskOutcomeTotal
 
 EXPECTED_INDEXES = {
     "ix_task_logs_name_status_created",
@@ -85,10 +85,13 @@ def test_upgrade_downgrade_upgrade(database_url: str) -> None:
 
 HERE = Path(__file__).parent
 # The tables the models declare are the ones head must have; the old layout (0005) had all
-# but the Prometheus totals (0007) and those made after 0009 (the alert firings, 0012).
+# but the Prometheus totals (0007).
 HEAD_TABLES = set(SQLModel.metadata.tables)
-AFTER_0009 = {AlertFiring.__tablename__}
-TABLES = HEAD_TABLES - {TaskOutcomeTotal.__tablename__} - AFTER_0009
+# Tables made after 0009 (the revisions these tests start from or rename in place): a
+# migration that adds a table adds it here.
+LATER_TABLES = {AuditEntry.__tablename__, AlertFiring.__tablename__}
+TABLES_0009 = HEAD_TABLES - LATER_TABLES
+TABLES = TABLES_0009 - {TaskOutcomeTotal.__tablename__}  # the old layout's, before 0006
 # The app's own database: its Alembic history and a table that happens to share a name.
 USER_APP_SQL = (
     "CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY)",
@@ -303,6 +306,7 @@ def test_a_database_of_the_old_layout_moves_into_the_schema_with_every_row(
         "ORDER BY 1",
     ) == [
         [
+            ("audit_log_refuse_change",),
             ("task_log_counts_apply",),
             ("task_outcome_totals_apply",),
             ("tasklens_drop_log_partitions",),
@@ -482,7 +486,7 @@ def _user_app_state(path: Path) -> list[list[tuple[Any, ...]]]:
 
 
 def _tasklens_rows(path: Path, prefix: str) -> dict[str, list[tuple[Any, ...]]]:
-    tables = sorted(HEAD_TABLES - AFTER_0009)  # the file starts at 0007
+    tables = sorted(TABLES_0009)
     rows = _sqlite(path, *(f"SELECT * FROM {prefix}{t} ORDER BY 1, 2, 3" for t in tables))
     return dict(zip(tables, rows, strict=True))
 
@@ -570,7 +574,7 @@ def test_a_sqlite_file_of_the_old_layout_is_renamed_in_place_and_its_downgrade_r
 
     migrated = _cli("migrate", env={"TASKLENS_DATABASE_URL": url})
     assert migrated.returncode == 0, migrated.stderr
-    later = {SQLITE_PREFIX + t for t in AFTER_0009}  # made by a later revision, not renamed
+    later = {SQLITE_PREFIX + t for t in LATER_TABLES}  # made new by later revisions
     renamed = {o for o in _sqlite_objects(path) if o[2] not in later}
     assert renamed == {
         (kind, name, table)

@@ -94,5 +94,16 @@ def test_a_revoked_token_is_refused_by_every_api_process_within_5_s(tmp_path: Pa
         configured = stack._spawn("revoke-configured", ["token", "--revoke", "ops"], {})
         assert configured.popen.wait(120) == 1
         assert "comes from TASKLENS_API_TOKENS" in configured.log()
+
+        with httpx.Client(headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}) as client:
+            audit = client.get(apis[1].base_url + "/api/v1/audit").json()["items"]
+        on_record = [(e["action"], e["target"], e["count"], e["outcome"]) for e in audit]
+        assert on_record == [  # newest first; the token itself is in no entry
+            ("token_revoke", "ops", 0, "refused: no stored token of that name"),
+            ("token_revoke", "ci bot", 0, "refused: no stored token of that name"),
+            ("token_revoke", "ci bot", 1, "ok"),
+            ("token_create", "ci bot", 1, "ok"),
+        ]
+        assert all(e["actor"].startswith("cli") for e in audit) and token not in str(audit)
     finally:
         stack.stop_all()

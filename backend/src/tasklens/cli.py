@@ -259,6 +259,7 @@ async def _demo_async(settings: Settings, count: int) -> int:
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     from tasklens import migrate
+    from tasklens.audit import AuditAction, audited, cli_actor
     from tasklens.tokens import InvalidTokenName, Role, TokenRegistry, check_token_name
     from tasklens.tracking.database import create_engine
 
@@ -280,9 +281,18 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
                 for entry in await registry.list():
                     print(f"{entry.name}\t{entry.role}\t{entry.source}")
                 return 0
+            actor = cli_actor()
             if args.revoke is not None:
-                return await _revoke(registry, args.revoke)
-            token = await registry.create(args.name, Role(args.role))
+                async with audited(engine, actor, AuditAction.TOKEN_REVOKE, args.revoke) as done:
+                    status = await _revoke(registry, args.revoke)
+                    done.count = int(status == 0)
+                    done.refusal = None if status == 0 else "no stored token of that name"
+                return status
+            async with audited(engine, actor, AuditAction.TOKEN_CREATE, args.name) as made:
+                token = await registry.create(args.name, Role(args.role))
+                made.count = int(token is not None)
+                made.refusal = None if token else "a token of that name exists already"
+                made.detail["role"] = args.role
         finally:
             await engine.dispose()
         if token is None:

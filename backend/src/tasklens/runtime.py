@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from taskiq import AsyncBroker
 
-from tasklens import migrate
+from tasklens import audit, migrate
 from tasklens.alerts.engine import AlertEngine
 from tasklens.analyses.service import AnalysisService
 from tasklens.auth_throttle import AuthThrottle
@@ -76,6 +76,15 @@ class Runtime:
                 self.database_file.opened(self.engine)
         self.maintenance.start()
         self.first_start_token = await self.tokens.first_start_token()
+        if self.first_start_token is not None:
+            await audit.write(
+                self.engine,
+                "tasklens (first start)",
+                audit.AuditAction.TOKEN_CREATE,
+                "admin",
+                audit.AuditRecord(detail={"role": "operator"}),
+                "ok",
+            )
         await self.broker.startup()
         await self.hub.start()
         if self.alerts is not None:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 from tasklens import monitoring
 from tasklens.analyses.kinds import TASK_KINDS
 from tasklens.analyses.periods import Period
-from tasklens.analyses.service import AnalysisService
+from tasklens.analyses.service import Analysis, AnalysisService
 from tasklens.priorities import Priority
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskStatus
@@ -66,11 +66,8 @@ async def retry(
         raise TaskActionRefused(
             409, "its params had secrets, which were never stored; send the task again instead"
         )
-    kind = TASK_KINDS.get(last.task_name)
-    if kind is not None:
-        analysis = analyses.analysis(
-            kind, str(params["subject"]), Period(params.get("period", "all"))
-        )
+    analysis = _analysis_of(analyses, last.task_name, params)
+    if analysis is not None:
         submitted = await analyses.submit(session, analysis, force=True, priority=Priority.HIGH)
         return Retried(submitted.task_id, task_id)
     task = broker.find_task(last.task_name)
@@ -83,6 +80,16 @@ async def retry(
     args = params.pop("_args", [])
     sent = await task.kiq(*args, **params)
     return Retried(sent.task_id, task_id)
+
+
+def _analysis_of(
+    analyses: AnalysisService, task_name: str, params: dict[str, Any] | None
+) -> Analysis | None:
+    """The analysis a task of TaskLens's own runs, or None for any other task."""
+    kind = TASK_KINDS.get(task_name)
+    if kind is None or not params or "subject" not in params:
+        return None
+    return analyses.analysis(kind, str(params["subject"]), Period(params.get("period", "all")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,9 @@ async def cancel(session: AsyncSession, runtime: Runtime, task_id: str) -> Cance
         raise TaskActionRefused(409, f"task '{task_id}' is already {status.value}")
     await runtime.cancel_task(task_id)
     if status is TaskStatus.PENDING:  # it will never start: say so now
+        analysis = _analysis_of(runtime.analyses, last.task_name, last.params)
+        if analysis is not None:  # nor free its claim: a new request would join it
+            await runtime.analyses.never_started(analysis, task_id)
         now = datetime.now(UTC)
         runtime.recorder.record(
             LifecycleChange(

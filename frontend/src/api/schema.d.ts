@@ -139,6 +139,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Audit
+         * @description Every operator action, newest first. Viewers may read it; nothing can change it.
+         */
+        get: operations["get_audit_api_v1_audit_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/demo": {
         parameters: {
             query?: never;
@@ -707,6 +727,60 @@ export interface components {
             status: components["schemas"]["TaskStatus"];
             /** Worker */
             worker: string | null;
+        };
+        /**
+         * AuditAction
+         * @enum {string}
+         */
+        AuditAction: "retry" | "bulk_retry" | "cancel" | "purge" | "pause" | "resume" | "dismiss" | "refresh" | "token_create" | "token_revoke";
+        /** AuditItem */
+        AuditItem: {
+            /**
+             * Action
+             * @description retry, bulk_retry, cancel, purge, pause, resume, …
+             */
+            action: string;
+            /**
+             * Actor
+             * @description The token's name (`cli:<user>` for the command line)
+             */
+            actor: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Count
+             * @description How many things it touched
+             */
+            count: number;
+            /** Detail */
+            detail: {
+                [key: string]: string | number;
+            } | null;
+            /** Id */
+            id: number;
+            /**
+             * Outcome
+             * @description "ok", "refused: <why>" or "failed: <error type>"
+             */
+            outcome: string;
+            /**
+             * Target
+             * @description What it acted on: a task id, queue, fingerprint, …
+             */
+            target: string;
+        };
+        /** AuditPageResponse */
+        AuditPageResponse: {
+            /** Items */
+            items: components["schemas"]["AuditItem"][];
+            /**
+             * Next Before Id
+             * @description Pass as `before_id` for older entries
+             */
+            next_before_id: number | null;
         };
         /** CancelResponse */
         CancelResponse: {
@@ -1869,6 +1943,77 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this address (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database or Redis is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_audit_api_v1_audit_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                before_id?: number | null;
+                action?: components["schemas"]["AuditAction"] | null;
+                actor?: string | null;
+                since?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPageResponse"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -30,6 +30,7 @@ export function AppLayout() {
           <NavLink to="/analyses">Analyses</NavLink>
           <NavLink to="/queues">Queues</NavLink>
           <NavLink to="/alerts">Alerts</NavLink>
+          <NavLink to="/audit">Audit</NavLink>
         </nav>
         <div className="topbar__user">
           <ConnectionStatus />

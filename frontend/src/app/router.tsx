@@ -3,6 +3,7 @@ import { AppLayout } from "./app-layout";
 import { NotFoundPage } from "@/components/not-found-page";
 import { AlertsPage } from "@/features/alerts";
 import { AnalysesPage, AnalysisPage } from "@/features/analyses";
+import { AuditPage } from "@/features/audit";
 import { RequireAuth, SignInPage } from "@/features/auth";
 import { LiveProvider } from "@/features/live";
 import { MonitoringPage } from "@/features/monitoring";
@@ -29,6 +30,7 @@ export function AppRoutes() {
         <Route path="queues" element={<QueuesPage />} />
         <Route path="alerts" element={<AlertsPage />} />
         <Route path="tasks/:taskId" element={<TaskPage />} />
+        <Route path="audit" element={<AuditPage />} />
         {/* Inside the layout: a mistyped address keeps the header and navigation. */}
         <Route path="*" element={<NotFoundPage />} />
       </Route>

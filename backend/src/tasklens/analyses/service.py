@@ -30,6 +30,8 @@ from tasklens.tracking.models import AnalysisRefresh, AnalysisResult
 
 
 class RefreshLimited(Exception):
+    status_code = 429  # a refusal, as the API answers it (and the audit log records it)
+
     def __init__(self, retry_in: float, limit: Limit) -> None:
         super().__init__(
             f"refresh limit reached ({limit.count} per {limit.seconds} s); "
@@ -230,6 +232,14 @@ class AnalysisService:
             await self.coordinator.release(key, task_id)
             raise
         return Submitted(task_id, "pending", deduplicated=False)
+
+    async def never_started(self, analysis: Analysis, task_id: str) -> None:
+        """`task_id` was cancelled (or purged) before a worker ran it, so it never frees its
+        claim itself: free it now, remembered as a run that ended without a result, as the
+        run would have (a page reading it shows the cancel instead of starting it again)."""
+        await self.coordinator.fail(
+            claim_key(analysis.key), task_id, self.settings.report_stale_after_seconds
+        )
 
     async def view(
         self, session: AsyncSession, analysis: Analysis, may_regenerate: bool

@@ -16,6 +16,7 @@ from tasklens.api.referrer_policy import NoReferrer
 from tasklens.api.routes import (
     alerts,
     analyses,
+    audit,
     demo,
     health,
     live,
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None, *, settle_gc: bool = False) -> 
     app.state.metrics_exporter = MetricsExporter()
     app.include_router(metrics.router, dependencies=strict)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (monitoring, tasks, analyses, queues, demo, me, alerts):
+    for module in (monitoring, tasks, analyses, queues, audit, demo, me, alerts):
         api.include_router(module.router, dependencies=strict)
     api.include_router(live.router)  # the socket reads `?token=` itself
     app.include_router(api)

@@ -385,3 +385,21 @@ class AlertsResponse(BaseModel):
     configured: bool
     firing: list[AlertFiringItem]
     history: list[AlertFiringItem] = Field(description="The latest 200 firings, newest first")
+
+
+class AuditItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str = Field(description="The token's name (`cli:<user>` for the command line)")
+    action: str = Field(description="retry, bulk_retry, cancel, purge, pause, resume, …")
+    target: str = Field(description="What it acted on: a task id, queue, fingerprint, …")
+    count: int = Field(description="How many things it touched")
+    outcome: str = Field(description='"ok", "refused: <why>" or "failed: <error type>"')
+    detail: dict[str, str | int] | None
+
+
+class AuditPageResponse(BaseModel):
+    items: list[AuditItem]
+    next_before_id: int | None = Field(description="Pass as `before_id` for older entries")

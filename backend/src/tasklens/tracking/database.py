@@ -43,6 +43,7 @@ OWN_INDEXES = frozenset(
         "ix_analysis_refreshes_key_requested",
         "ix_alert_firings_started",
         "ux_alert_firings_open",
+        "ix_audit_log_at",
     }
 )
 OWN_TRIGGERS = frozenset(
@@ -56,6 +57,8 @@ OWN_TRIGGERS = frozenset(
         "task_duration_histogram_delete",
         "task_outcome_totals_insert",
         "task_outcome_totals_update",
+        "audit_log_no_update",
+        "audit_log_no_delete",
     }
 )
 OWN_NAMES = TASKLENS_TABLES | OWN_INDEXES | OWN_TRIGGERS

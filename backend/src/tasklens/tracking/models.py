@@ -207,6 +207,23 @@ class AlertFiring(SQLModel, table=True):
     detail: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONType))
 
 
+class AuditEntry(SQLModel, table=True):
+    """One operator action (audit.py): appended, never changed (triggers refuse UPDATE and
+    DELETE; migration 0010)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_at", "at", "id"),)
+
+    id: int | None = serial_id()
+    at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+    actor: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    action: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    target: str = Field(sa_column=sa.Column(sa.String(2000), nullable=False))
+    count: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    outcome: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    detail: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONType))
+
+
 # TaskLens's tables: on SQLite each is named with a prefix (database.OWN_NAMES).
 TASKLENS_TABLES = frozenset(
     model.__tablename__
@@ -219,5 +236,6 @@ TASKLENS_TABLES = frozenset(
         AnalysisResult,
         AnalysisRefresh,
         AlertFiring,
+        AuditEntry,
     )
 )

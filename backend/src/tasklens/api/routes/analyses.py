@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
-from tasklens import monitoring
+from tasklens import audit, monitoring
 from tasklens.analyses import results
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
@@ -22,6 +22,7 @@ from tasklens.api.schemas import (
     RefreshItem,
     SyncAnalysisResponse,
 )
+from tasklens.audit import AuditAction
 from tasklens.tracking.models import TaskStatus
 
 router = APIRouter(prefix="/analyses", tags=["analyses"], responses=ERROR_RESPONSES)
@@ -89,7 +90,13 @@ async def submit_analysis(
     (429 with Retry-After past it)."""
     analysis = runtime.analyses.analysis(body.kind, body.subject, body.params.period)
     if body.force:
-        submitted = await runtime.analyses.refresh(session, analysis, principal.name, body.priority)
+        target = f"{body.kind.value}/{body.subject}"
+        async with audit.audited(runtime.engine, principal.name, AuditAction.REFRESH, target) as e:
+            submitted = await runtime.analyses.refresh(
+                session, analysis, principal.name, body.priority
+            )
+            e.detail["task_id"] = submitted.task_id
+            e.detail["deduplicated"] = int(submitted.deduplicated)
     else:
         submitted = await runtime.analyses.submit(session, analysis, priority=body.priority)
     if not submitted.cached:

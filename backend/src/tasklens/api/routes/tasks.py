@@ -4,10 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from tasklens import monitoring, task_control
+from tasklens import audit, monitoring, task_control
 from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
 from tasklens.api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from tasklens.api.schemas import AttemptItem, CancelResponse, RetryResponse, TaskDetail
+from tasklens.audit import AuditAction
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
 
@@ -48,11 +49,13 @@ async def get_task(
 async def retry_task(
     session: SessionDep,
     runtime: RuntimeDep,
-    _: OperatorDep,
+    principal: OperatorDep,
     task_id: Annotated[str, Path(max_length=64)],
 ) -> RetryResponse:
     """Send a failed or cancelled task again, as a new task with the same params."""
-    retried = await task_control.retry(session, runtime.broker, runtime.analyses, task_id)
+    async with audit.audited(runtime.engine, principal.name, AuditAction.RETRY, task_id) as entry:
+        retried = await task_control.retry(session, runtime.broker, runtime.analyses, task_id)
+        entry.detail["new_task_id"] = retried.task_id
     await runtime.accepted()
     return RetryResponse(task_id=retried.task_id, retry_of=retried.retry_of)
 
@@ -65,11 +68,13 @@ async def retry_task(
 async def cancel_task(
     session: SessionDep,
     runtime: RuntimeDep,
-    _: OperatorDep,
+    principal: OperatorDep,
     task_id: Annotated[str, Path(max_length=64)],
 ) -> CancelResponse:
     """A pending task never starts (`cancelled` at once); a running one is stopped within
     about a second (`cancelling`, then `cancelled` in the log). A finished task is a 409."""
-    requested = await task_control.cancel(session, runtime, task_id)
+    async with audit.audited(runtime.engine, principal.name, AuditAction.CANCEL, task_id) as entry:
+        requested = await task_control.cancel(session, runtime, task_id)
+        entry.detail["status"] = requested.status
     await runtime.accepted()  # a `cancelled` answered is logged
     return CancelResponse(task_id=requested.task_id, status=requested.status)

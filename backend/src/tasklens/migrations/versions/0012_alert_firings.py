@@ -1,7 +1,7 @@
 """Alert firings: the history the /alerts page and `GET /api/v1/alerts` show.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010
 
 One row per stretch of time a rule fired; at most one open row (`resolved_at` null) per
 rule, kept so by a partial unique index: an evaluator that lost its lease mid-round cannot
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0012"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
