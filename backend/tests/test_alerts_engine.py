@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import fresh_sqlite
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from webhook_receiver import SECRET_PATH, Receiver, webhook_receiver
@@ -24,7 +25,7 @@ from tasklens.alerts.webhooks import Notifier
 from tasklens.tracking.database import create_engine
 from tasklens.tracking.models import TaskExecutionLog, TaskStatus, utcnow
 from tasklens.tracking.recorder import build_recorder
-from tasklens.tracking.redis_keys import WORKERS
+from tasklens.tracking.redis_keys import LOG_ROWS_DROPPED, LOG_SPILL, WORKERS
 
 FLAKY = "demo.flaky"
 
@@ -282,3 +283,54 @@ async def test_an_edit_applies_without_a_restart_and_a_broken_one_keeps_the_last
         assert [r.name for r in alerts.config.rules] == ["renamed"]
     finally:
         await alerts.stop()
+
+
+async def test_log_loss_fires_once_the_log_has_been_losing_rows_for_longer_than_its_threshold(
+    engine: AsyncEngine, redis: Redis, receiver: Receiver, tmp_path: Path
+) -> None:
+    rule = {"name": "losing", "kind": "log_loss", "threshold": 0.3, "notify": ["ops"]}
+    path = write_file(tmp_path / "alerts.json", receiver.url, rule)
+    alerts = alert_engine(engine, path, redis, "me")
+    try:
+        await alerts.run_once()  # the first round only notes the counters
+        await redis.incrby(LOG_ROWS_DROPPED, 5)
+        await alerts.run_once()  # losing, for 0 s
+        assert (await firings.open_firings(engine)) == {}
+        await redis.xadd(LOG_SPILL, {"rows": "[]"})  # rows the database has not taken yet
+        await asyncio.sleep(0.4)
+        await alerts.run_once()  # still losing, for 0.4 s
+        await wait_posts(receiver, 1)
+        assert receiver.bodies()[0]["url"] == "http://dash.example:8000/alerts"
+        [firing] = (await firings.open_firings(engine)).values()
+        assert firing.detail == {"batches_unwritten": 1, "rows_dropped": 5, "write_failures": 0}
+        await redis.delete(LOG_SPILL)
+        await alerts.run_once()  # written: no longer losing
+        await wait_posts(receiver, 2)
+        assert receiver.bodies()[1]["state"] == "resolved"
+    finally:
+        await alerts.stop()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return fresh_sqlite(tmp_path / "t.db")
+
+
+async def test_embedded_the_server_is_its_own_worker_and_rules_without_webhooks_still_fire(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    engine = create_engine(sqlite_url)
+    rules = [
+        {"name": "nobody", "kind": "no_workers", "threshold": 0},
+        failing_rule(min_runs=1, notify=[]),
+    ]
+    path = write_file(tmp_path / "alerts.json", "http://127.0.0.1:9/unused", *rules)
+    alerts = alert_engine(engine, path)
+    await add_runs(engine, "failed", 2)
+    try:
+        await alerts.run_once()
+        assert set(await firings.open_firings(engine)) == {"flaky-failing"}
+        assert alerts.notifier.waiting() == 0
+    finally:
+        await alerts.stop()
+        await engine.dispose()
