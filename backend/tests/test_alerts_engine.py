@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from webhook_receiver import SECRET_PATH, Receiver, webhook_receiver
 
 from tasklens.alerts import firings
 from tasklens.alerts.engine import AlertEngine
+from tasklens.alerts.failure_counts import failure_counts, fingerprint
 from tasklens.alerts.lease import RedisLease, SoleLease
 from tasklens.alerts.measures import Measures, Sources
 from tasklens.alerts.webhooks import Notifier
@@ -334,3 +335,39 @@ async def test_embedded_the_server_is_its_own_worker_and_rules_without_webhooks_
     finally:
         await alerts.stop()
         await engine.dispose()
+
+
+async def test_new_failure_fires_on_a_fingerprint_not_seen_in_its_window(
+    engine: AsyncEngine, receiver: Receiver, tmp_path: Path
+) -> None:
+    rule = {"name": "new-errors", "kind": "new_failure", "task_name": FLAKY, "notify": ["ops"]}
+    path = write_file(tmp_path / "alerts.json", receiver.url, rule)
+    alerts = alert_engine(engine, path)
+    alerts.measures.sources.failure_counts = failure_counts
+    older = utcnow() - timedelta(hours=3)
+    await add_failures(engine, "DemoFailure: could not import record 1", older)
+    await add_failures(engine, "DemoFailure: could not import record 2", utcnow())
+    try:
+        await alerts.run_once()  # the same failure of another record: seen before
+        assert (await firings.open_firings(engine)) == {}
+        await add_failures(engine, "KeyError: 'value'", utcnow())
+        await alerts.run_once()
+        await wait_posts(receiver, 1)
+        body = receiver.bodies()[0]
+        assert body["kind"] == "new_failure" and body["value"] == 1
+        [firing] = (await firings.open_firings(engine)).values()
+        assert firing.detail == {"fingerprints": fingerprint(FLAKY, "KeyError: 'value'")}
+    finally:
+        await alerts.stop()
+
+
+async def add_failures(engine: AsyncEngine, message: str, at: datetime) -> None:
+    row = TaskExecutionLog(
+        task_id=f"f-{time.monotonic_ns()}",
+        task_name=FLAKY,
+        status=TaskStatus.FAILED,
+        created_at=at,
+        error_message=message,
+    )
+    async with engine.begin() as conn:
+        await conn.execute(TaskExecutionLog.__table__.insert(), [row.model_dump(exclude={"id"})])  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from taskiq import AsyncBroker, TaskiqScheduler
 from taskiq.middlewares import SmartRetryMiddleware
 
 from tasklens.alerts.engine import AlertEngine, evaluator_id
+from tasklens.alerts.failure_counts import failure_counts
 from tasklens.alerts.lease import Lease, RedisLease, SoleLease
 from tasklens.alerts.measures import Measures, Sources
 from tasklens.alerts.rules import load_alerts
@@ -114,7 +115,7 @@ def alert_engine(
     lease: Lease = SoleLease() if redis is None else RedisLease(redis, evaluator_id())
     return AlertEngine(
         settings.alerts_file,
-        Measures(Sources(engine, redis, settings.queue_name, recorder)),
+        Measures(Sources(engine, redis, settings.queue_name, recorder, failure_counts)),
         lease,
         Notifier(),
         interval=settings.alerts_interval_seconds,

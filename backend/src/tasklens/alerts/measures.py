@@ -206,7 +206,7 @@ class Measures:
 
     async def new_failure(self, rule: NewFailureRule, now: datetime) -> Reading:
         """How many failure fingerprints are new this hour (none in the window's earlier
-        hours) or jumped to `threshold` times their usual hourly count."""
+        hours) or jumped to `threshold` times their busiest earlier hour."""
         counts_of = self.sources.failure_counts
         if counts_of is None:
             return Reading(None, False, {"unavailable": "no failure fingerprints"})
@@ -218,8 +218,8 @@ class Measures:
             *before, current = hours or [0]
             if current <= 0:
                 continue
-            usual = sum(before) / len(before) if before else 0.0
-            if usual == 0 or current >= rule.threshold * usual:
+            busiest = max(before, default=0)
+            if busiest == 0 or current >= rule.threshold * busiest:
                 jumped.append(fingerprint)
         detail: dict[str, str | int | float] = {"fingerprints": ",".join(sorted(jumped)[:10])}
         return Reading(float(len(jumped)), bool(jumped), detail)

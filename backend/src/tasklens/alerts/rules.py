@@ -35,7 +35,7 @@ class AlertKind(enum.StrEnum):
 # What `threshold` and the measured value are, per kind.
 UNITS = {
     AlertKind.FAILURE_RATE: "share of finished runs that failed (0-1)",
-    AlertKind.NEW_FAILURE: "times the fingerprint's hourly count (a new fingerprint: any)",
+    AlertKind.NEW_FAILURE: "this hour's count / the busiest earlier hour's (a new one: any)",
     AlertKind.QUEUE_AGE: "seconds the oldest waiting message has waited",
     AlertKind.NO_WORKERS: "seconds without a worker online",
     AlertKind.SLOW: "p95 duration of successful runs, ms",
@@ -65,8 +65,8 @@ class FailureRateRule(_Rule):
 class NewFailureRule(_Rule):
     kind: Literal["new_failure"]
     task_name: str | None = Field(default=None, min_length=1, max_length=255)
-    window_minutes: float = Field(default=60, gt=0, le=1440)
-    threshold: float = Field(default=5, gt=1)  # a jump: this many times the usual hour
+    window_minutes: float = Field(default=1440, gt=0, le=10_080)  # "seen before": in it
+    threshold: float = Field(default=5, gt=1)  # a jump: this many times the busiest hour
 
 
 class QueueAgeRule(_Rule):
