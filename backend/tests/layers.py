@@ -65,6 +65,7 @@ SYSTEM_FILES = frozenset(
         "test_metrics.py",
         "test_outages.py",
         "test_probes.py",
+        "test_queue_control.py",
         "test_readme_commands.py",
         "test_repository_reach.py",
         "test_repository_sandbox.py",

@@ -251,4 +251,4 @@ def test_the_embedded_process_is_its_own_worker(embedded: Stack) -> None:
         state = client.get("/api/v1/queues").json()
     [me] = state["workers"]
     assert me["online"] is True and me["running"] == 0
-    assert [q["name"] for q in state["queues"]] == ["default"]
+    assert [q["name"] for q in state["queues"]] == ["high", "default", "low"]

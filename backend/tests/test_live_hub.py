@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 
-from tasklens.live import FRAMES_PER_TURN, Frame, LiveClient, LiveHub
+from tasklens.live import FRAMES_PER_TURN, Batch, Frame, LiveClient, LiveHub
 from tasklens.tracking.event_stream import InProcessEventStream
 
 
@@ -151,3 +151,27 @@ async def test_a_burst_is_serialised_over_several_turns_of_the_loop() -> None:
     assert got_one == [0]
     assert got_burst == list(range(1, 1 + slices * FRAMES_PER_TURN))
     assert burst >= one + slices - 1, (one, burst)  # a turn between each slice and the next
+
+
+async def test_a_backfill_is_the_newest_retained_events_then_live_ones_none_twice() -> None:
+    bus = InProcessEventStream(retained=100)
+    hub = LiveHub(bus, broadcast_interval=0)
+    await hub.start()
+    await bus.publish([event(i) for i in range(150)])  # the oldest 50 are no longer retained
+    await asyncio.sleep(0.01)
+    assert [e["data"]["i"] for e in await bus.latest(3)] == [147, 148, 149]
+    assert [e["data"]["i"] for e in await bus.latest(1_000)] == list(range(50, 150))
+    assert await bus.latest(0) == []
+
+    client = hub.connect("viewer")  # as the route does: connected first, then backfilled
+    assert client is not None
+    client.offer(Batch.notice({"type": "hello"}))
+    await bus.publish([event(150), event(151)])  # live while the backfill is read
+    await asyncio.sleep(0.01)
+    client.resume(await hub.latest(5))
+    await bus.publish([event(152)])
+    await asyncio.sleep(0.01)
+    frames = [json.loads(f.text) for f in await next_frames(client)]
+    await hub.stop()
+    assert frames[0]["type"] == "hello"
+    assert [f["data"]["i"] for f in frames[1:]] == [147, 148, 149, 150, 151, 152]

@@ -4,6 +4,7 @@ reconnects to another one with its last event id and misses nothing, gets nothin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -94,3 +95,53 @@ async def test_resume_in_the_embedded_mode_and_resync_when_the_id_is_not_retaine
             await wait_until(lambda: len(stale.frames) >= 2, 5, "the resync frame")
         assert [f["type"] for f in stale.frames[:2]] == ["hello", "resync"]
         assert not stale.event_ids()
+
+
+async def test_a_new_client_is_backfilled_with_the_newest_events_then_gets_live_ones(
+    embedded: Stack,
+) -> None:
+    api: Api = embedded.start_api()
+    async with LiveEvents(api.ws_url()) as witness:  # no backfill asked: none sent
+        done = api.enqueue("demo.quick", count=3, n=1)
+        for task_id in done:
+            await witness.wait_status(task_id, "success")
+    newest = witness.event_ids()[-4:]
+    assert [f["type"] for f in witness.frames][:1] == ["hello"]
+
+    async with LiveEvents(api.ws_url() + "&backfill=4") as backfilled:
+        await wait_until(lambda: len(backfilled.event_ids()) >= 4, 5, "the backfill")
+        [later] = api.enqueue("demo.quick", n=2)
+        await backfilled.wait_status(later, "success")
+    assert backfilled.frames[0]["type"] == "hello"
+    assert backfilled.event_ids()[:4] == newest  # oldest first, as they happened
+    assert backfilled.statuses(later) == ["pending", "running", "success"]
+    ids = backfilled.event_ids()
+    assert ids == sorted(ids) and len(ids) == len(set(ids)) == 7
+
+    # In the first message, as the dashboard asks; a `since` wins over it.
+    async with websockets.connect(api.ws_url(token=None)) as socket_:
+        await socket_.send(json.dumps({"token": OPERATOR_TOKEN, "backfill": 2}))
+        frames = [json.loads(await asyncio.wait_for(socket_.recv(), 5)) for _ in range(3)]
+    assert frames[0]["type"] == "hello"
+    assert [f["id"] for f in frames[1:]] == ids[-2:]
+    async with LiveEvents(api.ws_url() + f"&since={ids[-2]}&backfill=50") as resumed:
+        await wait_until(lambda: len(resumed.event_ids()) >= 1, 5, "the replay")
+        await asyncio.sleep(0.3)
+    assert resumed.event_ids() == ids[-1:]
+
+
+async def test_a_bad_backfill_closes_the_socket_naming_it(embedded: Stack) -> None:
+    api: Api = embedded.start_api()
+    for bad in ("-1", "501", "ten", "1e3"):
+        async with websockets.connect(api.ws_url() + f"&backfill={bad}") as socket_:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await asyncio.wait_for(socket_.recv(), 5)
+        assert socket_.close_code == 1008
+        assert socket_.close_reason == "backfill: a whole number from 0 to 500"
+    for bad_json in (True, 2.5, "50", -3, 501, [1]):
+        async with websockets.connect(api.ws_url(token=None)) as socket_:
+            await socket_.send(json.dumps({"token": OPERATOR_TOKEN, "backfill": bad_json}))
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await asyncio.wait_for(socket_.recv(), 5)
+        assert socket_.close_code == 1008, bad_json
+        assert socket_.close_reason == "backfill: a whole number from 0 to 500"

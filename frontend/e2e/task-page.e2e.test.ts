@@ -1,7 +1,8 @@
 /**
  * Finding one task and its page, in headless Chromium against the real distributed stack:
- * from a live feed entry to the task page, which reloads by its address; and a search of
- * the history by the first characters of a task id. Screenshots go to frontend/test-results/.
+ * from a live feed entry to the task page, which reloads by its address (also from a feed
+ * opened after the task ran: the backfill, filtered and paused); and a search of the history
+ * by the first characters of a task id. Screenshots go to frontend/test-results/.
  */
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
@@ -34,6 +35,12 @@ async function enqueue(task: string, params: Record<string, unknown>): Promise<s
     task_ids: string[];
   };
   return body.task_ids[0];
+}
+
+async function waitForStatus(id: string, status: string): Promise<void> {
+  await expect
+    .poll(async () => ((await stack.api(`/api/v1/tasks/${id}`)) as { status: string }).status, { timeout: 30_000 })
+    .toBe(status);
 }
 
 describe("task page", () => {
@@ -69,16 +76,46 @@ describe("task page", () => {
     await page.close();
   });
 
+  it("task page from a feed entry: a dashboard opened after the task ran shows it, filtered and paused", async () => {
+    const id = await enqueue("demo.quick", { n: 7 });
+    await waitForStatus(id, "success");
+    const { page, errors } = await signedIn("/monitoring");
+    await page.getByTestId("connection-state").first().filter({ hasText: "live" }).waitFor();
+    const feed = page.getByRole("region", { name: "Live activity" });
+    // It ran before this page opened: the feed has it from the server's backfill.
+    const entry = feed.locator(`[data-event-key="${id}:1:success"]`);
+    await entry.waitFor({ timeout: 10_000 });
+    await feed.locator(`[data-event-key="${id}:1:pending"]`).waitFor();
+
+    await enqueue("demo.noop", {});
+    await feed.locator(".feed__name", { hasText: "demo.noop" }).first().waitFor({ timeout: 30_000 });
+    await feed.getByLabel("Show events of").selectOption("demo.quick");
+    await expect.poll(() => feed.locator(".feed__name", { hasText: "demo.noop" }).count()).toBe(0);
+    expect(new Set(await feed.locator(".feed__name").allTextContents())).toEqual(new Set(["demo.quick"]));
+
+    await feed.getByRole("button", { name: "Pause" }).click();
+    const later = await enqueue("demo.quick", { n: 8 });
+    await waitForStatus(later, "success");
+    await feed.getByText(/^Paused · 3 new events$/).waitFor({ timeout: 10_000 }); // pending, running, success
+    expect(await feed.locator(`[data-event-key^="${later}:"]`).count()).toBe(0);
+    await screenshot(page, "live-feed-paused");
+    await feed.getByRole("button", { name: "Resume" }).click();
+    await feed.locator(`[data-event-key="${later}:1:success"]`).waitFor();
+
+    await entry.getByRole("link", { name: "demo.quick" }).click();
+    await expect.poll(() => new URL(page.url()).pathname).toBe(`/tasks/${id}`);
+    await page.getByRole("heading", { level: 1, name: "demo.quick" }).waitFor();
+    await page.getByTestId("task-status").filter({ hasText: "success" }).waitFor();
+    expect(JSON.parse((await page.getByTestId("task-result").textContent())!)).toEqual({ n: 7, square: 49 });
+    await screenshot(page, "task-page-from-feed");
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it("finds a task in the history by the first characters of its id", async () => {
     const id = await enqueue("demo.quick", { n: 4 });
     const others = await Promise.all([1, 2, 3].map((n) => enqueue("demo.quick", { n })));
-    for (const task of [id, ...others]) {
-      await expect
-        .poll(async () => ((await stack.api(`/api/v1/tasks/${task}`)) as { status: string }).status, {
-          timeout: 30_000,
-        })
-        .toBe("success");
-    }
+    for (const task of [id, ...others]) await waitForStatus(task, "success");
     const { page, errors } = await signedIn("/monitoring");
     const prefix = id.slice(0, 8);
     await page.getByLabel("Search").fill(prefix);

@@ -28,7 +28,7 @@ from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.reaper import ReaperMiddleware
 from tasklens.tracking.middleware import REDELIVERIES_LABEL, STOPPED_ERROR, TaskLensMiddleware
 from tasklens.tracking.recorder import LifecycleRecorder
-from tasklens.tracking.redis_keys import DELAYED
+from tasklens.tracking.redis_keys import DELAYED, PAUSED_QUEUES
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ REDELIVERY_MARGIN_SECONDS = 10
 
 PRIORITY_READ_BATCH = 10  # small: a high task never waits behind a big batch of low ones
 RECLAIM_EVERY_SECONDS = 1.0
+# How old a worker's copy of the paused queues may be: one SMEMBERS per this, not per message.
+PAUSE_CHECK_SECONDS = 0.5
 
 
 MOVE_DUE_EVERY_SECONDS = 0.5
@@ -54,6 +56,10 @@ return #due
 """
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def delay_of(message: BrokerMessage) -> float:
     """taskiq's `delay` label (set by the retry middlewares), in seconds."""
     try:
@@ -68,31 +74,86 @@ class DelayingInMemoryBroker(InMemoryBroker):
     starts every task the moment it is sent). Its queue is this process's memory, so a stop
     cannot hand anything back: see `shutdown`."""
 
-    def __init__(self, *, max_async_tasks: int, grace_seconds: float = 10.0, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        max_async_tasks: int,
+        grace_seconds: float = 10.0,
+        queue_name: str = "tasklens",
+        **kwargs: Any,
+    ):
         super().__init__(max_async_tasks=max_async_tasks, **kwargs)
         self.grace_seconds = grace_seconds
+        self.queue_name = queue_name
+        self.paused: set[str] = set()  # streams whose messages wait here until resumed
+        self._resumed = asyncio.Event()  # set (and replaced) by every resume
         self._slots = asyncio.Semaphore(max_async_tasks)
-        self._queued: set[asyncio.Task[None]] = set()  # delayed, or waiting for a slot
+        # delayed, paused or waiting for a slot: the message, for a purge
+        self._queued: dict[asyncio.Task[None], BrokerMessage] = {}
+        self._running_streams: dict[asyncio.Task[None], str] = {}
+
+    def stream_of(self, message: BrokerMessage) -> str:
+        return str(message.labels.get("queue_name") or self.queue_name)
 
     async def kick(self, message: BrokerMessage) -> None:
         if self.find_task(message.task_name) is None:
             raise UnknownTaskError(task_name=message.task_name)
         task = asyncio.create_task(self._run(message, delay_of(message)))
-        self._queued.add(task)
-        task.add_done_callback(self._queued.discard)
+        self._queued[task] = message
+        task.add_done_callback(lambda done: self._queued.pop(done, None))
+
+    def pause(self, stream: str) -> None:
+        self.paused.add(stream)
+
+    def resume(self, stream: str) -> None:
+        self.paused.discard(stream)
+        self._resumed.set()  # every waiter looks again
+        self._resumed = asyncio.Event()
+
+    def depths(self) -> dict[str, tuple[int, int]]:
+        """Per stream: (waiting, running)."""
+        counts: dict[str, tuple[int, int]] = {}
+        for message in self._queued.values():
+            waiting, running = counts.get(self.stream_of(message), (0, 0))
+            counts[self.stream_of(message)] = (waiting + 1, running)
+        for stream in self._running_streams.values():
+            waiting, running = counts.get(stream, (0, 0))
+            counts[stream] = (waiting, running + 1)
+        return counts
+
+    def purge(self, stream: str) -> list[bytes]:
+        """Drops the messages of `stream` that have not started (no await between the look
+        and the cancel: a message is purged or run, never both) and returns them."""
+        purged = []
+        for task, message in list(self._queued.items()):
+            if self.stream_of(message) == stream:
+                del self._queued[task]
+                task.cancel()
+                purged.append(message.message)
+        return purged
 
     async def _run(self, message: BrokerMessage, delay: float) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
-        async with self._slots:
-            this = asyncio.current_task()
-            assert this is not None
-            self._queued.discard(this)
+        stream = self.stream_of(message)
+        while True:  # a paused stream's message waits here, holding no slot
+            while stream in self.paused:
+                await self._resumed.wait()
+            await self._slots.acquire()
+            if stream not in self.paused:
+                break
+            self._slots.release()
+        this = asyncio.current_task()
+        assert this is not None
+        try:
+            self._queued.pop(this, None)
             self._running_tasks.add(this)
-            try:
-                await self.receiver.callback(message=message.message)
-            finally:
-                self._running_tasks.discard(this)
+            self._running_streams[this] = stream
+            await self.receiver.callback(message=message.message)
+        finally:
+            self._running_tasks.discard(this)
+            self._running_streams.pop(this, None)
+            self._slots.release()
 
     async def shutdown(self) -> None:
         """Queued tasks are dropped; running tasks get `grace_seconds` to finish, and what
@@ -268,42 +329,62 @@ class TaskLensStreamBroker(RedisStreamBroker):
                 delay = min(delay * 2, 5.0)
 
     async def _read(self) -> AsyncGenerator[AckableMessage, None]:
+        """Strict priority order over the streams not paused. The paused set is re-read at
+        most every PAUSE_CHECK_SECONDS, also before each yield: a message read just before
+        its queue was paused is handed back to its stream instead of run."""
         group, consumer = self.consumer_group_name, self.consumer_name
-        next_reclaim = next_move = 0.0
+        next_reclaim = next_move = next_pause_check = 0.0
+        paused: set[str] = set()
         async with Redis(connection_pool=self.connection_pool) as redis:
             move_due = redis.register_script(_MOVE_DUE)
+
+            async def check_paused() -> set[str]:
+                nonlocal paused, next_pause_check
+                if time.monotonic() >= next_pause_check:
+                    next_pause_check = time.monotonic() + PAUSE_CHECK_SECONDS
+                    paused = {_text(s) for s in await redis.smembers(PAUSED_QUEUES)}
+                return paused
+
             while True:
                 if time.monotonic() >= next_move:
                     next_move = time.monotonic() + MOVE_DUE_EVERY_SECONDS
                     await move_due(keys=[DELAYED], args=[time.time(), STREAM_MAXLEN])
+                open_streams = [s for s in self.streams if s not in await check_paused()]
                 fetched: Any = None
-                for stream in self.streams:  # best first, without waiting
+                for stream in open_streams:  # best first, without waiting
                     fetched = await redis.xreadgroup(
                         group, consumer, {stream: ">"}, count=PRIORITY_READ_BATCH, noack=False
                     )
                     if fetched:
                         break
-                if not fetched:  # nothing anywhere: wait for the first message on any
+                if not fetched and open_streams:  # nothing: wait for the first on any
                     fetched = await redis.xreadgroup(
                         group,
                         consumer,
-                        dict.fromkeys(self.streams, ">"),
+                        dict.fromkeys(open_streams, ">"),
                         block=int(MOVE_DUE_EVERY_SECONDS * 1000),
                         count=1,
                         noack=False,
                     )
+                elif not open_streams:  # every queue paused
+                    await asyncio.sleep(PAUSE_CHECK_SECONDS)
                 # The whole batch is registered before the first yield: a shutdown may close
                 # this generator between two yields, and must still hand back the rest.
                 batch = [
-                    self._message(stream, message_id, fields)
+                    ((_text(stream), message_id), self._message(stream, message_id, fields))
                     for stream, messages in fetched or []
                     for message_id, fields in messages
                 ]
-                for message in batch:
+                for position, (key, message) in enumerate(batch):
+                    if key[0] in await check_paused():  # a batch is of one stream
+                        await self._hand_back_paused(batch[position:])
+                        break
                     yield message
                 if time.monotonic() >= next_reclaim:
                     next_reclaim = time.monotonic() + RECLAIM_EVERY_SECONDS
                     for stream in self.streams:
+                        if stream in paused:  # a dead worker's message waits for the resume
+                            continue
                         claimed: Any = await redis.xautoclaim(
                             stream,
                             group,
@@ -311,15 +392,23 @@ class TaskLensStreamBroker(RedisStreamBroker):
                             min_idle_time=self.idle_timeout,
                             count=self.unacknowledged_batch_size,
                         )
-                        batch = []
+                        reclaimed = []
                         for message_id, fields in claimed[1]:
                             if fields:  # None when the entry was trimmed from the stream
                                 fields[b"data"] = await self._redelivered(
                                     redis, stream, message_id, fields[b"data"]
                                 )
-                                batch.append(self._message(stream, message_id, fields))
-                        for message in batch:
+                                reclaimed.append(self._message(stream, message_id, fields))
+                        for message in reclaimed:
                             yield message
+
+    async def _hand_back_paused(self, rest: list[tuple[tuple[str, Any], AckableMessage]]) -> None:
+        """Messages read but not yet yielded when their stream was paused go back to it (at
+        its end: a pause may reorder the few messages a worker had just read)."""
+        waiting = {key: self._in_flight.pop(key) for key, _ in rest if key in self._in_flight}
+        if waiting:
+            await self._hand_back(waiting, set())
+            logger.info("queue paused: handed back %d messages just read", len(waiting))
 
     async def _redelivered(self, redis: Redis, stream: str, message_id: Any, data: bytes) -> bytes:
         """The message with its redelivery count in a label (from the stream's delivery

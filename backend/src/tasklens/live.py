@@ -16,7 +16,8 @@ answers None and the route closes the socket with 1008.
 A client that resumes (`?since=<event id>`) is connected first, so live events start
 collecting in its buffer, then gets the retained events after its id put in front of them;
 live ones it already got in the replay are skipped by id. Nothing between is lost, nothing
-is sent twice.
+is sent twice. A client that asks for a backfill (`?backfill=50`) gets the newest retained
+events the same way, so the dashboard's feed opens on what just happened.
 """
 
 from __future__ import annotations
@@ -205,6 +206,13 @@ class LiveHub:
         except Exception as exc:  # Redis down: the client refetches from the log instead
             logger.warning("live events: replay failed (%s); asking for a resync", exc)
             return None
+
+    async def latest(self, count: int) -> list[Event]:
+        try:
+            return await self._bus.latest(count)
+        except Exception as exc:  # Redis down: the feed starts empty and fills as events come
+            logger.warning("live events: backfill failed (%s); sending none", exc)
+            return []
 
     def disconnect(self, client: LiveClient) -> None:
         if client in self._clients:

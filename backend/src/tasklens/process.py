@@ -137,6 +137,7 @@ def build_broker(
         broker = DelayingInMemoryBroker(
             grace_seconds=settings.shutdown_grace_seconds,
             max_async_tasks=settings.worker_concurrency,
+            queue_name=settings.queue_name,
         )
     else:
         broker = TaskLensStreamBroker(

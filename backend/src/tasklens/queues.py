@@ -9,12 +9,13 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
+from tasklens.broker import DelayingInMemoryBroker
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.runtime import Runtime
 from tasklens.tracking.heartbeat import describe_self, known_workers
 from tasklens.tracking.log_spill import spill_state
 from tasklens.tracking.middleware import TaskLensMiddleware
-from tasklens.tracking.redis_keys import LOST_MESSAGES
+from tasklens.tracking.redis_keys import LOST_MESSAGES, PAUSED_QUEUES
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class QueueDepth:
     stream: str
     depth: int  # waiting, not yet delivered to any worker
     in_flight: int  # delivered, not yet acknowledged
+    paused: bool = False  # workers take nothing from it (queue_control.py)
 
 
 async def queue_state(runtime: Runtime) -> tuple[list[QueueDepth], list[dict[str, Any]]]:
@@ -35,8 +37,13 @@ async def queue_state(runtime: Runtime) -> tuple[list[QueueDepth], list[dict[str
         me = describe_self(middleware.worker_id, middleware.started_at, middleware.running_count())
         me["online"] = True
         me["last_seen"] = datetime.now(UTC).isoformat()
-        stream = runtime.settings.queue_name
-        return [QueueDepth("default", stream, 0, middleware.running_count())], [me]
+        assert isinstance(runtime.broker, DelayingInMemoryBroker)
+        counts, paused = runtime.broker.depths(), runtime.broker.paused
+        streams = [(p, stream_for(runtime.settings.queue_name, p)) for p in PRIORITY_ORDER]
+        return [
+            QueueDepth(p.value, s, *counts.get(s, (0, 0)), paused=s in paused) for p, s in streams
+        ], [me]
+    paused = {_text(s) for s in await runtime.redis.smembers(PAUSED_QUEUES)}
     depths = []
     for priority in PRIORITY_ORDER:
         stream = stream_for(runtime.settings.queue_name, priority)
@@ -49,7 +56,13 @@ async def queue_state(runtime: Runtime) -> tuple[list[QueueDepth], list[dict[str
         # stream again, until a worker declares the group anew): every message in it waits.
         waiting = int(group["lag"] or 0) if group else int(await runtime.redis.xlen(stream))
         depths.append(
-            QueueDepth(priority.value, stream, waiting, int(group["pending"]) if group else 0)
+            QueueDepth(
+                priority.value,
+                stream,
+                waiting,
+                int(group["pending"]) if group else 0,
+                paused=stream in paused,
+            )
         )
     return depths, await known_workers(runtime.redis)
 

@@ -26,12 +26,17 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MAX_BACKFILL = 500
+
+
 class LiveAuth(_Message):
     """The client's first message: its token (never in the URL, so no access log holds it)
-    and, when it reconnects, the id of the last event it got."""
+    and, when it reconnects, the id of the last event it got. A client without one may ask
+    for a `backfill`: the newest retained events (at most 500), sent before the live ones."""
 
     token: str
     since: str | None = None
+    backfill: Annotated[int, Field(ge=0, le=MAX_BACKFILL)] | None = None
 
 
 class LivePing(_Message):

@@ -304,6 +304,7 @@ class QueueItem(BaseModel):
     stream: str
     depth: int = Field(description="Waiting: not yet delivered to a worker")
     in_flight: int = Field(description="Delivered, not yet finished and acknowledged")
+    paused: bool = Field(description="Workers take no new message from it until resumed")
 
 
 class WorkerItem(BaseModel):
@@ -319,6 +320,16 @@ class WorkerItem(BaseModel):
 class QueuesResponse(BaseModel):
     queues: list[QueueItem]
     workers: list[WorkerItem]
+
+
+class QueuePauseResponse(BaseModel):
+    queue: Priority
+    paused: bool
+
+
+class QueuePurgeResponse(BaseModel):
+    queue: Priority
+    purged: int = Field(description="Waiting messages removed; their tasks end cancelled")
 
 
 class QueueHealth(BaseModel):

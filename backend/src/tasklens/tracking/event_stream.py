@@ -14,13 +14,16 @@ events.
 
 `replay(since)` returns the retained events after `since`, or None when `since` is garbled
 or older than what is retained (or the gap is too big to replay): the client must then
-refetch from the REST log.
+refetch from the REST log. `latest(count)` returns the newest `count` retained events, so a
+client that opens the dashboard starts with what just happened (the feed's backfill).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import math
 import re
 import time
 from collections import deque
@@ -44,6 +47,7 @@ RETAINED_ENTRIES = 10_000
 EVENTS_PER_ENTRY = 500
 RETAINED_EVENTS = 10_000  # embedded ring buffer
 MAX_REPLAY_EVENTS = 20_000  # a bigger gap is cheaper to refetch from the REST log
+LATEST_ENTRIES_PER_READ = 32
 _ID = re.compile(r"(\d{13})-(\d{6})-(\d{5})")
 
 
@@ -68,6 +72,10 @@ class EventStream(Protocol):
 
     async def replay(self, since: str) -> list[Event] | None:
         """Retained events after `since`, oldest first; None: refetch from the log."""
+        ...
+
+    async def latest(self, count: int) -> list[Event]:
+        """The newest `count` retained events (fewer when fewer are), oldest first."""
         ...
 
     async def close(self) -> None: ...
@@ -103,6 +111,13 @@ class InProcessEventStream:
             return None
         missed = [event for event in self._retained if event["id"] > since]
         return missed if len(missed) <= MAX_REPLAY_EVENTS else None
+
+    async def latest(self, count: int) -> list[Event]:
+        if count <= 0:
+            return []
+        newest = list(itertools.islice(reversed(self._retained), count))
+        newest.reverse()
+        return newest
 
     async def close(self) -> None:
         await self._fanout.close()
@@ -201,6 +216,28 @@ class RedisEventStream:
             if len(entries) < 1000:
                 return missed
             cursor = "(" + "-".join(map(str, _entry(entries[-1][0])))
+
+    async def latest(self, count: int) -> list[Event]:
+        """Reads back entries newest first, as many per read as the entries read so far say
+        are needed: an entry holds one flush, from one event (a quiet stream: `count` entries,
+        a few reads) to EVENTS_PER_ENTRY (a busy one: one entry, one read), and an entry is
+        decoded whole, so reading more than needed costs hundreds of events each."""
+        newest: list[list[Event]] = []
+        found = 0
+        cursor = "+"
+        while found < count:
+            per_entry = max(1.0, found / len(newest)) if newest else float(count)
+            wanted = min(LATEST_ENTRIES_PER_READ, math.ceil((count - found) / per_entry))
+            entries: Any = await self._redis.xrevrange(self._key, max=cursor, count=wanted)
+            for entry_id, fields in entries:
+                events = _decode(entry_id, fields)
+                newest.append(events)
+                found += len(events)
+            if len(entries) < wanted:  # the oldest retained entry is read
+                break
+            cursor = "(" + "-".join(map(str, _entry(entries[-1][0])))
+        ordered = [event for events in reversed(newest) for event in events]
+        return ordered[-count:] if count > 0 else []
 
     async def close(self) -> None:
         await self._redis.aclose()

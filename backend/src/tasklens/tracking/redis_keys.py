@@ -19,6 +19,7 @@ LOG_ROWS_DROPPED = "tasklens:log:rows_dropped"  # counter: rows neither written 
 
 # The server's.
 DELAYED = "tasklens:delayed"  # sorted set: messages waiting for their time (broker.py)
+PAUSED_QUEUES = "tasklens:paused"  # set: queue streams workers take nothing from (broker.py)
 LOST_MESSAGES = "tasklens:lost_messages"  # counter: rows closed as lost (lost_messages.py)
 LOST_MESSAGES_LEASE_PREFIX = "tasklens:reaper:lost-messages:"  # + the first queue stream
 CLAIM_PREFIX = "tasklens:claim:"  # + claim key: who regenerates a report (coordination.py)

@@ -1,24 +1,28 @@
+import { compareLife, supersedes, type LifePoint } from "@/lib/task-status";
 import type { TaskEvent } from "./live-connection";
 
+/** Entries the feed shows, and the events it asks the server for on load (the backfill). */
 export const FEED_SIZE = 50;
+/**
+ * Entries the store keeps: what a filter by task name looks through, and the buffer while
+ * the feed is paused. A cap, so that a tab left paused holds no more than this.
+ */
+export const FEED_RETAINED = 500;
 /** How many tasks' furthest state the feed remembers, beyond the ones it shows. */
 const REMEMBERED_TASKS = 1_000;
 
 /** An event with a number local to this page, a stable React key however events repeat. */
 export type FeedEntry = { seq: number; event: TaskEvent };
 
-const STAGE: Record<TaskEvent["status"], number> = { pending: 0, running: 1, success: 2, failed: 2, cancelled: 2 };
-
-/** How far along its life a task is at this event: a later attempt is further than any earlier one. */
-function progress(event: TaskEvent): number {
-  return event.data.attempt * 3 + STAGE[event.status];
+function lifePoint(event: TaskEvent): LifePoint {
+  return { attempt: event.data.attempt, status: event.status };
 }
 
 /** The index of the oldest entry showing the task further along than `reached`, or -1. */
-function lastLaterEntry(entries: readonly FeedEntry[], taskId: string, reached: number): number {
+function lastLaterEntry(entries: readonly FeedEntry[], taskId: string, reached: LifePoint): number {
   for (let i = entries.length - 1; i >= 0; i--) {
     const { event } = entries[i];
-    if (event.data.task_id === taskId && progress(event) > reached) return i;
+    if (event.data.task_id === taskId && compareLife(lifePoint(event), reached) > 0) return i;
   }
   return -1;
 }
@@ -30,15 +34,16 @@ function lastLaterEntry(entries: readonly FeedEntry[], taskId: string, reached: 
  * Events of one task come from different processes (`pending` from the API, the rest from
  * the worker), so an earlier state can arrive after a later one. Such a late event is put
  * just below the task's later entries, never above them; if those have left the feed, it is
- * dropped rather than shown as if the task had gone back.
+ * dropped rather than shown as if the task had gone back. "Earlier" is lib/task-status.ts's
+ * order, the one every view of a task uses.
  */
 export class FeedStore {
   private entries: readonly FeedEntry[] = [];
   private seq = 0;
-  private readonly furthest = new Map<string, number>();
+  private readonly furthest = new Map<string, LifePoint>();
   private readonly listeners = new Set<() => void>();
 
-  constructor(private readonly size = FEED_SIZE) {}
+  constructor(private readonly size = FEED_RETAINED) {}
 
   readonly getSnapshot = (): readonly FeedEntry[] => this.entries;
 
@@ -53,9 +58,9 @@ export class FeedStore {
     const entries = this.entries.slice();
     for (const event of newest) {
       const taskId = event.data.task_id;
-      const reached = progress(event);
+      const reached = lifePoint(event);
       const known = this.furthest.get(taskId);
-      if (known !== undefined && reached < known) {
+      if (!supersedes(reached, known)) {
         const below = lastLaterEntry(entries, taskId, reached);
         if (below >= 0) entries.splice(below + 1, 0, { seq: ++this.seq, event });
         continue;
@@ -67,7 +72,7 @@ export class FeedStore {
     for (const listener of this.listeners) listener();
   }
 
-  private remember(taskId: string, reached: number): void {
+  private remember(taskId: string, reached: LifePoint): void {
     this.furthest.delete(taskId); // re-inserted last: the map's order is the eviction order
     this.furthest.set(taskId, reached);
     if (this.furthest.size > REMEMBERED_TASKS) {

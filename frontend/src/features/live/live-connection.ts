@@ -27,6 +27,8 @@ type Options = {
   backoff?: (attempt: number) => number;
   /** Consecutive failed attempts after which the state shows "offline" (retries go on). */
   offlineAfter?: number;
+  /** Events to ask for on connecting with nothing to resume from: the newest the server holds. */
+  backfill?: number;
 };
 
 const defaultBackoff = (attempt: number) => Math.min(10_000, 500 * 2 ** attempt) * (0.8 + Math.random() * 0.4);
@@ -130,8 +132,12 @@ export class LiveConnection {
     this.socket = socket;
     socket.onopen = () => {
       // The token goes in the first message, not the URL, so no access log ever holds it.
-      // `since` asks the server to replay what this client missed while away.
-      const auth: AuthMessage = { token: this.options.token, since: this.lastId };
+      // `since` asks the server to replay what this client missed while away; with nothing
+      // to resume from, `backfill` asks for the newest events, so a feed opens on what just
+      // happened (the server sends them before live ones, none twice).
+      const since = this.lastId;
+      const backfill = since === null && this.options.backfill ? this.options.backfill : null;
+      const auth: AuthMessage = { token: this.options.token, since, backfill };
       socket.send(JSON.stringify(auth));
     };
     socket.onmessage = (message: MessageEvent) => this.receive(message.data);

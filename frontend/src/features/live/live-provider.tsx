@@ -2,7 +2,7 @@ import { useQueryClient, type QueryKey } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useMemo, useSyncExternalStore, type ReactNode } from "react";
 import { useToken } from "@/lib/use-token";
 import { throttle } from "@/lib/throttle";
-import { FeedStore, type FeedEntry } from "./feed-store";
+import { FEED_SIZE, FeedStore, type FeedEntry } from "./feed-store";
 import { LiveConnection, liveUrl, type ConnectionState, type TaskEvent } from "./live-connection";
 
 type Live = { connection: LiveConnection; feed: FeedStore };
@@ -13,7 +13,8 @@ const LiveContext = createContext<Live | null>(null);
 const REFRESH_THROTTLE_MS = 2_000;
 
 /**
- * One live connection for the signed-in session. Events feed the activity list; features
+ * One live connection for the signed-in session, opened with the newest FEED_SIZE events
+ * (the backfill) so the feed is not empty on load. Events feed the activity list; features
  * refetch their own numbers on events (useRefreshOnLiveEvents); after a gap (reconnect,
  * resync, dropped events) every query refetches, so nothing missed stays missing.
  */
@@ -23,7 +24,9 @@ export function LiveProvider({ children }: { children: ReactNode }) {
   // Made at render (they open nothing), started and stopped by the effect.
   const live = useMemo<Live | null>(
     () =>
-      token === null ? null : { connection: new LiveConnection({ url: liveUrl(), token }), feed: new FeedStore() },
+      token === null
+        ? null
+        : { connection: new LiveConnection({ url: liveUrl(), token, backfill: FEED_SIZE }), feed: new FeedStore() },
     [token],
   );
 

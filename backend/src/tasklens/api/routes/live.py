@@ -8,6 +8,9 @@ Every `task_event` frame has an `"id"` (event_stream.py). A client that reconnec
 retained event after that id, then the live ones; when that id is no longer retained, or
 is garbled, it gets one `{"type": "resync"}` frame instead: refetch from the REST log.
 Frames come in this order: `hello`, then `resync` or the replay, then live events.
+A client without a `since` may ask for `?backfill=<n>` (or `"backfill": n`, 0 to 500): the
+newest n retained events come where a replay would, so a dashboard opens on what just
+happened; a `since` wins over it. Any other backfill closes the socket with 1008, naming it.
 
 A process serves at most TASKLENS_WS_MAX_CONNECTIONS sockets, TASKLENS_WS_MAX_CONNECTIONS_PER_TOKEN
 of them per token; past either cap the socket is closed with 1008. A client that does not
@@ -28,6 +31,7 @@ from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
 from tasklens.api.deps import client_address
+from tasklens.api.live_messages import MAX_BACKFILL
 from tasklens.api.ws_protocol import ABORT, FRAMES
 from tasklens.auth_throttle import Throttled
 from tasklens.live import Batch, LiveClient
@@ -42,28 +46,55 @@ FLOOD_RATE = 20.0  # messages per second, sustained
 FLOOD_BURST = 100
 
 
-async def _authenticate(
-    websocket: WebSocket, runtime: Runtime
-) -> tuple[Principal | None, object | None]:
-    """Accepts the socket; the principal, and the `since` the client resumes from (None: it
-    does not). Throttled past the failed-attempt limit (auth_throttle.py). A `?token=` is
-    checked before the handshake, so that a throttled address can get a plain 429."""
+class _Hello:
+    """What the client said on connecting: its token's principal, the `since` it resumes
+    from and the backfill it asks for (None: neither), as sent (checked by the route)."""
+
+    __slots__ = ("backfill", "principal", "since")
+
+    def __init__(self, principal: Principal | None, since: object, backfill: object) -> None:
+        self.principal, self.since, self.backfill = principal, since, backfill
+
+
+async def _authenticate(websocket: WebSocket, runtime: Runtime) -> _Hello:
+    """Accepts the socket. Throttled past the failed-attempt limit (auth_throttle.py). A
+    `?token=` is checked before the handshake, so that a throttled address can get a plain
+    429."""
     address = client_address(websocket)
     token: object = websocket.query_params.get("token")
     since: object = websocket.query_params.get("since")
+    backfill: object = _query_number(websocket.query_params.get("backfill"))
     if token is not None:
         principal = await runtime.throttle.authenticate(address, str(token))
         await websocket.accept()
-        return principal, since
+        return _Hello(principal, since, backfill)
     await websocket.accept()
     with contextlib.suppress(TimeoutError, ValueError, KeyError, WebSocketDisconnect):
         first = json.loads(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_SECONDS))
         if isinstance(first, dict):
             token, since = first.get("token"), first.get("since", since)
+            backfill = first.get("backfill", backfill)
     principal = await runtime.throttle.authenticate(
         address, token if isinstance(token, str) else None
     )
-    return principal, since
+    return _Hello(principal, since, backfill)
+
+
+def _query_number(value: str | None) -> object:
+    """A query parameter's digits as the number a first message would send; else as is."""
+    if value is not None and value.isascii() and value.isdigit() and len(value) <= 6:
+        return int(value)
+    return value
+
+
+def _backfill_count(value: object) -> int | None:
+    """How many events to backfill (0 for none asked); None when it is not a whole number
+    from 0 to MAX_BACKFILL."""
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BACKFILL:
+        return value
+    return None
 
 
 async def _refuse_throttled(websocket: WebSocket, exc: Throttled) -> None:
@@ -142,12 +173,19 @@ async def _receive_loop(websocket: WebSocket, client: LiveClient) -> None:
 async def live_events(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
     try:
-        principal, since = await _authenticate(websocket, runtime)
+        hello = await _authenticate(websocket, runtime)
     except Throttled as exc:
         await _refuse_throttled(websocket, exc)
         return
+    principal, since = hello.principal, hello.since
     if principal is None:
         await websocket.close(status.WS_1008_POLICY_VIOLATION, "missing or invalid token")
+        return
+    backfill = _backfill_count(hello.backfill)
+    if backfill is None:
+        await websocket.close(
+            status.WS_1008_POLICY_VIOLATION, f"backfill: a whole number from 0 to {MAX_BACKFILL}"
+        )
         return
     client = runtime.hub.connect(principal.name)
     if client is None:
@@ -160,6 +198,8 @@ async def live_events(websocket: WebSocket) -> None:
     )
     if since is not None:  # connected first: live events collect while the replay is read
         client.resume(await runtime.hub.replay(since) if isinstance(since, str) else None)
+    elif backfill:  # the same way: live events after the newest backfilled one follow it
+        client.resume(await runtime.hub.latest(backfill))
     sender = asyncio.create_task(
         _send_loop(websocket, client, runtime.settings.ws_send_timeout_seconds)
     )

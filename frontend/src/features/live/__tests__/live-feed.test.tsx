@@ -4,7 +4,7 @@ import { setToken } from "@/lib/token-store";
 import { dashboardApi } from "@/testing/fixtures";
 import { FakeWebSocket } from "@/testing/fake-websocket";
 import { renderApp, stubFetch, taskEvent } from "@/testing/utils";
-import { FeedStore } from "../feed-store";
+import { FEED_RETAINED, FeedStore } from "../feed-store";
 import type { TaskEvent } from "../live-connection";
 
 describe("live activity feed", () => {
@@ -16,7 +16,8 @@ describe("live activity feed", () => {
     const socket = FakeWebSocket.latest();
     expect(socket.url).toBe(`ws://${window.location.host}/api/v1/ws`);
     act(() => socket.open());
-    expect(socket.sent[0]).toEqual({ token: "secret-1", since: null }); // a first connection resumes nothing
+    // A first connection resumes nothing: it asks for the newest 50 events instead.
+    expect(socket.sent[0]).toEqual({ token: "secret-1", since: null, backfill: 50 });
     expect(await screen.findAllByText("live")).not.toHaveLength(0);
 
     act(() => {
@@ -47,7 +48,7 @@ describe("live activity feed", () => {
     await waitFor(() => expect(FakeWebSocket.instances).toHaveLength(2), { timeout: 3000 });
     const second = FakeWebSocket.latest();
     act(() => second.open());
-    expect(second.sent[0]).toEqual({ token: "secret-1", since: "41" });
+    expect(second.sent[0]).toEqual({ token: "secret-1", since: "41", backfill: null }); // no second backfill
     expect(await screen.findAllByText("live")).not.toHaveLength(0);
   });
 
@@ -94,16 +95,16 @@ describe("live activity feed", () => {
     expect(store.getSnapshot().map((e) => e.event.data.task_id)).toEqual(["z", "y", "x"]);
   });
 
-  it("keeps the last 50 events however fast they come", () => {
+  it("keeps the last 500 events however fast they come", () => {
     const store = new FeedStore();
-    const burst: TaskEvent[] = Array.from({ length: 120 }, (_, i) =>
+    const burst: TaskEvent[] = Array.from({ length: 1_200 }, (_, i) =>
       taskEvent("demo.noop", "success", { task_id: `t${i}` }),
     );
-    store.add(burst.slice(0, 70));
-    store.add(burst.slice(70));
-    const shown = store.getSnapshot();
-    expect(shown).toHaveLength(50);
-    expect(shown[0].event.data.task_id).toBe("t119");
-    expect(shown[49].event.data.task_id).toBe("t70");
+    store.add(burst.slice(0, 700));
+    store.add(burst.slice(700));
+    const kept = store.getSnapshot();
+    expect(kept).toHaveLength(FEED_RETAINED);
+    expect(kept[0].event.data.task_id).toBe("t1199");
+    expect(kept[499].event.data.task_id).toBe("t700");
   });
 });

@@ -1,6 +1,6 @@
 import { useDocumentTitle } from "@/lib/use-document-title";
 import { useSearchParams } from "react-router";
-import { HistoryTable } from "@/features/history";
+import { HistoryTable, useTaskNames } from "@/features/history";
 import { LiveFeed } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
 import { useMetrics } from "../api/get-metrics";
@@ -69,6 +69,7 @@ function HealthCards({ timeWindow }: { timeWindow: number }) {
 export function MonitoringPage() {
   const [params, setParams] = useSearchParams();
   const timeWindow = readWindow(params);
+  const taskNames = useTaskNames(); // the live feed's filter offers every name ever logged
 
   useDocumentTitle(TITLE);
 
@@ -97,7 +98,7 @@ export function MonitoringPage() {
       <HealthCards timeWindow={timeWindow} />
       <div className="dashboard-grid">
         <ThroughputCharts timeWindow={timeWindow} />
-        <LiveFeed />
+        <LiveFeed taskNames={taskNames.data} />
       </div>
       <HistoryTable />
     </main>

@@ -6,8 +6,8 @@ import { jsonResponse, renderApp, stubFetch } from "@/testing/utils";
 
 const queues = {
   queues: [
-    { name: "high", stream: "tasklens:high", depth: 2, in_flight: 1 },
-    { name: "default", stream: "tasklens", depth: 40, in_flight: 3 },
+    { name: "high", stream: "tasklens:high", depth: 2, in_flight: 1, paused: false },
+    { name: "default", stream: "tasklens", depth: 40, in_flight: 3, paused: true },
   ],
   workers: [
     {
@@ -54,6 +54,13 @@ function api(role: "operator" | "viewer", posted: Request[] = [], served = queue
       const items = failed ? [failedTask("f-1")] : [];
       return jsonResponse({ total_count: items.length, page: 1, page_size: 25, total_pages: 1, items });
     }
+    const control = /^\/api\/v1\/queues\/(\w+)\/(pause|resume|purge)$/.exec(url.pathname);
+    if (control && request.method === "POST") {
+      posted.push(request);
+      const [, queue, action] = control;
+      if (action === "purge") return jsonResponse({ queue, purged: 40 });
+      return jsonResponse({ queue, paused: action === "pause" });
+    }
     if (url.pathname === "/api/v1/tasks/f-1/retry" && request.method === "POST") {
       posted.push(request);
       return jsonResponse({ task_id: "f-2", retry_of: "f-1" }, 202);
@@ -70,7 +77,10 @@ describe("queues page", () => {
     const user = userEvent.setup();
 
     const rows = await screen.findAllByTestId("queue-row");
-    expect(rows.map((r) => r.textContent)).toEqual(["high tasklens:high21", "default tasklens403"]);
+    expect(rows.map((r) => r.textContent)).toEqual([
+      "high tasklens:high21activePausePurge",
+      "default tasklens403pausedResumePurge",
+    ]);
     expect(screen.getByTestId("worker-row")).toHaveTextContent("box:42online3");
 
     const failed = await screen.findByTestId("failed-task");
@@ -80,6 +90,40 @@ describe("queues page", () => {
     expect(await within(failed).findByText("Retried as f-2")).toBeInTheDocument();
     expect(posted).toHaveLength(1);
     expect(screen.getByRole("heading", { name: "Run demo tasks" })).toBeInTheDocument();
+  });
+
+  it("an operator pauses a queue at once and purges one after confirming the count", async () => {
+    setToken("t");
+    const posted: Request[] = [];
+    stubFetch(api("operator", posted));
+    renderApp("/queues");
+    const user = userEvent.setup();
+    const [high, normal] = await screen.findAllByTestId("queue-row");
+
+    await user.click(within(high).getByRole("button", { name: "Pause high" }));
+    expect(await within(high).findByText("Paused")).toBeInTheDocument();
+    expect(posted.map((r) => new URL(r.url).pathname)).toEqual(["/api/v1/queues/high/pause"]);
+
+    await user.click(within(normal).getByRole("button", { name: "Purge default" }));
+    expect(within(normal).getByText("Purge 40 waiting tasks?")).toBeInTheDocument();
+    expect(posted).toHaveLength(1); // nothing purged before the confirmation
+    await user.click(within(normal).getByRole("button", { name: "Keep" }));
+    expect(within(normal).queryByText(/Purge 40/)).toBeNull();
+    await user.click(within(normal).getByRole("button", { name: "Purge default" }));
+    await user.click(within(normal).getByRole("button", { name: "Confirm purge" }));
+    expect(await within(normal).findByText("Purged 40 waiting tasks")).toBeInTheDocument();
+    expect(posted.map((r) => new URL(r.url).pathname)).toEqual([
+      "/api/v1/queues/high/pause",
+      "/api/v1/queues/default/purge",
+    ]);
+  });
+
+  it("an empty queue has nothing to purge", async () => {
+    setToken("t");
+    stubFetch(api("operator", [], { ...queues, queues: [{ ...queues.queues[0], depth: 0 }] }));
+    renderApp("/queues");
+    const [row] = await screen.findAllByTestId("queue-row");
+    expect(within(row).getByRole("button", { name: "Purge high" })).toBeDisabled();
   });
 
   it("with no worker, says how to start one in plain text", async () => {
@@ -99,6 +143,10 @@ describe("queues page", () => {
     expect(failed).toHaveTextContent("boom");
     await screen.findByText("viewer");
     expect(within(failed).queryByRole("button")).toBeNull();
+    const rows = screen.getAllByTestId("queue-row");
+    expect(rows[1]).toHaveTextContent("paused");
+    expect(within(rows[1]).queryByRole("button")).toBeNull();
+    expect(screen.queryByRole("columnheader", { name: "Actions" })).toBeNull();
     expect(screen.queryByRole("heading", { name: "Run demo tasks" })).toBeNull();
   });
 });

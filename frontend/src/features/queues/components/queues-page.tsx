@@ -1,11 +1,12 @@
 import { useDocumentTitle } from "@/lib/use-document-title";
 import { useCanOperate } from "@/features/auth";
 import { formatCount, formatDateTime } from "@/lib/format";
-import { useQueues } from "../api/queues";
+import { isQueueName, useQueues } from "../api/queues";
 import { DemoForm } from "./demo-form";
+import { QueueControls } from "./queue-controls";
 import { TaskList } from "./task-list";
 
-function QueuesAndWorkers() {
+function QueuesAndWorkers({ canOperate }: { canOperate: boolean }) {
   const { data, error, refetch } = useQueues();
   if (data === undefined) {
     return error ? (
@@ -32,6 +33,8 @@ function QueuesAndWorkers() {
                 <th scope="col">Priority</th>
                 <th scope="col">Waiting</th>
                 <th scope="col">In flight</th>
+                <th scope="col">State</th>
+                {canOperate && <th scope="col">Actions</th>}
               </tr>
             </thead>
             <tbody>
@@ -42,6 +45,16 @@ function QueuesAndWorkers() {
                   </td>
                   <td>{formatCount(q.depth)}</td>
                   <td>{formatCount(q.in_flight)}</td>
+                  <td>
+                    <span className={`pill ${q.paused ? "status--pending" : "status--success"}`}>
+                      {q.paused ? "paused" : "active"}
+                    </span>
+                  </td>
+                  {canOperate && (
+                    <td>
+                      {isQueueName(q.name) && <QueueControls queue={q.name} paused={q.paused} waiting={q.depth} />}
+                    </td>
+                  )}
                 </tr>
               ))}
             </tbody>
@@ -100,7 +113,7 @@ export function QueuesPage() {
       <div className="page__header">
         <h1>Queues and workers</h1>
       </div>
-      <QueuesAndWorkers />
+      <QueuesAndWorkers canOperate={canOperate} />
       {canOperate && <DemoForm />}
       <div className="two-columns">
         <TaskList status="running" title="Running" canOperate={canOperate} />

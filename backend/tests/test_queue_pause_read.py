@@ -1,0 +1,61 @@
+"""A worker's read loop and a paused queue, in-process against real Redis: what it had read
+but not yet handed to taskiq when the pause came goes back to the queue, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import redis.asyncio
+from taskiq import AckableMessage, TaskiqMessage
+
+from tasklens.broker import PAUSE_CHECK_SECONDS, TaskLensStreamBroker
+from tasklens.tracking.middleware import attempt_of
+from tasklens.tracking.redis_keys import PAUSED_QUEUES
+
+
+def test_messages_read_before_a_pause_go_back_to_their_queue_in_order(redis_url: str) -> None:
+    async def scenario() -> None:
+        broker = TaskLensStreamBroker(
+            redis_url, queue_name="tasklens", consumer_group_name="tasklens", consumer_id="0"
+        )
+        await broker.startup()  # creates the consumer groups
+        client = redis.asyncio.Redis.from_url(redis_url)
+
+        async def send(task_id: str, **labels: Any) -> None:
+            message = TaskiqMessage(
+                task_id=task_id, task_name="demo.quick", labels=labels, args=[], kwargs={}
+            )
+            await broker.kick(broker.formatter.dumps(message))
+
+        def task_of(delivery: AckableMessage) -> TaskiqMessage:
+            return broker.formatter.loads(delivery.data)
+
+        reader = broker.listen()
+        try:
+            for i in range(5):
+                await send(f"d{i}")
+            first = await anext(reader)  # the worker read all five in one batch
+            assert task_of(first).task_id == "d0"
+
+            await client.sadd(PAUSED_QUEUES, "tasklens")
+            await asyncio.sleep(PAUSE_CHECK_SECONDS + 0.1)
+            await send("h0", queue_name="tasklens:high")
+            after_pause = await asyncio.wait_for(anext(reader), 5)
+            assert task_of(after_pause).task_id == "h0"  # not d1: its queue is paused
+            [group] = await client.xinfo_groups("tasklens")
+            assert (group["pending"], group["lag"]) == (1, 4)  # d0 runs; d1..d4 wait again
+
+            await client.srem(PAUSED_QUEUES, "tasklens")
+            resumed = [await asyncio.wait_for(anext(reader), 5) for _ in range(4)]
+            assert [task_of(m).task_id for m in resumed] == ["d1", "d2", "d3", "d4"]
+            # Handed back before they started: their runs are still the first attempts.
+            assert {attempt_of(task_of(m)) for m in resumed} == {1}
+        finally:
+            with contextlib.suppress(Exception):
+                await reader.aclose()
+            await client.aclose()
+            await broker.shutdown()
+
+    asyncio.run(scenario())
