@@ -226,6 +226,17 @@ def test_unknown_task_is_a_404(api: Api) -> None:
     assert response.json() == {"error": "no task with task_id 'no-such-task'"}
 
 
+def test_a_task_without_a_row_yet_is_a_204_for_a_page_that_waits_for_it(api: Api) -> None:
+    with api.client() as client:
+        waiting = client.get("/api/v1/tasks/not-logged-yet", params={"missing_ok": "true"})
+        assert (waiting.status_code, waiting.content) == (204, b"")
+        [task_id] = api.enqueue("demo.quick", n=2)
+        api.wait_task(task_id, "success")
+        found = client.get(f"/api/v1/tasks/{task_id}", params={"missing_ok": "true"})
+        assert (found.status_code, found.json()["status"]) == (200, "success")
+        assert client.get("/api/v1/tasks/x", params={"missing_ok": "maybe"}).status_code == 400
+
+
 def test_a_failed_task_is_retried_as_a_new_task_with_its_params(api: Api) -> None:
     [task_id] = api.enqueue("demo.flaky", record_id=9, failure_rate=1.0)
     api.wait_task(task_id, "failed")

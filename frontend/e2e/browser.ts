@@ -20,10 +20,10 @@ export async function launchBrowser(): Promise<Browser> {
  */
 export async function newPage(
   browser: Browser,
-  options: { colorScheme?: "light" | "dark"; width?: number; trace?: boolean } = {},
+  options: { colorScheme?: "light" | "dark"; width?: number; height?: number; trace?: boolean } = {},
 ) {
   const context = await browser.newContext({
-    viewport: { width: options.width ?? 1280, height: 900 },
+    viewport: { width: options.width ?? 1280, height: options.height ?? 900 },
     colorScheme: options.colorScheme ?? "light",
   });
   if (options.trace === true) await context.tracing.start({ screenshots: true, snapshots: true });

@@ -301,15 +301,43 @@ describe("roles, themes and small screens", () => {
     await page.close();
   });
 
-  it("follows a dark system theme and fits a phone-width screen", async () => {
-    const { page } = await signedIn(stack.info.operator, "/monitoring", { colorScheme: "dark", width: 390 });
+  it("follows a dark system theme and fits a phone-width screen, history rows as cards", async () => {
+    await waitForTasks(await enqueue("demo.flaky", 2, { failure_rate: 1.0 }), "failed"); // rows to show
+    const { page } = await signedIn(stack.info.operator, "/monitoring", {
+      colorScheme: "dark",
+      width: 390,
+      height: 844,
+    });
     await page.getByRole("article").first().waitFor();
+    // History: stacked cards, not a table to scroll sideways; each card within the screen.
+    const cards = page.getByRole("list", { name: "Executions" });
+    await cards.getByTestId("history-row").first().waitFor();
+    expect(await page.getByRole("table", { name: "Executions" }).count()).toBe(0);
+    const edges = await cards
+      .getByTestId("history-row")
+      .evaluateAll((items) => items.map((item) => item.getBoundingClientRect().right));
+    expect(Math.max(...edges)).toBeLessThanOrEqual(390);
+    await cards.getByTestId("history-row").first().getByRole("button").first().click();
+    await cards.getByRole("heading", { name: "Params" }).first().waitFor();
+    await screenshot(page, "history-phone-cards");
     const background = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
     const [r, g, b] = background.match(/\d+/g)!.map(Number);
     expect(r + g + b).toBeLessThan(150);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await screenshot(page, "monitoring-dark-phone");
+    await page.close();
+  });
+
+  it("a task page waiting for a row not written yet polls without console errors", async () => {
+    const { page } = await signedIn(stack.info.operator, "/tasks/not-logged-yet-0000");
+    const consoleErrors: string[] = [];
+    page.on("console", (m) => {
+      if (m.type() === "error") consoleErrors.push(m.text());
+    });
+    await page.getByTestId("task-not-logged").waitFor();
+    await page.waitForTimeout(4_500); // two polls at least
+    expect(consoleErrors).toEqual([]);
     await page.close();
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Pausing, resuming and purging a queue from the queues page, in headless Chromium against
- * the real distributed stack (API, worker, PostgreSQL, Redis). Screenshots go to
- * frontend/test-results/.
+ * the real distributed stack (API, worker, PostgreSQL, Redis), then the audit page showing
+ * those actions. Screenshots go to frontend/test-results/.
  */
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
@@ -91,6 +91,27 @@ describe("queue controls", () => {
 
     await row.getByRole("button", { name: "Resume low" }).click();
     await row.getByText("active", { exact: true }).waitFor();
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it("the audit page shows each of those actions: who, what, how many, the outcome", async () => {
+    const { page, errors } = await signedIn("/audit");
+    const table = page.getByRole("table", { name: "Audit log" });
+    await table.waitFor();
+    const rows = await table
+      .locator("tbody tr")
+      .evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll("td"), (td) => td.textContent)));
+    // Newest first: [when, who, action, target, count, outcome]
+    const actions = rows.map(([, who, action, target, count, outcome]) => [who, action, target, count, outcome]);
+    expect(actions).toEqual([
+      ["ops", "resume", "low", "1", "ok"],
+      ["ops", "purge", "low", "3", "ok"],
+      ["ops", "pause", "low", "1", "ok"],
+      ["ops", "resume", "default", "1", "ok"],
+      ["ops", "pause", "default", "1", "ok"],
+    ]);
+    await screenshot(page, "audit-page");
     expect(errors).toEqual([]);
     await page.close();
   });

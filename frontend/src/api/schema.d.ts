@@ -170,7 +170,7 @@ export interface paths {
         put?: never;
         /**
          * Enqueue Demo
-         * @description Enqueue a mix of built-in demo tasks (quick, slow with progress, ~10% failing).
+         * @description Enqueue a mix of built-in demo tasks (quick, slow with progress; ~3% fail).
          */
         post: operations["enqueue_demo_api_v1_demo_post"];
         delete?: never;
@@ -2817,7 +2817,10 @@ export interface operations {
     };
     get_task_api_v1_tasks__task_id__get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Answer 204 (no body) instead of 404 while no row of the task exists: for a page that follows a task it was just handed, whose `pending` row may not be written yet. */
+                missing_ok?: boolean;
+            };
             header?: never;
             path: {
                 task_id: string;
@@ -2834,6 +2837,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["TaskDetail"];
                 };
+            };
+            /** @description With `missing_ok`: no row of this task (yet) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Invalid parameter */
             400: {

@@ -1,6 +1,6 @@
 import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "@/api/schema";
-import { clearToken, getToken } from "@/lib/token-store";
+import { getToken, tokenAccepted, tokenRejected } from "@/lib/token-store";
 
 export type Schemas = components["schemas"];
 
@@ -45,7 +45,8 @@ const BEARER = /^Bearer\s+/i;
 /**
  * Adds `Authorization: Bearer <token>` from the auth store (unless the caller set
  * its own, as the sign-in page does to check a candidate token). On a 401 for the
- * stored token, clears it: the route guard then sends the user to sign-in.
+ * stored token, clears it (remembering why, for the sign-in page): the route guard then
+ * sends the user to sign-in. Any other answer proves a token that came from a link.
  */
 export const authMiddleware: Middleware = {
   onRequest({ request }) {
@@ -56,11 +57,11 @@ export const authMiddleware: Middleware = {
     return request;
   },
   onResponse({ request, response }) {
-    if (response.status === 401) {
-      const sent = request.headers.get("Authorization")?.replace(BEARER, "");
-      const stored = getToken();
-      if (stored !== null && sent === stored) clearToken();
-    }
+    const sent = request.headers.get("Authorization")?.replace(BEARER, "");
+    const stored = getToken();
+    if (stored === null || sent !== stored) return response;
+    if (response.status === 401) tokenRejected();
+    else if (response.status !== 429) tokenAccepted(); // a 429 from the sign-in throttle proves nothing
     return response;
   },
 };

@@ -24,9 +24,12 @@ export function formatCount(n: number): string {
   return n.toLocaleString("en-US");
 }
 
-/** A count with its noun, singular for exactly one: "1 execution", "1,234 executions". */
-export function formatCountOf(n: number, noun: string): string {
-  return `${formatCount(n)} ${noun}${n === 1 ? "" : "s"}`;
+/**
+ * A count with its noun, singular for exactly one: "1 execution", "1,234 executions"; pass the
+ * plural when it is not the noun + "s" ("public repositories").
+ */
+export function formatCountOf(n: number, noun: string, plural = `${noun}s`): string {
+  return `${formatCount(n)} ${n === 1 ? noun : plural}`;
 }
 
 /** A duration in words for "cached 5 minutes ago": 42 → "42 seconds", 7200 → "2 hours". */

@@ -9,6 +9,17 @@ export const TOKEN_QUERY_PARAM = "token";
 type Listener = () => void;
 const listeners = new Set<Listener>();
 
+/**
+ * Why the last sign-out happened, for the sign-in page to say: a `?token=` link whose token
+ * the server never accepted, or a token that worked and then stopped (revoked, or the
+ * server's tokens changed: the server cannot tell a revoked token from an unknown one).
+ * Null after a sign-out by hand. Kept for this page's life only.
+ */
+export type SignOutReason = "link-rejected" | "revoked";
+let lastReason: SignOutReason | null = null;
+/** The stored token came from a `?token=` link and no call has been answered with it yet. */
+let unconfirmedLink = false;
+
 function notify(): void {
   for (const listener of listeners) listener();
 }
@@ -21,14 +32,33 @@ export function getToken(): string | null {
   }
 }
 
-export function setToken(token: string): void {
+export function setToken(token: string, { fromLink = false }: { fromLink?: boolean } = {}): void {
   window.localStorage.setItem(TOKEN_STORAGE_KEY, token);
+  unconfirmedLink = fromLink;
+  lastReason = null;
   notify();
 }
 
-export function clearToken(): void {
+/** Sign out; `reason` is what the sign-in page will say (none after a sign-out by hand). */
+export function clearToken(reason: SignOutReason | null = null): void {
   window.localStorage.removeItem(TOKEN_STORAGE_KEY);
+  unconfirmedLink = false;
+  lastReason = reason;
   notify();
+}
+
+/** The server refused the stored token (401): sign out, remembering why. */
+export function tokenRejected(): void {
+  clearToken(unconfirmedLink ? "link-rejected" : "revoked");
+}
+
+/** The server answered a call made with the stored token: a link's token is now proven. */
+export function tokenAccepted(): void {
+  unconfirmedLink = false;
+}
+
+export function signOutReason(): SignOutReason | null {
+  return lastReason;
 }
 
 export function subscribe(listener: Listener): () => void {
@@ -57,6 +87,6 @@ export function consumeTokenFromUrl(): boolean {
   window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
   const trimmed = token.trim();
   if (trimmed === "") return false;
-  setToken(trimmed);
+  setToken(trimmed, { fromLink: true });
   return true;
 }

@@ -21,7 +21,7 @@ _MIX = (
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, responses=BODY_ERROR_RESPONSES)
 async def enqueue_demo(body: DemoRequest, runtime: RuntimeDep, _: OperatorDep) -> DemoResponse:
-    """Enqueue a mix of built-in demo tasks (quick, slow with progress, ~10% failing)."""
+    """Enqueue a mix of built-in demo tasks (quick, slow with progress; ~3% fail)."""
     names = [name for name, _w, _k in _MIX]
     weights = [w for _n, w, _k in _MIX]
     kwargs = {name: make for name, _w, make in _MIX}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query, Response
 
 from tasklens import audit, monitoring, task_control
 from tasklens.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
@@ -13,13 +13,33 @@ from tasklens.audit import AuditAction
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
 
 
-@router.get("/{task_id}", responses={404: {"model": ErrorResponse}})
+_MISSING_OK = (
+    "Answer 204 (no body) instead of 404 while no row of the task exists: for a page that "
+    "follows a task it was just handed, whose `pending` row may not be written yet."
+)
+
+
+@router.get(
+    "/{task_id}",
+    response_model=TaskDetail,
+    responses={
+        204: {"description": "With `missing_ok`: no row of this task (yet)"},
+        404: {"model": ErrorResponse},
+    },
+)
 async def get_task(
-    session: SessionDep, _: PrincipalDep, task_id: Annotated[str, Path(max_length=64)]
-) -> TaskDetail:
+    session: SessionDep,
+    _: PrincipalDep,
+    task_id: Annotated[str, Path(max_length=64)],
+    missing_ok: Annotated[bool, Query(description=_MISSING_OK)] = False,
+) -> TaskDetail | Response:
     """The task's latest attempt, with every attempt's outcome."""
     attempts = await monitoring.task_attempts(session, task_id)
     if not attempts:
+        # A poll of a task not logged yet is not an error: a 404 would be one in the
+        # browser's console on every poll until the row lands.
+        if missing_ok:
+            return Response(status_code=204)
         raise ApiError(404, f"no task with task_id '{task_id}'")
     first, last = attempts[0], attempts[-1]
     return TaskDetail(

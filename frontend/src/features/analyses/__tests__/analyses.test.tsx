@@ -1,7 +1,7 @@
 import { act, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { setToken } from "@/lib/token-store";
+import { getToken, setToken } from "@/lib/token-store";
 import { FakeWebSocket } from "@/testing/fake-websocket";
 import { jsonResponse, renderApp, stubFetch, taskEvent } from "@/testing/utils";
 import { subjectError } from "../validation";
@@ -133,15 +133,29 @@ describe("analyses pages", () => {
     expect(screen.getByRole("button", { name: "Refresh now" })).toBeDisabled();
   });
 
-  it("a viewer is told to sign in as operator instead of a refresh button", async () => {
-    setToken("t");
-    stubFetch((url) => {
-      if (url.pathname === "/api/v1/me") return me("viewer");
+  it("a viewer gets a sign-in-as-operator link where Refresh would be, and comes back able to refresh", async () => {
+    setToken("viewer-token");
+    stubFetch((url, request) => {
+      const operator = request.headers.get("Authorization") === "Bearer operator-token";
+      if (url.pathname === "/api/v1/me") return me(operator ? "operator" : "viewer");
       if (isReport(url)) return jsonResponse(report);
     });
-    renderApp("/analyses/repository/%2Fsrv%2Frepos%2Fapp");
-    expect(await screen.findByText("Sign in as operator to refresh.")).toBeInTheDocument();
+    renderApp("/analyses/repository/%2Fsrv%2Frepos%2Fapp?period=90d");
+    const user = userEvent.setup();
+    const link = await screen.findByRole("link", { name: "Sign in as operator to refresh" });
     expect(screen.queryByRole("button", { name: "Refresh now" })).toBeNull();
+
+    await user.click(link);
+    expect(await screen.findByRole("heading", { name: "Sign in as operator" })).toBeInTheDocument();
+    expect(getToken()).toBe("viewer-token"); // kept until the new one is accepted
+    await user.type(screen.getByLabelText("API token"), "operator-token");
+    await user.click(screen.getByRole("button", { name: "Sign in" }));
+
+    expect(await screen.findByRole("button", { name: "Refresh now" })).toBeInTheDocument();
+    expect(getToken()).toBe("operator-token");
+    expect(window.location.pathname + window.location.search).toBe(
+      "/analyses/repository/%2Fsrv%2Frepos%2Fapp?period=90d",
+    );
   });
 
   it("a late pending event never moves a running or finished analysis back", async () => {

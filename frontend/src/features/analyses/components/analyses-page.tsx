@@ -1,5 +1,5 @@
 import { useDocumentTitle } from "@/lib/use-document-title";
-import { useCanOperate } from "@/features/auth";
+import { OperatorSignInLink, useCanOperate } from "@/features/auth";
 import { AnalysisForm } from "./analysis-form";
 import { RecentAnalyses } from "./recent-analyses";
 
@@ -14,7 +14,9 @@ export function AnalysesPage() {
       {canOperate ? (
         <AnalysisForm />
       ) : (
-        <p className="card muted">Viewers can read reports; sign in as an operator to start an analysis.</p>
+        <p className="card">
+          <span className="muted">Viewers can read reports.</span> <OperatorSignInLink to="start an analysis" />
+        </p>
       )}
       <RecentAnalyses />
     </main>

@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { useDocumentTitle } from "@/lib/use-document-title";
 import { Link, useParams, useSearchParams } from "react-router";
-import { useCanOperate } from "@/features/auth";
+import { OperatorSignInLink, useCanOperate } from "@/features/auth";
 import { formatAge } from "@/lib/format";
 import {
   KINDS,
@@ -51,8 +51,7 @@ function Freshness({
       )}
       {view.is_stale && !view.is_regenerating && (
         <div className="card notice notice--warn" role="status">
-          This report is out of date.{" "}
-          {canOperate ? null : <span className="muted">Sign in as operator to refresh.</span>}
+          This report is out of date.
         </div>
       )}
       <div className="freshness__row">
@@ -61,16 +60,20 @@ function Freshness({
             Generated {formatAge(age)} ago
           </span>
         )}
-        {canOperate && !view.is_regenerating && !view.failed_task_id && (
-          <RefreshButton
-            kind={view.kind}
-            subject={view.subject}
-            period={view.period}
-            onStarted={onRefresh}
-            blockedUntil={blockedUntil}
-            onBlocked={setBlockedUntil}
-          />
-        )}
+        {!view.is_regenerating &&
+          !view.failed_task_id &&
+          (canOperate ? (
+            <RefreshButton
+              kind={view.kind}
+              subject={view.subject}
+              period={view.period}
+              onStarted={onRefresh}
+              blockedUntil={blockedUntil}
+              onBlocked={setBlockedUntil}
+            />
+          ) : (
+            <OperatorSignInLink to="refresh" />
+          ))}
       </div>
     </div>
   );
@@ -180,7 +183,9 @@ export function AnalysisPage() {
               Run it now
             </button>
           ) : (
-            <p className="muted">Sign in as operator to run it.</p>
+            <p>
+              <OperatorSignInLink to="run it" />
+            </p>
           )}
           {run.isError && <p className="error-text">{run.error.message}</p>}
         </div>

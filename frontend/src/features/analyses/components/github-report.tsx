@@ -1,6 +1,16 @@
 import { BarChart } from "@/components/charts";
-import { formatCount } from "@/lib/format";
+import { DataTable, type Column } from "@/components/data-table";
+import { formatCount, formatCountOf } from "@/lib/format";
 import { readGithubReport } from "../report-data";
+
+type Repository = ReturnType<typeof readGithubReport>["repositories"][number];
+
+const REPOSITORY_COLUMNS: Column<Repository>[] = [
+  { header: "Repository", cell: (r) => (r.url ? <a href={r.url}>{r.fullName}</a> : r.fullName) },
+  { header: "Stars", cell: (r) => `★ ${formatCount(r.stars)}` },
+  { header: "PRs", cell: (r) => formatCount(r.pullRequests) },
+  { header: "Language", cell: (r) => r.language || "—" },
+];
 
 export function GithubReport({ result }: { result: Record<string, unknown> }) {
   const report = readGithubReport(result);
@@ -9,8 +19,9 @@ export function GithubReport({ result }: { result: Record<string, unknown> }) {
     <div className="report" data-testid="github-report">
       <p>
         {report.profile.url ? <a href={report.profile.url}>{report.profile.login}</a> : report.profile.login}
-        {report.profile.name && ` (${report.profile.name})`} · {formatCount(report.profile.publicRepos)} public
-        repositories · {formatCount(report.profile.followers)} followers
+        {report.profile.name && ` (${report.profile.name})`} ·{" "}
+        {formatCountOf(report.profile.publicRepos, "public repository", "public repositories")} ·{" "}
+        {formatCountOf(report.profile.followers, "follower")}
       </p>
       <dl className="report__figures">
         {(
@@ -30,26 +41,12 @@ export function GithubReport({ result }: { result: Record<string, unknown> }) {
       <div className="two-columns">
         <section className="card" aria-labelledby="repos-title">
           <h3 id="repos-title">Repositories contributed to</h3>
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Repository</th>
-                <th scope="col">Stars</th>
-                <th scope="col">PRs</th>
-                <th scope="col">Language</th>
-              </tr>
-            </thead>
-            <tbody>
-              {report.repositories.map((r) => (
-                <tr key={r.fullName}>
-                  <td>{r.url ? <a href={r.url}>{r.fullName}</a> : r.fullName}</td>
-                  <td>★ {formatCount(r.stars)}</td>
-                  <td>{formatCount(r.pullRequests)}</td>
-                  <td>{r.language || "—"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            columns={REPOSITORY_COLUMNS}
+            rows={report.repositories}
+            rowKey={(r) => r.fullName}
+            empty="None in this period."
+          />
         </section>
         <div className="card">
           {report.languages.length > 0 ? (

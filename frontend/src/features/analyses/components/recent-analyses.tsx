@@ -1,4 +1,5 @@
 import { Link } from "react-router";
+import { useCanOperate } from "@/features/auth";
 import { formatAge } from "@/lib/format";
 import { KINDS, PERIODS, useRecentAnalyses } from "../api/analyses";
 import { analysisPath } from "../validation";
@@ -8,6 +9,7 @@ const periodLabel = (period: string) => PERIODS.find((p) => p.value === period)?
 
 export function RecentAnalyses() {
   const { data, error, refetch } = useRecentAnalyses();
+  const canOperate = useCanOperate();
   return (
     <section className="card" aria-labelledby="recent-title">
       <h2 id="recent-title">Recent reports</h2>
@@ -20,7 +22,11 @@ export function RecentAnalyses() {
         </p>
       )}
       {data === undefined && error === null && <p className="placeholder">Loading…</p>}
-      {data?.length === 0 && <p className="muted small">No reports yet: start one above.</p>}
+      {data?.length === 0 && (
+        <p className="muted small">
+          {canOperate ? "No reports yet: start one above." : "No reports yet: an operator starts them."}
+        </p>
+      )}
       {data !== undefined && data.length > 0 && (
         <ul className="task-list">
           {data.map((item) => (

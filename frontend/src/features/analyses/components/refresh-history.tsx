@@ -1,5 +1,21 @@
 import { formatAge, formatDateTime, formatDuration } from "@/lib/format";
-import { useRefreshHistory, type AnalysisKind, type Period } from "../api/analyses";
+import { DataTable, type Column } from "@/components/data-table";
+import { useRefreshHistory, type AnalysisKind, type Period, type RefreshHistory } from "../api/analyses";
+
+const REFRESH_COLUMNS: Column<RefreshHistory["refreshes"][number]>[] = [
+  { header: "Who", cell: (r) => r.requested_by },
+  { header: "When", cell: (r) => formatDateTime(r.requested_at) },
+  {
+    header: "Outcome",
+    cell: (r) => (
+      <>
+        {r.outcome}
+        {r.deduplicated ? <span className="muted small"> (joined a running one)</span> : null}
+      </>
+    ),
+  },
+  { header: "Duration", cell: (r) => formatDuration(r.duration_ms) },
+];
 
 /** Who forced a refresh of this report, when, and how it went; and what the caller has left. */
 export function RefreshHistoryPanel({
@@ -34,31 +50,7 @@ export function RefreshHistoryPanel({
       {data.refreshes.length === 0 ? (
         <p className="muted small">Nobody has forced a refresh of this report.</p>
       ) : (
-        <div className="table-scroll">
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Who</th>
-                <th>When</th>
-                <th>Outcome</th>
-                <th>Duration</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.refreshes.map((r) => (
-                <tr key={`${r.task_id}-${r.requested_at}`} className="table__row">
-                  <td>{r.requested_by}</td>
-                  <td>{formatDateTime(r.requested_at)}</td>
-                  <td>
-                    {r.outcome}
-                    {r.deduplicated ? <span className="muted small"> (joined a running one)</span> : null}
-                  </td>
-                  <td>{formatDuration(r.duration_ms)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable columns={REFRESH_COLUMNS} rows={data.refreshes} rowKey={(r) => `${r.task_id}-${r.requested_at}`} />
       )}
     </section>
   );

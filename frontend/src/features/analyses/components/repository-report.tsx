@@ -1,6 +1,14 @@
 import { BarChart } from "@/components/charts";
-import { formatCount } from "@/lib/format";
+import { DataTable, type Column } from "@/components/data-table";
+import { formatCount, formatCountOf } from "@/lib/format";
 import { readRepositoryReport } from "../report-data";
+
+type Contributor = ReturnType<typeof readRepositoryReport>["contributors"][number];
+
+const CONTRIBUTOR_COLUMNS: Column<Contributor>[] = [
+  { header: "Author", cell: (c) => c.author },
+  { header: "Commits", cell: (c) => formatCount(c.commits) },
+];
 
 export function RepositoryReport({ result }: { result: Record<string, unknown> }) {
   const report = readRepositoryReport(result);
@@ -52,22 +60,12 @@ export function RepositoryReport({ result }: { result: Record<string, unknown> }
       <div className="two-columns">
         <section className="card" aria-labelledby="contributors-title">
           <h3 id="contributors-title">Top contributors</h3>
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Author</th>
-                <th scope="col">Commits</th>
-              </tr>
-            </thead>
-            <tbody>
-              {report.contributors.map((c) => (
-                <tr key={c.author}>
-                  <td>{c.author}</td>
-                  <td>{formatCount(c.commits)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            columns={CONTRIBUTOR_COLUMNS}
+            rows={report.contributors}
+            rowKey={(c) => c.author}
+            empty="No contributors in this period."
+          />
         </section>
         <section className="card" aria-labelledby="tech-title">
           <h3 id="tech-title">Technologies</h3>
@@ -105,10 +103,7 @@ export function RepositoryReport({ result }: { result: Record<string, unknown> }
         )}
         {report.plan.filesReadCount > 0 && (
           <details className="small" data-testid="plan-files-read">
-            <summary>
-              Checkboxes read from {report.plan.filesReadCount} markdown file
-              {report.plan.filesReadCount === 1 ? "" : "s"}
-            </summary>
+            <summary>Checkboxes read from {formatCountOf(report.plan.filesReadCount, "markdown file")}</summary>
             <ul>
               {report.plan.filesRead.map((path) => (
                 <li key={path}>

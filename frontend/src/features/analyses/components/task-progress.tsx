@@ -1,6 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useState } from "react";
 import { Link } from "react-router";
+import { OperatorSignInLink } from "@/features/auth";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { TaskActionButton, useTask } from "@/features/tasks";
 import { supersedes, type TaskStatus } from "@/lib/task-status";
@@ -106,7 +107,7 @@ export function TaskProgress({
           </span>
         </div>
         <div className="notice__row">
-          {canOperate && (
+          {canOperate ? (
             <button
               type="button"
               className="button button--small button--primary"
@@ -115,6 +116,8 @@ export function TaskProgress({
             >
               {retry.isPending ? "Retrying…" : "Retry"}
             </button>
+          ) : (
+            <OperatorSignInLink to="retry" />
           )}
           {details}
           {retry.isError && (
@@ -143,7 +146,7 @@ export function TaskProgress({
       </div>
       <progress className="progress" max={100} value={percent} aria-label="Analysis progress" />
       <div className="notice__row">
-        {canOperate && <TaskActionButton taskId={taskId} action="cancel" />}
+        {canOperate ? <TaskActionButton taskId={taskId} action="cancel" /> : <OperatorSignInLink to="cancel" />}
         {details}
       </div>
     </div>

@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { Link } from "react-router";
+import { DataTable, type Column } from "@/components/data-table";
 import { RelativeTime } from "@/components/time";
 import { useDocumentTitle } from "@/lib/use-document-title";
 import { AUDIT_ACTIONS, type AuditActionFilter, type AuditItem, useAudit } from "../api/audit";
@@ -34,6 +35,23 @@ function Detail({ detail }: { detail: AuditItem["detail"] }) {
     </span>
   );
 }
+
+const AUDIT_COLUMNS: Column<AuditItem>[] = [
+  { header: "When", cell: (entry) => <RelativeTime iso={entry.at} /> },
+  { header: "Who", cell: (entry) => entry.actor },
+  { header: "Action", cell: (entry) => entry.action.replaceAll("_", " ") },
+  {
+    header: "Target",
+    cell: (entry) => (
+      <>
+        <Target entry={entry} />
+        <Detail detail={entry.detail} />
+      </>
+    ),
+  },
+  { header: "Count", cell: (entry) => entry.count },
+  { header: "Outcome", cell: (entry) => <span className={outcomeClass(entry.outcome)}>{entry.outcome}</span> },
+];
 
 /** Every operator action: who, when, what, how many and how it ended. Read-only for everyone. */
 export function AuditPage() {
@@ -75,38 +93,7 @@ export function AuditPage() {
         </p>
       )}
       {entries.length > 0 && (
-        <div className="table-scroll">
-          <table className="table" aria-label="Audit log">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Who</th>
-                <th scope="col">Action</th>
-                <th scope="col">Target</th>
-                <th scope="col">Count</th>
-                <th scope="col">Outcome</th>
-              </tr>
-            </thead>
-            <tbody>
-              {entries.map((entry) => (
-                <tr key={entry.id}>
-                  <td>
-                    <RelativeTime iso={entry.at} />
-                  </td>
-                  <td>{entry.actor}</td>
-                  <td>{entry.action.replaceAll("_", " ")}</td>
-                  <td>
-                    <Target entry={entry} /> <Detail detail={entry.detail} />
-                  </td>
-                  <td>{entry.count}</td>
-                  <td>
-                    <span className={outcomeClass(entry.outcome)}>{entry.outcome}</span>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable columns={AUDIT_COLUMNS} rows={entries} rowKey={(entry) => entry.id} label="Audit log" />
       )}
       {audit.hasNextPage && (
         <button

@@ -1,6 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { Fragment, useCallback, useMemo, useState } from "react";
+import { useCallback, useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router";
+import { DataTable, type Column } from "@/components/data-table";
 import { RelativeTime } from "@/components/time";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
@@ -71,6 +72,23 @@ function useLiveRows(items: TaskLogItem[] | undefined, firstPage: boolean) {
   };
 }
 
+/** Whether anything narrows the history (not the order or the page size). */
+function filtered(f: HistoryFilters): boolean {
+  return [f.taskName, f.status, f.from, f.to, f.q, f.queue, f.worker].some((v) => v !== null);
+}
+
+/** No rows: with filters, say so; without any, the log is empty, so say how to fill it. */
+function EmptyHistory({ filtered }: { filtered: boolean }) {
+  if (filtered) return <>No executions match these filters.</>;
+  return (
+    <>
+      No executions yet. Queue demo tasks with <code>./dev demo 50</code> (or <code>tasklens demo --count 50</code>); a
+      worker must be running for them to finish: <code>./dev tasklens worker</code>, or the embedded{" "}
+      <code>./dev up</code> runs them itself.
+    </>
+  );
+}
+
 export function HistoryTable() {
   const [params, setParams] = useSearchParams();
   const filters = readFilters(params);
@@ -90,6 +108,45 @@ export function HistoryTable() {
       if (!next.delete(id)) next.add(id);
       return next;
     });
+
+  const columns: Column<TaskLogItem>[] = [
+    {
+      header: "Task name",
+      cell: (item) => {
+        const open = expanded.has(item.id);
+        return (
+          <>
+            <button
+              type="button"
+              className="row-toggle"
+              aria-expanded={open}
+              aria-controls={`details-${item.id}`}
+              onClick={() => toggle(item.id)}
+            >
+              <span aria-hidden="true">{open ? "▾" : "▸"}</span> {item.task_name}
+            </button>{" "}
+            <Link
+              className="small"
+              to={`/tasks/${encodeURIComponent(item.task_id)}`}
+              aria-label={`Task page of ${item.task_name} ${item.task_id}`}
+            >
+              open
+            </Link>
+          </>
+        );
+      },
+    },
+    { header: "Status", cell: (item) => <span className={`pill status--${item.status}`}>{item.status}</span> },
+    { header: "Attempt", cell: (item) => item.attempt },
+    { header: "Started", cell: (item) => <RelativeTime iso={item.started_at} /> },
+    { header: "Duration", cell: (item) => formatDuration(item.duration_ms) },
+    {
+      header: "Error",
+      className: "table__error",
+      title: (item) => item.error_message ?? undefined,
+      cell: (item) => item.error_message ?? "",
+    },
+  ];
 
   const { data, error } = history;
   const totalPages = Math.max(1, data?.total_pages ?? 1); // no rows is still page 1 of 1
@@ -127,75 +184,18 @@ export function HistoryTable() {
       )}
       {data !== undefined && (
         <>
-          <div className="table-scroll">
-            <table className="table" aria-busy={history.isFetching}>
-              <thead>
-                <tr>
-                  <th scope="col">Task name</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Attempt</th>
-                  <th scope="col">Started</th>
-                  <th scope="col">Duration</th>
-                  <th scope="col">Error</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.items.length === 0 && (
-                  <tr>
-                    <td colSpan={6} className="muted">
-                      No executions match these filters.
-                    </td>
-                  </tr>
-                )}
-                {data.items.map((raw) => {
-                  const item = withLive(raw);
-                  const open = expanded.has(item.id);
-                  return (
-                    <Fragment key={item.id}>
-                      <tr className="table__row" data-testid="history-row">
-                        <td>
-                          <button
-                            type="button"
-                            className="row-toggle"
-                            aria-expanded={open}
-                            aria-controls={`details-${item.id}`}
-                            onClick={() => toggle(item.id)}
-                          >
-                            <span aria-hidden="true">{open ? "▾" : "▸"}</span> {item.task_name}
-                          </button>{" "}
-                          <Link
-                            className="small"
-                            to={`/tasks/${encodeURIComponent(item.task_id)}`}
-                            aria-label={`Task page of ${item.task_name} ${item.task_id}`}
-                          >
-                            open
-                          </Link>
-                        </td>
-                        <td>
-                          <span className={`pill status--${item.status}`}>{item.status}</span>
-                        </td>
-                        <td>{item.attempt}</td>
-                        <td>
-                          <RelativeTime iso={item.started_at} />
-                        </td>
-                        <td>{formatDuration(item.duration_ms)}</td>
-                        <td className="table__error" title={item.error_message ?? undefined}>
-                          {item.error_message ?? ""}
-                        </td>
-                      </tr>
-                      {open && (
-                        <tr id={`details-${item.id}`} className="table__details">
-                          <td colSpan={6}>
-                            <ExecutionDetails item={item} />
-                          </td>
-                        </tr>
-                      )}
-                    </Fragment>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            columns={columns}
+            rows={data.items.map(withLive)}
+            rowKey={(item) => item.id}
+            rowTestId="history-row"
+            busy={history.isFetching}
+            label="Executions"
+            empty={<EmptyHistory filtered={filtered(filters)} />}
+            details={(item) =>
+              expanded.has(item.id) ? { id: `details-${item.id}`, content: <ExecutionDetails item={item} /> } : null
+            }
+          />
           <nav className="pager" aria-label="History pages">
             <button
               type="button"

@@ -148,5 +148,8 @@ describe("queues page", () => {
     expect(within(rows[1]).queryByRole("button")).toBeNull();
     expect(screen.queryByRole("columnheader", { name: "Actions" })).toBeNull();
     expect(screen.queryByRole("heading", { name: "Run demo tasks" })).toBeNull();
+    expect(
+      screen.getByRole("link", { name: "Sign in as operator to pause queues, queue demo tasks, cancel or retry" }),
+    ).toHaveAttribute("href", "/sign-in");
   });
 });

@@ -1,10 +1,66 @@
 import { useDocumentTitle } from "@/lib/use-document-title";
-import { useCanOperate } from "@/features/auth";
+import { DataTable, type Column } from "@/components/data-table";
+import { OperatorSignInLink, useCanOperate } from "@/features/auth";
 import { formatCount, formatDateTime } from "@/lib/format";
 import { isQueueName, useQueues } from "../api/queues";
 import { DemoForm } from "./demo-form";
 import { QueueControls } from "./queue-controls";
 import { TaskList } from "./task-list";
+
+type QueuesView = NonNullable<ReturnType<typeof useQueues>["data"]>;
+
+type Queue = QueuesView["queues"][number];
+
+/** The queues' columns; operators get the pause / resume / purge controls too. */
+function queueColumns(canOperate: boolean): Column<Queue>[] {
+  const columns: Column<Queue>[] = [
+    {
+      header: "Priority",
+      cell: (q) => (
+        <>
+          {q.name} <span className="muted small">{q.stream}</span>
+        </>
+      ),
+    },
+    { header: "Waiting", cell: (q) => formatCount(q.depth) },
+    { header: "In flight", cell: (q) => formatCount(q.in_flight) },
+    {
+      header: "State",
+      cell: (q) => (
+        <span className={`pill ${q.paused ? "status--pending" : "status--success"}`}>
+          {q.paused ? "paused" : "active"}
+        </span>
+      ),
+    },
+  ];
+  if (canOperate)
+    columns.push({
+      header: "Actions",
+      cell: (q) => isQueueName(q.name) && <QueueControls queue={q.name} paused={q.paused} waiting={q.depth} />,
+    });
+  return columns;
+}
+
+const WORKER_COLUMNS: Column<QueuesView["workers"][number]>[] = [
+  {
+    header: "Worker",
+    cell: (w) => (
+      <code>
+        {w.hostname}:{w.pid}
+      </code>
+    ),
+  },
+  {
+    header: "State",
+    cell: (w) => (
+      <span className={`pill ${w.online ? "status--success" : "status--failed"}`}>
+        {w.online ? "online" : "offline"}
+      </span>
+    ),
+  },
+  { header: "Running", cell: (w) => w.running },
+  { header: "Last heartbeat", cell: (w) => formatDateTime(w.last_seen) },
+];
 
 function QueuesAndWorkers({ canOperate }: { canOperate: boolean }) {
   const { data, error, refetch } = useQueues();
@@ -26,40 +82,13 @@ function QueuesAndWorkers({ canOperate }: { canOperate: boolean }) {
     <div className="two-columns">
       <section className="card" aria-labelledby="queues-title">
         <h2 id="queues-title">Queues</h2>
-        <div className="table-scroll">
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Priority</th>
-                <th scope="col">Waiting</th>
-                <th scope="col">In flight</th>
-                <th scope="col">State</th>
-                {canOperate && <th scope="col">Actions</th>}
-              </tr>
-            </thead>
-            <tbody>
-              {data.queues.map((q) => (
-                <tr key={q.stream} data-testid="queue-row">
-                  <td>
-                    {q.name} <span className="muted small">{q.stream}</span>
-                  </td>
-                  <td>{formatCount(q.depth)}</td>
-                  <td>{formatCount(q.in_flight)}</td>
-                  <td>
-                    <span className={`pill ${q.paused ? "status--pending" : "status--success"}`}>
-                      {q.paused ? "paused" : "active"}
-                    </span>
-                  </td>
-                  {canOperate && (
-                    <td>
-                      {isQueueName(q.name) && <QueueControls queue={q.name} paused={q.paused} waiting={q.depth} />}
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          columns={queueColumns(canOperate)}
+          rows={data.queues}
+          rowKey={(q) => q.stream}
+          rowTestId="queue-row"
+          label="Queues"
+        />
       </section>
       <section className="card" aria-labelledby="workers-title">
         <h2 id="workers-title">Workers</h2>
@@ -69,36 +98,13 @@ function QueuesAndWorkers({ canOperate }: { canOperate: boolean }) {
             in a checkout).
           </p>
         ) : (
-          <div className="table-scroll">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Worker</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Running</th>
-                  <th scope="col">Last heartbeat</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.workers.map((w) => (
-                  <tr key={w.id} data-testid="worker-row">
-                    <td>
-                      <code>
-                        {w.hostname}:{w.pid}
-                      </code>
-                    </td>
-                    <td>
-                      <span className={`pill ${w.online ? "status--success" : "status--failed"}`}>
-                        {w.online ? "online" : "offline"}
-                      </span>
-                    </td>
-                    <td>{w.running}</td>
-                    <td>{formatDateTime(w.last_seen)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            columns={WORKER_COLUMNS}
+            rows={data.workers}
+            rowKey={(w) => w.id}
+            rowTestId="worker-row"
+            label="Workers"
+          />
         )}
       </section>
     </div>
@@ -112,6 +118,7 @@ export function QueuesPage() {
     <main className="page">
       <div className="page__header">
         <h1>Queues and workers</h1>
+        {!canOperate && <OperatorSignInLink to="pause queues, queue demo tasks, cancel or retry" />}
       </div>
       <QueuesAndWorkers canOperate={canOperate} />
       {canOperate && <DemoForm />}

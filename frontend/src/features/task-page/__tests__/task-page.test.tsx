@@ -160,17 +160,29 @@ describe("task page", () => {
     renderApp("/tasks/r-1");
     await screen.findByRole("heading", { level: 1, name: "demo.flaky" });
     expect(screen.queryByRole("button", { name: "Cancel" })).not.toBeInTheDocument();
+    expect(await screen.findByRole("link", { name: "Sign in as operator to cancel" })).toBeInTheDocument();
   });
 
-  it("an unknown id says so instead of loading forever", async () => {
+  it("a task whose row is not written yet is watched for, not an error, and shows once it lands", async () => {
     setToken("t");
-    stubFetch((url) =>
-      url.pathname === "/api/v1/tasks/nope"
-        ? jsonResponse({ error: "no task with task_id 'nope'" }, 404)
+    let logged = false;
+    const { requests } = stubFetch((url) =>
+      url.pathname === "/api/v1/tasks/r-1"
+        ? logged
+          ? jsonResponse(failedTwice())
+          : new Response(null, { status: 204 })
         : dashboardApi()(url),
     );
-    renderApp("/tasks/nope");
-    expect(await screen.findByRole("alert")).toHaveTextContent("No task has this id");
+    renderApp("/tasks/r-1");
+    expect(await screen.findByTestId("task-not-logged")).toHaveTextContent("No log row for this task yet");
+    expect(screen.queryByRole("alert")).not.toBeInTheDocument();
+    const polls = requests.filter((r) => new URL(r.url).pathname === "/api/v1/tasks/r-1");
+    expect(new URL(polls[0].url).searchParams.get("missing_ok")).toBe("true");
+
+    logged = true;
+    expect(
+      await screen.findByRole("heading", { level: 1, name: "demo.flaky" }, { timeout: 4_000 }),
+    ).toBeInTheDocument();
   });
 });
 

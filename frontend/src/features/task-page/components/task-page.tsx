@@ -1,9 +1,8 @@
 import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
-import { useCanOperate } from "@/features/auth";
+import { OperatorSignInLink, useCanOperate } from "@/features/auth";
 import { CopyButton } from "@/components/copy-button";
 import { TaskActionButton, useTask, type TaskDetail } from "@/features/tasks";
-import { ApiError } from "@/lib/api-client";
 import { formatDateTime, formatDuration } from "@/lib/format";
 import { useDocumentTitle } from "@/lib/use-document-title";
 import { buildTimeline, type Attempt } from "../timeline";
@@ -81,7 +80,12 @@ function Overview({ task }: { task: TaskDetail }) {
             {task.status}
           </span>
         </h2>
-        {canOperate && action !== null && <TaskActionButton key={task.status} taskId={task.task_id} action={action} />}
+        {action !== null &&
+          (canOperate ? (
+            <TaskActionButton key={task.status} taskId={task.task_id} action={action} />
+          ) : (
+            <OperatorSignInLink to={action} />
+          ))}
       </header>
       <dl className="details__meta">
         <div>
@@ -142,30 +146,37 @@ export function TaskPage() {
   const { taskId = "" } = useParams();
   const task = useTask(taskId);
   const data = task.data;
-  const now = useNow(data !== undefined && UNFINISHED.has(data.status));
+  const now = useNow(data ? UNFINISHED.has(data.status) : false);
   useDocumentTitle(data ? `${data.task_name} ${data.status}` : "Task");
 
-  if (data === undefined) {
-    const missing = task.error instanceof ApiError && task.error.status === 404;
+  if (data === undefined || data === null) {
     return (
       <main className="page page--narrow">
         <h1>Task</h1>
         <p className="muted">
           <code className="break-anywhere">{taskId}</code>
         </p>
-        {task.error === null ? (
+        {task.error !== null ? (
+          <div className="placeholder placeholder--error" role="alert">
+            <p>{task.error.message}</p>
+            <button type="button" className="button" onClick={() => void task.refetch()}>
+              Retry
+            </button>
+          </div>
+        ) : data === null ? (
+          <div className="placeholder" role="status" data-testid="task-not-logged">
+            <p>
+              <span className="spinner" aria-hidden="true" /> No log row for this task yet: watching for it.
+            </p>
+            <p className="muted small">
+              A task just queued appears within seconds, once its first row is written. An id that was mistyped, or
+              whose rows retention removed, never will.
+            </p>
+          </div>
+        ) : (
           <p className="placeholder" role="status">
             Loading task…
           </p>
-        ) : (
-          <div className="placeholder placeholder--error" role="alert">
-            <p>{missing ? "No task has this id (or its log rows were removed by retention)." : task.error.message}</p>
-            {!missing && (
-              <button type="button" className="button" onClick={() => void task.refetch()}>
-                Retry
-              </button>
-            )}
-          </div>
         )}
         <p>
           <Link to="/monitoring">Search the history</Link>

@@ -4,17 +4,21 @@ import { tasksKeys } from "./keys";
 
 export type TaskDetail = Schemas["TaskDetail"];
 
-/** A task's latest state and every attempt; polled while it is not finished. */
+/**
+ * A task's latest state and every attempt; polled while it is not finished. `null` while the
+ * task has no log row yet (just queued, its `pending` row not written): the server answers
+ * that poll with 204 (`missing_ok`), not a 404 that the browser would log on every poll.
+ */
 export function useTask(taskId: string | null, pollMs = 2_000) {
   return useQuery({
     queryKey: tasksKeys.detail(taskId),
-    queryFn: async ({ signal }): Promise<TaskDetail> => {
-      return unwrap(
-        await api.GET("/api/v1/tasks/{task_id}", {
-          params: { path: { task_id: taskId ?? "" } },
-          signal,
-        }),
-      );
+    queryFn: async ({ signal }): Promise<TaskDetail | null> => {
+      const result = await api.GET("/api/v1/tasks/{task_id}", {
+        params: { path: { task_id: taskId ?? "" }, query: { missing_ok: true } },
+        signal,
+      });
+      if (result.response.status === 204) return null;
+      return unwrap(result);
     },
     enabled: taskId !== null,
     refetchInterval: (query) => {
