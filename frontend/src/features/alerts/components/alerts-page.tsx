@@ -1,7 +1,15 @@
 import { Link } from "react-router";
+import { DataTable, type Column } from "@/components/data-table";
 import { RelativeTime } from "@/components/time";
 import { useDocumentTitle } from "@/lib/use-document-title";
-import { dashboardPath, formatAlertValue, useAlertRules, useAlerts, type AlertRule } from "../api/alerts";
+import {
+  dashboardPath,
+  formatAlertValue,
+  useAlertRules,
+  useAlerts,
+  type AlertFiring,
+  type AlertRule,
+} from "../api/alerts";
 
 const TITLE = "Alerts";
 
@@ -11,6 +19,63 @@ function params(rule: AlertRule): string {
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(", ");
 }
+
+function ruleColumns(webhooks: Record<string, string>): Column<AlertRule>[] {
+  return [
+    {
+      header: "Rule",
+      cell: (rule) => (
+        <>
+          {rule.name} <span className="muted small">{params(rule)}</span>
+        </>
+      ),
+    },
+    {
+      header: "State",
+      cell: (rule) => (
+        <>
+          <span className={`pill ${rule.state === "firing" ? "status--failed" : "status--success"}`}>{rule.state}</span>{" "}
+          {rule.since && (
+            <span className="small">
+              {formatAlertValue(rule.kind, rule.value)} since <RelativeTime iso={rule.since} />
+            </span>
+          )}
+        </>
+      ),
+    },
+    { header: "Kind", cell: (rule) => rule.kind },
+    { header: "Threshold", cell: (rule) => formatAlertValue(rule.kind, rule.threshold), title: (rule) => rule.unit },
+    {
+      header: "Notifies",
+      className: "small",
+      cell: (rule) => (
+        <>
+          {rule.notify.map((name) => `${name} (${webhooks[name] ?? "?"})`).join(", ") || "—"}
+          {rule.notify.length > 0 && <span className="muted"> · cooldown {rule.cooldown_minutes} min</span>}
+        </>
+      ),
+    },
+  ];
+}
+
+const FIRING_COLUMNS: Column<AlertFiring>[] = [
+  {
+    header: "Rule",
+    cell: (f) => (
+      <>
+        <Link to={dashboardPath(f.link)}>{f.rule}</Link> <span className="muted small">{f.kind}</span>
+      </>
+    ),
+  },
+  { header: "Started", cell: (f) => <RelativeTime iso={f.started_at} /> },
+  {
+    header: "Resolved",
+    cell: (f) =>
+      f.resolved_at ? <RelativeTime iso={f.resolved_at} /> : <span className="pill status--failed">firing</span>,
+  },
+  { header: "Peak", cell: (f) => formatAlertValue(f.kind, f.peak) },
+  { header: "Notified", className: "small", cell: (f) => (f.notified ? "yes" : "no (cooldown)") },
+];
 
 function Rules() {
   const { data, error } = useAlertRules();
@@ -43,44 +108,13 @@ function Rules() {
           The latest edit of the alerts file is not applied (the last good rules are): {data.file_error}
         </p>
       )}
-      <div className="table-scroll">
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">Rule</th>
-              <th scope="col">State</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Threshold</th>
-              <th scope="col">Notifies</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.rules.map((rule) => (
-              <tr key={rule.name} data-testid="alert-rule-row">
-                <td>
-                  {rule.name} <span className="muted small">{params(rule)}</span>
-                </td>
-                <td>
-                  <span className={`pill ${rule.state === "firing" ? "status--failed" : "status--success"}`}>
-                    {rule.state}
-                  </span>{" "}
-                  {rule.since && (
-                    <span className="small">
-                      {formatAlertValue(rule.kind, rule.value)} since <RelativeTime iso={rule.since} />
-                    </span>
-                  )}
-                </td>
-                <td>{rule.kind}</td>
-                <td title={rule.unit}>{formatAlertValue(rule.kind, rule.threshold)}</td>
-                <td className="small">
-                  {rule.notify.map((name) => `${name} (${data.webhooks[name] ?? "?"})`).join(", ") || "—"}
-                  {rule.notify.length > 0 && <span className="muted"> · cooldown {rule.cooldown_minutes} min</span>}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        columns={ruleColumns(data.webhooks)}
+        rows={data.rules}
+        rowKey={(rule) => rule.name}
+        rowTestId="alert-rule-row"
+        label="Alert rules"
+      />
     </section>
   );
 }
@@ -100,40 +134,13 @@ function History() {
       {data.history.length === 0 ? (
         <p className="muted small">No alert has fired.</p>
       ) : (
-        <div className="table-scroll">
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Rule</th>
-                <th scope="col">Started</th>
-                <th scope="col">Resolved</th>
-                <th scope="col">Peak</th>
-                <th scope="col">Notified</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.history.map((f) => (
-                <tr key={f.id} data-testid="alert-firing-row">
-                  <td>
-                    <Link to={dashboardPath(f.link)}>{f.rule}</Link> <span className="muted small">{f.kind}</span>
-                  </td>
-                  <td>
-                    <RelativeTime iso={f.started_at} />
-                  </td>
-                  <td>
-                    {f.resolved_at ? (
-                      <RelativeTime iso={f.resolved_at} />
-                    ) : (
-                      <span className="pill status--failed">firing</span>
-                    )}
-                  </td>
-                  <td>{formatAlertValue(f.kind, f.peak)}</td>
-                  <td className="small">{f.notified ? "yes" : "no (cooldown)"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          columns={FIRING_COLUMNS}
+          rows={data.history}
+          rowKey={(f) => f.id}
+          rowTestId="alert-firing-row"
+          label="Alert firings"
+        />
       )}
     </section>
   );
