@@ -48,6 +48,7 @@ SYSTEM_FILES = frozenset(
         "test_duration_numbers.py",
         "test_durable.py",
         "test_embedded_file.py",
+        "test_failures_api.py",
         "test_faults.py",
         "test_first_run.py",
         "test_first_start.py",
@@ -87,7 +88,9 @@ SYSTEM_TESTS = frozenset(
     }
 )
 # Files with no service at all.
-UNIT_FILES = frozenset({"test_alert_rules.py", "test_contract.py", "test_live_hub.py"})
+UNIT_FILES = frozenset(
+    {"test_alert_rules.py", "test_contract.py", "test_fingerprint.py", "test_live_hub.py"}
+)
 # Fixtures that start processes: a test using one is `system` wherever it is.
 PROCESS_FIXTURES = frozenset({"distributed", "embedded", "foreign"})
 # What an integration test may start: the product runs git for its repository analysis.

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,6 +24,9 @@ import httpx
 import websockets
 
 from tasklens.tracking.database import connect_postgres
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.recorder import build_recorder
 
 BACKEND = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -30,6 +34,46 @@ TASKLENS = str(Path(sys.executable).with_name("tasklens"))
 OPERATOR_TOKEN = "operator-token-0123456789abcdef"
 VIEWER_TOKEN = "viewer-token-0123456789abcdef"
 API_TOKENS = f"ops:operator:{OPERATOR_TOKEN},watcher:viewer:{VIEWER_TOKEN}"
+
+
+@dataclass
+class KnownRows:
+    """A data set of lifecycle rows for the tests of the numbers (metrics, history): one
+    attempt per task, started and finished when it was created as far as its status says."""
+
+    rows: list[LifecycleChange] = field(default_factory=list)
+
+    def add(
+        self,
+        name: str,
+        status: TaskStatus,
+        created: datetime,
+        duration_ms: float | None = None,
+        **extra: Any,
+    ) -> None:
+        self.rows.append(
+            LifecycleChange(
+                task_id=f"{name}-{len(self.rows)}",
+                task_name=name,
+                status=status,
+                timestamp=created,
+                created_at=created,
+                duration_ms=duration_ms,
+                started_at=created if status is not TaskStatus.PENDING else None,
+                completed_at=created if status.is_terminal else None,
+                **extra,
+            )
+        )
+
+    def write_to(self, database_url: str) -> None:
+        """Writes the rows as the recorder does (one upsert, its merge rule), no task run."""
+
+        async def write() -> None:
+            recorder = build_recorder(database_url, None)
+            await recorder.store.upsert(self.rows)
+            await recorder.store.close()
+
+        asyncio.run(write())
 
 
 async def query(

@@ -421,6 +421,13 @@ async def test_transient_failures_retry_with_backoff_and_rate_limits_wait_for_th
         distributed.start_worker()
         flaky = _post(api, kind="github_user", subject="blip-dev").json()["task_id"]
         limited = _post(api, kind="github_user", subject="wait-dev").json()["task_id"]
+        waiting: dict[str, Any] = {}  # the task while its second attempt waits out its delay
+        wait_for(
+            lambda: bool(waiting.update(api.task(flaky)) or waiting.get("retry_at")),
+            timeout=60,
+            what=f"a retry_at on {flaky}",
+            interval=0.05,
+        )
         flaky_task = api.wait_task(flaky, "success", timeout=60)
         limited_task = api.wait_task(limited, "success", timeout=60)
 
@@ -429,6 +436,12 @@ async def test_transient_failures_retry_with_backoff_and_rate_limits_wait_for_th
     assert first["error_message"] == "TransientGitHubError: GitHub answered 502"
     assert second["status"] == "success"
     assert _seconds_between(first["completed_at"], second["started_at"]) >= 1.0  # backoff
+    # While it waited, the task said when the next attempt starts, and it started then.
+    assert [a["status"] for a in waiting["attempts"]] == ["failed", "pending"]
+    assert waiting["retry_at"] == second["run_at"]
+    assert _seconds_between(first["completed_at"], waiting["retry_at"]) >= 1.0
+    # Not before it was due; soon after (a worker moves due messages in and reads them).
+    assert -0.5 < _seconds_between(waiting["retry_at"], second["started_at"]) < 3.0
     assert flaky_task["result"]["profile"]["login"] == "blip-dev"
 
     waited, ran = limited_task["attempts"]

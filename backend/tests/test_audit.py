@@ -108,3 +108,18 @@ async def test_a_database_that_is_down_does_not_fail_the_action(
     finally:
         await engine.dispose()
     assert "audit: could not record resume of 'low' by ops (ok)" in caplog.text
+
+
+async def test_a_failed_action_during_an_outage_is_reported_once_by_its_caller(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The action's own error is the one to report (the CLI's one line, the API's answer);
+    the entry the same outage refused is not a second error."""
+    engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:9/nowhere")
+    try:
+        with pytest.raises(OSError):
+            async with audit.audited(engine, "cli:me", AuditAction.TOKEN_CREATE, "x"):
+                raise ConnectionRefusedError("the database is down")
+    finally:
+        await engine.dispose()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -4,7 +4,6 @@ task's error only inside its attempts. Both databases."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,13 +12,11 @@ from typing import Any
 import httpx
 import pytest
 from conftest import STACKS
-from support import Api
+from support import Api, KnownRows
 
 from tasklens import rollups
 from tasklens.monitoring import EXACT_SAMPLES
-from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskStatus
-from tasklens.tracking.recorder import build_recorder
 
 NOW = datetime.now(UTC)
 # Seven runs of about 2 s: all in one histogram bin, [1722, 2048) ms, whose middle (1878 ms)
@@ -31,34 +28,25 @@ BUSY = [STEADY[i % len(STEADY)] for i in range(EXACT_SAMPLES + 200)]
 SPIKY = [10.0] * 19 + [100_000.0]
 
 
-def _rows() -> list[LifecycleChange]:
-    rows: list[LifecycleChange] = []
+def _rows() -> KnownRows:
+    data = KnownRows()
     created = NOW - timedelta(hours=2)  # one whole hour well inside every window
-
-    def add(name: str, status: TaskStatus, duration: float | None = None, **extra: Any) -> None:
-        rows.append(
-            LifecycleChange(
-                task_id=f"{name}-{len(rows)}",
-                task_name=name,
-                status=status,
-                timestamp=created,
-                created_at=created,
-                duration_ms=duration,
-                started_at=created if status is not TaskStatus.PENDING else None,
-                completed_at=created if status.is_terminal else None,
-                **extra,
-            )
-        )
-
     for _ in range(20):
-        add("queued", TaskStatus.PENDING)
+        data.add("queued", TaskStatus.PENDING, created)
     for _ in range(2):
-        add("queued", TaskStatus.RUNNING)
+        data.add("queued", TaskStatus.RUNNING, created)
     for name, durations in (("steady", STEADY), ("busy", BUSY), ("spiky", SPIKY)):
         for duration in durations:
-            add(name, TaskStatus.SUCCESS, duration)
-    add("broken", TaskStatus.FAILED, 12.0, error_message="disk full", error_traceback="Trace…")
-    return rows
+            data.add(name, TaskStatus.SUCCESS, created, duration)
+    data.add(
+        "broken",
+        TaskStatus.FAILED,
+        created,
+        12.0,
+        error_message="disk full",
+        error_traceback="Trace…",
+    )
+    return data
 
 
 @pytest.fixture(scope="module", params=["embedded", "distributed"])
@@ -67,13 +55,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     stack.env["TASKLENS_TASK_TIMEOUT_SECONDS"] = "86400"  # the reaper leaves `running` be
     try:
         running = stack.start_api()
-
-        async def load() -> None:
-            recorder = build_recorder(stack.env["TASKLENS_DATABASE_URL"], None)
-            await recorder.store.upsert(_rows())
-            await recorder.store.close()
-
-        asyncio.run(load())
+        _rows().write_to(stack.env["TASKLENS_DATABASE_URL"])
         yield running
     finally:
         stack.stop_all()

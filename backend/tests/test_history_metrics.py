@@ -3,7 +3,6 @@ pagination, and 400s that name the parameter."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,54 +12,34 @@ from typing import Any
 import httpx
 import pytest
 from conftest import STACKS
-from support import Api
+from support import Api, KnownRows
 
 from tasklens import rollups
-from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskStatus
-from tasklens.tracking.recorder import build_recorder
 
 NOW = datetime.now(UTC)
 P95_ERROR = rollups.RELATIVE_ERROR  # the p95 comes from log-scale duration histograms
 
 
-def _known_rows() -> list[LifecycleChange]:
-    rows: list[LifecycleChange] = []
+def _ago(hours: float) -> datetime:
+    return NOW - timedelta(hours=hours)
 
-    def add(
-        name: str,
-        status: TaskStatus,
-        hours_ago: float,
-        duration: float | None = None,
-        error: str | None = None,
-    ) -> None:
-        created = NOW - timedelta(hours=hours_ago)
-        rows.append(
-            LifecycleChange(
-                task_id=f"{name}-{len(rows)}",
-                task_name=name,
-                status=status,
-                timestamp=created,
-                created_at=created,
-                duration_ms=duration,
-                error_message=error,
-                started_at=created if status is not TaskStatus.PENDING else None,
-                completed_at=created if status.is_terminal else None,
-            )
-        )
 
+def _known_rows() -> KnownRows:
+    data = KnownRows()
+    alpha, beta = "alpha", "beta"
     for i in range(10):  # alpha, last 24 h: durations 10, 20, … 100 ms
-        add("alpha", TaskStatus.SUCCESS, hours_ago=1 + i, duration=10.0 * (i + 1))
-    add("alpha", TaskStatus.FAILED, 2, duration=999, error="boom one")
-    add("alpha", TaskStatus.FAILED, 3, duration=999, error="boom two")
-    add("alpha", TaskStatus.CANCELLED, 4)
-    add("alpha", TaskStatus.RUNNING, 0.1)
-    add("alpha", TaskStatus.PENDING, 0.05)
+        data.add(alpha, TaskStatus.SUCCESS, _ago(1 + i), 10.0 * (i + 1))
+    data.add(alpha, TaskStatus.FAILED, _ago(2), 999, error_message="boom one")
+    data.add(alpha, TaskStatus.FAILED, _ago(3), 999, error_message="boom two")
+    data.add(alpha, TaskStatus.CANCELLED, _ago(4))
+    data.add(alpha, TaskStatus.RUNNING, _ago(0.1))
+    data.add(alpha, TaskStatus.PENDING, _ago(0.05))
     for i in range(5):  # alpha, 30 h ago: outside 24 h, inside 48 h
-        add("alpha", TaskStatus.SUCCESS, hours_ago=30 + i, duration=1000.0)
+        data.add(alpha, TaskStatus.SUCCESS, _ago(30 + i), 1000.0)
     for duration in (5.0, 5.0, 50.0):
-        add("beta", TaskStatus.SUCCESS, hours_ago=5, duration=duration)
-    return rows
+        data.add(beta, TaskStatus.SUCCESS, _ago(5), duration)
+    return data
 
 
 @pytest.fixture(scope="module", params=["embedded", "distributed"])
@@ -72,13 +51,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     stack.env["TASKLENS_TASK_TIMEOUT_SECONDS"] = "86400"
     try:
         running = stack.start_api()  # migrates the SQLite file in the embedded mode
-
-        async def load() -> None:
-            recorder = build_recorder(stack.env["TASKLENS_DATABASE_URL"], None)
-            await recorder.store.upsert(_known_rows())
-            await recorder.store.close()
-
-        asyncio.run(load())
+        _known_rows().write_to(stack.env["TASKLENS_DATABASE_URL"])
         yield running
     finally:
         stack.stop_all()

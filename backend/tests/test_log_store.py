@@ -149,6 +149,7 @@ async def test_every_field_of_a_change_reaches_its_column(
         duration_ms=4000.0,
         error_message="boom",
         error_traceback="Traceback: boom",
+        run_at=T0 + timedelta(seconds=9),
     )
     rec.record(failed)
     await rec.flush()
@@ -161,7 +162,8 @@ async def test_every_field_of_a_change_reaches_its_column(
     def stored(name: str, value: object) -> object:
         if name in {"params", "result"} and isinstance(value, str):
             return json.loads(value)  # SQLite keeps JSON as text
-        if name in {"created_at", "started_at", "completed_at"} and isinstance(value, str):
+        datetimes = {"created_at", "started_at", "completed_at", "run_at"}
+        if name in datetimes and isinstance(value, str):
             return datetime.fromisoformat(value).replace(tzinfo=UTC)  # SQLite: naive UTC text
         return value
 

@@ -245,6 +245,21 @@ async def test_each_retry_is_an_attempt_and_secrets_stay_out_of_every_one(app: A
     assert [s for a, s in events if a == 3] == ["pending", "running", "success"]
 
 
+async def test_a_task_sent_with_a_delay_is_logged_with_when_it_is_due(app: App) -> None:
+    """taskiq's `delay` label, what a retry backing off is sent with: the row says when the
+    attempt is due (a page counts down to it); a task sent to run at once says nothing."""
+    add = app.task("billing.add")
+    later = await add.kicker().with_labels(delay=30).kiq(1, b=2)
+    at_once = await add.kiq(1, b=2)
+
+    [delayed] = await app.wait_rows(later.task_id, _terminal)  # InMemoryBroker runs it now
+    [undelayed] = await app.wait_rows(at_once.task_id, _terminal)
+
+    due_in = (delayed["run_at"] - delayed["created_at"]).total_seconds()
+    assert 30 <= due_in < 31
+    assert undelayed["run_at"] is None
+
+
 async def test_an_exception_that_cannot_be_printed_still_fails_the_task(app: App) -> None:
     task = await app.task("billing.unprintable").kiq()
 

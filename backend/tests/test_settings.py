@@ -30,6 +30,8 @@ from tasklens.settings import SettingsError, load_settings
         ("TASKLENS_LOST_CHECK_INTERVAL_SECONDS", "0", "greater than or equal to 0.1"),
         ("TASKLENS_LOG_RETENTION_DAYS", "forever", "valid integer"),
         ("TASKLENS_FAILED_RETENTION_DAYS", "0", "greater than or equal to 1"),
+        ("TASKLENS_BULK_RETRY_MAX", "0", "greater than or equal to 1"),
+        ("TASKLENS_BULK_RETRY_MAX", "all", "valid integer"),
         ("TASKLENS_FAILED_RETENTION_DAYS", "7", "less than log_retention_days (30)"),
         ("TASKLENS_API_TOKENS", "short", "at least 16 characters"),
         ("TASKLENS_METRICS_TOKEN", "scraper-token-23-chars!", "at least 24 characters"),

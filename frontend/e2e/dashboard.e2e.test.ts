@@ -232,6 +232,40 @@ describe("analyses", () => {
   });
 });
 
+describe("an analysis attempt that will be retried", () => {
+  it("counts down to the next attempt instead of saying it failed, then shows the report", async () => {
+    // The recording answers wait-dev's profile with a 429 (Retry-After: 2) once, then 200.
+    const { page, errors } = await signedIn(stack.info.operator, "/analyses/github_user/wait-dev");
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { retryNotes: string[] }).retryNotes = seen;
+      new MutationObserver(() => {
+        const text = document.querySelector('[data-testid="task-progress"] [role="status"]')?.textContent ?? "";
+        if (text.includes("retrying") && seen.at(-1) !== text) seen.push(text.trim());
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    const countdown = page.getByTestId("task-progress").filter({ hasText: /retrying in \d+ s/ });
+    await countdown.waitFor({ timeout: 60_000 });
+    await screenshot(page, "analysis-retry-countdown");
+    await page.getByTestId("github-report").waitFor({ timeout: 60_000 });
+
+    const notes = await page.evaluate(() => (window as unknown as { retryNotes: string[] }).retryNotes);
+    const seconds = notes.flatMap((n) => /retrying in (\d+) s \(2 of 2\)$/.exec(n)?.[1] ?? []).map(Number);
+    expect(notes.every((n) => n.startsWith("Attempt 1 failed"))).toBe(true);
+    expect(notes).toContainEqual(
+      expect.stringMatching(
+        /^Attempt 1 failed \(RateLimited: GitHub rate limit reached.*\), retrying in \d s \(2 of 2\)$/,
+      ),
+    );
+    expect(seconds.length).toBeGreaterThanOrEqual(2); // it ticked
+    expect(seconds).toEqual([...seconds].sort((a, b) => b - a)); // down, never up
+    expect(seconds[0]).toBeLessThanOrEqual(5); // Retry-After 2 s, a second more, and rounding up
+    expect(await page.getByTestId("task-failed").count()).toBe(0);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+});
+
 describe("a failed analysis", () => {
   type History = { items: { task_id: string; params: { subject?: string } | null }[] };
 

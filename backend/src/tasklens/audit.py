@@ -77,7 +77,9 @@ async def audited(
     try:
         yield record
     except Exception as exc:
-        await write(engine, actor, action, target, record, outcome_of(exc))
+        # The action failed and its caller reports that; an entry the database cannot take
+        # then (most often the very outage the action met) is not a second error to report.
+        await write(engine, actor, action, target, record, outcome_of(exc), quiet=True)
         raise
     outcome = "ok" if record.refusal is None else f"refused: {record.refusal}"
     await write(engine, actor, action, target, record, outcome)
@@ -90,6 +92,8 @@ async def write(
     target: str,
     record: AuditRecord,
     outcome: str,
+    *,
+    quiet: bool = False,
 ) -> None:
     entry = {
         "at": utcnow(),
@@ -104,7 +108,8 @@ async def write(
         async with engine.begin() as connection:
             await connection.execute(sa.insert(AuditEntry).values(entry))
     except (OSError, sa.exc.SQLAlchemyError) as exc:
-        logger.error(
+        logger.log(
+            logging.DEBUG if quiet else logging.ERROR,
             "audit: could not record %s of %r by %s (%s): %s",
             action.value,
             target[:200],

@@ -54,8 +54,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         except DatabaseFileError as exc:
             print(f"tasklens: {exc}", file=sys.stderr)
             return 2
-    if settings.redis_url is not None:
-        asyncio.run(_ping(settings.redis_url))  # unreachable: one line from main(), not uvicorn's
+    if not settings.embedded:  # Redis unreachable: one line from main(), not uvicorn's
+        asyncio.run(_ping(settings.distributed_redis_url))
     mode = "embedded" if settings.embedded else "distributed"
     logging.getLogger("tasklens.announce").info(
         "tasklens: %s mode, database %s", mode, safe_url(settings.database_url)
@@ -137,7 +137,7 @@ async def _ping(redis_url: str) -> None:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    if settings.redis_url is None:
+    if settings.embedded:
         print(
             "tasklens: invalid setting TASKLENS_REDIS_URL: a worker needs Redis (in the "
             "embedded mode `tasklens serve` runs the tasks itself)",
@@ -148,7 +148,8 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     from tasklens.log_setup import configure_logging, taskiq_level
 
-    asyncio.run(_ping(settings.redis_url))  # unreachable: one line, not taskiq's traceback
+    # Redis unreachable: one line, not taskiq's traceback
+    asyncio.run(_ping(settings.distributed_redis_url))
     configure_logging(settings)  # taskiq's forked processes keep it
     command = [
         "tasklens.worker:broker",
@@ -173,8 +174,8 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _scheduler(settings: Settings, _: argparse.Namespace) -> int:
-    if settings.redis_url is None or settings.schedules_file is None:
-        missing = "REDIS_URL" if settings.redis_url is None else "SCHEDULES_FILE"
+    if settings.embedded or settings.schedules_file is None:
+        missing = "REDIS_URL" if settings.embedded else "SCHEDULES_FILE"
         print(
             f"tasklens: invalid setting TASKLENS_{missing}: the scheduler needs Redis and "
             "a schedules file",
@@ -185,7 +186,7 @@ def _scheduler(settings: Settings, _: argparse.Namespace) -> int:
 
     from tasklens.log_setup import configure_logging
 
-    asyncio.run(_ping(settings.redis_url))
+    asyncio.run(_ping(settings.distributed_redis_url))
     configure_logging(settings)
     SchedulerCMD().exec(
         [

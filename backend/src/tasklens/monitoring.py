@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tasklens import rollups
 from tasklens.tracking.database import own_name
 from tasklens.tracking.models import (
+    TaskDismissal,
     TaskDurationHistogram,
     TaskExecutionLog,
     TaskLogCount,
@@ -400,6 +401,11 @@ class HistorySort(enum.StrEnum):
         return [column.asc().nulls_last(), col(Log.id).asc()]
 
 
+def not_dismissed() -> sa.ColumnElement[bool]:
+    """The row's task is not dismissed from the failure views (`task_dismissals`)."""
+    return ~sa.exists().where(col(TaskDismissal.task_id) == col(Log.task_id))
+
+
 @dataclass(slots=True)
 class HistoryFilter:
     task_name: str | None = None
@@ -411,11 +417,19 @@ class HistoryFilter:
     q: str | None = None
     # Task names that contain `q`, resolved from the counts (`resolve_search`).
     q_task_names: list[str] | None = None
+    # A failure group's fingerprint (`tasklens.failures`), and the ids of its rows, which a
+    # scan of the failed rows resolves (the fingerprint is not a column).
+    fingerprint: str | None = None
+    row_ids: list[int] | None = None
+    # Leave out tasks dismissed from the failure views ("recently failed").
+    hide_dismissed: bool = False
 
     @property
     def needs_log_scan(self) -> bool:
         """Whether the hourly counts cannot answer how many rows match."""
-        return bool(self.queue or self.worker or self.q)
+        return bool(
+            self.queue or self.worker or self.q or self.row_ids is not None or self.hide_dismissed
+        )
 
     def apply(self, query: SelectT) -> SelectT:
         if self.task_name:
@@ -432,6 +446,10 @@ class HistoryFilter:
             query = query.where(col(Log.worker) == self.worker)
         if self.q:
             query = query.where(sa.or_(*self._search_terms(self.q)))
+        if self.row_ids is not None:
+            query = query.where(col(Log.id).in_(self.row_ids) if self.row_ids else sa.false())
+        if self.hide_dismissed:
+            query = query.where(not_dismissed())
         return query
 
     def _search_terms(self, q: str) -> list[sa.ColumnElement[bool]]:

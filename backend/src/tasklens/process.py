@@ -63,21 +63,22 @@ def serve_runtime(settings: Settings) -> Runtime:
     auth_limiter: RateLimiter
     control: PubSub
     cancellations: Cancellations | None
-    if settings.redis_url is None:
+    if settings.embedded:
         events, coordinator = InProcessEventStream(), InProcessCoordinator()
         limiter = InProcessRateLimiter(refresh_limit)
         auth_limiter = InProcessRateLimiter(auth_limit)
         control = InProcessPubSub()
         cancellations = Cancellations(control)  # the tasks run in this process
     else:
-        events = RedisEventStream(settings.redis_url)
-        coordinator = RedisCoordinator(settings.redis_url)
-        limiter = RedisRateLimiter(settings.redis_url, refresh_limit)
-        auth_limiter = RedisRateLimiter(settings.redis_url, auth_limit, prefix=AUTH_FAILURES_PREFIX)
-        control = RedisPubSub(settings.redis_url, CONTROL_CHANNEL)
+        redis_url = settings.distributed_redis_url
+        events = RedisEventStream(redis_url)
+        coordinator = RedisCoordinator(redis_url)
+        limiter = RedisRateLimiter(redis_url, refresh_limit)
+        auth_limiter = RedisRateLimiter(redis_url, auth_limit, prefix=AUTH_FAILURES_PREFIX)
+        control = RedisPubSub(redis_url, CONTROL_CHANNEL)
         cancellations = None  # workers listen; this process only asks
     recorder = recorder_for(settings, events=events, engine=engine)
-    redis = None if settings.redis_url is None else connect(settings.redis_url)
+    redis = None if settings.embedded else connect(settings.distributed_redis_url)
     broker = build_broker(settings, recorder, coordinator, engine, cancellations)
     tokens = TokenRegistry(engine, settings.api_tokens)
     return Runtime(
@@ -133,7 +134,7 @@ def build_broker(
     """The broker of `serve` or `worker` for the run mode: the reaper, the retries and the
     middleware added, TaskLens's tasks registered."""
     broker: AsyncBroker
-    if settings.redis_url is None:
+    if settings.embedded:
         broker = DelayingInMemoryBroker(
             grace_seconds=settings.shutdown_grace_seconds,
             max_async_tasks=settings.worker_concurrency,
@@ -141,7 +142,7 @@ def build_broker(
         )
     else:
         broker = TaskLensStreamBroker(
-            settings.redis_url,
+            settings.distributed_redis_url,
             queue_name=settings.queue_name,
             consumer_group_name="tasklens",
             consumer_id="0",  # a group created after the first kick still sees it
@@ -152,9 +153,9 @@ def build_broker(
             idle_timeout=int((settings.longest_task_seconds + REDELIVERY_MARGIN_SECONDS) * 1000),
         )
     lost_messages = None
-    if isinstance(broker, TaskLensStreamBroker) and settings.redis_url is not None:
+    if isinstance(broker, TaskLensStreamBroker):
         lost_messages = LostMessages(
-            settings.redis_url,
+            settings.distributed_redis_url,
             streams=broker.streams,
             group=broker.consumer_group_name,
             delayed_key=DELAYED,
@@ -194,7 +195,7 @@ def build_broker(
 
 def worker_broker(settings: Settings) -> AsyncBroker:
     """`tasklens worker`: the Redis Streams broker whose tasks this process runs."""
-    if settings.redis_url is None:
+    if settings.embedded:
         raise SystemExit(
             "tasklens: invalid setting TASKLENS_REDIS_URL: a worker process needs Redis "
             "(in the embedded mode `tasklens serve` runs the tasks itself)"
@@ -202,9 +203,12 @@ def worker_broker(settings: Settings) -> AsyncBroker:
     return build_broker(
         settings,
         recorder_for(settings),
-        RedisCoordinator(settings.redis_url),
+        RedisCoordinator(settings.distributed_redis_url),
         create_engine(settings.database_url, settings.db_schema),
-        Cancellations(RedisPubSub(settings.redis_url, CONTROL_CHANNEL), settings.redis_url),
+        Cancellations(
+            RedisPubSub(settings.distributed_redis_url, CONTROL_CHANNEL),
+            settings.distributed_redis_url,
+        ),
     )
 
 
@@ -217,8 +221,7 @@ def schedules_scheduler(settings: Settings) -> TaskiqScheduler:
             "tasklens: invalid setting TASKLENS_SCHEDULES_FILE: the scheduler needs a schedules "
             "file (see `tasklens/schedules.py` or the README)"
         )
-    assert settings.redis_url is not None  # worker_broker refuses to start without it
-    lease = FiringLease(connect(settings.redis_url), settings.queue_name)
+    lease = FiringLease(connect(settings.distributed_redis_url), settings.queue_name)
     return TaskiqScheduler(
         broker, sources=[FileScheduleSource(settings.schedules_file, settings.queue_name, lease)]
     )

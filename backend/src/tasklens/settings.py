@@ -87,6 +87,12 @@ class Settings(TrackingSettings):
     )
     report_stale_after_seconds: int = Field(default=3600, ge=1)
     max_retries: int = Field(default=3, ge=0, le=20)
+    bulk_retry_max: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="The most failed tasks one bulk retry sends again (newest first)",
+    )
     max_subject_concurrent_tasks: int = Field(default=1, ge=1, le=100)
     refresh_rate_limit: Annotated[Limit, NoDecode, BeforeValidator(Limit.parse_setting)] = Field(
         default=Limit(5, 300), description="Forced refreshes per token: N/SECONDS, sliding window"
@@ -262,7 +268,7 @@ class Settings(TrackingSettings):
 
     @model_validator(mode="after")
     def _one_process_when_embedded(self) -> Settings:
-        if self.api_workers > 1 and self.redis_url is None:
+        if self.api_workers > 1 and self.embedded:
             raise ValueError(
                 "api_workers: more than one API process needs TASKLENS_REDIS_URL (the "
                 "embedded mode keeps its broker and coordination in one process)"
@@ -294,7 +300,14 @@ class Settings(TrackingSettings):
 
     @property
     def embedded(self) -> bool:
+        """The run mode, decided here only: without a Redis URL one process runs it all."""
         return self.redis_url is None
+
+    @property
+    def distributed_redis_url(self) -> str:
+        """The Redis URL, for code that runs only when not `embedded` (checked first)."""
+        assert self.redis_url is not None, "the embedded mode has no Redis"
+        return self.redis_url
 
     @property
     def is_postgres(self) -> bool:

@@ -179,6 +179,111 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/failures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Failures
+         * @description Failed attempts of the window grouped by fingerprint (exception type, message with
+         *     numbers, ids, hex and paths normalised, innermost frame of the app's code), the group
+         *     whose latest failure is newest first. Dismissed tasks are left out.
+         */
+        get: operations["get_failures_api_v1_failures_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/failures/dismiss": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dismiss Matching
+         * @description Dismiss every failed task matching a history filter from the failure views.
+         */
+        post: operations["dismiss_matching_api_v1_failures_dismiss_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/failures/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry Matching
+         * @description Retry every failed task matching a history filter, as `POST /failures/{fp}/retry`.
+         */
+        post: operations["retry_matching_api_v1_failures_retry_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/failures/{fingerprint}/dismiss": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dismiss Group
+         * @description Take the group's failed tasks of the window out of the failure views (the group, the
+         *     "recently failed" list); their log rows stay.
+         */
+        post: operations["dismiss_group_api_v1_failures__fingerprint__dismiss_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/failures/{fingerprint}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry Group
+         * @description Retry the group's failed tasks of the window (those whose latest attempt failed),
+         *     newest first, at most TASKLENS_BULK_RETRY_MAX; each becomes a new task and the original
+         *     leaves the failure views. `dry_run` only counts them.
+         */
+        post: operations["retry_group_api_v1_failures__fingerprint__retry_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me": {
         parameters: {
             query?: never;
@@ -784,6 +889,11 @@ export interface components {
             error_traceback: string | null;
             /** Queue */
             queue: string | null;
+            /**
+             * Run At
+             * @description When an attempt sent with a delay (a retry backing off) is due; null when it was sent to run at once
+             */
+            run_at?: string | null;
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["TaskStatus"];
@@ -844,6 +954,38 @@ export interface components {
              */
             next_before_id: number | null;
         };
+        /** BulkRetryResponse */
+        BulkRetryResponse: {
+            /**
+             * Cap
+             * @description TASKLENS_BULK_RETRY_MAX: the most one request retries
+             */
+            cap: number;
+            /** Dry Run */
+            dry_run: boolean;
+            /**
+             * Matched
+             * @description Tasks selected whose latest attempt failed
+             */
+            matched: number;
+            /**
+             * Remaining
+             * @description Matched tasks left for another request
+             */
+            remaining: number;
+            /**
+             * Retried
+             * @description Each new task and its original
+             */
+            retried: components["schemas"]["RetryResponse"][];
+            /** Skipped */
+            skipped: components["schemas"]["SkippedTask"][];
+            /**
+             * To Retry
+             * @description min(matched, cap): what it retries (or would)
+             */
+            to_retry: number;
+        };
         /** CancelResponse */
         CancelResponse: {
             /**
@@ -883,10 +1025,163 @@ export interface components {
             /** Task Ids */
             task_ids: string[];
         };
+        /** DismissResponse */
+        DismissResponse: {
+            /** Dismissed */
+            dismissed: number;
+            /** Dry Run */
+            dry_run: boolean;
+            /**
+             * Matched
+             * @description Failed tasks selected (not dismissed before)
+             */
+            matched: number;
+        };
         /** ErrorResponse */
         ErrorResponse: {
             /** Error */
             error: string;
+        };
+        /**
+         * FailureFilterRequest
+         * @description The history's filters; the status is always `failed`.
+         */
+        FailureFilterRequest: {
+            /**
+             * Dry Run
+             * @description Only count what it would touch
+             * @default false
+             */
+            dry_run: boolean;
+            /**
+             * End Date
+             * @description ISO-8601; UTC if naive
+             */
+            end_date?: string | null;
+            /** Fingerprint */
+            fingerprint?: string | null;
+            /** Q */
+            q?: string | null;
+            /** Queue */
+            queue?: string | null;
+            /**
+             * Start Date
+             * @description ISO-8601; UTC if naive
+             */
+            start_date?: string | null;
+            /** Task Name */
+            task_name?: string | null;
+            /** Worker */
+            worker?: string | null;
+        };
+        /** FailureGroupItem */
+        FailureGroupItem: {
+            /**
+             * Count
+             * @description Failed attempts in the window
+             */
+            count: number;
+            /**
+             * Exception Type
+             * @description "" when the error is not `Type: message`
+             */
+            exception_type: string;
+            /**
+             * Fingerprint
+             * @description 16 hex characters: exception type, message, frame
+             */
+            fingerprint: string;
+            /**
+             * First Seen
+             * Format: date-time
+             */
+            first_seen: string;
+            /**
+             * Frame
+             * @description The innermost frame of the app's code, `dir/file.py:func`
+             */
+            frame: string;
+            /**
+             * Last Seen
+             * Format: date-time
+             */
+            last_seen: string;
+            /**
+             * Message
+             * @description The message with numbers, ids, hex and paths replaced
+             */
+            message: string;
+            /** Sample Error Message */
+            sample_error_message: string | null;
+            /**
+             * Sample Task Id
+             * @description The newest failure's task
+             */
+            sample_task_id: string;
+            /** Sample Traceback */
+            sample_traceback: string | null;
+            /** Task Names */
+            task_names: string[];
+            /**
+             * Tasks
+             * @description Distinct tasks among them
+             */
+            tasks: number;
+            /**
+             * Trend
+             * @description Failed attempts per hour, oldest first
+             */
+            trend: number[];
+        };
+        /** FailuresResponse */
+        FailuresResponse: {
+            /** Bucket Seconds */
+            bucket_seconds: number;
+            /**
+             * Generated At
+             * Format: date-time
+             */
+            generated_at: string;
+            /**
+             * Group Count
+             * @description Groups in the window; `groups` lists the newest 100
+             */
+            group_count: number;
+            /** Groups */
+            groups: components["schemas"]["FailureGroupItem"][];
+            /**
+             * Scanned
+             * @description Failed attempts read
+             */
+            scanned: number;
+            /** Time Window Hours */
+            time_window_hours: number;
+            /**
+             * Trend Start
+             * Format: date-time
+             * @description Start of the first hour of every `trend`
+             */
+            trend_start: string;
+            /**
+             * Truncated
+             * @description More than 50,000 failed attempts: the window's oldest were not read
+             */
+            truncated: boolean;
+        };
+        /** GroupActionRequest */
+        GroupActionRequest: {
+            /**
+             * Dry Run
+             * @description Only count what it would touch
+             * @default false
+             */
+            dry_run: boolean;
+            /**
+             * Time Window
+             * @description Hours back, as listed
+             * @default 24
+             */
+            time_window: number;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -1311,6 +1606,16 @@ export interface components {
              */
             total: number;
         };
+        /** SkippedTask */
+        SkippedTask: {
+            /**
+             * Error
+             * @description Why the retry refused it
+             */
+            error: string;
+            /** Task Id */
+            task_id: string;
+        };
         /** TaskDetail */
         TaskDetail: {
             /** Attempts */
@@ -1339,6 +1644,11 @@ export interface components {
             queue: string | null;
             /** Result */
             result: unknown | null;
+            /**
+             * Retry At
+             * @description When the next attempt starts, while it waits out its retry delay (the latest attempt is pending and due later); null otherwise
+             */
+            retry_at?: string | null;
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["TaskStatus"];
@@ -2225,6 +2535,428 @@ export interface operations {
             };
         };
     };
+    get_failures_api_v1_failures_get: {
+        parameters: {
+            query?: {
+                /** @description Hours back */
+                time_window?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FailuresResponse"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this address (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database or Redis is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    dismiss_matching_api_v1_failures_dismiss_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FailureFilterRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DismissResponse"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this address (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database or Redis is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    retry_matching_api_v1_failures_retry_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FailureFilterRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkRetryResponse"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this address (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database or Redis is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    dismiss_group_api_v1_failures__fingerprint__dismiss_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A group's 16 hex characters */
+                fingerprint: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["GroupActionRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DismissResponse"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this address (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database or Redis is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    retry_group_api_v1_failures__fingerprint__retry_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A group's 16 hex characters */
+                fingerprint: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["GroupActionRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkRetryResponse"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this address (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database or Redis is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     whoami_api_v1_me_get: {
         parameters: {
             query?: never;
@@ -2299,6 +3031,10 @@ export interface operations {
                 worker?: string | null;
                 /** @description created, started or duration; a leading - for the largest first */
                 sort?: components["schemas"]["HistorySort"];
+                /** @description A failure group's rows (GET /failures); without start_date, the last 720 hours */
+                fingerprint?: string | null;
+                /** @description Leave out tasks dismissed from the failure views */
+                hide_dismissed?: boolean;
             };
             header?: never;
             path?: never;

@@ -29,6 +29,7 @@ export function AppLayout() {
           <NavLink to="/monitoring">Monitoring</NavLink>
           <NavLink to="/analyses">Analyses</NavLink>
           <NavLink to="/queues">Queues</NavLink>
+          <NavLink to="/failures">Failures</NavLink>
           <NavLink to="/alerts">Alerts</NavLink>
           <NavLink to="/audit">Audit</NavLink>
         </nav>

@@ -5,6 +5,7 @@ import { AlertsPage } from "@/features/alerts";
 import { AnalysesPage, AnalysisPage } from "@/features/analyses";
 import { AuditPage } from "@/features/audit";
 import { RequireAuth, SignInPage } from "@/features/auth";
+import { FailuresPage } from "@/features/failures";
 import { LiveProvider } from "@/features/live";
 import { MonitoringPage } from "@/features/monitoring";
 import { QueuesPage } from "@/features/queues";
@@ -28,6 +29,7 @@ export function AppRoutes() {
         <Route path="analyses" element={<AnalysesPage />} />
         <Route path="analyses/:kind/*" element={<AnalysisPage />} />
         <Route path="queues" element={<QueuesPage />} />
+        <Route path="failures" element={<FailuresPage />} />
         <Route path="alerts" element={<AlertsPage />} />
         <Route path="tasks/:taskId" element={<TaskPage />} />
         <Route path="audit" element={<AuditPage />} />

@@ -32,6 +32,17 @@ export function formatCountOf(n: number, noun: string, plural = `${noun}s`): str
   return `${formatCount(n)} ${n === 1 ? noun : plural}`;
 }
 
+/** A JSON value as an indented block; `undefined` (absent) as "null". */
+export function formatJson(value: unknown): string {
+  return value === undefined ? "null" : JSON.stringify(value, null, 2);
+}
+
+/** Seconds left, for a countdown: 2 → "2 s", 75 → "1:15". */
+export function formatCountdown(seconds: number): string {
+  const n = Math.max(0, Math.ceil(seconds));
+  return n < 60 ? `${n} s` : `${Math.floor(n / 60)}:${String(n % 60).padStart(2, "0")}`;
+}
+
 /** A duration in words for "cached 5 minutes ago": 42 → "42 seconds", 7200 → "2 hours". */
 export function formatAge(seconds: number): string {
   const units: [number, string][] = [

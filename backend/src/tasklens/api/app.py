@@ -18,6 +18,7 @@ from tasklens.api.routes import (
     analyses,
     audit,
     demo,
+    failures,
     health,
     live,
     me,
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None, *, settle_gc: bool = False) -> 
     app.state.metrics_exporter = MetricsExporter()
     app.include_router(metrics.router, dependencies=strict)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (monitoring, tasks, analyses, queues, audit, demo, me, alerts):
+    for module in (monitoring, tasks, failures, analyses, queues, audit, demo, me, alerts):
         api.include_router(module.router, dependencies=strict)
     api.include_router(live.router)  # the socket reads `?token=` itself
     app.include_router(api)

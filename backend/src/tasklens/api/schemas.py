@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 
 from tasklens.analyses.kinds import AnalysisKind
 from tasklens.analyses.periods import Period
@@ -90,6 +99,11 @@ class AttemptItem(BaseModel):
     duration_ms: float | None
     error_message: str | None
     error_traceback: str | None
+    run_at: datetime | None = Field(
+        default=None,
+        description="When an attempt sent with a delay (a retry backing off) is due; "
+        "null when it was sent to run at once",
+    )
 
 
 class TaskDetail(BaseModel):
@@ -107,6 +121,11 @@ class TaskDetail(BaseModel):
     completed_at: datetime | None
     duration_ms: float | None
     error_message: str | None = Field(description="The latest attempt's error, if it has one")
+    retry_at: datetime | None = Field(
+        default=None,
+        description="When the next attempt starts, while it waits out its retry delay "
+        "(the latest attempt is pending and due later); null otherwise",
+    )
     attempts: list[AttemptItem]
 
 
@@ -282,6 +301,89 @@ class RefreshHistory(BaseModel):
 class RetryResponse(BaseModel):
     task_id: str = Field(description="The new task")
     retry_of: str
+
+
+class FailureGroupItem(BaseModel):
+    fingerprint: str = Field(description="16 hex characters: exception type, message, frame")
+    exception_type: str = Field(description='"" when the error is not `Type: message`')
+    message: str = Field(description="The message with numbers, ids, hex and paths replaced")
+    frame: str = Field(description="The innermost frame of the app's code, `dir/file.py:func`")
+    count: int = Field(description="Failed attempts in the window")
+    tasks: int = Field(description="Distinct tasks among them")
+    task_names: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    trend: list[int] = Field(description="Failed attempts per hour, oldest first")
+    sample_task_id: str = Field(description="The newest failure's task")
+    sample_error_message: str | None
+    sample_traceback: str | None
+
+
+class FailuresResponse(BaseModel):
+    time_window_hours: int
+    generated_at: datetime
+    bucket_seconds: int
+    trend_start: datetime = Field(description="Start of the first hour of every `trend`")
+    group_count: int = Field(description="Groups in the window; `groups` lists the newest 100")
+    scanned: int = Field(description="Failed attempts read")
+    truncated: bool = Field(
+        description="More than 50,000 failed attempts: the window's oldest were not read"
+    )
+    groups: list[FailureGroupItem]
+
+
+def _iso_date_time(value: Any) -> Any:
+    """Only an ISO-8601 date-time string: pydantic would also read `0` as a Unix time."""
+    if value is not None and not (isinstance(value, str) and _DATE_TIME.match(value)):
+        raise ValueError("expected an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z")
+    return value
+
+
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+BodyDateTime = Annotated[datetime | None, BeforeValidator(_iso_date_time)]
+
+
+class GroupActionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    time_window: StrictInt = Field(default=24, ge=1, le=720, description="Hours back, as listed")
+    dry_run: StrictBool = Field(default=False, description="Only count what it would touch")
+
+
+class FailureFilterRequest(BaseModel):
+    """The history's filters; the status is always `failed`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_name: str | None = Field(default=None, max_length=255)
+    start_date: BodyDateTime = Field(default=None, description="ISO-8601; UTC if naive")
+    end_date: BodyDateTime = Field(default=None, description="ISO-8601; UTC if naive")
+    q: str | None = Field(default=None, max_length=200)
+    queue: str | None = Field(default=None, max_length=255)
+    worker: str | None = Field(default=None, max_length=255)
+    fingerprint: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+    dry_run: StrictBool = Field(default=False, description="Only count what it would touch")
+
+
+class SkippedTask(BaseModel):
+    task_id: str
+    error: str = Field(description="Why the retry refused it")
+
+
+class BulkRetryResponse(BaseModel):
+    dry_run: bool
+    matched: int = Field(description="Tasks selected whose latest attempt failed")
+    cap: int = Field(description="TASKLENS_BULK_RETRY_MAX: the most one request retries")
+    to_retry: int = Field(description="min(matched, cap): what it retries (or would)")
+    remaining: int = Field(description="Matched tasks left for another request")
+    retried: list[RetryResponse] = Field(description="Each new task and its original")
+    skipped: list[SkippedTask]
+
+
+class DismissResponse(BaseModel):
+    dry_run: bool
+    matched: int = Field(description="Failed tasks selected (not dismissed before)")
+    dismissed: int
 
 
 class SyncAnalysisResponse(BaseModel):

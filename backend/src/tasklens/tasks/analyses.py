@@ -20,7 +20,7 @@ from taskiq.kicker import AsyncKicker
 
 from tasklens.analyses import github, repository, results
 from tasklens.analyses.github import TransientGitHubError
-from tasklens.analyses.kinds import AnalysisKind, analysis_key
+from tasklens.analyses.kinds import KINDS, AnalysisKind, analysis_key
 from tasklens.analyses.periods import Period
 from tasklens.coordination import Coordinator
 from tasklens.priorities import Priority
@@ -149,40 +149,47 @@ async def _send_again(context: Context, delay: float, next_attempt: bool = False
     )
 
 
-async def analyse_repository(
-    subject: str,
-    period: str = "all",
-    progress: Progress = TaskiqDepends(),
-    context: Context = TaskiqDepends(),
-    services: AnalysisServices = TaskiqDepends(services_of),
+Engine = Callable[[AnalysisServices, str, Period, Progress], Awaitable[dict[str, Any]]]
+
+
+async def _analyse_repository(
+    services: AnalysisServices, subject: str, period: Period, progress: Progress
 ) -> dict[str, Any]:
-    chosen = Period(period)
-
-    async def work() -> dict[str, Any]:
-        settings = services.settings
-        hosts = settings.allowed_git_hosts
-        source = repository.parse_subject(subject, settings.repo_roots, hosts)
-        return await repository.analyse(source, chosen, progress, allowed_hosts=hosts)
-
-    return await _run(services, context, progress, AnalysisKind.REPOSITORY, subject, chosen, work)
-
-
-async def analyse_github_user(
-    subject: str,
-    period: str = "1_year",
-    progress: Progress = TaskiqDepends(),
-    context: Context = TaskiqDepends(),
-    services: AnalysisServices = TaskiqDepends(services_of),
-) -> dict[str, Any]:
-    chosen = Period(period)
     settings = services.settings
+    hosts = settings.allowed_git_hosts
+    source = repository.parse_subject(subject, settings.repo_roots, hosts)
+    return await repository.analyse(source, period, progress, allowed_hosts=hosts)
 
-    async def work() -> dict[str, Any]:
-        token = settings.github_token.get_secret_value() if settings.github_token else None
-        async with github.GitHubClient(settings.github_api_url, token) as client:
-            return await github.analyse(client, subject, chosen, progress)
 
-    return await _run(services, context, progress, AnalysisKind.GITHUB_USER, subject, chosen, work)
+async def _analyse_github_user(
+    services: AnalysisServices, subject: str, period: Period, progress: Progress
+) -> dict[str, Any]:
+    settings = services.settings
+    token = settings.github_token.get_secret_value() if settings.github_token else None
+    async with github.GitHubClient(settings.github_api_url, token) as client:
+        return await github.analyse(client, subject, period, progress)
+
+
+def _analysis_task(kind: AnalysisKind, engine: Engine) -> Callable[..., Awaitable[Any]]:
+    """The TaskIQ task of one kind: its engine run by `_run` (slot, cache, claim), with
+    the kind's default period (kinds.py)."""
+
+    async def analyse(
+        subject: str,
+        period: str = KINDS[kind].default_period.value,
+        progress: Progress = TaskiqDepends(),
+        context: Context = TaskiqDepends(),
+        services: AnalysisServices = TaskiqDepends(services_of),
+    ) -> dict[str, Any]:
+        chosen = Period(period)
+
+        async def work() -> dict[str, Any]:
+            return await engine(services, subject, chosen, progress)
+
+        return await _run(services, context, progress, kind, subject, chosen, work)
+
+    analyse.__name__ = analyse.__qualname__ = f"analyse_{kind.value}"
+    return analyse
 
 
 async def scheduled_refresh(
@@ -204,7 +211,11 @@ async def scheduled_refresh(
 
 
 TASKS = {
-    "analysis.repository": analyse_repository,
-    "analysis.github_user": analyse_github_user,
+    KINDS[AnalysisKind.REPOSITORY].task_name: _analysis_task(
+        AnalysisKind.REPOSITORY, _analyse_repository
+    ),
+    KINDS[AnalysisKind.GITHUB_USER].task_name: _analysis_task(
+        AnalysisKind.GITHUB_USER, _analyse_github_user
+    ),
 }
 SCHEDULER_TASKS = {"analysis.scheduled_refresh": scheduled_refresh}

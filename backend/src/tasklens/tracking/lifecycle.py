@@ -42,6 +42,7 @@ class LifecycleChange:
     duration_ms: float | None = None
     error_message: str | None = None
     error_traceback: str | None = None
+    run_at: datetime | None = None  # a delayed attempt's due time (taskiq's `delay` label)
 
     def absorb(self, older: LifecycleChange) -> LifecycleChange:
         """Make this (newer) change the row's whole state: the status never goes back, and
@@ -71,6 +72,8 @@ class LifecycleChange:
             self.completed_at = older.completed_at
         if self.duration_ms is None:
             self.duration_ms = older.duration_ms
+        if self.run_at is None:
+            self.run_at = older.run_at
         if rank < 2:  # a terminal change is the whole outcome: its error, or none, stands
             if self.error_message is None:
                 self.error_message = older.error_message

@@ -42,7 +42,7 @@ ROWS_PER_ENTRY = 500
 ENTRIES_PER_DRAIN = 10  # one upsert: keeps the recorder waiting for the connection briefly
 # An entry a drainer took but did not finish for this long: the drainer is gone.
 CLAIM_IDLE_MS = 30_000
-_DATETIMES = ("timestamp", "created_at", "started_at", "completed_at")
+_DATETIMES = ("timestamp", "created_at", "started_at", "completed_at", "run_at")
 
 
 def spill_row(change: LifecycleChange) -> dict[str, Any]:

@@ -44,6 +44,7 @@ _FIELDS = (
     ("duration_ms", "d", "float8"),
     ("error_message", "em", "text"),
     ("error_traceback", "et", "text"),
+    ("run_at", "ra", "timestamptz"),
     ("created_at", "cr", "timestamptz"),
 )
 COLUMNS = (*(column for column, _, _ in _FIELDS), "updated_at")
@@ -205,6 +206,7 @@ def _json_row(change: LifecycleChange) -> dict[str, Any]:
         "d": change.duration_ms,
         "em": change.error_message,
         "et": change.error_traceback,
+        "ra": change.run_at,
         "cr": change.created_at or change.timestamp,
         "known": change.created_at is not None,
     }

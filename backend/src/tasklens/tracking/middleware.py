@@ -19,7 +19,7 @@ import socket
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -120,6 +120,19 @@ def _created_at(message: TaskiqMessage, now: datetime) -> datetime | None:
     the log store takes the existing row's."""
     stamp = message.labels.get(ENQUEUED_AT_LABEL)
     return None if stamp is None else epoch_datetime(stamp, now)
+
+
+def due_at(message: TaskiqMessage, now: datetime) -> datetime | None:
+    """When a message sent with taskiq's `delay` label (a retry backing off, a task sent
+    for later) is due: what a page counts down to. None for one that runs at once."""
+    delay = message.labels.get("delay")
+    if not delay:
+        return None  # the common case, on every task's hot path
+    try:
+        seconds = float(delay)
+    except (TypeError, ValueError):
+        return None
+    return now + timedelta(seconds=seconds) if 0 < seconds < 1e9 else None
 
 
 def describe(error: BaseException) -> str:
@@ -324,6 +337,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 params=self.params_of(message),
                 queue=message.labels.get("queue_name") or self.default_queue(),
                 worker=self.worker_id if self._runs_what_it_sends else None,
+                run_at=due_at(message, now),
             )
         )
 

@@ -87,6 +87,8 @@ class TaskExecutionLog(SQLModel, table=True):
     duration_ms: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
     error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     error_traceback: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    # When an attempt sent with a delay (a retry backing off) is due; None: at once.
+    run_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False)
     )
@@ -224,6 +226,19 @@ class AuditEntry(SQLModel, table=True):
     detail: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONType))
 
 
+class TaskDismissal(SQLModel, table=True):
+    """A failed task taken out of the failure views (`tasklens.failures`): dismissed by an
+    operator, or retried in bulk (`retried_as` links the new task to it). Its log rows stay
+    for the retention period; only the views leave it out."""
+
+    __tablename__ = "task_dismissals"
+
+    task_id: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    dismissed_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
+    dismissed_by: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    retried_as: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+
+
 # TaskLens's tables: on SQLite each is named with a prefix (database.OWN_NAMES).
 TASKLENS_TABLES = frozenset(
     model.__tablename__
@@ -237,5 +252,6 @@ TASKLENS_TABLES = frozenset(
         AnalysisRefresh,
         AlertFiring,
         AuditEntry,
+        TaskDismissal,
     )
 )

@@ -30,11 +30,16 @@ export type HistoryFilters = {
   q: string | null;
   queue: string | null;
   worker: string | null;
+  /** A failure group's fingerprint (the /failures page links here with it). */
+  fingerprint: string | null;
+  /** Leave out tasks dismissed from the failure views ("recently failed"). */
+  hideDismissed: boolean;
   sort: Sort;
   page: number;
   pageSize: number;
 };
 
+const FINGERPRINT = /^[0-9a-f]{16}$/;
 const DATETIME_LOCAL = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/;
 
 function positiveInt(value: string | null, fallback: number): number {
@@ -49,6 +54,7 @@ export function readFilters(params: URLSearchParams): HistoryFilters {
   const pageSize = positiveInt(params.get("page_size"), 25);
   const sort = params.get("sort");
   const text = (key: string) => params.get(key)?.trim().slice(0, MAX_SEARCH) || null;
+  const fingerprint = params.get("fingerprint");
   return {
     taskName: params.get("task_name") || null,
     status: STATUSES.includes(status as Status) ? (status as Status) : null,
@@ -57,6 +63,8 @@ export function readFilters(params: URLSearchParams): HistoryFilters {
     q: text("q"),
     queue: text("queue"),
     worker: text("worker"),
+    fingerprint: fingerprint !== null && FINGERPRINT.test(fingerprint) ? fingerprint : null,
+    hideDismissed: params.get("hide_dismissed") === "true",
     sort: sort !== null && sort in SORTS ? (sort as Sort) : DEFAULT_SORT,
     page: positiveInt(params.get("page"), 1),
     pageSize: (PAGE_SIZES as readonly number[]).includes(pageSize) ? pageSize : 25,
@@ -77,6 +85,8 @@ export function writeFilters(params: URLSearchParams, filters: HistoryFilters): 
   set("q", filters.q);
   set("queue", filters.queue);
   set("worker", filters.worker);
+  set("fingerprint", filters.fingerprint);
+  set("hide_dismissed", filters.hideDismissed ? "true" : null);
   set("sort", filters.sort, DEFAULT_SORT);
   set("page", String(filters.page), "1");
   set("page_size", String(filters.pageSize), "25");

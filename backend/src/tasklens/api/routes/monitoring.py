@@ -17,6 +17,7 @@ from tasklens.api.schemas import (
     TaskMetricsItem,
     TimeseriesResponse,
 )
+from tasklens.failures.groups import resolve_fingerprint
 from tasklens.queues import rows_dropped
 from tasklens.tracking.models import TaskStatus
 
@@ -77,7 +78,7 @@ EARLIEST_ROW = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_ROW = datetime(9999, 12, 30, tzinfo=UTC)
 
 
-def _utc(value: datetime | None, field: str) -> datetime | None:
+def utc_bound(value: datetime | None, field: str) -> datetime | None:
     """The bound in UTC (naive = UTC); a 400 when its offset takes it outside years 1-9999."""
     if value is None:
         return None
@@ -89,7 +90,7 @@ def _utc(value: datetime | None, field: str) -> datetime | None:
         ) from None
 
 
-def _clamp(moment: datetime | None) -> datetime | None:
+def clamp_bound(moment: datetime | None) -> datetime | None:
     return None if moment is None else min(max(moment, EARLIEST_ROW), LATEST_ROW)
 
 
@@ -118,22 +119,36 @@ async def get_history(
         monitoring.HistorySort,
         Query(description="created, started or duration; a leading - for the largest first"),
     ] = monitoring.HistorySort.CREATED_DESC,
+    fingerprint: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9a-f]{16}$",
+            description="A failure group's rows (GET /failures); without start_date, the "
+            "last 720 hours",
+        ),
+    ] = None,
+    hide_dismissed: Annotated[
+        bool, Query(description="Leave out tasks dismissed from the failure views")
+    ] = False,
 ) -> HistoryResponse:
     """Newest first unless `sort` says otherwise. A page past the last one is a 400, not an
     empty page. A search, or a queue or worker filter, counts its matches up to
     10,000 (beyond, `total_is_estimate` is true and pages stop there)."""
-    start, end = _utc(start_date, "start_date"), _utc(end_date, "end_date")
+    start, end = utc_bound(start_date, "start_date"), utc_bound(end_date, "end_date")
     if start and end and start > end:
         raise ApiError(400, "invalid start_date: it is after end_date")
     where = monitoring.HistoryFilter(
         task_name or None,
         status,
-        _clamp(start),
-        _clamp(end),
+        clamp_bound(start),
+        clamp_bound(end),
         queue=queue or None,
         worker=worker or None,
         q=(q or "").strip() or None,
+        fingerprint=fingerprint or None,
+        hide_dismissed=hide_dismissed,
     )
+    where = await resolve_fingerprint(session, where)
     try:
         result = await monitoring.history(session, where, page, page_size, sort)
     except monitoring.PageOutOfRange as exc:

@@ -116,6 +116,34 @@ describe("an analysis run on its page", () => {
     expect(screen.queryByTestId("task-failed")).toBeNull();
   });
 
+  it("a failed attempt counts down to the next one, then says it is starting", async () => {
+    setToken("t");
+    const retryAt = new Date(Date.now() + 2_500).toISOString();
+    const waiting = {
+      ...task("t-1", [attempt(1, "failed", "TransientGitHubError: GitHub answered 502"), attempt(2, "pending")]),
+      error_message: null,
+      retry_at: retryAt,
+    };
+    stubFetch((url) => {
+      if (url.pathname === "/api/v1/me") return me("operator");
+      if (isReport(url)) return jsonResponse({ ...view, is_regenerating: true, task_id: "t-1" }, 202);
+      if (url.pathname === "/api/v1/tasks/t-1")
+        return jsonResponse(Date.now() < Date.parse(retryAt) ? waiting : { ...waiting, retry_at: null });
+    });
+    renderApp(PAGE);
+
+    const progress = await screen.findByTestId("task-progress");
+    await waitFor(() =>
+      expect(progress).toHaveTextContent(
+        "Attempt 1 failed (TransientGitHubError: GitHub answered 502), retrying in 3 s (2 of 4)",
+      ),
+    );
+    await waitFor(() => expect(progress).toHaveTextContent("retrying in 2 s (2 of 4)"), { timeout: 2_000 });
+    await waitFor(() => expect(progress).toHaveTextContent("retrying in 1 s (2 of 4)"), { timeout: 2_000 });
+    await waitFor(() => expect(progress).toHaveTextContent("retrying now (2 of 4)…"), { timeout: 2_000 });
+    expect(screen.queryByTestId("task-failed")).toBeNull();
+  }, 10_000);
+
   it("the last attempt failing is final", async () => {
     setToken("t");
     stubFetch((url) => {

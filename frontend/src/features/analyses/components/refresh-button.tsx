@@ -1,18 +1,9 @@
-import { useEffect, useState } from "react";
+import { useNow } from "@/lib/use-now";
 import { useSubmitAnalysis, type AnalysisKind, type AnalysisSubmitted, type Period } from "../api/analyses";
 
 /** Seconds left until `deadline` (a Date.now() time), ticking every second. */
 function useSecondsUntil(deadline: number | null): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    if (deadline === null) return;
-    const first = setTimeout(() => setNow(Date.now()), 0); // a deadline set long after mount
-    const timer = setInterval(() => setNow(Date.now()), 1_000);
-    return () => {
-      clearTimeout(first);
-      clearInterval(timer);
-    };
-  }, [deadline]);
+  const now = useNow(deadline !== null);
   return deadline === null ? 0 : Math.max(0, Math.ceil((deadline - now) / 1000));
 }
 

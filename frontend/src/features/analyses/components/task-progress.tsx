@@ -4,7 +4,9 @@ import { Link } from "react-router";
 import { OperatorSignInLink } from "@/features/auth";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { TaskActionButton, useTask } from "@/features/tasks";
+import { formatCountdown } from "@/lib/format";
 import { supersedes, type TaskStatus } from "@/lib/task-status";
+import { useNow } from "@/lib/use-now";
 import { useRetryAnalysis } from "../api/analyses";
 import { analysesKeys } from "../api/keys";
 
@@ -28,8 +30,9 @@ export type TaskProgressProps = {
 
 /**
  * A running analysis: progress bar and stage from live events, with the task API polled as
- * a fallback (the socket may be reconnecting). A failed attempt that will be retried says so;
- * "failed" is shown only when final, with Retry. When an attempt ends, the report is refetched
+ * a fallback (the socket may be reconnecting). A failed attempt that will be retried says so,
+ * counting down to the next attempt (the task's `retry_at`); "failed" is shown only when
+ * final, with Retry. When an attempt ends, the report is refetched
  * (which never starts a new run by itself: the server remembers the failure).
  */
 export function TaskProgress({
@@ -84,10 +87,23 @@ export function TaskProgress({
   const error = (useLive ? live.error : null) ?? detail?.error_message ?? lastFailure?.error_message ?? null;
   const finished = status === "success" || status === "failed" || status === "cancelled";
   const retrying = status === "failed" && stillRunning && attempt < attemptsAllowed;
+  // A later attempt waiting after a failed one, or the failed one the retry follows.
+  const awaitingRetry = retrying || (attempt > 1 && status === "pending");
+  const retryAt = detail?.retry_at ? Date.parse(detail.retry_at) : null;
+  const now = useNow(awaitingRetry && retryAt !== null);
+  const refetchTask = task.refetch;
 
   useEffect(() => {
     if (finished) void queryClient.invalidateQueries({ queryKey: analysesKeys.all() });
   }, [finished, attempt, queryClient]);
+  useEffect(() => {
+    // The retry's time is in the task, not in the live events: ask until it is known (the
+    // poll stops at a failed attempt, and the next one's row may land just after it).
+    if (!awaitingRetry || retryAt !== null) return;
+    void refetchTask();
+    const timer = setInterval(() => void refetchTask(), 1_000);
+    return () => clearInterval(timer);
+  }, [awaitingRetry, retryAt, attempt, refetchTask]);
 
   const details = (
     <Link className="small" to={`/tasks/${encodeURIComponent(taskId)}`} title={`Task ${taskId} (${taskName})`}>
@@ -130,11 +146,12 @@ export function TaskProgress({
     );
   }
   const percent = Math.round(progress * 100);
-  // A later attempt waiting after a failed one, or the failed one the retry follows.
-  const retryNote =
-    retrying || (attempt > 1 && status === "pending")
-      ? `Attempt ${retrying ? attempt : attempt - 1} failed${error ? ` (${error})` : ""}, retrying (${retrying ? attempt + 1 : attempt} of ${attemptsAllowed})…`
-      : null;
+  const failedAttempt = retrying ? attempt : attempt - 1;
+  const secondsLeft = retryAt === null ? null : (retryAt - now) / 1000;
+  const when = secondsLeft === null ? "" : secondsLeft > 0 ? ` in ${formatCountdown(secondsLeft)}` : " now";
+  const retryNote = awaitingRetry
+    ? `Attempt ${failedAttempt} failed${error ? ` (${error})` : ""}, retrying${when} (${failedAttempt + 1} of ${attemptsAllowed})${secondsLeft !== null && secondsLeft > 0 ? "" : "…"}`
+    : null;
   return (
     <div className="card notice" data-testid="task-progress">
       <div className="notice__row">

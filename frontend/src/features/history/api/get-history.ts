@@ -15,6 +15,8 @@ export function historyQuery(filters: HistoryFilters) {
     q: filters.q ?? undefined,
     queue: filters.queue ?? undefined,
     worker: filters.worker ?? undefined,
+    fingerprint: filters.fingerprint ?? undefined,
+    hide_dismissed: filters.hideDismissed || undefined,
     sort: filters.sort,
     page: filters.page,
     page_size: filters.pageSize,

@@ -62,6 +62,18 @@ export function HistoryFilterBar({
         value={filters.worker}
         onCommit={(worker) => update({ worker })}
       />
+      {filters.fingerprint !== null && (
+        <p className="field small" data-testid="fingerprint-filter">
+          Failure group <code>{filters.fingerprint}</code>{" "}
+          <button
+            type="button"
+            className="button button--small button--ghost"
+            onClick={() => update({ fingerprint: null })}
+          >
+            Clear
+          </button>
+        </p>
+      )}
       <Field label="From">
         {(id) => (
           <input

@@ -10,7 +10,8 @@ import { queuesKeys } from "../api/keys";
  * cancel for pending and running ones. Actions only for operators.
  */
 export function TaskList({ status, title, canOperate }: { status: Status; title: string; canOperate: boolean }) {
-  const filters = { ...readFilters(new URLSearchParams()), status, pageSize: 25 };
+  // Dismissed failures (the /failures page) are no longer "recently failed".
+  const filters = { ...readFilters(new URLSearchParams()), status, pageSize: 25, hideDismissed: status === "failed" };
   const { data, error } = useHistory(filters);
   const action = status === "failed" || status === "cancelled" ? "retry" : "cancel";
   const headingId = `tasks-${status}`;

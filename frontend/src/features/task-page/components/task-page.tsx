@@ -1,28 +1,15 @@
-import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import { OperatorSignInLink, useCanOperate } from "@/features/auth";
+import { CodeBlock } from "@/components/code-block";
 import { CopyButton } from "@/components/copy-button";
+import { MetaRow } from "@/components/meta-row";
 import { TaskActionButton, useTask, type TaskDetail } from "@/features/tasks";
-import { formatDateTime, formatDuration } from "@/lib/format";
+import { formatDateTime, formatDuration, formatJson } from "@/lib/format";
 import { useDocumentTitle } from "@/lib/use-document-title";
+import { useNow } from "@/lib/use-now";
 import { buildTimeline, type Attempt } from "../timeline";
 
-function pretty(value: unknown): string {
-  return value === undefined ? "null" : JSON.stringify(value, null, 2);
-}
-
 const UNFINISHED = new Set(["pending", "running"]);
-
-/** The current time, ticking each second while `live` (an unfinished task's waits grow). */
-function useNow(live: boolean): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    if (!live) return;
-    const timer = setInterval(() => setNow(Date.now()), 1_000);
-    return () => clearInterval(timer);
-  }, [live]);
-  return now;
-}
 
 function Timeline({ attempts, now }: { attempts: Attempt[]; now: number }) {
   const steps = buildTimeline(attempts, now);
@@ -41,30 +28,6 @@ function Timeline({ attempts, now }: { attempts: Attempt[]; now: number }) {
         </li>
       ))}
     </ol>
-  );
-}
-
-function CodeBlock({
-  title,
-  text,
-  testId,
-  error = false,
-}: {
-  title: string;
-  text: string;
-  testId: string;
-  error?: boolean;
-}) {
-  return (
-    <section>
-      <div className="details__heading">
-        <h3>{title}</h3>
-        <CopyButton text={text} label={`Copy ${title.toLowerCase()}`} />
-      </div>
-      <pre className={error ? "code code--error" : "code"} data-testid={testId}>
-        {text}
-      </pre>
-    </section>
   );
 }
 
@@ -88,44 +51,20 @@ function Overview({ task }: { task: TaskDetail }) {
           ))}
       </header>
       <dl className="details__meta">
-        <div>
-          <dt>Task id</dt>
-          <dd>
-            <code className="break-anywhere">{task.task_id}</code> <CopyButton text={task.task_id} label="Copy id" />
-          </dd>
-        </div>
-        <div>
-          <dt>Queue</dt>
-          <dd>{task.queue ?? "—"}</dd>
-        </div>
-        <div>
-          <dt>Worker</dt>
-          <dd>{task.worker ?? "—"}</dd>
-        </div>
-        <div>
-          <dt>Enqueued</dt>
-          <dd>{formatDateTime(task.created_at)}</dd>
-        </div>
-        <div>
-          <dt>Finished</dt>
-          <dd>{formatDateTime(task.completed_at)}</dd>
-        </div>
-        <div>
-          <dt>Duration</dt>
-          <dd>{formatDuration(task.duration_ms)}</dd>
-        </div>
-        <div>
-          <dt>Attempts</dt>
-          <dd>{task.attempts.length}</dd>
-        </div>
+        <MetaRow label="Task id">
+          <code className="break-anywhere">{task.task_id}</code> <CopyButton text={task.task_id} label="Copy id" />
+        </MetaRow>
+        <MetaRow label="Queue">{task.queue}</MetaRow>
+        <MetaRow label="Worker">{task.worker}</MetaRow>
+        <MetaRow label="Enqueued">{formatDateTime(task.created_at)}</MetaRow>
+        <MetaRow label="Finished">{formatDateTime(task.completed_at)}</MetaRow>
+        <MetaRow label="Duration">{formatDuration(task.duration_ms)}</MetaRow>
+        <MetaRow label="Attempts">{task.attempts.length}</MetaRow>
         {task.progress_message && UNFINISHED.has(task.status) && (
-          <div>
-            <dt>Progress</dt>
-            <dd>
-              {task.progress_message}
-              {task.progress !== null ? ` (${Math.round(task.progress * 100)}%)` : ""}
-            </dd>
-          </div>
+          <MetaRow label="Progress">
+            {task.progress_message}
+            {task.progress !== null ? ` (${Math.round(task.progress * 100)}%)` : ""}
+          </MetaRow>
         )}
       </dl>
       {task.error_message && (
@@ -202,8 +141,8 @@ export function TaskPage() {
         <Timeline attempts={data.attempts} now={now} />
       </section>
       <section className="card details" aria-label="Inputs and outputs">
-        <CodeBlock title="Params" text={pretty(data.params)} testId="task-params" />
-        {data.result !== null && <CodeBlock title="Result" text={pretty(data.result)} testId="task-result" />}
+        <CodeBlock title="Params" text={formatJson(data.params)} testId="task-params" />
+        {data.result !== null && <CodeBlock title="Result" text={formatJson(data.result)} testId="task-result" />}
         {failedAttempts.map((a) => (
           <CodeBlock
             key={a.attempt}

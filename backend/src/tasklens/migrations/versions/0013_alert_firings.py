@@ -1,7 +1,7 @@
 """Alert firings: the history the /alerts page and `GET /api/v1/alerts` show.
 
-Revision ID: 0012
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 
 One row per stretch of time a rule fired; at most one open row (`resolved_at` null) per
 rule, kept so by a partial unique index: an evaluator that lost its lease mid-round cannot
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0012"
-down_revision: str | None = "0010"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
