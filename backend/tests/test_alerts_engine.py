@@ -356,6 +356,7 @@ async def test_new_failure_fires_on_a_fingerprint_not_seen_in_its_window(
         await wait_posts(receiver, 1)
         body = receiver.bodies()[0]
         assert body["kind"] == "new_failure" and body["value"] == 1
+        assert body["url"] == "http://dash.example:8000/failures"
         [firing] = (await firings.open_firings(engine)).values()
         new = signature("KeyError: 'value'", None).fingerprint  # the failures page's
         assert firing.detail == {"fingerprints": new}

@@ -228,7 +228,9 @@ class AlertEngine:
         base = self.dashboard_url
         kind = AlertKind(rule.kind)
         task_name = getattr(rule, "task_name", None)
-        if kind in (AlertKind.FAILURE_RATE, AlertKind.NEW_FAILURE, AlertKind.SLOW):
+        if kind is AlertKind.NEW_FAILURE:
+            return f"{base}/failures"
+        if kind in (AlertKind.FAILURE_RATE, AlertKind.SLOW):
             status = "success" if kind is AlertKind.SLOW else "failed"
             query = {"status": status} | ({"task_name": task_name} if task_name else {})
             return f"{base}/monitoring?{urlencode(query)}"
