@@ -1,7 +1,9 @@
 """A whole distributed TaskLens for the browser tests (frontend/e2e): PostgreSQL and Redis
 databases of its own, an API and a worker, a git repository to analyse and the GitHub
 replay server. Prints one JSON line describing it, then obeys commands on stdin:
-`restart-api` (same port, as after a deploy) and `stop`.
+`restart-api` (same port, as after a deploy) and `stop`. With `TASKLENS_E2E_ALERTS=1` the
+API evaluates one alert rule every second: `flaky-failing`, more than half of demo.flaky's
+runs of the last minute failed (at least 3).
 
 Run: `backend/.venv/bin/python backend/tests/e2e_stack.py <workdir>`.
 """
@@ -43,6 +45,12 @@ def main(workdir: Path) -> None:
                 "TASKLENS_MAX_RETRIES": "1",
             },
         )
+        if os.environ.get("TASKLENS_E2E_ALERTS") == "1":
+            rule = {"name": "flaky-failing", "kind": "failure_rate", "task_name": "demo.flaky",
+                    "window_minutes": 1, "threshold": 0.5, "min_runs": 3}  # fmt: skip
+            (workdir / "alerts.json").write_text(json.dumps({"rules": [rule]}))
+            stack.env["TASKLENS_ALERTS_FILE"] = str(workdir / "alerts.json")
+            stack.env["TASKLENS_ALERTS_INTERVAL_SECONDS"] = "1"
         try:
             api = stack.start_api()
             stack.start_worker()

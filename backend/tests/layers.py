@@ -35,6 +35,7 @@ LAYERS = ("unit", "integration", "system")
 # Whole files whose tests start processes (every test, or most: their module fixtures do).
 SYSTEM_FILES = frozenset(
     {
+        "test_alerts_system.py",
         "test_analyses_api.py",
         "test_auth.py",
         "test_auth_throttle.py",
@@ -89,7 +90,9 @@ SYSTEM_TESTS = frozenset(
     }
 )
 # Files with no service at all.
-UNIT_FILES = frozenset({"test_contract.py", "test_fingerprint.py", "test_live_hub.py"})
+UNIT_FILES = frozenset(
+    {"test_alert_rules.py", "test_contract.py", "test_fingerprint.py", "test_live_hub.py"}
+)
 # Fixtures that start processes: a test using one is `system` wherever it is.
 PROCESS_FIXTURES = frozenset({"distributed", "embedded", "foreign"})
 # What an integration test may start: the product runs git for its repository analysis.

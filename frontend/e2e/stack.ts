@@ -27,11 +27,12 @@ export class E2EStack {
     readonly workdir: string,
   ) {}
 
-  static async start(): Promise<E2EStack> {
+  /** `alerts`: the API evaluates e2e_stack.py's one alert rule every second. */
+  static async start(options: { alerts?: boolean } = {}): Promise<E2EStack> {
     const workdir = mkdtempSync(join(tmpdir(), "tasklens-e2e-"));
     const child = spawn(join(BACKEND, ".venv/bin/python"), [join(BACKEND, "tests/e2e_stack.py"), workdir], {
       cwd: join(BACKEND, "tests"),
-      env: { ...process.env, PYTHONUNBUFFERED: "1" },
+      env: { ...process.env, PYTHONUNBUFFERED: "1", TASKLENS_E2E_ALERTS: options.alerts ? "1" : "0" },
     });
     let stderr = "";
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));

@@ -9,10 +9,17 @@ this module: a TaskIQ app wires its own broker and adds the middleware.
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import AsyncBroker, TaskiqScheduler
 from taskiq.middlewares import SmartRetryMiddleware
 
+from tasklens.alerts.engine import AlertEngine, evaluator_id
+from tasklens.alerts.failure_counts import failure_counts
+from tasklens.alerts.lease import Lease, RedisLease, SoleLease
+from tasklens.alerts.measures import Measures, Sources
+from tasklens.alerts.rules import load_alerts
+from tasklens.alerts.webhooks import Notifier
 from tasklens.analyses.service import AnalysisService
 from tasklens.auth_throttle import AuthThrottle
 from tasklens.broker import (
@@ -95,6 +102,25 @@ def serve_runtime(settings: Settings) -> Runtime:
             engine, Retention(settings.log_retention_days, settings.failed_retention_days)
         ),
         throttle=AuthThrottle(tokens, auth_limiter, auth_limit),
+        alerts=alert_engine(settings, engine, redis, recorder),
+    )
+
+
+def alert_engine(
+    settings: Settings, engine: AsyncEngine, redis: Redis | None, recorder: LifecycleRecorder
+) -> AlertEngine | None:
+    """The alerts of `serve` when TASKLENS_ALERTS_FILE is set: one evaluator per cluster
+    (a Redis lease; the embedded process is the only one)."""
+    if settings.alerts_file is None:
+        return None
+    lease: Lease = SoleLease() if redis is None else RedisLease(redis, evaluator_id())
+    return AlertEngine(
+        settings.alerts_file,
+        Measures(Sources(engine, redis, settings.queue_name, recorder, failure_counts)),
+        lease,
+        Notifier(),
+        interval=settings.alerts_interval_seconds,
+        dashboard_url=settings.dashboard_base_url,
     )
 
 
@@ -204,10 +230,14 @@ def schedules_scheduler(settings: Settings) -> TaskiqScheduler:
 
 def settings_redactor(settings: Settings) -> Redactor:
     """The redactor of a TaskLens process: its extra key words, and as secrets its API
-    tokens, its metrics token, its GitHub token and its database and Redis passwords."""
+    tokens, its metrics token, its GitHub token, its database and Redis passwords and its
+    alert webhooks' URLs."""
     tokens = [entry.token for entry in settings.api_tokens]
     github = settings.github_token.get_secret_value() if settings.github_token else None
     metrics = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    webhooks = (
+        list(load_alerts(settings.alerts_file).webhooks.values()) if settings.alerts_file else []
+    )
     return Redactor(
         settings.redact_keys,
         [
@@ -216,5 +246,6 @@ def settings_redactor(settings: Settings) -> Redactor:
             metrics,
             url_password(settings.database_url),
             url_password(settings.redis_url),
+            *webhooks,  # may hold a secret in the path (webhooks.py shows scheme://host/…)
         ],
     )

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from taskiq import AsyncBroker
 
 from tasklens import audit, migrate
+from tasklens.alerts.engine import AlertEngine
 from tasklens.analyses.service import AnalysisService
 from tasklens.auth_throttle import AuthThrottle
 from tasklens.coordination import Coordinator
@@ -54,6 +55,7 @@ class Runtime:
     control: PubSub
     maintenance: LogMaintenance
     throttle: AuthThrottle
+    alerts: AlertEngine | None = None  # when TASKLENS_ALERTS_FILE is set
     first_start_token: str | None = None
     database_file: DatabaseFile | None = None  # the embedded mode's SQLite file, locked
     _postgres_lock: asyncpg.Connection | None = None  # the embedded mode on PostgreSQL
@@ -85,6 +87,8 @@ class Runtime:
             )
         await self.broker.startup()
         await self.hub.start()
+        if self.alerts is not None:
+            self.alerts.start()
 
     async def accepted(self) -> None:
         """Called before a 202. The embedded queue is this process's memory: what it
@@ -98,6 +102,8 @@ class Runtime:
         await request_cancel(self.control, self.redis, task_id)
 
     async def stop(self) -> None:
+        if self.alerts is not None:
+            await self.alerts.stop()
         await self.maintenance.stop()
         await self.hub.stop()
         await self.broker.shutdown()  # flushes the recorder through the middleware

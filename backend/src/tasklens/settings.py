@@ -120,6 +120,19 @@ class Settings(TrackingSettings):
     schedules_file: Path | None = Field(
         default=None, description="JSON file of scheduled refreshes (`tasklens scheduler`)"
     )
+    alerts_file: Path | None = Field(
+        default=None,
+        description="JSON file of alert rules and webhooks (checked at startup, re-read "
+        "when it changes)",
+    )
+    alerts_interval_seconds: float = Field(
+        default=15, ge=0.1, le=3600, description="How often the alert rules are evaluated"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The dashboard's address as its users reach it, for the links in alert "
+        "notifications (default: http://HOST:PORT)",
+    )
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
     metrics_token: SecretStr | None = Field(
@@ -186,6 +199,25 @@ class Settings(TrackingSettings):
 
         load_schedules(value)
         return value
+
+    @field_validator("alerts_file")
+    @classmethod
+    def _readable_alerts(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        from tasklens.alerts.rules import load_alerts  # validated now: a typo stops startup
+
+        load_alerts(value)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// or http://")
+        return value.rstrip("/")
 
     @field_validator("github_api_url")
     @classmethod
@@ -257,6 +289,14 @@ class Settings(TrackingSettings):
     def allowed_git_hosts(self) -> AllowedHosts:
         """`git_allowed_hosts` as parsed when the settings were read."""
         return self._allowed_git_hosts
+
+    @property
+    def dashboard_base_url(self) -> str:
+        """Where the dashboard's pages are, for links sent out (alert notifications)."""
+        if self.public_url:
+            return self.public_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
 
     @property
     def embedded(self) -> bool:

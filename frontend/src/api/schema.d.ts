@@ -4,6 +4,46 @@
  */
 
 export interface paths {
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Alerts
+         * @description What fires now (the banner) and the latest firings, newest first.
+         */
+        get: operations["get_alerts_api_v1_alerts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Alert Rules
+         * @description The rules in force, each with its state; webhooks by name with their host only.
+         */
+        get: operations["get_alert_rules_api_v1_alerts_rules_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/analyses": {
         parameters: {
             query?: never;
@@ -616,6 +656,128 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AlertFiringItem */
+        AlertFiringItem: {
+            /** Detail */
+            detail: {
+                [key: string]: unknown;
+            } | null;
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /**
+             * Link
+             * @description The dashboard page that shows it
+             */
+            link: string;
+            /**
+             * Notified
+             * @description Its firing webhook was sent (false: within the cooldown)
+             */
+            notified: boolean;
+            /** Peak */
+            peak: number | null;
+            /**
+             * Resolved At
+             * @description null while it fires
+             */
+            resolved_at: string | null;
+            /** Rule */
+            rule: string;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Threshold */
+            threshold: number;
+            /**
+             * Value
+             * @description The latest value measured while it fired
+             */
+            value: number | null;
+        };
+        /** AlertRuleItem */
+        AlertRuleItem: {
+            /** Cooldown Minutes */
+            cooldown_minutes: number;
+            /**
+             * Kind
+             * @description failure_rate, new_failure, queue_age, no_workers, slow, log_loss
+             */
+            kind: string;
+            /** Name */
+            name: string;
+            /**
+             * Notify
+             * @description Names of the webhooks told
+             */
+            notify: string[];
+            /**
+             * Params
+             * @description The kind's own fields: task_name, window_minutes, min_runs, queue
+             */
+            params: {
+                [key: string]: string | number | null;
+            };
+            /**
+             * Since
+             * @description When the current firing began
+             */
+            since: string | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "firing" | "ok";
+            /** Threshold */
+            threshold: number;
+            /**
+             * Unit
+             * @description What the threshold and the value measure
+             */
+            unit: string;
+            /**
+             * Value
+             * @description The current firing's latest value
+             */
+            value: number | null;
+        };
+        /** AlertRulesResponse */
+        AlertRulesResponse: {
+            /**
+             * Configured
+             * @description False without TASKLENS_ALERTS_FILE
+             */
+            configured: boolean;
+            /**
+             * File Error
+             * @description Why the file's latest edit is not applied (the last good rules are)
+             */
+            file_error: string | null;
+            /** Rules */
+            rules: components["schemas"]["AlertRuleItem"][];
+            /**
+             * Webhooks
+             * @description name → scheme://host/… (never the full URL)
+             */
+            webhooks: {
+                [key: string]: string;
+            };
+        };
+        /** AlertsResponse */
+        AlertsResponse: {
+            /** Configured */
+            configured: boolean;
+            /** Firing */
+            firing: components["schemas"]["AlertFiringItem"][];
+            /**
+             * History
+             * @description The latest 200 firings, newest first
+             */
+            history: components["schemas"]["AlertFiringItem"][];
+        };
         /**
          * AnalysisKind
          * @enum {string}
@@ -1764,6 +1926,118 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    get_alerts_api_v1_alerts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertsResponse"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many failed token attempts from this address (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database or Redis is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_alert_rules_api_v1_alerts_rules_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRulesResponse"];
+                };
+            };
+            /** @description Invalid parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many failed token attempts from this address (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database or Redis is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     recent_analyses_api_v1_analyses_get: {
         parameters: {
             query?: {

@@ -1,5 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { NavLink, Outlet } from "react-router";
+import { AlertBanner } from "@/features/alerts";
 import { useMe } from "@/features/auth";
 import { clearToken } from "@/lib/token-store";
 import { ConnectionStatus } from "@/features/live";
@@ -30,6 +31,7 @@ export function AppLayout() {
           <NavLink to="/queues">Queues</NavLink>
           <NavLink to="/failures">Failures</NavLink>
           <NavLink to="/schedules">Schedules</NavLink>
+          <NavLink to="/alerts">Alerts</NavLink>
           <NavLink to="/audit">Audit</NavLink>
         </nav>
         <div className="topbar__user">
@@ -45,6 +47,7 @@ export function AppLayout() {
           </button>
         </div>
       </header>
+      <AlertBanner />
       <Outlet key={zone} />
     </div>
   );

@@ -1,6 +1,7 @@
 import { Navigate, Route, Routes } from "react-router";
 import { AppLayout } from "./app-layout";
 import { NotFoundPage } from "@/components/not-found-page";
+import { AlertsPage } from "@/features/alerts";
 import { AnalysesPage, AnalysisPage } from "@/features/analyses";
 import { AuditPage } from "@/features/audit";
 import { RequireAuth, SignInPage } from "@/features/auth";
@@ -31,6 +32,7 @@ export function AppRoutes() {
         <Route path="queues" element={<QueuesPage />} />
         <Route path="failures" element={<FailuresPage />} />
         <Route path="schedules" element={<SchedulesPage />} />
+        <Route path="alerts" element={<AlertsPage />} />
         <Route path="tasks/:taskId" element={<TaskPage />} />
         <Route path="audit" element={<AuditPage />} />
         {/* Inside the layout: a mistyped address keeps the header and navigation. */}

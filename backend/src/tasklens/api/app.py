@@ -14,6 +14,7 @@ from tasklens.api.errors import install_error_handlers
 from tasklens.api.live_messages import add_to_openapi
 from tasklens.api.referrer_policy import NoReferrer
 from tasklens.api.routes import (
+    alerts,
     analyses,
     audit,
     demo,
@@ -86,7 +87,8 @@ def create_app(settings: Settings | None = None, *, settle_gc: bool = False) -> 
     app.state.metrics_exporter = MetricsExporter()
     app.include_router(metrics.router, dependencies=strict)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (monitoring, tasks, failures, analyses, queues, schedules, audit, demo, me):
+    routes = (monitoring, tasks, failures, analyses, queues, schedules, audit, alerts, demo, me)
+    for module in routes:
         api.include_router(module.router, dependencies=strict)
     api.include_router(live.router)  # the socket reads `?token=` itself
     app.include_router(api)

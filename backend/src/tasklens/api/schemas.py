@@ -497,6 +497,54 @@ class QueueHealth(BaseModel):
     )
 
 
+class AlertRuleItem(BaseModel):
+    name: str
+    kind: str = Field(
+        description="failure_rate, new_failure, queue_age, no_workers, slow, log_loss"
+    )
+    threshold: float
+    unit: str = Field(description="What the threshold and the value measure")
+    notify: list[str] = Field(description="Names of the webhooks told")
+    cooldown_minutes: float
+    params: dict[str, str | int | float | None] = Field(
+        description="The kind's own fields: task_name, window_minutes, min_runs, queue"
+    )
+    state: Literal["firing", "ok"]
+    since: datetime | None = Field(description="When the current firing began")
+    value: float | None = Field(description="The current firing's latest value")
+
+
+class AlertRulesResponse(BaseModel):
+    configured: bool = Field(description="False without TASKLENS_ALERTS_FILE")
+    file_error: str | None = Field(
+        description="Why the file's latest edit is not applied (the last good rules are)"
+    )
+    webhooks: dict[str, str] = Field(description="name → scheme://host/… (never the full URL)")
+    rules: list[AlertRuleItem]
+
+
+class AlertFiringItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    rule: str
+    kind: str
+    started_at: datetime
+    resolved_at: datetime | None = Field(description="null while it fires")
+    value: float | None = Field(description="The latest value measured while it fired")
+    peak: float | None
+    threshold: float
+    link: str = Field(description="The dashboard page that shows it")
+    notified: bool = Field(description="Its firing webhook was sent (false: within the cooldown)")
+    detail: dict[str, Any] | None
+
+
+class AlertsResponse(BaseModel):
+    configured: bool
+    firing: list[AlertFiringItem]
+    history: list[AlertFiringItem] = Field(description="The latest 200 firings, newest first")
+
+
 class AuditItem(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

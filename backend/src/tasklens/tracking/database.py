@@ -41,6 +41,8 @@ OWN_INDEXES = frozenset(
         "ix_task_logs_status",
         "ix_analysis_results_kind_created",
         "ix_analysis_refreshes_key_requested",
+        "ix_alert_firings_started",
+        "ux_alert_firings_open",
         "ix_audit_log_at",
     }
 )

@@ -179,6 +179,36 @@ class AnalysisRefresh(SQLModel, table=True):
     deduplicated: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
 
 
+class AlertFiring(SQLModel, table=True):
+    """One stretch of time an alert rule fired (alerts/): open while `resolved_at` is null,
+    one open row per rule at most (a partial unique index: two evaluators cannot both open
+    it). `notified`: its `firing` webhook was sent (false: inside the rule's cooldown)."""
+
+    __tablename__ = "alert_firings"
+    __table_args__ = (
+        sa.Index("ix_alert_firings_started", "started_at"),
+        sa.Index(
+            "ux_alert_firings_open",
+            "rule",
+            unique=True,
+            postgresql_where=sa.text("resolved_at IS NULL"),
+            sqlite_where=sa.text("resolved_at IS NULL"),
+        ),
+    )
+
+    id: int | None = serial_id()
+    rule: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    kind: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    started_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    value: float | None = Field(default=None, sa_column=sa.Column(sa.Float))  # the latest
+    peak: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
+    threshold: float = Field(sa_column=sa.Column(sa.Float, nullable=False))
+    link: str = Field(sa_column=sa.Column(sa.String(2000), nullable=False))
+    notified: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    detail: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONType))
+
+
 class AuditEntry(SQLModel, table=True):
     """One operator action (audit.py): appended, never changed (triggers refuse UPDATE and
     DELETE; migration 0010)."""
@@ -220,6 +250,7 @@ TASKLENS_TABLES = frozenset(
         TaskOutcomeTotal,
         AnalysisResult,
         AnalysisRefresh,
+        AlertFiring,
         AuditEntry,
         TaskDismissal,
     )

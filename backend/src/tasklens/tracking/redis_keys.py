@@ -25,6 +25,7 @@ LOST_MESSAGES_LEASE_PREFIX = "tasklens:reaper:lost-messages:"  # + the first que
 CLAIM_PREFIX = "tasklens:claim:"  # + claim key: who regenerates a report (coordination.py)
 RATE_LIMIT_PREFIX = "tasklens:rate:"  # + token: report refreshes (rate_limit.py)
 AUTH_FAILURES_PREFIX = "tasklens:auth-failures:"  # + client address: failed sign-ins
+ALERTS_LEASE = "tasklens:alerts:lease"  # the API process that evaluates alerts (alerts/lease.py)
 
 
 def schedule_fired(queue_name: str, schedule_id: str, period_start: int) -> str:

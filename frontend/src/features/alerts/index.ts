@@ -1,0 +1,2 @@
+export { AlertBanner } from "./components/alert-banner";
+export { AlertsPage } from "./components/alerts-page";
