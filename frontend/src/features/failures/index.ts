@@ -1,1 +1,2 @@
 export { FailuresPage } from "./components/failures-page";
+export { BulkFailureAction } from "./components/bulk-failure-action";

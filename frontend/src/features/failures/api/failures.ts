@@ -24,16 +24,27 @@ export function useFailures(windowHours: number) {
 export type BulkOutcome =
   { action: "retry"; result: BulkRetryResponse } | { action: "dismiss"; result: DismissResponse };
 
+/** The failed tasks a bulk action is for: one group of the window, or a history filter. */
+export type BulkTarget =
+  { fingerprint: string; windowHours: number } | { filter: Omit<Schemas["FailureFilterRequest"], "dry_run"> };
+
 /**
- * Retry or dismiss one group's tasks. `dryRun` only counts them: the confirmation shows
- * that count before anything is sent.
+ * Retry or dismiss a group's tasks, or those matching a history filter. `dryRun` only
+ * counts them: the confirmation shows that count before anything is sent.
  */
-export function useGroupAction(fingerprint: string, windowHours: number, action: BulkAction) {
+export function useBulkAction(target: BulkTarget, action: BulkAction) {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: async (dryRun: boolean): Promise<BulkOutcome> => {
-      const params = { path: { fingerprint } };
-      const body = { time_window: windowHours, dry_run: dryRun };
+      if ("filter" in target) {
+        const body = { ...target.filter, dry_run: dryRun };
+        if (action === "retry") {
+          return { action, result: unwrap(await api.POST("/api/v1/failures/retry", { body })) };
+        }
+        return { action, result: unwrap(await api.POST("/api/v1/failures/dismiss", { body })) };
+      }
+      const params = { path: { fingerprint: target.fingerprint } };
+      const body = { time_window: target.windowHours, dry_run: dryRun };
       if (action === "retry") {
         return { action, result: unwrap(await api.POST("/api/v1/failures/{fingerprint}/retry", { params, body })) };
       }

@@ -6,7 +6,7 @@ import { RelativeTime } from "@/components/time";
 import { formatCount, formatCountOf } from "@/lib/format";
 import { useDocumentTitle } from "@/lib/use-document-title";
 import { useFailures, type FailureGroup } from "../api/failures";
-import { GroupAction } from "./group-action";
+import { BulkFailureAction } from "./bulk-failure-action";
 import { Sparkline } from "./sparkline";
 
 const WINDOWS = { 1: "Last hour", 24: "Last 24 hours", 168: "Last 7 days", 720: "Last 30 days" } as const;
@@ -59,8 +59,16 @@ function Group({
         </button>
         {canOperate && (
           <>
-            <GroupAction fingerprint={group.fingerprint} windowHours={windowHours} action="retry" onDone={onDone} />
-            <GroupAction fingerprint={group.fingerprint} windowHours={windowHours} action="dismiss" onDone={onDone} />
+            <BulkFailureAction
+              target={{ fingerprint: group.fingerprint, windowHours }}
+              action="retry"
+              onDone={onDone}
+            />
+            <BulkFailureAction
+              target={{ fingerprint: group.fingerprint, windowHours }}
+              action="dismiss"
+              onDone={onDone}
+            />
           </>
         )}
       </div>

@@ -23,6 +23,12 @@ export function historyQuery(filters: HistoryFilters) {
   };
 }
 
+/** The history filter as the failures' bulk actions take it (the status is `failed` there). */
+export function failedTasksMatching(filters: HistoryFilters) {
+  const { task_name, start_date, end_date, q, queue, worker, fingerprint } = historyQuery(filters);
+  return { task_name, start_date, end_date, q, queue, worker, fingerprint };
+}
+
 export async function getHistory(filters: HistoryFilters, signal?: AbortSignal): Promise<HistoryPage> {
   return unwrap(
     await api.GET("/api/v1/monitoring/history", {

@@ -3,12 +3,14 @@ import { useCallback, useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { DataTable, type Column } from "@/components/data-table";
 import { RelativeTime } from "@/components/time";
+import { useCanOperate } from "@/features/auth";
+import { BulkFailureAction } from "@/features/failures";
 import { useLiveEvents, type TaskEvent } from "@/features/live";
 import { ApiError } from "@/lib/api-client";
 import { formatCount, formatCountOf, formatDuration } from "@/lib/format";
 import { supersedes } from "@/lib/task-status";
 import { throttle } from "@/lib/throttle";
-import { useHistory, type TaskLogItem } from "../api/get-history";
+import { failedTasksMatching, useHistory, type TaskLogItem } from "../api/get-history";
 import { historyKeys } from "../api/keys";
 import { readFilters, writeFilters, type HistoryFilters } from "../history-filters";
 import { pageNumbers } from "../pages";
@@ -149,6 +151,9 @@ export function HistoryTable() {
   ];
 
   const { data, error } = history;
+  const canOperate = useCanOperate();
+  const bulkFilter = failedTasksMatching(filters);
+  const bulkKey = JSON.stringify(bulkFilter); // a new filter starts a new count
   const totalPages = Math.max(1, data?.total_pages ?? 1); // no rows is still page 1 of 1
 
   return (
@@ -163,6 +168,13 @@ export function HistoryTable() {
         )}
       </header>
       <HistoryFilterBar filters={filters} onChange={go} />
+      {filters.status === "failed" && canOperate && (
+        <p className="history__bulk small" data-testid="history-bulk">
+          Every failed task this filter matches (not only this page):{" "}
+          <BulkFailureAction key={`retry ${bulkKey}`} target={{ filter: bulkFilter }} action="retry" />{" "}
+          <BulkFailureAction key={`dismiss ${bulkKey}`} target={{ filter: bulkFilter }} action="dismiss" />
+        </p>
+      )}
       {error !== null && (
         <div role="alert" className="placeholder placeholder--error">
           Could not load history{error instanceof ApiError ? ` (HTTP ${error.status})` : ""}: {error.message}{" "}

@@ -1,5 +1,5 @@
 import { formatCountOf } from "@/lib/format";
-import { useGroupAction, type BulkAction, type BulkOutcome } from "../api/failures";
+import { useBulkAction, type BulkAction, type BulkOutcome, type BulkTarget } from "../api/failures";
 
 const VERB = { retry: "Retry", dismiss: "Dismiss" } as const;
 
@@ -22,23 +22,23 @@ function done(outcome: BulkOutcome): string {
 }
 
 /**
- * Retry or dismiss a group's tasks: the first click counts them (a dry run), the
- * confirmation names that count, and only "Confirm" acts. The outcome goes to `onDone`:
- * the group itself leaves the list once its tasks are retried or dismissed.
+ * Retry or dismiss a group's tasks, or a history filter's failed tasks: the first click
+ * counts them (a dry run), the confirmation names that count, and only "Confirm" acts. The
+ * outcome goes to `onDone` (a retried or dismissed group leaves the failures list).
  */
-export function GroupAction({
-  fingerprint,
-  windowHours,
+export function BulkFailureAction({
+  target,
   action,
   onDone,
 }: {
-  fingerprint: string;
-  windowHours: number;
+  target: BulkTarget;
   action: BulkAction;
-  onDone: (outcome: string) => void;
+  onDone?: (outcome: string) => void;
 }) {
-  const counting = useGroupAction(fingerprint, windowHours, action);
-  const acting = useGroupAction(fingerprint, windowHours, action);
+  const byFilter = "filter" in target;
+  const label = `${VERB[action]} all${byFilter ? " matching" : ""}`;
+  const counting = useBulkAction(target, action);
+  const acting = useBulkAction(target, action);
   const error = counting.error ?? acting.error;
 
   if (acting.isSuccess) {
@@ -50,13 +50,17 @@ export function GroupAction({
   }
   const confirm = () =>
     acting.mutate(false, {
-      onSuccess: (outcome) => onDone(done(outcome)),
+      onSuccess: (outcome) => onDone?.(done(outcome)),
     });
   const preview = counting.data;
   return (
     <span className="action">
       {preview ? (
-        <span role="alertdialog" aria-label={`${VERB[action]} group`} className="confirm">
+        <span
+          role="alertdialog"
+          aria-label={`${VERB[action]} ${byFilter ? "matching tasks" : "group"}`}
+          className="confirm"
+        >
           <span className="small">{confirmation(preview).text}</span>{" "}
           {confirmation(preview).count > 0 && (
             <button
@@ -79,7 +83,7 @@ export function GroupAction({
           disabled={counting.isPending}
           onClick={() => counting.mutate(true)}
         >
-          {VERB[action]} all
+          {label}
         </button>
       )}
       {error && (
