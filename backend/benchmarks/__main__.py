@@ -89,9 +89,12 @@ def _writes(a: argparse.Namespace, w: Figures) -> list[str]:
 def _queries(a: argparse.Namespace, q: Figures) -> list[str]:
     history = max(v for k, v in q.items() if k.startswith("history"))
     metrics = max(v for k, v in q.items() if k.startswith("metrics"))
+    search = max(v for k, v in q.items() if k.startswith("search"))
     return [
         f"worst history p95 {history:.1f} ms (target < 50, ratio {history / 50:.2f}); worst "
-        f"metrics p95 (up to 30 d) {metrics:.1f} ms (target < 100, ratio {metrics / 100:.2f})"
+        f"metrics p95 (up to 30 d) {metrics:.1f} ms (target < 100, ratio {metrics / 100:.2f}); "
+        f"worst search, filter or sort p95 {search:.1f} ms (target < 100, ratio "
+        f"{search / 100:.2f})"
     ]
 
 

@@ -11,6 +11,7 @@ import math
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -124,6 +125,34 @@ async def generate(database_url: str, rows: int, days: int = 30) -> float:
 Query = Callable[[AsyncSession], Awaitable[object]]
 Page = int | str  # a number, "middle" or "last"
 Other = tuple[str, int, str | None]  # ("timeseries", hours, task name) or ("task", 0, None)
+Search = tuple[monitoring.HistoryFilter, int, monitoring.HistorySort]
+
+
+def search_shapes() -> dict[str, Search]:
+    """The history's search (`q`), filters only the log can answer, and the other sorts:
+    answered from migration 0009's indexes, never a scan of the log."""
+    h, by = monitoring.HistoryFilter, monitoring.HistorySort
+    return {
+        "search, task id prefix, page 1": (h(q="bench-123456"), 1, by.CREATED_DESC),
+        "search, task name text, page 1": (h(q="task_3"), 1, by.CREATED_DESC),
+        "search, params text, page 1": (h(q="1234567"), 1, by.CREATED_DESC),
+        "search, error text, page 1": (h(q="bad record 424242"), 1, by.CREATED_DESC),
+        "search, no match, page 1": (h(q="zzqqxx"), 1, by.CREATED_DESC),
+        "search, error text + failed, page 2": (
+            h(q="bad record 12", status=TaskStatus.FAILED),
+            2,
+            by.CREATED_DESC,
+        ),
+        "search, worker, page 1": (h(worker="bench:1"), 1, by.CREATED_DESC),
+        "search, queue + name, page 1": (
+            h(queue="tasklens", task_name="task_3"),
+            1,
+            by.CREATED_DESC,
+        ),
+        "search, longest first, page 1": (h(), 1, by.DURATION_DESC),
+        "search, earliest started, page 1": (h(), 1, by.STARTED),
+        "search, longest failed first, page 1": (h(status=TaskStatus.FAILED), 1, by.DURATION_DESC),
+    }
 
 
 def shapes() -> dict[str, tuple[monitoring.HistoryFilter, Page] | int | Other]:
@@ -183,8 +212,13 @@ def _other_query(kind: str, hours: int, name: str | None) -> Query:
     return lambda session: monitoring.task_attempts(session, "bench-123457")
 
 
-def _history_query(where: monitoring.HistoryFilter, page: int) -> Query:
-    return lambda session: monitoring.history(session, where, page, PAGE_SIZE)
+def _history_query(
+    where: monitoring.HistoryFilter,
+    page: int,
+    sort: monitoring.HistorySort = monitoring.HistorySort.CREATED_DESC,
+) -> Query:
+    # A copy per run: `history` fills in the filter's resolved names.
+    return lambda session: monitoring.history(session, replace(where), page, PAGE_SIZE, sort)
 
 
 async def run(database_url: str, rows: int, repeat: int, skip_generate: bool) -> dict[str, float]:
@@ -193,17 +227,20 @@ async def run(database_url: str, rows: int, repeat: int, skip_generate: bool) ->
         print(f"  generated {rows:,} rows in {seconds:.1f}s", flush=True)
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    results: dict[str, float] = {}
+    queries: dict[str, Query] = {}
     for name, shape in shapes().items():
-        query: Query
         if isinstance(shape, int):
-            query = _metrics_query(shape)
+            queries[name] = _metrics_query(shape)
         elif isinstance(shape[0], str):
-            query = _other_query(shape[0], shape[1], shape[2])
+            queries[name] = _other_query(shape[0], shape[1], shape[2])
         else:
             async with sessions() as session:
                 page = await _resolve(session, shape[0], shape[1])
-            query = _history_query(shape[0], page)
+            queries[name] = _history_query(shape[0], page)
+    for name, (where, page, sort) in search_shapes().items():
+        queries[name] = _history_query(where, page, sort)
+    results: dict[str, float] = {}
+    for name, query in queries.items():
         timings = []
         for _ in range(repeat):
             async with sessions() as session:
