@@ -2492,6 +2492,7 @@ export interface operations {
                 before_id?: number | null;
                 action?: components["schemas"]["AuditAction"] | null;
                 actor?: string | null;
+                /** @description ISO-8601; UTC if naive */
                 since?: string | null;
             };
             header?: never;

@@ -341,6 +341,9 @@ def _iso_date_time(value: Any) -> Any:
 
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 BodyDateTime = Annotated[datetime | None, BeforeValidator(_iso_date_time)]
+# The same in a query parameter (`?start_date=`, `?since=`): pydantic would read `0.5` as a
+# Unix time and `2024-05-01` as midnight; the contract says ISO-8601 date-time.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_date_time)]
 
 
 class GroupActionRequest(BaseModel):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -8,7 +7,7 @@ from fastapi import APIRouter, Query
 from tasklens import audit
 from tasklens.api.deps import PrincipalDep, SessionDep
 from tasklens.api.errors import ERROR_RESPONSES
-from tasklens.api.schemas import AuditItem, AuditPageResponse
+from tasklens.api.schemas import AuditItem, AuditPageResponse, IsoDateTime
 from tasklens.audit import AuditAction
 
 router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
@@ -22,7 +21,7 @@ async def get_audit(
     before_id: Annotated[int | None, Query(ge=1)] = None,
     action: AuditAction | None = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
+    since: Annotated[IsoDateTime | None, Query(description="ISO-8601; UTC if naive")] = None,
 ) -> AuditPageResponse:
     """Every operator action, newest first. Viewers may read it; nothing can change it."""
     page = await audit.read(

@@ -1,17 +1,16 @@
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BeforeValidator
 
 from tasklens import monitoring
 from tasklens.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from tasklens.api.errors import ERROR_RESPONSES, ApiError
 from tasklens.api.schemas import (
     HistoryResponse,
+    IsoDateTime,
     MetricsResponse,
     TaskLogItem,
     TaskMetricsItem,
@@ -38,20 +37,6 @@ async def get_metrics(
         metrics=[TaskMetricsItem(**r.model_dump()) for r in rows],
         log_rows_dropped=await rows_dropped(runtime),
     )
-
-
-_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
-
-
-def _iso_only(value: Any) -> Any:
-    """Pydantic also reads `0.5` as a Unix time and `2024-05-01` as midnight; the contract
-    says ISO-8601 date-time, so anything else is refused rather than guessed at."""
-    if isinstance(value, str) and not _DATE_TIME.match(value):
-        raise ValueError("expected an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z")
-    return value
-
-
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
 
 
 @router.get("/timeseries")
