@@ -371,8 +371,9 @@ async def _exact_p95_per_hour(
 # The shortest text searched inside params and error messages: shorter ones have no
 # trigram for the index (migration 0009) to find them by, and would read the whole log.
 MIN_TEXT_SEARCH = 3
-# A search counts its matches up to this many; beyond, the total is "at least" this.
-MATCH_COUNT_CAP = 10_000
+# A search counts its matches up to this many, and pages go no further; beyond, the total is
+# "at least" this. Counting is most of a broad search's time (specs/benchmarks.md).
+MATCH_COUNT_CAP = 5_000
 
 
 def like_escaped(text: str) -> str:
@@ -545,25 +546,29 @@ async def _searched(
     session: AsyncSession, where: HistoryFilter, page: int, page_size: int, sort: HistorySort
 ) -> HistoryPage:
     """A search, a filter the counts do not hold (queue, worker) or another order: matches
-    are counted in the log up to MATCH_COUNT_CAP (then the total is an estimate, "at
-    least"), and pages go no further than that; the indexes of migration 0009 find them."""
+    are counted in the log up to MATCH_COUNT_CAP, or in the hourly counts when only the order
+    differs (then the total is an estimate, "at least", past the cap), and pages go no
+    further than that; the indexes of migration 0009 find them."""
     if session.get_bind().dialect.name == "postgresql":
         # Planned for this search's own values each time: after five runs PostgreSQL may keep
         # a generic plan of the prepared statement, which cannot tell a rare `ILIKE '%x%'`
         # (the trigram indexes) from a common one, and reads the whole log instead.
         await session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    # In the page's order: when most rows match, the planner can read the order's index and
-    # stop at the cap instead of collecting every match first.
-    matching = (
-        where.apply(sa.select(sa.literal(1)).select_from(Log))
-        .order_by(*sort.order_by())
-        .limit(MATCH_COUNT_CAP + 1)
-    )
-    counted = int(
-        (
-            await session.execute(sa.select(sa.func.count()).select_from(matching.subquery()))
-        ).scalar_one()
-    )
+    if where.needs_log_scan:
+        # In the page's order: when most rows match, the planner can read the order's index
+        # and stop at the cap instead of collecting every match first.
+        matching = (
+            where.apply(sa.select(sa.literal(1)).select_from(Log))
+            .order_by(*sort.order_by())
+            .limit(MATCH_COUNT_CAP + 1)
+        )
+        counted = int(
+            (
+                await session.execute(sa.select(sa.func.count()).select_from(matching.subquery()))
+            ).scalar_one()
+        )
+    else:  # only the order differs from the newest-first path: the counts hold the total
+        counted = sum(n for _, n in await _rows_per_hour(session, where))
     capped = counted > MATCH_COUNT_CAP
     total = min(counted, MATCH_COUNT_CAP)
     last_page = max(1, math.ceil(total / page_size))

@@ -314,8 +314,8 @@ export interface paths {
         /**
          * Get History
          * @description Newest first unless `sort` says otherwise. A page past the last one is a 400, not an
-         *     empty page. A search, or a queue or worker filter, counts its matches up to
-         *     10,000 (beyond, `total_is_estimate` is true and pages stop there).
+         *     empty page. A search, a queue or worker filter, or another order counts its matches up
+         *     to 5,000 (beyond, `total_is_estimate` is true and pages stop there).
          */
         get: operations["get_history_api_v1_monitoring_history_get"];
         put?: never;
@@ -1244,7 +1244,7 @@ export interface components {
             total_count: number;
             /**
              * Total Is Estimate
-             * @description True when total_count is a lower bound: a search (q, queue, worker) counts its matches up to 10,000; without one the hourly counts keep it exact
+             * @description True when total_count is a lower bound: a search (q, queue, worker) counts its matches up to 5,000, another order without a search counts up to 5,000 from the hourly counts; newest first without a search is exact
              */
             total_is_estimate: boolean;
             /** Total Pages */

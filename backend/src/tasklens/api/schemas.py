@@ -56,7 +56,8 @@ class HistoryResponse(BaseModel):
     total_pages: int
     total_is_estimate: bool = Field(
         description="True when total_count is a lower bound: a search (q, queue, worker) "
-        "counts its matches up to 10,000; without one the hourly counts keep it exact"
+        "counts its matches up to 5,000, another order without a search counts up to 5,000 "
+        "from the hourly counts; newest first without a search is exact"
     )
     items: list[TaskLogItem]
 

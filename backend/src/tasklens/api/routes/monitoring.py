@@ -117,8 +117,8 @@ async def get_history(
     ] = False,
 ) -> HistoryResponse:
     """Newest first unless `sort` says otherwise. A page past the last one is a 400, not an
-    empty page. A search, or a queue or worker filter, counts its matches up to
-    10,000 (beyond, `total_is_estimate` is true and pages stop there)."""
+    empty page. A search, a queue or worker filter, or another order counts its matches up
+    to 5,000 (beyond, `total_is_estimate` is true and pages stop there)."""
     start, end = utc_bound(start_date, "start_date"), utc_bound(end_date, "end_date")
     if start and end and start > end:
         raise ApiError(400, "invalid start_date: it is after end_date")
