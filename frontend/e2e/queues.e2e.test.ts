@@ -53,7 +53,7 @@ describe("queue controls", () => {
     const row = queueRow(page, "default");
     await row.getByRole("button", { name: "Pause default" }).click();
     await row.getByText("paused", { exact: true }).waitFor();
-    await sleep(1_000); // workers re-read the paused queues every 0.5 s
+    await sleep(2_000); // workers re-read the paused queues every 0.5 s; the promise is 2 s
 
     const [held] = await enqueue("default", 1);
     const [other] = await enqueue("high", 1);
@@ -72,7 +72,7 @@ describe("queue controls", () => {
 
   it("a purge, confirmed with the waiting count, cancels the waiting tasks", async () => {
     await stack.api("/api/v1/queues/low/pause", { method: "POST" });
-    await sleep(1_000);
+    await sleep(2_000); // as above: the pause holds within 2 s
     const waiting = await enqueue("low", 3);
     const { page, errors } = await signedIn("/queues");
     const row = queueRow(page, "low");
