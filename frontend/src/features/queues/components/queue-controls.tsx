@@ -1,14 +1,27 @@
-import { useState } from "react";
+import { useSearchParams } from "react-router";
 import { formatCount } from "@/lib/format";
 import { type QueueName, useQueueAction } from "../api/queues";
 
 /**
  * Pause or resume a queue (one click: either is undone by the other), and purge its waiting
- * tasks, confirmed with how many there are now: a purge cannot be undone.
+ * tasks, confirmed with how many there are now: a purge cannot be undone. The open
+ * confirmation is kept in the address (`?purge=<queue>`), not in this component: it then
+ * survives whatever re-renders the page while the operator reads it.
  */
 export function QueueControls({ queue, paused, waiting }: { queue: QueueName; paused: boolean; waiting: number }) {
   const mutation = useQueueAction(queue);
-  const [confirming, setConfirming] = useState(false);
+  const [params, setParams] = useSearchParams();
+  const confirming = params.get("purge") === queue;
+  const setConfirming = (open: boolean) =>
+    setParams(
+      (current) => {
+        const next = new URLSearchParams(current);
+        if (open) next.set("purge", queue);
+        else next.delete("purge");
+        return next;
+      },
+      { replace: true },
+    );
   const tasks = `${formatCount(waiting)} waiting ${waiting === 1 ? "task" : "tasks"}`;
 
   return (
