@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { onTestFailed } from "vitest";
 
 export const RESULTS = resolve(import.meta.dirname, "../test-results");
 
@@ -42,4 +43,17 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 export async function saveTrace(page: Page, name: string): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   await page.context().tracing.stop({ path: resolve(RESULTS, `${name}.trace.zip`) });
+}
+
+/**
+ * A page signed in through the dashboard's `?token=` link at `path`; when the test fails, a
+ * screenshot of where it was (`FAILED <test name>.png`).
+ */
+export async function signedInPage(browser: Browser, baseUrl: string, token: string, path: string) {
+  const { page, errors } = await newPage(browser);
+  onTestFailed(async ({ task }) => {
+    if (!page.isClosed()) await screenshot(page, `FAILED ${task.name}`);
+  });
+  await page.goto(`${baseUrl}${path}?token=${token}`);
+  return { page, errors };
 }

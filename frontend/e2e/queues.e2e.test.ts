@@ -4,8 +4,8 @@
  * those actions. Screenshots go to frontend/test-results/.
  */
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
-import { launchBrowser, newPage, screenshot } from "./browser";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchBrowser, screenshot, signedInPage } from "./browser";
 import { E2EStack } from "./stack";
 
 let stack: E2EStack;
@@ -20,13 +20,8 @@ afterAll(async () => {
   await stack.stop();
 });
 
-async function signedIn(path: string) {
-  const { page, errors } = await newPage(browser);
-  onTestFailed(async ({ task }) => {
-    if (!page.isClosed()) await screenshot(page, `FAILED ${task.name}`);
-  });
-  await page.goto(`${stack.info.url}${path}?token=${stack.info.operator}`);
-  return { page, errors };
+function signedIn(path: string) {
+  return signedInPage(browser, stack.info.url, stack.info.operator, path);
 }
 
 async function enqueue(priority: string, count: number): Promise<string[]> {
