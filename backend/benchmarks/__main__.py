@@ -78,12 +78,28 @@ def _dedup(a: argparse.Namespace, d: Figures) -> list[str]:
 
 
 def _writes(a: argparse.Namespace, w: Figures) -> list[str]:
-    rate = w["batched_events_per_s"]
-    return [
-        f"{rate:,.0f} events/s, ratio to the {writes.TARGET:,} target {rate / writes.TARGET:.2f}, "
-        f"to the naive per-event upsert ({w['naive_events_per_s']:,.0f}/s) "
-        f"{rate / w['naive_events_per_s']:.1f}"
+    rate, one, naive = (
+        w["batched_events_per_s"],
+        w["one_batched_events_per_s"],
+        w["naive_events_per_s"],
+    )
+    lines = [
+        f"{rate:,.0f} events/s with {a.writers} writer(s), ratio to the {writes.TARGET:,} "
+        f"target {rate / writes.TARGET:.2f}, to the naive per-event upsert ({naive:,.0f}/s) "
+        f"{rate / naive:.1f}"
     ]
+    if a.writers > 1:
+        lines.append(
+            f"one writer (one worker process's recorder): {one:,.0f} events/s, ratio to the "
+            f"target {one / writes.TARGET:.2f}, to naive {one / naive:.1f}; {a.writers} "
+            f"writers / one {rate / one:.2f}"
+        )
+    lines.append(
+        f"PostgreSQL CPU per event: batched {w['batched_server_cpu_us']:.1f} µs, naive "
+        f"{w['naive_server_cpu_us']:.1f} µs, ratio "
+        f"{w['naive_server_cpu_us'] / w['batched_server_cpu_us']:.1f}"
+    )
+    return lines
 
 
 def _queries(a: argparse.Namespace, q: Figures) -> list[str]:
@@ -162,7 +178,10 @@ BENCHMARKS: dict[str, Benchmark] = {
         ],
     ),
     "writes": Benchmark(
-        lambda a: f"{a.write_tasks:,} tasks x 3 lifecycle events into PostgreSQL",
+        lambda a: (
+            f"{a.write_tasks:,} tasks x 3 lifecycle events into PostgreSQL, {a.writers} "
+            "writer(s) and one"
+        ),
         lambda a, db: writes.run(db, a.write_tasks, a.batch_events, a.writers, a.naive_tasks),
         _writes,
     ),
