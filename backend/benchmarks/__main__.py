@@ -229,7 +229,7 @@ OPTIONS: tuple[tuple[str, type[int] | type[float], float, str | None], ...] = (
     ("--requests", int, 1_000, "identical requests (dedup)"),
     ("--write-tasks", int, 50_000, "tasks (3 events each)"),
     ("--batch-events", int, 500, "events per write"),
-    ("--writers", int, 1, "writing connections"),
+    ("--writers", int, 2, "writing connections (writes): one per worker process"),
     ("--naive-tasks", int, 3_000, "tasks, naive baseline"),
     ("--clients", int, 500, "WebSocket clients (fanout)"),
     ("--events-rate", float, 10, "events per second (fanout)"),
