@@ -6,11 +6,6 @@ round's frames are joined once into one bytes object. A client holds references 
 batches, so a broadcast costs one append per client, not one per client and event, and a
 client that keeps up writes the shared bytes as they are, with no copy of its own.
 
-A client whose socket takes writes at once (api/ws_protocol.py) and has nothing waiting is
-written to by the hub itself, in the broadcast's turn: no wake of its sender task, no await
-per client; only a client whose buffer holds something (a backlog, a replay, a notice) or
-whose socket is full goes through its sender, which keeps the order.
-
 Each client has its own bounded buffer and sender task: a slow or dead client loses its
 oldest events (and is told how many) instead of holding up anybody else, and a client that
 does not take a send within the send timeout is dropped (api/routes/live.py).
@@ -32,7 +27,7 @@ import contextlib
 import json
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import orjson
 from websockets.frames import Frame as WireFrame
@@ -112,23 +107,9 @@ class LiveClient:
         self._max = max_buffered
         self._wake = asyncio.Event()
         self._replayed_up_to = ""
-        self._sending = False
         self.dropped = 0
-        self.direct: Callable[[bytes], bool] | None = None
 
     def offer(self, batch: Batch) -> None:
-        """Writes `batch` at once when the client keeps up (see `direct`); else buffers it."""
-        if (
-            self.direct is not None
-            and not self._batches
-            and not self._sending
-            and not self._replayed_up_to
-            and self.direct(batch.wire)
-        ):
-            return
-        self._queue(batch)
-
-    def _queue(self, batch: Batch) -> None:
         """Keeps a reference to `batch` (shared with the other clients: never changed). Past
         the buffer's cap whole batches go, the oldest first, as long as the rest still holds
         the cap's worth: a client that lags keeps the newest `max_buffered` events or a few
@@ -167,12 +148,9 @@ class LiveClient:
         self._wake.set()
 
     async def next_batches(self) -> list[Batch]:
-        """Waits for frames; a drop notice comes first when events were lost. Until the
-        caller calls `sent()`, the hub buffers rather than writes: they would overtake."""
-        self._sending = False
+        """Waits for frames; a drop notice comes first when events were lost."""
         await self._wake.wait()
         self._wake.clear()
-        self._sending = True
         batches = list(self._batches)
         self._batches.clear()
         self._buffered = 0
@@ -180,10 +158,6 @@ class LiveClient:
             batches.insert(0, Batch.notice({"type": "events_dropped", "count": self.dropped}))
             self.dropped = 0
         return batches
-
-    def sent(self) -> None:
-        """The batches of the last `next_batches()` are written: the hub may write again."""
-        self._sending = False
 
 
 class LiveHub:
@@ -289,11 +263,9 @@ class LiveHub:
         senders woken by one slice write while the next is handed out, and a request never
         waits behind every client's write at once. Under more load than the CPU can take,
         the rounds slow down and carry bigger batches; the requests keep their turn."""
-        loop = asyncio.get_running_loop()
         while True:
             await self._arrived.wait()
             self._arrived.clear()
-            began = loop.time()
             events, self._incoming = self._incoming, []
             frames: list[Frame] = []
             for start in range(0, len(events), FRAMES_PER_TURN):  # a burst: built in turns
@@ -311,9 +283,7 @@ class LiveHub:
                 for client in clients[start : start + per_turn]:
                     client.offer(batch)
                 await asyncio.sleep(0)
-            # rounds start an interval apart, so an event waits at most one interval however
-            # long the fan-out took; at least half an interval's pause keeps requests their turn
-            await asyncio.sleep(max(self._interval / 2, began + self._interval - loop.time()))
+            await asyncio.sleep(self._interval)
 
 
 def frames_of(events: list[Event], wire: bool = False) -> list[Frame]:
