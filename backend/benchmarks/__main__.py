@@ -157,7 +157,9 @@ BENCHMARKS: dict[str, Benchmark] = {
             f"ms before any socket (ratio "
             f"{f['fanout_health_p99_ms'] / f['health_baseline_p99_ms']:.1f}); server CPU "
             f"{f['fanout_server_cpu_share']:.2f} of a core "
-            f"({f['fanout_server_cpu_us_per_delivery']:.2f} µs per event delivered to a client), "
+            f"(one client {f['baseline_server_cpu_share']:.2f}: the fan-out costs "
+            f"{f['fanout_marginal_cpu_us_per_delivery']:.2f} µs per event delivered to a "
+            "client), "
             f"load generator {f['fanout_load_cpu_share']:.2f}",
         ],
     ),

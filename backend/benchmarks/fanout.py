@@ -418,7 +418,10 @@ async def run(
         await wait_healthy(port)
         await _paced(probe, health_rate, 1.0, ask)  # warm up
         health_baseline = await health(seconds)
-        one = await _round(port, redis_url, database_url, 1, 1, rate, seconds, None, server.pid, 1)
+        # /health is probed in both rounds: what the server CPU grows by is the fan-out's
+        one = await _round(
+            port, redis_url, database_url, 1, 1, rate, seconds, health, server.pid, 1
+        )
         many = await _round(
             port,
             redis_url,
@@ -440,6 +443,15 @@ async def run(
     result["health_baseline_p50_ms"] = statistics.median(health_baseline)
     result["health_baseline_p99_ms"] = _percentile(health_baseline, 0.99)
     result["health_not_200"] = float(len(statuses))
+    extra = result["fanout_frames_received"] - result["baseline_frames_received"]
+    # the CPU the extra clients cost, per event delivered to one of them: the machine's noise
+    # inflates it far less than latency
+    result["fanout_marginal_cpu_us_per_delivery"] = (
+        (result["fanout_server_cpu_share"] - result["baseline_server_cpu_share"])
+        * (seconds + 2)
+        * 1e6
+        / max(1.0, extra)
+    )
     result["load_processes"] = float(processes)
     for name, value in result.items():
         print(f"  {name:<36} {value:12.2f}", flush=True)
