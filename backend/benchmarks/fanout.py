@@ -1,96 +1,458 @@
-"""WebSocket fan-out: how long a lifecycle event takes to reach every one of N clients of one
+"""WebSocket fan-out: how long a lifecycle event takes to reach each of N clients of one
 `tasklens serve` process (distributed mode), against one client at the same event rate in the
-same run (the baseline: the pipeline's own latency without fan-out).
+same run (the pipeline's own latency without fan-out); and `/health` during the fan-out,
+against `/health` before any socket.
 
-Events go the production way: a LifecycleRecorder in this process records a change (stamped
-with the time) and flushes it to Redis; the API process's hub sends it to each socket. The
-clients run here too, so their own parsing is in the figures; the rate is kept modest so that
-what is measured is the server's fan-out, not this process catching up.
+Events go the production way: a LifecycleRecorder (in a process of its own) records each
+change, stamped with the time, and flushes it to Redis; the API process's hub sends it to
+every socket. Latency is from that stamp to when a client's read returned the event.
+
+The clients are raw sockets spread over several load processes (`--load-processes`, default
+one per core), so the load generator is not what is measured. Every client reads everything
+and counts its events, so a client that got fewer (or was told of dropped events, or was cut
+off) shows. Timing every event of 2,000 clients would cost this side more CPU than the server's
+fan-out, so each read of every client times its oldest event (found in the bytes and parsed,
+no JSON decoded) and counts each event of the read at that latency: an upper bound for each
+event, over all clients (`p99_ms`). One client in `--exact-every` also times every event on
+its own (`exact_p99_ms`).
+This process only asks `/health` at a fixed rate, latency counted from when each request was
+due (no coordinated omission).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import calendar
+import functools
+import gc
+import multiprocessing
+import os
+import re
+import resource
+import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import cast
 
-import orjson
-import websockets
-
-from benchmarks.enqueue import TOKEN, _percentile, start_server, wait_healthy
+from benchmarks.enqueue import TOKEN, RawHttp, _paced, _percentile, start_server, wait_healthy
+from benchmarks.health_sockets import _cpu_seconds, _from_load
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import build_recorder
 
+PING = b"\x89\x04"  # a ping frame's head, with uvicorn's 4-byte payload
+BUCKET_MS = 0.1  # the latency histogram's resolution
+BUCKETS = 100_000  # up to 10 s; anything later lands in the last bucket
+_DROPPED = re.compile(rb'"events_dropped", "count": (\d+)')
 
-async def _listen(url: str, prefix: str, latencies: list[float], ready: asyncio.Event) -> None:
-    async with websockets.connect(url, max_size=None, open_timeout=60) as socket:
-        async for raw in socket:
-            frame = orjson.loads(raw)
-            if frame.get("type") == "hello":
-                ready.set()
-            elif frame.get("type") == "task_event" and frame["data"]["task_id"].startswith(prefix):
-                sent = datetime.fromisoformat(frame["timestamp"]).timestamp()
-                latencies.append((time.time() - sent) * 1000)
+
+class _Seconds:
+    """Epoch seconds of an ISO timestamp's first 19 characters, cached: the fraction is the
+    only part that changes between most events."""
+
+    def __init__(self) -> None:
+        self._cache: dict[bytes, int] = {}
+
+    def of(self, stamp: bytes) -> float:
+        head = stamp[:19]
+        whole = self._cache.get(head)
+        if whole is None:
+            parsed = datetime.fromisoformat(head.decode()).replace(tzinfo=UTC)
+            whole = self._cache[head] = calendar.timegm(parsed.timetuple())
+        if stamp[19:20] == b".":
+            return whole + float(stamp[19:26])
+        return float(whole)
+
+
+class _Client(asyncio.Protocol):
+    """One socket: the handshake, then every read scanned for this round's events. Each read
+    counts its events and times its oldest one (every event in it arrived with it, so that is
+    each one's upper bound, counted once per event); an `exact` client also times every event."""
+
+    def __init__(
+        self, shared: _Counts, round_id: int, exact: bool, ready: asyncio.Future[None]
+    ) -> None:
+        self.shared, self.exact, self.ready = shared, exact, ready
+        self.prefix = b'"task_name":"bench.fanout.%d","status":"running","timestamp":"' % round_id
+        self.first = re.compile(re.escape(self.prefix) + rb'([^"]+)"')
+        # a tail shorter than the prefix never holds a whole one: nothing is counted twice
+        self.keep = len(self.prefix) - 1
+        self.head = b""
+        self.upgraded = False
+        self.tail = b""
+        self.events = 0
+        self.closed = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        if not self.ready.done():
+            self.head += data
+            if not self.upgraded:
+                if b"\r\n\r\n" not in self.head:
+                    return
+                head, _, self.head = self.head.partition(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 101"):
+                    self.ready.set_exception(RuntimeError(f"handshake refused: {head[:80]!r}"))
+                    return
+                self.upgraded = True
+            if b'"hello"' not in self.head:  # connected once the hello frame is here
+                return
+            data, self.head = self.head, b""
+            self.ready.set_result(None)
+        shared = self.shared
+        if b"events_dropped" in data:
+            shared.dropped += sum(int(d[1]) for d in _DROPPED.finditer(data))
+        data = self.tail + data
+        ping = data.find(PING)
+        while 0 <= ping <= len(data) - 6 and self.transport is not None:
+            # the server's keepalive (uvicorn) closes a socket that does not answer; a pong
+            # answered twice (its ping was still in the tail) is ignored by the server
+            self.transport.write(b"\x8a\x84\0\0\0\0" + data[ping + 2 : ping + 6])
+            ping = data.find(PING, ping + 6)
+        count = data.count(self.prefix)
+        if self.exact:
+            end = 0
+            for match in self.first.finditer(data):
+                end = match.end()
+                shared.exact[_bucket(now - shared.seconds.of(match[1]))] += 1
+            self.tail = data[max(end, len(data) - self.keep) :]
+        else:
+            self.tail = data[-self.keep :]
+        if count:
+            self.events += count
+            oldest = self.first.search(data)
+            if oldest is not None:
+                shared.bound[_bucket(now - shared.seconds.of(oldest[1]))] += count
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError("closed before the handshake"))
+
+
+def _bucket(seconds: float) -> int:
+    return min(BUCKETS - 1, max(0, int(seconds * 1000 / BUCKET_MS)))
+
+
+class _Counts:
+    def __init__(self) -> None:
+        self.bound = [0] * BUCKETS  # every client: each event at its read's oldest
+        self.exact = [0] * BUCKETS  # the exact clients: each event on its own
+        self.dropped = 0
+        self.seconds = _Seconds()
+
+
+def _handshake(port: int) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET /api/v1/ws?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+async def _clients(
+    port: int, clients: int, round_id: int, exact_every: int, control: Connection
+) -> None:
+    """A load process's body: open `clients` sockets, say so, read until told to stop, then
+    send back the histogram, each client's event count and this process's CPU time."""
+    loop = asyncio.get_running_loop()
+    counts = _Counts()
+    opened: list[_Client] = []
+    waiting: list[asyncio.Future[None]] = []
+    for i in range(clients):
+        ready: asyncio.Future[None] = loop.create_future()
+        _, client = await loop.create_connection(
+            functools.partial(_Client, counts, round_id, i % exact_every == 0, ready),
+            "127.0.0.1",
+            port,
+        )
+        assert client.transport is not None
+        client.transport.write(_handshake(port))
+        opened.append(client)
+        waiting.append(ready)
+        if i % 25 == 24:  # a crowd arrives over a moment, not in one
+            await asyncio.wait_for(asyncio.gather(*waiting), 60)
+            waiting.clear()
+    await asyncio.wait_for(asyncio.gather(*waiting), 60)
+    control.send("connected")
+    cpu_before = _own_cpu()
+    await asyncio.to_thread(control.recv)  # "stop": the events were sent and had time to arrive
+    control.send(
+        {
+            "bound": counts.bound,
+            "exact": counts.exact,
+            "events": [c.events for c in opened],
+            "closed": sum(c.closed for c in opened),
+            "dropped": counts.dropped,
+            "cpu_s": _own_cpu() - cpu_before,
+        }
+    )
+    for client in opened:
+        if client.transport is not None:
+            client.transport.close()
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _clients_process(
+    port: int, clients: int, round_id: int, exact_every: int, control: Connection
+) -> None:
+    try:
+        import uvloop  # the load generator's own cost, kept small
+
+        uvloop.run(_clients(port, clients, round_id, exact_every, control))
+    except ImportError:
+        asyncio.run(_clients(port, clients, round_id, exact_every, control))
+
+
+async def _record(
+    redis_url: str,
+    database_url: str,
+    round_id: int,
+    rate: float,
+    seconds: float,
+    control: Connection,
+) -> None:
+    """The events process: on "go", records `rate` events a second for `seconds`."""
+    recorder = build_recorder(database_url, redis_url)
+    await recorder.start()
+    try:
+        control.send("started")
+        await asyncio.to_thread(control.recv)
+        events = int(rate * seconds)
+        started = time.perf_counter()
+        for i in range(events):
+            recorder.record(
+                LifecycleChange(
+                    task_id=f"fanout-{round_id}-{i}",
+                    task_name=f"bench.fanout.{round_id}",
+                    status=TaskStatus.RUNNING,
+                    timestamp=datetime.now(UTC),
+                )
+            )
+            await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.perf_counter()))
+        await recorder.flush()
+        control.send(events)
+    finally:
+        await recorder.stop()
+
+
+def _events_process(
+    redis_url: str,
+    database_url: str,
+    round_id: int,
+    rate: float,
+    seconds: float,
+    control: Connection,
+) -> None:
+    asyncio.run(_record(redis_url, database_url, round_id, rate, seconds, control))
+
+
+def _percentile_of(histogram: list[int], fraction: float) -> float:
+    total = sum(histogram)
+    if not total:
+        return float("nan")
+    wanted = min(total - 1, int(fraction * total))
+    seen = 0
+    for bucket, count in enumerate(histogram):
+        seen += count
+        if seen > wanted:
+            return (bucket + 1) * BUCKET_MS  # the bucket's upper edge: never flattering
+    return BUCKETS * BUCKET_MS
 
 
 async def _round(
-    port: int, clients: int, rate: float, seconds: float, record: Callable[[LifecycleChange], None]
-) -> list[float]:
-    url = f"ws://127.0.0.1:{port}/api/v1/ws?token={TOKEN}"
-    prefix = f"fanout-{clients}-{time.time_ns()}-"
-    latencies: list[float] = []
-    readies = [asyncio.Event() for _ in range(clients)]
-    listeners = []
-    for ready in readies:  # connect in small steps: a real crowd does not arrive in 1 ms
-        listeners.append(asyncio.create_task(_listen(url, prefix, latencies, ready)))
-        if len(listeners) % 50 == 0:
-            await asyncio.sleep(0.05)
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
-    events = int(rate * seconds)
-    started = time.perf_counter()
-    for i in range(events):
-        record(
-            LifecycleChange(
-                task_id=f"{prefix}{i}",
-                task_name="bench.fanout",
-                status=TaskStatus.RUNNING,
-                timestamp=datetime.now(UTC),
-            )
+    port: int,
+    redis_url: str,
+    database_url: str,
+    clients: int,
+    processes: int,
+    rate: float,
+    seconds: float,
+    health: Callable[[float], Awaitable[list[float]]] | None,
+    server_pid: int,
+    exact_every: int,
+) -> dict[str, float]:
+    """One round: `clients` sockets over `processes` load processes, then the events; /health
+    probed meanwhile when `health` is given."""
+    spawn = multiprocessing.get_context("spawn")
+    round_id = time.time_ns()
+    loads: list[tuple[Connection, multiprocessing.process.BaseProcess]] = []
+    shares = [
+        clients // processes + (1 if p < clients % processes else 0) for p in range(processes)
+    ]
+    for share in shares:
+        if not share:
+            continue
+        mine, theirs = spawn.Pipe()
+        proc: multiprocessing.process.BaseProcess = spawn.Process(
+            target=_clients_process,
+            args=(port, share, round_id, exact_every, theirs),
+            daemon=True,
         )
-        await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.perf_counter()))
-    await asyncio.sleep(2)  # the last events arrive
-    for listener in listeners:
-        listener.cancel()
-    await asyncio.gather(*listeners, return_exceptions=True)
-    expected = events * clients
-    if len(latencies) < expected:
-        print(f"  {clients} clients: {expected - len(latencies)} of {expected} frames missing")
-    return latencies
+        proc.start()
+        loads.append((mine, proc))
+    events_control, remote = spawn.Pipe()
+    events_proc: multiprocessing.process.BaseProcess = spawn.Process(
+        target=_events_process,
+        args=(redis_url, database_url, round_id, rate, seconds, remote),
+        daemon=True,
+    )
+    events_proc.start()
+    try:
+        opening = time.monotonic()
+        for control, proc in loads:
+            await _from_load(control, proc, 600)
+        opened_in = time.monotonic() - opening
+        await _from_load(events_control, events_proc, 120)
+        cpu_before = _cpu_seconds(server_pid)
+        events_control.send("go")
+        probed: list[float] = []
+        if health is not None:
+            probed = await health(seconds)
+        sent = cast(int, await _from_load(events_control, events_proc, seconds + 120))
+        await asyncio.sleep(2)  # the last events arrive
+        server_cpu = _cpu_seconds(server_pid) - cpu_before
+        bound, exact = [0] * BUCKETS, [0] * BUCKETS
+        per_client: list[int] = []
+        closed = dropped = 0
+        load_cpu = 0.0
+        for control, proc in loads:
+            control.send("stop")
+            report = cast(dict[str, object], await _from_load(control, proc, 120))
+            for total, part in ((bound, report["bound"]), (exact, report["exact"])):
+                for bucket, count in enumerate(cast(list[int], part)):
+                    if count:
+                        total[bucket] += count
+            per_client += cast(list[int], report["events"])
+            closed += cast(int, report["closed"])
+            dropped += cast(int, report["dropped"])
+            load_cpu += cast(float, report["cpu_s"])
+    finally:
+        for _, proc in [*loads, (events_control, events_proc)]:
+            proc.join(30)
+            if proc.is_alive():
+                proc.terminate()
+    result = {
+        "clients": float(clients),
+        "events_sent": float(sent),
+        "frames_expected": float(sent * clients),
+        "frames_received": float(sum(per_client)),
+        "fewest_events_one_client": float(min(per_client)),
+        "clients_cut_off": float(closed),
+        "events_dropped_notices": float(dropped),
+        "p50_ms": _percentile_of(bound, 0.5),
+        "p99_ms": _percentile_of(bound, 0.99),
+        "max_ms": _percentile_of(bound, 1.0),
+        "exact_clients": float(sum(-(-c // exact_every) for c in shares)),
+        "exact_frames": float(sum(exact)),
+        "exact_p50_ms": _percentile_of(exact, 0.5),
+        "exact_p99_ms": _percentile_of(exact, 0.99),
+        "opened_in_s": opened_in,
+        "server_cpu_share": server_cpu / (seconds + 2),
+        # what the busy machine inflates least: the server's CPU per event delivered to a client
+        "server_cpu_us_per_delivery": server_cpu * 1e6 / max(1, sum(per_client)),
+        "load_cpu_share": load_cpu / (seconds + 2),
+    }
+    if probed:
+        result["health_p50_ms"] = statistics.median(probed)
+        result["health_p99_ms"] = _percentile(probed, 0.99)
+        result["health_max_ms"] = max(probed)
+    return result
 
 
 async def run(
-    redis_url: str, database_url: str, clients: int, rate: float, seconds: float
+    redis_url: str,
+    database_url: str,
+    clients: int,
+    rate: float,
+    seconds: float,
+    health_rate: float = 20.0,
+    processes: int = 0,
+    exact_every: int = 10,
 ) -> dict[str, float]:
-    server, port = start_server(redis_url, database_url, 1)
-    recorder = build_recorder(database_url, redis_url)
+    processes = processes or os.cpu_count() or 2
+    server, port = start_server(
+        redis_url,
+        database_url,
+        1,
+        {  # one token opens them all
+            "TASKLENS_WS_MAX_CONNECTIONS": str(clients + 10),
+            "TASKLENS_WS_MAX_CONNECTIONS_PER_TOKEN": str(clients + 10),
+        },
+        Path(tempfile.gettempdir()) / "tasklens-bench-fanout.log",
+    )
+    probe = RawHttp("127.0.0.1", port, TOKEN)
+    statuses: list[int] = []
+
+    async def ask(c: RawHttp, i: int) -> int:
+        status = await c.request("GET", "/health")
+        if status != 200:  # timed all the same: a 503 is an answer too, and counted
+            statuses.append(status)
+        return 200
+
+    async def health(window: float) -> list[float]:
+        # This process only times requests: its collector must not pause the probe.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        try:
+            return await _paced(probe, health_rate, window, ask)
+        finally:
+            gc.enable()
+
     try:
         await wait_healthy(port)
-        await recorder.start()
-        result: dict[str, float] = {}
-        for n, name in ((1, "baseline"), (clients, "fanout")):
-            latencies = await _round(port, n, rate, seconds, recorder.record)
-            result[f"{name}_p50_ms"] = _percentile(latencies, 0.5)
-            result[f"{name}_p99_ms"] = _percentile(latencies, 0.99)
-            result[f"{name}_frames"] = len(latencies)
-            print(
-                f"  {n:>4} client(s): {len(latencies):,} frames, p50 "
-                f"{result[f'{name}_p50_ms']:.1f} ms, p99 {result[f'{name}_p99_ms']:.1f} ms",
-                flush=True,
-            )
+        await _paced(probe, health_rate, 1.0, ask)  # warm up
+        health_baseline = await health(seconds)
+        # /health is probed in both rounds: what the server CPU grows by is the fan-out's
+        one = await _round(
+            port, redis_url, database_url, 1, 1, rate, seconds, health, server.pid, 1
+        )
+        many = await _round(
+            port,
+            redis_url,
+            database_url,
+            clients,
+            processes,
+            rate,
+            seconds,
+            health,
+            server.pid,
+            exact_every,
+        )
     finally:
-        await recorder.stop()
         server.terminate()
         server.wait(20)
+        await probe.close()
+    result = {f"baseline_{k}": v for k, v in one.items()}
+    result |= {f"fanout_{k}": v for k, v in many.items()}
+    result["health_baseline_p50_ms"] = statistics.median(health_baseline)
+    result["health_baseline_p99_ms"] = _percentile(health_baseline, 0.99)
+    result["health_not_200"] = float(len(statuses))
+    extra = result["fanout_frames_received"] - result["baseline_frames_received"]
+    # the CPU the extra clients cost, per event delivered to one of them: the machine's noise
+    # inflates it far less than latency
+    result["fanout_marginal_cpu_us_per_delivery"] = (
+        (result["fanout_server_cpu_share"] - result["baseline_server_cpu_share"])
+        * (seconds + 2)
+        * 1e6
+        / max(1.0, extra)
+    )
+    result["load_processes"] = float(processes)
+    for name, value in result.items():
+        print(f"  {name:<36} {value:12.2f}", flush=True)
     return result
