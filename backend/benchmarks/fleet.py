@@ -1,0 +1,448 @@
+"""A fleet of worker processes on one machine, and the capacity model that predicts it
+(specs/scaling.md).
+
+Each run: M `demo.noop` tasks are enqueued through the production broker and middleware
+(client side, so `pending` rows exist) into a paused queue; K real `tasklens worker`
+processes start and report their heartbeat; the queue is resumed and timed from the first
+delivery until the stream is drained and every row is `success`. Over that span it reads the
+CPU time (`/proc`, user + system) of each part: the worker processes, the PostgreSQL backends
+connected to the benchmark's database, and a private `redis-server` started for the run (its
+CPU is then this benchmark's alone), plus Redis's `INFO commandstats`.
+
+The model: each part costs `a` µs of CPU per task and `d` µs per second for every worker
+process (the flushes a busy worker makes whatever its rate: event XADDs, XACK pipelines,
+row batches, pause checks, heartbeats). `a` and `d` come from two calibration runs (1 and a
+few workers); the fleet run (20 workers) is the check. On C shared cores the fleet's rate
+is (C·10⁶ - K·Σd) / Σa tasks/s, capped by each worker process's one core and by Redis's one
+core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from taskiq import AsyncBroker
+
+from benchmarks.throughput import BACKEND, _cpu_seconds
+from tasklens.process import worker_broker
+from tasklens.settings import Settings
+from tasklens.tracking.database import connect_postgres
+from tasklens.tracking.redis_keys import PAUSED_QUEUES, WORKERS
+
+# Sends in flight at once: each holds a pooled Redis connection, and hundreds of connects at
+# once time out on a busy machine.
+ENQUEUE_AT_ONCE = 50
+PARTS = ("workers", "postgres", "redis")
+GROUP = "tasklens"  # the production consumer group (process.build_broker)
+_TICKS = os.sysconf("SC_CLK_TCK")
+# Redis commands whose calls per task and µs per call the model's tables quote.
+COMMANDS = ("xadd", "xreadgroup", "xack", "evalsha", "smembers", "xautoclaim")
+
+
+def _own_cpu(pid: int) -> float:
+    """User + system seconds of one process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _tree_cpu(pids: Iterable[int]) -> float:
+    """Each `tasklens worker` process and the worker it forks."""
+    return sum(_own_cpu(pid) + _cpu_seconds(pid) for pid in pids)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Drain:
+    """One measured span: tasks finished, wall seconds, CPU seconds of each part."""
+
+    workers: int
+    tasks: int
+    seconds: float
+    cpu: dict[str, float]
+    calls: dict[str, tuple[int, float]] = field(default_factory=dict)  # command: (calls, usec)
+
+    @property
+    def rate(self) -> float:
+        return self.tasks / self.seconds
+
+    def us_per_task(self, part: str) -> float:
+        return self.cpu[part] / self.tasks * 1e6
+
+    def us_per_second(self, part: str) -> float:
+        return self.cpu[part] / self.seconds * 1e6
+
+
+@dataclass(frozen=True)
+class Costs:
+    """One part's unit costs: µs of CPU per task, and per second per worker process."""
+
+    per_task: float
+    per_worker_second: float
+
+
+def fit(one: Drain, other: Drain) -> dict[str, Costs]:
+    """Each part's CPU rate is a·X + d·K (X tasks/s, K worker processes): two runs with
+    different K give a and d. A negative d (noise: the per-process cost is small against
+    the per-task one) is taken as 0 and a refitted as the mean of both runs' CPU per task."""
+    costs = {}
+    for part in PARTS:
+        r1, r2 = one.us_per_second(part), other.us_per_second(part)
+        det = one.rate * other.workers - other.rate * one.workers
+        a = (r1 * other.workers - r2 * one.workers) / det
+        d = (r1 - a * one.rate) / one.workers
+        if d < 0 or a < 0:
+            a, d = (one.us_per_task(part) + other.us_per_task(part)) / 2, 0.0
+        costs[part] = Costs(a, d)
+    return costs
+
+
+@dataclass(frozen=True)
+class Prediction:
+    rate: float
+    limit: str  # which bound set it
+
+
+def predict(costs: dict[str, Costs], workers: int, cores: float) -> Prediction:
+    """Tasks/s of `workers` processes sharing `cores` with PostgreSQL and Redis: the CPU
+    left after every process's per-second cost, divided by the CPU every part spends per
+    task; no worker process above one core, nor Redis (one thread)."""
+    per_task = sum(c.per_task for c in costs.values())
+    fixed = workers * sum(c.per_worker_second for c in costs.values())
+    w, r = costs["workers"], costs["redis"]
+    bounds = {
+        f"{cores:g} shared cores": (cores * 1e6 - fixed) / per_task,
+        "one core per worker process": workers * (1e6 - w.per_worker_second) / w.per_task,
+        "one Redis core": (1e6 - workers * r.per_worker_second) / r.per_task,
+    }
+    limit = min(bounds, key=lambda name: bounds[name])
+    return Prediction(max(bounds[limit], 0.0), limit)
+
+
+class PrivateRedis:
+    """A `redis-server` of the benchmark's own: Redis is one thread shared by everyone on
+    the shared one, so only a private one's CPU is this run's."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("bench fleet: needs redis-server on PATH (a private one is started)")
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            stdout=(workdir / "redis.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+
+    async def ready(self) -> Redis:
+        redis = Redis.from_url(self.url)
+        for _ in range(200):
+            try:
+                await redis.ping()
+                return redis
+            except RedisConnectionError:
+                await asyncio.sleep(0.05)
+        raise SystemExit("bench fleet: the private redis-server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+class Meter:
+    """CPU seconds of each part since `start`, the PostgreSQL backends sampled while it
+    runs (a backend that connects later counts from 0; one that leaves keeps its last
+    sample)."""
+
+    def __init__(
+        self, pg: asyncpg.Connection, database: str, redis_pid: int, observers: set[int]
+    ) -> None:
+        """`pg` is the meter's own connection; `observers` are the backends of the
+        benchmark's own queries, not counted either."""
+        self._pg, self._database, self._redis_pid = pg, database, redis_pid
+        self._observers = observers
+        self._workers: list[int] = []
+        self._backends: dict[int, tuple[float, float]] = {}  # pid: (at start, last seen)
+        self._sampler: asyncio.Task[None] | None = None
+        self._at_start: dict[str, float] = {}
+
+    async def _backend_pids(self) -> list[int]:
+        rows = await self._pg.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            self._database,
+        )
+        return [int(r["pid"]) for r in rows if int(r["pid"]) not in self._observers]
+
+    async def _sample(self, first: bool = False) -> None:
+        for pid in await self._backend_pids():
+            now = _own_cpu(pid)
+            start, _ = self._backends.get(pid, (now if first else 0.0, now))
+            self._backends[pid] = (start, now)
+
+    async def _keep_sampling(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            await self._sample()
+
+    async def start(self, workers: list[int]) -> None:
+        self._workers, self._backends = workers, {}
+        await self._sample(first=True)
+        self._at_start = {"workers": _tree_cpu(workers), "redis": _own_cpu(self._redis_pid)}
+        self._sampler = asyncio.create_task(self._keep_sampling())
+
+    async def stop(self) -> dict[str, float]:
+        assert self._sampler is not None
+        if self._sampler.done():
+            self._sampler.result()  # raises what stopped it
+        self._sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sampler
+        await self._sample()
+        return {
+            "workers": _tree_cpu(self._workers) - self._at_start["workers"],
+            "postgres": sum(last - start for start, last in self._backends.values()),
+            "redis": _own_cpu(self._redis_pid) - self._at_start["redis"],
+        }
+
+
+async def _commandstats(redis: Redis) -> dict[str, tuple[int, float]]:
+    stats = await redis.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): (int(v["calls"]), float(v["usec"]))
+        for name, v in stats.items()
+    }
+
+
+def _delta(
+    before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]]
+) -> dict[str, tuple[int, float]]:
+    zero = (0, 0.0)
+    return {
+        name: (calls - before.get(name, zero)[0], usec - before.get(name, zero)[1])
+        for name, (calls, usec) in after.items()
+    }
+
+
+class Fleet:
+    """One benchmark run's parts: the private Redis, the database, the client broker."""
+
+    def __init__(self, database_url: str, workdir: Path) -> None:
+        self.database_url = database_url
+        self.workdir = workdir
+        self.redis_server = PrivateRedis(workdir)
+        self.settings = Settings(redis_url=self.redis_server.url, database_url=database_url)
+        self.env = {
+            **os.environ,
+            "TASKLENS_REDIS_URL": self.redis_server.url,
+            "TASKLENS_DATABASE_URL": database_url,
+        }
+        self.database = database_url.rsplit("/", 1)[1].split("?", 1)[0]
+
+    async def _enqueue(self, broker: AsyncBroker, n: int) -> None:
+        task = broker.find_task("demo.noop")
+        assert task is not None
+        for start in range(0, n, ENQUEUE_AT_ONCE):
+            await asyncio.gather(*(task.kiq() for _ in range(min(ENQUEUE_AT_ONCE, n - start))))
+
+    def _start_workers(self, k: int) -> list[subprocess.Popen[bytes]]:
+        tasklens = str(Path(sys.executable).with_name("tasklens"))
+        log = (self.workdir / "workers.log").open("ab")
+        return [
+            subprocess.Popen(
+                [tasklens, "worker", "--workers", "1", "--grace", "5", "--shutdown-timeout", "5"],
+                cwd=BACKEND,
+                start_new_session=True,  # its own process group: stopped with its child
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+            for _ in range(k)
+        ]
+
+    async def run(self, k: int, tasks: int) -> tuple[Drain, Drain]:
+        """(the enqueue of `tasks`, the drain of them by `k` worker processes)."""
+        redis = await self.redis_server.ready()
+        pg = await connect_postgres(self.database_url)
+        own_pg = await connect_postgres(self.database_url)
+        observers = {int(await pg.fetchval("SELECT pg_backend_pid()"))}
+        meter = Meter(own_pg, self.database, self.redis_server.process.pid, observers)
+        workers: list[subprocess.Popen[bytes]] = []
+        try:
+            await redis.flushdb()
+            await pg.execute("TRUNCATE task_execution_logs, task_log_counts")
+            client = worker_broker(self.settings)
+            streams = list(client.streams)  # type: ignore[attr-defined]
+            await redis.sadd(PAUSED_QUEUES, *streams)
+            await client.startup()
+            await meter.start([])
+            calls, own = await _commandstats(redis), time.process_time()
+            started = time.perf_counter()
+            await self._enqueue(client, tasks)
+            await client.shutdown()  # flushes the `pending` rows
+            cpu = await meter.stop()
+            cpu["workers"] = time.process_time() - own  # the client: this process
+            seconds = time.perf_counter() - started
+            enqueue = Drain(0, tasks, seconds, cpu, _delta(calls, await _commandstats(redis)))
+
+            workers = self._start_workers(k)
+            deadline = time.monotonic() + 60 + 5 * k
+            while await redis.hlen(WORKERS) < k:
+                if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+                    raise SystemExit(f"bench fleet: workers did not start, see {self.workdir}")
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)  # the last ones finish starting up
+            stream = self.settings.queue_name
+            await redis.srem(PAUSED_QUEUES, *streams)
+            while (await _group(redis, stream))[0] == 0:
+                await asyncio.sleep(0.005)
+            calls, started = await _commandstats(redis), time.perf_counter()
+            await meter.start([w.pid for w in workers])
+            while (await _group(redis, stream))[1] > 0:
+                await asyncio.sleep(0.02)
+            query = "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
+            while await pg.fetchval(query) < tasks:
+                await asyncio.sleep(0.02)
+            seconds = time.perf_counter() - started
+            cpu = await meter.stop()
+            drain = Drain(k, tasks, seconds, cpu, _delta(calls, await _commandstats(redis)))
+        finally:
+            _stop(workers)
+            await redis.aclose()
+            await pg.close()
+            await own_pg.close()
+        return enqueue, drain
+
+    def stop(self) -> None:
+        self.redis_server.stop()
+
+
+def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each worker's process group; SIGKILL to any still there after 30 s (the
+    run is measured by then: what a killed worker leaves pending is flushed next run)."""
+    for w in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(w.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for w in workers:
+        try:
+            w.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(w.pid, signal.SIGKILL)
+            w.wait(10)
+
+
+async def _group(redis: Redis, stream: str) -> tuple[int, int]:
+    """(entries read by the group, entries still unread or unacknowledged)."""
+    for group in await redis.xinfo_groups(stream):
+        if group["name"] in (GROUP, GROUP.encode()):
+            return int(group["entries-read"] or 0), int(group["lag"] or 0) + int(group["pending"])
+    return 0, 1
+
+
+def _show(label: str, d: Drain) -> None:
+    per = ", ".join(f"{p} {d.us_per_task(p):.0f}" for p in PARTS)
+    busy = sum(d.cpu.values()) / d.seconds
+    print(
+        f"  {label}: {d.rate:8,.0f} tasks/s ({d.tasks:,} in {d.seconds:.2f}s); CPU µs/task "
+        f"{per}; the parts used {busy:.2f} cores; load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+
+
+def ratio(measured: float, predicted: float) -> str:
+    """measured / predicted; none when the model leaves no CPU for tasks (the per-process
+    costs alone fill the cores)."""
+    return f"{measured / predicted:.3f}" if predicted > 0 else "n/a (no CPU left for tasks)"
+
+
+def _per_call(drains: list[Drain]) -> dict[str, float]:
+    """Figures of Redis commands over the drains: calls per task and µs per call."""
+    out: dict[str, float] = {}
+    tasks = sum(d.tasks for d in drains)
+    for name in COMMANDS:
+        calls = sum(d.calls.get(name, (0, 0.0))[0] for d in drains)
+        usec = sum(d.calls.get(name, (0, 0.0))[1] for d in drains)
+        out[f"{name}_per_task"] = calls / tasks
+        out[f"{name}_us_per_call"] = usec / calls if calls else 0.0
+    all_calls = sum(c for d in drains for c, _ in d.calls.values())
+    out["redis_us_per_command"] = sum(d.cpu["redis"] for d in drains) * 1e6 / all_calls
+    return out
+
+
+async def run(
+    database_url: str, tasks: int, fleet_workers: int, calibration_workers: int, cores: float
+) -> dict[str, float]:
+    cores = cores or float(os.cpu_count() or 1)
+    workdir = Path(tempfile.mkdtemp(prefix="tasklens-fleet-"))
+    fleet = Fleet(database_url, workdir)
+    drains: dict[int, Drain] = {}
+    try:
+        for k in (1, calibration_workers, fleet_workers):
+            enqueue, drain = await fleet.run(k, tasks)
+            _show(f"enqueue, then {k:2d} worker process(es)", drain)
+            drains[k] = drain
+            if k == 1:
+                first_enqueue = enqueue
+                _show("the enqueue (client side)", enqueue)
+    finally:
+        fleet.stop()
+    costs = fit(drains[1], drains[calibration_workers])
+    for part, c in costs.items():
+        print(
+            f"  unit costs, {part}: {c.per_task:.0f} µs per task + "
+            f"{c.per_worker_second / 1e4:.2f} % of a core per worker process",
+            flush=True,
+        )
+    figures: dict[str, float] = {"cores": cores, "load": os.getloadavg()[0]}
+    for k, drain in drains.items():
+        p = predict(costs, k, cores)
+        print(
+            f"  {k:2d} worker process(es): predicted {p.rate:,.0f} tasks/s ({p.limit}), "
+            f"measured {drain.rate:,.0f}, ratio {ratio(drain.rate, p.rate)}",
+            flush=True,
+        )
+        used = sum(drain.cpu.values()) / drain.seconds
+        got = predict(costs, k, used).rate
+        print(
+            f"      at the {used:.2f} cores the parts got (the cost model alone, on a busy "
+            f"machine): predicted {got:,.0f}, ratio {ratio(drain.rate, got)}",
+            flush=True,
+        )
+        figures[f"measured_{k}"], figures[f"predicted_{k}"] = drain.rate, p.rate
+        figures[f"predicted_at_used_{k}"], figures[f"used_cores_{k}"] = got, used
+        for part in PARTS:
+            figures[f"{part}_us_per_task_{k}"] = drain.us_per_task(part)
+    for part, c in costs.items():
+        figures[f"{part}_us_per_task"] = c.per_task
+        figures[f"{part}_us_per_worker_second"] = c.per_worker_second
+    figures.update(_per_call(list(drains.values())))
+    for part in PARTS:
+        figures[f"enqueue_{part}_us_per_task"] = first_enqueue.us_per_task(part)
+    figures["enqueue_redis_us_per_command"] = (
+        first_enqueue.cpu["redis"] * 1e6 / sum(c for c, _ in first_enqueue.calls.values())
+    )
+    return figures

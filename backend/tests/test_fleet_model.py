@@ -1,0 +1,60 @@
+"""The capacity model of `bench fleet` (specs/scaling.md): the fit gets back the unit costs
+that made two runs, and the prediction takes the lowest bound."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is no package here
+
+from benchmarks.fleet import PARTS, Costs, Drain, fit, predict
+
+pytestmark = pytest.mark.unit
+
+COSTS = {
+    "workers": Costs(per_task=400.0, per_worker_second=20_000.0),
+    "postgres": Costs(per_task=120.0, per_worker_second=8_000.0),
+    "redis": Costs(per_task=40.0, per_worker_second=1_000.0),
+}
+
+
+def _drain(workers: int, rate: float, seconds: float = 10.0) -> Drain:
+    """The run these costs would make at `rate` tasks/s with `workers` processes."""
+    cpu = {
+        p: (COSTS[p].per_task * rate + COSTS[p].per_worker_second * workers) * seconds / 1e6
+        for p in PARTS
+    }
+    return Drain(workers, int(rate * seconds), seconds, cpu)
+
+
+def test_two_runs_give_back_the_unit_costs() -> None:
+    costs = fit(_drain(1, 2_000), _drain(4, 3_000))
+    for part in PARTS:
+        assert costs[part].per_task == pytest.approx(COSTS[part].per_task)
+        assert costs[part].per_worker_second == pytest.approx(COSTS[part].per_worker_second)
+
+
+def test_a_negative_per_process_cost_is_noise_taken_as_zero() -> None:
+    one, other = _drain(1, 2_000), _drain(4, 3_000)
+    other.cpu["redis"] = one.cpu["redis"] * 0.5  # less CPU with more processes: noise
+    costs = fit(one, other)
+    assert costs["redis"].per_worker_second == 0
+    assert costs["redis"].per_task == pytest.approx(
+        (one.us_per_task("redis") + other.us_per_task("redis")) / 2
+    )
+
+
+def test_one_worker_is_held_to_its_core_and_a_fleet_to_the_shared_cores() -> None:
+    one = predict(COSTS, 1, cores=2)
+    assert one.limit == "one core per worker process"
+    assert one.rate == pytest.approx((1e6 - 20_000) / 400)
+    fleet = predict(COSTS, 20, cores=2)
+    assert fleet.limit == "2 shared cores"
+    assert fleet.rate == pytest.approx((2e6 - 20 * 29_000) / 560)
+
+
+def test_redis_is_one_core_whatever_the_cores() -> None:
+    assert predict(COSTS, 20, cores=64).limit == "one Redis core"
