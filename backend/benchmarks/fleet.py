@@ -366,9 +366,13 @@ async def _group(redis: Redis, stream: str) -> tuple[int, int]:
 def _show(label: str, d: Drain) -> None:
     per = ", ".join(f"{p} {d.us_per_task(p):.0f}" for p in PARTS)
     busy = sum(d.cpu.values()) / d.seconds
+    # A worker acknowledges each flush's messages in one XACK, once that flush's rows are
+    # written: tasks per XACK is the rows each of its statements carried.
+    acks = d.calls.get("xack", (0, 0.0))[0]
+    rows = f"; {d.tasks / acks:.0f} rows per PostgreSQL write" if d.workers and acks else ""
     print(
         f"  {label}: {d.rate:8,.0f} tasks/s ({d.tasks:,} in {d.seconds:.2f}s); CPU µs/task "
-        f"{per}; the parts used {busy:.2f} cores; load {os.getloadavg()[0]:.1f}",
+        f"{per}; the parts used {busy:.2f} cores{rows}; load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
 
