@@ -107,12 +107,11 @@ def _fleet(a: argparse.Namespace, f: Figures) -> list[str]:
         f"predicted {f[f'predicted_{k}']:,.0f} from the runs with 1 and "
         f"{a.calibration_workers}: ratio {fleet.ratio(measured, f[f'predicted_{k}'])} "
         f"(target 0.75-1.25); load {f['load']:.1f}; at the {f[f'used_cores_{k}']:.2f} cores "
-        f"its parts got, predicted {f[f'predicted_at_used_{k}']:,.0f}, ratio "
+        f"its parts got and its writes, predicted {f[f'predicted_at_used_{k}']:,.0f}, ratio "
         f"{fleet.ratio(measured, f[f'predicted_at_used_{k}'])}",
-        "unit costs (µs CPU per task | per worker process-second): "
+        "unit costs (µs CPU per task | per write of a worker's flush): "
         + ", ".join(
-            f"{p} {f[f'{p}_us_per_task']:.0f} | {f[f'{p}_us_per_worker_second']:,.0f}"
-            for p in fleet.PARTS
+            f"{p} {f[f'{p}_us_per_task']:.0f} | {f[f'{p}_us_per_write']:,.0f}" for p in fleet.PARTS
         ),
         "Redis per task: "
         + ", ".join(

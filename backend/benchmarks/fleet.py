@@ -9,12 +9,13 @@ CPU time (`/proc`, user + system) of each part: the worker processes, the Postgr
 connected to the benchmark's database, and a private `redis-server` started for the run (its
 CPU is then this benchmark's alone), plus Redis's `INFO commandstats`.
 
-The model: each part costs `a` µs of CPU per task and `d` µs per second for every worker
-process (the flushes a busy worker makes whatever its rate: event XADDs, XACK pipelines,
-row batches, pause checks, heartbeats). `a` and `d` come from two calibration runs (1 and a
-few workers); the fleet run (20 workers) is the check. On C shared cores the fleet's rate
-is (C·10⁶ - K·Σd) / Σa tasks/s, capped by each worker process's one core and by Redis's one
-core.
+The model: each part costs `a` µs of CPU per task and `s` µs per flush a worker writes (its
+row statement, its XACK, the event XADDs of the ticks between), which a busy worker makes on
+its write interval however few tasks each carries: with more workers, fewer rows per write.
+`a` and `s` come from two calibration runs (1 and a few workers); the fleet run (20 workers)
+is the check. On C shared cores, with W = K busy workers x their writes per second, the
+fleet's rate is (C·10⁶ - W·Σs) / Σa tasks/s, capped by each worker process's one core and by
+Redis's one core.
 """
 
 from __future__ import annotations
@@ -94,28 +95,38 @@ class Drain:
     def us_per_second(self, part: str) -> float:
         return self.cpu[part] / self.seconds * 1e6
 
+    @property
+    def writes(self) -> int:
+        """Flushes the workers wrote: each acknowledges its messages in one XACK once its
+        rows are durable (one stream here)."""
+        return self.calls.get("xack", (0, 0.0))[0]
+
 
 @dataclass(frozen=True)
 class Costs:
-    """One part's unit costs: µs of CPU per task, and per second per worker process."""
+    """One part's unit costs: µs of CPU per task, and per flush a worker writes (its row
+    statement, its XACK, the event XADDs of the ticks between: costs a busy worker pays
+    however few tasks each flush carries)."""
 
     per_task: float
-    per_worker_second: float
+    per_write: float
 
 
 def fit(one: Drain, other: Drain) -> dict[str, Costs]:
-    """Each part's CPU rate is a·X + d·K (X tasks/s, K worker processes): two runs with
-    different K give a and d. A negative d (noise: the per-process cost is small against
-    the per-task one) is taken as 0 and a refitted as the mean of both runs' CPU per task."""
+    """Each part's CPU rate is a·X + s·W (X tasks/s, W flushes written per second, counted
+    as XACK calls): two runs with different numbers of workers, so different rows per
+    write, give a and s. A negative s (noise: the per-write cost is small against the
+    per-task one) is taken as 0 and a as the mean of both runs' CPU per task."""
     costs = {}
     for part in PARTS:
         r1, r2 = one.us_per_second(part), other.us_per_second(part)
-        det = one.rate * other.workers - other.rate * one.workers
-        a = (r1 * other.workers - r2 * one.workers) / det
-        d = (r1 - a * one.rate) / one.workers
-        if d < 0 or a < 0:
-            a, d = (one.us_per_task(part) + other.us_per_task(part)) / 2, 0.0
-        costs[part] = Costs(a, d)
+        w1, w2 = one.writes / one.seconds, other.writes / other.seconds
+        det = one.rate * w2 - other.rate * w1
+        a = (r1 * w2 - r2 * w1) / det if det else 0.0
+        per_write = (r1 - a * one.rate) / w1 if w1 else 0.0
+        if per_write < 0 or a <= 0:
+            a, per_write = (one.us_per_task(part) + other.us_per_task(part)) / 2, 0.0
+        costs[part] = Costs(a, per_write)
     return costs
 
 
@@ -125,20 +136,40 @@ class Prediction:
     limit: str  # which bound set it
 
 
-def predict(costs: dict[str, Costs], workers: int, cores: float) -> Prediction:
+def _rate(a: float, s: float, budget: float, writes: float | None, most_writes: float) -> float:
+    """Tasks/s that a budget of µs of CPU per second pays for at a µs per task and s per
+    write: at `writes` per second when known, else at `most_writes` (every busy worker on
+    its write interval) unless that is more writes than tasks (then one row per write)."""
+    if writes is not None:
+        return max((budget - s * writes) / a, 0.0)
+    rate = (budget - s * most_writes) / a
+    return rate if rate >= most_writes else budget / (a + s)
+
+
+def predict(
+    costs: dict[str, Costs],
+    workers: int,
+    cores: float,
+    writes_per_worker_second: float,
+    writes: float | None = None,
+) -> Prediction:
     """Tasks/s of `workers` processes sharing `cores` with PostgreSQL and Redis: the CPU
-    left after every process's per-second cost, divided by the CPU every part spends per
-    task; no worker process above one core, nor Redis (one thread)."""
-    per_task = sum(c.per_task for c in costs.values())
-    fixed = workers * sum(c.per_worker_second for c in costs.values())
+    left after the flushes, divided by the CPU every part spends per task; no worker
+    process above one core, nor Redis (one thread). Busy workers write
+    `writes_per_worker_second` flushes each (TASKLENS_LOG_WRITE_INTERVAL_MS), or `writes`
+    per second in all when measured."""
+    most = workers * writes_per_worker_second
+    total = Costs(sum(c.per_task for c in costs.values()), sum(c.per_write for c in costs.values()))
     w, r = costs["workers"], costs["redis"]
     bounds = {
-        f"{cores:g} shared cores": (cores * 1e6 - fixed) / per_task,
-        "one core per worker process": workers * (1e6 - w.per_worker_second) / w.per_task,
-        "one Redis core": (1e6 - workers * r.per_worker_second) / r.per_task,
+        f"{cores:g} shared cores": _rate(
+            total.per_task, total.per_write, cores * 1e6, writes, most
+        ),
+        "one core per worker process": _rate(w.per_task, w.per_write, workers * 1e6, writes, most),
+        "one Redis core": _rate(r.per_task, r.per_write, 1e6, writes, most),
     }
     limit = min(bounds, key=lambda name: bounds[name])
-    return Prediction(max(bounds[limit], 0.0), limit)
+    return Prediction(bounds[limit], limit)
 
 
 class PrivateRedis:
@@ -366,10 +397,12 @@ async def _group(redis: Redis, stream: str) -> tuple[int, int]:
 def _show(label: str, d: Drain) -> None:
     per = ", ".join(f"{p} {d.us_per_task(p):.0f}" for p in PARTS)
     busy = sum(d.cpu.values()) / d.seconds
-    # A worker acknowledges each flush's messages in one XACK, once that flush's rows are
-    # written: tasks per XACK is the rows each of its statements carried.
-    acks = d.calls.get("xack", (0, 0.0))[0]
-    rows = f"; {d.tasks / acks:.0f} rows per PostgreSQL write" if d.workers and acks else ""
+    rows = ""
+    if d.workers and d.writes:
+        rows = (
+            f"; {d.tasks / d.writes:.0f} rows per PostgreSQL write, "
+            f"{d.writes / d.seconds / d.workers:.1f} writes/s per worker"
+        )
     print(
         f"  {label}: {d.rate:8,.0f} tasks/s ({d.tasks:,} in {d.seconds:.2f}s); CPU µs/task "
         f"{per}; the parts used {busy:.2f} cores{rows}; load {os.getloadavg()[0]:.1f}",
@@ -415,25 +448,28 @@ async def run(
     finally:
         fleet.stop()
     costs = fit(drains[1], drains[calibration_workers])
+    per_worker = 1000 / fleet.settings.log_write_interval_ms  # a busy worker's writes/s
     for part, c in costs.items():
         print(
-            f"  unit costs, {part}: {c.per_task:.0f} µs per task + "
-            f"{c.per_worker_second / 1e4:.2f} % of a core per worker process",
+            f"  unit costs, {part}: {c.per_task:.0f} µs per task + {c.per_write:.0f} µs per "
+            f"write (at {per_worker:g} writes/s: {c.per_write * per_worker / 1e4:.2f} % of a "
+            "core per busy worker process)",
             flush=True,
         )
     figures: dict[str, float] = {"cores": cores, "load": os.getloadavg()[0]}
     for k, drain in drains.items():
-        p = predict(costs, k, cores)
+        p = predict(costs, k, cores, per_worker)
         print(
             f"  {k:2d} worker process(es): predicted {p.rate:,.0f} tasks/s ({p.limit}), "
             f"measured {drain.rate:,.0f}, ratio {ratio(drain.rate, p.rate)}",
             flush=True,
         )
         used = sum(drain.cpu.values()) / drain.seconds
-        got = predict(costs, k, used).rate
+        got = predict(costs, k, used, per_worker, drain.writes / drain.seconds).rate
         print(
-            f"      at the {used:.2f} cores the parts got (the cost model alone, on a busy "
-            f"machine): predicted {got:,.0f}, ratio {ratio(drain.rate, got)}",
+            f"      at the {used:.2f} cores the parts got and the writes they made (the cost "
+            f"model alone, on a busy machine): predicted {got:,.0f}, ratio "
+            f"{ratio(drain.rate, got)}",
             flush=True,
         )
         figures[f"measured_{k}"], figures[f"predicted_{k}"] = drain.rate, p.rate
@@ -442,7 +478,7 @@ async def run(
             figures[f"{part}_us_per_task_{k}"] = drain.us_per_task(part)
     for part, c in costs.items():
         figures[f"{part}_us_per_task"] = c.per_task
-        figures[f"{part}_us_per_worker_second"] = c.per_worker_second
+        figures[f"{part}_us_per_write"] = c.per_write
     figures.update(_per_call(list(drains.values())))
     for part in PARTS:
         figures[f"enqueue_{part}_us_per_task"] = first_enqueue.us_per_task(part)
