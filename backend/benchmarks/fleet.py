@@ -2,7 +2,7 @@
 (specs/scaling.md).
 
 Each run: M `demo.noop` tasks are enqueued through the production broker and middleware
-(client side, so `pending` rows exist) into a paused queue; K real `tasklens worker`
+(client side: `pending` rows, events) into a paused queue; K real `tasklens worker`
 processes start and report their heartbeat; the queue is resumed and timed from the first
 delivery until the stream is drained and every row is `success`. Over that span it reads the
 CPU time (`/proc`, user + system) of each part: the worker processes, the PostgreSQL backends
@@ -40,9 +40,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from taskiq import AsyncBroker
 
 from benchmarks.throughput import BACKEND, _cpu_seconds
-from tasklens.process import worker_broker
+from tasklens.broker import STREAM_MAXLEN, TaskLensStreamBroker
 from tasklens.settings import Settings
+from tasklens.tasks import demo
 from tasklens.tracking.database import connect_postgres
+from tasklens.tracking.middleware import TaskLensMiddleware
 from tasklens.tracking.redis_keys import PAUSED_QUEUES, WORKERS
 
 # Sends in flight at once: each holds a pooled Redis connection, and hundreds of connects at
@@ -292,6 +294,22 @@ class Fleet:
         }
         self.database = database_url.rsplit("/", 1)[1].split("?", 1)[0]
 
+    def _client(self) -> TaskLensStreamBroker:
+        """The sending side as an app or the API has it: TaskLens's broker and middleware
+        (`pending` rows, events), without the reaper and retries only workers run."""
+        broker = TaskLensStreamBroker(
+            self.redis_server.url,
+            queue_name=self.settings.queue_name,
+            consumer_group_name=GROUP,
+            consumer_id="0",
+            maxlen=STREAM_MAXLEN,
+        )
+        broker.add_middlewares(
+            TaskLensMiddleware(database_url=self.database_url, redis_url=self.redis_server.url)
+        )
+        broker.register_task(demo.noop, task_name="demo.noop")
+        return broker
+
     async def _enqueue(self, broker: AsyncBroker, n: int) -> None:
         task = broker.find_task("demo.noop")
         assert task is not None
@@ -324,15 +342,18 @@ class Fleet:
         try:
             await redis.flushdb()
             await pg.execute("TRUNCATE task_execution_logs, task_log_counts")
-            client = worker_broker(self.settings)
-            streams = list(client.streams)  # type: ignore[attr-defined]
+            client = self._client()
+            streams = list(client.streams)
             await redis.sadd(PAUSED_QUEUES, *streams)
             await client.startup()
             await meter.start([])
             calls, own = await _commandstats(redis), time.process_time()
             started = time.perf_counter()
             await self._enqueue(client, tasks)
-            await client.shutdown()  # flushes the `pending` rows
+            try:  # flushes the `pending` rows
+                await asyncio.wait_for(client.shutdown(), 60)
+            except TimeoutError:
+                raise SystemExit("bench fleet: the client broker did not shut down") from None
             cpu = await meter.stop()
             cpu["workers"] = time.process_time() - own  # the client: this process
             seconds = time.perf_counter() - started
