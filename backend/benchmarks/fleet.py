@@ -470,6 +470,8 @@ async def run(
         fleet.stop()
     costs = fit(drains[1], drains[calibration_workers])
     per_worker = 1000 / fleet.settings.log_write_interval_ms  # a busy worker's writes/s
+    crowded = drains[calibration_workers]
+    shared_writes = crowded.writes / crowded.seconds / crowded.workers
     for part, c in costs.items():
         print(
             f"  unit costs, {part}: {c.per_task:.0f} µs per task + {c.per_write:.0f} µs per "
@@ -479,9 +481,12 @@ async def run(
         )
     figures: dict[str, float] = {"cores": cores, "load": os.getloadavg()[0]}
     for k, drain in drains.items():
-        p = predict(costs, k, cores, per_worker)
+        # Workers on their own machines write on their interval; sharing these cores they
+        # write as often as the most crowded calibration run's did.
+        p = predict(costs, k, cores, shared_writes)
         print(
-            f"  {k:2d} worker process(es): predicted {p.rate:,.0f} tasks/s ({p.limit}), "
+            f"  {k:2d} worker process(es), {shared_writes:.1f} writes/s each: predicted "
+            f"{p.rate:,.0f} tasks/s ({p.limit}), "
             f"measured {drain.rate:,.0f}, ratio {ratio(drain.rate, p.rate)}",
             flush=True,
         )
