@@ -17,6 +17,7 @@ from benchmarks import (
     dedup,
     enqueue,
     fanout,
+    fleet,
     health_sockets,
     queries,
     scrape,
@@ -111,6 +112,32 @@ def _queries(a: argparse.Namespace, q: Figures) -> list[str]:
         f"metrics p95 (up to 30 d) {metrics:.1f} ms (target < 100, ratio {metrics / 100:.2f}); "
         f"worst search, filter or sort p95 {search:.1f} ms (target < 100, ratio "
         f"{search / 100:.2f})"
+    ]
+
+
+def _fleet(a: argparse.Namespace, f: Figures) -> list[str]:
+    k = a.fleet_workers
+    measured = f[f"measured_{k}"]
+    return [
+        f"{k} worker processes: measured {measured:,.0f} tasks/s, the model "
+        f"predicted {f[f'predicted_{k}']:,.0f} from the runs with 1 and "
+        f"{a.calibration_workers}: ratio {fleet.ratio(measured, f[f'predicted_{k}'])} "
+        f"(target 0.75-1.25); load {f['load']:.1f}; at the {f[f'used_cores_{k}']:.2f} cores "
+        f"its parts got and its writes, predicted {f[f'predicted_at_used_{k}']:,.0f}, ratio "
+        f"{fleet.ratio(measured, f[f'predicted_at_used_{k}'])}",
+        "unit costs (µs CPU per task | per write of a worker's flush): "
+        + ", ".join(
+            f"{p} {f[f'{p}_us_per_task']:.0f} | {f[f'{p}_us_per_write']:,.0f}" for p in fleet.PARTS
+        ),
+        "Redis per task: "
+        + ", ".join(
+            f"{c.upper()} {f[f'{c}_per_task']:.3f} calls x {f[f'{c}_us_per_call']:.1f} µs"
+            for c in fleet.COMMANDS
+        )
+        + f"; all of redis-server's CPU per command {f['redis_us_per_command']:.1f} µs",
+        "enqueue (client process | PostgreSQL | Redis) µs per task: "
+        f"{f['enqueue_workers_us_per_task']:.0f} | {f['enqueue_postgres_us_per_task']:.0f} | "
+        f"{f['enqueue_redis_us_per_task']:.0f}",
     ]
 
 
@@ -239,6 +266,14 @@ BENCHMARKS: dict[str, Benchmark] = {
             f"{m['writes_with_totals_per_s'] / m['writes_without_totals_per_s']:.3f}"
         ],
     ),
+    "fleet": Benchmark(
+        lambda a: (
+            f"{a.tasks:,} no-op tasks drained by 1, {a.calibration_workers} and "
+            f"{a.fleet_workers} `tasklens worker` processes (a private redis-server)"
+        ),
+        lambda a, db: fleet.run(db, a.tasks, a.fleet_workers, a.calibration_workers, a.cores),
+        _fleet,
+    ),
 }
 
 
@@ -265,6 +300,9 @@ OPTIONS: tuple[tuple[str, type[int] | type[float], float, str | None], ...] = (
     ("--running-tasks", int, 3_000, "tasks (health)"),
     ("--progress-seconds", float, 5, "progress interval per task (health)"),
     ("--health-rate", float, 20, "GET /health per second"),
+    ("--fleet-workers", int, 20, "worker processes of the simulated fleet"),
+    ("--calibration-workers", int, 8, "worker processes of the second calibration run (fleet)"),
+    ("--cores", float, 0, "cores the fleet's parts share (0: this machine's)"),
 )
 
 
