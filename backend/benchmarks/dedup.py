@@ -1,6 +1,6 @@
 """Deduplication under a burst: N identical `POST /api/v1/analyses` at once, each on its own
-connection, against a real `tasklens serve` with several API processes (distributed mode, no
-worker, so the one task waits in the queue and every request races the same key).
+connection, against a real `tasklens serve` with one or more API processes (distributed mode,
+no worker, so the one task waits in the queue and every request races the same key).
 
 Exact means: every request answered 202 with the same task id, exactly one of them not
 `deduplicated`, exactly one message in the queue and one row in the lifecycle log.
@@ -15,7 +15,14 @@ import time
 
 import redis.asyncio as redis
 
-from benchmarks.enqueue import TOKEN, RawHttp, _percentile, start_server, wait_healthy
+from benchmarks.enqueue import (
+    TOKEN,
+    RawHttp,
+    _percentile,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.settings import Settings
 from tasklens.tracking.database import connect_postgres
@@ -59,8 +66,7 @@ async def run(
     finally:
         for client in clients:
             await client.close()
-        server.terminate()
-        server.wait(20)
+        stop_server(server)
         await store.aclose()
     statuses = [status for status, _, _ in results]
     task_ids = {str(answer.get("task_id")) for _, answer, _ in results}

@@ -57,8 +57,7 @@ class Race:
         self.stack = stack
 
     async def submit(self, analysis: Analysis, force: bool = False) -> Submitted:
-        async with self.runtime.sessions() as session:
-            return await self.runtime.analyses.submit(session, analysis, force=force)
+        return await self.runtime.analyses.submit(analysis, force=force)
 
     async def status(self, task_id: str) -> str | None:
         async with self.runtime.sessions() as session:
@@ -119,7 +118,7 @@ async def race(tmp_path: Path, postgres_url: str, redis_url: str) -> AsyncIterat
     runtime = serve_runtime(settings)
     gate = GatedCoordinator(redis_url)
     runtime.analyses = AnalysisService(
-        settings, gate, runtime.broker, runtime.analyses.refresh_limiter
+        settings, runtime.engine, gate, runtime.broker, runtime.analyses.refresh_limiter
     )
     await runtime.start()
     stack = Stack(tmp_path, env)
