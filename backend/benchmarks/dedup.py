@@ -19,6 +19,7 @@ from benchmarks.enqueue import (
     TOKEN,
     RawHttp,
     _percentile,
+    cpu_seconds,
     start_server,
     stop_server,
     wait_healthy,
@@ -52,8 +53,10 @@ async def run(
 
         pending = [asyncio.create_task(one(c)) for c in clients]
         await asyncio.sleep(2)  # every connection open
+        cpu_before = cpu_seconds(server.pid)
         gate.set()
         results = await asyncio.gather(*pending)
+        cpu_burst = cpu_seconds(server.pid) - cpu_before
         await asyncio.sleep(2)  # the recorder's pending row reaches the log
         queued = await _queued(store) - streams_before
         conn = await connect_postgres(database_url)
@@ -81,6 +84,8 @@ async def run(
         "log_rows": float(rows),
         "p50_ms": statistics.median(latencies),
         "p99_ms": _percentile(latencies, 0.99),
+        # The server's CPU for the burst (every API process), per request.
+        "server_cpu_ms_per_request": cpu_burst * 1000 / requests,
     }
     for name, value in figures.items():
         print(f"  {name:<18} {value:9.1f}", flush=True)

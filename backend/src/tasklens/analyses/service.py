@@ -7,9 +7,10 @@ saves its result, then frees the claim and marks itself its last finisher in one
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -107,6 +108,8 @@ class AnalysisService:
         self.coordinator = coordinator
         self.broker = broker
         self.refresh_limiter = refresh_limiter
+        # Analysis key → the answer of the unforced submit of it in flight in this process.
+        self._submitting: dict[str, asyncio.Future[Submitted]] = {}
 
     @property
     def claim_ttl(self) -> int:
@@ -201,9 +204,41 @@ class AnalysisService:
     ) -> Submitted:
         """Fresh cached result (unless forced) → that; the same analysis already queued or
         running → its task (deduplicated); else a new task. Atomic across API processes.
-        Its reads are single statements outside a session: each holds a pooled connection
-        only while it runs, never across the Redis calls."""
+
+        Identical unforced requests in this process while one of them is being answered
+        wait for its answer instead of asking the database and Redis again (a burst of the
+        same request costs one lookup and one claim): deduplicated by it, or the same fresh
+        result. Should it fail, each tries on its own."""
         cache_key = analysis.key  # a hash of its JSON: made once
+        if force:
+            return await self._submit(analysis, cache_key, force, priority)
+        first = self._submitting.get(cache_key)
+        if first is not None:
+            try:
+                answer = await asyncio.shield(first)
+            except Exception:  # the first one's failure: this one asks for itself
+                return await self._submit(analysis, cache_key, force, priority)
+            return answer if answer.cached else replace(answer, deduplicated=True)
+        answered: asyncio.Future[Submitted] = asyncio.get_running_loop().create_future()
+        answered.add_done_callback(_retrieve)
+        self._submitting[cache_key] = answered
+        try:
+            submitted = await self._submit(analysis, cache_key, force, priority)
+        except BaseException as exc:
+            answered.set_exception(
+                exc if isinstance(exc, Exception) else RuntimeError("the first one was cancelled")
+            )
+            raise
+        finally:
+            del self._submitting[cache_key]
+        answered.set_result(submitted)
+        return submitted
+
+    async def _submit(
+        self, analysis: Analysis, cache_key: str, force: bool, priority: Priority
+    ) -> Submitted:
+        """Its reads are single statements outside a session: each holds a pooled connection
+        only while it runs, never across the Redis calls."""
         cached = await results.read(self.engine, cache_key)
         if not force and cached is not None and not self.is_stale(cached):
             return Submitted(cached.task_id, "success", deduplicated=False, cached=True)
@@ -283,6 +318,13 @@ class AnalysisService:
                 return CachedView(record, False, None)
             regenerating = submitted.task_id
         return CachedView(record, record is not None and stale, regenerating)
+
+
+def _retrieve(answer: asyncio.Future[Submitted]) -> None:
+    """A failure nobody waited for is not reported as never retrieved (it was raised to the
+    request that met it)."""
+    if not answer.cancelled():
+        answer.exception()
 
 
 def age_seconds(record: AnalysisResult) -> float:

@@ -132,10 +132,12 @@ def create_engine(
             engine.dialect.identifier_preparer = _PrefixedNames(engine.dialect)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    # Up to 20 connections, each kept once opened: an overflow connection (opened past
+    # pool_size, closed when handed back) made every burst pay new PostgreSQL backends.
     engine = create_async_engine(
         database_url,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=20,
+        max_overflow=0,
         pool_recycle=1800,
         connect_args={
             "timeout": 5,
