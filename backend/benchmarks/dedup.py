@@ -1,6 +1,6 @@
 """Deduplication under a burst: N identical `POST /api/v1/analyses` at once, each on its own
-connection, against a real `tasklens serve` with several API processes (distributed mode, no
-worker, so the one task waits in the queue and every request races the same key).
+connection, against a real `tasklens serve` with one or more API processes (distributed mode,
+no worker, so the one task waits in the queue and every request races the same key).
 
 Exact means: every request answered 202 with the same task id, exactly one of them not
 `deduplicated`, exactly one message in the queue and one row in the lifecycle log.
@@ -15,7 +15,15 @@ import time
 
 import redis.asyncio as redis
 
-from benchmarks.enqueue import TOKEN, RawHttp, _percentile, start_server, wait_healthy
+from benchmarks.enqueue import (
+    TOKEN,
+    RawHttp,
+    _percentile,
+    cpu_seconds,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 from tasklens.priorities import PRIORITY_ORDER, stream_for
 from tasklens.settings import Settings
 from tasklens.tracking.database import connect_postgres
@@ -45,8 +53,10 @@ async def run(
 
         pending = [asyncio.create_task(one(c)) for c in clients]
         await asyncio.sleep(2)  # every connection open
+        cpu_before = cpu_seconds(server.pid)
         gate.set()
         results = await asyncio.gather(*pending)
+        cpu_burst = cpu_seconds(server.pid) - cpu_before
         await asyncio.sleep(2)  # the recorder's pending row reaches the log
         queued = await _queued(store) - streams_before
         conn = await connect_postgres(database_url)
@@ -59,8 +69,7 @@ async def run(
     finally:
         for client in clients:
             await client.close()
-        server.terminate()
-        server.wait(20)
+        stop_server(server)
         await store.aclose()
     statuses = [status for status, _, _ in results]
     task_ids = {str(answer.get("task_id")) for _, answer, _ in results}
@@ -75,6 +84,8 @@ async def run(
         "log_rows": float(rows),
         "p50_ms": statistics.median(latencies),
         "p99_ms": _percentile(latencies, 0.99),
+        # The server's CPU for the burst (every API process), per request.
+        "server_cpu_ms_per_request": cpu_burst * 1000 / requests,
     }
     for name, value in figures.items():
         print(f"  {name:<18} {value:9.1f}", flush=True)

@@ -19,12 +19,32 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import redis.asyncio as redis
+
 TOKEN = "bench-operator-token-0123456789"
 
 
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process `pid` and its children (uvicorn's API processes)
+    have used so far: the server's cost of a phase, whatever else the machine runs."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after the command, which may hold spaces
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 class RawHttp:
@@ -80,10 +100,12 @@ async def _paced(
     seconds: float,
     send: Callable[[RawHttp, int], Awaitable[int]],
     timeline: list[tuple[float, float]] | None = None,
+    failures: list[int] | None = None,
 ) -> list[float]:
     """Requests at fixed times; latency counted from when each was due, so a slow server
     cannot hide its queue (no coordinated omission). `timeline` gets (seconds after the
-    start the request was due, latency ms) for each."""
+    start the request was due, latency ms) for each. A status other than 200/202 goes into
+    `failures` when given (its latency still counts), else it ends the run."""
     latencies: list[float] = []
 
     async def one(i: int, due: float) -> None:
@@ -91,7 +113,9 @@ async def _paced(
         latencies.append((time.perf_counter() - due) * 1000)
         if timeline is not None:
             timeline.append((due - begin, latencies[-1]))
-        assert status in (200, 202), status
+        if failures is not None and status not in (200, 202):
+            failures.append(status)
+        assert failures is not None or status in (200, 202), status
 
     tasks = []
     begin = time.perf_counter()
@@ -129,6 +153,16 @@ def start_server(
     return server, port
 
 
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """Graceful stop; killed if a loaded machine keeps it past 20 s (no server left behind)."""
+    server.terminate()
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(20)
+
+
 async def wait_healthy(port: int) -> None:
     for _ in range(600):  # a loaded machine starts it slowly
         client = RawHttp("127.0.0.1", port, TOKEN)
@@ -146,8 +180,15 @@ async def wait_healthy(port: int) -> None:
 async def run(
     redis_url: str, database_url: str, rate: float, seconds: float, api_workers: int = 1
 ) -> dict[str, float]:
+    store = redis.Redis.from_url(redis_url)
+    # The benchmark's own Redis database: no queue left by an earlier run (nothing consumes
+    # it), which the reaper's lost-message check would read through, unlike a served queue.
+    await store.flushdb()
+    await store.aclose()
     server, port = start_server(redis_url, database_url, api_workers)
     client = RawHttp("127.0.0.1", port, TOKEN)
+    health_failed: list[int] = []  # e.g. a 503 when the database check waited past 3 s
+    enqueue_failed: list[int] = []
     try:
         await wait_healthy(port)
         run_id = int(time.time())
@@ -160,19 +201,29 @@ async def run(
             return await c.request("GET", "/health")
 
         # Warm up: pooled connections opened, statements prepared, code paths imported.
-        await _paced(client, rate, 1.0, health)
-        await _paced(client, rate, 1.0, lambda c, i: analyse(c, 1_000_000 + i))
-        baseline = await _paced(client, rate, seconds, health)
-        enqueue = await _paced(client, rate, seconds, analyse)
+        warm_up_failed: list[int] = []  # not counted: a loaded machine may start slowly
+        await _paced(client, rate, 1.0, health, failures=warm_up_failed)
+        await _paced(
+            client, rate, 1.0, lambda c, i: analyse(c, 1_000_000 + i), failures=warm_up_failed
+        )
+        cpu_start = cpu_seconds(server.pid)
+        baseline = await _paced(client, rate, seconds, health, failures=health_failed)
+        cpu_health = cpu_seconds(server.pid)
+        enqueue = await _paced(client, rate, seconds, analyse, failures=enqueue_failed)
+        cpu_enqueue = cpu_seconds(server.pid)
     finally:
         await client.close()
-        server.terminate()
-        server.wait(20)
+        stop_server(server)
     result = {
         "health_p50_ms": statistics.median(baseline),
         "health_p99_ms": _percentile(baseline, 0.99),
         "enqueue_p50_ms": statistics.median(enqueue),
         "enqueue_p99_ms": _percentile(enqueue, 0.99),
+        # The server's CPU per request (every API process): what caps one process's rate.
+        "health_cpu_ms": (cpu_health - cpu_start) * 1000 / len(baseline),
+        "enqueue_cpu_ms": (cpu_enqueue - cpu_health) * 1000 / len(enqueue),
+        "health_failed": float(len(health_failed)),
+        "enqueue_failed": float(len(enqueue_failed)),
     }
     for name, value in result.items():
         print(f"  {name:<16} {value:7.2f}", flush=True)

@@ -96,7 +96,7 @@ def serve_runtime(settings: Settings) -> Runtime:
         tokens=tokens,
         coordinator=coordinator,
         redis=redis,
-        analyses=AnalysisService(settings, coordinator, broker, limiter),
+        analyses=AnalysisService(settings, engine, coordinator, broker, limiter),
         control=control,
         maintenance=LogMaintenance(
             engine, Retention(settings.log_retention_days, settings.failed_retention_days)

@@ -68,7 +68,7 @@ async def retry(
         )
     analysis = _analysis_of(analyses, last.task_name, params)
     if analysis is not None:
-        submitted = await analyses.submit(session, analysis, force=True, priority=Priority.HIGH)
+        submitted = await analyses.submit(analysis, force=True, priority=Priority.HIGH)
         return Retried(submitted.task_id, task_id)
     task = broker.find_task(last.task_name)
     if task is None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tasklens.tracking.database import fetch_row
 from tasklens.tracking.models import AnalysisResult
 
 
@@ -24,6 +26,17 @@ async def save(engine: AsyncEngine, record: AnalysisResult) -> None:
     )
     async with engine.begin() as conn:
         await conn.execute(statement)
+
+
+_TABLE: sa.Table = AnalysisResult.__table__  # type: ignore[attr-defined]
+_BY_KEY = sa.select(_TABLE).where(_TABLE.c.key == sa.bindparam("key"))  # built once
+
+
+async def read(engine: AsyncEngine, key: str) -> AnalysisResult | None:
+    """`load` as one statement on a pooled connection, without a session or a transaction:
+    what every enqueue asks first."""
+    row = await fetch_row(engine, _BY_KEY, {"key": key})
+    return None if row is None else AnalysisResult(**row._mapping)
 
 
 async def load(session: AsyncSession, key: str) -> AnalysisResult | None:

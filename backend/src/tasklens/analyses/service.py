@@ -7,12 +7,15 @@ saves its result, then frees the claim and marks itself its last finisher in one
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from taskiq import AsyncBroker
@@ -26,7 +29,8 @@ from tasklens.priorities import Priority, stream_for
 from tasklens.rate_limit import Limit, RateLimiter
 from tasklens.settings import Settings
 from tasklens.tasks.analyses import claim_key
-from tasklens.tracking.models import AnalysisRefresh, AnalysisResult
+from tasklens.tracking.database import fetch_row
+from tasklens.tracking.models import AnalysisRefresh, AnalysisResult, TaskExecutionLog
 
 
 class RefreshLimited(Exception):
@@ -82,18 +86,30 @@ class RefreshRecord:
     duration_ms: float | None
 
 
+_LAST_STATUS = (
+    select(col(TaskExecutionLog.status))
+    .where(col(TaskExecutionLog.task_id) == sa.bindparam("task_id"))
+    .order_by(col(TaskExecutionLog.attempt).desc())
+    .limit(1)
+)
+
+
 class AnalysisService:
     def __init__(
         self,
         settings: Settings,
+        engine: AsyncEngine,
         coordinator: Coordinator,
         broker: AsyncBroker,
         refresh_limiter: RateLimiter | None,
     ) -> None:
         self.settings = settings
+        self.engine = engine
         self.coordinator = coordinator
         self.broker = broker
         self.refresh_limiter = refresh_limiter
+        # Analysis key → the answer of the unforced submit of it in flight in this process.
+        self._submitting: dict[str, asyncio.Future[Submitted]] = {}
 
     @property
     def claim_ttl(self) -> int:
@@ -133,7 +149,7 @@ class AnalysisService:
         retry_in = await self.refresh_limiter.hit(requested_by)
         if retry_in is not None:
             raise RefreshLimited(retry_in, self.settings.refresh_rate_limit)
-        submitted = await self.submit(session, analysis, force=True, priority=priority)
+        submitted = await self.submit(analysis, force=True, priority=priority)
         session.add(
             AnalysisRefresh(
                 key=analysis.key,
@@ -184,35 +200,62 @@ class AnalysisService:
         return history
 
     async def submit(
-        self,
-        session: AsyncSession,
-        analysis: Analysis,
-        force: bool = False,
-        priority: Priority = Priority.DEFAULT,
+        self, analysis: Analysis, force: bool = False, priority: Priority = Priority.DEFAULT
     ) -> Submitted:
         """Fresh cached result (unless forced) → that; the same analysis already queued or
-        running → its task (deduplicated); else a new task. Atomic across API processes."""
-        cached = await results.load(session, analysis.key)
-        await session.commit()  # reads done: the connection goes back before the Redis calls
+        running → its task (deduplicated); else a new task. Atomic across API processes.
+
+        Identical unforced requests in this process while one of them is being answered
+        wait for its answer instead of asking the database and Redis again (a burst of the
+        same request costs one lookup and one claim): deduplicated by it, or the same fresh
+        result. Should it fail, each tries on its own."""
+        cache_key = analysis.key  # a hash of its JSON: made once
+        if force:
+            return await self._submit(analysis, cache_key, force, priority)
+        first = self._submitting.get(cache_key)
+        if first is not None:
+            try:
+                answer = await asyncio.shield(first)
+            except Exception:  # the first one's failure: this one asks for itself
+                return await self._submit(analysis, cache_key, force, priority)
+            return answer if answer.cached else replace(answer, deduplicated=True)
+        answered: asyncio.Future[Submitted] = asyncio.get_running_loop().create_future()
+        answered.add_done_callback(_retrieve)
+        self._submitting[cache_key] = answered
+        try:
+            submitted = await self._submit(analysis, cache_key, force, priority)
+        except BaseException as exc:
+            answered.set_exception(
+                exc if isinstance(exc, Exception) else RuntimeError("the first one was cancelled")
+            )
+            raise
+        finally:
+            del self._submitting[cache_key]
+        answered.set_result(submitted)
+        return submitted
+
+    async def _submit(
+        self, analysis: Analysis, cache_key: str, force: bool, priority: Priority
+    ) -> Submitted:
+        """Its reads are single statements outside a session: each holds a pooled connection
+        only while it runs, never across the Redis calls."""
+        cached = await results.read(self.engine, cache_key)
         if not force and cached is not None and not self.is_stale(cached):
             return Submitted(cached.task_id, "success", deduplicated=False, cached=True)
         await self._check_reach(analysis)
         task_id = uuid.uuid4().hex
-        key = claim_key(analysis.key)
+        key = claim_key(cache_key)
         seen = cached.task_id if cached is not None else None
         while True:  # each turn needs another run to have finished: it ends
             claim = await self.coordinator.claim_unless_finished(key, task_id, self.claim_ttl, seen)
             if claim.holder is not None:
-                return Submitted(
-                    claim.holder, await _status(session, claim.holder), deduplicated=True
-                )
+                return Submitted(claim.holder, await self._status(claim.holder), deduplicated=True)
             if claim.finished_by is None:
                 break
             # A run finished between our cache read and our claim: it was queued or running
             # when this request came, so the request is answered by it, as it would have been
             # a moment earlier. Its result is saved before it finishes (tasks/analyses.py).
-            record = await results.load(session, analysis.key)
-            await session.commit()
+            record = await results.read(self.engine, cache_key)
             if record is not None and record.task_id == claim.finished_by:
                 if force:
                     return Submitted(record.task_id, "success", deduplicated=True)
@@ -232,6 +275,11 @@ class AnalysisService:
             await self.coordinator.release(key, task_id)
             raise
         return Submitted(task_id, "pending", deduplicated=False)
+
+    async def _status(self, task_id: str) -> str:
+        """The task's last attempt's status: what a deduplicated request answers."""
+        last = await fetch_row(self.engine, _LAST_STATUS, {"task_id": task_id})
+        return "pending" if last is None else str(last[0])
 
     async def never_started(self, analysis: Analysis, task_id: str) -> None:
         """`task_id` was cancelled (or purged) before a worker ran it, so it never frees its
@@ -264,7 +312,7 @@ class AnalysisService:
         if failed is not None:
             return CachedView(record, record is not None and stale, None, failed_task_id=failed)
         if stale and regenerating is None and may_regenerate:
-            submitted = await self.submit(session, analysis)
+            submitted = await self.submit(analysis)
             if submitted.cached:  # a run finished meanwhile: its result is the answer
                 record = await results.load(session, analysis.key)
                 return CachedView(record, False, None)
@@ -272,10 +320,12 @@ class AnalysisService:
         return CachedView(record, record is not None and stale, regenerating)
 
 
+def _retrieve(answer: asyncio.Future[Submitted]) -> None:
+    """A failure nobody waited for is not reported as never retrieved (it was raised to the
+    request that met it)."""
+    if not answer.cancelled():
+        answer.exception()
+
+
 def age_seconds(record: AnalysisResult) -> float:
     return (datetime.now(UTC) - record.created_at).total_seconds()
-
-
-async def _status(session: AsyncSession, task_id: str) -> str:
-    attempts = await monitoring.task_attempts(session, task_id)
-    return str(attempts[-1].status) if attempts else "pending"

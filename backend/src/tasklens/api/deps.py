@@ -17,7 +17,9 @@ from tasklens.runtime import Runtime
 from tasklens.tokens import Principal
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async, though it awaits nothing: FastAPI runs a plain function in its thread pool,
+    a hand-off to another thread and back on every request."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel.ext.asyncio.session import AsyncSession
 from taskiq import Context, TaskiqDepends, TaskiqState
 from taskiq.kicker import AsyncKicker
 
@@ -203,10 +202,11 @@ async def scheduled_refresh(
     one already queued or running)."""
     from tasklens.analyses.service import AnalysisService  # the service imports this module
 
-    service = AnalysisService(services.settings, services.coordinator, context.broker, None)
+    service = AnalysisService(
+        services.settings, services.engine, services.coordinator, context.broker, None
+    )
     analysis = service.analysis(AnalysisKind(kind), subject, Period(period) if period else None)
-    async with AsyncSession(services.engine) as session:
-        submitted = await service.submit(session, analysis, force=True, priority=Priority.LOW)
+    submitted = await service.submit(analysis, force=True, priority=Priority.LOW)
     return {"task_id": submitted.task_id, "deduplicated": submitted.deduplicated}
 
 

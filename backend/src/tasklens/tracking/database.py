@@ -15,6 +15,7 @@ spells them with `own_name`, the same mapping.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import asyncpg
@@ -131,11 +132,12 @@ def create_engine(
             engine.dialect.identifier_preparer = _PrefixedNames(engine.dialect)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    # Up to 20 connections, each kept once opened: an overflow connection (opened past
+    # pool_size, closed when handed back) made every burst pay new PostgreSQL backends.
+    engine = create_async_engine(
         database_url,
-        pool_size=10,
-        max_overflow=10,
-        pool_pre_ping=True,
+        pool_size=20,
+        max_overflow=0,
         pool_recycle=1800,
         connect_args={
             "timeout": 5,
@@ -143,6 +145,41 @@ def create_engine(
             "server_settings": postgres_server_settings(schema),
         },
     )
+    pool = engine.sync_engine.pool
+    event.listen(pool, "connect", _stamp_idle_since)
+    event.listen(pool, "checkin", _stamp_idle_since)
+    event.listen(pool, "checkout", _ping_when_idle(engine.sync_engine.dialect))
+    return engine
+
+
+# A pooled connection idle this long is pinged before it is handed out (a database restart
+# or an idle-session timeout closes it meanwhile). SQLAlchemy's `pool_pre_ping` pings every
+# checkout: on asyncpg a BEGIN, a query and a ROLLBACK, three round trips more than the one
+# an enqueue's cache read needs. A connection checked in moments ago is open; if the server
+# went away in those moments, the statement fails as it could right after any ping, and the
+# disconnect invalidates the pool (SQLAlchemy), so the next checkouts reconnect.
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "tasklens_idle_since"
+
+
+def _stamp_idle_since(_dbapi_connection: Any, record: Any, *_: Any) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_when_idle(dialect: sa.Dialect) -> Any:
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                # The pool reconnects this one, and every older one at its next checkout.
+                raise sa.exc.InvalidatePoolError() from exc
+            raise
+
+    return checkout
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -156,3 +193,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def fetch_row(
+    engine: AsyncEngine, statement: sa.Executable, params: dict[str, Any] | None = None
+) -> sa.Row[Any] | None:
+    """The first row of one read, outside a transaction on PostgreSQL (autocommit: no BEGIN
+    and COMMIT round trips around it) and without an ORM session: for a hot path's single
+    read, such as an enqueue's cache lookup."""
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        result = await conn.execute(statement, params)
+        return result.first()

@@ -28,14 +28,15 @@ from tasklens.tracking.models import TaskStatus
 router = APIRouter(prefix="/analyses", tags=["analyses"], responses=ERROR_RESPONSES)
 
 
-def analysis_in_path(
+async def analysis_in_path(
     kind: AnalysisKind,
     subject: Annotated[str, Path(max_length=2000)],
     runtime: RuntimeDep,
     period: Annotated[Period | None, Query()] = None,
 ) -> Analysis:
     """The analysis a `/{kind}/{subject}` route names: its subject checked (a 400 naming
-    it), its period the kind's default when the query asks none."""
+    it), its period the kind's default when the query asks none. Async so that FastAPI
+    does not hand it to its thread pool."""
     return runtime.analyses.analysis(kind, subject, period)
 
 
@@ -82,7 +83,7 @@ async def recent_analyses(
     },
 )
 async def submit_analysis(
-    body: AnalysisRequest, runtime: RuntimeDep, session: SessionDep, principal: OperatorDep
+    body: AnalysisRequest, runtime: RuntimeDep, principal: OperatorDep
 ) -> JSONResponse:
     """Runs the analysis in the background and answers at once. An identical analysis (same
     kind, subject and params) already queued or running answers its task id instead.
@@ -92,13 +93,14 @@ async def submit_analysis(
     if body.force:
         target = f"{body.kind.value}/{body.subject}"
         async with audit.audited(runtime.engine, principal.name, AuditAction.REFRESH, target) as e:
-            submitted = await runtime.analyses.refresh(
-                session, analysis, principal.name, body.priority
-            )
+            async with runtime.sessions() as session:  # only a refresh writes a row
+                submitted = await runtime.analyses.refresh(
+                    session, analysis, principal.name, body.priority
+                )
             e.detail["task_id"] = submitted.task_id
             e.detail["deduplicated"] = int(submitted.deduplicated)
     else:
-        submitted = await runtime.analyses.submit(session, analysis, priority=body.priority)
+        submitted = await runtime.analyses.submit(analysis, priority=body.priority)
     if not submitted.cached:
         await runtime.accepted()
     payload = AnalysisSubmitted(
@@ -131,7 +133,7 @@ async def run_analysis_now(
     """For quick analyses: run it (or join the identical one running, or take the fresh
     cached result) and wait for the outcome within the request."""
     analysis = runtime.analyses.analysis(body.kind, body.subject, body.params.period)
-    submitted = await runtime.analyses.submit(session, analysis, priority=body.priority)
+    submitted = await runtime.analyses.submit(analysis, priority=body.priority)
     if submitted.cached:
         record = await results.load(session, analysis.key)
         if record is not None:
