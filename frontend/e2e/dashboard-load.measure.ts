@@ -87,16 +87,28 @@ it(
 
     const browser = await launchBrowser();
     const times: number[] = [];
+    const inPage: number[] = [];
     const timelines: Timeline[] = [];
     try {
       for (let run = 0; run < 5; run++) {
         const { page } = await newPage(browser);
         await page.goto(`${stack.info.url}/sign-in`);
         await page.evaluate((token) => localStorage.setItem("tasklens.token", token), stack.info.operator);
+        // The same moment seen from inside the page, without Playwright's polling interval
+        // and round trip: printed beside the figure, which stays the one above.
+        await page.addInitScript(() => {
+          new MutationObserver((_, observer) => {
+            if (document.querySelector("article") && document.querySelector('[data-testid="history-row"]')) {
+              sessionStorage.setItem("tasklens.onScreenAt", String(performance.now()));
+              observer.disconnect();
+            }
+          }).observe(document, { childList: true, subtree: true });
+        });
         await page.goto(`${stack.info.url}/monitoring`);
         await page.getByRole("article").first().waitFor();
         await page.getByTestId("history-row").first().waitFor();
         times.push(await page.evaluate(() => performance.now()));
+        inPage.push(Number(await page.evaluate(() => sessionStorage.getItem("tasklens.onScreenAt"))));
         timelines.push(
           await page.evaluate(() => {
             const entries: PerformanceEntry[] = [
@@ -128,6 +140,11 @@ it(
       `dashboard interactive over ${rows.toLocaleString("en-US")} rows: ` +
         `median ${sorted[2].toFixed(0)} ms, worst ${sorted[4].toFixed(0)} ms ` +
         `(target < 1000 ms: ratio ${(sorted[4] / 1000).toFixed(2)}); runs ${times.map((t) => t.toFixed(0)).join(", ")}`,
+    );
+    const seen = [...inPage].sort((a, b) => a - b);
+    console.log(
+      `  the same moment seen in the page (a MutationObserver): median ${seen[2].toFixed(0)} ms, ` +
+        `worst ${seen[4].toFixed(0)} ms; runs ${inPage.map((t) => t.toFixed(0)).join(", ")}`,
     );
   },
   6 * 3600_000,
