@@ -1,5 +1,6 @@
 import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "@/api/schema";
+import { takeEarlyResponse } from "@/lib/early-fetch";
 import { getToken, tokenAccepted, tokenRejected } from "@/lib/token-store";
 
 export type Schemas = components["schemas"];
@@ -70,6 +71,6 @@ export const api = createClient<paths>({
   // openapi-fetch builds a Request, which needs an absolute URL outside browsers (tests).
   baseUrl: typeof window === "undefined" ? "" : window.location.origin,
   // Look fetch up on every call (not once at import) so tests can stub globalThis.fetch.
-  fetch: (request) => globalThis.fetch(request),
+  fetch: (request) => takeEarlyResponse(request) ?? globalThis.fetch(request),
 });
 api.use(authMiddleware);

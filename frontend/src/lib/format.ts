@@ -20,8 +20,12 @@ export function formatRate(rate: number | null): string {
   return `${(rate * 100).toFixed(1).replace(/\.0$/, "")}%`;
 }
 
+// One formatter for every count: `toLocaleString` builds a new one per call, which the
+// dashboard's first render pays for each number on its cards.
+const COUNT = new Intl.NumberFormat("en-US");
+
 export function formatCount(n: number): string {
-  return n.toLocaleString("en-US");
+  return COUNT.format(n);
 }
 
 /**

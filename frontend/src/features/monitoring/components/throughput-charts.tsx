@@ -2,13 +2,20 @@ import { LineChart } from "@/components/charts";
 import { formatClock } from "@/lib/format";
 import { useTimeseries, type Timeseries } from "../api/get-timeseries";
 
+// Built once: `toLocaleString` builds a formatter per call, for each of a chart's labels.
+const DAY_LABEL = new Intl.DateTimeFormat("en-GB", { month: "short", day: "numeric" });
+const HOUR_LABEL = new Intl.DateTimeFormat("en-GB", {
+  day: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+  hour12: false,
+});
+const MINUTE_LABEL = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false });
+
 function bucketLabel(iso: string, bucketSeconds: number): string {
   const date = new Date(iso);
-  if (bucketSeconds >= 86_400) return date.toLocaleDateString("en-GB", { month: "short", day: "numeric" });
-  if (bucketSeconds >= 3_600) {
-    return date.toLocaleString("en-GB", { day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false });
-  }
-  return date.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false });
+  if (bucketSeconds >= 86_400) return DAY_LABEL.format(date);
+  return (bucketSeconds >= 3_600 ? HOUR_LABEL : MINUTE_LABEL).format(date);
 }
 
 type Bucket = Timeseries["series"][number];
