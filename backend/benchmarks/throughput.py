@@ -1,9 +1,16 @@
-"""No-op task throughput through a real `taskiq worker`, with and without TaskLensMiddleware.
+"""No-op task throughput through a real worker process, in three arms:
 
-Each run enqueues N tasks first (the client side, with the middleware when it is on), then
-starts one worker process and times it from its first delivery until the stream is drained
-and, with the middleware, until every task's row is `success` in PostgreSQL. Runs alternate
-(without, with, without, …) so drift on the shared machine hits both alike.
+- `raw`: a stock taskiq-redis `RedisStreamBroker` worker, no middleware (the baseline);
+- `middleware`: the same broker with TaskLensMiddleware added (what monitoring costs an app);
+- `tasklens`: `tasklens worker` itself (its broker, reaper, retries and middleware, as
+  `tasklens.process.worker_broker` wires them: rows, live events, heartbeats).
+
+All three run one worker process with the same `--max-async-tasks` and `--ack-type
+when_saved`. Each run enqueues N tasks first (through the client side of the arm's broker,
+so `pending` rows exist as in real use), then starts the worker and times it from its first
+delivery until the stream is drained and, with monitoring, until every task's row is
+`success` in PostgreSQL. Runs alternate (raw, middleware, tasklens, raw, …) so drift on the
+shared machine hits every arm alike.
 """
 
 from __future__ import annotations
@@ -23,11 +30,14 @@ from redis.asyncio import Redis
 from tasklens.tracking.database import connect_postgres
 
 BACKEND = Path(__file__).resolve().parents[1]
+ARMS = ("raw", "middleware", "tasklens")
+CONCURRENCY = 100  # every arm's --max-async-tasks
+TASKLENS_QUEUE = "tasklens"  # the default queue of `tasklens worker` (its default priority)
 
 
 @dataclass
 class Run:
-    middleware: bool
+    arm: str
     tasks: int
     seconds: float
     cpu_seconds: float  # the worker processes' user + system time over the same span
@@ -59,67 +69,97 @@ def _cpu_seconds(parent: int) -> float:
     return total / _TICKS
 
 
-async def _enqueue(n: int, middleware: bool, redis_url: str, database_url: str) -> None:
-    os.environ["BENCH_MIDDLEWARE"] = "1" if middleware else "0"
-    os.environ["BENCH_REDIS_URL"] = redis_url
-    os.environ["BENCH_DATABASE_URL"] = database_url
-    sys.modules.pop("benchmarks.throughput_app", None)  # re-read BENCH_MIDDLEWARE
-    throughput_app = importlib.import_module("benchmarks.throughput_app")
+def _environment(arm: str, redis_url: str, database_url: str) -> dict[str, str]:
+    """The variables an arm's app module reads (the `tasklens` arm: TaskLens's settings)."""
+    return {
+        "BENCH_MIDDLEWARE": "1" if arm == "middleware" else "0",
+        "BENCH_REDIS_URL": redis_url,
+        "BENCH_DATABASE_URL": database_url,
+        "TASKLENS_REDIS_URL": redis_url,
+        "TASKLENS_DATABASE_URL": database_url,
+        "TASKLENS_QUEUE_NAME": TASKLENS_QUEUE,
+        "TASKLENS_WORKER_CONCURRENCY": str(CONCURRENCY),
+    }
 
-    await throughput_app.broker.startup()
+
+def _app_module(arm: str) -> str:
+    return f"benchmarks.throughput{'_tasklens' if arm == 'tasklens' else ''}_app"
+
+
+async def _enqueue(n: int, arm: str, redis_url: str, database_url: str) -> None:
+    os.environ.update(_environment(arm, redis_url, database_url))
+    name = _app_module(arm)
+    sys.modules.pop(name, None)  # re-read BENCH_MIDDLEWARE
+    app = importlib.import_module(name)
+
+    await app.broker.startup()
     for start in range(0, n, 500):
-        await asyncio.gather(*(throughput_app.noop.kiq() for _ in range(min(500, n - start))))
-    await throughput_app.broker.shutdown()  # flushes the `pending` rows
-    sys.modules.pop("benchmarks.throughput_app", None)
+        await asyncio.gather(*(app.noop.kiq() for _ in range(min(500, n - start))))
+    await app.broker.shutdown()  # flushes the `pending` rows
+    sys.modules.pop(name, None)
 
 
-async def _group_state(redis: Redis) -> tuple[int, int]:
+def _worker_command(arm: str, workers: int) -> list[str]:
+    if arm == "tasklens":  # `tasklens worker`'s own command, on the app with the no-op task
+        return [
+            sys.executable,
+            "-c",
+            "from tasklens.cli import run_worker; from tasklens.settings import get_settings; "
+            f"raise SystemExit(run_worker(get_settings(), {workers}, 30.0, 30.0, None, "
+            "'benchmarks.throughput_tasklens_app:broker'))",
+        ]
+    return [
+        sys.executable,
+        "-m",
+        "taskiq",
+        "worker",
+        "benchmarks.throughput_app:broker",
+        "--workers",
+        str(workers),
+        "--max-async-tasks",
+        str(CONCURRENCY),
+        "--ack-type",
+        "when_saved",
+        "--log-level",
+        "WARNING",
+    ]
+
+
+async def _group_state(redis: Redis, stream: str, group: str) -> tuple[int, int]:
     """(entries read by the group, entries still pending or unread)."""
-    [group] = await redis.xinfo_groups("bench")
-    return int(group["entries-read"] or 0), int(group["lag"] or 0) + int(group["pending"])
+    [state] = await redis.xinfo_groups(stream)
+    assert _text(state["name"]) == group
+    return int(state["entries-read"] or 0), int(state["lag"] or 0) + int(state["pending"])
 
 
-async def one_run(n: int, middleware: bool, redis_url: str, database_url: str, workers: int) -> Run:
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: int) -> Run:
     redis = Redis.from_url(redis_url)
     await redis.flushdb()
     pg = await connect_postgres(database_url)
     await pg.execute("TRUNCATE task_execution_logs, task_log_counts")
-    await _enqueue(n, middleware, redis_url, database_url)
-    env = {
-        **os.environ,
-        "BENCH_MIDDLEWARE": "1" if middleware else "0",
-        "BENCH_REDIS_URL": redis_url,
-        "BENCH_DATABASE_URL": database_url,
-    }
+    await _enqueue(n, arm, redis_url, database_url)
+    stream, group = (TASKLENS_QUEUE, "tasklens") if arm == "tasklens" else ("bench", "bench")
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "taskiq",
-            "worker",
-            "benchmarks.throughput_app:broker",
-            "--workers",
-            str(workers),
-            "--max-async-tasks",
-            "100",
-            "--ack-type",
-            "when_saved",
-            "--log-level",
-            "WARNING",
-        ],
+        _worker_command(arm, workers),
         cwd=BACKEND,
-        env=env,
+        env={**os.environ, **_environment(arm, redis_url, database_url)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        while (await _group_state(redis))[0] == 0:
+        while (await _group_state(redis, stream, group))[0] == 0:
+            if worker.poll() is not None:
+                raise RuntimeError(f"the {arm} worker exited with {worker.returncode}")
             await asyncio.sleep(0.005)
         started = time.perf_counter()
         cpu_started = _cpu_seconds(worker.pid)
-        while (await _group_state(redis))[1] > 0:
+        while (await _group_state(redis, stream, group))[1] > 0:
             await asyncio.sleep(0.01)
-        if middleware:
+        if arm != "raw":
             query = "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
             while await pg.fetchval(query) < n:
                 await asyncio.sleep(0.01)
@@ -130,39 +170,50 @@ async def one_run(n: int, middleware: bool, redis_url: str, database_url: str, w
         worker.wait(30)
         await redis.aclose()
         await pg.close()
-    return Run(middleware, n, seconds, cpu_seconds)
+    return Run(arm, n, seconds, cpu_seconds)
+
+
+LABELS = {
+    "raw": "stock taskiq-redis ",
+    "middleware": "+ TaskLensMiddleware",
+    "tasklens": "tasklens worker    ",
+}
 
 
 async def run(
-    redis_url: str, database_url: str, tasks: int, rounds: int, workers: int
+    redis_url: str,
+    database_url: str,
+    tasks: int,
+    rounds: int,
+    workers: int,
+    arms: tuple[str, ...] = ARMS,
 ) -> dict[str, float]:
     runs: list[Run] = []
     for i in range(rounds):
-        for middleware in (False, True):
-            result = await one_run(tasks, middleware, redis_url, database_url, workers)
+        for arm in arms:
+            result = await one_run(tasks, arm, redis_url, database_url, workers)
             runs.append(result)
-            label = "with middleware" if middleware else "raw taskiq    "
             print(
-                f"  round {i + 1} {label}: {result.rate:8.0f} tasks/s "
+                f"  round {i + 1} {LABELS[arm]}: {result.rate:8.0f} tasks/s "
                 f"({tasks} tasks in {result.seconds:.2f}s), "
                 f"worker CPU {result.cpu_us_per_task:5.0f} µs/task",
                 flush=True,
             )
-    raw_runs = [r for r in runs if not r.middleware]
-    mw_runs = [r for r in runs if r.middleware]
-    raw = statistics.median(r.rate for r in raw_runs)
-    with_mw = statistics.median(r.rate for r in mw_runs)
-    raw_cpu = statistics.median(r.cpu_us_per_task for r in raw_runs)
-    mw_cpu = statistics.median(r.cpu_us_per_task for r in mw_runs)
-    return {
-        "raw_tasks_per_s": raw,
-        "middleware_tasks_per_s": with_mw,
-        "ratio": with_mw / raw,
-        # Each round's pair run back to back, so drift between rounds cancels out.
-        "paired_ratio": statistics.median(
-            m.rate / r.rate for r, m in zip(raw_runs, mw_runs, strict=True)
-        ),
-        "raw_cpu_us_per_task": raw_cpu,
-        "middleware_cpu_us_per_task": mw_cpu,
-        "cpu_ratio": raw_cpu / mw_cpu,
-    }
+    by_arm = {arm: [r for r in runs if r.arm == arm] for arm in arms}
+    figures: dict[str, float] = {}
+    for arm, arm_runs in by_arm.items():
+        figures[f"{arm}_tasks_per_s"] = statistics.median(r.rate for r in arm_runs)
+        figures[f"{arm}_cpu_us_per_task"] = statistics.median(r.cpu_us_per_task for r in arm_runs)
+    raw = by_arm["raw"]
+    for arm in arms:
+        if arm == "raw":
+            continue
+        figures[f"{arm}_ratio"] = figures[f"{arm}_tasks_per_s"] / figures["raw_tasks_per_s"]
+        # Each round's runs go back to back, so drift between rounds cancels out.
+        figures[f"{arm}_paired_ratio"] = statistics.median(
+            m.rate / r.rate for r, m in zip(raw, by_arm[arm], strict=True)
+        )
+        figures[f"{arm}_cpu_ratio"] = (
+            figures["raw_cpu_us_per_task"] / figures[f"{arm}_cpu_us_per_task"]
+        )
+    return figures

@@ -59,3 +59,55 @@ def test_messages_read_before_a_pause_go_back_to_their_queue_in_order(redis_url:
             await broker.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_a_read_takes_only_as_many_messages_as_the_worker_has_free_slots(redis_url: str) -> None:
+    """Messages read but not started wait in this worker while another may be idle (and a
+    high task would wait behind them): with its concurrency known, a read takes no more
+    than its free slots."""
+
+    async def scenario() -> None:
+        broker = TaskLensStreamBroker(
+            redis_url,
+            queue_name="tasklens",
+            consumer_group_name="tasklens",
+            consumer_id="0",
+            concurrency=3,
+        )
+        await broker.startup()
+        client = redis.asyncio.Redis.from_url(redis_url)
+
+        async def pending() -> int:
+            [group] = await client.xinfo_groups("tasklens")
+            return int(group["pending"])
+
+        reader = broker.listen()
+        try:
+            for i in range(10):
+                sent = TaskiqMessage(
+                    task_id=f"t{i}", task_name="demo.quick", labels={}, args=[], kwargs={}
+                )
+                await broker.kick(broker.formatter.dumps(sent))
+            running = [await anext(reader) for _ in range(3)]
+            assert await pending() == 3  # three free slots: three read, not ten
+
+            async def finish(delivery: AckableMessage) -> None:
+                assert delivery.ack is not None
+                acked = delivery.ack()  # no recorder: acknowledged at once, a slot free
+                assert acked is not None
+                await acked
+
+            await finish(running[0])
+            running.append(await asyncio.wait_for(anext(reader), 5))
+            assert await pending() == 3  # the finished one acknowledged, one more read
+            for delivery in running[1:]:
+                await finish(delivery)
+            more = [await asyncio.wait_for(anext(reader), 5) for _ in range(3)]
+            assert len(more) == 3 and await pending() == 3
+        finally:
+            with contextlib.suppress(Exception):
+                await reader.aclose()
+            await client.aclose()
+            await broker.shutdown()
+
+    asyncio.run(scenario())

@@ -36,7 +36,12 @@ STREAM_MAXLEN = 1_000_000
 REDELIVERY_MARGIN_SECONDS = 10
 
 
-PRIORITY_READ_BATCH = 10  # small: a high task never waits behind a big batch of low ones
+# Messages one read takes without knowing the worker's free slots: small, so a high task
+# never waits behind a big batch of low ones held here.
+PRIORITY_READ_BATCH = 10
+# With `concurrency` known, a read takes as many messages as the worker has free slots, up
+# to this: each one starts at once, so none waits here ahead of a later high task.
+MAX_READ_BATCH = 100
 RECLAIM_EVERY_SECONDS = 1.0
 # How old a worker's copy of the paused queues may be: one SMEMBERS per this, not per message.
 PAUSE_CHECK_SECONDS = 0.5
@@ -197,15 +202,21 @@ class TaskLensStreamBroker(RedisStreamBroker):
     on a quiet queue (taskiq-redis 1.2.4 only looks right after a read that returned
     something, so a crashed worker's task waited for the next enqueue)."""
 
-    def __init__(self, url: str, queue_name: str, **kwargs: Any) -> None:
+    def __init__(
+        self, url: str, queue_name: str, concurrency: int | None = None, **kwargs: Any
+    ) -> None:
+        """`concurrency` is the worker's `--max-async-tasks`: reads are sized to its free
+        slots (see MAX_READ_BATCH); unknown, each read takes PRIORITY_READ_BATCH."""
         self.streams = [stream_for(queue_name, p) for p in PRIORITY_ORDER]
         extra: dict[str, str | int] = {s: ">" for s in self.streams if s != queue_name}
         super().__init__(url, queue_name=queue_name, additional_streams=extra, **kwargs)
+        self.concurrency = concurrency
         self._in_flight: dict[tuple[str, Any], bytes] = {}
         self._recorder: LifecycleRecorder | None = None
         # One client over the pool for every send and acknowledgement: a client made per
         # call (as taskiq-redis does) costs more CPU than the XADD it sends.
         self._client = Redis(connection_pool=self.connection_pool)
+        self._unfinished = 0  # yielded to the worker and not yet finished (ack not called)
 
     async def startup(self) -> None:
         """A finished task's message is acknowledged by the recorder once the task's final
@@ -242,18 +253,25 @@ class TaskLensStreamBroker(RedisStreamBroker):
         """A delivery, remembered until acknowledged so a shutdown can hand it back."""
         name = stream.decode() if isinstance(stream, bytes) else str(stream)
         key = (name, message_id)
-        self._in_flight[key] = fields[b"data"]
-        ack = self._ack_generator(id=message_id, queue_name=name)
+        data = self._in_flight[key] = fields[b"data"]
 
         async def ack_unless_handed_back() -> None:
+            self._unfinished -= 1
             if self._in_flight.pop(key, None) is None:
                 return
             if self._recorder is not None:
-                self._recorder.when_written(key)
+                self._recorder.when_written(key)  # acknowledged once its row is durable
             else:
-                await ack()
+                await self._ack_generator(id=message_id, queue_name=name)()
 
-        return AckableMessage(data=fields[b"data"], ack=ack_unless_handed_back)
+        return AckableMessage(data=data, ack=ack_unless_handed_back)
+
+    def _read_count(self) -> int:
+        """How many messages the next read takes: the worker's free slots (it asks for the
+        next message only with one free), up to MAX_READ_BATCH."""
+        if self.concurrency is None:
+            return PRIORITY_READ_BATCH
+        return max(1, min(MAX_READ_BATCH, self.concurrency - self._unfinished))
 
     def held_task_ids(self, limit: int) -> tuple[list[str], int]:
         """Ids of (at most `limit` of) the tasks delivered here and not yet acknowledged, and
@@ -354,7 +372,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
                 fetched: Any = None
                 for stream in open_streams:  # best first, without waiting
                     fetched = await redis.xreadgroup(
-                        group, consumer, {stream: ">"}, count=PRIORITY_READ_BATCH, noack=False
+                        group, consumer, {stream: ">"}, count=self._read_count(), noack=False
                     )
                     if fetched:
                         break
@@ -380,6 +398,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
                     if key[0] in await check_paused():  # a batch is of one stream
                         await self._hand_back_paused(batch[position:])
                         break
+                    self._unfinished += 1
                     yield message
                 if time.monotonic() >= next_reclaim:
                     next_reclaim = time.monotonic() + RECLAIM_EVERY_SECONDS
@@ -401,6 +420,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
                                 )
                                 reclaimed.append(self._message(stream, message_id, fields))
                         for message in reclaimed:
+                            self._unfinished += 1
                             yield message
 
     async def _hand_back_paused(self, rest: list[tuple[tuple[str, Any], AckableMessage]]) -> None:

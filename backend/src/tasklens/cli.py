@@ -144,28 +144,41 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # Redis unreachable: one line, not taskiq's traceback
+    asyncio.run(_ping(settings.distributed_redis_url))
+    return run_worker(settings, args.workers, args.shutdown_timeout, args.grace, args.log_level)
+
+
+def run_worker(
+    settings: Settings,
+    workers: int,
+    shutdown_timeout: float,
+    grace: float,
+    log_level: str | None,
+    broker: str = "tasklens.worker:broker",
+) -> int:
+    """taskiq's worker command as `tasklens worker` runs it; `broker` differs only for the
+    throughput benchmark, which adds its no-op task to the same wiring."""
     from taskiq.cli.worker.cmd import WorkerCMD
 
     from tasklens.log_setup import configure_logging, taskiq_level
 
-    # Redis unreachable: one line, not taskiq's traceback
-    asyncio.run(_ping(settings.distributed_redis_url))
     configure_logging(settings)  # taskiq's forked processes keep it
     command = [
-        "tasklens.worker:broker",
+        broker,
         "--workers",
-        str(args.workers),
+        str(workers),
         "--max-async-tasks",
         str(settings.worker_concurrency),
         "--shutdown-timeout",
-        str(args.shutdown_timeout),
+        str(shutdown_timeout),
         # SIGTERM: running tasks get this long to finish; the rest are handed back (broker.py).
         "--wait-tasks-timeout",
-        str(args.grace),
+        str(grace),
         "--ack-type",
         "when_saved",
         "--log-level",
-        taskiq_level(settings, args.log_level),
+        taskiq_level(settings, log_level),
         "--no-configure-logging",
     ]
     # Run here, not exec'd: signals reach taskiq directly all the same, and its processes

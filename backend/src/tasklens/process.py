@@ -144,6 +144,7 @@ def build_broker(
         broker = TaskLensStreamBroker(
             settings.distributed_redis_url,
             queue_name=settings.queue_name,
+            concurrency=settings.worker_concurrency,  # `tasklens worker`'s --max-async-tasks
             consumer_group_name="tasklens",
             consumer_id="0",  # a group created after the first kick still sees it
             maxlen=STREAM_MAXLEN,
