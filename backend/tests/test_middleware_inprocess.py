@@ -21,12 +21,18 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from conftest import fresh_sqlite
-from taskiq import AsyncTaskiqDecoratedTask, InMemoryBroker, SimpleRetryMiddleware
+from taskiq import (
+    AsyncTaskiqDecoratedTask,
+    InMemoryBroker,
+    SimpleRetryMiddleware,
+    TaskiqDepends,
+)
 
 from tasklens.tracking.database import create_engine
 from tasklens.tracking.event_stream import EventStream, InProcessEventStream, RedisEventStream
 from tasklens.tracking.middleware import TaskLensMiddleware
 from tasklens.tracking.models import TaskExecutionLog
+from tasklens.tracking.progress import Progress
 from tasklens.tracking.recorder import build_recorder
 
 CARD = "tok_4111111111111111"  # a payment token, passed as the task's `card_token`
@@ -118,6 +124,12 @@ def _register_tasks(app: App) -> None:
             raise PaymentDeclined(f"gateway timeout charging {card_token} (try {attempt})")
         return f"charged {invoice}"
 
+    @broker.task(task_name="billing.handover")
+    async def handover(progress: Progress = TaskiqDepends()) -> None:
+        """Its work ends, then it takes a while handing on what it held (a subject's slot)."""
+        progress.ended()
+        await asyncio.sleep(0.3)
+
     @broker.task(task_name="billing.unprintable")
     async def unprintable() -> None:
         raise Unprintable
@@ -205,6 +217,18 @@ async def test_a_task_that_succeeds_is_logged_with_its_params_result_and_worker(
     assert row["started_at"] <= row["completed_at"]
     assert row["error_message"] is None
     assert app.statuses(task.task_id) == [(1, "pending"), (1, "running"), (1, "success")]
+
+
+async def test_a_task_whose_work_ended_before_it_returned_is_logged_ending_then(
+    app: App,
+) -> None:
+    task = await app.task("billing.handover").kiq()
+
+    [row] = await app.wait_rows(task.task_id, _terminal)
+
+    assert row["status"] == "success"
+    assert row["duration_ms"] < 250  # the 0.3 s spent handing on is not the work's
+    assert (row["completed_at"] - row["started_at"]).total_seconds() < 0.25
 
 
 async def test_a_task_that_fails_keeps_its_error_and_traceback(app: App) -> None:

@@ -86,6 +86,7 @@ async def _run(
         raise
     finally:
         if slot is not None:
+            progress.ended()  # logged as over before another run of the subject starts
             await services.coordinator.release(slot, task_id)
         if saved:  # after the save: a request that claims next finds the result (service.py)
             await services.coordinator.finish(

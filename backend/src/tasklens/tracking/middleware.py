@@ -203,6 +203,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self._heartbeat: Heartbeat | None = None
         # (task id, attempt) -> (perf_counter and Unix time at the start, task name)
         self._started: dict[tuple[str, int], tuple[float, float, str]] = {}
+        # (time, perf_counter) of attempts whose work ended before their task returned.
+        self._ended: dict[tuple[str, int], tuple[float, float]] = {}
         self._handed_back: set[str] = set()  # task ids stopped at shutdown, not finished
         self._errors: dict[tuple[str, int], BaseException] = {}
         self.worker_id = ""
@@ -438,6 +440,14 @@ class TaskLensMiddleware(TaskiqMiddleware):
             task_id, task_name, attempt, at, enqueued_at, params, queue, self.worker_id
         )
 
+    def record_end(self, message: TaskiqMessage) -> None:
+        """The task's work ends now, before it returns: a task that then hands something on
+        (a subject's slot) is logged as finished before the next holder's start."""
+        self._ended[(message.task_id, executing_attempt(message))] = (
+            time.time(),
+            time.perf_counter(),
+        )
+
     def on_error(
         self, message: TaskiqMessage, result: TaskiqResult[Any], exception: BaseException
     ) -> None:
@@ -457,6 +467,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
         at, finished = time.time(), time.perf_counter()
         task_id = message.task_id
         key = (task_id, executing_attempt(message))
+        if self._ended:
+            at, finished = self._ended.pop(key, (at, finished))
         started = self._started.pop(key, None)
         error = self._errors.pop(key, None) if self._errors else None
         if error is None and result.is_err:

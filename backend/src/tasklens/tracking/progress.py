@@ -26,6 +26,11 @@ class Progress:
         if self._middleware is not None:
             self._middleware.record_start(self._message)
 
+    def ended(self) -> None:
+        """The work is over (the task still has to hand something on): its end is now."""
+        if self._middleware is not None:
+            self._middleware.record_end(self._message)
+
     def __call__(self, fraction: float, note: str | None = None) -> None:
         """Reports progress; also where a cancelled task stops (CPU-bound work included)."""
         if self._middleware is None:
