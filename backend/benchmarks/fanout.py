@@ -22,7 +22,6 @@ due (no coordinated omission).
 from __future__ import annotations
 
 import asyncio
-import base64
 import calendar
 import functools
 import gc
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import cast
 
 from benchmarks.enqueue import TOKEN, RawHttp, _paced, _percentile, start_server, wait_healthy
-from benchmarks.health_sockets import _cpu_seconds, _from_load
+from benchmarks.health_sockets import _cpu_seconds, _from_load, _handshake
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import build_recorder
@@ -149,15 +148,6 @@ class _Counts:
         self.exact = [0] * BUCKETS  # the exact clients: each event on its own
         self.dropped = 0
         self.seconds = _Seconds()
-
-
-def _handshake(port: int) -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        f"GET /api/v1/ws?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
 
 
 async def _clients(
