@@ -126,7 +126,6 @@ async def submit_analysis(
 async def run_analysis_now(
     body: AnalysisRequest,
     runtime: RuntimeDep,
-    session: SessionDep,
     _: OperatorDep,
     timeout: Annotated[float, Query(gt=0, le=120, description="Seconds to wait")] = 30,
 ) -> JSONResponse:
@@ -135,7 +134,7 @@ async def run_analysis_now(
     analysis = runtime.analyses.analysis(body.kind, body.subject, body.params.period)
     submitted = await runtime.analyses.submit(analysis, priority=body.priority)
     if submitted.cached:
-        record = await results.load(session, analysis.key)
+        record = await results.read(runtime.engine, analysis.key)
         if record is not None:
             fresh = SyncAnalysisResponse(
                 task_id=record.task_id,
