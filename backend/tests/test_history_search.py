@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import STACKS, fresh_postgres
+from conftest import STACKS, fresh_postgres, fresh_sqlite
 from sqlalchemy.ext.asyncio import create_async_engine
 from support import Api
 
 from tasklens import monitoring
-from tasklens.tracking.database import tasklens_schema
+from tasklens.tracking.database import create_engine, session_factory, tasklens_schema
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskExecutionLog, TaskStatus
 from tasklens.tracking.recorder import build_recorder
@@ -176,6 +176,43 @@ def test_a_long_search_up_to_the_limit_is_answered(api: Api) -> None:
 
 
 # --- PostgreSQL: the indexes answer a search on a large log --------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_params_are_found_in_every_status(tmp_path: Path, backend: str) -> None:
+    """Migration 0015 indexes the params of terminal rows only; a task's params are still
+    found while it waits or runs, and after it ended."""
+    url = fresh_postgres() if backend == "postgres" else fresh_sqlite(tmp_path / "s.db")
+    statuses = [TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.SUCCESS, TaskStatus.FAILED]
+    rows = [
+        LifecycleChange(
+            task_id=f"needle-{status.value}",
+            task_name="hay.stack",
+            status=status,
+            timestamp=NOW - timedelta(minutes=i),
+            created_at=NOW - timedelta(minutes=i),
+            params={"pin": f"zebra {status.value}"},
+        )
+        for i, status in enumerate(statuses)
+    ]
+
+    async def search(q: str) -> list[str]:
+        recorder = build_recorder(url, None)
+        await recorder.store.upsert(rows)
+        await recorder.store.close()
+        engine = create_engine(url)
+        try:
+            async with session_factory(engine)() as session:
+                where = monitoring.HistoryFilter(q=q)
+                page = await monitoring.history(session, where, 1, 50)
+            return [row.task_id for row in page.items]
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(search("zebra")) == [f"needle-{s.value}" for s in statuses]
+    for status in statuses:
+        assert asyncio.run(search(f"zebra {status.value}")) == [f"needle-{status.value}"]
+
 
 LARGE_LOG = 200_000
 

@@ -153,6 +153,40 @@ def _schema_tables(url: str, schema: str) -> set[str]:
     return {name for (name,) in rows}
 
 
+# The search indexes migration 0015 makes partial, and the condition each gets.
+PARTIAL_0015 = {
+    "ix_task_logs_params_trgm": "status",
+    "ix_task_logs_error_trgm": "error_message IS NOT NULL",
+    "ix_task_logs_worker": "worker IS NOT NULL",
+}
+
+
+def _conditions(url: str) -> dict[str, str | None]:
+    [rows] = _sql(
+        url,
+        "SELECT c.relname, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        f"WHERE n.nspname = 'tasklens' AND c.relname IN {tuple(PARTIAL_0015)}",
+    )
+    return {name: condition for name, condition in rows}
+
+
+def test_0015_makes_three_search_indexes_partial_and_its_downgrade_whole_again(
+    postgres_url: str,
+) -> None:
+    conditions = _conditions(postgres_url)
+    assert set(conditions) == set(PARTIAL_0015)
+    for name, part in PARTIAL_0015.items():
+        assert part in (conditions[name] or ""), conditions
+    assert "'success'" in (conditions["ix_task_logs_params_trgm"] or "")
+    assert "'pending'" not in (conditions["ix_task_logs_params_trgm"] or "")
+
+    migrate.downgrade(postgres_url, "0014")
+    assert _conditions(postgres_url) == dict.fromkeys(PARTIAL_0015)
+    migrate.upgrade(postgres_url)
+    assert _conditions(postgres_url) == conditions
+
+
 def test_tasklens_joins_an_app_with_its_own_alembic_history_and_leaves_it_as_it_was(
     tmp_path: Path, redis_url: str
 ) -> None:

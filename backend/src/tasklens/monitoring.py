@@ -30,6 +30,8 @@ Log = TaskExecutionLog
 Count = TaskLogCount
 Histogram = TaskDurationHistogram
 SelectT = TypeVar("SelectT", bound=sa.Select[*tuple[Any, ...]])
+# The statuses, terminal (True) or not, in TaskStatus's order.
+_BY_END = {end: [s for s in TaskStatus if s.is_terminal is end] for end in (True, False)}
 
 
 class TaskMetrics(BaseModel):
@@ -464,7 +466,15 @@ class HistoryFilter:
             terms.append(col(Log.task_name).in_(self.q_task_names))
         if len(q) >= MIN_TEXT_SEARCH:  # the very expressions migration 0009 indexes
             contains = f"%{pattern}%"
-            terms.append(sa.cast(col(Log.params), sa.Text).ilike(contains, escape="\\"))
+            params = sa.cast(col(Log.params), sa.Text).ilike(contains, escape="\\")
+            # Migration 0015 indexes the params of terminal rows only; those of pending and
+            # running rows are found through the status index. The statuses are written out
+            # (not bound) so that PostgreSQL sees the partial index's own condition.
+            for terminal in (True, False):
+                statuses: list[sa.ColumnElement[Any]] = [
+                    sa.literal_column(f"'{s.value}'") for s in _BY_END[terminal]
+                ]
+                terms.append(sa.and_(col(Log.status).in_(statuses), params))
             terms.append(col(Log.error_message).ilike(contains, escape="\\"))
         return terms
 
