@@ -1,6 +1,6 @@
 """Finding a task in the history: `q` (task id prefix, task name, params, error text),
 the queue and worker filters, and sorting, in both databases; then, on PostgreSQL, that a
-search over a large log is answered from the indexes of migration 0009, not a scan."""
+search over a large log is answered from the indexes of migrations 0009 and 0015, not a scan."""
 
 from __future__ import annotations
 
@@ -287,7 +287,7 @@ async def _plan(url: str, q: str) -> tuple[str, dict[str, str], str]:
 @pytest.mark.parametrize(
     ("q", "index"),
     [
-        ("c4ca4238a0", "ix_task_logs_task_id_prefix"),  # md5('1'): a task id's start
+        ("c4ca4238a0", "uq_task_logs_task_attempt"),  # md5('1'): a task id's start
         ("8f14e45fceea", "ix_task_logs_params_trgm"),  # md5('7'): inside a label
         ("eccbc87e4b5c", "ix_task_logs_error_trgm"),  # md5('3'): inside an error message
     ],

@@ -55,6 +55,12 @@ def _inspect(url: str) -> tuple[set[str], set[str], list[list[str]]]:
                     return tables, set(), []
                 indexes = {i["name"] for i in inspector.get_indexes(log)}
                 uniques = [list(u["column_names"]) for u in inspector.get_unique_constraints(log)]
+                # PostgreSQL's upsert key is a unique index since 0015 (text_pattern_ops)
+                uniques += [
+                    [str(c) for c in i["column_names"]]
+                    for i in inspector.get_indexes(log)
+                    if i["unique"]
+                ]
                 return tables, {str(i).removeprefix(prefix) for i in indexes}, uniques
 
             result = await conn.run_sync(look)
@@ -171,7 +177,23 @@ def _conditions(url: str) -> dict[str, str | None]:
     return {name: condition for name, condition in rows}
 
 
-def test_0015_makes_three_search_indexes_partial_and_its_downgrade_whole_again(
+def _upsert_key(url: str) -> list[tuple[str, str | None, str]]:
+    """The log's indexes that start with task_id: name, constraint kind, first operator class."""
+    [rows] = _sql(
+        url,
+        "SELECT c.relname, k.contype::text, o.opcname FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+        "JOIN pg_namespace n ON n.oid = t.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] "
+        "JOIN pg_opclass o ON o.oid = i.indclass[0] "
+        "LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid "
+        "WHERE n.nspname = 'tasklens' AND t.relname = 'task_execution_logs' "
+        "AND a.attname = 'task_id' ORDER BY 1",
+    )
+    return rows
+
+
+def test_0015_makes_search_indexes_partial_and_the_upsert_key_find_prefixes_and_back(
     postgres_url: str,
 ) -> None:
     conditions = _conditions(postgres_url)
@@ -180,9 +202,14 @@ def test_0015_makes_three_search_indexes_partial_and_its_downgrade_whole_again(
         assert part in (conditions[name] or ""), conditions
     assert "'success'" in (conditions["ix_task_logs_params_trgm"] or "")
     assert "'pending'" not in (conditions["ix_task_logs_params_trgm"] or "")
+    assert _upsert_key(postgres_url) == [("uq_task_logs_task_attempt", None, "text_pattern_ops")]
 
     migrate.downgrade(postgres_url, "0014")
     assert _conditions(postgres_url) == dict.fromkeys(PARTIAL_0015)
+    assert _upsert_key(postgres_url) == [
+        ("ix_task_logs_task_id_prefix", None, "text_pattern_ops"),
+        ("uq_task_logs_task_attempt", "u", "text_ops"),
+    ]
     migrate.upgrade(postgres_url)
     assert _conditions(postgres_url) == conditions
 

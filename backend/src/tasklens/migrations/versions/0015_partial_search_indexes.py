@@ -1,4 +1,4 @@
-"""Three of the history's search indexes hold only the row versions a search can find there.
+"""The log's search indexes hold only the row versions a search can find there, and one fewer.
 
 Revision ID: 0015
 Revises: 0014
@@ -16,6 +16,12 @@ no update is HOT). The indexes of 0009 that a search reads only for some rows be
   versions, and the trigram entries of the pending and running ones were the largest single
   cost of a write. The history search looks for params in terminal rows through this index and
   in pending or running rows through `ix_task_logs_status` (`monitoring.HistoryFilter`).
+
+And the upsert key `(task_id, attempt, created_at)` becomes a unique index with
+`text_pattern_ops` on task_id instead of a constraint with the default operator class, so it
+also finds a task id prefix (`LIKE 'abc%'`, whatever the collation) and
+`ix_task_logs_task_id_prefix`, an index on task_id alone, goes. Equality, and so the upsert's
+`ON CONFLICT (task_id, attempt, created_at)`, is the same in both operator classes.
 
 PostgreSQL only, as 0009. The indexes are rebuilt on the partitioned log (every partition).
 """
@@ -61,9 +67,30 @@ def _rebuild(partial: bool) -> None:
         )
 
 
+UPSERT_KEY = "uq_task_logs_task_attempt"
+PREFIX = "ix_task_logs_task_id_prefix"
+
+
 def upgrade() -> None:
     _rebuild(partial=True)
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(
+        f"CREATE UNIQUE INDEX {UPSERT_KEY}_new ON task_execution_logs "
+        "(task_id text_pattern_ops, attempt, created_at)"
+    )
+    op.execute(f"ALTER TABLE task_execution_logs DROP CONSTRAINT {UPSERT_KEY}")
+    op.execute(f"ALTER INDEX {UPSERT_KEY}_new RENAME TO {UPSERT_KEY}")
+    op.execute(f"DROP INDEX {PREFIX}")
 
 
 def downgrade() -> None:
     _rebuild(partial=False)
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"CREATE INDEX {PREFIX} ON task_execution_logs (task_id text_pattern_ops)")
+    op.execute(f"DROP INDEX {UPSERT_KEY}")
+    op.execute(
+        f"ALTER TABLE task_execution_logs ADD CONSTRAINT {UPSERT_KEY} "
+        "UNIQUE (task_id, attempt, created_at)"
+    )
