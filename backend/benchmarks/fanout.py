@@ -85,6 +85,7 @@ class _Client(asyncio.Protocol):
         self.upgraded = False
         self.tail = b""
         self.events = 0
+        self.reads = 0  # reads that brought events: about one per broadcast round
         self.closed = False
         self.transport: asyncio.Transport | None = None
 
@@ -128,6 +129,7 @@ class _Client(asyncio.Protocol):
             self.tail = data[-self.keep :]
         if count:
             self.events += count
+            self.reads += 1
             oldest = self.first.search(data)
             if oldest is not None:
                 shared.bound[_bucket(now - shared.seconds.of(oldest[1]))] += count
@@ -182,6 +184,7 @@ async def _clients(
             "bound": counts.bound,
             "exact": counts.exact,
             "events": [c.events for c in opened],
+            "reads": sum(c.reads for c in opened),
             "closed": sum(c.closed for c in opened),
             "dropped": counts.dropped,
             "cpu_s": _own_cpu() - cpu_before,
@@ -190,6 +193,12 @@ async def _clients(
     for client in opened:
         if client.transport is not None:
             client.transport.close()
+
+
+def _system_seconds(pid: int) -> float:
+    """The process's system (kernel) CPU time so far: its socket writes' share."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
 
 
 def _own_cpu() -> float:
@@ -309,6 +318,7 @@ async def _round(
         opened_in = time.monotonic() - opening
         await _from_load(events_control, events_proc, 120)
         cpu_before = _cpu_seconds(server_pid)
+        system_before = _system_seconds(server_pid)
         events_control.send("go")
         probed: list[float] = []
         if health is not None:
@@ -316,9 +326,10 @@ async def _round(
         sent = cast(int, await _from_load(events_control, events_proc, seconds + 120))
         await asyncio.sleep(2)  # the last events arrive
         server_cpu = _cpu_seconds(server_pid) - cpu_before
+        server_system = _system_seconds(server_pid) - system_before
         bound, exact = [0] * BUCKETS, [0] * BUCKETS
         per_client: list[int] = []
-        closed = dropped = 0
+        closed = dropped = reads = 0
         load_cpu = 0.0
         for control, proc in loads:
             control.send("stop")
@@ -330,6 +341,7 @@ async def _round(
             per_client += cast(list[int], report["events"])
             closed += cast(int, report["closed"])
             dropped += cast(int, report["dropped"])
+            reads += cast(int, report["reads"])
             load_cpu += cast(float, report["cpu_s"])
     finally:
         for _, proc in [*loads, (events_control, events_proc)]:
@@ -356,6 +368,12 @@ async def _round(
         # what the busy machine inflates least: the server's CPU per event delivered to a client
         "server_cpu_us_per_delivery": server_cpu * 1e6 / max(1, sum(per_client)),
         "load_cpu_share": load_cpu / (seconds + 2),
+        # per client and broadcast round (a client's read that brought events): what a round
+        # costs each side, whatever the batch size; and the kernel's part of the server's
+        "client_reads": float(reads),
+        "server_cpu_us_per_client_read": server_cpu * 1e6 / max(1, reads),
+        "server_system_share_of_cpu": server_system / max(1e-9, server_cpu),
+        "load_cpu_us_per_client_read": load_cpu * 1e6 / max(1, reads),
     }
     if probed:
         result["health_p50_ms"] = statistics.median(probed)
