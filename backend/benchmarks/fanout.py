@@ -112,7 +112,7 @@ class _Client(asyncio.Protocol):
         if b"events_dropped" in data:
             shared.dropped += sum(int(d[1]) for d in _DROPPED.finditer(data))
         data = self.tail + data
-        ping = data.find(PING)
+        ping = data.find(PING) if PING[:1] in data else -1  # memchr first: pings are rare
         while 0 <= ping <= len(data) - 6 and self.transport is not None:
             # the server's keepalive (uvicorn) closes a socket that does not answer; a pong
             # answered twice (its ping was still in the tail) is ignored by the server
