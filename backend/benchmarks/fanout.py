@@ -38,10 +38,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import cast
 
+import sqlalchemy as sa
+
 from benchmarks.enqueue import TOKEN, RawHttp, _paced, _percentile, start_server, wait_healthy
 from benchmarks.health_sockets import _cpu_seconds, _from_load, _handshake
+from tasklens.tracking.database import create_engine
 from tasklens.tracking.lifecycle import LifecycleChange
-from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.models import TaskExecutionLog, TaskStatus
 from tasklens.tracking.recorder import build_recorder
 
 PING = b"\x89\x04"  # a ping frame's head, with uvicorn's 4-byte payload
@@ -260,6 +263,20 @@ def _events_process(
     asyncio.run(_record(redis_url, database_url, round_id, rate, seconds, control))
 
 
+async def _forget_earlier_runs(database_url: str) -> None:
+    """Deletes the rows of earlier runs' events. Nobody finishes them, so they stay
+    `running` until the server's reaper closes them, and it broadcasts every row it closes as
+    an event: ten thousand a pass, to every client, in the middle of a later run."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                sa.delete(TaskExecutionLog).where(sa.column("task_name").like("bench.fanout.%"))
+            )
+    finally:
+        await engine.dispose()
+
+
 def _percentile_of(histogram: list[int], fraction: float) -> float:
     total = sum(histogram)
     if not total:
@@ -423,7 +440,8 @@ async def run(
             gc.enable()
 
     try:
-        await wait_healthy(port)
+        await wait_healthy(port)  # migrated
+        await _forget_earlier_runs(database_url)
         await _paced(probe, health_rate, 1.0, ask)  # warm up
         health_baseline = await health(seconds)
         # /health is probed in both rounds: what the server CPU grows by is the fan-out's
