@@ -287,10 +287,11 @@ class LiveHub:
                 await asyncio.sleep(0)
 
     async def _fan_out(self) -> None:
-        """Hands each batch to the clients a slice at a time, yielding the loop between: the
-        senders woken by one slice write while the next is handed out, and a request never
-        waits behind every client's write at once. Under more load than the CPU can take,
-        the rounds slow down and carry bigger batches; the requests keep their turn."""
+        """Hands each batch to the clients a slice at a time, yielding the loop between (the
+        hub writes to the clients that keep up, the senders of the others write in the next
+        turns): a request never waits behind every client's write at once. Under more load
+        than the CPU can take, the rounds slow down and carry bigger batches; the requests
+        keep their turn."""
         loop = asyncio.get_running_loop()
         while True:
             await self._arrived.wait()
