@@ -181,6 +181,7 @@ async def _clients(
     await asyncio.wait_for(asyncio.gather(*waiting), 60)
     control.send("connected")
     cpu_before = _own_cpu()
+    queued_before = _queued_seconds("self")
     await asyncio.to_thread(control.recv)  # "stop": the events were sent and had time to arrive
     control.send(
         {
@@ -191,6 +192,7 @@ async def _clients(
             "closed": sum(c.closed for c in opened),
             "dropped": counts.dropped,
             "cpu_s": _own_cpu() - cpu_before,
+            "queued_s": _queued_seconds("self") - queued_before,
         }
     )
     for client in opened:
@@ -202,6 +204,16 @@ def _system_seconds(pid: int) -> float:
     """The process's system (kernel) CPU time so far: its socket writes' share."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
+def _queued_seconds(pid: int | str) -> float:
+    """How long the process's main thread has waited, runnable, for a CPU (Linux
+    schedstat): near zero on a quiet machine; as high as its CPU time on a busy one, where
+    every latency figure is the scheduler's queue as much as the code."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def _own_cpu() -> float:
@@ -336,6 +348,7 @@ async def _round(
         await _from_load(events_control, events_proc, 120)
         cpu_before = _cpu_seconds(server_pid)
         system_before = _system_seconds(server_pid)
+        queued_before = _queued_seconds(server_pid)
         events_control.send("go")
         probed: list[float] = []
         if health is not None:
@@ -344,10 +357,11 @@ async def _round(
         await asyncio.sleep(2)  # the last events arrive
         server_cpu = _cpu_seconds(server_pid) - cpu_before
         server_system = _system_seconds(server_pid) - system_before
+        server_queued = _queued_seconds(server_pid) - queued_before
         bound, exact = [0] * BUCKETS, [0] * BUCKETS
         per_client: list[int] = []
         closed = dropped = reads = 0
-        load_cpu = 0.0
+        load_cpu = load_queued = 0.0
         for control, proc in loads:
             control.send("stop")
             report = cast(dict[str, object], await _from_load(control, proc, 120))
@@ -360,6 +374,7 @@ async def _round(
             dropped += cast(int, report["dropped"])
             reads += cast(int, report["reads"])
             load_cpu += cast(float, report["cpu_s"])
+            load_queued += cast(float, report["queued_s"])
     finally:
         for _, proc in [*loads, (events_control, events_proc)]:
             proc.join(30)
@@ -391,6 +406,9 @@ async def _round(
         "server_cpu_us_per_client_read": server_cpu * 1e6 / max(1, reads),
         "server_system_share_of_cpu": server_system / max(1e-9, server_cpu),
         "load_cpu_us_per_client_read": load_cpu * 1e6 / max(1, reads),
+        # the share of the window each side waited for a CPU while it had work: the machine's
+        "server_cpu_queue_share": server_queued / (seconds + 2),
+        "load_cpu_queue_share": load_queued / (seconds + 2),
     }
     if probed:
         result["health_p50_ms"] = statistics.median(probed)
