@@ -221,6 +221,11 @@ BENCHMARKS: dict[str, Benchmark] = {
             f"{f['fanout_marginal_cpu_us_per_delivery']:.2f} µs per event delivered to a "
             "client), "
             f"load generator {f['fanout_load_cpu_share']:.2f}",
+            f"per client and round: server {f['fanout_server_cpu_us_per_client_read']:.1f} µs "
+            f"of CPU, load generator {f['fanout_load_cpu_us_per_client_read']:.1f}; waited "
+            f"for a CPU (the machine's queue, ~0 when quiet): server "
+            f"{f['fanout_server_cpu_queue_share']:.2f} of the window, load generator "
+            f"{f['fanout_load_cpu_queue_share']:.2f}",
         ],
     ),
     "health_sockets": Benchmark(

@@ -38,10 +38,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import cast
 
+import sqlalchemy as sa
+
 from benchmarks.enqueue import TOKEN, RawHttp, _paced, _percentile, start_server, wait_healthy
 from benchmarks.health_sockets import _cpu_seconds, _from_load, _handshake
+from tasklens.tracking.database import create_engine
 from tasklens.tracking.lifecycle import LifecycleChange
-from tasklens.tracking.models import TaskStatus
+from tasklens.tracking.models import TaskExecutionLog, TaskStatus
 from tasklens.tracking.recorder import build_recorder
 
 PING = b"\x89\x04"  # a ping frame's head, with uvicorn's 4-byte payload
@@ -85,6 +88,7 @@ class _Client(asyncio.Protocol):
         self.upgraded = False
         self.tail = b""
         self.events = 0
+        self.reads = 0  # reads that brought events: about one per broadcast round
         self.closed = False
         self.transport: asyncio.Transport | None = None
 
@@ -111,7 +115,7 @@ class _Client(asyncio.Protocol):
         if b"events_dropped" in data:
             shared.dropped += sum(int(d[1]) for d in _DROPPED.finditer(data))
         data = self.tail + data
-        ping = data.find(PING)
+        ping = data.find(PING) if PING[:1] in data else -1  # memchr first: pings are rare
         while 0 <= ping <= len(data) - 6 and self.transport is not None:
             # the server's keepalive (uvicorn) closes a socket that does not answer; a pong
             # answered twice (its ping was still in the tail) is ignored by the server
@@ -128,6 +132,7 @@ class _Client(asyncio.Protocol):
             self.tail = data[-self.keep :]
         if count:
             self.events += count
+            self.reads += 1
             oldest = self.first.search(data)
             if oldest is not None:
                 shared.bound[_bucket(now - shared.seconds.of(oldest[1]))] += count
@@ -176,20 +181,39 @@ async def _clients(
     await asyncio.wait_for(asyncio.gather(*waiting), 60)
     control.send("connected")
     cpu_before = _own_cpu()
+    queued_before = _queued_seconds("self")
     await asyncio.to_thread(control.recv)  # "stop": the events were sent and had time to arrive
     control.send(
         {
             "bound": counts.bound,
             "exact": counts.exact,
             "events": [c.events for c in opened],
+            "reads": sum(c.reads for c in opened),
             "closed": sum(c.closed for c in opened),
             "dropped": counts.dropped,
             "cpu_s": _own_cpu() - cpu_before,
+            "queued_s": _queued_seconds("self") - queued_before,
         }
     )
     for client in opened:
         if client.transport is not None:
             client.transport.close()
+
+
+def _system_seconds(pid: int) -> float:
+    """The process's system (kernel) CPU time so far: its socket writes' share."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
+def _queued_seconds(pid: int | str) -> float:
+    """How long the process's main thread has waited, runnable, for a CPU (Linux
+    schedstat): near zero on a quiet machine; as high as its CPU time on a busy one, where
+    every latency figure is the scheduler's queue as much as the code."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def _own_cpu() -> float:
@@ -251,6 +275,20 @@ def _events_process(
     asyncio.run(_record(redis_url, database_url, round_id, rate, seconds, control))
 
 
+async def _forget_earlier_runs(database_url: str) -> None:
+    """Deletes the rows of earlier runs' events. Nobody finishes them, so they stay
+    `running` until the server's reaper closes them, and it broadcasts every row it closes as
+    an event: ten thousand a pass, to every client, in the middle of a later run."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                sa.delete(TaskExecutionLog).where(sa.column("task_name").like("bench.fanout.%"))
+            )
+    finally:
+        await engine.dispose()
+
+
 def _percentile_of(histogram: list[int], fraction: float) -> float:
     total = sum(histogram)
     if not total:
@@ -309,6 +347,8 @@ async def _round(
         opened_in = time.monotonic() - opening
         await _from_load(events_control, events_proc, 120)
         cpu_before = _cpu_seconds(server_pid)
+        system_before = _system_seconds(server_pid)
+        queued_before = _queued_seconds(server_pid)
         events_control.send("go")
         probed: list[float] = []
         if health is not None:
@@ -316,10 +356,12 @@ async def _round(
         sent = cast(int, await _from_load(events_control, events_proc, seconds + 120))
         await asyncio.sleep(2)  # the last events arrive
         server_cpu = _cpu_seconds(server_pid) - cpu_before
+        server_system = _system_seconds(server_pid) - system_before
+        server_queued = _queued_seconds(server_pid) - queued_before
         bound, exact = [0] * BUCKETS, [0] * BUCKETS
         per_client: list[int] = []
-        closed = dropped = 0
-        load_cpu = 0.0
+        closed = dropped = reads = 0
+        load_cpu = load_queued = 0.0
         for control, proc in loads:
             control.send("stop")
             report = cast(dict[str, object], await _from_load(control, proc, 120))
@@ -330,7 +372,9 @@ async def _round(
             per_client += cast(list[int], report["events"])
             closed += cast(int, report["closed"])
             dropped += cast(int, report["dropped"])
+            reads += cast(int, report["reads"])
             load_cpu += cast(float, report["cpu_s"])
+            load_queued += cast(float, report["queued_s"])
     finally:
         for _, proc in [*loads, (events_control, events_proc)]:
             proc.join(30)
@@ -356,6 +400,15 @@ async def _round(
         # what the busy machine inflates least: the server's CPU per event delivered to a client
         "server_cpu_us_per_delivery": server_cpu * 1e6 / max(1, sum(per_client)),
         "load_cpu_share": load_cpu / (seconds + 2),
+        # per client and broadcast round (a client's read that brought events): what a round
+        # costs each side, whatever the batch size; and the kernel's part of the server's
+        "client_reads": float(reads),
+        "server_cpu_us_per_client_read": server_cpu * 1e6 / max(1, reads),
+        "server_system_share_of_cpu": server_system / max(1e-9, server_cpu),
+        "load_cpu_us_per_client_read": load_cpu * 1e6 / max(1, reads),
+        # the share of the window each side waited for a CPU while it had work: the machine's
+        "server_cpu_queue_share": server_queued / (seconds + 2),
+        "load_cpu_queue_share": load_queued / (seconds + 2),
     }
     if probed:
         result["health_p50_ms"] = statistics.median(probed)
@@ -405,7 +458,8 @@ async def run(
             gc.enable()
 
     try:
-        await wait_healthy(port)
+        await wait_healthy(port)  # migrated
+        await _forget_earlier_runs(database_url)
         await _paced(probe, health_rate, 1.0, ask)  # warm up
         health_baseline = await health(seconds)
         # /health is probed in both rounds: what the server CPU grows by is the fan-out's

@@ -484,3 +484,37 @@ async def test_written_gives_up_when_the_database_is_away_and_the_rows_stay_buff
         assert rec.backlog == 1 and rec.stats.write_failures >= 1
     finally:
         await rec.stop(timeout=0.5)
+
+
+async def test_changes_recorded_during_a_slow_write_are_published_as_it_ends(
+    postgres_url: str, redis_url: str
+) -> None:
+    """The live events' ticks start an interval apart, not an interval after the tick's
+    write: a change recorded while the table is locked goes out as soon as the write ends,
+    not another interval later (here 2 s)."""
+    stream = RedisEventStream(redis_url)
+    reader = stream.subscribe(ready := asyncio.Event())
+    assert isinstance(reader, AsyncGenerator)
+    rec = build_recorder(postgres_url, redis_url, event_interval=2.0, write_interval=0.0)
+    locker = create_engine(postgres_url)
+    try:
+        next_events = asyncio.ensure_future(anext(reader))
+        await ready.wait()
+        await rec.start()
+        async with locker.connect() as connection:
+            await connection.execute(sa.text("LOCK TABLE task_execution_logs IN SHARE MODE"))
+            rec.record(change(TaskStatus.RUNNING, 1, created_at=T0))  # its write waits
+            assert [e["data"]["task_id"] for e in await asyncio.wait_for(next_events, 10)] == ["t1"]
+            next_events = asyncio.ensure_future(anext(reader))
+            rec.record(dataclasses.replace(change(TaskStatus.RUNNING, 2), task_id="t2"))
+            await asyncio.sleep(2.5)  # past the 2 s interval, the first write still waits
+            assert not next_events.done()
+            await connection.commit()  # the lock goes, the write ends
+        released = asyncio.get_running_loop().time()
+        assert [e["data"]["task_id"] for e in await asyncio.wait_for(next_events, 10)] == ["t2"]
+        assert asyncio.get_running_loop().time() - released < 1.0
+    finally:
+        await rec.stop()
+        await reader.aclose()
+        await stream.close()
+        await locker.dispose()

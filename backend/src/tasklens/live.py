@@ -6,6 +6,11 @@ round's frames are joined once into one bytes object. A client holds references 
 batches, so a broadcast costs one append per client, not one per client and event, and a
 client that keeps up writes the shared bytes as they are, with no copy of its own.
 
+A client whose socket takes writes at once (api/ws_protocol.py) and has nothing waiting is
+written to by the hub itself, in the broadcast's turn: no wake of its sender task, no timer,
+no await per client. Only a client with something waiting (the hello, a replay, a backlog) or
+a full socket goes through its sender, which keeps the order and the send timeout.
+
 Each client has its own bounded buffer and sender task: a slow or dead client loses its
 oldest events (and is told how many) instead of holding up anybody else, and a client that
 does not take a send within the send timeout is dropped (api/routes/live.py).
@@ -27,7 +32,7 @@ import contextlib
 import json
 import logging
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import orjson
 from websockets.frames import Frame as WireFrame
@@ -107,9 +112,24 @@ class LiveClient:
         self._max = max_buffered
         self._wake = asyncio.Event()
         self._replayed_up_to = ""
+        self._sending = False
         self.dropped = 0
+        # writes prebuilt frames at once, or says it cannot (socket full, closing)
+        self.direct: Callable[[bytes], bool] | None = None
 
     def offer(self, batch: Batch) -> None:
+        """Writes `batch` at once when the client keeps up (see `direct`); else buffers it."""
+        if (
+            self.direct is not None
+            and not self._batches
+            and not self._sending
+            and not self._replayed_up_to
+            and self.direct(batch.wire)
+        ):
+            return
+        self._queue(batch)
+
+    def _queue(self, batch: Batch) -> None:
         """Keeps a reference to `batch` (shared with the other clients: never changed). Past
         the buffer's cap whole batches go, the oldest first, as long as the rest still holds
         the cap's worth: a client that lags keeps the newest `max_buffered` events or a few
@@ -148,9 +168,12 @@ class LiveClient:
         self._wake.set()
 
     async def next_batches(self) -> list[Batch]:
-        """Waits for frames; a drop notice comes first when events were lost."""
+        """Waits for frames; a drop notice comes first when events were lost. Until the
+        caller calls `sent()`, the hub buffers rather than writes: it would overtake them."""
+        self._sending = False
         await self._wake.wait()
         self._wake.clear()
+        self._sending = True
         batches = list(self._batches)
         self._batches.clear()
         self._buffered = 0
@@ -159,12 +182,17 @@ class LiveClient:
             self.dropped = 0
         return batches
 
+    def sent(self) -> None:
+        """The batches of the last `next_batches()` are written: the hub may write again."""
+        self._sending = False
+
 
 class LiveHub:
-    """`broadcast_interval`: at most one broadcast per interval (the first event after a
-    quiet spell goes at once): under a heavy stream every client wakes and writes ~20 times a
-    second with all that came meanwhile, not once per stream entry, and the requests this
-    process serves get the loop in between."""
+    """Broadcast rounds adapt to what they cost: after a round the hub pauses as long as the
+    round took, at most half of `broadcast_interval`, then sends all that came meanwhile. With
+    few clients a round takes a fraction of a millisecond, so each event goes as soon as it is
+    read; with thousands the rounds space out and carry more events each, the fan-out keeps to
+    about half of the loop, and the requests this process serves get the rest."""
 
     def __init__(
         self,
@@ -259,13 +287,16 @@ class LiveHub:
                 await asyncio.sleep(0)
 
     async def _fan_out(self) -> None:
-        """Hands each batch to the clients a slice at a time, yielding the loop between: the
-        senders woken by one slice write while the next is handed out, and a request never
-        waits behind every client's write at once. Under more load than the CPU can take,
-        the rounds slow down and carry bigger batches; the requests keep their turn."""
+        """Hands each batch to the clients a slice at a time, yielding the loop between (the
+        hub writes to the clients that keep up, the senders of the others write in the next
+        turns): a request never waits behind every client's write at once. Under more load
+        than the CPU can take, the rounds slow down and carry bigger batches; the requests
+        keep their turn."""
+        loop = asyncio.get_running_loop()
         while True:
             await self._arrived.wait()
             self._arrived.clear()
+            began = loop.time()
             events, self._incoming = self._incoming, []
             frames: list[Frame] = []
             for start in range(0, len(events), FRAMES_PER_TURN):  # a burst: built in turns
@@ -283,7 +314,7 @@ class LiveHub:
                 for client in clients[start : start + per_turn]:
                     client.offer(batch)
                 await asyncio.sleep(0)
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(min(loop.time() - began, self._interval / 2))
 
 
 def frames_of(events: list[Event], wire: bool = False) -> list[Frame]:

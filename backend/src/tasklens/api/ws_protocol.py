@@ -4,7 +4,10 @@
   strings of WebSocket frames already built (live.Batch.wire) instead of one text: written as
   they are, the same objects for every client, with no copy or join per client. Offered
   only on a connection without extensions (permessage-deflate is off in `tasklens serve`:
-  compressing per client was the main cost).
+  compressing per client was the main cost). Its value holds `write`: writes one such byte
+  string at once, in the caller's turn, and says whether it did (not when the transport's
+  buffer is past its high-water mark or the connection is closing): the hub writes a
+  broadcast to a client that keeps up itself, without waking the client's sender.
 - `tasklens.abort`: a `websocket.close` message with this key cuts the connection at once,
   with a TCP reset. A client that stopped reading would never take the close frame either:
   a plain close would keep its socket, and the kernel the megabytes queued for it, until it
@@ -46,8 +49,17 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         scope = getattr(self, "scope", None)  # absent when the handshake was refused
         if scope is not None and not self.conn.extensions:
-            scope["extensions"][FRAMES] = {}
+            scope["extensions"][FRAMES] = {"write": self.write_now}
             scope["extensions"][ABORT] = {}
+
+    def write_now(self, wire: bytes) -> bool:
+        """Writes `wire` (prebuilt frames) when the transport takes it without waiting."""
+        if not self.writable.is_set() or self.disconnected or self.close_sent:
+            return False
+        if self.transport.is_closing():
+            return False
+        self.transport.write(wire)
+        return True
 
     async def send(self, message: ASGISendEvent) -> None:
         extra = cast(dict[str, Any], message)

@@ -260,15 +260,19 @@ class LifecycleRecorder:
         loop = asyncio.get_running_loop()
         retry_delay = self.write_interval
         next_write = next_probe = loop.time() + self.write_interval
+        tick = loop.time()  # when the last tick began
         while True:
             if self._asleep:
                 await self._wake.wait()
                 self._asleep = False
-            else:
+            elif (wait := tick + self.event_interval - loop.time()) > 0:
+                # ticks start an interval apart: what was recorded during a long write goes
+                # as soon as it ends, not an interval later
                 with contextlib.suppress(TimeoutError):  # asyncio.timeout: no Task per wait
-                    async with asyncio.timeout(self.event_interval):
+                    async with asyncio.timeout(wait):
                         await self._wake.wait()
             self._wake.clear()
+            tick = loop.time()
             self.stats.ticks += 1
             merged = await self._merge_and_publish()
             # Nothing new for a tick: the tasks are done for now, so there is nothing to batch

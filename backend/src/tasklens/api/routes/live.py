@@ -129,6 +129,7 @@ async def _send_loop(websocket: WebSocket, client: LiveClient, timeout: float) -
                             await websocket.send_text(frame.text)
         except TimeoutError:
             return
+        client.sent()
 
 
 async def _drop(websocket: WebSocket) -> None:
@@ -200,6 +201,9 @@ async def live_events(websocket: WebSocket) -> None:
         client.resume(await runtime.hub.replay(since) if isinstance(since, str) else None)
     elif backfill:  # the same way: live events after the newest backfilled one follow it
         client.resume(await runtime.hub.latest(backfill))
+    frames = websocket.scope.get("extensions", {}).get(FRAMES)
+    if isinstance(frames, dict) and callable(frames.get("write")):
+        client.direct = frames["write"]  # only now: the replay goes first, through the sender
     sender = asyncio.create_task(
         _send_loop(websocket, client, runtime.settings.ws_send_timeout_seconds)
     )
