@@ -63,8 +63,9 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 # Redis commands whose calls per task and µs per call the model's tables quote.
 COMMANDS = ("xadd", "xreadgroup", "xack", "evalsha", "smembers", "xautoclaim")
 # Before each drain the workers wait this long on the paused queue: what their periodic
-# loops cost (the reaper and the heartbeat every 5 s, reclaims, the pause check) per second.
-PERIODIC_SECONDS = 5.0
+# loops cost (reclaims, the pause check, the reaper and the heartbeat every 5 s, the token
+# digests every 15 s) per second. Three reaper intervals: its jitter averages out.
+PERIODIC_SECONDS = 15.0
 POLL_SECONDS = 0.02  # the load generator's look at the stream while it drains
 
 
