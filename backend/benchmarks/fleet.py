@@ -66,6 +66,7 @@ COMMANDS = ("xadd", "xreadgroup", "xack", "evalsha", "smembers", "xautoclaim")
 # loops cost (reclaims, the pause check, the reaper and the heartbeat every 5 s, the token
 # digests every 15 s) per second. Three reaper intervals: its jitter averages out.
 PERIODIC_SECONDS = 15.0
+SETTLE_SECONDS = 3.0  # after the last heartbeat: a worker's first connections and passes
 POLL_SECONDS = 0.02  # the load generator's look at the stream while it drains
 
 
@@ -186,17 +187,30 @@ class Costs:
         return self.at(workers) * tasks + self.fixed(workers)
 
 
+def _line(k1: int, y1: float, k2: int, y2: float) -> tuple[float, float]:
+    """(slope, intercept) of the line through two runs' CPU per second, neither negative:
+    a negative one (noise) is taken as 0 and the other from the mean of both runs."""
+    slope = (y2 - y1) / (k2 - k1)
+    intercept = y1 - slope * k1
+    if slope < 0:
+        return 0.0, (y1 + y2) / 2
+    if intercept < 0:
+        return (y1 + y2) / (k1 + k2), 0.0
+    return slope, intercept
+
+
 def fit(one: Drain, other: Drain) -> dict[str, Costs]:
     """Each part's CPU rate is (a + g·K)·X + d·K + e (X tasks/s, K worker processes). The
-    windows before the drains, with the queue paused, measure d (e for the load generator,
-    which polls whatever the fleet; the kernel's threads serve the whole machine, so the
-    `system` part gets neither). What each drain spent beyond them, per task, at two values
-    of K gives a and g. A negative g (noise) is taken as 0, a as the mean of both runs."""
+    windows before the drains, with the queue paused, at two values of K give d and e (e:
+    what runs whatever the number of workers, such as the load generator's polls and what
+    they cost Redis; the `system` part serves the whole machine and gets neither). What each
+    drain spent beyond them, per task, at the two values of K gives a and g. A negative g
+    (noise) is taken as 0, a as the mean of both runs."""
     costs = {}
     for part in PARTS:
-        periodic = one.periodic[part] + other.periodic[part]
-        d = periodic / (one.workers + other.workers) if part in PER_WORKER else 0.0
-        e = periodic / 2 if part == "load" else 0.0
+        d, e = _line(one.workers, one.periodic[part], other.workers, other.periodic[part])
+        if part == "system":
+            d, e = 0.0, 0.0
         c1 = (one.us_per_second(part) - d * one.workers - e) / one.rate
         c2 = (other.us_per_second(part) - d * other.workers - e) / other.rate
         g = (c2 - c1) / (other.workers - one.workers)
@@ -481,7 +495,7 @@ class Fleet:
                 if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
                     raise SystemExit(f"bench fleet: workers did not start, see {self.workdir}")
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)  # the last ones finish starting up
+            await asyncio.sleep(SETTLE_SECONDS)  # the last ones finish starting up
             stream = self.settings.queue_name
             # The workers' periodic costs: waiting on the paused queue, polled as a drain is.
             await meter.start([w.pid for w in workers])
@@ -548,6 +562,9 @@ def _show(label: str, d: Drain) -> None:
             f"; {d.tasks / d.writes:.0f} rows per PostgreSQL write, "
             f"{d.writes / d.seconds / d.workers:.1f} writes/s per worker"
         )
+    if d.periodic:
+        paused = ", ".join(f"{p} {d.periodic[p] / d.workers:,.0f}" for p in PER_WORKER)
+        rows += f"; with the queue paused, µs/s per worker: {paused}"
     print(
         f"  {label}: {d.rate:8,.0f} tasks/s ({d.tasks:,} in {d.seconds:.2f}s); CPU µs/task "
         f"{per}; the parts used {d.used_cores:.2f} cores, {d.available_cores:.2f} were "

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.unit
 COSTS = {
     "workers": Costs(per_task=100.0, per_task_per_worker=3.0, per_worker=6_000.0),
     "postgres": Costs(per_task=40.0, per_task_per_worker=1.0, per_worker=15_000.0),
-    "redis": Costs(per_task=4.0, per_worker=1_000.0),
+    "redis": Costs(per_task=4.0, per_worker=1_000.0, per_second=6_000.0),
     "load": Costs(per_task=2.0, per_second=25_000.0),
     "system": Costs(per_task=5.0),
 }
@@ -52,10 +52,18 @@ def test_less_cpu_per_task_with_more_workers_is_noise_taken_as_no_growth() -> No
     assert costs["workers"].per_task == pytest.approx(sum(spent) / 2)
 
 
+def test_periodic_costs_falling_with_more_workers_are_noise_taken_as_per_second() -> None:
+    one, other = _drain(1, 4_000), _drain(8, 7_000)
+    one.periodic["workers"] = 60_000.0  # one worker costs more per second than eight: noise
+    costs = fit(one, other)
+    assert costs["workers"].per_worker == 0
+    assert costs["workers"].per_second == pytest.approx((60_000 + 8 * 6_000) / 2)
+
+
 def test_the_machine_bound_is_the_cpu_left_over_the_cpu_per_task() -> None:
     fleet = predict(COSTS, 20, 2.0)
     assert fleet.limit == "2.00 shared cores"
-    fixed = 20 * (6_000 + 15_000 + 1_000) + 25_000
+    fixed = 20 * (6_000 + 15_000 + 1_000) + 6_000 + 25_000
     per_task = (100 + 3 * 20) + (40 + 20) + 4 + 2 + 5
     assert fleet.rate == pytest.approx((2e6 - fixed) / per_task)
     # every part's CPU at that rate adds up to the cores
