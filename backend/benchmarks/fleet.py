@@ -167,7 +167,7 @@ class Costs:
     between more processes, and each busy worker's own ticks and polls are spread over fewer
     tasks); per worker process per second (the periodic loops: reaper, heartbeat, reclaims,
     pause check, and what they ask of PostgreSQL and Redis); per second whatever the fleet
-    (the load generator's polls)."""
+    (the load generator's polls, work one process does for the whole fleet)."""
 
     per_task: float
     per_task_per_worker: float = 0.0
