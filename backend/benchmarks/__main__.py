@@ -127,17 +127,26 @@ def _queries(a: argparse.Namespace, q: Figures) -> list[str]:
 
 def _fleet(a: argparse.Namespace, f: Figures) -> list[str]:
     k = a.fleet_workers
-    measured = f[f"measured_{k}"]
     return [
-        f"{k} worker processes: measured {measured:,.0f} tasks/s, the model "
-        f"predicted {f[f'predicted_{k}']:,.0f} from the runs with 1 and "
-        f"{a.calibration_workers}: ratio {fleet.ratio(measured, f[f'predicted_{k}'])} "
-        f"(target 0.75-1.25); load {f['load']:.1f}; at the {f[f'used_cores_{k}']:.2f} cores "
-        f"its parts got and its writes, predicted {f[f'predicted_at_used_{k}']:,.0f}, ratio "
-        f"{fleet.ratio(measured, f[f'predicted_at_used_{k}'])}",
-        "unit costs (µs CPU per task | per write of a worker's flush): "
+        f"{k} worker processes: measured {f['measured']:,.0f} tasks/s, the model predicted "
+        f"{f['predicted']:,.0f} from the runs with 1 and {a.calibration_workers} (on "
+        f"{f['available_cores']:.2f} cores; the run had {f['fleet_available_cores']:.2f}): "
+        f"ratio {fleet.ratio(f['measured'], f['predicted'])} (target 0.75-1.25); load "
+        f"{f['load']:.1f}; at the {f['used_cores']:.2f} cores its parts got and its writes, "
+        f"predicted {f['predicted_at_used']:,.0f}, ratio "
+        f"{fleet.ratio(f['measured'], f['predicted_at_used'])}",
+        f"CPU µs per task at {k} workers, predicted | measured: "
         + ", ".join(
-            f"{p} {f[f'{p}_us_per_task']:.0f} | {f[f'{p}_us_per_write']:,.0f}" for p in fleet.PARTS
+            f"{p} {f[f'{p}_predicted_us_per_task']:.0f} | {f[f'{p}_us_per_task_{k}']:.0f}"
+            for p in fleet.PARTS
+        ),
+        "unit costs (µs CPU per task | its growth per worker | per worker-second | per "
+        "second): "
+        + ", ".join(
+            f"{p} {f[f'{p}_us_per_task']:.0f} | {f[f'{p}_us_per_task_per_worker']:.1f} | "
+            f"{f[f'{p}_us_per_worker_second']:,.0f} | "
+            f"{f[f'{p}_us_per_second']:,.0f}"
+            for p in fleet.PARTS
         ),
         "Redis per task: "
         + ", ".join(
@@ -145,9 +154,9 @@ def _fleet(a: argparse.Namespace, f: Figures) -> list[str]:
             for c in fleet.COMMANDS
         )
         + f"; all of redis-server's CPU per command {f['redis_us_per_command']:.1f} µs",
-        "enqueue (client process | PostgreSQL | Redis) µs per task: "
-        f"{f['enqueue_workers_us_per_task']:.0f} | {f['enqueue_postgres_us_per_task']:.0f} | "
-        f"{f['enqueue_redis_us_per_task']:.0f}",
+        "enqueue (client process | PostgreSQL | Redis | system) µs per task: "
+        f"{f['enqueue_load_us_per_task']:.0f} | {f['enqueue_postgres_us_per_task']:.0f} | "
+        f"{f['enqueue_redis_us_per_task']:.0f} | {f['enqueue_system_us_per_task']:.0f}",
     ]
 
 
@@ -323,7 +332,7 @@ OPTIONS: tuple[tuple[str, type[int] | type[float], float, str | None], ...] = (
     ("--health-rate", float, 20, "GET /health per second"),
     ("--fleet-workers", int, 20, "worker processes of the simulated fleet"),
     ("--calibration-workers", int, 8, "worker processes of the second calibration run (fleet)"),
-    ("--cores", float, 0, "cores the fleet's parts share (0: this machine's)"),
+    ("--cores", float, 0, "cores the fleet's parts share (0: measured in calibration)"),
 )
 
 

@@ -3,19 +3,20 @@
 
 Each run: M `demo.noop` tasks are enqueued through the production broker and middleware
 (client side: `pending` rows, events) into a paused queue; K real `tasklens worker`
-processes start and report their heartbeat; the queue is resumed and timed from the first
-delivery until the stream is drained and every row is `success`. Over that span it reads the
-CPU time (`/proc`, user + system) of each part: the worker processes, the PostgreSQL backends
-connected to the benchmark's database, and a private `redis-server` started for the run (its
-CPU is then this benchmark's alone), plus Redis's `INFO commandstats`.
+processes start and report their heartbeat; for a few seconds they wait on the paused queue
+(their periodic costs); then the queue is resumed and timed from the first delivery until
+the stream is drained and every row is `success`. Over each span it reads the CPU time
+(`/proc`, user + system) of each part (PARTS: the worker processes, the PostgreSQL backends
+of the benchmark's database, a private `redis-server` started for the run, this process as
+the load generator, PostgreSQL's background processes and the kernel's threads), the
+machine's busy and idle time (`/proc/stat`), and Redis's `INFO commandstats`.
 
-The model: each part costs `a` µs of CPU per task and `s` µs per flush a worker writes (its
-row statement, its XACK, the event XADDs of the ticks between), which a busy worker makes on
-its write interval however few tasks each carries: with more workers, fewer rows per write.
-`a` and `s` come from two calibration runs (1 and a few workers); the fleet run (20 workers)
-is the check. On C shared cores, with W = K busy workers x their writes per second, the
-fleet's rate is (C·10⁶ - W·Σs) / Σa tasks/s, capped by each worker process's one core and by
-Redis's one core.
+The model: each part costs (a + g·K) µs of CPU per task with K worker processes on the
+machine, d µs per worker process per second and e µs per second, so the fleet's rate on A
+cores is (A·10⁶ - Σ(d·K + e)) / Σ(a + g·K), capped by each worker process's one core and by
+Redis's one. d and e come from the paused windows, a and g from two calibration runs (1 and
+8 workers); A is this machine's cores, less the share the rest of the machine took in the
+calibration run (`share`). The fleet run (20 workers) is the check.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from taskiq import AsyncBroker
 
-from benchmarks.throughput import BACKEND, _cpu_seconds
+from benchmarks.throughput import BACKEND
 from tasklens.broker import STREAM_MAXLEN, TaskLensStreamBroker
 from tasklens.settings import Settings
 from tasklens.tasks import demo
@@ -50,25 +51,58 @@ from tasklens.tracking.redis_keys import PAUSED_QUEUES, WORKERS
 # Sends in flight at once: each holds a pooled Redis connection, and hundreds of connects at
 # once time out on a busy machine.
 ENQUEUE_AT_ONCE = 50
-PARTS = ("workers", "postgres", "redis")
+# workers: the `tasklens worker` processes; postgres: the backends serving them; redis: the
+# private redis-server; load: this process (the load generator, which polls the stream while
+# a drain runs) with its own PostgreSQL backends; system: PostgreSQL's background processes
+# (WAL writer, checkpointer) and the kernel's threads (softirq of the loopback traffic).
+PARTS = ("workers", "postgres", "redis", "load", "system")
+PER_WORKER = ("workers", "postgres", "redis")  # parts whose periodic costs each worker makes
+OWN_SESSIONS = 2  # beside the workers': PostgreSQL's, and this process's with its Redis
 GROUP = "tasklens"  # the production consumer group (process.build_broker)
 _TICKS = os.sysconf("SC_CLK_TCK")
 # Redis commands whose calls per task and µs per call the model's tables quote.
 COMMANDS = ("xadd", "xreadgroup", "xack", "evalsha", "smembers", "xautoclaim")
+# Before each drain the workers wait this long on the paused queue: what their periodic
+# loops cost (reclaims, the pause check, the reaper and the heartbeat every 5 s, the token
+# digests every 15 s) per second. Three reaper intervals: its jitter averages out.
+PERIODIC_SECONDS = 15.0
+SETTLE_SECONDS = 3.0  # after the last heartbeat: a worker's first connections and passes
+POLL_SECONDS = 0.02  # the load generator's look at the stream while it drains
+
+
+def _stat_fields(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def _own_cpu(pid: int) -> float:
     """User + system seconds of one process (0 once it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = _stat_fields(pid)
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def _tree_cpu(pids: Iterable[int]) -> float:
-    """Each `tasklens worker` process and the worker it forks."""
-    return sum(_own_cpu(pid) + _cpu_seconds(pid) for pid in pids)
+def _processes() -> dict[int, tuple[int, float]]:
+    """Every process: (its parent, its user + system seconds), in one pass over /proc."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = _stat_fields(int(entry.name))
+                out[int(entry.name)] = (
+                    int(fields[1]),
+                    (int(fields[11]) + int(fields[12])) / _TICKS,
+                )
+    return out
+
+
+def _machine() -> tuple[float, float]:
+    """(busy, idle) CPU seconds of all cores since boot (/proc/stat; steal is neither)."""
+    user, nice, system, idle, iowait, irq, softirq = (
+        int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]
+    )
+    return (user + nice + system + irq + softirq) / _TICKS, (idle + iowait) / _TICKS
 
 
 def _free_port() -> int:
@@ -79,13 +113,17 @@ def _free_port() -> int:
 
 @dataclass
 class Drain:
-    """One measured span: tasks finished, wall seconds, CPU seconds of each part."""
+    """One measured span: tasks finished, wall seconds, CPU seconds of each part; the
+    machine's busy and idle CPU seconds over it; and each part's µs of CPU per second in the
+    window before it, the workers up and the queue paused (`periodic`)."""
 
     workers: int
     tasks: int
     seconds: float
     cpu: dict[str, float]
     calls: dict[str, tuple[int, float]] = field(default_factory=dict)  # command: (calls, usec)
+    machine: tuple[float, float] = (0.0, 0.0)  # (busy, idle) seconds, all cores
+    periodic: dict[str, float] = field(default_factory=dict)  # part: µs per second
 
     @property
     def rate(self) -> float:
@@ -103,75 +141,129 @@ class Drain:
         rows are durable (one stream here)."""
         return self.calls.get("xack", (0, 0.0))[0]
 
+    @property
+    def used_cores(self) -> float:
+        """Cores the measured parts got over the span."""
+        return sum(self.cpu.values()) / self.seconds
+
+    @property
+    def available_cores(self) -> float:
+        """Cores nothing else used: what the parts got plus what stayed idle. On a quiet
+        machine the machine's cores less what the kernel and other processes took; on a
+        shared one, the share the run got."""
+        return self.used_cores + self.machine[1] / self.seconds
+
+    @property
+    def elsewhere_cores(self) -> float:
+        """Busy cores the parts do not account for: other processes, and the kernel's
+        interrupt work while a core was idle."""
+        return max(self.machine[0] / self.seconds - self.used_cores, 0.0)
+
 
 @dataclass(frozen=True)
 class Costs:
-    """One part's unit costs: µs of CPU per task, and per flush a worker writes (its row
-    statement, its XACK, the event XADDs of the ticks between: costs a busy worker pays
-    however few tasks each flush carries)."""
+    """One part's unit costs, in µs of CPU: per task, and its growth per task with each
+    worker process sharing the cores (`per_task_per_worker`: a crowded machine switches
+    between more processes, and each busy worker's own ticks and polls are spread over fewer
+    tasks); per worker process per second (the periodic loops: reaper, heartbeat, reclaims,
+    pause check, and what they ask of PostgreSQL and Redis); per second whatever the fleet
+    (the load generator's polls, work one process does for the whole fleet)."""
 
     per_task: float
-    per_write: float
+    per_task_per_worker: float = 0.0
+    per_worker: float = 0.0
+    per_second: float = 0.0
+
+    def at(self, workers: int) -> float:
+        """µs per task with `workers` processes."""
+        return self.per_task + self.per_task_per_worker * workers
+
+    def fixed(self, workers: int) -> float:
+        """µs per second that do not depend on the tasks."""
+        return self.per_worker * workers + self.per_second
+
+    def rate(self, tasks: float, workers: int) -> float:
+        """µs of CPU per second at `tasks`/s with `workers` processes."""
+        return self.at(workers) * tasks + self.fixed(workers)
+
+
+def _line(k1: int, y1: float, k2: int, y2: float) -> tuple[float, float]:
+    """(slope, intercept) of the line through two runs' CPU per second, neither negative:
+    a negative one (noise) is taken as 0 and the other from the mean of both runs."""
+    slope = (y2 - y1) / (k2 - k1)
+    intercept = y1 - slope * k1
+    if slope < 0:
+        return 0.0, (y1 + y2) / 2
+    if intercept < 0:
+        return (y1 + y2) / (k1 + k2), 0.0
+    return slope, intercept
 
 
 def fit(one: Drain, other: Drain) -> dict[str, Costs]:
-    """Each part's CPU rate is a·X + s·W (X tasks/s, W flushes written per second, counted
-    as XACK calls): two runs with different numbers of workers, so different rows per
-    write, give a and s. A negative s (noise: the per-write cost is small against the
-    per-task one) is taken as 0 and a as the mean of both runs' CPU per task."""
+    """Each part's CPU rate is (a + g·K)·X + d·K + e (X tasks/s, K worker processes). The
+    windows before the drains, with the queue paused, at two values of K give d and e (e:
+    what runs whatever the number of workers, such as the load generator's polls and what
+    they cost Redis; the `system` part serves the whole machine and gets neither). What each
+    drain spent beyond them, per task, at the two values of K gives a and g. A negative g
+    (noise) is taken as 0, a as the mean of both runs."""
     costs = {}
     for part in PARTS:
-        r1, r2 = one.us_per_second(part), other.us_per_second(part)
-        w1, w2 = one.writes / one.seconds, other.writes / other.seconds
-        det = one.rate * w2 - other.rate * w1
-        a = (r1 * w2 - r2 * w1) / det if det else 0.0
-        per_write = (r1 - a * one.rate) / w1 if w1 else 0.0
-        if per_write < 0 or a <= 0:
-            a, per_write = (one.us_per_task(part) + other.us_per_task(part)) / 2, 0.0
-        costs[part] = Costs(a, per_write)
+        d, e = _line(one.workers, one.periodic[part], other.workers, other.periodic[part])
+        if part == "system":
+            d, e = 0.0, 0.0
+        c1 = (one.us_per_second(part) - d * one.workers - e) / one.rate
+        c2 = (other.us_per_second(part) - d * other.workers - e) / other.rate
+        g = (c2 - c1) / (other.workers - one.workers)
+        a = c1 - g * one.workers
+        if g < 0 or a < 0:
+            a, g = max((c1 + c2) / 2, 0.0), 0.0
+        costs[part] = Costs(a, g, d, e)
     return costs
 
 
 @dataclass(frozen=True)
 class Prediction:
-    rate: float
+    rate: float  # tasks/s
     limit: str  # which bound set it
 
-
-def _rate(a: float, s: float, budget: float, writes: float | None, most_writes: float) -> float:
-    """Tasks/s that a budget of µs of CPU per second pays for at a µs per task and s per
-    write: at `writes` per second when known, else at `most_writes` (every busy worker on
-    its write interval) unless that is more writes than tasks (then one row per write)."""
-    if writes is not None:
-        return max((budget - s * writes) / a, 0.0)
-    rate = (budget - s * most_writes) / a
-    return rate if rate >= most_writes else budget / (a + s)
+    def cpu_per_task(self, costs: dict[str, Costs], workers: int) -> dict[str, float]:
+        """Each part's µs of CPU per task at this rate (its per-second costs spread over
+        the tasks)."""
+        return {p: c.rate(self.rate, workers) / self.rate for p, c in costs.items()}
 
 
-def predict(
-    costs: dict[str, Costs],
-    workers: int,
-    cores: float,
-    writes_per_worker_second: float,
-    writes: float | None = None,
-) -> Prediction:
-    """Tasks/s of `workers` processes sharing `cores` with PostgreSQL and Redis: the CPU
-    left after the flushes, divided by the CPU every part spends per task; no worker
-    process above one core, nor Redis (one thread). Busy workers write
-    `writes_per_worker_second` flushes each (TASKLENS_LOG_WRITE_INTERVAL_MS), or `writes`
-    per second in all when measured."""
-    most = workers * writes_per_worker_second
-    total = Costs(sum(c.per_task for c in costs.values()), sum(c.per_write for c in costs.values()))
-    w, r = costs["workers"], costs["redis"]
+def _rate(costs: Iterable[Costs], budget: float, workers: int) -> float:
+    """Tasks/s that `budget` µs of CPU per second pays for once the per-second costs of
+    `workers` processes are paid."""
+    cs = list(costs)
+    left = budget - sum(c.fixed(workers) for c in cs)
+    return max(left / sum(c.at(workers) for c in cs), 0.0)
+
+
+def predict(costs: dict[str, Costs], workers: int, cores: float) -> Prediction:
+    """Tasks/s of `workers` processes sharing `cores` with every other part: the CPU left
+    after the per-second costs, divided by the CPU all parts spend per task; the worker
+    processes no more than one core each, nor Redis (one thread)."""
     bounds = {
-        f"{cores:g} shared cores": _rate(
-            total.per_task, total.per_write, cores * 1e6, writes, most
-        ),
-        "one core per worker process": _rate(w.per_task, w.per_write, workers * 1e6, writes, most),
-        "one Redis core": _rate(r.per_task, r.per_write, 1e6, writes, most),
+        f"{cores:.2f} shared cores": _rate(costs.values(), cores * 1e6, workers),
+        "one core per worker process": _rate([costs["workers"]], workers * 1e6, workers),
+        "one Redis core": _rate([costs["redis"]], 1e6, workers),
     }
     limit = min(bounds, key=lambda name: bounds[name])
     return Prediction(bounds[limit], limit)
+
+
+def share(calibration: Drain, workers: int, cores: float) -> float:
+    """Cores `workers` processes will have of this machine's `cores`, from what the
+    calibration run had (its parts' CPU and the idle time): the kernel shares a crowded
+    machine equally among the sessions that want CPU (autogroup), and each worker process
+    is one (it is started in its own), PostgreSQL's backends one, this process with its
+    Redis one. The calibration run's share gives the rest of the machine's demand in
+    sessions; on a quiet machine that is none and every run has all the cores."""
+    ours = calibration.workers + OWN_SESSIONS
+    got = min(calibration.available_cores / cores, 1.0)
+    others = ours * (1 / got - 1) if got > 0 else 0.0
+    return cores * (workers + OWN_SESSIONS) / (workers + OWN_SESSIONS + others)
 
 
 class PrivateRedis:
@@ -206,59 +298,99 @@ class PrivateRedis:
 
 
 class Meter:
-    """CPU seconds of each part since `start`, the PostgreSQL backends sampled while it
-    runs (a backend that connects later counts from 0; one that leaves keeps its last
-    sample)."""
+    """CPU seconds of each part between `start` and `stop`. Both read the clock and the
+    machine's counters first, then every process in one pass: the same order at both ends,
+    so the span the CPU is read over is the span the clock measures. PostgreSQL's processes
+    are also sampled while it runs (a process that starts later counts from 0; one that
+    leaves keeps its last sample)."""
 
     def __init__(
         self, pg: asyncpg.Connection, database: str, redis_pid: int, observers: set[int]
     ) -> None:
         """`pg` is the meter's own connection; `observers` are the backends of the
-        benchmark's own queries, not counted either."""
+        benchmark's own queries: both count as the load generator's."""
         self._pg, self._database, self._redis_pid = pg, database, redis_pid
         self._observers = observers
-        self._workers: list[int] = []
-        self._backends: dict[int, tuple[float, float]] = {}  # pid: (at start, last seen)
+        self._workers: set[int] = set()
+        self._seen: dict[str, dict[int, tuple[float, float]]] = {}  # part: {pid: (start, last)}
         self._sampler: asyncio.Task[None] | None = None
-        self._at_start: dict[str, float] = {}
+        self._clock = (0.0, 0.0, 0.0)  # wall, machine busy, machine idle
 
-    async def _backend_pids(self) -> list[int]:
+    async def _postgres(self) -> dict[str, list[int]]:
+        """PostgreSQL's processes by part: the run's backends, the load generator's, and
+        the server's own (its background processes)."""
         rows = await self._pg.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-            self._database,
+            "SELECT pid, datname, backend_type, pg_backend_pid() AS me FROM pg_stat_activity"
         )
-        return [int(r["pid"]) for r in rows if int(r["pid"]) not in self._observers]
+        out: dict[str, list[int]] = {"postgres": [], "load": [], "system": []}
+        for r in rows:
+            pid = int(r["pid"])
+            if pid == r["me"] or pid in self._observers:
+                out["load"].append(pid)
+            elif r["backend_type"] != "client backend":
+                out["system"].append(pid)
+            elif r["datname"] == self._database:
+                out["postgres"].append(pid)
+        return out
 
-    async def _sample(self, first: bool = False) -> None:
-        for pid in await self._backend_pids():
-            now = _own_cpu(pid)
-            start, _ = self._backends.get(pid, (now if first else 0.0, now))
-            self._backends[pid] = (start, now)
+    def _parts(
+        self, postgres: dict[str, list[int]], procs: dict[int, tuple[int, float]]
+    ) -> dict[str, dict[int, float]]:
+        """Each part's processes and their CPU seconds now."""
+        members: dict[str, list[int]] = {
+            "workers": [p for p, (ppid, _) in procs.items() if {p, ppid} & self._workers],
+            "redis": [self._redis_pid],
+            # the kernel's threads are kthreadd's children: softirq that overflows to
+            # ksoftirqd, kworkers
+            "system": [p for p, (ppid, _) in procs.items() if ppid == 2],
+            "load": [os.getpid()],
+        }
+        for part, pids in postgres.items():
+            members.setdefault(part, []).extend(pids)
+        return {
+            part: {pid: procs[pid][1] for pid in pids if pid in procs}
+            for part, pids in members.items()
+        }
+
+    def _note(self, now: dict[str, dict[int, float]], first: bool) -> None:
+        for part, pids in now.items():
+            seen = self._seen.setdefault(part, {})
+            for pid, cpu in pids.items():
+                start, _ = seen.get(pid, (cpu if first else 0.0, cpu))
+                seen[pid] = (start, cpu)
 
     async def _keep_sampling(self) -> None:
         while True:
             await asyncio.sleep(0.2)
-            await self._sample()
+            postgres = await self._postgres()
+            self._note(
+                {part: {pid: _own_cpu(pid) for pid in pids} for part, pids in postgres.items()},
+                first=False,
+            )
 
     async def start(self, workers: list[int]) -> None:
-        self._workers, self._backends = workers, {}
-        await self._sample(first=True)
-        self._at_start = {"workers": _tree_cpu(workers), "redis": _own_cpu(self._redis_pid)}
+        self._workers, self._seen = set(workers), {}
+        postgres = await self._postgres()
+        self._clock = (time.perf_counter(), *_machine())
+        self._note(self._parts(postgres, _processes()), first=True)
         self._sampler = asyncio.create_task(self._keep_sampling())
 
-    async def stop(self) -> dict[str, float]:
+    async def stop(self) -> tuple[dict[str, float], tuple[float, float], float]:
+        """(CPU seconds of each part, the machine's (busy, idle) seconds, wall seconds)."""
         assert self._sampler is not None
         if self._sampler.done():
             self._sampler.result()  # raises what stopped it
         self._sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._sampler
-        await self._sample()
-        return {
-            "workers": _tree_cpu(self._workers) - self._at_start["workers"],
-            "postgres": sum(last - start for start, last in self._backends.values()),
-            "redis": _own_cpu(self._redis_pid) - self._at_start["redis"],
+        postgres = await self._postgres()
+        wall, (busy, idle) = time.perf_counter(), _machine()
+        self._note(self._parts(postgres, _processes()), first=False)
+        cpu = {
+            part: sum(last - start for start, last in self._seen.get(part, {}).values())
+            for part in PARTS
         }
+        return cpu, (busy - self._clock[1], idle - self._clock[2]), wall - self._clock[0]
 
 
 async def _commandstats(redis: Redis) -> dict[str, tuple[int, float]]:
@@ -347,17 +479,15 @@ class Fleet:
             await redis.sadd(PAUSED_QUEUES, *streams)
             await client.startup()
             await meter.start([])
-            calls, own = await _commandstats(redis), time.process_time()
-            started = time.perf_counter()
+            calls = await _commandstats(redis)
             await self._enqueue(client, tasks)
             try:  # flushes the `pending` rows
                 await asyncio.wait_for(client.shutdown(), 60)
             except TimeoutError:
                 raise SystemExit("bench fleet: the client broker did not shut down") from None
-            cpu = await meter.stop()
-            cpu["workers"] = time.process_time() - own  # the client: this process
-            seconds = time.perf_counter() - started
-            enqueue = Drain(0, tasks, seconds, cpu, _delta(calls, await _commandstats(redis)))
+            cpu, machine, seconds = await meter.stop()
+            calls = _delta(calls, await _commandstats(redis))
+            enqueue = Drain(0, tasks, seconds, cpu, calls, machine)
 
             workers = self._start_workers(k)
             deadline = time.monotonic() + 60 + 5 * k
@@ -365,21 +495,30 @@ class Fleet:
                 if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
                     raise SystemExit(f"bench fleet: workers did not start, see {self.workdir}")
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)  # the last ones finish starting up
+            await asyncio.sleep(SETTLE_SECONDS)  # the last ones finish starting up
             stream = self.settings.queue_name
+            # The workers' periodic costs: waiting on the paused queue, polled as a drain is.
+            await meter.start([w.pid for w in workers])
+            until = time.monotonic() + PERIODIC_SECONDS
+            while time.monotonic() < until:
+                await _group(redis, stream)
+                await asyncio.sleep(POLL_SECONDS)
+            cpu, _, seconds = await meter.stop()
+            periodic = {part: used / seconds * 1e6 for part, used in cpu.items()}
+
             await redis.srem(PAUSED_QUEUES, *streams)
             while (await _group(redis, stream))[0] == 0:
                 await asyncio.sleep(0.005)
-            calls, started = await _commandstats(redis), time.perf_counter()
+            calls = await _commandstats(redis)
             await meter.start([w.pid for w in workers])
             while (await _group(redis, stream))[1] > 0:
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(POLL_SECONDS)
             query = "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
             while await pg.fetchval(query) < tasks:
-                await asyncio.sleep(0.02)
-            seconds = time.perf_counter() - started
-            cpu = await meter.stop()
-            drain = Drain(k, tasks, seconds, cpu, _delta(calls, await _commandstats(redis)))
+                await asyncio.sleep(POLL_SECONDS)
+            cpu, machine, seconds = await meter.stop()
+            calls = _delta(calls, await _commandstats(redis))
+            drain = Drain(k, tasks, seconds, cpu, calls, machine, periodic)
         finally:
             _stop(workers)
             await redis.aclose()
@@ -417,22 +556,26 @@ async def _group(redis: Redis, stream: str) -> tuple[int, int]:
 
 def _show(label: str, d: Drain) -> None:
     per = ", ".join(f"{p} {d.us_per_task(p):.0f}" for p in PARTS)
-    busy = sum(d.cpu.values()) / d.seconds
     rows = ""
     if d.workers and d.writes:
         rows = (
             f"; {d.tasks / d.writes:.0f} rows per PostgreSQL write, "
             f"{d.writes / d.seconds / d.workers:.1f} writes/s per worker"
         )
+    if d.periodic:
+        paused = ", ".join(f"{p} {d.periodic[p] / d.workers:,.0f}" for p in PER_WORKER)
+        rows += f"; with the queue paused, µs/s per worker: {paused}"
     print(
         f"  {label}: {d.rate:8,.0f} tasks/s ({d.tasks:,} in {d.seconds:.2f}s); CPU µs/task "
-        f"{per}; the parts used {busy:.2f} cores{rows}; load {os.getloadavg()[0]:.1f}",
+        f"{per}; the parts used {d.used_cores:.2f} cores, {d.available_cores:.2f} were "
+        f"theirs to use ({d.elsewhere_cores:.2f} busy elsewhere){rows}; load "
+        f"{os.getloadavg()[0]:.1f}",
         flush=True,
     )
 
 
 def ratio(measured: float, predicted: float) -> str:
-    """measured / predicted; none when the model leaves no CPU for tasks (the per-process
+    """measured / predicted; none when the model leaves no CPU for tasks (the periodic
     costs alone fill the cores)."""
     return f"{measured / predicted:.3f}" if predicted > 0 else "n/a (no CPU left for tasks)"
 
@@ -454,61 +597,79 @@ def _per_call(drains: list[Drain]) -> dict[str, float]:
 async def run(
     database_url: str, tasks: int, fleet_workers: int, calibration_workers: int, cores: float
 ) -> dict[str, float]:
-    cores = cores or float(os.cpu_count() or 1)
+    """Two calibration runs, the prediction for `fleet_workers` made from them, then the
+    fleet run that checks it. `cores` 0: the cores the calibration run with more workers
+    had to itself (its parts' CPU plus the machine's idle time)."""
     workdir = Path(tempfile.mkdtemp(prefix="tasklens-fleet-"))
     fleet = Fleet(database_url, workdir)
-    drains: dict[int, Drain] = {}
     try:
-        for k in (1, calibration_workers, fleet_workers):
-            enqueue, drain = await fleet.run(k, tasks)
-            _show(f"enqueue, then {k:2d} worker process(es)", drain)
-            drains[k] = drain
-            if k == 1:
-                first_enqueue = enqueue
-                _show("the enqueue (client side)", enqueue)
+        enqueue, one = await fleet.run(1, tasks)
+        _show("the enqueue (client side: `load` is the client)", enqueue)
+        _show(f"enqueue, then {1:2d} worker process(es)", one)
+        _, crowded = await fleet.run(calibration_workers, tasks)
+        _show(f"enqueue, then {calibration_workers:2d} worker process(es)", crowded)
+        costs = fit(one, crowded)
+        for part, c in costs.items():
+            print(
+                f"  unit costs, {part}: ({c.per_task:.0f} + {c.per_task_per_worker:.1f} per "
+                f"worker) µs per task + {c.per_worker:,.0f} per worker-second + "
+                f"{c.per_second:,.0f} per second",
+                flush=True,
+            )
+        machine = float(os.cpu_count() or 1)
+        available = cores or share(crowded, fleet_workers, machine)
+        p = predict(costs, fleet_workers, available)
+        how = "given" if cores else f"its share of {machine:g}, from the calibration's"
+        print(
+            f"  prediction for {fleet_workers} worker processes, made now: {p.rate:,.0f} "
+            f"tasks/s (bound: {p.limit}, {how})",
+            flush=True,
+        )
+        _, measured = await fleet.run(fleet_workers, tasks)
+        _show(f"enqueue, then {fleet_workers:2d} worker process(es)", measured)
     finally:
         fleet.stop()
-    costs = fit(drains[1], drains[calibration_workers])
-    per_worker = 1000 / fleet.settings.log_write_interval_ms  # a busy worker's writes/s
-    crowded = drains[calibration_workers]
-    shared_writes = crowded.writes / crowded.seconds / crowded.workers
-    for part, c in costs.items():
+    predicted_cpu = p.cpu_per_task(costs, fleet_workers)
+    print(
+        f"  {fleet_workers} worker processes: predicted {p.rate:,.0f} tasks/s, measured "
+        f"{measured.rate:,.0f}, ratio {ratio(measured.rate, p.rate)} (target 0.75-1.25); "
+        f"cores predicted {available:.2f}, had {measured.available_cores:.2f}",
+        flush=True,
+    )
+    for part in PARTS:
         print(
-            f"  unit costs, {part}: {c.per_task:.0f} µs per task + {c.per_write:.0f} µs per "
-            f"write (at {per_worker:g} writes/s: {c.per_write * per_worker / 1e4:.2f} % of a "
-            "core per busy worker process)",
+            f"      {part:8s} CPU µs/task predicted {predicted_cpu[part]:6.0f}, measured "
+            f"{measured.us_per_task(part):6.0f}; with the queue paused, µs/s predicted "
+            f"{costs[part].fixed(fleet_workers):8,.0f}, measured {measured.periodic[part]:8,.0f}",
             flush=True,
         )
-    figures: dict[str, float] = {"cores": cores, "load": os.getloadavg()[0]}
-    for k, drain in drains.items():
-        # Workers on their own machines write on their interval; sharing these cores they
-        # write as often as the most crowded calibration run's did.
-        p = predict(costs, k, cores, shared_writes)
-        print(
-            f"  {k:2d} worker process(es), {shared_writes:.1f} writes/s each: predicted "
-            f"{p.rate:,.0f} tasks/s ({p.limit}), "
-            f"measured {drain.rate:,.0f}, ratio {ratio(drain.rate, p.rate)}",
-            flush=True,
-        )
-        used = sum(drain.cpu.values()) / drain.seconds
-        got = predict(costs, k, used, per_worker, drain.writes / drain.seconds).rate
-        print(
-            f"      at the {used:.2f} cores the parts got and the writes they made (the cost "
-            f"model alone, on a busy machine): predicted {got:,.0f}, ratio "
-            f"{ratio(drain.rate, got)}",
-            flush=True,
-        )
-        figures[f"measured_{k}"], figures[f"predicted_{k}"] = drain.rate, p.rate
-        figures[f"predicted_at_used_{k}"], figures[f"used_cores_{k}"] = got, used
+    at_used = predict(costs, fleet_workers, measured.used_cores)
+    print(
+        f"      at the {measured.used_cores:.2f} cores the parts got (the cost model alone): "
+        f"predicted {at_used.rate:,.0f}, ratio "
+        f"{ratio(measured.rate, at_used.rate)}",
+        flush=True,
+    )
+    figures: dict[str, float] = {
+        "load": os.getloadavg()[0],
+        "measured": measured.rate,
+        "predicted": p.rate,
+        "available_cores": available,
+        "fleet_available_cores": measured.available_cores,
+        "predicted_at_used": at_used.rate,
+        "used_cores": measured.used_cores,
+    }
+    for k, drain in ((1, one), (calibration_workers, crowded), (fleet_workers, measured)):
+        figures[f"measured_{k}"] = drain.rate
         for part in PARTS:
             figures[f"{part}_us_per_task_{k}"] = drain.us_per_task(part)
     for part, c in costs.items():
+        figures[f"{part}_predicted_us_per_task"] = predicted_cpu[part]
         figures[f"{part}_us_per_task"] = c.per_task
-        figures[f"{part}_us_per_write"] = c.per_write
-    figures.update(_per_call(list(drains.values())))
+        figures[f"{part}_us_per_task_per_worker"] = c.per_task_per_worker
+        figures[f"{part}_us_per_worker_second"] = c.per_worker
+        figures[f"{part}_us_per_second"] = c.per_second
+    figures.update(_per_call([one, crowded, measured]))
     for part in PARTS:
-        figures[f"enqueue_{part}_us_per_task"] = first_enqueue.us_per_task(part)
-    figures["enqueue_redis_us_per_command"] = (
-        first_enqueue.cpu["redis"] * 1e6 / sum(c for c, _ in first_enqueue.calls.values())
-    )
+        figures[f"enqueue_{part}_us_per_task"] = enqueue.us_per_task(part)
     return figures
