@@ -57,7 +57,8 @@ MAX_MESSAGES_READ = 100_000
 MAX_ROWS_CHECKED = 10_000
 # Two looks at least two heartbeats apart: a heartbeat lists a worker's held messages.
 CONFIRM_AFTER_SECONDS = 2 * HEARTBEAT_SECONDS
-READ_BATCH = 1_000
+# Messages per read: each read's reply is parsed in one turn of the event loop.
+READ_BATCH = 250
 
 _LOG: Any = TaskExecutionLog.__table__  # type: ignore[attr-defined]
 
@@ -208,6 +209,13 @@ class LostMessages:
             # until the drain writes it (log_spill.py). Judge nothing until then.
             self._suspects.clear()
             return []
+        # The rows first: with none old enough to judge (a healthy queue), the messages are
+        # not read at all; reading them means parsing every queued message on this process's
+        # event loop, in whichever process holds the lease (often an API process).
+        rows = await self._candidates(engine)
+        if not rows:
+            self._suspects.clear()
+            return []
         try:
             present = await queued_task_ids(
                 self._redis, self.streams, self._group, self._delayed_key
@@ -227,7 +235,6 @@ class LostMessages:
             self._suspects.clear()
             return []
         self._too_many = False
-        rows = await self._candidates(engine)
         now = time.monotonic()
         missing = {
             row_id: self._suspects.get(row_id, now)
