@@ -20,9 +20,11 @@ one of TaskLens's streams (a foreign broker's queue is not ours to judge), it is
 grace (its send may be in flight, or the worker's `running` write still in a buffer), no
 message of its task was found in two reads at least a heartbeat apart (a message moving
 backwards, a retry being re-sent, a delivery newer than the last heartbeat, is missed at most
-once), and it is still `pending` at the UPDATE. The work is bounded: past `MAX_MESSAGES_READ`
-queued messages, or a worker holding more than its heartbeat lists, the check is skipped
-(nothing is closed), and at most `MAX_ROWS_CHECKED` rows are looked at per pass, in turn.
+once), and it is still `pending` at the UPDATE. The rows are asked for first: with none older
+than the grace (a healthy queue) no message is read. The work is bounded: past
+`MAX_MESSAGES_READ` queued messages, or a worker holding more than its heartbeat lists, the
+check is skipped (nothing is closed), and at most `MAX_ROWS_CHECKED` rows are looked at per
+pass, in turn.
 """
 
 from __future__ import annotations
