@@ -176,6 +176,52 @@ def test_a_queue_too_long_to_read_or_a_worker_holding_too_many_is_not_judged(
     asyncio.run(scenario())
 
 
+def test_the_queue_is_read_only_when_a_row_is_old_enough_to_judge(
+    postgres_url: str, redis_url: str
+) -> None:
+    """Reading the queue parses every queued message on the event loop of whichever process
+    holds the lease, often an API process: with no `pending` row past the grace (a healthy
+    queue, or a backlog younger than it) the check asks no more than its lease, the spill
+    and one query. The last command of its Redis connection tells what it read."""
+
+    async def last_command(client: redis.asyncio.Redis) -> str:
+        listing: Any = await client.client_list()
+        return next(str(c["cmd"]) for c in listing if c["name"] == "lost-check")
+
+    async def scenario() -> tuple[str, str, list[int]]:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        engine = create_engine(postgres_url)
+        lost = LostMessages(
+            redis_url,
+            streams=["tasklens"],
+            group="tasklens",
+            delayed_key=DELAYED,
+            interval=1.0,  # looks within 3 s of each other count (a loaded machine)
+            confirm_after=0.01,
+        )
+        try:
+            await client.xadd("tasklens", {b"data": b'{"task_id": "young"}'})
+            await _insert_pending(postgres_url, [("young", "tasklens", "1 second")])
+            await lost._redis.client_setname("lost-check")
+            assert await lost.confirmed(engine) == []
+            healthy = await last_command(client)
+            await _insert_pending(postgres_url, [("gone", "tasklens", "5 minutes")])
+            assert await lost.confirmed(engine) == []  # suspected
+            judged = await last_command(client)
+            await asyncio.sleep(0.02)
+            confirmed = await lost.confirmed(engine)
+        finally:
+            await lost.close()
+            await engine.dispose()
+            await client.aclose()
+        return healthy, judged, confirmed
+
+    healthy, judged, confirmed = asyncio.run(scenario())
+    assert healthy == "xlen"  # the spill's length: nothing after it
+    assert judged == "hgetall"  # the queue read, then the workers' held messages
+    assert len(confirmed) == 1
+
+
 def test_tasks_flushed_from_redis_end_failed_and_counted_while_held_ones_run(
     distributed: Stack,
 ) -> None:

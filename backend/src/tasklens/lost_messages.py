@@ -20,9 +20,11 @@ one of TaskLens's streams (a foreign broker's queue is not ours to judge), it is
 grace (its send may be in flight, or the worker's `running` write still in a buffer), no
 message of its task was found in two reads at least a heartbeat apart (a message moving
 backwards, a retry being re-sent, a delivery newer than the last heartbeat, is missed at most
-once), and it is still `pending` at the UPDATE. The work is bounded: past `MAX_MESSAGES_READ`
-queued messages, or a worker holding more than its heartbeat lists, the check is skipped
-(nothing is closed), and at most `MAX_ROWS_CHECKED` rows are looked at per pass, in turn.
+once), and it is still `pending` at the UPDATE. The rows are asked for first: with none older
+than the grace (a healthy queue) no message is read. The work is bounded: past
+`MAX_MESSAGES_READ` queued messages, or a worker holding more than its heartbeat lists, the
+check is skipped (nothing is closed), and at most `MAX_ROWS_CHECKED` rows are looked at per
+pass, in turn.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ MAX_MESSAGES_READ = 100_000
 MAX_ROWS_CHECKED = 10_000
 # Two looks at least two heartbeats apart: a heartbeat lists a worker's held messages.
 CONFIRM_AFTER_SECONDS = 2 * HEARTBEAT_SECONDS
-READ_BATCH = 1_000
+# Messages per read: each read's reply is parsed in one turn of the event loop.
+READ_BATCH = 250
 
 _LOG: Any = TaskExecutionLog.__table__  # type: ignore[attr-defined]
 
@@ -208,6 +211,13 @@ class LostMessages:
             # until the drain writes it (log_spill.py). Judge nothing until then.
             self._suspects.clear()
             return []
+        # The rows first: with none old enough to judge (a healthy queue), the messages are
+        # not read at all; reading them means parsing every queued message on this process's
+        # event loop, in whichever process holds the lease (often an API process).
+        rows = await self._candidates(engine)
+        if not rows:
+            self._suspects.clear()
+            return []
         try:
             present = await queued_task_ids(
                 self._redis, self.streams, self._group, self._delayed_key
@@ -227,7 +237,6 @@ class LostMessages:
             self._suspects.clear()
             return []
         self._too_many = False
-        rows = await self._candidates(engine)
         now = time.monotonic()
         missing = {
             row_id: self._suspects.get(row_id, now)

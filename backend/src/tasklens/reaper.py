@@ -66,6 +66,10 @@ REAP_EVERY_SECONDS = 5.0
 SUPERSEDED_GRACE_SECONDS = 10.0
 # Bounds one pass's look at `running` rows past the age limit (normally none).
 MAX_TOO_OLD_ROWS = 10_000
+# Lost rows closed per UPDATE: each batch's returned rows and live events are handled in a
+# turn of the event loop of the process running the reaper (often an API process), so a
+# large loss is closed in slices between requests rather than in one stall.
+LOST_ROWS_PER_UPDATE = 500
 # Two beats: a too-old row whose worker has no heartbeat at all waits this long, and a
 # heartbeat older than this no longer vouches for the tasks it lists.
 UNKNOWN_WORKER_GRACE_SECONDS = 2 * HEARTBEAT_SECONDS
@@ -213,9 +217,9 @@ class Reaper:
         self._next_lost_check = time.monotonic() + self._lost.interval
         row_ids = await self._lost.confirmed(self._engine)
         closed = 0
-        for start in range(0, len(row_ids), 5_000):
+        for start in range(0, len(row_ids), LOST_ROWS_PER_UPDATE):
             now = datetime.now(UTC)
-            lost = self._lost.still_lost(row_ids[start : start + 5_000], now)
+            lost = self._lost.still_lost(row_ids[start : start + LOST_ROWS_PER_UPDATE], now)
             closed += await self._close([(lost, LOST_MESSAGE_ERROR)], now)
         if closed:
             await self._lost.count(closed)

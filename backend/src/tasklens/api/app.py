@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 
 from tasklens.api.body_limit import BodyLimit
 from tasklens.api.errors import install_error_handlers
@@ -86,12 +86,13 @@ def create_app(settings: Settings | None = None, *, settle_gc: bool = False) -> 
     app.include_router(health.router, dependencies=strict)
     app.state.metrics_exporter = MetricsExporter()
     app.include_router(metrics.router, dependencies=strict)
-    api = APIRouter(prefix=API_PREFIX)
+    # Each module's router straight on the app, not through one `/api/v1` router: FastAPI
+    # matches a request router by router, and every level of inclusion is paid again for
+    # each router it tries before the right one.
     routes = (monitoring, tasks, failures, analyses, queues, schedules, audit, alerts, demo, me)
     for module in routes:
-        api.include_router(module.router, dependencies=strict)
-    api.include_router(live.router)  # the socket reads `?token=` itself
-    app.include_router(api)
+        app.include_router(module.router, prefix=API_PREFIX, dependencies=strict)
+    app.include_router(live.router, prefix=API_PREFIX)  # the socket reads `?token=` itself
     mount_spa(app)
 
     def openapi_with_live_messages() -> dict[str, Any]:
