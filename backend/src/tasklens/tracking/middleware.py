@@ -211,6 +211,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self._runs_what_it_sends = False
         self._queue: str | None = None  # the broker's default queue, for messages without one
         self._queue_looked_up = False
+        # Bound once: `self._running_change` would build a new method object per task.
+        self._build_running = self._running_change
 
     @property
     def recorder(self) -> LifecycleRecorder:
@@ -339,11 +341,11 @@ class TaskLensMiddleware(TaskiqMiddleware):
         when this process knows the task's function, else by their shape."""
         return self._params(message.task_name, message.args, message.kwargs)
 
-    def _params(self, task_name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def _params(self, task_name: str, args: Sequence[Any], kwargs: dict[str, Any] | None) -> Any:
         if not args and not kwargs:
             return {}  # what the redaction below makes of them, in a tenth of the time
         positions = self.redactor.positions(task_name, self.broker.find_task)
-        return json_safe(self.redactor.params(args, kwargs, positions))
+        return json_safe(self.redactor.params(args, kwargs or {}, positions))
 
     # No hook may raise: taskiq would never acknowledge the message (a redelivery, or a row
     # left `running`), nor run the middlewares after this one. So each catches and logs.
@@ -372,28 +374,26 @@ class TaskLensMiddleware(TaskiqMiddleware):
             )
         )
 
+    # The two hooks every task runs keep their work in their own body (a call less each).
+
     async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         try:
-            return self._pre_execute(message)
+            _EXECUTING.set(message)  # this asyncio task's own: taskiq runs the task in it
+            labels, task_id = message.labels, message.task_id
+            attempt = attempt_of(message)
+            labels[ATTEMPT_LABEL] = str(attempt)  # a retry is sent with these labels: a string
+            cancellations = self.cancellations
+            if cancellations is not None:
+                if cancellations.is_cancelled(task_id):
+                    # Cancelled while it waited: taskiq reads `timeout` after this hook, so the
+                    # task is stopped at its first await and post_execute logs it `cancelled`.
+                    labels["timeout"] = 0
+                    return message
+                cancellations.started(task_id)
+            if not labels.get(DEFERRED_START_LABEL):
+                self._record_start(message, attempt)
         except Exception:
             logger.exception("tasklens: could not log the start of task %s", message.task_id)
-            return message
-
-    def _pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
-        _EXECUTING.set(message)  # this asyncio task's own: taskiq runs the task in it
-        labels, task_id = message.labels, message.task_id
-        attempt = attempt_of(message)
-        labels[ATTEMPT_LABEL] = str(attempt)  # a retry is sent with these labels: a string
-        cancellations = self.cancellations
-        if cancellations is not None:
-            if cancellations.is_cancelled(task_id):
-                # Cancelled while it waited: taskiq reads `timeout` after this hook, so the
-                # task is stopped at its first await and post_execute logs it `cancelled`.
-                labels["timeout"] = 0
-                return message
-            cancellations.started(task_id)
-        if not labels.get(DEFERRED_START_LABEL):
-            self._record_start(message, attempt)
         return message
 
     def record_start(self, message: TaskiqMessage) -> None:
@@ -410,15 +410,18 @@ class TaskLensMiddleware(TaskiqMiddleware):
         # The params go with `running` too: the sender's `pending` row may never be written
         # (an API killed after its 202). They are redacted at the flush, off this path, from
         # copies: taskiq parses the message's own args in place before the task runs.
+        # No copies of a task's empty arguments: the common case, and each object kept until
+        # the flush is one more for the garbage collector's passes.
+        args, kwargs = message.args, message.kwargs
         self.recorder.record_later(
-            self._running_change,
+            self._build_running,
             task_id,
             task_name,
             attempt,
             at,
             labels.get(ENQUEUED_AT_LABEL),
-            list(message.args),
-            dict(message.kwargs),
+            list(args) if args else (),
+            dict(kwargs) if kwargs else None,
             labels.get("queue_name") or self.default_queue(),
         )
 
@@ -429,8 +432,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
         attempt: int,
         at: float,
         enqueued_at: Any,
-        args: list[Any],
-        kwargs: dict[str, Any],
+        args: Sequence[Any],
+        kwargs: dict[str, Any] | None,
         queue: str | None,
     ) -> LifecycleChange:
         """`running`, built at the flush. Without the sender's enqueue stamp the row's
@@ -459,54 +462,64 @@ class TaskLensMiddleware(TaskiqMiddleware):
 
     async def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
         try:
-            self._post_execute(message, result)
+            at, finished = time.time(), time.perf_counter()
+            task_id = message.task_id
+            key = (task_id, executing_attempt(message))
+            if self._ended:
+                at, finished = self._ended.pop(key, (at, finished))
+            started = self._started.pop(key, None)
+            error = self._errors.pop(key, None) if self._errors else None
+            if error is None and result.is_err:
+                error = result.error
+            if self.cancellations is not None:
+                self.cancellations.finished(task_id)
+            if self._handed_back and task_id in self._handed_back:
+                return  # already logged as handed back; another worker runs it again
+            if isinstance(error, Deferred):
+                return  # sent again to wait for its turn: the row stays `pending`
+            if error is not None and self.is_cancelled(task_id):
+                error = asyncio.CancelledError("cancelled by an operator")
+            started_at = started[1] if started else None
+            duration_ms = (finished - started[0]) * 1000 if started else None
+            self.processed_count += 1
+            if error is None or isinstance(error, NoResultError):
+                value = result.return_value
+                # A plain value has nothing to cut or clean: then the values only are kept until
+                # the flush (a partial holding the args would be tracked by the garbage collector).
+                plain = value is None or isinstance(value, bool | int | float)
+                self.recorder.record_later(
+                    succeeded_change,
+                    task_id,
+                    message.task_name,
+                    key[1],
+                    at,
+                    started_at,
+                    duration_ms,
+                    value,
+                    self.worker_id,
+                    message.labels.get(ENQUEUED_AT_LABEL),
+                    None
+                    if plain
+                    else partial(
+                        self._storable, task_id, message.task_name, message.args, message.kwargs
+                    ),
+                )
+                return
+            self._record_failed(message, key[1], error, at, started_at, duration_ms)
         except Exception:
             logger.exception("tasklens: could not log the end of task %s", message.task_id)
 
-    def _post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
-        at, finished = time.time(), time.perf_counter()
+    def _record_failed(
+        self,
+        message: TaskiqMessage,
+        attempt: int,
+        error: BaseException,
+        at: float,
+        started_at: float | None,
+        duration_ms: float | None,
+    ) -> None:
+        """`failed` or `cancelled`: rare, so built here with its redacted error."""
         task_id = message.task_id
-        key = (task_id, executing_attempt(message))
-        if self._ended:
-            at, finished = self._ended.pop(key, (at, finished))
-        started = self._started.pop(key, None)
-        error = self._errors.pop(key, None) if self._errors else None
-        if error is None and result.is_err:
-            error = result.error
-        if self.cancellations is not None:
-            self.cancellations.finished(task_id)
-        if self._handed_back and task_id in self._handed_back:
-            return  # already logged as handed back; another worker runs it again
-        if isinstance(error, Deferred):
-            return  # sent again to wait for its turn: the row stays `pending`
-        if error is not None and self.is_cancelled(task_id):
-            error = asyncio.CancelledError("cancelled by an operator")
-        started_at = started[1] if started else None
-        duration_ms = (finished - started[0]) * 1000 if started else None
-        self.processed_count += 1
-        if error is None or isinstance(error, NoResultError):
-            value = result.return_value
-            # A plain value has nothing to cut or clean: then the values only are kept until
-            # the flush (a partial holding the args would be tracked by the garbage collector).
-            plain = value is None or isinstance(value, bool | int | float)
-            self.recorder.record_later(
-                succeeded_change,
-                task_id,
-                message.task_name,
-                key[1],
-                at,
-                started_at,
-                duration_ms,
-                value,
-                self.worker_id,
-                message.labels.get(ENQUEUED_AT_LABEL),
-                None
-                if plain
-                else partial(
-                    self._storable, task_id, message.task_name, message.args, message.kwargs
-                ),
-            )
-            return
         now = datetime.fromtimestamp(at, UTC)
         secrets = self._secrets_of(message)
         cancelled = isinstance(error, asyncio.CancelledError)
@@ -517,7 +530,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 task_name=message.task_name,
                 status=TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED,
                 timestamp=now,
-                attempt=key[1],
+                attempt=attempt,
                 created_at=_created_at(message, now),
                 worker=self.worker_id,
                 started_at=None if started_at is None else datetime.fromtimestamp(started_at, UTC),

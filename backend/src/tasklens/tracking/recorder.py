@@ -76,8 +76,10 @@ class NotWritten(Exception):
     """`written()` gave up: the rows stay buffered and are retried, but are not in the log."""
 
 
-# A change to build at the flush: its builder and the plain values it takes.
-ChangeToBuild = tuple[Callable[..., LifecycleChange], tuple[Any, ...]]
+# A change to build at the flush: its builder, then the plain values it takes, in one tuple
+# (not a builder and a tuple of values: every object the hooks keep until the flush adds to
+# the garbage collector's passes, which a worker pays for per task).
+ChangeToBuild = tuple[Any, ...]
 
 
 class LifecycleRecorder:
@@ -131,7 +133,7 @@ class LifecycleRecorder:
     def record_later(self, build: Callable[..., LifecycleChange], *values: Any) -> None:
         """Record the change `build(*values)` makes, built at the flush: the values must be
         plain data the caller no longer changes."""
-        self._recorded.append((build, values))
+        self._recorded.append((build, *values))
         if self._asleep or len(self._recorded) >= self.batch_size:
             self._wake.set()
 
@@ -172,10 +174,10 @@ class LifecycleRecorder:
                 changes.append(item)
                 continue
             try:
-                changes.append(item[0](*item[1]))
+                changes.append(item[0](*item[1:]))
             except Exception:  # one bad change must not stop the loop that logs all the others
                 self.stats.rows_rejected += 1
-                logger.exception("lifecycle change of task %s could not be built", item[1][:1])
+                logger.exception("lifecycle change of task %s could not be built", item[1:2])
         rows = self._rows
         for change in changes:
             key = (change.task_id, change.attempt)
