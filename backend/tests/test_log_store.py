@@ -19,9 +19,17 @@ from conftest import fresh_sqlite
 from support import free_port
 
 from tasklens.reaper import LOST_ERROR, Reaper
+from tasklens.tracking import lifecycle
 from tasklens.tracking.database import create_engine, own_name
 from tasklens.tracking.event_stream import RedisEventStream, parse_event_id
-from tasklens.tracking.lifecycle import LifecycleChange, running_change, succeeded_change
+from tasklens.tracking.lifecycle import (
+    RECENT_MOMENTS,
+    LifecycleChange,
+    epoch_datetime,
+    running_change,
+    succeeded_change,
+    utc_datetime,
+)
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import LifecycleRecorder, NotWritten, build_recorder
 
@@ -518,3 +526,25 @@ async def test_changes_recorded_during_a_slow_write_are_published_as_it_ends(
         await reader.aclose()
         await stream.close()
         await locker.dispose()
+
+
+def test_remembered_moments_are_the_conversions_themselves_and_stay_bounded() -> None:
+    """`running` and `success` share their stamps' conversions: the same stamp must give
+    exactly what `datetime.fromtimestamp` gives, whether remembered or not, and a garbled
+    label still falls back to the default."""
+    fallback = datetime(2000, 1, 1, tzinfo=UTC)
+    stamps = [1764496800.123456, 1764496800.1234565, 0.0, 1e9 + 0.0000005, 1764496801.999999]
+    for _ in range(2):  # the second pass reads what the first remembered
+        for at in stamps:
+            assert utc_datetime(at) == datetime.fromtimestamp(at, UTC)
+            assert epoch_datetime(repr(at), fallback) == datetime.fromtimestamp(at, UTC)
+    assert epoch_datetime("not a time", fallback) is fallback
+    assert epoch_datetime(None, fallback) is fallback
+    for i in range(RECENT_MOMENTS * 2):
+        utc_datetime(1764496800.0 + i / 1000)
+        epoch_datetime(repr(1764496800.0 + i / 1000), fallback)
+    assert len(lifecycle._recent_stamps) <= RECENT_MOMENTS
+    assert len(lifecycle._recent_labels) <= RECENT_MOMENTS
+    run = running_change("t", "job", 1, stamps[0], repr(stamps[0]), None, "q", "w")
+    done = succeeded_change("t", "job", 1, stamps[4], stamps[0], 1.0, None, "w", repr(stamps[0]))
+    assert done.started_at == run.timestamp and done.created_at == run.created_at

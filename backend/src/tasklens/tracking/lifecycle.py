@@ -152,7 +152,7 @@ def running_change(
 ) -> LifecycleChange:
     """`running` from the worker's pre_execute. `enqueued_at` is the raw label a sending
     TaskLensMiddleware stamped, or None for a message sent without it."""
-    now = datetime.fromtimestamp(at, UTC)
+    now = utc_datetime(at)
     return LifecycleChange(
         task_id,
         task_name,
@@ -184,7 +184,7 @@ def succeeded_change(
     attempt's row even when it reaches the database before the earlier ones (a spill drained
     later), instead of starting a row of its own. `storable` makes the result fit to keep
     (cut short, cleared of secrets) here at the flush rather than in the hook."""
-    now = datetime.fromtimestamp(at, UTC)
+    now = utc_datetime(at)
     if storable is not None:
         result = storable(result)
     return LifecycleChange(
@@ -197,18 +197,44 @@ def succeeded_change(
         worker=worker,
         progress=1.0,
         result=result,
-        started_at=None if started_at is None else datetime.fromtimestamp(started_at, UTC),
+        started_at=None if started_at is None else utc_datetime(started_at),
         completed_at=now,
         duration_ms=duration_ms,
     )
 
 
+# Every task's `success` converts the same two stamps as its `running` did (its start, and
+# its enqueue label for created_at), and a conversion costs several times a dict lookup: the
+# recent ones are kept. The same stamp gives the same datetime either way.
+RECENT_MOMENTS = 4096
+_recent_stamps: dict[float, datetime] = {}
+_recent_labels: dict[str, datetime] = {}
+_from_timestamp = datetime.fromtimestamp  # bound once: the attribute builds a method per call
+
+
+def utc_datetime(at: float) -> datetime:
+    """`datetime.fromtimestamp(at, UTC)`, remembered."""
+    moment = _recent_stamps.get(at)
+    if moment is None:
+        if len(_recent_stamps) >= RECENT_MOMENTS:
+            _recent_stamps.clear()
+        moment = _recent_stamps[at] = _from_timestamp(at, UTC)
+    return moment
+
+
 def epoch_datetime(raw: Any, default: datetime) -> datetime:
     """A label's Unix time as a datetime; `default` when it is not one."""
-    try:
-        return datetime.fromtimestamp(float(raw), UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return default
+    moment = _recent_labels.get(raw) if isinstance(raw, str) else None
+    if moment is None:
+        try:
+            moment = _from_timestamp(float(raw), UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            return default
+        if isinstance(raw, str):
+            if len(_recent_labels) >= RECENT_MOMENTS:
+                _recent_labels.clear()
+            _recent_labels[raw] = moment
+    return moment
 
 
 def _is_small_plain_json(value: Any, budget: list[int]) -> bool:
