@@ -10,7 +10,10 @@ when_saved`. Each run enqueues N tasks first (through the client side of the arm
 so `pending` rows exist as in real use), then starts the worker and times it from its first
 delivery until the stream is drained and, with monitoring, until every task's row is
 `success` in PostgreSQL. Runs alternate (raw, middleware, tasklens, raw, …) so drift on the
-shared machine hits every arm alike.
+shared machine hits every arm alike; each round starts with the next arm (no arm always
+runs first, on caches another arm left), and a first warm-up round of every arm is run and
+left out (cold database, Redis and page cache). The ratios are reported both from each arm's
+median and as the median of each round's pair, which drift between rounds does not move.
 """
 
 from __future__ import annotations
@@ -187,15 +190,18 @@ async def run(
     rounds: int,
     workers: int,
     arms: tuple[str, ...] = ARMS,
+    warmup: bool = True,
 ) -> dict[str, float]:
     runs: list[Run] = []
-    for i in range(rounds):
-        for arm in arms:
+    for i in range(-1 if warmup else 0, rounds):
+        shift = max(i, 0) % len(arms)
+        for arm in arms[shift:] + arms[:shift]:
             result = await one_run(tasks, arm, redis_url, database_url, workers)
-            runs.append(result)
+            if i >= 0:
+                runs.append(result)
             print(
-                f"  round {i + 1} {LABELS[arm]}: {result.rate:8.0f} tasks/s "
-                f"({tasks} tasks in {result.seconds:.2f}s), "
+                f"  {f'round {i + 1}' if i >= 0 else 'warm-up'} {LABELS[arm]}: "
+                f"{result.rate:8.0f} tasks/s ({tasks} tasks in {result.seconds:.2f}s), "
                 f"worker CPU {result.cpu_us_per_task:5.0f} µs/task",
                 flush=True,
             )
@@ -215,5 +221,8 @@ async def run(
         )
         figures[f"{arm}_cpu_ratio"] = (
             figures["raw_cpu_us_per_task"] / figures[f"{arm}_cpu_us_per_task"]
+        )
+        figures[f"{arm}_paired_cpu_ratio"] = statistics.median(
+            r.cpu_us_per_task / m.cpu_us_per_task for r, m in zip(raw, by_arm[arm], strict=True)
         )
     return figures
