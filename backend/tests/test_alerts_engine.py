@@ -20,14 +20,14 @@ from webhook_receiver import SECRET_PATH, Receiver, webhook_receiver
 from tasklens.alerts import firings
 from tasklens.alerts.engine import AlertEngine
 from tasklens.alerts.failure_counts import failure_counts
-from tasklens.alerts.lease import RedisLease, SoleLease
 from tasklens.alerts.measures import Measures, Sources
 from tasklens.alerts.webhooks import Notifier
 from tasklens.failures.fingerprint import signature
+from tasklens.lease import RedisLease, SoleLease
 from tasklens.tracking.database import create_engine
 from tasklens.tracking.models import TaskExecutionLog, TaskStatus, utcnow
 from tasklens.tracking.recorder import build_recorder
-from tasklens.tracking.redis_keys import LOG_ROWS_DROPPED, LOG_SPILL, WORKERS
+from tasklens.tracking.redis_keys import ALERTS_LEASE, LOG_ROWS_DROPPED, LOG_SPILL, WORKERS
 
 FLAKY = "demo.flaky"
 
@@ -81,7 +81,7 @@ def alert_engine(
     return AlertEngine(
         path,
         Measures(Sources(engine, redis, "tasklens", recorder)),
-        SoleLease() if lease_owner is None else RedisLease(redis, lease_owner),  # type: ignore[arg-type]
+        SoleLease() if lease_owner is None else RedisLease(redis, lease_owner, ALERTS_LEASE),  # type: ignore[arg-type]
         notifier or Notifier(first_delay=0.05),
         interval=0.2,
         dashboard_url="http://dash.example:8000",

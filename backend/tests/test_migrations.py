@@ -34,6 +34,7 @@ EXPECTED_INDEXES = {
     "ix_task_logs_created_at",
     "ix_task_logs_task_name",
     "ix_task_logs_status",
+    "ix_task_logs_later_attempts",
 }
 
 
@@ -102,6 +103,8 @@ HEAD_TABLES = set(SQLModel.metadata.tables)
 # Tables made after 0009 (the revisions these tests start from or rename in place): a
 # migration that adds a table adds it here.
 LATER_TABLES = {AuditEntry.__tablename__, TaskDismissal.__tablename__, AlertFiring.__tablename__}
+# Indexes on older tables made after 0009, likewise.
+LATER_INDEXES = {"ix_task_logs_later_attempts"}
 TABLES_0009 = HEAD_TABLES - LATER_TABLES
 TABLES = TABLES_0009 - {TaskOutcomeTotal.__tablename__}  # the old layout's, before 0006
 # The app's own database: its Alembic history and a table that happens to share a name.
@@ -202,7 +205,10 @@ def test_0015_makes_search_indexes_partial_and_the_upsert_key_find_prefixes_and_
         assert part in (conditions[name] or ""), conditions
     assert "'success'" in (conditions["ix_task_logs_params_trgm"] or "")
     assert "'pending'" not in (conditions["ix_task_logs_params_trgm"] or "")
-    assert _upsert_key(postgres_url) == [("uq_task_logs_task_attempt", None, "text_pattern_ops")]
+    assert _upsert_key(postgres_url) == [
+        ("ix_task_logs_later_attempts", None, "text_ops"),  # 0016's
+        ("uq_task_logs_task_attempt", None, "text_pattern_ops"),
+    ]
 
     migrate.downgrade(postgres_url, "0014")
     assert _conditions(postgres_url) == dict.fromkeys(PARTIAL_0015)
@@ -212,6 +218,28 @@ def test_0015_makes_search_indexes_partial_and_the_upsert_key_find_prefixes_and_
     ]
     migrate.upgrade(postgres_url)
     assert _conditions(postgres_url) == conditions
+
+
+def _later_attempts_index(url: str) -> list[tuple[Any, ...]]:
+    [rows] = _sql(
+        url,
+        "SELECT pg_get_indexdef(i.indexrelid), pg_get_expr(i.indpred, i.indrelid) "
+        "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'tasklens' AND c.relname = 'ix_task_logs_later_attempts'",
+    )
+    return rows
+
+
+def test_0016_indexes_the_later_attempts_only_and_back(postgres_url: str) -> None:
+    [(definition, condition)] = _later_attempts_index(postgres_url)
+    assert "(task_id, attempt)" in definition
+    assert condition == "(attempt > 1)"
+
+    migrate.downgrade(postgres_url, "0015")
+    assert _later_attempts_index(postgres_url) == []
+    migrate.upgrade(postgres_url)
+    assert _later_attempts_index(postgres_url) == [(definition, condition)]
 
 
 def test_tasklens_joins_an_app_with_its_own_alembic_history_and_leaves_it_as_it_was(
@@ -642,7 +670,8 @@ def test_a_sqlite_file_of_the_old_layout_is_renamed_in_place_and_its_downgrade_r
     migrated = _cli("migrate", env={"TASKLENS_DATABASE_URL": url})
     assert migrated.returncode == 0, migrated.stderr
     later = {SQLITE_PREFIX + t for t in LATER_TABLES}  # made new by later revisions
-    renamed = {o for o in _sqlite_objects(path) if o[2] not in later}
+    later_indexes = {SQLITE_PREFIX + i for i in LATER_INDEXES}
+    renamed = {o for o in _sqlite_objects(path) if o[2] not in later and o[1] not in later_indexes}
     assert renamed == {
         (kind, name, table)
         if table == "tasklens_alembic_version"

@@ -43,6 +43,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tasklens.lease import RedisLease
 from tasklens.tracking.heartbeat import INTERVAL_SECONDS as HEARTBEAT_SECONDS
 from tasklens.tracking.heartbeat import held_task_ids
 from tasklens.tracking.log_spill import spill_state
@@ -63,17 +64,6 @@ CONFIRM_AFTER_SECONDS = 2 * HEARTBEAT_SECONDS
 READ_BATCH = 250
 
 _LOG: Any = TaskExecutionLog.__table__  # type: ignore[attr-defined]
-
-# KEYS[1] = the lease; ARGV[1] = this checker; ARGV[2] = TTL in ms. Taken when free, kept by
-# its holder: the suspects a holder remembers are only worth something if it reads again.
-_TAKE_LEASE = """
-local holder = redis.call('GET', KEYS[1])
-if holder == false or holder == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
 
 
 class TooManyMessages(Exception):
@@ -176,9 +166,11 @@ class LostMessages:
         self.interval = interval
         self.grace = grace
         self._confirm_after = confirm_after
-        # One lease per deployment sharing Redis (named after its first queue).
-        self._lease_key = LOST_MESSAGES_LEASE_PREFIX + self.streams[0]
-        self._me = uuid.uuid4().hex
+        # One lease per deployment sharing Redis (named after its first queue), kept by its
+        # holder: the suspects it remembers are only worth something if it reads again.
+        self._lease = RedisLease(
+            self._redis, uuid.uuid4().hex, LOST_MESSAGES_LEASE_PREFIX + self.streams[0]
+        )
         self._suspects: dict[int, float] = {}  # row id -> when its message was first missed
         self._after: tuple[datetime, int] | None = None  # where the next window of rows starts
         self._too_many = False
@@ -202,7 +194,7 @@ class LostMessages:
             raise
 
     async def _look(self, engine: AsyncEngine) -> list[int]:
-        if not await self._hold_lease():
+        if not await self._lease.hold(self.interval * 3):
             self._suspects.clear()
             return []
         if (await spill_state(self._redis))[1]:
@@ -266,11 +258,6 @@ class LostMessages:
         if closed:
             with contextlib.suppress(Exception):  # a counter; the rows say it anyway
                 await self._redis.incrby(LOST_MESSAGES, closed)
-
-    async def _hold_lease(self) -> bool:
-        ttl_ms = int(max(self.interval * 3, 1.0) * 1000)
-        taken = await self._redis.eval(_TAKE_LEASE, 1, self._lease_key, self._me, ttl_ms)
-        return bool(taken)
 
     async def _candidates(self, engine: AsyncEngine) -> list[tuple[int, str]]:
         """Old `pending` rows of our streams: a window of them (the next one each time, so a

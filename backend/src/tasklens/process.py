@@ -16,7 +16,6 @@ from taskiq.middlewares import SmartRetryMiddleware
 
 from tasklens.alerts.engine import AlertEngine, evaluator_id
 from tasklens.alerts.failure_counts import failure_counts
-from tasklens.alerts.lease import Lease, RedisLease, SoleLease
 from tasklens.alerts.measures import Measures, Sources
 from tasklens.alerts.rules import load_alerts
 from tasklens.alerts.webhooks import Notifier
@@ -29,6 +28,7 @@ from tasklens.broker import (
     TaskLensStreamBroker,
 )
 from tasklens.coordination import Coordinator, InProcessCoordinator, RedisCoordinator
+from tasklens.lease import Lease, RedisLease, SoleLease
 from tasklens.live import LiveHub
 from tasklens.log_maintenance import LogMaintenance, Retention
 from tasklens.lost_messages import LostMessages
@@ -49,7 +49,12 @@ from tasklens.tracking.pubsub import InProcessPubSub, PubSub, RedisPubSub
 from tasklens.tracking.recorder import LifecycleRecorder, recorder_for
 from tasklens.tracking.redaction import Redactor, url_password
 from tasklens.tracking.redis_connection import connect, reconnecting
-from tasklens.tracking.redis_keys import AUTH_FAILURES_PREFIX, CONTROL_CHANNEL, DELAYED
+from tasklens.tracking.redis_keys import (
+    ALERTS_LEASE,
+    AUTH_FAILURES_PREFIX,
+    CONTROL_CHANNEL,
+    DELAYED,
+)
 
 
 def serve_runtime(settings: Settings) -> Runtime:
@@ -113,7 +118,7 @@ def alert_engine(
     (a Redis lease; the embedded process is the only one)."""
     if settings.alerts_file is None:
         return None
-    lease: Lease = SoleLease() if redis is None else RedisLease(redis, evaluator_id())
+    lease: Lease = SoleLease() if redis is None else RedisLease(redis, evaluator_id(), ALERTS_LEASE)
     return AlertEngine(
         settings.alerts_file,
         Measures(Sources(engine, redis, settings.queue_name, recorder, failure_counts)),
@@ -169,6 +174,7 @@ def build_broker(
         redis_url=settings.redis_url,
         events=recorder.events,
         lost_messages=lost_messages,
+        fleet=settings.queue_name,
     )
     broker.add_middlewares(
         ReaperMiddleware(reaper),  # first: stops before the recorder closes the event stream

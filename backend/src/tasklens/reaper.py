@@ -22,10 +22,19 @@ With Redis streams, `pending` rows whose message Redis no longer holds (its data
 are closed as "lost: message no longer in the queue" (lost_messages.py), less often and by
 one process at a time.
 
-Each pass is one conditional UPDATE per rule (`WHERE status = 'running' …`), so any number
-of processes may run it at once: a row is closed once, by whoever gets there first, and a
-late final write of a task that did finish still wins (a terminal status may replace a
-terminal status; see log_store.py). Every closed row is also broadcast as a live event.
+With Redis the rules are fleet-wide (heartbeats, ages, attempts), so one process per fleet
+runs the pass: the holder of a Redis lease (lease.py), which keeps it while it lives and which
+another takes over within three intervals of its death. Without Redis (the embedded mode, one
+process) that process runs it; a Redis that does not answer fails the pass (the heartbeats
+cannot be read either), which is tried again next interval. The superseded rule
+starts from the later attempts (`attempt > 1`, a partial index), so its cost follows the
+redeliveries and retries in the log, not the size of a `pending` backlog.
+
+Each pass is one conditional UPDATE per rule (`WHERE status = 'running' …`), so two
+processes may run it at once (a lease handed over mid-pass): a row is closed once, by
+whoever gets there first, and a late final write of a task that did finish still wins (a
+terminal status may replace a terminal status; see log_store.py). Every closed row is also
+broadcast as a live event.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import os
 import random
 import socket
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,6 +57,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import TaskiqMiddleware
 
+from tasklens.lease import RedisLease
 from tasklens.lost_messages import LOST_MESSAGE_ERROR, LostMessages
 from tasklens.tracking.background import BackgroundTask
 from tasklens.tracking.event_stream import EventStream
@@ -55,7 +66,7 @@ from tasklens.tracking.heartbeat import OFFLINE_AFTER_SECONDS
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskExecutionLog, TaskStatus
 from tasklens.tracking.redis_connection import connect
-from tasklens.tracking.redis_keys import WORKERS
+from tasklens.tracking.redis_keys import REAPER_LEASE_PREFIX, WORKERS
 
 logger = logging.getLogger(__name__)
 
@@ -92,10 +103,20 @@ class Reaper:
         events: EventStream | None = None,
         interval: float = REAP_EVERY_SECONDS,
         lost_messages: LostMessages | None = None,
+        fleet: str = "tasklens",
     ) -> None:
         self._engine = engine
         self._max_task_seconds = max_task_seconds
         self._redis: Redis | None = connect(redis_url) if redis_url is not None else None
+        # One reaper per deployment sharing Redis (named after its queue), kept by its holder:
+        # the rows it saw without a heartbeat (`_unknown`) are only worth something if it
+        # looks again.
+        self._lease = (
+            None
+            if self._redis is None
+            else RedisLease(self._redis, uuid.uuid4().hex, REAPER_LEASE_PREFIX + fleet)
+        )
+        self.passes = 0  # fleet-wide passes this process ran
         self._events = events
         self._interval = interval
         self._lost = lost_messages
@@ -109,6 +130,9 @@ class Reaper:
 
     async def stop(self) -> None:
         await self._background.stop()
+        if self._lease is not None:
+            with contextlib.suppress(Exception):  # it expires anyway: the next holder waits
+                await self._lease.release()
         if self._redis is not None:
             await self._redis.aclose()
         if self._lost is not None:
@@ -153,7 +177,13 @@ class Reaper:
         return dead, alive, running
 
     async def reap(self) -> int:
-        """One pass over the rules; returns how many rows it closed."""
+        """One pass over the rules; returns how many rows it closed. Distributed, the rules
+        are fleet-wide (heartbeats, ages, attempts), so only the lease's holder runs them; a
+        Redis that does not answer fails the pass, as the heartbeats could not be read."""
+        if self._lease is not None and not await self._lease.hold(self._interval * 3):
+            self._unknown.clear()
+            return await self._close_lost_messages()
+        self.passes += 1
         now = datetime.now(UTC)
         running = _LOG.c.status == TaskStatus.RUNNING.value
         unclaimed: Any = sa.true()
@@ -166,10 +196,13 @@ class Reaper:
         too_old = sa.func.coalesce(_LOG.c.started_at, _LOG.c.created_at) < now - timedelta(
             seconds=self._max_task_seconds
         )
-        later = _LOG.alias("later")
+        later, retried = _LOG.alias("later"), _LOG.alias("retried")
         superseded = sa.and_(
             _LOG.c.status.in_([TaskStatus.PENDING.value, TaskStatus.RUNNING.value]),
             _LOG.c.updated_at < now - timedelta(seconds=SUPERSEDED_GRACE_SECONDS),
+            # Driven from the later attempts (few; their own partial index), not from every
+            # old `pending` row of a backlog.
+            _LOG.c.task_id.in_(sa.select(retried.c.task_id).where(retried.c.attempt > 1)),
             sa.exists().where(later.c.task_id == _LOG.c.task_id, later.c.attempt > _LOG.c.attempt),
         )
         if self._redis is not None:

@@ -28,7 +28,6 @@ from urllib.parse import urlencode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tasklens.alerts import firings
-from tasklens.alerts.lease import Lease
 from tasklens.alerts.measures import Measures, Reading
 from tasklens.alerts.rules import (
     UNITS,
@@ -40,6 +39,7 @@ from tasklens.alerts.rules import (
     load_alerts,
 )
 from tasklens.alerts.webhooks import Notification, Notifier
+from tasklens.lease import Lease
 from tasklens.tracking.background import BackgroundTask
 from tasklens.tracking.models import AlertFiring, utcnow
 

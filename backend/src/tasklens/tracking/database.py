@@ -40,6 +40,7 @@ OWN_INDEXES = frozenset(
         "ix_task_logs_created_at",
         "ix_task_logs_task_name",
         "ix_task_logs_status",
+        "ix_task_logs_later_attempts",
         "ix_analysis_results_kind_created",
         "ix_analysis_refreshes_key_requested",
         "ix_alert_firings_started",

@@ -68,6 +68,14 @@ class TaskExecutionLog(SQLModel, table=True):
         sa.Index("ix_task_logs_created_at", "created_at", "id"),
         sa.Index("ix_task_logs_task_name", "task_name", "created_at", "id"),
         sa.Index("ix_task_logs_status", "status", "created_at", "id"),
+        # The later attempts, from which the reaper finds superseded rows (migration 0016).
+        sa.Index(
+            "ix_task_logs_later_attempts",
+            "task_id",
+            "attempt",
+            postgresql_where=sa.text("attempt > 1"),
+            sqlite_where=sa.text("attempt > 1"),
+        ),
         sa.UniqueConstraint("task_id", "attempt", name="uq_task_logs_task_attempt"),
     )
 

@@ -22,10 +22,11 @@ DELAYED = "tasklens:delayed"  # sorted set: messages waiting for their time (bro
 PAUSED_QUEUES = "tasklens:paused"  # set: queue streams workers take nothing from (broker.py)
 LOST_MESSAGES = "tasklens:lost_messages"  # counter: rows closed as lost (lost_messages.py)
 LOST_MESSAGES_LEASE_PREFIX = "tasklens:reaper:lost-messages:"  # + the first queue stream
+REAPER_LEASE_PREFIX = "tasklens:reaper:lease:"  # + the queue name: who reaps (reaper.py)
 CLAIM_PREFIX = "tasklens:claim:"  # + claim key: who regenerates a report (coordination.py)
 RATE_LIMIT_PREFIX = "tasklens:rate:"  # + token: report refreshes (rate_limit.py)
 AUTH_FAILURES_PREFIX = "tasklens:auth-failures:"  # + client address: failed sign-ins
-ALERTS_LEASE = "tasklens:alerts:lease"  # the API process that evaluates alerts (alerts/lease.py)
+ALERTS_LEASE = "tasklens:alerts:lease"  # the API process that evaluates alerts (lease.py)
 
 
 def schedule_fired(queue_name: str, schedule_id: str, period_start: int) -> str:

@@ -1,9 +1,10 @@
-"""Who evaluates the alerts: one API process per cluster, however many run.
+"""One process per fleet does a fleet-wide job: evaluating the alerts (alerts/engine.py),
+reaping (reaper.py), looking for lost messages (lost_messages.py).
 
-Distributed: a Redis key taken with SET NX PX and renewed by its holder each round (a
-compare-and-renew script), so the same process keeps it while it lives (its in-memory
-clocks, measures.HeldFor, stay meaningful) and another takes over within a TTL of its
-death. Embedded: the one process always holds it.
+Distributed: a Redis key taken when free and renewed by its holder each round (a
+compare-and-renew script), so the same process keeps it while it lives (its in-memory state,
+such as measures.HeldFor or the reaper's suspects, stays meaningful) and another takes over
+within a TTL of its death. Embedded: the one process always holds it.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from redis.asyncio import Redis
-
-from tasklens.tracking.redis_keys import ALERTS_LEASE
 
 # KEYS: the lease. ARGV: owner, ttl ms. Ours: renewed; free: taken; else someone else's.
 _TAKE_OR_RENEW = """
@@ -33,14 +32,14 @@ return 0
 
 class Lease(Protocol):
     async def hold(self, ttl_seconds: float) -> bool:
-        """True while this process is the evaluator (taken or renewed for `ttl_seconds`)."""
+        """True while this process holds the lease (taken or renewed for `ttl_seconds`)."""
         ...
 
     async def release(self) -> None: ...
 
 
 class SoleLease:
-    """The embedded mode: one process, always the evaluator."""
+    """The embedded mode: one process, always the holder."""
 
     async def hold(self, ttl_seconds: float) -> bool:
         return True
@@ -50,7 +49,7 @@ class SoleLease:
 
 
 class RedisLease:
-    def __init__(self, redis: Redis, owner: str, key: str = ALERTS_LEASE) -> None:
+    def __init__(self, redis: Redis, owner: str, key: str) -> None:
         self._redis = redis
         self._owner = owner
         self._key = key
