@@ -21,7 +21,11 @@ from support import free_port
 from tasklens.reaper import LOST_ERROR, Reaper
 from tasklens.tracking import lifecycle
 from tasklens.tracking.database import create_engine, own_name
-from tasklens.tracking.event_stream import RedisEventStream, parse_event_id
+from tasklens.tracking.event_stream import (
+    InProcessEventStream,
+    RedisEventStream,
+    parse_event_id,
+)
 from tasklens.tracking.lifecycle import (
     RECENT_MOMENTS,
     LifecycleChange,
@@ -31,7 +35,14 @@ from tasklens.tracking.lifecycle import (
     utc_datetime,
 )
 from tasklens.tracking.models import TaskStatus
-from tasklens.tracking.recorder import LifecycleRecorder, NotWritten, build_recorder
+from tasklens.tracking.recorder import (
+    SPARSE_TICK_CHANGES,
+    SPARSE_TICK_DIVISOR,
+    LifecycleRecorder,
+    NotWritten,
+    build_recorder,
+    tick_interval,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -526,6 +537,59 @@ async def test_changes_recorded_during_a_slow_write_are_published_as_it_ends(
         await reader.aclose()
         await stream.close()
         await locker.dispose()
+
+
+def test_a_busy_tick_keeps_the_interval_and_a_sparse_one_comes_sooner() -> None:
+    """Busy and sparse hold each other in place: a busy tick's rate, seen through a sparse
+    tick's shorter window, is still busy only from five times the rate where it turns sparse."""
+    assert tick_interval(0.025, SPARSE_TICK_CHANGES) == 0.025
+    assert tick_interval(0.025, 10_000) == 0.025
+    sparse = tick_interval(0.025, SPARSE_TICK_CHANGES - 1)
+    assert sparse == pytest.approx(0.025 / SPARSE_TICK_DIVISOR)
+    assert tick_interval(0.025, 0) == sparse
+    turns_sparse_below = SPARSE_TICK_CHANGES / 0.025  # changes/s, seen by a busy tick
+    turns_busy_from = SPARSE_TICK_CHANGES / sparse  # seen by a sparse one
+    assert turns_busy_from == pytest.approx(SPARSE_TICK_DIVISOR * turns_sparse_below)
+
+
+async def test_sparse_changes_go_out_within_a_fraction_of_the_interval_and_rows_still_batch(
+    database_url: str,
+) -> None:
+    """A change every 100 ms with a 500 ms event interval (fewer than SPARSE_TICK_CHANGES a
+    tick): each is published within the sparse tick (100 ms), not half an interval later on
+    average; the rows still go in a write per write interval, not one per tick."""
+    events = InProcessEventStream()
+    reader = events.subscribe(ready := asyncio.Event())
+    assert isinstance(reader, AsyncGenerator)
+    rec = build_recorder(database_url, None, events=events, event_interval=0.5, write_interval=0.5)
+    loop = asyncio.get_running_loop()
+    recorded_at: dict[str, float] = {}
+    waits: list[float] = []
+
+    async def read() -> None:
+        async for batch in reader:
+            waits.extend(loop.time() - recorded_at[e["data"]["task_id"]] for e in batch)
+
+    reading = asyncio.ensure_future(read())
+    await ready.wait()
+    await rec.start()
+    try:
+        started = loop.time()
+        for i in range(20):
+            task_id = f"t{i}"
+            recorded_at[task_id] = loop.time()
+            rec.record(dataclasses.replace(change(TaskStatus.RUNNING, i), task_id=task_id))
+            await asyncio.sleep(0.1)
+        await rec.written(timeout=10)
+        elapsed = loop.time() - started
+        assert len(waits) == 20
+        assert sorted(waits)[10] < 0.15  # the median: a 500 ms tick would make it ~250 ms
+        assert rec.stats.flushes <= elapsed / 0.5 + 2
+        assert len(await _rows(database_url)) == 20
+    finally:
+        await rec.stop()
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
 
 
 def test_remembered_moments_are_the_conversions_themselves_and_stay_bounded() -> None:
