@@ -505,6 +505,28 @@ async def test_written_gives_up_when_the_database_is_away_and_the_rows_stay_buff
         await rec.stop(timeout=0.5)
 
 
+async def test_rows_in_a_write_under_way_still_count_as_not_yet_written() -> None:
+    """A database that accepts the connection and never answers: the row is in a write for
+    seconds, and the backlog (the workers list's buffered rows) still shows it."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # never answers; returns when the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    rec = build_recorder(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/tasklens", None)
+    await rec.start()
+    try:
+        rec.record(change(TaskStatus.PENDING, 1, created_at=T0))
+        await asyncio.sleep(0.5)  # a tick, then the write: connecting, for up to 5 s
+        assert rec.stats.ticks >= 1 and rec.stats.write_failures == 0  # still in the write
+        assert rec.backlog == 1
+    finally:
+        await rec.stop(timeout=0.5)
+        server.close()
+
+
 async def test_changes_recorded_during_a_slow_write_are_published_as_it_ends(
     postgres_url: str, redis_url: str
 ) -> None:

@@ -132,6 +132,7 @@ class LifecycleRecorder:
         self._dropped_unreported = 0  # not yet added to the count in Redis
         self._spill_failing = self._drops_logged = False
         self._rows: dict[tuple[str, int], LifecycleChange] = {}
+        self._in_flight = 0  # rows taken out of _rows by a write under way
         self._recorded: list[LifecycleChange | ChangeToBuild] = []  # in order, not yet merged
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -234,8 +235,8 @@ class LifecycleRecorder:
 
     @property
     def backlog(self) -> int:
-        """Rows waiting to be written (as of the last flush)."""
-        return len(self._rows)
+        """Rows not yet durable: buffered, or in a write (or spill) still under way."""
+        return len(self._rows) + self._in_flight
 
     async def start(self) -> None:
         if self._task is None:
@@ -357,11 +358,15 @@ class LifecycleRecorder:
             return True
         batch, self._rows = self._rows, {}
         changes = list(batch.values())
-        durable = try_database and await self._write(changes)
-        if not durable and not await self._spill(changes):
-            self._merged_acks = acks + self._merged_acks
-            self._requeue(batch)
-            return False
+        self._in_flight = len(changes)
+        try:
+            durable = try_database and await self._write(changes)
+            if not durable and not await self._spill(changes):
+                self._merged_acks = acks + self._merged_acks
+                self._requeue(batch)
+                return False
+        finally:
+            self._in_flight = 0
         await self._acknowledge(acks)
         return True
 
