@@ -6,6 +6,15 @@ import os
 from taskiq_redis import RedisStreamBroker
 
 from tasklens.middleware import TaskLensMiddleware
+from tasklens.tracking import recorder
+
+if dilation := float(os.environ.get("BENCH_TIME_DILATION") or 0):
+    # Under valgrind (benchmarks/instructions.py) the worker runs ~50 times slower: the
+    # recorder's intervals stretch alike, so that its batches hold as many tasks as at speed.
+    stretched = {"event_interval": 0.025 * dilation, "write_interval": 0.1 * dilation}
+    defaults = recorder.build_recorder.__kwdefaults__
+    assert defaults is not None
+    defaults.update(stretched)
 
 REDIS_URL = os.environ["BENCH_REDIS_URL"]
 QUEUE = "bench"

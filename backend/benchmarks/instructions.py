@@ -1,0 +1,141 @@
+"""Issue 17's overhead in instructions: what a task costs the worker with and without
+TaskLensMiddleware, counted by valgrind rather than timed, so the machine's load does not
+move it (wall-clock CPU per task swings more between runs on a shared host than the
+difference sought).
+
+`python -m benchmarks.instructions [--small N] [--big M] [--arms raw,middleware]`: for each
+arm of `bench throughput` (same app, broker, options and drain), the worker process runs
+under callgrind twice, draining N and then M no-op tasks; the difference of its instruction
+counts over M - N tasks is the cost of a task, start-up and shutdown cancelled out.
+Valgrind slows the worker about fifty-fold, and the recorder's tick and write intervals are
+stretched by `--dilation` (default 50) so that its batches hold as many tasks as at full
+speed: per-batch costs are then spread as in a real run. What a timer does per second (the
+heartbeat) is stretched less; it is a small share either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from benchmarks.throughput import (
+    BACKEND,
+    TASKLENS_QUEUE,
+    _enqueue,
+    _environment,
+    _group_state,
+    _worker_command,
+)
+from tasklens import migrate
+from tasklens.tracking.database import connect_postgres
+
+PG_ADMIN = os.environ.get("TASKLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TASKLENS_BENCH_REDIS", "redis://127.0.0.1:6379/14")
+BENCH_DB = os.environ.get("TASKLENS_BENCH_DB_NAME", "tasklens_bench")
+_TOTALS = re.compile(r"^totals: (\d+)", re.MULTILINE)
+
+
+async def worker_instructions(n: int, arm: str, database_url: str, dilation: float) -> int:
+    """Instructions the arm's worker process (taskiq's forked child) spent, from its start
+    until it was stopped after draining `n` tasks (and, with monitoring, their rows)."""
+    redis = Redis.from_url(REDIS_URL)
+    await redis.flushdb()
+    pg = await connect_postgres(database_url)
+    await pg.execute("TRUNCATE task_execution_logs, task_log_counts")
+    await _enqueue(n, arm, REDIS_URL, database_url)
+    stream, group = (TASKLENS_QUEUE, "tasklens") if arm == "tasklens" else ("bench", "bench")
+    with tempfile.TemporaryDirectory(prefix="tasklens-callgrind-") as out:
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}/callgrind.%p",
+            "--trace-children=yes",
+            *_worker_command(arm, 1),
+        ]
+        env = {
+            **os.environ,
+            **_environment(arm, REDIS_URL, database_url),
+            "BENCH_TIME_DILATION": str(dilation),
+            # the `tasklens` arm's recorder reads its settings
+            "TASKLENS_EVENT_FLUSH_INTERVAL_MS": str(round(25 * dilation)),
+            "TASKLENS_LOG_WRITE_INTERVAL_MS": str(round(100 * dilation)),
+        }
+        worker = subprocess.Popen(
+            command, cwd=BACKEND, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            while True:
+                delivered, left = await _group_state(redis, stream, group)
+                if delivered and not left:
+                    break
+                if worker.poll() is not None:
+                    raise RuntimeError(f"the {arm} worker exited with {worker.returncode}")
+                await asyncio.sleep(0.2)
+            if arm != "raw":
+                query = "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
+                while await pg.fetchval(query) < n:
+                    await asyncio.sleep(0.2)
+        finally:
+            worker.terminate()
+            worker.wait(600)
+            await redis.aclose()
+            await pg.close()
+        counts = [
+            int(match[1])
+            for path in Path(out).glob("callgrind.*")
+            if (match := _TOTALS.search(path.read_text(errors="replace")))
+        ]
+    # The biggest process is the forked worker; the others are taskiq's process manager.
+    return max(counts)
+
+
+async def run(small: int, big: int, arms: list[str], dilation: float) -> dict[str, float]:
+    conn = await connect_postgres(PG_ADMIN)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
+            await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    finally:
+        await conn.close()
+    database_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{BENCH_DB}"
+    migrate.upgrade(database_url.replace("postgresql://", "postgresql+asyncpg://"))
+    per_task: dict[str, float] = {}
+    for arm in arms:
+        low = await worker_instructions(small, arm, database_url, dilation)
+        high = await worker_instructions(big, arm, database_url, dilation)
+        per_task[arm] = (high - low) / (big - small)
+        print(f"instructions: {arm}: {per_task[arm]:,.0f} a task", flush=True)
+    return per_task
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="benchmarks.instructions")
+    parser.add_argument("--small", type=int, default=1_000)
+    parser.add_argument("--big", type=int, default=3_000)
+    parser.add_argument("--arms", default="raw,middleware")
+    parser.add_argument("--dilation", type=float, default=50.0)
+    a = parser.parse_args()
+    arms = a.arms.split(",")
+    print(
+        f"instructions: worker per no-op task, {a.big:,} - {a.small:,} tasks under callgrind, "
+        f"arms {', '.join(arms)}; the recorder's intervals stretched {a.dilation:g}-fold",
+        flush=True,
+    )
+    per_task = asyncio.run(run(a.small, a.big, arms, a.dilation))
+    if "raw" in per_task:
+        for arm, count in per_task.items():
+            if arm != "raw":
+                print(
+                    f"instructions: {arm} vs stock: {count - per_task['raw']:,.0f} more a task, "
+                    f"ratio {per_task['raw'] / count:.3f} (target 1: >= 0.95)"
+                )
+
+
+if __name__ == "__main__":
+    main()
