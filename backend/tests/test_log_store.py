@@ -23,7 +23,11 @@ from tasklens.reaper import LOST_ERROR, Reaper
 from tasklens.tracking import lifecycle
 from tasklens.tracking import middleware as middleware_module
 from tasklens.tracking.database import create_engine, own_name
-from tasklens.tracking.event_stream import RedisEventStream, parse_event_id
+from tasklens.tracking.event_stream import (
+    InProcessEventStream,
+    RedisEventStream,
+    parse_event_id,
+)
 from tasklens.tracking.lifecycle import (
     RECENT_MOMENTS,
     LifecycleChange,
@@ -34,7 +38,14 @@ from tasklens.tracking.lifecycle import (
 )
 from tasklens.tracking.middleware import ENQUEUED_AT_LABEL, TaskLensMiddleware
 from tasklens.tracking.models import TaskStatus
-from tasklens.tracking.recorder import LifecycleRecorder, NotWritten, build_recorder
+from tasklens.tracking.recorder import (
+    SPARSE_TICK_CHANGES,
+    SPARSE_TICK_DIVISOR,
+    LifecycleRecorder,
+    NotWritten,
+    build_recorder,
+    tick_interval,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -497,6 +508,28 @@ async def test_written_gives_up_when_the_database_is_away_and_the_rows_stay_buff
         await rec.stop(timeout=0.5)
 
 
+async def test_rows_in_a_write_under_way_still_count_as_not_yet_written() -> None:
+    """A database that accepts the connection and never answers: the row is in a write for
+    seconds, and the backlog (the workers list's buffered rows) still shows it."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # never answers; returns when the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    rec = build_recorder(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/tasklens", None)
+    await rec.start()
+    try:
+        rec.record(change(TaskStatus.PENDING, 1, created_at=T0))
+        await asyncio.sleep(0.5)  # a tick, then the write: connecting, for up to 5 s
+        assert rec.stats.ticks >= 1 and rec.stats.write_failures == 0  # still in the write
+        assert rec.backlog == 1
+    finally:
+        await rec.stop(timeout=0.5)
+        server.close()
+
+
 async def test_changes_recorded_during_a_slow_write_are_published_as_it_ends(
     postgres_url: str, redis_url: str
 ) -> None:
@@ -529,6 +562,59 @@ async def test_changes_recorded_during_a_slow_write_are_published_as_it_ends(
         await reader.aclose()
         await stream.close()
         await locker.dispose()
+
+
+def test_a_busy_tick_keeps_the_interval_and_a_sparse_one_comes_sooner() -> None:
+    """Busy and sparse hold each other in place: a busy tick's rate, seen through a sparse
+    tick's shorter window, is still busy only from five times the rate where it turns sparse."""
+    assert tick_interval(0.025, SPARSE_TICK_CHANGES) == 0.025
+    assert tick_interval(0.025, 10_000) == 0.025
+    sparse = tick_interval(0.025, SPARSE_TICK_CHANGES - 1)
+    assert sparse == pytest.approx(0.025 / SPARSE_TICK_DIVISOR)
+    assert tick_interval(0.025, 0) == sparse
+    turns_sparse_below = SPARSE_TICK_CHANGES / 0.025  # changes/s, seen by a busy tick
+    turns_busy_from = SPARSE_TICK_CHANGES / sparse  # seen by a sparse one
+    assert turns_busy_from == pytest.approx(SPARSE_TICK_DIVISOR * turns_sparse_below)
+
+
+async def test_sparse_changes_go_out_within_a_fraction_of_the_interval_and_rows_still_batch(
+    database_url: str,
+) -> None:
+    """A change every 100 ms with a 500 ms event interval (fewer than SPARSE_TICK_CHANGES a
+    tick): each is published within the sparse tick (100 ms), not half an interval later on
+    average; the rows still go in a write per write interval, not one per tick."""
+    events = InProcessEventStream()
+    reader = events.subscribe(ready := asyncio.Event())
+    assert isinstance(reader, AsyncGenerator)
+    rec = build_recorder(database_url, None, events=events, event_interval=0.5, write_interval=0.5)
+    loop = asyncio.get_running_loop()
+    recorded_at: dict[str, float] = {}
+    waits: list[float] = []
+
+    async def read() -> None:
+        async for batch in reader:
+            waits.extend(loop.time() - recorded_at[e["data"]["task_id"]] for e in batch)
+
+    reading = asyncio.ensure_future(read())
+    await ready.wait()
+    await rec.start()
+    try:
+        started = loop.time()
+        for i in range(20):
+            task_id = f"t{i}"
+            recorded_at[task_id] = loop.time()
+            rec.record(dataclasses.replace(change(TaskStatus.RUNNING, i), task_id=task_id))
+            await asyncio.sleep(0.1)
+        await rec.written(timeout=10)
+        elapsed = loop.time() - started
+        assert len(waits) == 20
+        assert sorted(waits)[10] < 0.15  # the median: a 500 ms tick would make it ~250 ms
+        assert rec.stats.flushes <= elapsed / 0.5 + 2
+        assert len(await _rows(database_url)) == 20
+    finally:
+        await rec.stop()
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
 
 
 def test_remembered_moments_are_the_conversions_themselves_and_stay_bounded() -> None:
