@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import websockets
-from support import OPERATOR_TOKEN, Api, LiveEvents, Stack, wait_for
+from support import OPERATOR_TOKEN, Api, LiveEvents, Stack, seen_live, wait_for
 
 
 async def wait_until(predicate: object, timeout: float, what: str) -> None:
@@ -61,7 +61,8 @@ async def test_a_client_resumes_on_another_api_process_without_loss_or_repeat(
     expected = [i for i in witness.event_ids() if i > last_seen]
     assert resumed.event_ids()[: len(expected)] == expected
     for task_id in missed + later:  # pending comes from the API, the rest from the worker
-        assert sorted(resumed.statuses(task_id)) == ["pending", "running", "success"]
+        seen = sorted(resumed.statuses(task_id))
+        assert seen in [sorted(s) for s in seen_live("pending", "running", "success")]
 
 
 async def test_resume_in_the_embedded_mode_and_resync_when_the_id_is_not_retained(
@@ -78,14 +79,14 @@ async def test_resume_in_the_embedded_mode_and_resync_when_the_id_is_not_retaine
     async with LiveEvents(api.ws_url() + f"&since={last_seen}") as resumed:
         await resumed.wait_status(two, "success")
     assert resumed.frames[0]["type"] == "hello"
-    assert resumed.statuses(two) == ["pending", "running", "success"]
+    assert resumed.statuses(two) in seen_live("pending", "running", "success")
     assert not set(resumed.event_ids()) & set(first.event_ids())
 
     # The same resume with the token and `since` in the first message instead of the URL.
     async with websockets.connect(api.ws_url(token=None)) as socket_:
         await socket_.send(json.dumps({"token": OPERATOR_TOKEN, "since": last_seen}))
         frames: list[dict[str, Any]] = []
-        while len([f for f in frames if f.get("type") == "task_event"]) < 3:
+        while len([f for f in frames if f.get("type") == "task_event"]) < len(resumed.event_ids()):
             frames.append(json.loads(await asyncio.wait_for(socket_.recv(), 5)))
     assert frames[0]["type"] == "hello"
     assert [f["id"] for f in frames[1:]] == resumed.event_ids()
@@ -114,9 +115,9 @@ async def test_a_new_client_is_backfilled_with_the_newest_events_then_gets_live_
         await backfilled.wait_status(later, "success")
     assert backfilled.frames[0]["type"] == "hello"
     assert backfilled.event_ids()[:4] == newest  # oldest first, as they happened
-    assert backfilled.statuses(later) == ["pending", "running", "success"]
+    assert backfilled.statuses(later) in seen_live("pending", "running", "success")
     ids = backfilled.event_ids()
-    assert ids == sorted(ids) and len(ids) == len(set(ids)) == 7
+    assert ids == sorted(ids) and len(ids) == len(set(ids)) == 4 + len(backfilled.statuses(later))
 
     # In the first message, as the dashboard asks; a `since` wins over it.
     async with websockets.connect(api.ws_url(token=None)) as socket_:

@@ -17,9 +17,11 @@ import pytest
 import sqlalchemy as sa
 from conftest import fresh_sqlite
 from support import free_port
+from taskiq import InMemoryBroker, TaskiqMessage, TaskiqResult
 
 from tasklens.reaper import LOST_ERROR, Reaper
 from tasklens.tracking import lifecycle
+from tasklens.tracking import middleware as middleware_module
 from tasklens.tracking.database import create_engine, own_name
 from tasklens.tracking.event_stream import (
     InProcessEventStream,
@@ -34,6 +36,7 @@ from tasklens.tracking.lifecycle import (
     succeeded_change,
     utc_datetime,
 )
+from tasklens.tracking.middleware import ENQUEUED_AT_LABEL, TaskLensMiddleware
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import (
     SPARSE_TICK_CHANGES,
@@ -634,3 +637,117 @@ def test_remembered_moments_are_the_conversions_themselves_and_stay_bounded() ->
     run = running_change("t", "job", 1, stamps[0], repr(stamps[0]), None, "q", "w")
     done = succeeded_change("t", "job", 1, stamps[4], stamps[0], 1.0, None, "w", repr(stamps[0]))
     assert done.started_at == run.timestamp and done.created_at == run.created_at
+
+
+class _Clock:
+    """The middleware's clock, the same ticks for each run of a case."""
+
+    def __init__(self) -> None:
+        self.now = 1764496800.0
+
+    def time(self) -> float:
+        self.now += 0.0007
+        return self.now
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+async def _run_through_the_hooks(
+    message: TaskiqMessage,
+    outcome: TaskiqResult[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    tick_per_change: bool,
+    progress: bool = False,
+) -> tuple[LifecycleChange, list[tuple[Any, ...]]]:
+    """A task's hooks as a worker runs them, then its row and live events: each change in a
+    tick of its own (the task ran across ticks), or all of them in one."""
+    monkeypatch.setattr(middleware_module, "time", _Clock())
+    recorder = LifecycleRecorder(None, None)  # type: ignore[arg-type]  # merges only, no I/O
+    tracker = TaskLensMiddleware(recorder=recorder)
+    tracker.set_broker(InMemoryBroker())
+    tracker.worker_id = "host:1"
+    message = message.model_copy(deep=True)  # the hooks add labels
+    events: list[tuple[Any, ...]] = []
+
+    def tick(every_change: bool = True) -> None:
+        if every_change:
+            events.extend(c.to_event_row() for c in recorder._merge_recorded())
+
+    await tracker.pre_execute(message)
+    tick(tick_per_change)
+    if progress:
+        tracker.record_progress(message, 0.5, "half way")
+        tick(tick_per_change)
+    await tracker.post_execute(message, outcome)
+    tick()
+    [row] = recorder._rows.values()
+    return row, events
+
+
+def _message(labels: dict[str, Any], *args: Any, **kwargs: Any) -> TaskiqMessage:
+    return TaskiqMessage(
+        task_id="t1", task_name="job", labels=labels, args=list(args), kwargs=kwargs
+    )
+
+
+STAMP = {ENQUEUED_AT_LABEL: repr(1764496799.5)}
+SUCCEEDED: TaskiqResult[Any] = TaskiqResult(is_err=False, return_value=None, execution_time=0.0)
+
+
+@pytest.mark.parametrize(
+    ("message", "outcome"),
+    [
+        pytest.param(_message(STAMP), SUCCEEDED, id="no-args"),
+        pytest.param(
+            _message(STAMP | {"queue_name": "mail"}, "to@x", password="hunter2"),
+            TaskiqResult(is_err=False, return_value={"sent": ["to@x"]}, execution_time=0.0),
+            id="args-and-a-result",
+        ),
+        pytest.param(_message(STAMP | {"_retries": "2"}, 7), SUCCEEDED, id="a-retry"),
+        pytest.param(_message({}), SUCCEEDED, id="sent-without-tasklens"),
+        pytest.param(_message({ENQUEUED_AT_LABEL: "garbled"}), SUCCEEDED, id="garbled-stamp"),
+        pytest.param(
+            _message(STAMP, 3),
+            TaskiqResult(
+                is_err=True, return_value=None, execution_time=0.0, error=ValueError("boom")
+            ),
+            id="a-failure",
+        ),
+    ],
+)
+async def test_a_task_that_runs_within_one_tick_gets_the_row_it_gets_across_ticks(
+    message: TaskiqMessage, outcome: TaskiqResult[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its outcome is built carrying its `running` (one change, one live event), and must
+    make exactly the row `outcome.absorb(running)` makes when the two come a tick apart."""
+    across, events_across = await _run_through_the_hooks(
+        message, outcome, monkeypatch, tick_per_change=True
+    )
+    within, events_within = await _run_through_the_hooks(
+        message, outcome, monkeypatch, tick_per_change=False
+    )
+    assert within == across
+    assert [event[1] for event in events_across] == ["running", across.status]
+    assert events_within == events_across[1:]  # pending -> outcome in the live feed
+
+
+async def test_a_task_that_reports_progress_within_one_tick_is_seen_running_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its `running` goes out before its progress, in order, as across ticks."""
+    message = _message(STAMP, 3)
+    across, events_across = await _run_through_the_hooks(
+        message, SUCCEEDED, monkeypatch, tick_per_change=True, progress=True
+    )
+    within, events_within = await _run_through_the_hooks(
+        message, SUCCEEDED, monkeypatch, tick_per_change=False, progress=True
+    )
+    assert within == across
+
+    def untimed(events: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return [event[:2] + event[3:] for event in events]  # progress reads the wall clock
+
+    assert untimed(events_within) == untimed(events_across)
+    assert [event[1] for event in events_within] == ["running", "running", "success"]

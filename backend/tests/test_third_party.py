@@ -22,7 +22,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
-from support import OPERATOR_TOKEN, Api, LiveEvents, Stack, app_module, wait_for
+from support import OPERATOR_TOKEN, Api, LiveEvents, Stack, app_module, seen_live, wait_for
 from taskiq_nats import PullBasedJetStreamBroker
 
 from tasklens.lost_messages import LostMessages
@@ -202,17 +202,21 @@ async def test_a_foreign_app_is_logged_and_shown_live_with_each_retry_attempt(
     # process) and the worker publish their events apart: the worker's `running` and even
     # its final event may arrive before the sender's `pending`. And when the worker sends
     # the retry, then starts it before its `pending` is broadcast, the later state wins
-    # (that event says `running`).
-    assert sorted(live.statuses(added.task_id)) == ["pending", "running", "success"]
-    assert sorted(live.statuses(refunded.task_id)) == ["failed", "pending", "running"]
+    # (that event says `running`). A task that ran within one tick of the worker's recorder
+    # is not seen `running` (its outcome carries its start).
+    def lifecycle(statuses: list[str], end: str) -> bool:
+        return sorted(statuses) in [sorted(s) for s in seen_live("pending", "running", end)]
+
+    assert lifecycle(live.statuses(added.task_id), "success")
+    assert lifecycle(live.statuses(refunded.task_id), "failed")
     charge_events: dict[int, list[str]] = {}
     for frame in live.frames:
         if frame.get("type") == "task_event" and frame["data"]["task_id"] == charged.task_id:
             charge_events.setdefault(frame["data"]["attempt"], []).append(frame["status"])
-    assert sorted(charge_events[1]) == ["failed", "pending", "running"]
+    assert lifecycle(charge_events[1], "failed")
     assert sorted(charge_events) == [1, 2, 3]
     for attempt, end in ((2, "failed"), (3, "success")):
-        assert charge_events[attempt][-2:] == ["running", end], charge_events
+        assert charge_events[attempt][-2:] in (["running", end], ["pending", end]), charge_events
         assert set(charge_events[attempt]) <= {"pending", "running", end}, charge_events
     assert "tok_live_abc" not in json.dumps(live.frames)
 

@@ -3,7 +3,8 @@
 Changes are both broadcast as live events (every one) and merged into log rows (only the
 latest state per task attempt reaches the database, which is what makes batching cheap).
 The two changes every task has, `running` and `success`, are built by `running_change` and
-`succeeded_change` from plain values at the recorder's flush rather than in the hooks.
+`succeeded_change` from plain values at the recorder's flush rather than in the hooks; by
+`ran_change` alone when both wait for the same flush.
 """
 
 from __future__ import annotations
@@ -198,6 +199,46 @@ def succeeded_change(
         progress=1.0,
         result=result,
         started_at=None if started_at is None else utc_datetime(started_at),
+        completed_at=now,
+        duration_ms=duration_ms,
+    )
+
+
+def ran_change(
+    task_id: str,
+    task_name: str,
+    attempt: int,
+    started_at: float,
+    at: float,
+    duration_ms: float,
+    result: Any,
+    worker: str,
+    enqueued_at: Any,
+    params: Any,
+    queue: str | None,
+    storable: Callable[[Any], Any] | None = None,
+) -> LifecycleChange:
+    """`success` and its `running` in one change, when both wait for the same flush: the
+    row `succeeded_change(...).absorb(running_change(...))` makes, built once (and one live
+    event: the task ran within a tick). Its created_at falls back on the start, as the
+    absorbed `running`'s would (tests/test_lifecycle.py compares the two)."""
+    now = utc_datetime(at)
+    start = utc_datetime(started_at)
+    if storable is not None:
+        result = storable(result)
+    return LifecycleChange(
+        task_id,
+        task_name,
+        TaskStatus.SUCCESS,
+        now,
+        attempt,
+        None if enqueued_at is None else epoch_datetime(enqueued_at, start),
+        params,
+        queue,
+        worker,
+        progress=1.0,
+        result=result,
+        started_at=start,
         completed_at=now,
         duration_ms=duration_ms,
     )

@@ -34,6 +34,7 @@ from tasklens.tracking.lifecycle import (
     LifecycleChange,
     epoch_datetime,
     json_safe,
+    ran_change,
     running_change,
     succeeded_change,
 )
@@ -201,8 +202,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self.processed_count = 0
         self.failed_count = 0
         self._heartbeat: Heartbeat | None = None
-        # (task id, attempt) -> (perf_counter and Unix time at the start, task name)
-        self._started: dict[tuple[str, int], tuple[float, float, str]] = {}
+        # (task id, attempt) -> (perf_counter and Unix time at the start, task name, the
+        # recorder's place of its `running`: post_execute withdraws it if it still waits)
+        self._started: dict[tuple[str, int], tuple[float, float, str, int]] = {}
         # (time, perf_counter) of attempts whose work ended before their task returned.
         self._ended: dict[tuple[str, int], tuple[float, float]] = {}
         self._handed_back: set[str] = set()  # task ids stopped at shutdown, not finished
@@ -213,6 +215,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self._queue_looked_up = False
         # Bound once: `self._running_change` would build a new method object per task.
         self._build_running = self._running_change
+        self._build_ran = self._ran_change
 
     @property
     def recorder(self) -> LifecycleRecorder:
@@ -404,16 +407,15 @@ class TaskLensMiddleware(TaskiqMiddleware):
         # Every task runs this and post_execute between taskiq's own awaits, where each line
         # costs about three times what it does in a loop (specs/benchmarks.md): so the least
         # work here, and the change is built later by the recorder from plain values.
-        at = time.time()
+        at, started = time.time(), time.perf_counter()
         task_id, task_name, labels = message.task_id, message.task_name, message.labels
-        self._started[(task_id, attempt)] = (time.perf_counter(), at, task_name)
         # The params go with `running` too: the sender's `pending` row may never be written
         # (an API killed after its 202). They are redacted at the flush, off this path, from
         # copies: taskiq parses the message's own args in place before the task runs.
         # No copies of a task's empty arguments: the common case, and each object kept until
         # the flush is one more for the garbage collector's passes.
         args, kwargs = message.args, message.kwargs
-        self.recorder.record_later(
+        place = self.recorder.record_later(
             self._build_running,
             task_id,
             task_name,
@@ -424,6 +426,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
             dict(kwargs) if kwargs else None,
             labels.get("queue_name") or self.default_queue(),
         )
+        self._started[(task_id, attempt)] = (started, at, task_name, place)
 
     def _running_change(
         self,
@@ -482,12 +485,29 @@ class TaskLensMiddleware(TaskiqMiddleware):
             started_at = started[1] if started else None
             duration_ms = (finished - started[0]) * 1000 if started else None
             self.processed_count += 1
+            # The place of `running`: if it still waits for the flush (the common case), the
+            # change recorded here includes it.
+            place = started[3] if started else -1
             if error is None or isinstance(error, NoResultError):
                 value = result.return_value
                 # A plain value has nothing to cut or clean: then the values only are kept until
                 # the flush (a partial holding the args would be tracked by the garbage collector).
                 plain = value is None or isinstance(value, bool | int | float)
-                self.recorder.record_later(
+                storable = (
+                    None
+                    if plain
+                    else partial(
+                        self._storable, task_id, message.task_name, message.args, message.kwargs
+                    )
+                )
+                recorder = self.recorder
+                running = recorder.withdraw(place)
+                if running is not None:  # one change: `success` carrying its `running`
+                    recorder.record_later(
+                        self._build_ran, running, at, duration_ms, value, storable
+                    )
+                    return
+                recorder.record_later(
                     succeeded_change,
                     task_id,
                     message.task_name,
@@ -498,14 +518,10 @@ class TaskLensMiddleware(TaskiqMiddleware):
                     value,
                     self.worker_id,
                     message.labels.get(ENQUEUED_AT_LABEL),
-                    None
-                    if plain
-                    else partial(
-                        self._storable, task_id, message.task_name, message.args, message.kwargs
-                    ),
+                    storable,
                 )
                 return
-            self._record_failed(message, key[1], error, at, started_at, duration_ms)
+            self._record_failed(message, key[1], error, at, started_at, duration_ms, place)
         except Exception:
             logger.exception("tasklens: could not log the end of task %s", message.task_id)
 
@@ -517,31 +533,77 @@ class TaskLensMiddleware(TaskiqMiddleware):
         at: float,
         started_at: float | None,
         duration_ms: float | None,
+        place: int,
     ) -> None:
-        """`failed` or `cancelled`: rare, so built here with its redacted error."""
+        """`failed` or `cancelled`: rare, so built here with its redacted error (and its
+        `running`, if still waiting, withdrawn and absorbed at the flush)."""
         task_id = message.task_id
         now = datetime.fromtimestamp(at, UTC)
         secrets = self._secrets_of(message)
         cancelled = isinstance(error, asyncio.CancelledError)
         self.failed_count += not cancelled
-        self.recorder.record(
-            LifecycleChange(
-                task_id=task_id,
-                task_name=message.task_name,
-                status=TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED,
-                timestamp=now,
-                attempt=attempt,
-                created_at=_created_at(message, now),
-                worker=self.worker_id,
-                started_at=None if started_at is None else datetime.fromtimestamp(started_at, UTC),
-                completed_at=now,
-                duration_ms=duration_ms,
-                error_message=self.redactor.scrub_text(describe(error), secrets)[:2000],
-                error_traceback=self.redactor.scrub_text(format_traceback(error), secrets)[
-                    -MAX_TRACEBACK_CHARS:
-                ],
-            )
+        change = LifecycleChange(
+            task_id=task_id,
+            task_name=message.task_name,
+            status=TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED,
+            timestamp=now,
+            attempt=attempt,
+            created_at=_created_at(message, now),
+            worker=self.worker_id,
+            started_at=None if started_at is None else datetime.fromtimestamp(started_at, UTC),
+            completed_at=now,
+            duration_ms=duration_ms,
+            error_message=self.redactor.scrub_text(describe(error), secrets)[:2000],
+            error_traceback=self.redactor.scrub_text(format_traceback(error), secrets)[
+                -MAX_TRACEBACK_CHARS:
+            ],
         )
+        running = self.recorder.withdraw(place)
+        if running is None:
+            self.recorder.record(change)
+        else:
+            self.recorder.record_later(self._absorb_running, change, running)
+
+    def _ran_change(
+        self,
+        running: tuple[Any, ...],
+        at: float,
+        duration_ms: float,
+        result: Any,
+        storable: Callable[[Any], Any] | None,
+    ) -> LifecycleChange:
+        """`success` with its withdrawn `running` (`_record_start`'s values), built at the
+        flush: one change, one live event."""
+        _, task_id, task_name, attempt, started_at, enqueued_at, args, kwargs, queue = running
+        try:
+            params = self._params(task_name, args, kwargs)
+        except Exception:  # as a `running` that could not be built: the outcome still counts
+            self.recorder.stats.rows_rejected += 1
+            logger.exception("tasklens: could not log the params of task %s", task_id)
+            params = None
+        return ran_change(
+            task_id,
+            task_name,
+            attempt,
+            started_at,
+            at,
+            duration_ms,
+            result,
+            self.worker_id,
+            enqueued_at,
+            params,
+            queue,
+            storable,
+        )
+
+    def _absorb_running(self, change: LifecycleChange, running: tuple[Any, ...]) -> LifecycleChange:
+        """A failure with its withdrawn `running`, built at the flush."""
+        try:
+            return change.absorb(running[0](*running[1:]))
+        except Exception:  # as a `running` that could not be built: the outcome still counts
+            self.recorder.stats.rows_rejected += 1
+            logger.exception("tasklens: could not log the start of task %s", change.task_id)
+            return change
 
     def _secrets_of(self, message: TaskiqMessage) -> list[str]:
         positions = self.redactor.positions(message.task_name, self.broker.find_task)
@@ -578,7 +640,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
             for task_id in self.cancellations.running_ids():
                 self._handed_back.add(task_id)
                 self.cancellations.interrupt(task_id)
-        for key, (started, started_at, task_name) in list(self._started.items()):
+        for key, (started, started_at, task_name, _place) in list(self._started.items()):
             self._handed_back.add(key[0])
             self.recorder.record(
                 LifecycleChange(
@@ -603,13 +665,17 @@ class TaskLensMiddleware(TaskiqMiddleware):
     def record_progress(
         self, message: TaskiqMessage, fraction: float, note: str | None = None
     ) -> None:
+        key = (message.task_id, executing_attempt(message))
+        started = self._started.get(key)
+        if started is not None and started[3] >= 0:  # its `running` now goes out before this
+            self._started[key] = (*started[:3], -1)
         self.recorder.record(
             LifecycleChange(
                 task_id=message.task_id,
                 task_name=message.task_name,
                 status=TaskStatus.RUNNING,
                 timestamp=(now := datetime.now(UTC)),
-                attempt=executing_attempt(message),
+                attempt=key[1],
                 created_at=_created_at(message, now),
                 worker=self.worker_id,
                 progress=min(max(fraction, 0.0), 1.0),

@@ -133,7 +133,9 @@ class LifecycleRecorder:
         self._spill_failing = self._drops_logged = False
         self._rows: dict[tuple[str, int], LifecycleChange] = {}
         self._in_flight = 0  # rows taken out of _rows by a write under way
-        self._recorded: list[LifecycleChange | ChangeToBuild] = []  # in order, not yet merged
+        # In order, not yet merged; None where a change was withdrawn (`withdraw`).
+        self._recorded: list[LifecycleChange | ChangeToBuild | None] = []
+        self._merged_count = 0  # items recorded before those in _recorded: places are global
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._db_down_since: float | None = None
@@ -146,12 +148,26 @@ class LifecycleRecorder:
         if self._asleep or len(self._recorded) >= self.batch_size:
             self._wake.set()
 
-    def record_later(self, build: Callable[..., LifecycleChange], *values: Any) -> None:
+    def record_later(self, build: Callable[..., LifecycleChange], *values: Any) -> int:
         """Record the change `build(*values)` makes, built at the flush: the values must be
-        plain data the caller no longer changes."""
-        self._recorded.append((build, *values))
-        if self._asleep or len(self._recorded) >= self.batch_size:
+        plain data the caller no longer changes. Returns its place, for `withdraw`."""
+        recorded = self._recorded
+        recorded.append((build, *values))
+        if self._asleep or len(recorded) >= self.batch_size:
             self._wake.set()
+        return self._merged_count + len(recorded) - 1
+
+    def withdraw(self, place: int) -> ChangeToBuild | None:
+        """Takes back the change `record_later` recorded at `place`, if no flush has taken
+        it yet, so that the caller records one change instead of two (a task's `success`
+        carrying its `running`: most tasks start and end within one tick). None: too late,
+        the change is merged and published already."""
+        index = place - self._merged_count
+        if index < 0:
+            return None
+        item = self._recorded[index]
+        self._recorded[index] = None
+        return item  # type: ignore[return-value]  # a place of record_later's: a tuple
 
     def when_written(self, ack: Any) -> None:
         """Pass `ack` to `acknowledge` once every change recorded until now is durable."""
@@ -180,12 +196,15 @@ class LifecycleRecorder:
         """Builds what was recorded since the last call and merges it into the rows; returns
         the changes in the order they happened, for the live events."""
         recorded, self._recorded = self._recorded, []
+        self._merged_count += len(recorded)
         if self._acks:  # taken with the changes recorded before them
             self._merged_acks += self._acks
             self._acks = []
         self.stats.recorded += len(recorded)  # counted here: not a line more in the hooks
         changes: list[LifecycleChange] = []
         for item in recorded:
+            if item is None:  # withdrawn: a later change includes it
+                continue
             if isinstance(item, LifecycleChange):
                 changes.append(item)
                 continue
