@@ -96,15 +96,20 @@ async def worker_instructions(n: int, arm: str, database_url: str, dilation: flo
     return max(counts)
 
 
-async def run(small: int, big: int, arms: list[str], dilation: float) -> dict[str, float]:
+async def _create_database() -> str:
     conn = await connect_postgres(PG_ADMIN)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
             await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
     finally:
         await conn.close()
-    database_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{BENCH_DB}"
-    migrate.upgrade(database_url.replace("postgresql://", "postgresql+asyncpg://"))
+    admin = PG_ADMIN.replace("postgresql://", "postgresql+asyncpg://", 1)
+    return admin.rsplit("/", 1)[0] + f"/{BENCH_DB}"
+
+
+async def run(
+    database_url: str, small: int, big: int, arms: list[str], dilation: float
+) -> dict[str, float]:
     per_task: dict[str, float] = {}
     for arm in arms:
         low = await worker_instructions(small, arm, database_url, dilation)
@@ -127,7 +132,9 @@ def main() -> None:
         f"arms {', '.join(arms)}; the recorder's intervals stretched {a.dilation:g}-fold",
         flush=True,
     )
-    per_task = asyncio.run(run(a.small, a.big, arms, a.dilation))
+    database_url = asyncio.run(_create_database())
+    migrate.upgrade(database_url)
+    per_task = asyncio.run(run(database_url, a.small, a.big, arms, a.dilation))
     if "raw" in per_task:
         for arm, count in per_task.items():
             if arm != "raw":

@@ -1,7 +1,7 @@
 """A lifecycle change: what the middleware saw happen to one attempt of one task.
 
-Changes are both broadcast as live events (every one) and merged into log rows (only the
-latest state per task attempt reaches the database, which is what makes batching cheap).
+Changes are both broadcast as live events and merged into log rows (only the latest state
+per task attempt reaches the database, which is what makes batching cheap).
 The two changes every task has, `running` and `success`, are built by `running_change` and
 `succeeded_change` from plain values at the recorder's flush rather than in the hooks; by
 `ran_change` alone when both wait for the same flush.
