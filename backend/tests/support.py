@@ -310,16 +310,20 @@ class LiveEvents:
     def event_ids(self) -> list[str]:
         return [f["id"] for f in self.frames if f.get("type") == "task_event"]
 
-    def statuses(self, task_id: str) -> list[str]:
+    def statuses(self, task_id: str, attempt: int | None = None) -> list[str]:
         return [
             f["status"]
             for f in self.frames
-            if f.get("type") == "task_event" and f["data"]["task_id"] == task_id
+            if f.get("type") == "task_event"
+            and f["data"]["task_id"] == task_id
+            and (attempt is None or f["data"]["attempt"] == attempt)
         ]
 
-    async def wait_status(self, task_id: str, status: str, timeout: float = 30) -> None:
+    async def wait_status(
+        self, task_id: str, status: str, timeout: float = 30, attempt: int | None = None
+    ) -> None:
         deadline = time.monotonic() + timeout
-        while status not in self.statuses(task_id):
+        while status not in self.statuses(task_id, attempt):
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {status} event for {task_id}: {self.statuses(task_id)}")
             await asyncio.sleep(0.05)

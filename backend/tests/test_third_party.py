@@ -160,6 +160,11 @@ async def test_a_foreign_app_is_logged_and_shown_live_with_each_retry_attempt(
             await live.wait_status(added.task_id, "success", timeout=60)
             await live.wait_status(refunded.task_id, "failed")
             await live.wait_status(charged.task_id, "success")
+            # This process (the sender) publishes the first attempts' `pending` on its own
+            # recorder's tick, which can come after the worker's whole lifecycle on a busy
+            # machine: wait for them too before the socket closes.
+            for sent in (added, refunded, charged):
+                await live.wait_status(sent.task_id, "pending", attempt=1)
 
         # History, from TaskLens's API. The checks block, so they run in a thread: this
         # event loop must stay free to flush the client's log.
