@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 STREAM_MAXLEN = 1_000_000
 REDELIVERY_MARGIN_SECONDS = 10
+# How long a stopping worker waits for Redis to take its unfinished messages back; if it does
+# not (MULTI: all or none), they are delivered again after the idle timeout instead.
+HAND_BACK_TIMEOUT_SECONDS = 5.0
 
 
 # Messages one read takes without knowing the worker's free slots: small, so a high task
@@ -298,7 +301,10 @@ class TaskLensStreamBroker(RedisStreamBroker):
             stranded, self._in_flight = self._in_flight, {}
             if stranded:
                 try:
-                    await self._hand_back(stranded, started)
+                    # The broker's connections have no read timeout (a blocking read waits
+                    # on them): a Redis that does not answer must not hold up the stop.
+                    async with asyncio.timeout(HAND_BACK_TIMEOUT_SECONDS):
+                        await self._hand_back(stranded, started)
                 except Exception as exc:  # Redis down: they are redelivered after the timeout
                     logger.warning("could not hand back %d messages: %s", len(stranded), exc)
                 else:
