@@ -68,6 +68,17 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _honour_a_lost_cancel() -> None:
+    """Raises CancelledError if this task was cancelled and carries on regardless. On Python
+    3.11 `asyncio.wait_for` returns the inner result when the cancel lands in the turn that
+    result arrives (fixed in 3.12), and redis-py (its socket timeout is 5 s by default) sends
+    every command through it: taskiq's cancel of a read at a worker's stop was then lost, the
+    read loop went on with nothing left to yield, and the worker never exited."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def delay_of(message: BrokerMessage) -> float:
     """taskiq's `delay` label (set by the retry middlewares), in seconds."""
     try:
@@ -371,6 +382,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
                 return paused
 
             while True:
+                _honour_a_lost_cancel()
                 if time.monotonic() >= next_move:
                     next_move = time.monotonic() + MOVE_DUE_EVERY_SECONDS
                     await move_due(keys=[DELAYED], args=[time.time(), STREAM_MAXLEN])
@@ -404,6 +416,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
                     if key[0] in await check_paused():  # a batch is of one stream
                         await self._hand_back_paused(batch[position:])
                         break
+                    _honour_a_lost_cancel()  # the rest of the batch is handed back at stop
                     self._unfinished += 1
                     yield message
                 if time.monotonic() >= next_reclaim:
@@ -426,6 +439,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
                                 )
                                 reclaimed.append(self._message(stream, message_id, fields))
                         for message in reclaimed:
+                            _honour_a_lost_cancel()
                             self._unfinished += 1
                             yield message
 
