@@ -71,9 +71,9 @@ def _text(value: Any) -> str:
 def _honour_a_lost_cancel() -> None:
     """Raises CancelledError if this task was cancelled and carries on regardless. On Python
     3.11 `asyncio.wait_for` returns the inner result when the cancel lands in the turn that
-    result arrives (fixed in 3.12), and redis-py (its socket timeout is 5 s by default) sends
-    every command through it: taskiq's cancel of a read at a worker's stop was then lost, the
-    read loop went on with nothing left to yield, and the worker never exited."""
+    result arrives (fixed in 3.12), and redis-py (whose connections have a socket timeout by
+    default) sends every command through it: taskiq's cancel of a read at a worker's stop was
+    then lost, the read loop went on with nothing left to yield, and the worker never exited."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
@@ -312,8 +312,8 @@ class TaskLensStreamBroker(RedisStreamBroker):
             stranded, self._in_flight = self._in_flight, {}
             if stranded:
                 try:
-                    # The broker's connections have no read timeout (a blocking read waits
-                    # on them): a Redis that does not answer must not hold up the stop.
+                    # Bounded as a whole: a Redis that does not answer must not hold up
+                    # the stop (each command would wait its socket timeout, and retry).
                     async with asyncio.timeout(HAND_BACK_TIMEOUT_SECONDS):
                         await self._hand_back(stranded, started)
                 except Exception as exc:  # Redis down: they are redelivered after the timeout
