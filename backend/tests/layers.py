@@ -75,6 +75,7 @@ SYSTEM_FILES = frozenset(
         "test_secrets.py",
         "test_third_party.py",
         "test_wheel.py",
+        "test_worker_stop.py",
         "test_workers_view.py",
     }
 )

@@ -3,6 +3,8 @@ servers on this machine belong to every test run (and other checkouts) at once."
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -109,6 +111,27 @@ class PrivatePostgres:
             *extra,
             action,
         )
+
+    def _processes(self) -> list[int]:
+        """The server and its backends."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        return [postmaster, *map(int, children)]
+
+    def pause(self) -> None:
+        """SIGSTOP to the server and every backend: connections stay open and are accepted,
+        and nothing is ever answered, as by a hung server."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: int) -> None:
+        for pid in self._processes():
+            with contextlib.suppress(ProcessLookupError):  # a backend that just ended
+                os.kill(pid, sig)
 
     def destroy(self) -> None:
         with_data = self.data / "postmaster.pid"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from typing import Any
 
+import orjson
 import redis.asyncio
 from taskiq import AckableMessage, TaskiqMessage
 
@@ -111,3 +113,78 @@ def test_a_read_takes_only_as_many_messages_as_the_worker_has_free_slots(redis_u
             await broker.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_a_read_cancelled_at_any_moment_ends_and_loses_no_message(redis_url: str) -> None:
+    """taskiq cancels the pending read when a worker stops. On Python 3.11 a cancel landing
+    as redis-py sends a command (through `asyncio.wait_for`) was dropped and the read loop
+    went on, with nothing left to deliver: the worker never exited. Reads cancelled early in
+    their loop, where the commands are sent, some while messages arrive: each ends within a
+    second, and each message is delivered or, read but not delivered, handed back."""
+
+    async def scenario() -> None:
+        broker = TaskLensStreamBroker(
+            redis_url, queue_name="tasklens", consumer_group_name="tasklens", consumer_id="0"
+        )
+        broker.is_worker_process = True  # its stop hands back what it read
+        await broker.startup()
+        client = redis.asyncio.Redis.from_url(redis_url)
+        rng = random.Random(3)
+        sent: set[str] = set()
+        delivered: set[str] = set()
+        try:
+            for i in range(200):
+                if i % 10 == 0:
+                    message = TaskiqMessage(
+                        task_id=f"t{i}", task_name="demo.quick", labels={}, args=[], kwargs={}
+                    )
+                    await broker.kick(broker.formatter.dumps(message))
+                    sent.add(message.task_id)
+                reader = broker.listen()
+                read = asyncio.create_task(anext(reader))
+                await asyncio.sleep(rng.uniform(0, 0.05))
+                read.cancel()
+                done, _ = await asyncio.wait({read}, timeout=1)
+                assert done, f"read {i} went on after its cancel"
+                if not read.cancelled():
+                    delivery = read.result()
+                    delivered.add(broker.formatter.loads(delivery.data).task_id)
+                    acknowledged = delivery.ack()
+                    if acknowledged is not None:
+                        await acknowledged
+                await reader.aclose()
+        finally:
+            await broker.shutdown()
+        await client.aclose()
+        # Nothing lost: delivered, or back in the queue, or still pending (read by a read
+        # cancelled before its reply was taken: delivered again after the idle timeout).
+        waiting, pending = await queue_state(redis_url)
+        assert sent == delivered | waiting | pending
+        assert not delivered & (waiting | pending)
+
+    asyncio.run(scenario())
+
+
+async def queue_state(redis_url: str) -> tuple[set[str], set[str]]:
+    """Task ids of the queue's messages not yet delivered, and of those delivered and not
+    acknowledged."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        [group] = await client.xinfo_groups("tasklens")
+        entries: Any = await client.xrange("tasklens")
+        pending: Any = await client.xpending_range("tasklens", "tasklens", "-", "+", 1000)
+    finally:
+        await client.aclose()
+    unacknowledged = {p["message_id"] for p in pending}
+    last = _entry_id(group["last-delivered-id"])
+    waiting = {_task_id(f) for i, f in entries if _entry_id(i) > last}
+    return waiting, {_task_id(f) for i, f in entries if i in unacknowledged}
+
+
+def _entry_id(value: Any) -> tuple[int, int]:
+    ms, _, seq = (value.decode() if isinstance(value, bytes) else str(value)).partition("-")
+    return int(ms), int(seq)
+
+
+def _task_id(fields: Any) -> str:
+    return str(orjson.loads(fields[b"data"])["task_id"])

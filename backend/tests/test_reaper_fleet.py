@@ -5,6 +5,7 @@ real PostgreSQL, short intervals."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -106,5 +107,31 @@ def test_one_reaper_per_fleet_runs_the_pass_and_the_next_takes_over_when_it_dies
             for reaper, engine in zip(reapers, engines, strict=True):
                 await reaper.stop()
                 await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_reaper_stopped_at_any_moment_of_its_pass_stops(
+    postgres_url: str, redis_url: str
+) -> None:
+    """A stop's cancel may land in the very turn a Redis command of the pass is sent, where
+    Python 3.11's `asyncio.wait_for` (redis-py sends through it) drops it and the loop goes
+    on: the stop cancels again until the loop has ended. A pass every few milliseconds and
+    many stops at random moments meet that turn (a stop hung in the first dozen before)."""
+
+    async def scenario() -> None:
+        engine = create_engine(postgres_url)
+        rng = random.Random(17)
+        try:
+            for _ in range(150):
+                reaper = Reaper(engine, max_task_seconds=600, redis_url=redis_url, interval=0.002)
+                await reaper.start()
+                await asyncio.sleep(rng.uniform(0, 0.02))
+                stopping = time.monotonic()
+                async with asyncio.timeout(10):  # bounds a stop that would hang
+                    await reaper.stop()
+                assert time.monotonic() - stopping < 2.0
+        finally:
+            await engine.dispose()
 
     asyncio.run(scenario())

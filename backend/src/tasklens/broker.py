@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 STREAM_MAXLEN = 1_000_000
 REDELIVERY_MARGIN_SECONDS = 10
+# How long a stopping worker waits for Redis to take its unfinished messages back; if it does
+# not (MULTI: all or none), they are delivered again after the idle timeout instead.
+HAND_BACK_TIMEOUT_SECONDS = 5.0
 
 
 # Messages one read takes without knowing the worker's free slots: small, so a high task
@@ -63,6 +66,17 @@ return #due
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _honour_a_lost_cancel() -> None:
+    """Raises CancelledError if this task was cancelled and carries on regardless. On Python
+    3.11 `asyncio.wait_for` returns the inner result when the cancel lands in the turn that
+    result arrives (fixed in 3.12), and redis-py (whose connections have a socket timeout by
+    default) sends every command through it: taskiq's cancel of a read at a worker's stop was
+    then lost, the read loop went on with nothing left to yield, and the worker never exited."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def delay_of(message: BrokerMessage) -> float:
@@ -298,7 +312,10 @@ class TaskLensStreamBroker(RedisStreamBroker):
             stranded, self._in_flight = self._in_flight, {}
             if stranded:
                 try:
-                    await self._hand_back(stranded, started)
+                    # Bounded as a whole: a Redis that does not answer must not hold up
+                    # the stop (each command would wait its socket timeout, and retry).
+                    async with asyncio.timeout(HAND_BACK_TIMEOUT_SECONDS):
+                        await self._hand_back(stranded, started)
                 except Exception as exc:  # Redis down: they are redelivered after the timeout
                     logger.warning("could not hand back %d messages: %s", len(stranded), exc)
                 else:
@@ -365,6 +382,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
                 return paused
 
             while True:
+                _honour_a_lost_cancel()
                 if time.monotonic() >= next_move:
                     next_move = time.monotonic() + MOVE_DUE_EVERY_SECONDS
                     await move_due(keys=[DELAYED], args=[time.time(), STREAM_MAXLEN])
@@ -398,6 +416,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
                     if key[0] in await check_paused():  # a batch is of one stream
                         await self._hand_back_paused(batch[position:])
                         break
+                    _honour_a_lost_cancel()  # the rest of the batch is handed back at stop
                     self._unfinished += 1
                     yield message
                 if time.monotonic() >= next_reclaim:
@@ -420,6 +439,7 @@ class TaskLensStreamBroker(RedisStreamBroker):
                                 )
                                 reclaimed.append(self._message(stream, message_id, fields))
                         for message in reclaimed:
+                            _honour_a_lost_cancel()
                             self._unfinished += 1
                             yield message
 

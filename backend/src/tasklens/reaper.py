@@ -73,6 +73,9 @@ logger = logging.getLogger(__name__)
 LOST_ERROR = "worker lost"
 NEVER_RAN_ERROR = "server stopped before it ran"
 REAP_EVERY_SECONDS = 5.0
+# A stopping process hands the lease over at most this long: a Redis that does not answer
+# must not hold up the stop, and the lease expires by itself anyway.
+LEASE_RELEASE_TIMEOUT_SECONDS = 2.0
 # A superseded row is left alone this long: its own worker may still be writing it.
 SUPERSEDED_GRACE_SECONDS = 10.0
 # Bounds one pass's look at `running` rows past the age limit (normally none).
@@ -132,7 +135,8 @@ class Reaper:
         await self._background.stop()
         if self._lease is not None:
             with contextlib.suppress(Exception):  # it expires anyway: the next holder waits
-                await self._lease.release()
+                async with asyncio.timeout(LEASE_RELEASE_TIMEOUT_SECONDS):
+                    await self._lease.release()
         if self._redis is not None:
             await self._redis.aclose()
         if self._lost is not None:

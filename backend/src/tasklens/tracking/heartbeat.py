@@ -29,6 +29,9 @@ FORGET_AFTER_SECONDS = 3600.0
 # The ids a heartbeat lists of running tasks (oldest first: the reaper asks about old ones)
 # and of held messages (past that, the lost-message check cannot judge and skips).
 MAX_LISTED_TASKS = 1_000
+# A stopping worker's goodbye (its entry removed) waits at most this for Redis: without it
+# the reaper declares the worker offline a little later, which is all the goodbye saves.
+GOODBYE_TIMEOUT_SECONDS = 2.0
 
 
 # Held: delivered to this worker, not yet acknowledged (running, or prefetched).
@@ -89,8 +92,9 @@ class Heartbeat:
     async def stop(self) -> None:
         await self._background.stop()
         with contextlib.suppress(Exception):
-            await self._redis.hdel(WORKERS, self._worker_id)  # a clean exit says so
-            await self._redis.delete(WORKER_HELD_PREFIX + self._worker_id)
+            async with asyncio.timeout(GOODBYE_TIMEOUT_SECONDS):
+                await self._redis.hdel(WORKERS, self._worker_id)  # a clean exit says so
+                await self._redis.delete(WORKER_HELD_PREFIX + self._worker_id)
         await self._redis.aclose()
 
     async def _beat(self) -> None:

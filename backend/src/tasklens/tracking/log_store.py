@@ -10,6 +10,7 @@ client (pending) and the worker (running, finished) in any order end in the righ
 
 from __future__ import annotations
 
+import asyncio
 import operator
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -25,6 +26,9 @@ from tasklens.tracking.database import connect_postgres, own_name
 from tasklens.tracking.lifecycle import LifecycleChange, json_without_nul, without_nul
 
 TABLE = "task_execution_logs"
+# How long closing the connection may wait for the server's goodbye before the socket is
+# dropped: a stopping worker must not wait on a database that does not answer.
+CLOSE_TIMEOUT_SECONDS = 2.0
 # The one list of what a write sets: each column with its key in the JSON batch and its
 # PostgreSQL type there. Every column but created_at is the LifecycleChange field of its
 # name; created_at is the change's own, or its timestamp. updated_at is the write's time.
@@ -179,9 +183,18 @@ class PostgresLogStore:
             self._conn = None
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        """asyncpg's close waits for the server, and first for the cancel of a write cut off
+        by the recorder's stop, with no bound of its own (a worker's SIGTERM waited out the
+        whole shutdown timeout on a stalled database): past CLOSE_TIMEOUT_SECONDS the socket
+        is dropped instead. Nothing is lost: a row not written by then was never durable."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                await conn.close()
+        except Exception:  # timed out or the connection broke: no goodbye then
+            conn.terminate()
 
 
 def _json_row(change: LifecycleChange) -> dict[str, Any]:

@@ -266,11 +266,18 @@ class LifecycleRecorder:
             self._drain_task = asyncio.create_task(self._drain_loop(), name="tasklens-drain")
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Flush what is buffered (bounded by `timeout`), then stop the loop."""
+        """Flush what is buffered, then stop the loop: both within `timeout` in all, then
+        close (bounded too: the stores' and clients' own timeouts). A write cut off here
+        leaves its messages unacknowledged: they are delivered again."""
+        deadline = asyncio.get_running_loop().time() + timeout
+
+        def left() -> float:
+            return max(0.0, deadline - asyncio.get_running_loop().time())
+
         if self._drain_task is not None:
             self._drain_stop.set()  # let a drain under way finish: it holds the connection
-            try:
-                await asyncio.wait_for(self._drain_task, timeout)
+            try:  # at most half: the last flush (this worker's own rows) matters more
+                await asyncio.wait_for(self._drain_task, timeout / 2)
             except TimeoutError:
                 logger.warning("draining the spilled rows did not stop in time")
             self._drain_task = None
@@ -278,9 +285,14 @@ class LifecycleRecorder:
         self._wake.set()
         if self._task is not None:
             try:
-                await asyncio.wait_for(self._task, timeout)
+                await asyncio.wait_for(self._task, left())
             except TimeoutError:
-                logger.error("recorder stopped with %d rows unwritten", len(self._rows))
+                logger.error(
+                    "recorder stopped before its last write finished within %gs: that write's "
+                    "rows and %d buffered rows unwritten, their messages unacknowledged",
+                    timeout,
+                    len(self._rows),
+                )
             self._task = None
         await self.store.close()
         if self.events is not None:
