@@ -327,3 +327,18 @@ class LiveEvents:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {status} event for {task_id}: {self.statuses(task_id)}")
             await asyncio.sleep(0.05)
+
+
+def outage_stack(tmp_path: Path, database_url: str, redis_url: str, **env: str) -> Stack:
+    """A distributed stack on these (private, pausable) services, migrated, nothing started."""
+    stack = Stack(
+        tmp_path,
+        {
+            "TASKLENS_DATABASE_URL": database_url,
+            "TASKLENS_REDIS_URL": redis_url,
+            "TASKLENS_API_TOKENS": API_TOKENS,
+            **env,
+        },
+    )
+    assert stack._spawn("migrate", ["migrate"], {}).popen.wait(60) == 0
+    return stack

@@ -18,7 +18,7 @@ import orjson
 import pytest
 import redis
 from private_services import PrivatePostgres, PrivateRedis
-from support import API_TOKENS, Stack, fetch_log_rows, free_port, wait_for
+from support import fetch_log_rows, free_port, outage_stack, wait_for
 
 from tasklens.reaper import LOST_ERROR
 from tasklens.tracking.database import connect_postgres
@@ -81,20 +81,6 @@ def unacknowledged(redis_url: str, stream: str = "tasklens") -> tuple[int, int]:
         groups: Any = client.xinfo_groups(stream)
     [group] = [g for g in groups if g["name"] in (b"tasklens", "tasklens")]
     return int(group["lag"] or 0), int(group["pending"])
-
-
-def outage_stack(tmp_path: Path, database_url: str, redis_url: str, **env: str) -> Stack:
-    stack = Stack(
-        tmp_path,
-        {
-            "TASKLENS_DATABASE_URL": database_url,
-            "TASKLENS_REDIS_URL": redis_url,
-            "TASKLENS_API_TOKENS": API_TOKENS,
-            **env,
-        },
-    )
-    assert stack._spawn("migrate", ["migrate"], {}).popen.wait(60) == 0
-    return stack
 
 
 def test_a_worker_killed_during_a_postgres_outage_leaves_no_finished_task_pending(
@@ -351,14 +337,7 @@ def test_finished_messages_are_acknowledged_per_flush_not_per_task(
     tmp_path: Path, postgres_url: str
 ) -> None:
     private_redis = PrivateRedis(tmp_path).start()
-    stack = Stack(
-        tmp_path,
-        {
-            "TASKLENS_DATABASE_URL": postgres_url,
-            "TASKLENS_REDIS_URL": private_redis.url,
-            "TASKLENS_API_TOKENS": API_TOKENS,
-        },
-    )
+    stack = outage_stack(tmp_path, postgres_url, private_redis.url)
     try:
         api = stack.start_api()
         stack.start_worker()

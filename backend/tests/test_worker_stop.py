@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 from private_services import PrivatePostgres
-from support import API_TOKENS, Process, Stack, fetch_log_rows, wait_for
+from support import Process, fetch_log_rows, outage_stack, wait_for
 
 # The stop of a worker whose tasks are done: taskiq's process manager looks for the signal
 # once a second, the recorder's connection gets 2 s to close, the rest answers at once.
@@ -68,15 +68,7 @@ def test_sigterm_stops_an_idle_worker_promptly_while_postgres_does_not_answer(
     """The bench's moment: the worker has just finished its tasks (every row written, every
     message acknowledged) when the signal comes, here with the database hung."""
     database_url = private_postgres.url
-    stack = Stack(
-        tmp_path,
-        {
-            "TASKLENS_DATABASE_URL": database_url,
-            "TASKLENS_REDIS_URL": redis_url,
-            "TASKLENS_API_TOKENS": API_TOKENS,
-        },
-    )
-    assert stack._spawn("migrate", ["migrate"], {}).popen.wait(60) == 0
+    stack = outage_stack(tmp_path, database_url, redis_url)
     try:
         api = stack.start_api()
         task_ids: set[str] = set()
@@ -110,18 +102,14 @@ def test_sigterm_mid_run_while_postgres_does_not_answer_loses_no_task(
     write are the messages it did not acknowledge, so the next worker runs them again, and
     each task ends `success` exactly once."""
     database_url = private_postgres.url
-    stack = Stack(
+    stack = outage_stack(
         tmp_path,
-        {
-            "TASKLENS_DATABASE_URL": database_url,
-            "TASKLENS_REDIS_URL": redis_url,
-            "TASKLENS_API_TOKENS": API_TOKENS,
-            # Unacknowledged messages are delivered again after 2 + 1 + 10 s idle.
-            "TASKLENS_TASK_TIMEOUT_SECONDS": "2",
-            "TASKLENS_WORKER_CONCURRENCY": "10",
-        },
+        database_url,
+        redis_url,
+        # Unacknowledged messages are delivered again after 2 + 1 + 10 s idle.
+        TASKLENS_TASK_TIMEOUT_SECONDS="2",
+        TASKLENS_WORKER_CONCURRENCY="10",
     )
-    assert stack._spawn("migrate", ["migrate"], {}).popen.wait(60) == 0
     try:
         api = stack.start_api()
         worker = stack.start_worker("worker-a", extra_args=["--grace", "2"])
