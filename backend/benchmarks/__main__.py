@@ -11,8 +11,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from benchmarks import (
     dedup,
     enqueue,
@@ -24,26 +22,8 @@ from benchmarks import (
     throughput,
     writes,
 )
+from benchmarks.bench_database import REDIS_URL, fresh_database
 from tasklens import migrate
-
-PG_ADMIN = os.environ.get("TASKLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TASKLENS_BENCH_REDIS", "redis://127.0.0.1:6379/14")
-BENCH_DB = os.environ.get("TASKLENS_BENCH_DB_NAME", "tasklens_bench")
-
-
-async def _fresh_database() -> str:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB)
-        if not exists:
-            await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
-    return (
-        PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        + f"/{BENCH_DB}"
-    )
-
 
 Figures = dict[str, float]
 
@@ -354,7 +334,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    database_url = asyncio.run(_fresh_database())
+    database_url = asyncio.run(fresh_database())
     migrate.upgrade(database_url)
     for name, bench in BENCHMARKS.items():
         if args.which in ("all", name):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from benchmarks.bench_database import REDIS_URL, fresh_database
 from benchmarks.throughput import (
     BACKEND,
     TASKLENS_QUEUE,
@@ -36,9 +37,6 @@ from benchmarks.throughput import (
 from tasklens import migrate
 from tasklens.tracking.database import connect_postgres
 
-PG_ADMIN = os.environ.get("TASKLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TASKLENS_BENCH_REDIS", "redis://127.0.0.1:6379/14")
-BENCH_DB = os.environ.get("TASKLENS_BENCH_DB_NAME", "tasklens_bench")
 _TOTALS = re.compile(r"^totals: (\d+)", re.MULTILINE)
 
 
@@ -96,17 +94,6 @@ async def worker_instructions(n: int, arm: str, database_url: str, dilation: flo
     return max(counts)
 
 
-async def _create_database() -> str:
-    conn = await connect_postgres(PG_ADMIN)
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
-            await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
-    admin = PG_ADMIN.replace("postgresql://", "postgresql+asyncpg://", 1)
-    return admin.rsplit("/", 1)[0] + f"/{BENCH_DB}"
-
-
 async def run(
     database_url: str, small: int, big: int, arms: list[str], dilation: float
 ) -> dict[str, float]:
@@ -132,7 +119,7 @@ def main() -> None:
         f"arms {', '.join(arms)}; the recorder's intervals stretched {a.dilation:g}-fold",
         flush=True,
     )
-    database_url = asyncio.run(_create_database())
+    database_url = asyncio.run(fresh_database())
     migrate.upgrade(database_url)
     per_task = asyncio.run(run(database_url, a.small, a.big, arms, a.dilation))
     if "raw" in per_task:

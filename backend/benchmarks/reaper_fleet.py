@@ -18,13 +18,11 @@ from pathlib import Path
 
 import asyncpg
 
+from benchmarks.bench_database import BENCH_DB, PG_ADMIN, REDIS_URL, fresh_database
 from tasklens import migrate
 from tasklens.reaper import Reaper
 from tasklens.tracking.database import create_engine
 
-PG_ADMIN = os.environ.get("TASKLENS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TASKLENS_BENCH_REDIS", "redis://127.0.0.1:6379/14")
-BENCH_DB = os.environ.get("TASKLENS_BENCH_DB_NAME", "tasklens_bench")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -45,12 +43,7 @@ async def _backends(admin: asyncpg.Connection) -> set[int]:
 
 
 async def _setup(url: str, pending: int) -> None:
-    admin = await asyncpg.connect(PG_ADMIN)
-    try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
-            await admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await admin.close()
+    await fresh_database()
     await asyncio.to_thread(migrate.upgrade, url)
     conn = await asyncpg.connect(
         url.replace("+asyncpg", ""), server_settings={"search_path": "tasklens"}
