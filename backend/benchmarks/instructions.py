@@ -23,19 +23,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from redis.asyncio import Redis
-
 from benchmarks.bench_database import REDIS_URL, fresh_database
 from benchmarks.throughput import (
     BACKEND,
-    TASKLENS_QUEUE,
-    _enqueue,
     _environment,
     _group_state,
     _worker_command,
+    queued,
 )
 from tasklens import migrate
-from tasklens.tracking.database import connect_postgres
 
 _TOTALS = re.compile(r"^totals: (\d+)", re.MULTILINE)
 
@@ -43,12 +39,7 @@ _TOTALS = re.compile(r"^totals: (\d+)", re.MULTILINE)
 async def worker_instructions(n: int, arm: str, database_url: str, dilation: float) -> int:
     """Instructions the arm's worker process (taskiq's forked child) spent, from its start
     until it was stopped after draining `n` tasks (and, with monitoring, their rows)."""
-    redis = Redis.from_url(REDIS_URL)
-    await redis.flushdb()
-    pg = await connect_postgres(database_url)
-    await pg.execute("TRUNCATE task_execution_logs, task_log_counts")
-    await _enqueue(n, arm, REDIS_URL, database_url)
-    stream, group = (TASKLENS_QUEUE, "tasklens") if arm == "tasklens" else ("bench", "bench")
+    redis, pg, stream, group = await queued(n, arm, REDIS_URL, database_url)
     with tempfile.TemporaryDirectory(prefix="tasklens-callgrind-") as out:
         command = [
             "valgrind",

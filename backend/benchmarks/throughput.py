@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 from redis.asyncio import Redis
 
 from tasklens.tracking.database import connect_postgres
@@ -139,13 +140,22 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: int) -> Run:
+async def queued(
+    n: int, arm: str, redis_url: str, database_url: str
+) -> tuple[Redis, asyncpg.Connection, str, str]:
+    """An empty Redis DB and log, then `n` tasks enqueued for `arm`: the clients, and the
+    stream and consumer group its worker reads."""
     redis = Redis.from_url(redis_url)
     await redis.flushdb()
     pg = await connect_postgres(database_url)
     await pg.execute("TRUNCATE task_execution_logs, task_log_counts")
     await _enqueue(n, arm, redis_url, database_url)
     stream, group = (TASKLENS_QUEUE, "tasklens") if arm == "tasklens" else ("bench", "bench")
+    return redis, pg, stream, group
+
+
+async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: int) -> Run:
+    redis, pg, stream, group = await queued(n, arm, redis_url, database_url)
     worker = subprocess.Popen(
         _worker_command(arm, workers),
         cwd=BACKEND,
