@@ -471,7 +471,7 @@ async def test_a_change_that_cannot_be_built_is_dropped_and_the_rest_is_written(
         raise ValueError(f"no change for {task_id}")
 
     rec = build_recorder(postgres_url, None)
-    rec.record_later(broken, "t0")
+    rec.record_later((broken, "t0"))
     rec.record(change(TaskStatus.SUCCESS, 1, created_at=T0))
     await rec.flush()
     await rec.store.close()

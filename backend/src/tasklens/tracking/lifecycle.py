@@ -221,9 +221,10 @@ def ran_change(
     """`success` and its `running` in one change, when both wait for the same flush: the
     row `succeeded_change(...).absorb(running_change(...))` makes, built once (and one live
     event: the task ran within a tick). Its created_at falls back on the start, as the
-    absorbed `running`'s would (tests/test_lifecycle.py compares the two)."""
-    now = utc_datetime(at)
-    start = utc_datetime(started_at)
+    absorbed `running`'s would (tests/test_lifecycle.py compares the two). Its stamps are
+    converted without the memo: no other change of this attempt will convert them again."""
+    now = _from_timestamp(at, UTC)
+    start = _from_timestamp(started_at, UTC)
     if storable is not None:
         result = storable(result)
     return LifecycleChange(
@@ -232,7 +233,7 @@ def ran_change(
         TaskStatus.SUCCESS,
         now,
         attempt,
-        None if enqueued_at is None else epoch_datetime(enqueued_at, start),
+        None if enqueued_at is None else label_datetime(enqueued_at, start),
         params,
         queue,
         worker,
@@ -263,15 +264,20 @@ def utc_datetime(at: float) -> datetime:
     return moment
 
 
-def epoch_datetime(raw: Any, default: datetime) -> datetime:
+def label_datetime(raw: Any, default: datetime) -> datetime:
     """A label's Unix time as a datetime; `default` when it is not one."""
+    try:
+        return _from_timestamp(float(raw), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return default
+
+
+def epoch_datetime(raw: Any, default: datetime) -> datetime:
+    """`label_datetime`, remembered."""
     moment = _recent_labels.get(raw) if isinstance(raw, str) else None
     if moment is None:
-        try:
-            moment = _from_timestamp(float(raw), UTC)
-        except (TypeError, ValueError, OverflowError, OSError):
-            return default
-        if isinstance(raw, str):
+        moment = label_datetime(raw, default)
+        if moment is not default and isinstance(raw, str):  # a garbled label is not kept
             if len(_recent_labels) >= RECENT_MOMENTS:
                 _recent_labels.clear()
             _recent_labels[raw] = moment

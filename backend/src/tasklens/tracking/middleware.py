@@ -417,15 +417,17 @@ class TaskLensMiddleware(TaskiqMiddleware):
         # the flush is one more for the garbage collector's passes.
         args, kwargs = message.args, message.kwargs
         place = self.recorder.record_later(
-            self._build_running,
-            task_id,
-            task_name,
-            attempt,
-            at,
-            labels.get(ENQUEUED_AT_LABEL),
-            list(args) if args else (),
-            dict(kwargs) if kwargs else None,
-            labels.get("queue_name") or self.default_queue(),
+            (
+                self._build_running,
+                task_id,
+                task_name,
+                attempt,
+                at,
+                labels.get(ENQUEUED_AT_LABEL),
+                list(args) if args else (),
+                dict(kwargs) if kwargs else None,
+                labels.get("queue_name") or self.default_queue(),
+            )
         )
         self._started[(task_id, attempt)] = (started, at, task_name, place)
 
@@ -505,21 +507,23 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 running = recorder.withdraw(place)
                 if running is not None:  # one change: `success` carrying its `running`
                     recorder.record_later(
-                        self._build_ran, running, at, duration_ms, value, storable
+                        (self._build_ran, running, at, duration_ms, value, storable)
                     )
                     return
                 recorder.record_later(
-                    succeeded_change,
-                    task_id,
-                    message.task_name,
-                    key[1],
-                    at,
-                    started_at,
-                    duration_ms,
-                    value,
-                    self.worker_id,
-                    message.labels.get(ENQUEUED_AT_LABEL),
-                    storable,
+                    (
+                        succeeded_change,
+                        task_id,
+                        message.task_name,
+                        key[1],
+                        at,
+                        started_at,
+                        duration_ms,
+                        value,
+                        self.worker_id,
+                        message.labels.get(ENQUEUED_AT_LABEL),
+                        storable,
+                    )
                 )
                 return
             self._record_failed(message, key[1], error, at, started_at, duration_ms, place)
@@ -563,7 +567,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         if running is None:
             self.recorder.record(change)
         else:
-            self.recorder.record_later(self._absorb_running, change, running)
+            self.recorder.record_later((self._absorb_running, change, running))
 
     def _ran_change(
         self,

@@ -148,11 +148,12 @@ class LifecycleRecorder:
         if self._asleep or len(self._recorded) >= self.batch_size:
             self._wake.set()
 
-    def record_later(self, build: Callable[..., LifecycleChange], *values: Any) -> int:
-        """Record the change `build(*values)` makes, built at the flush: the values must be
-        plain data the caller no longer changes. Returns its place, for `withdraw`."""
+    def record_later(self, change: ChangeToBuild) -> int:
+        """Record the change `(build, *values)` stands for, built at the flush by
+        `build(*values)`: the values must be plain data the caller no longer changes. Returns
+        its place, for `withdraw`. One tuple from the caller: no second one built here."""
         recorded = self._recorded
-        recorded.append((build, *values))
+        recorded.append(change)
         if self._asleep or len(recorded) >= self.batch_size:
             self._wake.set()
         return self._merged_count + len(recorded) - 1
