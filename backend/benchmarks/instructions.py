@@ -3,14 +3,16 @@ TaskLensMiddleware, counted by valgrind rather than timed, so the machine's load
 move it (wall-clock CPU per task swings more between runs on a shared host than the
 difference sought).
 
-`python -m benchmarks.instructions [--small N] [--big M] [--arms raw,middleware]`: for each
+`python -m benchmarks.instructions [--small N] [--big M] [--arms raw,middleware]` (the arms
+`empty`, `idle` and `hooks` split the middleware's cost: benchmarks/throughput.py): for each
 arm of `bench throughput` (same app, broker, options and drain), the worker process runs
 under callgrind twice, draining N and then M no-op tasks; the difference of its instruction
 counts over M - N tasks is the cost of a task, start-up and shutdown cancelled out.
 Valgrind slows the worker about fifty-fold, and the recorder's tick and write intervals are
 stretched by `--dilation` (default 50) so that its batches hold as many tasks as at full
-speed: per-batch costs are then spread as in a real run. What a timer does per second (the
-heartbeat) is stretched less; it is a small share either way.
+speed: per-batch costs are then spread as in a real run. The timers that run per second
+rather than per task (the spill's drain, the heartbeat, the cancel listener's poll) are
+stretched alike (throughput_app.py), else each would run fifty times as often per task.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from benchmarks.bench_database import REDIS_URL, fresh_database
 from benchmarks.throughput import (
     BACKEND,
+    LOGGED_ARMS,
     _environment,
     _group_state,
     _worker_command,
@@ -67,7 +70,7 @@ async def worker_instructions(n: int, arm: str, database_url: str, dilation: flo
                 if worker.poll() is not None:
                     raise RuntimeError(f"the {arm} worker exited with {worker.returncode}")
                 await asyncio.sleep(0.2)
-            if arm != "raw":
+            if arm in LOGGED_ARMS:
                 query = "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
                 while await pg.fetchval(query) < n:
                     await asyncio.sleep(0.2)

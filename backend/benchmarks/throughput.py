@@ -5,6 +5,12 @@
 - `tasklens`: `tasklens worker` itself (its broker, reaper, retries and middleware, as
   `tasklens.process.worker_broker` wires them: rows, live events, heartbeats).
 
+Three more arms split the middleware's cost (`benchmarks.instructions --arms`; not in the
+default run), each on the stock broker: `empty`, a middleware whose hooks return at once
+(what taskiq's calling of any middleware costs); `idle`, TaskLensMiddleware with such hooks
+(its recorder loop, cancel listener, heartbeat); `hooks`, TaskLensMiddleware whose recorder
+drops every change at the flush, unbuilt (no merge, no events, no rows).
+
 All three run one worker process with the same `--max-async-tasks` and `--ack-type
 when_saved`. Each run enqueues N tasks first (through the client side of the arm's broker,
 so `pending` rows exist as in real use), then starts the worker and times it from its first
@@ -35,6 +41,10 @@ from tasklens.tracking.database import connect_postgres
 
 BACKEND = Path(__file__).resolve().parents[1]
 ARMS = ("raw", "middleware", "tasklens")
+# The value of BENCH_MIDDLEWARE (throughput_app.py) for each arm on the stock broker.
+_MIDDLEWARE = {"middleware": "1", "empty": "empty", "idle": "idle", "hooks": "hooks"}
+# The arms whose every task ends as a `success` row.
+LOGGED_ARMS = ("middleware", "tasklens")
 CONCURRENCY = 100  # every arm's --max-async-tasks
 TASKLENS_QUEUE = "tasklens"  # the default queue of `tasklens worker` (its default priority)
 
@@ -76,7 +86,7 @@ def _cpu_seconds(parent: int) -> float:
 def _environment(arm: str, redis_url: str, database_url: str) -> dict[str, str]:
     """The variables an arm's app module reads (the `tasklens` arm: TaskLens's settings)."""
     return {
-        "BENCH_MIDDLEWARE": "1" if arm == "middleware" else "0",
+        "BENCH_MIDDLEWARE": _MIDDLEWARE.get(arm, "0"),
         "BENCH_REDIS_URL": redis_url,
         "BENCH_DATABASE_URL": database_url,
         "TASKLENS_REDIS_URL": redis_url,
@@ -172,7 +182,7 @@ async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: 
         cpu_started = _cpu_seconds(worker.pid)
         while (await _group_state(redis, stream, group))[1] > 0:
             await asyncio.sleep(0.01)
-        if arm != "raw":
+        if arm in LOGGED_ARMS:
             query = "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
             while await pg.fetchval(query) < n:
                 await asyncio.sleep(0.01)
@@ -190,6 +200,9 @@ LABELS = {
     "raw": "stock taskiq-redis ",
     "middleware": "+ TaskLensMiddleware",
     "tasklens": "tasklens worker    ",
+    "empty": "+ a no-op middleware",
+    "idle": "+ TaskLens, no-op hooks",
+    "hooks": "+ TaskLens hooks only",
 }
 
 

@@ -1,20 +1,33 @@
 """The broker the throughput benchmark's worker runs: TaskLens's own broker settings, with
-TaskLensMiddleware only when BENCH_MIDDLEWARE=1, so the two runs differ in that alone."""
+TaskLensMiddleware only when BENCH_MIDDLEWARE=1, so the two runs differ in that alone.
+BENCH_MIDDLEWARE=empty, idle or hooks adds the cost-splitting arms' middlewares instead."""
 
 import os
+from collections.abc import Sequence
+from typing import Any
 
+from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
 from taskiq_redis import RedisStreamBroker
 
 from tasklens.middleware import TaskLensMiddleware
-from tasklens.tracking import recorder
+from tasklens.tracking import heartbeat, pubsub, recorder
+from tasklens.tracking.cancellation import Cancellations
+from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.redis_keys import CONTROL_CHANNEL
 
 if dilation := float(os.environ.get("BENCH_TIME_DILATION") or 0):
     # Under valgrind (benchmarks/instructions.py) the worker runs ~50 times slower: the
-    # recorder's intervals stretch alike, so that its batches hold as many tasks as at speed.
+    # recorder's intervals stretch alike, so that its batches hold as many tasks as at speed,
+    # and so do the timers that run per second rather than per task (the spill's drain, the
+    # heartbeat, the cancel listener's poll), which would otherwise run 50 times per task.
     stretched = {"event_interval": 0.025 * dilation, "write_interval": 0.1 * dilation}
     defaults = recorder.build_recorder.__kwdefaults__
-    assert defaults is not None
+    recorder_defaults = recorder.LifecycleRecorder.__init__.__kwdefaults__
+    assert defaults is not None and recorder_defaults is not None
     defaults.update(stretched)
+    recorder_defaults["drain_interval"] *= dilation
+    heartbeat.INTERVAL_SECONDS *= dilation
+    pubsub.POLL_SECONDS *= dilation
 
 REDIS_URL = os.environ["BENCH_REDIS_URL"]
 QUEUE = "bench"
@@ -22,10 +35,78 @@ QUEUE = "bench"
 broker = RedisStreamBroker(
     REDIS_URL, queue_name=QUEUE, consumer_group_name="bench", consumer_id="0", maxlen=None
 )
-if os.environ.get("BENCH_MIDDLEWARE") == "1":
-    broker.add_middlewares(
-        TaskLensMiddleware(database_url=os.environ["BENCH_DATABASE_URL"], redis_url=REDIS_URL)
-    )
+
+
+class NoOpMiddleware(TaskiqMiddleware):
+    """The `empty` arm: what taskiq's calling of a middleware's two hooks costs a task."""
+
+    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        return message
+
+    def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
+        return None
+
+
+class IdleTaskLensMiddleware(TaskLensMiddleware):
+    """The `idle` arm: TaskLensMiddleware's start-up and background work (its recorder's
+    loop, the cancel listener, the heartbeat, the log filters) with hooks that do nothing."""
+
+    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        return message
+
+    def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
+        return None
+
+
+class _NoStore:
+    async def upsert(self, changes: Sequence[LifecycleChange]) -> None:
+        raise AssertionError("the `hooks` arm writes nothing")
+
+    async def close(self) -> None:
+        return None
+
+
+class DroppingRecorder(recorder.LifecycleRecorder):
+    """The `hooks` arm: every change the hooks record is dropped at the flush, unbuilt (and
+    counted as merged, so that the loop ticks as it does with real changes)."""
+
+    @classmethod
+    def like_the_middlewares(cls) -> "DroppingRecorder":
+        """With the tick and write intervals the full middleware's recorder gets
+        (build_recorder's defaults, stretched above under valgrind)."""
+        defaults = recorder.build_recorder.__kwdefaults__ or {}
+        return cls(
+            _NoStore(),
+            None,
+            event_interval=defaults["event_interval"],
+            write_interval=defaults["write_interval"],
+        )
+
+    async def _merge_and_publish(self) -> int:
+        dropped = len(self._recorded)
+        self._merged_count += dropped
+        self._recorded = []
+        return dropped
+
+
+match os.environ.get("BENCH_MIDDLEWARE"):
+    case "1":
+        broker.add_middlewares(
+            TaskLensMiddleware(database_url=os.environ["BENCH_DATABASE_URL"], redis_url=REDIS_URL)
+        )
+    case "empty":
+        broker.add_middlewares(NoOpMiddleware())
+    case "idle" | "hooks" as arm:
+        kind = IdleTaskLensMiddleware if arm == "idle" else TaskLensMiddleware
+        broker.add_middlewares(
+            kind(
+                redis_url=REDIS_URL,
+                recorder=DroppingRecorder.like_the_middlewares(),
+                cancellations=Cancellations(
+                    pubsub.RedisPubSub(REDIS_URL, CONTROL_CHANNEL), REDIS_URL
+                ),
+            )
+        )
 
 
 @broker.task(task_name="bench.noop")

@@ -21,6 +21,8 @@ from redis.exceptions import RedisError
 from tasklens.tracking.redis_connection import connect
 
 logger = logging.getLogger(__name__)
+# How long a subscriber's read waits for a message before it asks again.
+POLL_SECONDS = 1.0
 
 Message = dict[str, Any]
 
@@ -83,7 +85,7 @@ class RedisPubSub:
                     ready.set()
                 delay = 0.1
                 while True:
-                    message = await pubsub.get_message(timeout=1.0)
+                    message = await pubsub.get_message(timeout=POLL_SECONDS)
                     if message is None:
                         continue
                     yield orjson.loads(message["data"])
