@@ -201,8 +201,8 @@ LABELS = {
     "middleware": "+ TaskLensMiddleware",
     "tasklens": "tasklens worker    ",
     "empty": "+ a no-op middleware",
-    "idle": "+ TaskLens, no-op hooks",
-    "hooks": "+ TaskLens hooks only",
+    "idle": "+ TaskLens, no hooks",
+    "hooks": "+ TaskLens hooks    ",
 }
 
 

@@ -37,25 +37,23 @@ broker = RedisStreamBroker(
 )
 
 
-class NoOpMiddleware(TaskiqMiddleware):
+class NoOpHooks:
+    """Hooks that return at once (first among a middleware's bases, they override its own)."""
+
+    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        return message
+
+    def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
+        return None
+
+
+class NoOpMiddleware(NoOpHooks, TaskiqMiddleware):
     """The `empty` arm: what taskiq's calling of a middleware's two hooks costs a task."""
 
-    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
-        return message
 
-    def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
-        return None
-
-
-class IdleTaskLensMiddleware(TaskLensMiddleware):
+class IdleTaskLensMiddleware(NoOpHooks, TaskLensMiddleware):
     """The `idle` arm: TaskLensMiddleware's start-up and background work (its recorder's
     loop, the cancel listener, the heartbeat, the log filters) with hooks that do nothing."""
-
-    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
-        return message
-
-    def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
-        return None
 
 
 class _NoStore:
