@@ -675,12 +675,12 @@ async def _run_through_the_hooks(
         if every_change:
             events.extend(c.to_event_row() for c in recorder._merge_recorded())
 
-    tracker.pre_execute(message)
+    await tracker.pre_execute(message)
     tick(tick_per_change)
     if progress:
         tracker.record_progress(message, 0.5, "half way")
         tick(tick_per_change)
-    tracker.post_execute(message, outcome)
+    await tracker.post_execute(message, outcome)
     tick()
     [row] = recorder._rows.values()
     return row, events
