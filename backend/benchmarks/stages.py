@@ -62,9 +62,9 @@ async def _work(tasks: int, stage: int) -> None:
     for start in range(0, tasks, PER_FLUSH):
         flush = messages[start : start + PER_FLUSH]
         for message in flush:
-            middleware.pre_execute(message)
+            await middleware.pre_execute(message)
         for message in flush:
-            middleware.post_execute(message, _SUCCEEDED)
+            await middleware.post_execute(message, _SUCCEEDED)
         if stage == 1:  # the changes recorded, dropped unbuilt
             recorder._merged_count += len(recorder._recorded)
             recorder._recorded = []

@@ -38,12 +38,13 @@ broker = RedisStreamBroker(
 
 
 class NoOpHooks:
-    """Hooks that return at once (first among a middleware's bases, they override its own)."""
+    """Hooks that return at once (first among a middleware's bases, they override its own);
+    coroutines, as TaskLensMiddleware's are."""
 
-    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+    async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         return message
 
-    def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
+    async def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
         return None
 
 
