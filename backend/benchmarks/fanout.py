@@ -254,7 +254,7 @@ async def _record(
                     task_id=f"fanout-{round_id}-{i}",
                     task_name=f"bench.fanout.{round_id}",
                     status=TaskStatus.RUNNING,
-                    timestamp=datetime.now(UTC),
+                    timestamp=time.time(),
                 )
             )
             await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.perf_counter()))

@@ -27,7 +27,6 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import cast
@@ -123,7 +122,7 @@ async def _run_tasks(
                 task_id=f"{prefix}{i}",
                 task_name="bench.health",
                 status=TaskStatus.RUNNING,
-                timestamp=datetime.now(UTC),
+                timestamp=time.time(),
             )
         )
         recorded += 1
@@ -142,7 +141,7 @@ async def _run_tasks(
                         task_id=f"{prefix}{i}",
                         task_name="bench.health",
                         status=TaskStatus.RUNNING,
-                        timestamp=datetime.now(UTC),
+                        timestamp=time.time(),
                         progress=min(0.99, step / (tasks * 100)),
                         progress_message=f"step {step}",
                     )
@@ -155,7 +154,7 @@ async def _run_tasks(
                 task_id=f"{prefix}{i}",
                 task_name="bench.health",
                 status=TaskStatus.SUCCESS,
-                timestamp=datetime.now(UTC),
+                timestamp=time.time(),
             )
         )
         recorded += 1

@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from tasklens.tracking.database import connect_postgres
-from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.lifecycle import LifecycleChange, as_time
 from tasklens.tracking.log_store import PostgresLogStore, _row
 from tasklens.tracking.models import TaskStatus
 
@@ -31,17 +31,17 @@ def _event(task: int, status: TaskStatus, prefix: str, now: datetime) -> Lifecyc
         task_id=f"{prefix}-{task}",
         task_name=f"task_{task % 10}",
         status=status,
-        timestamp=now,
-        created_at=created,
+        timestamp=as_time(now),
+        created_at=as_time(created),
         queue="tasklens",
     )
     if status is TaskStatus.PENDING:
         change.params = {"n": task, "subject": f"octocat/repo-{task % 100}"}
     elif status is TaskStatus.RUNNING:
-        change.worker, change.started_at = "bench:1", now
+        change.worker, change.started_at = "bench:1", as_time(now)
     else:
         change.created_at = None  # the worker's outcome knows no enqueue time
-        change.completed_at, change.duration_ms = now, float(task % 997)
+        change.completed_at, change.duration_ms = as_time(now), float(task % 997)
         change.result = {"ok": True} if status is TaskStatus.SUCCESS else None
         change.error_message = "ValueError: bad" if status is TaskStatus.FAILED else None
     return change

@@ -24,7 +24,7 @@ import httpx
 import websockets
 
 from tasklens.tracking.database import connect_postgres
-from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.lifecycle import LifecycleChange, as_time
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import build_recorder
 
@@ -56,11 +56,11 @@ class KnownRows:
                 task_id=f"{name}-{len(self.rows)}",
                 task_name=name,
                 status=status,
-                timestamp=created,
-                created_at=created,
+                timestamp=as_time(created),
+                created_at=as_time(created),
                 duration_ms=duration_ms,
-                started_at=created if status is not TaskStatus.PENDING else None,
-                completed_at=created if status.is_terminal else None,
+                started_at=as_time(created) if status is not TaskStatus.PENDING else None,
+                completed_at=as_time(created) if status.is_terminal else None,
                 **extra,
             )
         )

@@ -21,7 +21,7 @@ from support import Stack, fetch_log_rows, wait_for
 from tasklens import migrate
 from tasklens.reaper import LOST_ERROR, NEVER_RAN_ERROR, Reaper, this_worker
 from tasklens.tracking.database import connect_postgres, create_engine, own_name
-from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.lifecycle import LifecycleChange, as_time
 from tasklens.tracking.middleware import HANDED_BACK_ERROR, STOPPED_ERROR
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import build_recorder
@@ -288,8 +288,8 @@ def test_queued_rows_of_a_gone_embedded_server_are_closed_and_no_one_elses(
             task_id=task_id,
             task_name="demo.slow",
             status=TaskStatus.PENDING,
-            timestamp=now,
-            created_at=now,
+            timestamp=as_time(now),
+            created_at=as_time(now),
             worker=worker,
         )
 

@@ -22,7 +22,7 @@ from support import fetch_log_rows, free_port, outage_stack, wait_for
 
 from tasklens.reaper import LOST_ERROR
 from tasklens.tracking.database import connect_postgres
-from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.lifecycle import LifecycleChange, as_time
 from tasklens.tracking.log_spill import LogSpill, spill_state
 from tasklens.tracking.log_store import PostgresLogStore
 from tasklens.tracking.models import TaskStatus
@@ -193,7 +193,7 @@ def _unwritten(api: Any) -> int:
         return int(client.get("/health/queue").json()["log_batches_unwritten"])
 
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T0 = as_time(datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def change(task_id: str, status: TaskStatus, **fields: Any) -> LifecycleChange:
@@ -302,6 +302,40 @@ async def test_drainers_write_every_spilled_row_once_even_when_one_dies_mid_drai
     rows = await fetch_rows(postgres_url)
     assert len(rows) == 600 and {r["task_id"] for r in rows} == set(tasks)
     assert all(r["status"] == "success" and r["result"] is not None for r in rows)
+
+
+async def test_an_entry_an_earlier_release_spilled_lands_on_the_row_a_new_worker_writes(
+    postgres_url: str, redis_url: str
+) -> None:
+    """Before round 5 a spill entry held its times as RFC 3339 text (orjson's datetimes); the
+    entries left in Redis by an upgraded fleet drain onto the same rows, to the microsecond."""
+    enqueued = datetime(2026, 1, 1, 0, 0, 0, 123457, tzinfo=UTC)
+    earlier = {
+        "task_id": "old",
+        "task_name": "job",
+        "status": "pending",
+        "timestamp": enqueued.isoformat(),
+        "attempt": 1,
+        "created_at": enqueued.isoformat(),
+        "params": {"n": 1},
+    }
+    client = connect(redis_url)
+    try:
+        await client.xadd(LOG_SPILL, {b"r": orjson.dumps([earlier])})
+    finally:
+        await client.aclose()
+    store, spill = PostgresLogStore(postgres_url), LogSpill(redis_url)
+    try:
+        assert await spill.drain(store.upsert) == 1
+        at = as_time(enqueued)
+        await store.upsert(
+            [change("old", TaskStatus.SUCCESS, created_at=at, started_at=at, completed_at=at + 1)]
+        )
+    finally:
+        await spill.close()
+        await store.close()
+    [row] = await fetch_log_rows(postgres_url, "status, params, created_at", timeout=3)
+    assert (row["status"], row["params"], row["created_at"]) == ("success", '{"n": 1}', enqueued)
 
 
 async def writer_len(redis_url: str) -> int:

@@ -16,7 +16,7 @@ from conftest import STACKS
 from support import VIEWER_TOKEN, Api
 
 from tasklens.failures.fingerprint import signature
-from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.lifecycle import LifecycleChange, as_time
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import build_recorder
 from tasklens.tracking.redaction import REDACTED
@@ -46,11 +46,11 @@ def _failed(
         task_id=task_id,
         task_name=name,
         status=TaskStatus.FAILED,
-        timestamp=created,
-        created_at=created,
+        timestamp=as_time(created),
+        created_at=as_time(created),
         attempt=attempt,
         params=params if params is not None else {},
-        completed_at=created,
+        completed_at=as_time(created),
         error_message=error,
         error_traceback=FRAME.format(line=minutes_ago, func=func, error=error),
     )
@@ -72,7 +72,10 @@ ROWS = [
     _failed("b1", "KeyError: order 5", 20, func="refund"),
     # A success is no failure.
     LifecycleChange(
-        task_id="s1", task_name="billing.charge", status=TaskStatus.SUCCESS, timestamp=NOW
+        task_id="s1",
+        task_name="billing.charge",
+        status=TaskStatus.SUCCESS,
+        timestamp=as_time(NOW),
     ),
     # To dismiss.
     _failed("d1", "OSError: disk /var/lib/d1 full", 5),

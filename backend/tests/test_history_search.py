@@ -20,7 +20,7 @@ from support import Api
 
 from tasklens import monitoring
 from tasklens.tracking.database import create_engine, session_factory, tasklens_schema
-from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.lifecycle import LifecycleChange, as_time
 from tasklens.tracking.models import TaskExecutionLog, TaskStatus
 from tasklens.tracking.recorder import build_recorder
 
@@ -43,13 +43,13 @@ def _row(
         task_id=task_id,
         task_name=name,
         status=TaskStatus.FAILED if error else TaskStatus.SUCCESS,
-        timestamp=created,
-        created_at=created,
+        timestamp=as_time(created),
+        created_at=as_time(created),
         params=params or {},
         queue=queue,
         worker=worker,
-        started_at=created + timedelta(seconds=1),
-        completed_at=created + timedelta(seconds=2),
+        started_at=as_time(created + timedelta(seconds=1)),
+        completed_at=as_time(created + timedelta(seconds=2)),
         duration_ms=duration,
         error_message=error,
     )
@@ -189,8 +189,8 @@ def test_params_are_found_in_every_status(tmp_path: Path, backend: str) -> None:
             task_id=f"needle-{status.value}",
             task_name="hay.stack",
             status=status,
-            timestamp=NOW - timedelta(minutes=i),
-            created_at=NOW - timedelta(minutes=i),
+            timestamp=as_time(NOW - timedelta(minutes=i)),
+            created_at=as_time(NOW - timedelta(minutes=i)),
             params={"pin": f"zebra {status.value}"},
         )
         for i, status in enumerate(statuses)

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tasklens import monitoring
 from tasklens.tracking.database import create_engine
-from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.lifecycle import LifecycleChange, as_time
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import build_recorder
 
@@ -30,10 +30,10 @@ def _success(task_id: str, name: str, hours_ago: float) -> LifecycleChange:
         task_id=task_id,
         task_name=name,
         status=TaskStatus.SUCCESS,
-        timestamp=at,
-        created_at=at,
-        started_at=at,
-        completed_at=at,
+        timestamp=as_time(at),
+        created_at=as_time(at),
+        started_at=as_time(at),
+        completed_at=as_time(at),
         duration_ms=40.0,
     )
 

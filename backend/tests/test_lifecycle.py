@@ -10,6 +10,7 @@ import http.client
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from conftest import STACKS
@@ -50,6 +51,13 @@ async def test_a_task_is_seen_pending_running_then_success(api: Api) -> None:
     # What the task page's timeline is drawn from: enqueued, waited, ran, on which queue.
     assert attempt["created_at"] <= attempt["started_at"] <= attempt["completed_at"]
     assert attempt["queue"] == task["queue"] and task["queue"]
+    # When each live event happened: RFC 3339 text in UTC (a worker sends Unix seconds, the
+    # server's reader converts them), the outcome's the very moment the row completed at.
+    events = [f for f in live.frames if f.get("type") == "task_event"]
+    times = [f["timestamp"] for f in events if f["data"]["task_id"] == task_id]
+    assert all(isinstance(t, str) and t.endswith("+00:00") for t in times)
+    assert times == sorted(times, key=datetime.fromisoformat)
+    assert datetime.fromisoformat(times[-1]) == datetime.fromisoformat(task["completed_at"])
 
 
 async def test_a_failing_task_keeps_its_error_and_full_traceback(api: Api) -> None:

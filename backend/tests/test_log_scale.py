@@ -16,7 +16,7 @@ from sqlmodel import col
 from tasklens import migrate, monitoring, rollups
 from tasklens.log_maintenance import Retention, maintain
 from tasklens.tracking.database import create_engine, own_name, session_factory
-from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.lifecycle import LifecycleChange, as_time
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import build_recorder
 
@@ -36,8 +36,8 @@ def _change(i: int, status: TaskStatus, days_ago: float, **fields: object) -> Li
         task_id=f"t{i}",
         task_name=f"job{i % 3}",
         status=status,
-        timestamp=created,
-        created_at=created,
+        timestamp=as_time(created),
+        created_at=as_time(created),
         **fields,  # type: ignore[arg-type]
     )
 
@@ -51,7 +51,7 @@ def _lifecycles(days_ago: float, count: int, first: int = 0) -> list[list[Lifecy
         running.append(_change(i, TaskStatus.RUNNING, days_ago, worker="w:1"))
         outcome = _change(i, TaskStatus.FAILED if i % 4 == 0 else TaskStatus.SUCCESS, days_ago)
         outcome.created_at = None
-        outcome.timestamp = NOW
+        outcome.timestamp = as_time(NOW)
         outcome.duration_ms = 0.3 + i * 37.5
         finished.append(outcome)
     return [pending, running, finished]
@@ -240,7 +240,7 @@ def test_every_page_matches_one_ordered_read(database_url: str) -> None:
         for i in range(130)
     ]
     for i, c in enumerate(changes):  # many rows share an hour, some share a timestamp
-        c.created_at = NOW - timedelta(minutes=(i // 2) % 70, hours=i // 60)
+        c.created_at = as_time(NOW - timedelta(minutes=(i // 2) % 70, hours=i // 60))
     asyncio.run(_write(database_url, [changes]))
 
     async def walk(where: monitoring.HistoryFilter, page_size: int) -> tuple[list[str], list[str]]:
@@ -284,10 +284,11 @@ def test_metrics_count_the_windows_first_partial_hour_from_the_log(
         _change(20 + i, TaskStatus.RUNNING, 0) for i in range(3)
     ]
     for c in changes:
-        c.created_at = since + timedelta(seconds=1)  # inside the window, before its first hour
+        # inside the window, before its first hour
+        c.created_at = as_time(since + timedelta(seconds=1))
         c.task_name = "cut"
     too_old = _change(99, TaskStatus.SUCCESS, 0, duration_ms=5000.0)
-    too_old.created_at, too_old.task_name = since - timedelta(minutes=5), "cut"
+    too_old.created_at, too_old.task_name = as_time(since - timedelta(minutes=5)), "cut"
     asyncio.run(_write(database_url, [[*changes, too_old]]))
 
     async def read() -> monitoring.TaskMetrics:

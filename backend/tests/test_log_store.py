@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 from collections.abc import AsyncGenerator, AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
 
+import asyncpg
 import orjson
 import pytest
 import sqlalchemy as sa
@@ -20,7 +22,6 @@ from support import free_port
 from taskiq import InMemoryBroker, TaskiqMessage, TaskiqResult
 
 from tasklens.reaper import LOST_ERROR, Reaper
-from tasklens.tracking import lifecycle
 from tasklens.tracking import middleware as middleware_module
 from tasklens.tracking.database import create_engine, own_name
 from tasklens.tracking.event_stream import (
@@ -29,13 +30,15 @@ from tasklens.tracking.event_stream import (
     parse_event_id,
 )
 from tasklens.tracking.lifecycle import (
-    RECENT_MOMENTS,
+    LAST_TIME,
     LifecycleChange,
-    epoch_datetime,
+    as_datetime,
+    as_time,
+    label_time,
     running_change,
     succeeded_change,
-    utc_datetime,
 )
+from tasklens.tracking.log_store import _PG_TIME
 from tasklens.tracking.middleware import ENQUEUED_AT_LABEL, TaskLensMiddleware
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import (
@@ -78,7 +81,7 @@ async def _rows(url: str) -> list[dict[str, object]]:
     return rows
 
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T0 = as_time(datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def change(status: TaskStatus, seconds: float, **fields: Any) -> LifecycleChange:
@@ -86,7 +89,7 @@ def change(status: TaskStatus, seconds: float, **fields: Any) -> LifecycleChange
         task_id="t1",
         task_name="job",
         status=status,
-        timestamp=T0 + timedelta(seconds=seconds),
+        timestamp=T0 + seconds,
         **fields,
     )
 
@@ -115,8 +118,8 @@ async def test_a_workers_outcome_written_before_the_senders_rows_lands_on_the_sa
     sender's enqueue stamp the outcome knows the row's created_at (the partition key), so all
     three are one row, not one row each (seen: 25 extra rows in a 10,000-task outage)."""
     rec, url = recorder
-    stamp = T0.timestamp()
-    done = T0.timestamp() + 2
+    stamp = T0
+    done = T0 + 2
     await rec.store.upsert(
         [succeeded_change("t1", "job", 1, done, done - 1, 1000.0, 7, "w:1", stamp)]
     )
@@ -166,12 +169,12 @@ async def test_every_field_of_a_change_reaches_its_column(
         progress=0.5,
         progress_message="half way",
         result={"partial": [1, 2]},
-        started_at=T0 + timedelta(seconds=1),
-        completed_at=T0 + timedelta(seconds=5),
+        started_at=T0 + 1,
+        completed_at=T0 + 5,
         duration_ms=4000.0,
         error_message="boom",
         error_traceback="Traceback: boom",
-        run_at=T0 + timedelta(seconds=9),
+        run_at=T0 + 9,
     )
     rec.record(failed)
     await rec.flush()
@@ -185,9 +188,9 @@ async def test_every_field_of_a_change_reaches_its_column(
         if name in {"params", "result"} and isinstance(value, str):
             return json.loads(value)  # SQLite keeps JSON as text
         datetimes = {"created_at", "started_at", "completed_at", "run_at"}
-        if name in datetimes and isinstance(value, str):
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)  # SQLite: naive UTC text
-        return value
+        if name in datetimes and isinstance(value, str):  # SQLite: naive UTC text
+            return as_time(datetime.fromisoformat(value).replace(tzinfo=UTC))
+        return as_time(value) if isinstance(value, datetime) else value
 
     expected = {
         f.name: getattr(failed, f.name)
@@ -248,7 +251,8 @@ async def test_a_late_success_over_the_reapers_failed_keeps_none_of_its_error(
     completed = row.completed_at  # SQLite: the text the log store wrote
     completed = datetime.fromisoformat(completed) if isinstance(completed, str) else completed
     completed = completed.replace(tzinfo=completed.tzinfo or UTC)
-    assert completed == success.completed_at
+    assert success.completed_at is not None
+    assert completed == as_datetime(success.completed_at)
 
     await rec.store.upsert([change(TaskStatus.FAILED, 9, error_message="Boom: real")])
     assert await _status_and_error(url) == ("failed", "Boom: real")  # terminal over terminal
@@ -321,7 +325,7 @@ async def test_hourly_counts_follow_every_insert_update_and_delete(
     rec, url = recorder
     names, statuses = ("a", "b"), list(TaskStatus)
     for i in range(60):  # spread over three hours, through pending, running, terminal
-        created = T0 + timedelta(minutes=3 * i)
+        created = T0 + 180 * i
         for step, status in enumerate(
             (TaskStatus.PENDING, TaskStatus.RUNNING, statuses[2 + i % 3])
         ):
@@ -330,7 +334,7 @@ async def test_hourly_counts_follow_every_insert_update_and_delete(
                     task_id=f"t{i}",
                     task_name=names[i % 2],
                     status=status,
-                    timestamp=created + timedelta(seconds=step),
+                    timestamp=created + step,
                     created_at=created,
                     duration_ms=float(i) if status.is_terminal else None,
                 )
@@ -617,26 +621,33 @@ async def test_sparse_changes_go_out_within_a_fraction_of_the_interval_and_rows_
         await asyncio.gather(reading, return_exceptions=True)
 
 
-def test_remembered_moments_are_the_conversions_themselves_and_stay_bounded() -> None:
-    """`running` and `success` share their stamps' conversions: the same stamp must give
-    exactly what `datetime.fromtimestamp` gives, whether remembered or not, and a garbled
-    label still falls back to the default."""
-    fallback = datetime(2000, 1, 1, tzinfo=UTC)
-    stamps = [1764496800.123456, 1764496800.1234565, 0.0, 1e9 + 0.0000005, 1764496801.999999]
-    for _ in range(2):  # the second pass reads what the first remembered
-        for at in stamps:
-            assert utc_datetime(at) == datetime.fromtimestamp(at, UTC)
-            assert epoch_datetime(repr(at), fallback) == datetime.fromtimestamp(at, UTC)
-    assert epoch_datetime("not a time", fallback) is fallback
-    assert epoch_datetime(None, fallback) is fallback
-    for i in range(RECENT_MOMENTS * 2):
-        utc_datetime(1764496800.0 + i / 1000)
-        epoch_datetime(repr(1764496800.0 + i / 1000), fallback)
-    assert len(lifecycle._recent_stamps) <= RECENT_MOMENTS
-    assert len(lifecycle._recent_labels) <= RECENT_MOMENTS
-    run = running_change("t", "job", 1, stamps[0], repr(stamps[0]), None, "q", "w")
-    done = succeeded_change("t", "job", 1, stamps[4], stamps[0], 1.0, None, "w", repr(stamps[0]))
-    assert done.started_at == run.timestamp and done.created_at == run.created_at
+def test_a_garbled_enqueue_label_falls_back_and_never_reaches_a_store() -> None:
+    """Any sender may set the label: a value no datetime can hold (past year 9999, before
+    1970, NaN, not a number) would fail its row's whole batch in the store."""
+    fallback = 1764496800.5
+    assert label_time(repr(1764496800.123456), fallback) == 1764496800.123456
+    for garbled in ("not a time", None, "nan", "inf", "-1", "1e300", [1], "253402300800"):
+        assert label_time(garbled, fallback) == fallback
+    run = running_change("t", "job", 1, 1764496801.0, "1e300", None, "q", "w")
+    assert run.created_at == 1764496801.0 and as_datetime(run.created_at).year == 2025
+
+
+async def test_the_postgres_statement_rounds_times_as_python_does(postgres_url: str) -> None:
+    """created_at is part of the row's key: the worker's write, converted by the statement,
+    must name the microsecond the sender's, converted by Python (SQLite, earlier releases),
+    named. Half-microsecond stamps and their neighbours are where roundings differ."""
+    moments = [1764496800 + (k + 0.5) / 1e6 for k in range(0, 1_000_000, 997)]
+    moments += [math.nextafter(m, 0) for m in moments] + [math.nextafter(m, 2e9) for m in moments]
+    moments += [0.0, 1764496800.9999995, LAST_TIME - 0.5]
+    conn = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+    try:
+        rows = await conn.fetch(
+            f"SELECT {_PG_TIME.format('x')} AS at FROM json_to_recordset($1::json) AS u(x float8)",
+            orjson.dumps([{"x": m} for m in moments]).decode(),
+        )
+    finally:
+        await conn.close()
+    assert [row["at"] for row in rows] == [as_datetime(m) for m in moments]
 
 
 class _Clock:

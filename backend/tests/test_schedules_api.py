@@ -15,7 +15,7 @@ from support import VIEWER_TOKEN, Api, Stack, free_port, wait_for
 
 from tasklens.schedule_lease import Sent, record_sent
 from tasklens.schedules import REFRESH_TASK, load_schedules
-from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.lifecycle import LifecycleChange, as_time
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import build_recorder
 
@@ -98,9 +98,9 @@ def test_the_last_run_is_what_the_scheduler_sent_as_the_log_has_it(
                     task_id=task_id,
                     task_name=name,
                     status=status,
-                    timestamp=ended,
-                    created_at=sent_at,
-                    completed_at=ended,
+                    timestamp=as_time(ended),
+                    created_at=as_time(sent_at),
+                    completed_at=as_time(ended),
                     result=result,
                 )
                 for name, task_id, status, result in rows

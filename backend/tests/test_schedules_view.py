@@ -22,7 +22,7 @@ from tasklens.schedule_lease import Sent, record_sent
 from tasklens.schedule_runs import last_sent, next_run, schedule_views
 from tasklens.schedules import REFRESH_TASK, FileScheduleSource, ScheduleEntry
 from tasklens.tracking.database import create_engine
-from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.lifecycle import LifecycleChange, as_time
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import build_recorder
 
@@ -108,9 +108,9 @@ def _row(task_id: str, name: str, status: TaskStatus, **more: Any) -> LifecycleC
         task_id=task_id,
         task_name=name,
         status=status,
-        timestamp=at,
-        created_at=at,
-        completed_at=at if status.is_terminal else None,
+        timestamp=as_time(at),
+        created_at=as_time(at),
+        completed_at=as_time(at) if status.is_terminal else None,
         **more,
     )
 

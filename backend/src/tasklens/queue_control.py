@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from redis.asyncio import Redis
@@ -64,7 +64,7 @@ async def purge(runtime: Runtime, queue: Priority, by: str) -> int:
         assert runtime.redis is not None
         taken = await _take_waiting(runtime.redis, stream)
         taken += await _take_delayed(runtime.redis, stream)
-    now = datetime.now(UTC)
+    now = time.time()
     for data in taken:
         try:
             message = runtime.broker.formatter.loads(data)

@@ -63,7 +63,7 @@ from tasklens.tracking.background import BackgroundTask
 from tasklens.tracking.event_stream import EventStream
 from tasklens.tracking.heartbeat import INTERVAL_SECONDS as HEARTBEAT_SECONDS
 from tasklens.tracking.heartbeat import OFFLINE_AFTER_SECONDS
-from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.lifecycle import LifecycleChange, as_time
 from tasklens.tracking.models import TaskExecutionLog, TaskStatus
 from tasklens.tracking.redis_connection import connect
 from tasklens.tracking.redis_keys import REAPER_LEASE_PREFIX, WORKERS
@@ -292,15 +292,16 @@ class Reaper:
     async def _announce(self, rows: Sequence[tuple[Sequence[Any], str]], now: datetime) -> None:
         if self._events is None:
             return
+        at = as_time(now)
         changes = [
             LifecycleChange(
                 task_id=task_id,
                 task_name=task_name,
                 status=TaskStatus.FAILED,
-                timestamp=now,
+                timestamp=at,
                 attempt=attempt,
                 worker=worker,
-                completed_at=now,
+                completed_at=at,
                 error_message=error,
             )
             for (task_id, attempt, task_name, worker), error in rows

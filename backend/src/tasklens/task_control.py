@@ -7,8 +7,8 @@ secret cannot be replayed: the original values were never stored.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -111,7 +111,7 @@ async def cancel(session: AsyncSession, runtime: Runtime, task_id: str) -> Cance
         analysis = _analysis_of(runtime.analyses, last.task_name, last.params)
         if analysis is not None:  # nor free its claim: a new request would join it
             await runtime.analyses.never_started(analysis, task_id)
-        now = datetime.now(UTC)
+        now = time.time()
         runtime.recorder.record(
             LifecycleChange(
                 task_id=task_id,

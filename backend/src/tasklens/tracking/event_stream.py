@@ -7,8 +7,9 @@ Distributed mode: the recorder XADDs each flush (one entry per ≤ 500 events) t
 Redis stream `tasklens:events` (MAXLEN ~ 10,000 entries); the id is the entry's stream id
 plus the event's index in it, and every API process reads the stream (XREAD), so all of them
 hand out the same ids. A recorder's entry holds its lifecycle changes as flat arrays
-(`LifecycleChange.to_event_row`, field `c`), which the readers turn into events: the
-worker's CPU goes to tasks. Other publishers' entries hold the events (field `e`).
+(`LifecycleChange.to_event_row`, field `c`, its time in Unix seconds), which the readers
+turn into events (the time as RFC 3339 text): the worker's CPU goes to tasks. Other
+publishers' entries hold the events (field `e`).
 Embedded mode: the same ids from an in-memory counter, and a ring buffer of the last 10,000
 events.
 

@@ -5,6 +5,11 @@ per task attempt reaches the database, which is what makes batching cheap).
 The two changes every task has, `running` and `success`, are built by `running_change` and
 `succeeded_change` from plain values at the recorder's flush rather than in the hooks; by
 `ran_change` alone when both wait for the same flush.
+
+A change's times are Unix seconds (floats), turned into datetimes only where they leave
+the process: in the stores' statements and in the live events' readers. A worker converting
+and formatting datetimes itself spent more on them than on any other part of a no-op task's
+log (specs/benchmarks.md, round 5).
 """
 
 from __future__ import annotations
@@ -29,21 +34,21 @@ class LifecycleChange:
     task_id: str
     task_name: str
     status: TaskStatus
-    timestamp: datetime
+    timestamp: float  # Unix seconds, as every time here
     attempt: int = 1
-    created_at: datetime | None = None
+    created_at: float | None = None
     params: Any = None
     queue: str | None = None
     worker: str | None = None
     progress: float | None = None
     progress_message: str | None = None
     result: Any = None
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
     duration_ms: float | None = None
     error_message: str | None = None
     error_traceback: str | None = None
-    run_at: datetime | None = None  # a delayed attempt's due time (taskiq's `delay` label)
+    run_at: float | None = None  # a delayed attempt's due time (taskiq's `delay` label)
 
     def absorb(self, older: LifecycleChange) -> LifecycleChange:
         """Make this (newer) change the row's whole state: the status never goes back, and
@@ -126,7 +131,8 @@ def event_from_row(row: Sequence[Any]) -> dict[str, Any]:
         "type": "task_event",
         "task_name": name,
         "status": status,
-        "timestamp": timestamp,
+        # Text from a worker of an earlier release: it sent the datetime as orjson wrote it.
+        "timestamp": timestamp if isinstance(timestamp, str) else iso_time(timestamp),
         "data": {
             "task_id": task_id,
             "attempt": attempt,
@@ -153,18 +159,17 @@ def running_change(
 ) -> LifecycleChange:
     """`running` from the worker's pre_execute. `enqueued_at` is the raw label a sending
     TaskLensMiddleware stamped, or None for a message sent without it."""
-    now = utc_datetime(at)
     return LifecycleChange(
         task_id,
         task_name,
         TaskStatus.RUNNING,
-        now,
+        at,
         attempt,
-        None if enqueued_at is None else epoch_datetime(enqueued_at, now),
+        None if enqueued_at is None else label_time(enqueued_at, at),
         params,
         queue,
         worker,
-        started_at=now,
+        started_at=at,
     )
 
 
@@ -185,21 +190,20 @@ def succeeded_change(
     attempt's row even when it reaches the database before the earlier ones (a spill drained
     later), instead of starting a row of its own. `storable` makes the result fit to keep
     (cut short, cleared of secrets) here at the flush rather than in the hook."""
-    now = utc_datetime(at)
     if storable is not None:
         result = storable(result)
     return LifecycleChange(
         task_id,
         task_name,
         TaskStatus.SUCCESS,
-        now,
+        at,
         attempt,
-        None if enqueued_at is None else epoch_datetime(enqueued_at, now),
+        None if enqueued_at is None else label_time(enqueued_at, at),
         worker=worker,
         progress=1.0,
         result=result,
-        started_at=None if started_at is None else utc_datetime(started_at),
-        completed_at=now,
+        started_at=started_at,
+        completed_at=at,
         duration_ms=duration_ms,
     )
 
@@ -221,67 +225,59 @@ def ran_change(
     """`success` and its `running` in one change, when both wait for the same flush: the
     row `succeeded_change(...).absorb(running_change(...))` makes, built once (and one live
     event: the task ran within a tick). Its created_at falls back on the start, as the
-    absorbed `running`'s would (tests/test_lifecycle.py compares the two). Its stamps are
-    converted without the memo: no other change of this attempt will convert them again."""
-    now = _from_timestamp(at, UTC)
-    start = _from_timestamp(started_at, UTC)
+    absorbed `running`'s would (tests/test_lifecycle.py compares the two)."""
     if storable is not None:
         result = storable(result)
     return LifecycleChange(
         task_id,
         task_name,
         TaskStatus.SUCCESS,
-        now,
+        at,
         attempt,
-        None if enqueued_at is None else label_datetime(enqueued_at, start),
+        None if enqueued_at is None else label_time(enqueued_at, started_at),
         params,
         queue,
         worker,
         progress=1.0,
         result=result,
-        started_at=start,
-        completed_at=now,
+        started_at=started_at,
+        completed_at=at,
         duration_ms=duration_ms,
     )
 
 
-# Every task's `success` converts the same two stamps as its `running` did (its start, and
-# its enqueue label for created_at), and a conversion costs several times a dict lookup: the
-# recent ones are kept. The same stamp gives the same datetime either way.
-RECENT_MOMENTS = 4096
-_recent_stamps: dict[float, datetime] = {}
-_recent_labels: dict[str, datetime] = {}
-_from_timestamp = datetime.fromtimestamp  # bound once: the attribute builds a method per call
+# The latest Unix time a datetime holds (9999-12-31T23:59:59.999999Z) with a day to spare:
+# a time past it, or before 1970, is a garbled stamp, not a moment to store.
+LAST_TIME = 253_402_214_400.0
 
 
-def utc_datetime(at: float) -> datetime:
-    """`datetime.fromtimestamp(at, UTC)`, remembered."""
-    moment = _recent_stamps.get(at)
-    if moment is None:
-        if len(_recent_stamps) >= RECENT_MOMENTS:
-            _recent_stamps.clear()
-        moment = _recent_stamps[at] = _from_timestamp(at, UTC)
-    return moment
-
-
-def label_datetime(raw: Any, default: datetime) -> datetime:
-    """A label's Unix time as a datetime; `default` when it is not one."""
+def label_time(raw: Any, default: float) -> float:
+    """A label's Unix time; `default` when it is not one (any sender may set labels: a
+    value no store could hold must not reach one, where it would fail its whole batch)."""
     try:
-        return _from_timestamp(float(raw), UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
+        moment = float(raw)
+    except (TypeError, ValueError):
         return default
+    return moment if 0.0 <= moment < LAST_TIME else default  # NaN fails both
 
 
-def epoch_datetime(raw: Any, default: datetime) -> datetime:
-    """`label_datetime`, remembered."""
-    moment = _recent_labels.get(raw) if isinstance(raw, str) else None
-    if moment is None:
-        moment = label_datetime(raw, default)
-        if moment is not default and isinstance(raw, str):  # a garbled label is not kept
-            if len(_recent_labels) >= RECENT_MOMENTS:
-                _recent_labels.clear()
-            _recent_labels[raw] = moment
-    return moment
+def as_datetime(moment: float) -> datetime:
+    """A change's time as a datetime, the way every store and reader converts it: the
+    PostgreSQL store's statement rounds exactly as this does (log_store.py)."""
+    return _from_timestamp(moment, UTC)
+
+
+def as_time(moment: datetime) -> float:
+    """A datetime (read from the log) as a change's time; `as_datetime` gives it back."""
+    return moment.timestamp()
+
+
+def iso_time(moment: float) -> str:
+    """A change's time as a live event says it: RFC 3339, as orjson writes a datetime."""
+    return _from_timestamp(moment, UTC).isoformat()
+
+
+_from_timestamp = datetime.fromtimestamp  # bound once: the attribute builds a method per call
 
 
 def _is_small_plain_json(value: Any, budget: list[int]) -> bool:

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 from redis.exceptions import ResponseError
 
-from tasklens.tracking.lifecycle import LifecycleChange
+from tasklens.tracking.lifecycle import LifecycleChange, as_time
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.redis_connection import connect
 from tasklens.tracking.redis_keys import LOG_ROWS_DROPPED, LOG_SPILL
@@ -42,7 +42,7 @@ ROWS_PER_ENTRY = 500
 ENTRIES_PER_DRAIN = 10  # one upsert: keeps the recorder waiting for the connection briefly
 # An entry a drainer took but did not finish for this long: the drainer is gone.
 CLAIM_IDLE_MS = 30_000
-_DATETIMES = ("timestamp", "created_at", "started_at", "completed_at", "run_at")
+_TIMES = ("timestamp", "created_at", "started_at", "completed_at", "run_at")
 
 
 def spill_row(change: LifecycleChange) -> dict[str, Any]:
@@ -51,9 +51,9 @@ def spill_row(change: LifecycleChange) -> dict[str, Any]:
 
 
 def change_from_spill(row: dict[str, Any]) -> LifecycleChange:
-    for name in _DATETIMES:
-        if row.get(name) is not None:
-            row[name] = datetime.fromisoformat(row[name])
+    for name in _TIMES:  # text in an entry an earlier release spilled: its datetimes
+        if isinstance(moment := row.get(name), str):
+            row[name] = as_time(datetime.fromisoformat(moment))
     row["status"] = TaskStatus(row["status"])
     return LifecycleChange(**row)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tasklens.tracking.database import connect_postgres, own_name
-from tasklens.tracking.lifecycle import LifecycleChange, json_without_nul, without_nul
+from tasklens.tracking.lifecycle import LifecycleChange, as_datetime, json_without_nul, without_nul
 
 TABLE = "task_execution_logs"
 # How long closing the connection may wait for the server's goodbye before the socket is
@@ -52,11 +52,16 @@ _FIELDS = (
     ("created_at", "cr", "timestamptz"),
 )
 COLUMNS = (*(column for column, _, _ in _FIELDS), "updated_at")
-_KEYS = tuple(key for _, key, _ in _FIELDS)
 _values = operator.attrgetter(*(column for column, _, _ in _FIELDS))
 _KEEP_FIRST = {"task_id", "attempt", "created_at"}
 _OUTCOME_ERRORS = {"error_message", "error_traceback"}  # only a terminal write sets them
 _RANK_SQL = "CASE {} WHEN 'pending' THEN 0 WHEN 'running' THEN 1 ELSE 2 END"
+# A change's time (Unix seconds, a float in the JSON batch) as a timestamptz, rounded to the
+# microsecond exactly as Python's `datetime.fromtimestamp` (lifecycle.as_datetime) rounds it:
+# the whole seconds, then the fraction's microseconds half to even (`round` of a float8 is
+# `rint`). created_at is part of the row's key: a worker's write must name the very moment
+# that the sender's `pending` row, written by another process or store, named.
+_PG_TIME = "to_timestamp(floor({0})) + round(({0} - floor({0})) * 1e6) * interval '1 microsecond'"
 
 
 def _merge_set_clause(table: str = TABLE) -> str:
@@ -119,17 +124,29 @@ def _same(value: Any) -> Any:
     return value
 
 
-_TO_SQL = tuple(
-    _json_or_none if pg_type == "jsonb" else _text if pg_type == "text" else _same
-    for _, _, pg_type in _FIELDS
-)
+def _datetime_or_none(value: float | None) -> datetime | None:
+    return None if value is None else as_datetime(value)
+
+
+_TO_SQL_OF_TYPE: dict[str, Callable[[Any], Any]] = {
+    "jsonb": _json_or_none,
+    "text": _text,
+    "timestamptz": _datetime_or_none,
+}
+_TO_SQL = tuple(_TO_SQL_OF_TYPE.get(pg_type, _same) for _, _, pg_type in _FIELDS)
 
 
 def _row(change: LifecycleChange, now: datetime) -> tuple[Any, ...]:
     """The values of COLUMNS, in order, for an executemany."""
     row = [to_sql(value) for to_sql, value in zip(_TO_SQL, _values(change), strict=True)]
-    row[-1] = row[-1] or change.timestamp  # created_at
+    if row[-1] is None:  # created_at
+        row[-1] = as_datetime(change.timestamp)
     return (*row, now)
+
+
+def _in_batch(key: str, pg_type: str) -> str:
+    """`key`'s value from the JSON batch as its column's type."""
+    return _PG_TIME.format(key) if pg_type == "timestamptz" else key
 
 
 class PostgresLogStore:
@@ -145,13 +162,16 @@ class PostgresLogStore:
     # timestamp. COALESCE stops at the first non-NULL: known stamps cost no lookup.
     _SQL = (
         "WITH u AS (SELECT * FROM json_to_recordset($1::json) AS u("
-        + ", ".join(f"{key} {pg_type}" for _, key, pg_type in _FIELDS)
+        + ", ".join(
+            f"{key} {'float8' if pg_type == 'timestamptz' else pg_type}"
+            for _, key, pg_type in _FIELDS
+        )
         + ", known bool)) "
         f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "
-        f"SELECT {', '.join(_KEYS[:-1])}, "
-        "coalesce(CASE WHEN known THEN cr END, "
+        f"SELECT {', '.join(_in_batch(key, pg_type) for _, key, pg_type in _FIELDS[:-1])}, "
+        f"coalesce(CASE WHEN known THEN {_PG_TIME.format('cr')} END, "
         f"(SELECT e.created_at FROM {TABLE} AS e WHERE e.task_id = u.t "
-        "AND e.attempt = u.a ORDER BY e.created_at LIMIT 1), cr), $2 FROM u "
+        f"AND e.attempt = u.a ORDER BY e.created_at LIMIT 1), {_PG_TIME.format('cr')}), $2 FROM u "
         "ORDER BY t, a "
         f"ON CONFLICT (task_id, attempt, created_at) DO UPDATE SET {MERGE_SET}"
     )
@@ -199,7 +219,7 @@ class PostgresLogStore:
 
 def _json_row(change: LifecycleChange) -> dict[str, Any]:
     """A row for `json_to_recordset`: params and result nest as JSON (json_safe made them
-    so); datetimes are written by orjson as RFC 3339."""
+    so); times stay Unix seconds, which the statement converts (_PG_TIME)."""
     # Spelled out rather than built from _FIELDS: this runs for every row on the worker's
     # hot path, where a dict zipped from the field list costs several times as much.
     # tests/test_log_store.py writes a change with every field and reads each column back.
@@ -220,8 +240,8 @@ def _json_row(change: LifecycleChange) -> dict[str, Any]:
         "em": change.error_message,
         "et": change.error_traceback,
         "ra": change.run_at,
-        "cr": change.created_at or change.timestamp,
-        "known": change.created_at is not None,
+        "cr": change.timestamp if (created := change.created_at) is None else created,
+        "known": created is not None,
     }
 
 

@@ -19,7 +19,7 @@ import socket
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -32,8 +32,8 @@ from tasklens.tracking.heartbeat import Heartbeat
 from tasklens.tracking.lifecycle import (
     MAX_JSON_CHARS,
     LifecycleChange,
-    epoch_datetime,
     json_safe,
+    label_time,
     ran_change,
     running_change,
     succeeded_change,
@@ -115,15 +115,15 @@ def executing_attempt(message: TaskiqMessage) -> int:
     return int(pinned) if pinned is not None else attempt_of(message)
 
 
-def _created_at(message: TaskiqMessage, now: datetime) -> datetime | None:
+def _created_at(message: TaskiqMessage, now: float) -> float | None:
     """The attempt row's created_at when the sender stamped it (every write of a worker
     then lands on that row, whatever order the writes reach the database in), else None:
     the log store takes the existing row's."""
     stamp = message.labels.get(ENQUEUED_AT_LABEL)
-    return None if stamp is None else epoch_datetime(stamp, now)
+    return None if stamp is None else label_time(stamp, now)
 
 
-def due_at(message: TaskiqMessage, now: datetime) -> datetime | None:
+def due_at(message: TaskiqMessage, now: float) -> float | None:
     """When a message sent with taskiq's `delay` label (a retry backing off, a task sent
     for later) is due: what a page counts down to. None for one that runs at once."""
     delay = message.labels.get("delay")
@@ -133,7 +133,7 @@ def due_at(message: TaskiqMessage, now: datetime) -> datetime | None:
         seconds = float(delay)
     except (TypeError, ValueError):
         return None
-    return now + timedelta(seconds=seconds) if 0 < seconds < 1e9 else None
+    return now + seconds if 0 < seconds < 1e9 else None
 
 
 def describe(error: BaseException) -> str:
@@ -361,7 +361,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
 
     def _record_pending(self, message: TaskiqMessage) -> None:
         # Recorded after a successful send, so a failed kick leaves no phantom `pending` row.
-        now = datetime.now(UTC)
+        now = time.time()
         self.recorder.record(
             LifecycleChange(
                 task_id=message.task_id,
@@ -369,7 +369,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 status=TaskStatus.PENDING,
                 timestamp=now,
                 attempt=attempt_of(message),
-                created_at=epoch_datetime(message.labels.get(ENQUEUED_AT_LABEL), now),
+                created_at=label_time(message.labels.get(ENQUEUED_AT_LABEL), now),
                 params=self.params_of(message),
                 queue=message.labels.get("queue_name") or self.default_queue(),
                 worker=self.worker_id if self._runs_what_it_sends else None,
@@ -542,7 +542,6 @@ class TaskLensMiddleware(TaskiqMiddleware):
         """`failed` or `cancelled`: rare, so built here with its redacted error (and its
         `running`, if still waiting, withdrawn and absorbed at the flush)."""
         task_id = message.task_id
-        now = datetime.fromtimestamp(at, UTC)
         secrets = self._secrets_of(message)
         cancelled = isinstance(error, asyncio.CancelledError)
         self.failed_count += not cancelled
@@ -550,12 +549,12 @@ class TaskLensMiddleware(TaskiqMiddleware):
             task_id=task_id,
             task_name=message.task_name,
             status=TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED,
-            timestamp=now,
+            timestamp=at,
             attempt=attempt,
-            created_at=_created_at(message, now),
+            created_at=_created_at(message, at),
             worker=self.worker_id,
-            started_at=None if started_at is None else datetime.fromtimestamp(started_at, UTC),
-            completed_at=now,
+            started_at=started_at,
+            completed_at=at,
             duration_ms=duration_ms,
             error_message=self.redactor.scrub_text(describe(error), secrets)[:2000],
             error_traceback=self.redactor.scrub_text(format_traceback(error), secrets)[
@@ -638,7 +637,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         logged `failed` with `error` (a stream broker puts its message back in the queue:
         the next run is a new attempt); one still waiting for its subject's slot is stopped
         and stays `pending`. Returns the ids of the tasks that had started."""
-        now = datetime.now(UTC)
+        now = time.time()
         started_ids = {task_id for task_id, _ in self._started}
         if self.cancellations is not None:
             for task_id in self.cancellations.running_ids():
@@ -654,7 +653,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                     timestamp=now,
                     attempt=key[1],
                     worker=self.worker_id,
-                    started_at=datetime.fromtimestamp(started_at, UTC),
+                    started_at=started_at,
                     completed_at=now,
                     duration_ms=(time.perf_counter() - started) * 1000,
                     error_message=error,
@@ -678,7 +677,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 task_id=message.task_id,
                 task_name=message.task_name,
                 status=TaskStatus.RUNNING,
-                timestamp=(now := datetime.now(UTC)),
+                timestamp=(now := time.time()),
                 attempt=key[1],
                 created_at=_created_at(message, now),
                 worker=self.worker_id,
