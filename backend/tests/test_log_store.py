@@ -38,7 +38,7 @@ from tasklens.tracking.lifecycle import (
     running_change,
     succeeded_change,
 )
-from tasklens.tracking.log_store import _PG_TIME
+from tasklens.tracking.log_store import _FIELDS, _PG_TIME, _json_row
 from tasklens.tracking.middleware import ENQUEUED_AT_LABEL, TaskLensMiddleware
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import (
@@ -199,6 +199,21 @@ async def test_every_field_of_a_change_reaches_its_column(
     }
     assert {name: stored(name, row[name]) for name in expected} == expected
     assert row["updated_at"] is not None
+
+
+def test_a_batch_row_holds_every_field_where_the_statement_reads_it() -> None:
+    """PostgreSQL reads a batch row by position: `_json_row` spells the order out by hand."""
+    values: dict[str, Any] = {
+        f.name: f"value of {f.name}" if f.name != "created_at" else None
+        for f in dataclasses.fields(LifecycleChange)
+    }
+    change = LifecycleChange(**values)
+    row = _json_row(change)
+    by_key = dict(zip([key for _, key, _ in _FIELDS] + ["known"], row, strict=True))
+    assert by_key.pop("cr") == "value of timestamp" and by_key.pop("known") is False
+    assert by_key == {key: getattr(change, column) for column, key, _ in _FIELDS[:-1]}
+    change.created_at = 7.0
+    assert _json_row(change)[-2:] == (7.0, True)
 
 
 def test_a_later_change_keeps_every_field_it_does_not_know() -> None:

@@ -85,14 +85,19 @@ class Cancellations:
     def is_cancelled(self, task_id: str) -> bool:
         return task_id in self._cancelled
 
-    def started(self, task_id: str) -> None:
+    def started(self, task_id: str) -> bool:
+        """The task starts running here, in this asyncio task; False (and not started) if it
+        was cancelled already. One call where a worker's every task would make two."""
+        if task_id in self._cancelled:
+            return False
         current = asyncio.current_task()
         if current is not None:
             self._running[task_id] = current
+        return True
 
     def finished(self, task_id: str) -> None:
         running = self._running.pop(task_id, None)
-        if running is not None and self.is_cancelled(task_id):
+        if running is not None and task_id in self._cancelled:
             running.uncancel()  # the cancel was delivered and handled: the worker goes on
 
     def _forget_old(self) -> None:

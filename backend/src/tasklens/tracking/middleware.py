@@ -40,7 +40,7 @@ from tasklens.tracking.lifecycle import (
 )
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.pubsub import RedisPubSub
-from tasklens.tracking.recorder import LifecycleRecorder, build_recorder
+from tasklens.tracking.recorder import ChangeToBuild, LifecycleRecorder, build_recorder
 from tasklens.tracking.redaction import Redactor, TracebackFilter, url_password
 from tasklens.tracking.redis_keys import CONTROL_CHANNEL
 
@@ -86,6 +86,10 @@ def default_queue_of(broker: AsyncBroker) -> str | None:
         if isinstance(name, str) and name:
             return name
     return None
+
+
+def _not_started(*_: object) -> Any:
+    raise RuntimeError("TaskLensMiddleware used before broker.startup()")
 
 
 class Deferred(Exception):
@@ -216,6 +220,16 @@ class TaskLensMiddleware(TaskiqMiddleware):
         # Bound once: `self._running_change` would build a new method object per task.
         self._build_running = self._running_change
         self._build_ran = self._ran_change
+        # The recorder's two methods every task calls, bound at startup: the `recorder`
+        # property and the method lookup cost each hook more than the call itself.
+        self._record_later: Callable[[ChangeToBuild], int] = _not_started
+        self._withdraw: Callable[[int], ChangeToBuild | None] = _not_started
+        if recorder is not None:
+            self._use(recorder)
+
+    def _use(self, recorder: LifecycleRecorder) -> None:
+        self._recorder = recorder
+        self._record_later, self._withdraw = recorder.record_later, recorder.withdraw
 
     @property
     def recorder(self) -> LifecycleRecorder:
@@ -234,9 +248,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self._queue, self._queue_looked_up = None, False
         if self._recorder is None:
             assert self._database_url is not None
-            self._recorder = build_recorder(
-                self._database_url, self._redis_url, schema=self._db_schema
-            )
+            self._use(build_recorder(self._database_url, self._redis_url, schema=self._db_schema))
         await self.recorder.start()
         if self._token_digests is not None:
             await self._refresh_token_digests()
@@ -383,16 +395,16 @@ class TaskLensMiddleware(TaskiqMiddleware):
         try:
             _EXECUTING.set(message)  # this asyncio task's own: taskiq runs the task in it
             labels, task_id = message.labels, message.task_id
-            attempt = attempt_of(message)
-            labels[ATTEMPT_LABEL] = str(attempt)  # a retry is sent with these labels: a string
+            # attempt_of's common case spelled out: a first delivery
+            first = "_retries" not in labels and REDELIVERIES_LABEL not in labels
+            attempt = 1 if first else attempt_of(message)
+            labels[ATTEMPT_LABEL] = "1" if first else str(attempt)  # labels hold strings
             cancellations = self.cancellations
-            if cancellations is not None:
-                if cancellations.is_cancelled(task_id):
-                    # Cancelled while it waited: taskiq reads `timeout` after this hook, so the
-                    # task is stopped at its first await and post_execute logs it `cancelled`.
-                    labels["timeout"] = 0
-                    return message
-                cancellations.started(task_id)
+            if cancellations is not None and not cancellations.started(task_id):
+                # Cancelled while it waited: taskiq reads `timeout` after this hook, so the
+                # task is stopped at its first await and post_execute logs it `cancelled`.
+                labels["timeout"] = 0
+                return message
             if not labels.get(DEFERRED_START_LABEL):
                 self._record_start(message, attempt)
         except Exception:
@@ -415,7 +427,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         # No copies of a task's empty arguments: the common case, and each object kept until
         # the flush is one more for the garbage collector's passes.
         args, kwargs = message.args, message.kwargs
-        place = self.recorder.record_later(
+        place = self._record_later(
             (
                 self._build_running,
                 task_id,
@@ -425,7 +437,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 labels.get(ENQUEUED_AT_LABEL),
                 list(args) if args else (),
                 dict(kwargs) if kwargs else None,
-                labels.get("queue_name") or self.default_queue(),
+                # the broker's default queue, once looked up (a broker may have none)
+                labels.get("queue_name") or self._queue or self.default_queue(),
             )
         )
         self._started[(task_id, attempt)] = (started, at, task_name, place)
@@ -469,7 +482,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
         try:
             at, finished = time.time(), time.perf_counter()
             task_id = message.task_id
-            key = (task_id, executing_attempt(message))
+            pinned = message.labels.get(ATTEMPT_LABEL)  # executing_attempt, spelled out
+            key = (task_id, int(pinned) if pinned is not None else attempt_of(message))
             if self._ended:
                 at, finished = self._ended.pop(key, (at, finished))
             started = self._started.pop(key, None)
@@ -502,14 +516,11 @@ class TaskLensMiddleware(TaskiqMiddleware):
                         self._storable, task_id, message.task_name, message.args, message.kwargs
                     )
                 )
-                recorder = self.recorder
-                running = recorder.withdraw(place)
+                running = self._withdraw(place)
                 if running is not None:  # one change: `success` carrying its `running`
-                    recorder.record_later(
-                        (self._build_ran, running, at, duration_ms, value, storable)
-                    )
+                    self._record_later((self._build_ran, running, at, duration_ms, value, storable))
                     return
-                recorder.record_later(
+                self._record_later(
                     (
                         succeeded_change,
                         task_id,
@@ -578,8 +589,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
         """`success` with its withdrawn `running` (`_record_start`'s values), built at the
         flush: one change, one live event."""
         _, task_id, task_name, attempt, started_at, enqueued_at, args, kwargs, queue = running
-        try:
-            params = self._params(task_name, args, kwargs)
+        try:  # _params's own first step, spelled out: most tasks have no arguments
+            params = {} if not args and not kwargs else self._params(task_name, args, kwargs)
         except Exception:  # as a `running` that could not be built: the outcome still counts
             self.recorder.stats.rows_rejected += 1
             logger.exception("tasklens: could not log the params of task %s", task_id)
