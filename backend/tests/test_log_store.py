@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
 
-import asyncpg
 import orjson
 import pytest
 import sqlalchemy as sa
@@ -38,7 +37,7 @@ from tasklens.tracking.lifecycle import (
     running_change,
     succeeded_change,
 )
-from tasklens.tracking.log_store import _FIELDS, _PG_TIME, _json_row
+from tasklens.tracking.log_store import _FIELDS, PostgresLogStore, _json_row
 from tasklens.tracking.middleware import ENQUEUED_AT_LABEL, TaskLensMiddleware
 from tasklens.tracking.models import TaskStatus
 from tasklens.tracking.recorder import (
@@ -654,15 +653,18 @@ async def test_the_postgres_statement_rounds_times_as_python_does(postgres_url: 
     moments = [1764496800 + (k + 0.5) / 1e6 for k in range(0, 1_000_000, 997)]
     moments += [math.nextafter(m, 0) for m in moments] + [math.nextafter(m, 2e9) for m in moments]
     moments += [0.0, 1764496800.9999995, LAST_TIME - 0.5]
-    conn = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+    store = PostgresLogStore(postgres_url)
     try:
-        rows = await conn.fetch(
-            f"SELECT {_PG_TIME.format('x')} AS at FROM json_to_recordset($1::json) AS u(x float8)",
-            orjson.dumps([{"x": m} for m in moments]).decode(),
+        await store.upsert(
+            [
+                LifecycleChange(f"t{i:05}", "job", TaskStatus.PENDING, m, created_at=m, run_at=m)
+                for i, m in enumerate(moments)
+            ]
         )
     finally:
-        await conn.close()
-    assert [row["at"] for row in rows] == [as_datetime(m) for m in moments]
+        await store.close()
+    rows = await _rows(postgres_url)
+    assert [row["created_at"] for row in rows] == [as_datetime(m) for m in moments]
 
 
 class _Clock:
