@@ -220,7 +220,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         # Bound once: `self._running_change` would build a new method object per task.
         self._build_running = self._running_change
         self._build_ran = self._ran_change
-        # The recorder's two methods every task calls, bound at startup: the `recorder`
+        # The recorder's two methods every task calls, bound once it is known: the `recorder`
         # property and the method lookup cost each hook more than the call itself.
         self._record_later: Callable[[ChangeToBuild], int] = _not_started
         self._withdraw: Callable[[int], ChangeToBuild | None] = _not_started
