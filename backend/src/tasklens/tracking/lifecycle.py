@@ -8,8 +8,8 @@ The two changes every task has, `running` and `success`, are built by `running_c
 
 A change's times are Unix seconds (floats), turned into datetimes only where they leave
 the process: in the stores' statements and in the live events' readers. A worker converting
-and formatting datetimes itself spent more on them than on any other part of a no-op task's
-log (specs/benchmarks.md, round 5).
+and formatting datetimes itself spent about a sixth of a no-op task's logging on them
+(specs/benchmarks.md, round 5).
 """
 
 from __future__ import annotations
