@@ -145,19 +145,16 @@ def _row(change: LifecycleChange, now: datetime) -> tuple[Any, ...]:
 
 
 def _from_array(index: int, pg_type: str) -> str:
-    """The value at `index` of a batch row (a jsonb array, `j`) as the type its column holds
-    in the statement: a time stays Unix seconds here (_in_batch converts it); a JSON null
-    is SQL NULL, as in every other column (jsonb would keep it as the JSON value `null`)."""
+    """The value at `index` of a batch row (a jsonb array, `j`) as its column's type: a
+    time from Unix seconds (_PG_TIME); a JSON null as SQL NULL, as in every other column
+    (jsonb would keep it as the JSON value `null`)."""
     if pg_type == "jsonb":
         return f"nullif(j->{index}, 'null')"
     if pg_type == "text":
         return f"j->>{index}"
-    return f"(j->>{index})::{'float8' if pg_type == 'timestamptz' else pg_type}"
-
-
-def _in_batch(key: str, pg_type: str) -> str:
-    """`key`'s value from the JSON batch as its column's type."""
-    return _PG_TIME.format(key) if pg_type == "timestamptz" else key
+    if pg_type == "timestamptz":
+        return _PG_TIME.format(f"(j->>{index})::float8")
+    return f"(j->>{index})::{pg_type}"
 
 
 class PostgresLogStore:
@@ -179,10 +176,10 @@ class PostgresLogStore:
         )
         + " FROM jsonb_array_elements($1::jsonb) AS j) "
         f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "
-        f"SELECT {', '.join(_in_batch(key, pg_type) for _, key, pg_type in _FIELDS[:-1])}, "
-        f"coalesce(CASE WHEN known THEN {_PG_TIME.format('cr')} END, "
+        f"SELECT {', '.join(key for _, key, _ in _FIELDS[:-1])}, "
+        "coalesce(CASE WHEN known THEN cr END, "
         f"(SELECT e.created_at FROM {TABLE} AS e WHERE e.task_id = u.t "
-        f"AND e.attempt = u.a ORDER BY e.created_at LIMIT 1), {_PG_TIME.format('cr')}), $2 FROM u "
+        "AND e.attempt = u.a ORDER BY e.created_at LIMIT 1), cr), $2 FROM u "
         "ORDER BY t, a "
         f"ON CONFLICT (task_id, attempt, created_at) DO UPDATE SET {MERGE_SET}"
     )
