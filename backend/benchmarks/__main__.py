@@ -53,6 +53,14 @@ def _throughput(a: argparse.Namespace, t: Figures) -> list[str]:
         f"vs stock: worker CPU per task tasklens worker {t['tasklens_cpu_us_per_task']:.0f} µs, "
         f"stock {t['raw_cpu_us_per_task']:.0f} µs, ratio {t['tasklens_cpu_ratio']:.3f}; paired "
         f"per round {t['tasklens_paired_cpu_ratio']:.3f}",
+        "CPU a task, medians (the servers share the worker's cores): "
+        + "; ".join(
+            f"{label.strip()}: worker {t[f'{arm}_cpu_us_per_task']:.0f} µs (system "
+            f"{t[f'{arm}_worker_system_us_per_task']:.0f}), PostgreSQL "
+            f"{t[f'{arm}_postgres_us_per_task']:.0f}, Redis {t[f'{arm}_redis_us_per_task']:.0f}"
+            for arm, label in throughput.LABELS.items()
+            if f"{arm}_cpu_us_per_task" in t
+        ),
     ]
 
 

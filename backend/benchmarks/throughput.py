@@ -50,11 +50,34 @@ TASKLENS_QUEUE = "tasklens"  # the default queue of `tasklens worker` (its defau
 
 
 @dataclass
+class Cpu:
+    """CPU seconds so far, from /proc: the worker processes' (user and system), and those of
+    every local PostgreSQL and Redis server process. On a shared host, wall time swings
+    ±15 % between runs while the CPU each task costs stays steadier; and with the servers on
+    the worker's cores, what they spend on the worker's writes is CPU the worker waits for.
+    A server process that exits during a run (an autovacuum worker) takes its share with
+    it; servers on another host show 0."""
+
+    worker_user: float = 0.0
+    worker_system: float = 0.0
+    postgres: float = 0.0
+    redis: float = 0.0
+
+    def __sub__(self, before: Cpu) -> Cpu:
+        return Cpu(
+            self.worker_user - before.worker_user,
+            self.worker_system - before.worker_system,
+            self.postgres - before.postgres,
+            self.redis - before.redis,
+        )
+
+
+@dataclass
 class Run:
     arm: str
     tasks: int
     seconds: float
-    cpu_seconds: float  # the worker processes' user + system time over the same span
+    cpu: Cpu  # over the same span
 
     @property
     def rate(self) -> float:
@@ -62,25 +85,34 @@ class Run:
 
     @property
     def cpu_us_per_task(self) -> float:
-        return self.cpu_seconds / self.tasks * 1e6
+        """The worker's user + system time a task: target 1's CPU figure."""
+        return self.us_per_task(self.cpu.worker_user + self.cpu.worker_system)
+
+    def us_per_task(self, seconds: float) -> float:
+        return seconds / self.tasks * 1e6
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(parent: int) -> float:
-    """User + system time of `parent`'s child processes (taskiq forks the workers), from
-    /proc: on a shared host, wall time swings ±15 % between runs while the CPU each task
-    costs the worker stays steadier."""
-    total = 0
+def _cpu(parent: int) -> Cpu:
+    """`parent`'s child processes are the workers (taskiq forks them)."""
+    cpu = Cpu()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            text = stat.read_text()
         except OSError:
             continue
+        name, fields = text[text.find("(") + 1 : text.rfind(")")], text.rsplit(")", 1)[1].split()
+        user, system = int(fields[11]) / _TICKS, int(fields[12]) / _TICKS  # utime, stime
         if int(fields[1]) == parent:  # ppid
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICKS
+            cpu.worker_user += user
+            cpu.worker_system += system
+        elif name.startswith("postgres"):
+            cpu.postgres += user + system
+        elif name.startswith("redis-server"):
+            cpu.redis += user + system
+    return cpu
 
 
 def _environment(arm: str, redis_url: str, database_url: str) -> dict[str, str]:
@@ -179,7 +211,7 @@ async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: 
                 raise RuntimeError(f"the {arm} worker exited with {worker.returncode}")
             await asyncio.sleep(0.005)
         started = time.perf_counter()
-        cpu_started = _cpu_seconds(worker.pid)
+        cpu_started = _cpu(worker.pid)
         while (await _group_state(redis, stream, group))[1] > 0:
             await asyncio.sleep(0.01)
         if arm in LOGGED_ARMS:
@@ -187,13 +219,13 @@ async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: 
             while await pg.fetchval(query) < n:
                 await asyncio.sleep(0.01)
         seconds = time.perf_counter() - started
-        cpu_seconds = _cpu_seconds(worker.pid) - cpu_started
+        cpu = _cpu(worker.pid) - cpu_started
     finally:
         worker.terminate()
         worker.wait(30)
         await redis.aclose()
         await pg.close()
-    return Run(arm, n, seconds, cpu_seconds)
+    return Run(arm, n, seconds, cpu)
 
 
 LABELS = {
@@ -225,7 +257,10 @@ async def run(
             print(
                 f"  {f'round {i + 1}' if i >= 0 else 'warm-up'} {LABELS[arm]}: "
                 f"{result.rate:8.0f} tasks/s ({tasks} tasks in {result.seconds:.2f}s), "
-                f"worker CPU {result.cpu_us_per_task:5.0f} µs/task",
+                f"worker CPU {result.cpu_us_per_task:5.0f} µs/task "
+                f"(system {result.us_per_task(result.cpu.worker_system):3.0f}), PostgreSQL "
+                f"{result.us_per_task(result.cpu.postgres):3.0f}, Redis "
+                f"{result.us_per_task(result.cpu.redis):3.0f}",
                 flush=True,
             )
     by_arm = {arm: [r for r in runs if r.arm == arm] for arm in arms}
@@ -233,6 +268,10 @@ async def run(
     for arm, arm_runs in by_arm.items():
         figures[f"{arm}_tasks_per_s"] = statistics.median(r.rate for r in arm_runs)
         figures[f"{arm}_cpu_us_per_task"] = statistics.median(r.cpu_us_per_task for r in arm_runs)
+        for part in ("worker_system", "postgres", "redis"):
+            figures[f"{arm}_{part}_us_per_task"] = statistics.median(
+                r.us_per_task(getattr(r.cpu, part)) for r in arm_runs
+            )
     raw = by_arm["raw"]
     for arm in arms:
         if arm == "raw":
