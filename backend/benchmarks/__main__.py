@@ -58,6 +58,11 @@ def _throughput(a: argparse.Namespace, t: Figures) -> list[str]:
             f"{label.strip()}: worker {t[f'{arm}_cpu_us_per_task']:.0f} µs (system "
             f"{t[f'{arm}_worker_system_us_per_task']:.0f}), PostgreSQL "
             f"{t[f'{arm}_postgres_us_per_task']:.0f}, Redis {t[f'{arm}_redis_us_per_task']:.0f}"
+            + (
+                f", the rows' last write {t[f'{arm}_tail_ms']:.0f} ms after the stream's drain"
+                if arm in throughput.LOGGED_ARMS
+                else ""
+            )
             for arm, label in throughput.LABELS.items()
             if f"{arm}_cpu_us_per_task" in t
         ),

@@ -20,6 +20,9 @@ shared machine hits every arm alike; each round starts with the next arm (no arm
 runs first, on caches another arm left), and a first warm-up round of every arm is run and
 left out (cold database, Redis and page cache). The ratios are reported both from each arm's
 median and as the median of each round's pair, which drift between rounds does not move.
+Each run also says where its CPU went a task (the worker, PostgreSQL, Redis) and, for the
+arms that log, how long after the stream's drain the last row was written: a fixed wait a
+run has once, a larger share of a short run's time.
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ class Run:
     tasks: int
     seconds: float
     cpu: Cpu  # over the same span
+    # until the stream was drained: with monitoring on the stock broker, the rows' last write
+    # comes after it (the recorder's tick and write), a wait a run has once, not each task
+    drained_seconds: float
 
     @property
     def rate(self) -> float:
@@ -214,6 +220,7 @@ async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: 
         cpu_started = _cpu(worker.pid)
         while (await _group_state(redis, stream, group))[1] > 0:
             await asyncio.sleep(0.01)
+        drained = time.perf_counter() - started
         if arm in LOGGED_ARMS:
             query = "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
             while await pg.fetchval(query) < n:
@@ -225,7 +232,7 @@ async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: 
         worker.wait(30)
         await redis.aclose()
         await pg.close()
-    return Run(arm, n, seconds, cpu)
+    return Run(arm, n, seconds, cpu, drained)
 
 
 LABELS = {
@@ -260,7 +267,13 @@ async def run(
                 f"worker CPU {result.cpu_us_per_task:5.0f} µs/task "
                 f"(system {result.us_per_task(result.cpu.worker_system):3.0f}), PostgreSQL "
                 f"{result.us_per_task(result.cpu.postgres):3.0f}, Redis "
-                f"{result.us_per_task(result.cpu.redis):3.0f}",
+                f"{result.us_per_task(result.cpu.redis):3.0f}"
+                + (
+                    f"; rows written {(result.seconds - result.drained_seconds) * 1000:3.0f} ms "
+                    "after the drain"
+                    if arm in LOGGED_ARMS
+                    else ""
+                ),
                 flush=True,
             )
     by_arm = {arm: [r for r in runs if r.arm == arm] for arm in arms}
@@ -268,6 +281,9 @@ async def run(
     for arm, arm_runs in by_arm.items():
         figures[f"{arm}_tasks_per_s"] = statistics.median(r.rate for r in arm_runs)
         figures[f"{arm}_cpu_us_per_task"] = statistics.median(r.cpu_us_per_task for r in arm_runs)
+        figures[f"{arm}_tail_ms"] = statistics.median(
+            (r.seconds - r.drained_seconds) * 1000 for r in arm_runs
+        )
         for part in ("worker_system", "postgres", "redis"):
             figures[f"{arm}_{part}_us_per_task"] = statistics.median(
                 r.us_per_task(getattr(r.cpu, part)) for r in arm_runs
