@@ -335,6 +335,43 @@ def test_suspects_from_before_an_outage_or_a_long_pause_count_for_nothing(
     assert asyncio.run(scenario()) == [0, 0, 0, 1]
 
 
+def test_the_process_that_suspects_keeps_the_lease_until_it_can_confirm(
+    postgres_url: str, redis_url: str
+) -> None:
+    """Every API and worker process runs the check, one at a time (a lease), and the reaper
+    looks once a pass: less often than a short TASKLENS_LOST_CHECK_INTERVAL_SECONDS. A lease
+    that lapsed between two looks went to the other process, whose first look only suspects,
+    and back: the flushed rows of a two-process test stayed `pending` past its deadline."""
+
+    def check() -> LostMessages:
+        return LostMessages(
+            redis_url,
+            streams=["tasklens"],
+            group="tasklens",
+            delayed_key=DELAYED,
+            interval=0.1,
+            confirm_after=0.5,
+        )
+
+    async def scenario() -> list[int]:
+        await _insert_pending(postgres_url, [("gone", "tasklens", "5 minutes")])
+        engine = create_engine(postgres_url)
+        worker, api = check(), check()
+        found = []
+        try:
+            found.append(len(await worker.confirmed(engine)))  # suspected
+            await asyncio.sleep(1.2)  # the reaper's next pass: many intervals later
+            found.append(len(await api.confirmed(engine)))  # the worker still holds it
+            found.append(len(await worker.confirmed(engine)))  # confirmed
+        finally:
+            await worker.close()
+            await api.close()
+            await engine.dispose()
+        return found
+
+    assert asyncio.run(scenario()) == [0, 0, 1]
+
+
 def test_a_task_whose_final_row_waits_in_the_spill_is_not_closed_as_lost(
     postgres_url: str, redis_url: str
 ) -> None:

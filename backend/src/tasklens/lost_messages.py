@@ -184,7 +184,7 @@ class LostMessages:
         least `confirm_after` seconds before. Suspects of a look long ago (the database or
         Redis was away since: a worker's buffered writes are about to land) count for nothing."""
         started = time.monotonic()
-        if started - self._last_look > 3 * max(self.interval, self._confirm_after):
+        if started - self._last_look > self._suspects_keep:
             self._suspects.clear()
         self._last_look = started
         try:
@@ -193,8 +193,17 @@ class LostMessages:
             self._suspects.clear()
             raise
 
+    @property
+    def _suspects_keep(self) -> float:
+        """How long suspects are worth something without a look, and so how long the holder
+        keeps the lease between two looks. Not `interval` alone: the reaper looks once a pass,
+        which may be less often (a short TASKLENS_LOST_CHECK_INTERVAL_SECONDS); a lease that
+        lapsed between looks went to another process, whose first look only suspects, and
+        back again: no row was ever confirmed."""
+        return 3 * max(self.interval, self._confirm_after)
+
     async def _look(self, engine: AsyncEngine) -> list[int]:
-        if not await self._lease.hold(self.interval * 3):
+        if not await self._lease.hold(self._suspects_keep):
             self._suspects.clear()
             return []
         if (await spill_state(self._redis))[1]:
