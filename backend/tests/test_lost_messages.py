@@ -53,16 +53,22 @@ async def _insert_pending(database_url: str, rows: list[tuple[str, str, str]]) -
         await conn.close()
 
 
-def quick_reaper(engine: AsyncEngine, redis_url: str) -> Reaper:
-    """A reaper whose lost-message check looks every 0.2 s and confirms at the next look."""
-    lost = LostMessages(
+def lost_check(
+    redis_url: str, interval: float, confirm_after: float, streams: list[str] | None = None
+) -> LostMessages:
+    return LostMessages(
         redis_url,
-        streams=["tasklens:high", "tasklens", "tasklens:low"],
+        streams=streams or ["tasklens"],
         group="tasklens",
         delayed_key=DELAYED,
-        interval=0.2,
-        confirm_after=0.01,
+        interval=interval,
+        confirm_after=confirm_after,
     )
+
+
+def quick_reaper(engine: AsyncEngine, redis_url: str) -> Reaper:
+    """A reaper whose lost-message check looks every 0.2 s and confirms at the next look."""
+    lost = lost_check(redis_url, 0.2, 0.01, ["tasklens:high", "tasklens", "tasklens:low"])
     return Reaper(engine, max_task_seconds=600, redis_url=redis_url, lost_messages=lost)
 
 
@@ -191,14 +197,7 @@ def test_the_queue_is_read_only_when_a_row_is_old_enough_to_judge(
     async def scenario() -> tuple[str, str, list[int]]:
         client = redis.asyncio.Redis.from_url(redis_url)
         engine = create_engine(postgres_url)
-        lost = LostMessages(
-            redis_url,
-            streams=["tasklens"],
-            group="tasklens",
-            delayed_key=DELAYED,
-            interval=1.0,  # looks within 3 s of each other count (a loaded machine)
-            confirm_after=0.01,
-        )
+        lost = lost_check(redis_url, 1.0, 0.01)  # looks within 3 s of each other count
         try:
             await client.xadd("tasklens", {b"data": b'{"task_id": "young"}'})
             await _insert_pending(postgres_url, [("young", "tasklens", "1 second")])
@@ -307,14 +306,7 @@ def test_suspects_from_before_an_outage_or_a_long_pause_count_for_nothing(
         await _insert_pending(postgres_url, [("gone", "tasklens", "5 minutes")])
         engine = create_engine(postgres_url)
         unreachable = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")
-        lost = LostMessages(
-            redis_url,
-            streams=["tasklens"],
-            group="tasklens",
-            delayed_key=DELAYED,
-            interval=0.01,
-            confirm_after=0.05,
-        )
+        lost = lost_check(redis_url, 0.01, 0.05)
         found = []
         try:
             found.append(len(await lost.confirmed(engine)))  # suspected
@@ -343,20 +335,10 @@ def test_the_process_that_suspects_keeps_the_lease_until_it_can_confirm(
     that lapsed between two looks went to the other process, whose first look only suspects,
     and back: the flushed rows of a two-process test stayed `pending` past its deadline."""
 
-    def check() -> LostMessages:
-        return LostMessages(
-            redis_url,
-            streams=["tasklens"],
-            group="tasklens",
-            delayed_key=DELAYED,
-            interval=0.1,
-            confirm_after=0.5,
-        )
-
     async def scenario() -> list[int]:
         await _insert_pending(postgres_url, [("gone", "tasklens", "5 minutes")])
         engine = create_engine(postgres_url)
-        worker, api = check(), check()
+        worker, api = lost_check(redis_url, 0.1, 0.5), lost_check(redis_url, 0.1, 0.5)
         found = []
         try:
             found.append(len(await worker.confirmed(engine)))  # suspected
