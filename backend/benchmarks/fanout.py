@@ -8,13 +8,17 @@ change, stamped with the time, and flushes it to Redis; the API process's hub se
 every socket. Latency is from that stamp to when a client's read returned the event.
 
 The clients are raw sockets spread over several load processes (`--load-processes`, default
-one per core), so the load generator is not what is measured. Every client reads everything
-and counts its events, so a client that got fewer (or was told of dropped events, or was cut
-off) shows. Timing every event of 2,000 clients would cost this side more CPU than the server's
-fan-out, so each read of every client times its oldest event (found in the bytes and parsed,
-no JSON decoded) and counts each event of the read at that latency: an upper bound for each
-event, over all clients (`p99_ms`). One client in `--exact-every` also times every event on
-its own (`exact_p99_ms`).
+one per core). Every client reads everything and counts its events, so a client that got
+fewer (or was told of dropped events, or was cut off) shows. The load processes are
+`fanout_clients.c`, built with the machine's C compiler (`--load-generator native`, the
+default): on a machine where the clients share the server's cores, whatever they spend is CPU
+the server waits for, and Python's clients (`--load-generator python`, also the fallback
+without a compiler) spend about twice a compiled client's CPU a read and wait for a CPU longer
+(specs/issue17/fanout.md, round 7). A native client times every event on its own
+(`exact_p99_ms`, over every client). A Python client cannot afford to: each read times its
+oldest event (found in the bytes and parsed, no JSON decoded) and counts each event of the
+read at that latency, an upper bound for each event (`p99_ms`, over all clients), and one
+client in ten (`--exact-every`) also times every event on its own.
 This process only asks `/health` at a fixed rate, latency counted from when each request was
 due (no coordinated omission).
 """
@@ -23,13 +27,19 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import contextlib
 import functools
 import gc
+import hashlib
+import json
 import multiprocessing
 import os
 import re
 import resource
+import select
+import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -41,7 +51,7 @@ from typing import cast
 import sqlalchemy as sa
 
 from benchmarks.enqueue import TOKEN, RawHttp, _paced, _percentile, start_server, wait_healthy
-from benchmarks.health_sockets import _cpu_seconds, _from_load, _handshake
+from benchmarks.health_sockets import LoadControl, LoadProcess, _cpu_seconds, _from_load, _handshake
 from tasklens.tracking.database import create_engine
 from tasklens.tracking.lifecycle import LifecycleChange
 from tasklens.tracking.models import TaskExecutionLog, TaskStatus
@@ -80,9 +90,12 @@ class _Client(asyncio.Protocol):
         self, shared: _Counts, round_id: int, exact: bool, ready: asyncio.Future[None]
     ) -> None:
         self.shared, self.exact, self.ready = shared, exact, ready
-        self.prefix = b'"task_name":"bench.fanout.%d","status":"running","timestamp":"' % round_id
+        # what is counted: once per event, and short (bytes.count of the whole prefix costs
+        # ~4 times as much, the load's largest Python cost)
+        self.needle = b'"task_name":"bench.fanout.%d"' % round_id
+        self.prefix = self.needle + b',"status":"running","timestamp":"'
         self.first = re.compile(re.escape(self.prefix) + rb'([^"]+)"')
-        # a tail shorter than the prefix never holds a whole one: nothing is counted twice
+        # a prefix cut by a read is found whole in the next one (the tail leads it)
         self.keep = len(self.prefix) - 1
         self.head = b""
         self.upgraded = False
@@ -114,6 +127,8 @@ class _Client(asyncio.Protocol):
         shared = self.shared
         if b"events_dropped" in data:
             shared.dropped += sum(int(d[1]) for d in _DROPPED.finditer(data))
+        # an event wholly in the tail was counted with the read before
+        counted = self.tail.count(self.needle) if self.tail else 0
         data = self.tail + data
         ping = data.find(PING) if PING[:1] in data else -1  # memchr first: pings are rare
         while 0 <= ping <= len(data) - 6 and self.transport is not None:
@@ -121,13 +136,14 @@ class _Client(asyncio.Protocol):
             # answered twice (its ping was still in the tail) is ignored by the server
             self.transport.write(b"\x8a\x84\0\0\0\0" + data[ping + 2 : ping + 6])
             ping = data.find(PING, ping + 6)
-        count = data.count(self.prefix)
+        count = data.count(self.needle) - counted
         if self.exact:
             end = 0
             for match in self.first.finditer(data):
                 end = match.end()
                 shared.exact[_bucket(now - shared.seconds.of(match[1]))] += 1
-            self.tail = data[max(end, len(data) - self.keep) :]
+            cut = data.find(self.prefix, end)  # an event whose stamp this read cut
+            self.tail = data[cut if cut >= 0 else max(end, len(data) - self.keep) :]
         else:
             self.tail = data[-self.keep :]
         if count:
@@ -219,6 +235,73 @@ def _queued_seconds(pid: int | str) -> float:
 def _own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+NATIVE_SOURCE = Path(__file__).with_name("fanout_clients.c")
+
+
+def native_clients() -> Path | None:
+    """fanout_clients.c built with this machine's C compiler (once per version of the
+    source), or None without one: the load processes are then Python's."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    source = NATIVE_SOURCE.read_bytes()
+    digest = hashlib.sha256(source).hexdigest()[:16]
+    binary = Path(tempfile.gettempdir()) / f"tasklens-fanout-clients-{digest}"
+    if not binary.exists():
+        building = binary.with_suffix(f".{os.getpid()}")
+        subprocess.run(
+            [compiler, "-O2", "-Wall", "-o", str(building), str(NATIVE_SOURCE)], check=True
+        )
+        building.replace(binary)
+    return binary
+
+
+class _NativeLoad:
+    """A compiled load process, spoken to as `_from_load` and `_round` speak to a
+    multiprocessing one: each line it prints is a message, a line sent to it says stop."""
+
+    def __init__(self, binary: Path, port: int, clients: int, round_id: int, exact_every: int):
+        self._process = subprocess.Popen(
+            [binary, str(port), str(clients), str(round_id), str(exact_every), TOKEN],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._stdin, self._stdout = self._process.stdin, self._process.stdout
+
+    def poll(self, timeout: float) -> bool:
+        # one message at a time is all it ever has to say: the reader's buffer holds no more
+        return bool(select.select([self._stdout], [], [], timeout)[0])
+
+    def recv(self) -> object:
+        message = json.loads(self._stdout.readline())
+        if isinstance(message, dict):  # the report: sparse histograms, as Python's are dense
+            for name in ("bound", "exact"):
+                dense = [0] * BUCKETS
+                for bucket, count in message[name]:
+                    dense[bucket] = count
+                message[name] = dense
+        return message
+
+    def send(self, _message: str) -> None:
+        self._stdin.write(b"stop\n")
+        self._stdin.flush()
+
+    def is_alive(self) -> bool:
+        return self._process.poll() is None
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._process.returncode
+
+    def join(self, timeout: float) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout)
+
+    def terminate(self) -> None:
+        self._process.terminate()
 
 
 def _clients_process(
@@ -313,26 +396,31 @@ async def _round(
     health: Callable[[float], Awaitable[list[float]]] | None,
     server_pid: int,
     exact_every: int,
+    native: Path | None,
 ) -> dict[str, float]:
-    """One round: `clients` sockets over `processes` load processes, then the events; /health
-    probed meanwhile when `health` is given."""
+    """One round: `clients` sockets over `processes` load processes (`native`'s, else
+    Python's), then the events; /health probed meanwhile when `health` is given."""
     spawn = multiprocessing.get_context("spawn")
     round_id = time.time_ns()
-    loads: list[tuple[Connection, multiprocessing.process.BaseProcess]] = []
+    loads: list[tuple[LoadControl, LoadProcess]] = []
     shares = [
         clients // processes + (1 if p < clients % processes else 0) for p in range(processes)
     ]
     for share in shares:
         if not share:
             continue
+        if native is not None:
+            native_load = _NativeLoad(native, port, share, round_id, exact_every)
+            loads.append((native_load, native_load))
+            continue
         mine, theirs = spawn.Pipe()
-        proc: multiprocessing.process.BaseProcess = spawn.Process(
+        python_load = spawn.Process(
             target=_clients_process,
             args=(port, share, round_id, exact_every, theirs),
             daemon=True,
         )
-        proc.start()
-        loads.append((mine, proc))
+        python_load.start()
+        loads.append((mine, python_load))
     events_control, remote = spawn.Pipe()
     events_proc: multiprocessing.process.BaseProcess = spawn.Process(
         target=_events_process,
@@ -342,8 +430,8 @@ async def _round(
     events_proc.start()
     try:
         opening = time.monotonic()
-        for control, proc in loads:
-            await _from_load(control, proc, 600)
+        for control, load in loads:
+            await _from_load(control, load, 600)
         opened_in = time.monotonic() - opening
         await _from_load(events_control, events_proc, 120)
         cpu_before = _cpu_seconds(server_pid)
@@ -362,9 +450,9 @@ async def _round(
         per_client: list[int] = []
         closed = dropped = reads = 0
         load_cpu = load_queued = 0.0
-        for control, proc in loads:
+        for control, load in loads:
             control.send("stop")
-            report = cast(dict[str, object], await _from_load(control, proc, 120))
+            report = cast(dict[str, object], await _from_load(control, load, 120))
             for total, part in ((bound, report["bound"]), (exact, report["exact"])):
                 for bucket, count in enumerate(cast(list[int], part)):
                     if count:
@@ -376,10 +464,10 @@ async def _round(
             load_cpu += cast(float, report["cpu_s"])
             load_queued += cast(float, report["queued_s"])
     finally:
-        for _, proc in [*loads, (events_control, events_proc)]:
-            proc.join(30)
-            if proc.is_alive():
-                proc.terminate()
+        for _, load in [*loads, (events_control, events_proc)]:
+            load.join(30)
+            if load.is_alive():
+                load.terminate()
     result = {
         "clients": float(clients),
         "events_sent": float(sent),
@@ -395,6 +483,7 @@ async def _round(
         "exact_frames": float(sum(exact)),
         "exact_p50_ms": _percentile_of(exact, 0.5),
         "exact_p99_ms": _percentile_of(exact, 0.99),
+        "exact_max_ms": _percentile_of(exact, 1.0),
         "opened_in_s": opened_in,
         "server_cpu_share": server_cpu / (seconds + 2),
         # what the busy machine inflates least: the server's CPU per event delivered to a client
@@ -425,9 +514,14 @@ async def run(
     seconds: float,
     health_rate: float = 20.0,
     processes: int = 0,
-    exact_every: int = 10,
+    exact_every: int = 0,
+    load_generator: str = "native",
 ) -> dict[str, float]:
     processes = processes or os.cpu_count() or 2
+    native = native_clients() if load_generator == "native" else None
+    if load_generator == "native" and native is None:
+        print("fanout: no C compiler here: the load processes are Python's", flush=True)
+    exact_every = exact_every or (1 if native else 10)
     server, port = start_server(
         redis_url,
         database_url,
@@ -464,7 +558,7 @@ async def run(
         health_baseline = await health(seconds)
         # /health is probed in both rounds: what the server CPU grows by is the fan-out's
         one = await _round(
-            port, redis_url, database_url, 1, 1, rate, seconds, health, server.pid, 1
+            port, redis_url, database_url, 1, 1, rate, seconds, health, server.pid, 1, native
         )
         many = await _round(
             port,
@@ -477,6 +571,7 @@ async def run(
             health,
             server.pid,
             exact_every,
+            native,
         )
     finally:
         server.terminate()
@@ -497,6 +592,7 @@ async def run(
         / max(1.0, extra)
     )
     result["load_processes"] = float(processes)
+    result["load_processes_native"] = float(native is not None)
     for name, value in result.items():
         print(f"  {name:<36} {value:12.2f}", flush=True)
     return result

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 from benchmarks.enqueue import TOKEN, RawHttp, _paced, _percentile, start_server, wait_healthy
 from tasklens.tracking.lifecycle import LifecycleChange
@@ -205,9 +205,24 @@ async def _load(
             raw.close()
 
 
-async def _from_load(
-    control: Connection, load: multiprocessing.process.BaseProcess, timeout: float
-) -> object:
+class LoadControl(Protocol):
+    """What a load process is told and answers through: a multiprocessing Connection, or
+    fanout.py's compiled clients' pipes."""
+
+    def poll(self, timeout: float) -> bool: ...
+    def recv(self) -> object: ...
+    def send(self, message: str) -> None: ...
+
+
+class LoadProcess(Protocol):
+    def is_alive(self) -> bool: ...
+    @property
+    def exitcode(self) -> int | None: ...
+    def join(self, timeout: float) -> None: ...
+    def terminate(self) -> None: ...
+
+
+async def _from_load(control: LoadControl, load: LoadProcess, timeout: float) -> object:
     """The load process's next message; an error, not a hang, when it died or went silent."""
 
     def wait() -> object:
