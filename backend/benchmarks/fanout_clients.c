@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,8 +130,10 @@ static void on_events(client_t *c, char *fresh, size_t fresh_len, double now) {
     if (memmem(fresh, fresh_len, "events_dropped", 14) != NULL) {
         const char *at = fresh, *end = fresh + fresh_len;
         while ((at = memmem(at, end - at, DROPPED, sizeof DROPPED - 1)) != NULL) {
-            at += sizeof DROPPED - 1;
-            dropped += strtol(at, NULL, 10);
+            long count = 0;
+            for (at += sizeof DROPPED - 1; at < end && *at >= '0' && *at <= '9'; at++)
+                count = count * 10 + (*at - '0');
+            dropped += count;
         }
     }
     long counted = c->tail_len ? count_of(c->tail, c->tail_len) : 0;
@@ -142,7 +145,7 @@ static void on_events(client_t *c, char *fresh, size_t fresh_len, double now) {
         while ((at = memmem(at, end - at, PING, 2)) != NULL && at + 6 <= end) {
             char pong[10] = {(char)0x8a, (char)0x84, 0, 0, 0, 0};
             memcpy(pong + 6, at + 2, 4);
-            if (write(c->fd, pong, sizeof pong) < 0 && errno != EAGAIN) c->closed = 1;
+            if (send(c->fd, pong, sizeof pong, MSG_NOSIGNAL) < 0 && errno != EAGAIN) c->closed = 1;
             at += 6;
         }
     }
@@ -177,7 +180,8 @@ static void on_handshake(client_t *c, const char *fresh, size_t fresh_len, doubl
         char *blank = memmem(c->head, c->head_len, "\r\n\r\n", 4);
         if (blank == NULL) return;
         if (strncmp(c->head, "HTTP/1.1 101", 12) != 0) {
-            fprintf(stderr, "fanout_clients: handshake refused: %.80s\n", c->head);
+            fprintf(stderr, "fanout_clients: handshake refused: %.*s\n",
+                    (int)(c->head_len < 80 ? c->head_len : 80), c->head);
             exit(1);
         }
         size_t rest = c->head_len - (size_t)(blank + 4 - c->head);
@@ -266,6 +270,11 @@ int main(int argc, char **argv) {
     }
     int port = atoi(argv[1]), n = atoi(argv[2]), exact_every = atoi(argv[4]);
     const char *round_id = argv[3], *token = argv[5];
+    if (n <= 0 || exact_every <= 0 || strlen(round_id) > 24 || strlen(token) > 200) {
+        fprintf(stderr, "fanout_clients: CLIENTS and EXACT_EVERY > 0, a ROUND_ID of digits\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN); /* a socket the server reset is a client cut off, not our end */
     needle_len = (size_t)snprintf(needle, sizeof needle, "\"task_name\":\"bench.fanout.%s\"", round_id);
     prefix_len = (size_t)snprintf(prefix, sizeof prefix, "%s,\"status\":\"running\",\"timestamp\":\"", needle);
     keep = prefix_len - 1; /* a prefix cut by a read is found whole in the next one */
