@@ -264,9 +264,10 @@ class _NativeLoad:
 
     def __init__(self, binary: Path, port: int, clients: int, round_id: int, exact_every: int):
         self._process = subprocess.Popen(
-            [binary, str(port), str(clients), str(round_id), str(exact_every), TOKEN],
+            [binary, str(port), str(clients), str(round_id), str(exact_every)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            env={**os.environ, "FANOUT_TOKEN": TOKEN},
         )
         assert self._process.stdin is not None and self._process.stdout is not None
         self._stdin, self._stdout = self._process.stdin, self._process.stdout

@@ -3,8 +3,9 @@
  * On a machine where the clients share the server's cores, what the load generator spends
  * is CPU the server waits for; here a read costs little more than its system call.
  *
- *   fanout_clients PORT CLIENTS ROUND_ID EXACT_EVERY TOKEN
+ *   FANOUT_TOKEN=... fanout_clients PORT CLIENTS ROUND_ID EXACT_EVERY
  *
+ * (the API token in the environment, not on a command line that `ps` shows).
  * Prints "connected" once every socket got its hello, reads until a line comes on stdin,
  * then prints one JSON line: the two latency histograms (sparse [bucket, count] pairs),
  * each client's event count, the reads that brought events, the sockets closed, the events
@@ -264,12 +265,13 @@ static void print_histogram(const char *name, const long *histogram) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: fanout_clients PORT CLIENTS ROUND_ID EXACT_EVERY TOKEN\n");
+    const char *token = getenv("FANOUT_TOKEN");
+    if (argc != 5 || token == NULL) {
+        fprintf(stderr, "usage: FANOUT_TOKEN=... fanout_clients PORT CLIENTS ROUND_ID EXACT_EVERY\n");
         return 2;
     }
     int port = atoi(argv[1]), n = atoi(argv[2]), exact_every = atoi(argv[4]);
-    const char *round_id = argv[3], *token = argv[5];
+    const char *round_id = argv[3];
     if (n <= 0 || exact_every <= 0 || strlen(round_id) > 24 || strlen(token) > 200) {
         fprintf(stderr, "fanout_clients: CLIENTS and EXACT_EVERY > 0, a ROUND_ID of digits\n");
         return 2;
