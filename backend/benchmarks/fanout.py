@@ -13,8 +13,8 @@ fewer (or was told of dropped events, or was cut off) shows. The load processes 
 `fanout_clients.c`, built with the machine's C compiler (`--load-generator native`, the
 default): on a machine where the clients share the server's cores, whatever they spend is CPU
 the server waits for, and Python's clients (`--load-generator python`, also the fallback
-without a compiler) spend about twice a compiled client's CPU a read and wait for a CPU longer
-(specs/issue17/fanout.md, round 7). A native client times every event on its own
+without a compiler) spend more CPU a read and wait for a CPU longer (figures:
+specs/issue17/fanout.md, round 7). A native client times every event on its own
 (`exact_p99_ms`, over every client). A Python client cannot afford to: each read times its
 oldest event (found in the bytes and parsed, no JSON decoded) and counts each event of the
 read at that latency, an upper bound for each event (`p99_ms`, over all clients), and one
@@ -90,8 +90,8 @@ class _Client(asyncio.Protocol):
         self, shared: _Counts, round_id: int, exact: bool, ready: asyncio.Future[None]
     ) -> None:
         self.shared, self.exact, self.ready = shared, exact, ready
-        # what is counted: once per event, and short (bytes.count of the whole prefix costs
-        # ~4 times as much, the load's largest Python cost)
+        # what is counted: once per event, and short (bytes.count of the whole prefix was
+        # the load's largest Python cost: specs/issue17/fanout.md, round 7)
         self.needle = b'"task_name":"bench.fanout.%d"' % round_id
         self.prefix = self.needle + b',"status":"running","timestamp":"'
         self.first = re.compile(re.escape(self.prefix) + rb'([^"]+)"')
