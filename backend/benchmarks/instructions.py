@@ -37,6 +37,16 @@ from benchmarks.throughput import (
 from tasklens import migrate
 
 _TOTALS = re.compile(r"^totals: (\d+)", re.MULTILINE)
+# How long a stopped worker under callgrind gets to exit before it counts as hung, and how
+# many times a measure is taken when its worker hangs.
+STOP_SECONDS = 600
+TRIES = 3
+
+
+class WorkerOutlivedItsStop(RuntimeError):
+    """The worker drained its tasks but did not exit after SIGTERM. Seen under valgrind:
+    a cancel lost in the broker's read loop (specs/issue17/worker-stop.md) leaves it reading
+    for ever; callgrind writes its counts only at exit, so the measure is taken again."""
 
 
 async def worker_instructions(n: int, arm: str, database_url: str, dilation: float) -> int:
@@ -76,9 +86,17 @@ async def worker_instructions(n: int, arm: str, database_url: str, dilation: flo
                     await asyncio.sleep(0.2)
         finally:
             worker.terminate()
-            worker.wait(600)
-            await redis.aclose()
-            await pg.close()
+            try:
+                worker.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                # its child first: once taskiq's process manager is gone, it has another parent
+                subprocess.run(["pkill", "-KILL", "-P", str(worker.pid)], check=False)
+                worker.kill()
+                worker.wait()
+                raise WorkerOutlivedItsStop(f"the {arm} worker did not exit") from None
+            finally:
+                await redis.aclose()
+                await pg.close()
         counts = [
             int(match[1])
             for path in Path(out).glob("callgrind.*")
@@ -88,13 +106,24 @@ async def worker_instructions(n: int, arm: str, database_url: str, dilation: flo
     return max(counts)
 
 
+async def _measured(n: int, arm: str, database_url: str, dilation: float) -> int:
+    for attempt in range(1, TRIES + 1):
+        try:
+            return await worker_instructions(n, arm, database_url, dilation)
+        except WorkerOutlivedItsStop as hung:
+            if attempt == TRIES:
+                raise
+            print(f"instructions: {hung} within {STOP_SECONDS} s; measured again", flush=True)
+    raise AssertionError("unreachable")
+
+
 async def run(
     database_url: str, small: int, big: int, arms: list[str], dilation: float
 ) -> dict[str, float]:
     per_task: dict[str, float] = {}
     for arm in arms:
-        low = await worker_instructions(small, arm, database_url, dilation)
-        high = await worker_instructions(big, arm, database_url, dilation)
+        low = await _measured(small, arm, database_url, dilation)
+        high = await _measured(big, arm, database_url, dilation)
         per_task[arm] = (high - low) / (big - small)
         print(f"instructions: {arm}: {per_task[arm]:,.0f} a task", flush=True)
     return per_task
