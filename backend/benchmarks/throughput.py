@@ -357,7 +357,6 @@ async def run(
     `first_` from each run's first try: what the bench gives with no run repeated."""
     first: list[Run] = []
     kept: list[Run] = []
-    stolen = 0
     for i in range(-1 if warmup else 0, rounds):
         shift = max(i, 0) % len(arms)
         for arm in arms[shift:] + arms[:shift]:
@@ -371,10 +370,9 @@ async def run(
             )
             first.append(one)
             kept.append(least)
-            stolen += one.cpu.steal_share > max_steal
     figures = _figures(kept, arms) | _figures(first, arms, "first_")
     figures["runs"] = len(kept)
-    figures["runs_stolen"] = stolen
+    figures["runs_stolen"] = sum(r.cpu.steal_share > max_steal for r in first)
     figures["runs_kept_stolen"] = sum(r.cpu.steal_share > max_steal for r in kept)
     figures["max_steal"] = max_steal
     return figures
