@@ -79,6 +79,7 @@ def _throughput(a: argparse.Namespace, t: Figures) -> list[str]:
             for arm, label in throughput.LABELS.items()
             if f"{arm}_cpu_us_per_task" in t
         ),
+        *_at_no_steal(t),
     ] + (
         [
             "first tries only (no run repeated): overhead tasks/s ratio "
@@ -91,6 +92,33 @@ def _throughput(a: argparse.Namespace, t: Figures) -> list[str]:
         if a.tries > 1
         else []
     )
+
+
+def _at_no_steal(t: Figures) -> list[str]:
+    """The worker CPU a task of each arm where a line through its runs meets no steal
+    (throughput.cpu_at_no_steal), when the runs spread enough in steal to draw one."""
+    arms = [
+        (arm, label.strip())
+        for arm, label in throughput.LABELS.items()
+        if f"{arm}_cpu_us_at_no_steal" in t
+    ]
+    if not arms:
+        return [
+            "at no steal: no line drawn (an arm's runs spread less than "
+            f"{throughput.MIN_STEAL_SPREAD:.0%} in steal)"
+        ]
+    return [
+        "at no steal (a line through each arm's runs, worker CPU a task against steal): "
+        + "; ".join(
+            f"{label} {t[f'{arm}_cpu_us_at_no_steal']:.0f} µs"
+            + (
+                f" (ratio {t[f'{arm}_cpu_ratio_at_no_steal']:.3f})"
+                if f"{arm}_cpu_ratio_at_no_steal" in t
+                else ""
+            )
+            for arm, label in arms
+        )
+    ]
 
 
 def _dedup(a: argparse.Namespace, d: Figures) -> list[str]:

@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -307,10 +308,31 @@ async def undisturbed_run(
             return runs[0], min(runs, key=lambda r: r.cpu.steal_share)
 
 
+# A line through an arm's runs (worker CPU a task against steal) is drawn only when the runs
+# spread over at least this much steal: through points bunched at one steal, its slope, and so
+# where it meets no steal, is the noise's.
+MIN_STEAL_SPREAD = 0.01
+MIN_RUNS_FOR_LINE = 4
+
+
+def cpu_at_no_steal(runs: Sequence[Run]) -> float | None:
+    """Worker CPU a task where a straight line through the runs' (steal, CPU a task) meets no
+    steal; None when the runs are too few or too alike in steal for a line. On a shared host
+    a run's CPU a task rises with its steal (the neighbours' load, not the code's): the
+    line takes that out of a comparison whose arms met different spells of it."""
+    steal = [r.cpu.steal_share for r in runs]
+    if len(runs) < MIN_RUNS_FOR_LINE or max(steal) - min(steal) < MIN_STEAL_SPREAD:
+        return None
+    line = statistics.linear_regression(steal, [r.cpu_us_per_task for r in runs])
+    return line.intercept
+
+
 def _figures(runs: list[Run], arms: tuple[str, ...], prefix: str = "") -> dict[str, float]:
     by_arm = {arm: [r for r in runs if r.arm == arm] for arm in arms}
     figures: dict[str, float] = {}
     for arm, arm_runs in by_arm.items():
+        if (at_no_steal := cpu_at_no_steal(arm_runs)) is not None:
+            figures[f"{prefix}{arm}_cpu_us_at_no_steal"] = at_no_steal
         figures[f"{prefix}{arm}_tasks_per_s"] = statistics.median(r.rate for r in arm_runs)
         figures[f"{prefix}{arm}_cpu_us_per_task"] = statistics.median(
             r.cpu_us_per_task for r in arm_runs
@@ -339,6 +361,9 @@ def _figures(runs: list[Run], arms: tuple[str, ...], prefix: str = "") -> dict[s
         figures[f"{p}_paired_cpu_ratio"] = statistics.median(
             r.cpu_us_per_task / m.cpu_us_per_task for r, m in zip(raw, by_arm[arm], strict=True)
         )
+        lines = (f"{prefix}raw_cpu_us_at_no_steal", f"{p}_cpu_us_at_no_steal")
+        if all(line in figures for line in lines):
+            figures[f"{p}_cpu_ratio_at_no_steal"] = figures[lines[0]] / figures[lines[1]]
     return figures
 
 
