@@ -104,8 +104,8 @@ def _at_no_steal(t: Figures) -> list[str]:
     ]
     if not arms:
         return [
-            "at no steal: no line drawn (an arm's runs spread less than "
-            f"{throughput.MIN_STEAL_SPREAD:.0%} in steal)"
+            f"at no steal: no line drawn (fewer than {throughput.MIN_RUNS_FOR_LINE} runs an arm, "
+            f"or runs spread less than {throughput.MIN_STEAL_SPREAD:.0%} in steal)"
         ]
     return [
         "at no steal (a line through each arm's runs, worker CPU a task against steal): "
