@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from taskiq import (
     InMemoryBroker,
     SimpleRetryMiddleware,
     TaskiqDepends,
+    TaskiqMessage,
+    TaskiqMiddleware,
 )
 
 from tasklens.tracking.database import create_engine
@@ -176,8 +179,10 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | No
     return str(request.getfixturevalue("postgres_url")), str(request.getfixturevalue("redis_url"))
 
 
-@pytest.fixture
-async def app(setup: tuple[str, str | None]) -> AsyncIterator[App]:
+@contextlib.asynccontextmanager
+async def _app(setup: tuple[str, str | None], *after: TaskiqMiddleware) -> AsyncIterator[App]:
+    """The app of `setup`, with `after` added behind TaskLensMiddleware (taskiq calls the
+    `post_send` hooks last to first: theirs run before TaskLens's)."""
     url, redis_url = setup
     broker = _broker()
     stream: EventStream
@@ -187,8 +192,14 @@ async def app(setup: tuple[str, str | None]) -> AsyncIterator[App]:
     else:
         stream = RedisEventStream(redis_url)
         middleware = TaskLensMiddleware(database_url=url, redis_url=redis_url)
-    broker.add_middlewares(SimpleRetryMiddleware(default_retry_count=3), middleware)
+    broker.add_middlewares(SimpleRetryMiddleware(default_retry_count=3), middleware, *after)
     async with _running(App(broker, middleware, url), stream) as running:
+        yield running
+
+
+@pytest.fixture
+async def app(setup: tuple[str, str | None]) -> AsyncIterator[App]:
+    async with _app(setup) as running:
         yield running
 
 
@@ -220,6 +231,34 @@ async def test_a_task_that_succeeds_is_logged_with_its_params_result_and_worker(
     statuses = app.statuses(task.task_id)
     assert {attempt for attempt, _ in statuses} == {1}
     assert [status for _, status in statuses] in seen_live("pending", "running", "success")
+
+
+class SlowAfterSending(TaskiqMiddleware):
+    """Holds the sender up between the send and TaskLens's `post_send`, as a sender
+    descheduled right after its XADD is: a fast worker starts the task meanwhile."""
+
+    async def post_send(self, message: TaskiqMessage) -> None:
+        await asyncio.sleep(0.1)
+
+
+async def test_a_task_started_before_its_sender_returned_is_still_pending_before_running(
+    setup: tuple[str, str | None],
+) -> None:
+    async with _app(setup, SlowAfterSending()) as app:
+        task = await app.task("billing.add").kiq(2, b=3)
+        [row] = await app.wait_rows(task.task_id, _terminal)
+        await app.wait_event(task.task_id, "pending")
+
+    # The live events, by status: each one's moment is when that state began.
+    moments = {
+        e["status"]: datetime.fromisoformat(e["timestamp"])
+        for e in app.events
+        if e.get("type") == "task_event" and e["data"]["task_id"] == task.task_id
+    }
+    assert {"pending", "success"} <= moments.keys()
+    assert moments["pending"] <= row["started_at"] <= moments["success"]
+    assert moments["pending"] == row["created_at"]  # the enqueue stamp, taken before the send
+    assert row["status"] == "success"
 
 
 async def test_a_task_whose_work_ended_before_it_returned_is_logged_ending_then(

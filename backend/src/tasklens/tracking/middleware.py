@@ -373,15 +373,19 @@ class TaskLensMiddleware(TaskiqMiddleware):
 
     def _record_pending(self, message: TaskiqMessage) -> None:
         # Recorded after a successful send, so a failed kick leaves no phantom `pending` row.
+        # Its moment is the enqueue stamp taken before the send, not now: a worker may start
+        # the task before this line runs, and its live `running` must not come out earlier
+        # than the `pending` it follows.
         now = time.time()
+        enqueued = label_time(message.labels.get(ENQUEUED_AT_LABEL), now)
         self.recorder.record(
             LifecycleChange(
                 task_id=message.task_id,
                 task_name=message.task_name,
                 status=TaskStatus.PENDING,
-                timestamp=now,
+                timestamp=enqueued,
                 attempt=attempt_of(message),
-                created_at=label_time(message.labels.get(ENQUEUED_AT_LABEL), now),
+                created_at=enqueued,
                 params=self.params_of(message),
                 queue=message.labels.get("queue_name") or self.default_queue(),
                 worker=self.worker_id if self._runs_what_it_sends else None,
