@@ -68,7 +68,9 @@ def _timed(owner: Any, name: str, piece: str) -> None:
 
 def _write() -> None:
     cpu = os.times()
-    figures = {"cpu_ns": int((cpu.user + cpu.system) * 1e9), "pieces": _sums}
+    # a copy first: the worker's thread may add a piece while this one writes
+    pieces = {piece: list(sums) for piece, sums in list(_sums.items())}
+    figures = {"cpu_ns": int((cpu.user + cpu.system) * 1e9), "pieces": pieces}
     path = f"{OUT}.{os.getpid()}"
     with open(f"{path}.partial", "w") as f:  # replaced whole: a reader never sees half
         json.dump(figures, f)
