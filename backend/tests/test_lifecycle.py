@@ -16,6 +16,8 @@ import pytest
 from conftest import STACKS
 from support import OPERATOR_TOKEN, VIEWER_TOKEN, Api, LiveEvents, seen_live
 
+from tasklens.tracking.models import STATUS_RANK, TaskStatus
+
 
 @pytest.fixture(scope="module", params=["embedded", "distributed"])
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
@@ -53,8 +55,14 @@ async def test_a_task_is_seen_pending_running_then_success(api: Api) -> None:
     assert attempt["queue"] == task["queue"] and task["queue"]
     # When each live event happened: RFC 3339 text in UTC (a worker sends Unix seconds, the
     # server's reader converts them), the outcome's the very moment the row completed at.
-    events = [f for f in live.frames if f.get("type") == "task_event"]
-    times = [f["timestamp"] for f in events if f["data"]["task_id"] == task_id]
+    # `pending` comes from the API and the rest from the worker, so `running` may arrive
+    # first (the feed places a late event below later ones: feed-store.ts). In the order of
+    # the task's life, each state is dated no earlier than the one before it.
+    events = [
+        f for f in live.frames if f.get("type") == "task_event" and f["data"]["task_id"] == task_id
+    ]
+    events.sort(key=lambda f: STATUS_RANK[TaskStatus(f["status"])])
+    times = [f["timestamp"] for f in events]
     assert all(isinstance(t, str) and t.endswith("+00:00") for t in times)
     assert times == sorted(times, key=datetime.fromisoformat)
     assert datetime.fromisoformat(times[-1]) == datetime.fromisoformat(task["completed_at"])
