@@ -330,7 +330,7 @@ async def test_the_buffer_is_bounded_and_sheds_non_terminal_rows_first() -> None
     await rec.flush()  # the database is down: the rows stay, up to the bound
     assert rec.backlog == 100
     assert rec.stats.rows_dropped == 50
-    assert all(key[0].startswith("done-") for key in rec._rows)
+    assert all(change.task_id.startswith("done-") for change in rec._rows.values())
 
 
 async def test_hourly_counts_follow_every_insert_update_and_delete(

@@ -30,6 +30,7 @@ from taskiq import (
     TaskiqDepends,
     TaskiqMessage,
     TaskiqMiddleware,
+    TaskiqResult,
 )
 
 from tasklens.tracking.database import create_engine
@@ -384,3 +385,81 @@ async def test_a_running_task_is_logged_running_by_this_process_until_it_ends(
         [row] = await app.wait_rows(task.task_id, _terminal)
         assert (row["status"], row["result"]) == ("success", "done")
         assert app.statuses(task.task_id) == [(1, "pending"), (1, "running"), (1, "success")]
+
+
+def _delivered(task_name: str) -> TaskiqMessage:
+    """A message as a worker's broker hands it over (its sender is elsewhere)."""
+    return TaskiqMessage(
+        task_id=uuid.uuid4().hex, task_name=task_name, labels={}, args=[], kwargs={}
+    )
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("never happened")
+        await asyncio.sleep(0.005)
+
+
+def _status_is(status: str) -> Callable[[list[dict[str, Any]]], bool]:
+    return lambda rows: bool(rows) and rows[-1]["status"] == status
+
+
+async def test_a_task_taken_while_the_log_sleeps_is_shown_running_before_it_ends(
+    sqlite_url: str,
+) -> None:
+    """A worker idle long enough for its recorder to sleep takes a slow task: `running` is
+    announced without waiting for its end (a worker sends no `pending` to wake the log)."""
+    stream = InProcessEventStream()
+    broker = _broker()
+    middleware = TaskLensMiddleware(recorder=build_recorder(sqlite_url, None, events=stream))
+    broker.add_middlewares(middleware)
+    async with _running(App(broker, middleware, sqlite_url), stream) as app:
+        await _until(lambda: middleware.recorder.asleep)
+        message = _delivered("reports.slow")
+        await middleware.pre_execute(message)
+        [row] = await app.wait_rows(message.task_id, _status_is("running"), timeout=2)
+        assert row["worker"] == middleware.worker_id
+        await middleware.post_execute(
+            message, TaskiqResult(is_err=False, return_value=7, execution_time=0.0)
+        )
+        [row] = await app.wait_rows(message.task_id, _status_is("success"), timeout=2)
+        assert (row["result"], row["started_at"] is not None) == (7, True)
+        assert app.statuses(message.task_id) == [(1, "running"), (1, "success")]
+
+
+async def test_a_task_taken_during_the_last_write_before_the_log_sleeps_is_shown_running(
+    sqlite_url: str,
+) -> None:
+    """The race between a start and the loop's decision to sleep, the write between them
+    made slow: the start comes while the loop is awake (no wake-up), and the loop must not
+    then sleep on it."""
+    stream = InProcessEventStream()
+    broker = _broker()
+    recorder = build_recorder(sqlite_url, None, events=stream)
+    middleware = TaskLensMiddleware(recorder=recorder)
+    broker.add_middlewares(middleware)
+    writing = asyncio.Event()
+    upsert = recorder.store.upsert
+
+    async def slow_upsert(changes: Any) -> None:
+        writing.set()
+        await asyncio.sleep(0.3)
+        await upsert(changes)
+
+    recorder.store.upsert = slow_upsert  # type: ignore[method-assign]
+    async with _running(App(broker, middleware, sqlite_url), stream) as app:
+        quick = _delivered("reports.quick")
+        await middleware.pre_execute(quick)
+        await middleware.post_execute(
+            quick, TaskiqResult(is_err=False, return_value=None, execution_time=0.0)
+        )
+        await asyncio.wait_for(writing.wait(), 5)  # the quiet tick's write of `quick`
+        slow = _delivered("reports.slow")
+        await middleware.pre_execute(slow)
+        await app.wait_rows(slow.task_id, _status_is("running"), timeout=3)
+        await middleware.post_execute(
+            slow, TaskiqResult(is_err=False, return_value=None, execution_time=0.0)
+        )
+        await app.wait_rows(slow.task_id, _status_is("success"), timeout=3)
