@@ -66,7 +66,8 @@ async def _work(tasks: int, stage: int) -> None:
         for message in flush:
             await middleware.post_execute(message, _SUCCEEDED)
         if stage == 1:  # the changes recorded, dropped unbuilt
-            recorder._take_recorded()
+            recorder._merged_count += len(recorder._recorded)
+            recorder._recorded = []
             continue
         changes = recorder._merge_recorded()
         if stage >= 3:

@@ -82,7 +82,10 @@ class DroppingRecorder(recorder.LifecycleRecorder):
         )
 
     async def _merge_and_publish(self) -> int:
-        return len(self._take_recorded())
+        dropped = len(self._recorded)
+        self._merged_count += dropped
+        self._recorded = []
+        return dropped
 
 
 match os.environ.get("BENCH_MIDDLEWARE"):

@@ -416,7 +416,7 @@ async def test_a_task_taken_while_the_log_sleeps_is_shown_running_before_it_ends
     middleware = TaskLensMiddleware(recorder=build_recorder(sqlite_url, None, events=stream))
     broker.add_middlewares(middleware)
     async with _running(App(broker, middleware, sqlite_url), stream) as app:
-        await _until(lambda: middleware.recorder.asleep)
+        await _until(lambda: middleware.recorder._asleep)
         message = _delivered("reports.slow")
         await middleware.pre_execute(message)
         [row] = await app.wait_rows(message.task_id, _status_is("running"), timeout=2)

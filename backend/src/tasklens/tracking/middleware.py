@@ -88,12 +88,6 @@ def default_queue_of(broker: AsyncBroker) -> str | None:
     return None
 
 
-# A task's start: perf_counter and Unix time, task name, the sender's enqueue stamp, copies
-# of the args and kwargs, queue, and whether its `running` was announced. One flat tuple:
-# `success` is recorded as its slice and the end's values, no second object kept per task.
-_Start = tuple[float, float, str, Any, Sequence[Any], dict[str, Any] | None, str | None, bool]
-
-
 def _not_started(*_: object) -> Any:
     raise RuntimeError("TaskLensMiddleware used before broker.startup()")
 
@@ -212,11 +206,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
         self.processed_count = 0
         self.failed_count = 0
         self._heartbeat: Heartbeat | None = None
-        # (task id, attempt) -> what its `running` says (`_Start`), until it ends
-        self._started: dict[tuple[str, int], _Start] = {}
-        # Entries of _started whose `running` is not announced (recorder.StartSource): the
-        # latest starts, announced at the recorder's next merge if still running then.
-        self._unannounced = 0
+        # (task id, attempt) -> (perf_counter and Unix time at the start, task name, the
+        # recorder's place of its `running`: post_execute withdraws it if it still waits)
+        self._started: dict[tuple[str, int], tuple[float, float, str, int]] = {}
         # (time, perf_counter) of attempts whose work ended before their task returned.
         self._ended: dict[tuple[str, int], tuple[float, float]] = {}
         self._handed_back: set[str] = set()  # task ids stopped at shutdown, not finished
@@ -228,16 +220,16 @@ class TaskLensMiddleware(TaskiqMiddleware):
         # Bound once: `self._running_change` would build a new method object per task.
         self._build_running = self._running_change
         self._build_ran = self._ran_change
-        # The recorder's method every task calls, bound once it is known: the `recorder`
+        # The recorder's two methods every task calls, bound once it is known: the `recorder`
         # property and the method lookup cost each hook more than the call itself.
-        self._record_later: Callable[[ChangeToBuild], None] = _not_started
+        self._record_later: Callable[[ChangeToBuild], int] = _not_started
+        self._withdraw: Callable[[int], ChangeToBuild | None] = _not_started
         if recorder is not None:
             self._use(recorder)
 
     def _use(self, recorder: LifecycleRecorder) -> None:
         self._recorder = recorder
-        self._record_later = recorder.record_later
-        recorder.add_start_source(self)
+        self._record_later, self._withdraw = recorder.record_later, recorder.withdraw
 
     @property
     def recorder(self) -> LifecycleRecorder:
@@ -429,62 +421,38 @@ class TaskLensMiddleware(TaskiqMiddleware):
 
     def _record_start(self, message: TaskiqMessage, attempt: int) -> None:
         # Every task runs this and post_execute between taskiq's own awaits, where each line
-        # costs several times what it does in a loop (specs/benchmarks.md): so the least
-        # work here. Nothing is recorded yet: the recorder's next merge announces the task's
-        # `running` if it still runs then (`announce_starts`); most tasks end first, and
-        # their end is then logged with their start, as one change built from one tuple.
+        # costs about three times what it does in a loop (specs/benchmarks.md): so the least
+        # work here, and the change is built later by the recorder from plain values.
         at, started = time.time(), time.perf_counter()
-        labels = message.labels
+        task_id, task_name, labels = message.task_id, message.task_name, message.labels
         # The params go with `running` too: the sender's `pending` row may never be written
         # (an API killed after its 202). They are redacted at the flush, off this path, from
         # copies: taskiq parses the message's own args in place before the task runs.
         # No copies of a task's empty arguments: the common case, and each object kept until
         # the flush is one more for the garbage collector's passes.
         args, kwargs = message.args, message.kwargs
-        self._started[(message.task_id, attempt)] = (
-            started,
-            at,
-            message.task_name,
-            labels.get(ENQUEUED_AT_LABEL),
-            list(args) if args else (),
-            dict(kwargs) if kwargs else None,
-            # the broker's default queue, once looked up (a broker may have none)
-            labels.get("queue_name") or self._queue or self.default_queue(),
-            False,
+        place = self._record_later(
+            (
+                self._build_running,
+                task_id,
+                task_name,
+                attempt,
+                at,
+                labels.get(ENQUEUED_AT_LABEL),
+                list(args) if args else (),
+                dict(kwargs) if kwargs else None,
+                # the broker's default queue, once looked up (a broker may have none)
+                labels.get("queue_name") or self._queue or self.default_queue(),
+            )
         )
-        self._unannounced += 1
-        recorder = self._recorder
-        if recorder is not None and recorder.asleep:
-            recorder.wake()
-
-    def has_unannounced_starts(self) -> bool:
-        return self._unannounced > 0
-
-    def announce_starts(self) -> None:
-        """`running` for each task started since the last call and still running, in the
-        order they started. They are the latest entries of `_started`: looked for from its
-        end, up to the count."""
-        due: list[tuple[tuple[str, int], _Start]] = []
-        for key, start in reversed(self._started.items()):
-            if not start[7]:
-                due.append((key, start))
-                if len(due) == self._unannounced:
-                    break
-        self._unannounced = len(due)  # the count, exact again should it ever drift
-        for key, start in reversed(due):
-            self._announce(key, start)
-
-    def _announce(self, key: tuple[str, int], start: _Start) -> None:
-        self._record_later((self._build_running, key[0], key[1], *start[1:7]))
-        self._started[key] = (*start[:7], True)
-        self._unannounced -= 1
+        self._started[(task_id, attempt)] = (started, at, task_name, place)
 
     def _running_change(
         self,
         task_id: str,
+        task_name: str,
         attempt: int,
         at: float,
-        task_name: str,
         enqueued_at: Any,
         args: Sequence[Any],
         kwargs: dict[str, Any] | None,
@@ -523,10 +491,6 @@ class TaskLensMiddleware(TaskiqMiddleware):
             if self._ended:
                 at, finished = self._ended.pop(key, (at, finished))
             started = self._started.pop(key, None)
-            # Its `running` not announced (the common case): what this hook records says it.
-            unannounced = started is not None and not started[7]
-            if unannounced:
-                self._unannounced -= 1
             error = self._errors.pop(key, None) if self._errors else None
             if error is None and result.is_err:
                 error = result.error
@@ -541,6 +505,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
             started_at = started[1] if started else None
             duration_ms = (finished - started[0]) * 1000 if started else None
             self.processed_count += 1
+            # The place of `running`: if it still waits for the flush (the common case), the
+            # change recorded here includes it.
+            place = started[3] if started else -1
             if error is None or isinstance(error, NoResultError):
                 value = result.return_value
                 # A plain value has nothing to cut or clean: then the values only are kept until
@@ -553,25 +520,9 @@ class TaskLensMiddleware(TaskiqMiddleware):
                         self._storable, task_id, message.task_name, message.args, message.kwargs
                     )
                 )
-                if unannounced and started:  # one change, `success` and its start
-                    _, began, task_name, enqueued_at, args, kwargs, queue, _ = started
-                    self._record_later(
-                        (
-                            self._build_ran,
-                            task_id,
-                            key[1],
-                            began,
-                            task_name,
-                            enqueued_at,
-                            args,
-                            kwargs,
-                            queue,
-                            at,
-                            duration_ms,
-                            value,
-                            storable,
-                        )
-                    )
+                running = self._withdraw(place)
+                if running is not None:  # one change: `success` carrying its `running`
+                    self._record_later((self._build_ran, running, at, duration_ms, value, storable))
                     return
                 self._record_later(
                     (
@@ -589,7 +540,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
                     )
                 )
                 return
-            self._record_failed(message, key[1], error, at, started, duration_ms)
+            self._record_failed(message, key[1], error, at, started_at, duration_ms, place)
         except Exception:
             logger.exception("tasklens: could not log the end of task %s", message.task_id)
 
@@ -599,11 +550,12 @@ class TaskLensMiddleware(TaskiqMiddleware):
         attempt: int,
         error: BaseException,
         at: float,
-        started: _Start | None,
+        started_at: float | None,
         duration_ms: float | None,
+        place: int,
     ) -> None:
         """`failed` or `cancelled`: rare, so built here with its redacted error (and its
-        `running`, if not announced, absorbed at the flush)."""
+        `running`, if still waiting, withdrawn and absorbed at the flush)."""
         task_id = message.task_id
         secrets = self._secrets_of(message)
         cancelled = isinstance(error, asyncio.CancelledError)
@@ -616,7 +568,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
             attempt=attempt,
             created_at=_created_at(message, at),
             worker=self.worker_id,
-            started_at=started[1] if started else None,
+            started_at=started_at,
             completed_at=at,
             duration_ms=duration_ms,
             error_message=self.redactor.scrub_text(describe(error), secrets)[:2000],
@@ -624,29 +576,23 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 -MAX_TRACEBACK_CHARS:
             ],
         )
-        if started is None or started[7]:
+        running = self.recorder.withdraw(place)
+        if running is None:
             self.recorder.record(change)
         else:
-            running = (self._build_running, task_id, attempt, *started[1:7])
             self.recorder.record_later((self._absorb_running, change, running))
 
     def _ran_change(
         self,
-        task_id: str,
-        attempt: int,
-        started_at: float,
-        task_name: str,
-        enqueued_at: Any,
-        args: Sequence[Any],
-        kwargs: dict[str, Any] | None,
-        queue: str | None,
+        running: tuple[Any, ...],
         at: float,
         duration_ms: float,
         result: Any,
         storable: Callable[[Any], Any] | None,
     ) -> LifecycleChange:
-        """`success` with the `running` never announced (`_record_start`'s values), built
-        at the flush: one change, one live event."""
+        """`success` with its withdrawn `running` (`_record_start`'s values), built at the
+        flush: one change, one live event."""
+        _, task_id, task_name, attempt, started_at, enqueued_at, args, kwargs, queue = running
         try:  # _params's own first step, spelled out: most tasks have no arguments
             params = {} if not args and not kwargs else self._params(task_name, args, kwargs)
         except Exception:  # as a `running` that could not be built: the outcome still counts
@@ -669,7 +615,7 @@ class TaskLensMiddleware(TaskiqMiddleware):
         )
 
     def _absorb_running(self, change: LifecycleChange, running: tuple[Any, ...]) -> LifecycleChange:
-        """A failure with the `running` never announced, built at the flush."""
+        """A failure with its withdrawn `running`, built at the flush."""
         try:
             return change.absorb(running[0](*running[1:]))
         except Exception:  # as a `running` that could not be built: the outcome still counts
@@ -712,11 +658,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
             for task_id in self.cancellations.running_ids():
                 self._handed_back.add(task_id)
                 self.cancellations.interrupt(task_id)
-        for key, start in list(self._started.items()):
+        for key, (started, started_at, task_name, _place) in list(self._started.items()):
             self._handed_back.add(key[0])
-            started, started_at, task_name = start[:3]
-            if not start[7]:
-                self._announce(key, start)  # its params and queue: on the row it ends
             self.recorder.record(
                 LifecycleChange(
                     task_id=key[0],
@@ -742,8 +685,8 @@ class TaskLensMiddleware(TaskiqMiddleware):
     ) -> None:
         key = (message.task_id, executing_attempt(message))
         started = self._started.get(key)
-        if started is not None and not started[7]:  # its `running` goes out before this
-            self._announce(key, started)
+        if started is not None and started[3] >= 0:  # its `running` now goes out before this
+            self._started[key] = (*started[:3], -1)
         self.recorder.record(
             LifecycleChange(
                 task_id=message.task_id,

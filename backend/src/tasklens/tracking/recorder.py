@@ -45,7 +45,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -83,24 +83,6 @@ class NotWritten(Exception):
 # (not a builder and a tuple of values: every object the hooks keep until the flush adds to
 # the garbage collector's passes, which a worker pays for per task).
 ChangeToBuild = tuple[Any, ...]
-
-
-class StartSource(Protocol):
-    """A middleware that records a task's `running` only if the task still runs at the
-    recorder's next merge: a task that ends first (most do, within a tick) is logged by its
-    end alone, which carries its start. So a task's start keeps nothing for the flush: no
-    object the garbage collector's passes count, which a worker pays for per task."""
-
-    def has_unannounced_starts(self) -> bool: ...
-
-    def announce_starts(self) -> None:
-        """Records (`record_later`) the `running` of each task started and not announced."""
-
-
-# A buffered row's key: its task id and attempt, or for a first attempt (most rows) its task
-# id alone, a string, which the garbage collector does not track (a tuple kept per task until
-# the write would be: one object more for its passes).
-RowKey = str | tuple[str, int]
 
 # A tick that merged fewer changes than this is followed by a sparse one (a fifth of the
 # event interval later). Since a tick's count scales with its interval, the two regimes hold
@@ -149,46 +131,49 @@ class LifecycleRecorder:
         self._outage_spilled = self._outage_dropped = 0
         self._dropped_unreported = 0  # not yet added to the count in Redis
         self._spill_failing = self._drops_logged = False
-        self._rows: dict[RowKey, LifecycleChange] = {}
+        self._rows: dict[tuple[str, int], LifecycleChange] = {}
         self._in_flight = 0  # rows taken out of _rows by a write under way
-        self._recorded: list[LifecycleChange | ChangeToBuild] = []  # in order, not yet merged
-        self._start_sources: list[StartSource] = []  # see `add_start_source`
+        # In order, not yet merged; None where a change was withdrawn (`withdraw`).
+        self._recorded: list[LifecycleChange | ChangeToBuild | None] = []
+        self._merged_count = 0  # items recorded before those in _recorded: places are global
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._db_down_since: float | None = None
         self._stopping = False
-        # The loop waits for a change, with no timeout: a start source that takes a start
-        # checks this and calls `wake()` (`record` and `record_later` do it themselves).
-        self.asleep = False
+        self._asleep = False  # the loop waits for a change, with no timeout
         self._urgent = False  # a `written()` call waits: write at once, not at the interval
 
     def record(self, change: LifecycleChange) -> None:
         self._recorded.append(change)
-        if self.asleep or len(self._recorded) >= self.batch_size:
+        if self._asleep or len(self._recorded) >= self.batch_size:
             self._wake.set()
 
-    def record_later(self, change: ChangeToBuild) -> None:
+    def record_later(self, change: ChangeToBuild) -> int:
         """Record the change `(build, *values)` stands for, built at the flush by
-        `build(*values)`: the values must be plain data the caller no longer changes. One
-        tuple from the caller: no second one built here."""
+        `build(*values)`: the values must be plain data the caller no longer changes. Returns
+        its place, for `withdraw`. One tuple from the caller: no second one built here."""
         recorded = self._recorded
         recorded.append(change)
-        if self.asleep or len(recorded) >= self.batch_size:
+        if self._asleep or len(recorded) >= self.batch_size:
             self._wake.set()
+        return self._merged_count + len(recorded) - 1
 
-    def add_start_source(self, source: StartSource) -> None:
-        """At each merge, before the recorded changes are taken, `source` records the
-        `running` of each task it started since and still runs. The loop does not sleep
-        while it has such starts."""
-        self._start_sources.append(source)
-
-    def wake(self) -> None:
-        self._wake.set()
+    def withdraw(self, place: int) -> ChangeToBuild | None:
+        """Takes back the change `record_later` recorded at `place`, if no flush has taken
+        it yet, so that the caller records one change instead of two (a task's `success`
+        carrying its `running`: most tasks start and end within one tick). None: too late,
+        the change is merged and published already."""
+        index = place - self._merged_count
+        if index < 0:
+            return None
+        item = self._recorded[index]
+        self._recorded[index] = None
+        return item  # type: ignore[return-value]  # a place of record_later's: a tuple
 
     def when_written(self, ack: Any) -> None:
         """Pass `ack` to `acknowledge` once every change recorded until now is durable."""
         self._acks.append(ack)
-        if self.asleep:
+        if self._asleep:
             self._wake.set()
 
     async def written(self, timeout: float) -> None:
@@ -211,13 +196,16 @@ class LifecycleRecorder:
     def _merge_recorded(self) -> list[LifecycleChange]:
         """Builds what was recorded since the last call and merges it into the rows; returns
         the changes in the order they happened, for the live events."""
-        recorded = self._take_recorded()
+        recorded, self._recorded = self._recorded, []
+        self._merged_count += len(recorded)
         if self._acks:  # taken with the changes recorded before them
             self._merged_acks += self._acks
             self._acks = []
         self.stats.recorded += len(recorded)  # counted here: not a line more in the hooks
         changes: list[LifecycleChange] = []
         for item in recorded:
+            if item is None:  # withdrawn: a later change includes it
+                continue
             if isinstance(item, LifecycleChange):
                 changes.append(item)
                 continue
@@ -228,24 +216,12 @@ class LifecycleRecorder:
                 logger.exception("lifecycle change of task %s could not be built", item[1:2])
         rows = self._rows
         for change in changes:
-            key = change.task_id if change.attempt == 1 else (change.task_id, change.attempt)
+            key = (change.task_id, change.attempt)
             previous = rows.get(key)
             rows[key] = change if previous is None else change.absorb(previous)
         if len(rows) > self.buffer_max and self._nowhere_to_write():
             self._shed()
         return changes
-
-    def _take_recorded(self) -> list[LifecycleChange | ChangeToBuild]:
-        """What was recorded since the last call, the starts still running announced last."""
-        for source in self._start_sources:
-            if source.has_unannounced_starts():
-                try:
-                    source.announce_starts()
-                except Exception:  # as a change that cannot be built: the loop goes on
-                    self.stats.rows_rejected += 1
-                    logger.exception("task starts could not be logged")
-        recorded, self._recorded = self._recorded, []
-        return recorded
 
     def _nowhere_to_write(self) -> bool:
         """Else an overflowing buffer is written (or spilled) at once, and only shed if
@@ -338,9 +314,9 @@ class LifecycleRecorder:
         interval = tick_interval(self.event_interval, 0)  # until the next tick
         last_change = tick  # when the last tick that merged anything began
         while True:
-            if self.asleep:
+            if self._asleep:
                 await self._wake.wait()
-                self.asleep = False
+                self._asleep = False
             elif (wait := tick + interval - loop.time()) > 0:
                 # ticks start an interval apart: what was recorded during a long write goes
                 # as soon as it ends, not an interval later
@@ -391,13 +367,12 @@ class LifecycleRecorder:
                     return
                 continue  # recorded while this write ran: one more turn writes it
             # Idle (every row written, nothing new): no more ticks until `record()` wakes us.
-            self.asleep = (
+            self._asleep = (
                 quiet
                 and not self._rows
                 and not self._recorded
                 and not self._acks
                 and not self._merged_acks
-                and not any(source.has_unannounced_starts() for source in self._start_sources)
             )
 
     async def _merge_and_publish(self) -> int:
@@ -552,7 +527,7 @@ class LifecycleRecorder:
                     raise
                 await self._write_apart(half, exc)
 
-    def _requeue(self, batch: dict[RowKey, LifecycleChange]) -> None:
+    def _requeue(self, batch: dict[tuple[str, int], LifecycleChange]) -> None:
         """Put a failed batch back under anything recorded since (which is newer)."""
         for key, newer in self._rows.items():
             older = batch.get(key)
