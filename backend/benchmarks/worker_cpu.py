@@ -1,12 +1,14 @@
 """Where a worker's CPU goes a task, piece by piece, at full speed:
-`python -m benchmarks.worker_cpu [--tasks 20000 --rounds 3]`
+`python -m benchmarks.worker_cpu [--tasks 20000 --rounds 3 --arms raw,middleware]`
 
 `benchmarks.instructions` counts instructions under valgrind; this measures the worker as the
 target's command runs it. Stock taskiq-redis and the same worker with TaskLensMiddleware
 (`throughput.one_run`'s arms, alternating) run with `worker_probe/` first on their
 PYTHONPATH. Its `sitecustomize` sums the thread CPU time spent in TaskLens's hooks, its
 recorder's steps, its background tasks and each garbage collector pass, from the first
-delivered message on. Printed: each piece's median µs a task, and the whole worker's.
+delivered message on. Printed: each piece's median µs a task, and the whole worker's, and
+how many passes of each collector generation a run made. `--arms` adds the splitting arms
+of `benchmarks.throughput` (`empty`, `idle`, `hooks`).
 The probe's own clock reads (two a hook, two a coroutine step) are inside its figures.
 """
 
@@ -18,6 +20,7 @@ import json
 import os
 import statistics
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import throughput
@@ -56,26 +59,29 @@ async def probed_run(
     child = max(written, key=lambda figures: figures["cpu_ns"])  # the process that ran tasks
     pieces = {piece: ns / tasks / 1000 for piece, (_, ns) in child["pieces"].items()}
     pieces.pop("messages", None)
+    for piece, (steps, _) in child["pieces"].items():
+        if piece.startswith("collector"):
+            pieces[f"{piece}, passes a run"] = steps
     return pieces | {WHOLE: run.cpu_us_per_task}
 
 
-async def main(tasks: int, rounds: int) -> None:
+async def main(tasks: int, rounds: int, arms: Sequence[str] = ARMS) -> None:
     url = await fresh_database()
     await asyncio.to_thread(migrate.upgrade, url)
-    figures: dict[str, list[dict[str, float]]] = {arm: [] for arm in ARMS}
+    figures: dict[str, list[dict[str, float]]] = {arm: [] for arm in arms}
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "probe"
         for i in range(rounds):
-            for arm in ARMS[i % 2 :] + ARMS[: i % 2]:
+            for arm in [*arms[i % len(arms) :], *arms[: i % len(arms)]]:
                 pieces = await probed_run(tasks, arm, REDIS_URL, url, out)
                 figures[arm].append(pieces)
                 whole = pieces[WHOLE]
                 print(f"  round {i + 1} {arm:10}: worker {whole:4.0f} µs a task", flush=True)
     names = sorted({name for runs in figures.values() for run in runs for name in run})
-    print(f"µs a task, median of {rounds} runs of {tasks:,} tasks: " + " / ".join(ARMS))
+    print(f"µs a task, median of {rounds} runs of {tasks:,} tasks: " + " / ".join(arms))
     for name in names:
         cells = [
-            f"{statistics.median(run.get(name, 0.0) for run in figures[arm]):7.2f}" for arm in ARMS
+            f"{statistics.median(run.get(name, 0.0) for run in figures[arm]):7.2f}" for arm in arms
         ]
         print(f"  {name:45} {' '.join(cells)}")
 
@@ -84,5 +90,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated, e.g. raw,hooks")
     args = parser.parse_args()
-    asyncio.run(main(args.tasks, args.rounds))
+    asyncio.run(main(args.tasks, args.rounds, args.arms.split(",")))
