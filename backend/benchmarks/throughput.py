@@ -49,6 +49,8 @@ BACKEND = Path(__file__).resolve().parents[1]
 ARMS = ("raw", "middleware", "tasklens")
 # The value of BENCH_MIDDLEWARE (throughput_app.py) for each arm on the stock broker.
 _MIDDLEWARE = {"middleware": "1", "empty": "empty", "idle": "idle", "hooks": "hooks"}
+# The arms that split the middleware's cost (the module's docstring), not in the default run.
+SPLITTING_ARMS = ("empty", "idle", "hooks")
 # The arms whose every task ends as a `success` row.
 LOGGED_ARMS = ("middleware", "tasklens")
 CONCURRENCY = 100  # every arm's --max-async-tasks

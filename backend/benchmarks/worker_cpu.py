@@ -78,7 +78,10 @@ async def main(tasks: int, rounds: int, arms: Sequence[str] = ARMS) -> None:
                 whole = pieces[WHOLE]
                 print(f"  round {i + 1} {arm:10}: worker {whole:4.0f} µs a task", flush=True)
     names = sorted({name for runs in figures.values() for run in runs for name in run})
-    print(f"µs a task, median of {rounds} runs of {tasks:,} tasks: " + " / ".join(arms))
+    print(
+        f"µs a task (passes: a run), median of {rounds} runs of {tasks:,} tasks: "
+        + " / ".join(arms)
+    )
     for name in names:
         cells = [
             f"{statistics.median(run.get(name, 0.0) for run in figures[arm]):7.2f}" for arm in arms
@@ -92,4 +95,8 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated, e.g. raw,hooks")
     args = parser.parse_args()
+    known = ("raw", *throughput.SPLITTING_ARMS, "middleware", "tasklens")
+    if unknown := [arm for arm in args.arms.split(",") if arm not in known]:
+        # an unknown name would run as stock, under its own label
+        parser.error(f"--arms: unknown {', '.join(unknown)} (known: {', '.join(known)})")
     asyncio.run(main(args.tasks, args.rounds, args.arms.split(",")))
