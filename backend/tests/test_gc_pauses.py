@@ -1,6 +1,6 @@
 """The API process `tasklens serve` runs freezes what startup built and runs full collector
 passes less often (gc_pauses.py); an app built any other way (a test's) leaves the collector
-as it was."""
+as it was. A worker with TaskLensMiddleware takes one full pass once started."""
 
 from __future__ import annotations
 
@@ -48,3 +48,45 @@ def test_the_served_app_freezes_startup_and_runs_full_passes_less_often(
     assert isinstance(frozen, int) and frozen > 10_000  # modules, classes, the app
     other = _collector_after_startup(tmp_path, "test")
     assert other == {"frozen": 0, "thresholds": [700, 10, 10]}
+
+
+WORKER_PROBE = """
+import asyncio, gc, json, sys
+from taskiq import InMemoryBroker
+from tasklens.middleware import TaskLensMiddleware
+
+async def main() -> None:
+    broker = InMemoryBroker()
+    broker.is_worker_process = sys.argv[2] == "worker"
+    broker.add_middlewares(TaskLensMiddleware(database_url="sqlite+aiosqlite:///" + sys.argv[1]))
+    gc.disable()  # no pass of the collector's own: only those startup asks for are counted
+    before = gc.get_stats()[2]["collections"]
+    await broker.startup()
+    full = gc.get_stats()[2]["collections"] - before
+    await broker.shutdown()
+    print(json.dumps({"full_passes": full}))
+
+asyncio.run(main())
+"""
+
+
+def _full_passes_in_startup(tmp_path: Path, how: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_PROBE, str(tmp_path / f"{how}.db"), how],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    passes = json.loads(done.stdout.strip().splitlines()[-1])["full_passes"]
+    assert isinstance(passes, int)
+    return passes
+
+
+def test_a_worker_takes_its_full_collector_pass_at_startup_not_under_load(
+    tmp_path: Path,
+) -> None:
+    """TaskLensMiddleware in a worker process collects once its startup is done; in the app
+    that only sends tasks (a web server's) it leaves the collector alone."""
+    assert _full_passes_in_startup(tmp_path, "worker") == 1
+    assert _full_passes_in_startup(tmp_path, "client") == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
 import os
 import socket
@@ -271,6 +272,12 @@ class TaskLensMiddleware(TaskiqMiddleware):
                 self.started_at,
             )
             await self._heartbeat.start()
+        if self.broker.is_worker_process:
+            # The recorder's buffers make a worker's collector run middle passes that a stock
+            # worker rarely makes, and start-up (imports, connections) leaves its oldest
+            # generation close to a full pass: that pass, a stop of every task in flight that
+            # walks the whole heap, would come under load. Taken here instead, once.
+            gc.collect()
 
     def recorder_figures(self) -> dict[str, int]:
         """What GET /metrics shows of this worker's recorder (heartbeat.py carries it)."""
