@@ -33,6 +33,7 @@ from benchmarks.throughput import (
     _group_state,
     _worker_command,
     queued,
+    unknown_arms,
 )
 from tasklens import migrate
 
@@ -135,6 +136,8 @@ def main() -> None:
     parser.add_argument("--dilation", type=float, default=50.0)
     a = parser.parse_args()
     arms = a.arms.split(",")
+    if error := unknown_arms(arms):
+        parser.error(error)
     print(
         f"instructions: worker per no-op task, {a.big:,} - {a.small:,} tasks under callgrind, "
         f"arms {', '.join(arms)}; the recorder's intervals stretched {a.dilation:g}-fold",

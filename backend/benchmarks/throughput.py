@@ -51,6 +51,19 @@ ARMS = ("raw", "middleware", "tasklens")
 _MIDDLEWARE = {"middleware": "1", "empty": "empty", "idle": "idle", "hooks": "hooks"}
 # The arms that split the middleware's cost (the module's docstring), not in the default run.
 SPLITTING_ARMS = ("empty", "idle", "hooks")
+# Every arm a benchmark built on `one_run` takes (`--arms`).
+KNOWN_ARMS = ("raw", *SPLITTING_ARMS, "middleware", "tasklens")
+
+
+def unknown_arms(arms: Sequence[str]) -> str | None:
+    """The error for `--arms` naming an arm `one_run` does not know (it would run as stock,
+    under its own label), else None."""
+    unknown = [arm for arm in arms if arm not in KNOWN_ARMS]
+    if not unknown:
+        return None
+    return f"--arms: unknown {', '.join(unknown)} (known: {', '.join(KNOWN_ARMS)})"
+
+
 # The arms whose every task ends as a `success` row.
 LOGGED_ARMS = ("middleware", "tasklens")
 CONCURRENCY = 100  # every arm's --max-async-tasks
@@ -121,17 +134,21 @@ class Run:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def process_times(stat: str) -> tuple[str, int, float, float]:
+    """A `/proc/<pid>/stat`'s command name, parent pid, and user and system CPU seconds."""
+    name, fields = stat[stat.find("(") + 1 : stat.rfind(")")], stat.rsplit(")", 1)[1].split()
+    return name, int(fields[1]), int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
+
+
 def _cpu(parent: int) -> Cpu:
     """`parent`'s child processes are the workers (taskiq forks them)."""
     cpu = Cpu()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            text = stat.read_text()
+            name, ppid, user, system = process_times(stat.read_text())
         except OSError:
             continue
-        name, fields = text[text.find("(") + 1 : text.rfind(")")], text.rsplit(")", 1)[1].split()
-        user, system = int(fields[11]) / _TICKS, int(fields[12]) / _TICKS  # utime, stime
-        if int(fields[1]) == parent:  # ppid
+        if ppid == parent:
             cpu.worker_user += user
             cpu.worker_system += system
         elif name.startswith("postgres"):

@@ -95,8 +95,6 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated, e.g. raw,hooks")
     args = parser.parse_args()
-    known = ("raw", *throughput.SPLITTING_ARMS, "middleware", "tasklens")
-    if unknown := [arm for arm in args.arms.split(",") if arm not in known]:
-        # an unknown name would run as stock, under its own label
-        parser.error(f"--arms: unknown {', '.join(unknown)} (known: {', '.join(known)})")
+    if error := throughput.unknown_arms(args.arms.split(",")):
+        parser.error(error)
     asyncio.run(main(args.tasks, args.rounds, args.arms.split(",")))
