@@ -54,16 +54,6 @@ SPLITTING_ARMS = ("empty", "idle", "hooks")
 # Every arm a benchmark built on `one_run` takes (`--arms`).
 KNOWN_ARMS = ("raw", *SPLITTING_ARMS, "middleware", "tasklens")
 
-
-def unknown_arms(arms: Sequence[str]) -> str | None:
-    """The error for `--arms` naming an arm `one_run` does not know (it would run as stock,
-    under its own label), else None."""
-    unknown = [arm for arm in arms if arm not in KNOWN_ARMS]
-    if not unknown:
-        return None
-    return f"--arms: unknown {', '.join(unknown)} (known: {', '.join(KNOWN_ARMS)})"
-
-
 # The arms whose every task ends as a `success` row.
 LOGGED_ARMS = ("middleware", "tasklens")
 CONCURRENCY = 100  # every arm's --max-async-tasks
@@ -73,6 +63,15 @@ TASKLENS_QUEUE = "tasklens"  # the default queue of `tasklens worker` (its defau
 # every run is kept, as before, and its steal is printed beside it.
 MAX_STEAL = 0.01
 TRIES = 1
+
+
+def unknown_arms(arms: Sequence[str]) -> str | None:
+    """The error for `--arms` naming an arm `one_run` does not know (it would run as stock,
+    under its own label), else None."""
+    unknown = [arm for arm in arms if arm not in KNOWN_ARMS]
+    if not unknown:
+        return None
+    return f"--arms: unknown {', '.join(unknown)} (known: {', '.join(KNOWN_ARMS)})"
 
 
 @dataclass
