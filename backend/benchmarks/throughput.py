@@ -29,6 +29,7 @@ CPU a task of whichever arm they hit; `--tries` runs a run they hit again.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import importlib
 import os
@@ -72,6 +73,25 @@ def unknown_arms(arms: Sequence[str]) -> str | None:
     if not unknown:
         return None
     return f"--arms: unknown {', '.join(unknown)} (known: {', '.join(KNOWN_ARMS)})"
+
+
+def runs_parser(
+    doc: str, *, tasks: int, rounds: int, arms: Sequence[str]
+) -> argparse.ArgumentParser:
+    """`--tasks`, `--rounds` and `--arms`, as a benchmark made of `one_run`s takes them."""
+    parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
+    parser.add_argument("--tasks", type=int, default=tasks)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--arms", default=",".join(arms), help="comma-separated, e.g. raw,hooks")
+    return parser
+
+
+def chosen_arms(parser: argparse.ArgumentParser, arms: str) -> list[str]:
+    """`--arms` as a list; an unknown arm stops the command with the parser's error."""
+    chosen = arms.split(",")
+    if error := unknown_arms(chosen):
+        parser.error(error)
+    return chosen
 
 
 @dataclass

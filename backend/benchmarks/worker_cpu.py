@@ -14,7 +14,6 @@ The probe's own clock reads (two a hook, two a coroutine step) are inside its fi
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -90,11 +89,6 @@ async def main(tasks: int, rounds: int, arms: Sequence[str] = ARMS) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--tasks", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated, e.g. raw,hooks")
+    parser = throughput.runs_parser(__doc__, tasks=20_000, rounds=3, arms=ARMS)
     args = parser.parse_args()
-    if error := throughput.unknown_arms(args.arms.split(",")):
-        parser.error(error)
-    asyncio.run(main(args.tasks, args.rounds, args.arms.split(",")))
+    asyncio.run(main(args.tasks, args.rounds, throughput.chosen_arms(parser, args.arms)))

@@ -16,7 +16,6 @@ differ most from the first arm's. Needs `perf` on PATH and leave to sample (root
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import re
 import shutil
@@ -172,14 +171,10 @@ async def main(tasks: int, rounds: int, arms: Sequence[str], seconds: float) -> 
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--tasks", type=int, default=60_000)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated, e.g. raw,hooks")
+    parser = throughput.runs_parser(__doc__, tasks=60_000, rounds=2, arms=ARMS)
     parser.add_argument("--seconds", type=float, default=6.0)
     args = parser.parse_args()
-    if error := throughput.unknown_arms(args.arms.split(",")):
-        parser.error(error)
+    arms = throughput.chosen_arms(parser, args.arms)
     if shutil.which("perf") is None:
         parser.error("needs Linux `perf` on PATH (Debian: apt-get install linux-perf)")
-    asyncio.run(main(args.tasks, args.rounds, args.arms.split(","), args.seconds))
+    asyncio.run(main(args.tasks, args.rounds, arms, args.seconds))

@@ -28,15 +28,20 @@ asyncio.run(main())
 """
 
 
-def _collector_after_startup(tmp_path: Path, how: str) -> dict[str, object]:
+def _probe(script: str, tmp_path: Path, how: str) -> dict[str, object]:
+    """What `script` prints last, run in a process of its own with a database file and `how`."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(tmp_path / f"{how}.db"), how],
+        [sys.executable, "-c", script, str(tmp_path / f"{how}.db"), how],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _collector_after_startup(tmp_path: Path, how: str) -> dict[str, object]:
+    return _probe(PROBE, tmp_path, how)
 
 
 def test_the_served_app_freezes_startup_and_runs_full_passes_less_often(
@@ -71,14 +76,7 @@ asyncio.run(main())
 
 
 def _full_passes_in_startup(tmp_path: Path, how: str) -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", WORKER_PROBE, str(tmp_path / f"{how}.db"), how],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    passes = json.loads(done.stdout.strip().splitlines()[-1])["full_passes"]
+    passes = _probe(WORKER_PROBE, tmp_path, how)["full_passes"]
     assert isinstance(passes, int)
     return passes
 
