@@ -66,8 +66,7 @@ async def _work(tasks: int, stage: int) -> None:
         for message in flush:
             await middleware.post_execute(message, _SUCCEEDED)
         if stage == 1:  # the changes recorded, dropped unbuilt
-            recorder._merged_count += len(recorder._recorded)
-            recorder._recorded = []
+            recorder._take_recorded()
             continue
         changes = recorder._merge_recorded()
         if stage >= 3:

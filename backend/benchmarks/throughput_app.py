@@ -82,10 +82,7 @@ class DroppingRecorder(recorder.LifecycleRecorder):
         )
 
     async def _merge_and_publish(self) -> int:
-        dropped = len(self._recorded)
-        self._merged_count += dropped
-        self._recorded = []
-        return dropped
+        return len(self._take_recorded())
 
 
 match os.environ.get("BENCH_MIDDLEWARE"):

@@ -193,11 +193,16 @@ class LifecycleRecorder:
         except TimeoutError:
             raise NotWritten(f"the lifecycle log was not written within {timeout:g} s") from None
 
+    def _take_recorded(self) -> list[LifecycleChange | ChangeToBuild | None]:
+        """What was recorded since the last call, in order; later places count on from it."""
+        recorded, self._recorded = self._recorded, []
+        self._merged_count += len(recorded)
+        return recorded
+
     def _merge_recorded(self) -> list[LifecycleChange]:
         """Builds what was recorded since the last call and merges it into the rows; returns
         the changes in the order they happened, for the live events."""
-        recorded, self._recorded = self._recorded, []
-        self._merged_count += len(recorded)
+        recorded = self._take_recorded()
         if self._acks:  # taken with the changes recorded before them
             self._merged_acks += self._acks
             self._acks = []
