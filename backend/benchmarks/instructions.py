@@ -138,6 +138,8 @@ def main() -> None:
     arms = a.arms.split(",")
     if error := unknown_arms(arms):
         parser.error(error)
+    if "beside" in arms:  # its load comes from the benchmark's process: not counted here
+        parser.error("--arms: beside is `bench throughput`'s arm only")
     print(
         f"instructions: worker per no-op task, {a.big:,} - {a.small:,} tasks under callgrind, "
         f"arms {', '.join(arms)}; the recorder's intervals stretched {a.dilation:g}-fold",

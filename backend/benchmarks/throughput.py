@@ -3,7 +3,11 @@
 - `raw`: a stock taskiq-redis `RedisStreamBroker` worker, no middleware (the baseline);
 - `middleware`: the same broker with TaskLensMiddleware added (what monitoring costs an app);
 - `tasklens`: `tasklens worker` itself (its broker, reaper, retries and middleware, as
-  `tasklens.process.worker_broker` wires them: rows, live events, heartbeats).
+  `tasklens.process.worker_broker` wires them: rows, live events, heartbeats);
+- `beside`: the stock worker again, while this process makes the writes the middleware's
+  recorder would (`log_load.py`): the middleware arm against it is what the middleware costs
+  in its own process, with PostgreSQL's and Redis's work on the log sharing the worker's
+  cores in both.
 
 Three more arms split the middleware's cost (`benchmarks.instructions --arms`; not in the
 default run), each on the stock broker: `empty`, a middleware whose hooks return at once
@@ -11,7 +15,7 @@ default run), each on the stock broker: `empty`, a middleware whose hooks return
 (its recorder loop, cancel listener, heartbeat); `hooks`, TaskLensMiddleware whose recorder
 drops every change at the flush, unbuilt (no merge, no events, no rows).
 
-All three run one worker process with the same `--max-async-tasks` and `--ack-type
+Every arm runs one worker process with the same `--max-async-tasks` and `--ack-type
 when_saved`. Each run enqueues N tasks first (through the client side of the arm's broker,
 so `pending` rows exist as in real use), then starts the worker and times it from its first
 delivery until the stream is drained and, with monitoring, until every task's row is
@@ -44,19 +48,20 @@ from pathlib import Path
 import asyncpg
 from redis.asyncio import Redis
 
+from benchmarks.log_load import LogLoad
 from tasklens.tracking.database import connect_postgres
 
 BACKEND = Path(__file__).resolve().parents[1]
-ARMS = ("raw", "middleware", "tasklens")
+ARMS = ("raw", "beside", "middleware", "tasklens")
 # The value of BENCH_MIDDLEWARE (throughput_app.py) for each arm on the stock broker.
 _MIDDLEWARE = {"middleware": "1", "empty": "empty", "idle": "idle", "hooks": "hooks"}
 # The arms that split the middleware's cost (the module's docstring), not in the default run.
 SPLITTING_ARMS = ("empty", "idle", "hooks")
 # Every arm a benchmark built on `one_run` takes (`--arms`).
-KNOWN_ARMS = ("raw", *SPLITTING_ARMS, "middleware", "tasklens")
+KNOWN_ARMS = ("raw", *SPLITTING_ARMS, "beside", "middleware", "tasklens")
 
-# The arms whose every task ends as a `success` row.
-LOGGED_ARMS = ("middleware", "tasklens")
+# The arms whose every task ends as a `success` row (`beside`'s written by the log's load).
+LOGGED_ARMS = ("beside", "middleware", "tasklens")
 CONCURRENCY = 100  # every arm's --max-async-tasks
 TASKLENS_QUEUE = "tasklens"  # the default queue of `tasklens worker` (its default priority)
 # With TRIES above 1, a run whose machine lost more than this share of its CPU time to other
@@ -255,9 +260,13 @@ async def queued(
     await redis.flushdb()
     pg = await connect_postgres(database_url)
     await pg.execute("TRUNCATE task_execution_logs, task_log_counts")
-    await _enqueue(n, arm, redis_url, database_url)
+    # `beside`'s messages are sent as the middleware arm's are: with their `pending` rows
+    await _enqueue(n, "middleware" if arm == "beside" else arm, redis_url, database_url)
     stream, group = (TASKLENS_QUEUE, "tasklens") if arm == "tasklens" else ("bench", "bench")
     return redis, pg, stream, group
+
+
+_SUCCEEDED = "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
 
 
 async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: int) -> Run:
@@ -269,6 +278,15 @@ async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    load = None
+    if arm == "beside":
+        load_redis, load_pg = Redis.from_url(redis_url), await connect_postgres(database_url)
+        log_load = await LogLoad.of_stream(load_redis, stream, stream)
+
+        async def finished() -> int:
+            return n - (await _group_state(load_redis, stream, group))[1]
+
+        load = asyncio.create_task(log_load.send(load_redis, load_pg, finished))
     try:
         while (await _group_state(redis, stream, group))[0] == 0:
             if worker.poll() is not None:
@@ -280,14 +298,20 @@ async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: 
             await asyncio.sleep(0.01)
         drained = time.perf_counter() - started
         if arm in LOGGED_ARMS:
-            query = "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
-            while await pg.fetchval(query) < n:
+            while await pg.fetchval(_SUCCEEDED) < n:
+                if load is not None and load.done():
+                    load.result()  # raises what stopped it
+                    raise RuntimeError(f"the log's load ended before {n} rows were `success`")
                 await asyncio.sleep(0.01)
         seconds = time.perf_counter() - started
         cpu = _cpu(worker.pid) - cpu_started
     finally:
         worker.terminate()
         worker.wait(30)
+        if load is not None:
+            load.cancel()
+            await load_redis.aclose()
+            await load_pg.close()
         await redis.aclose()
         await pg.close()
     return Run(arm, n, seconds, cpu, drained)
@@ -297,6 +321,7 @@ LABELS = {
     "raw": "stock taskiq-redis ",
     "middleware": "+ TaskLensMiddleware",
     "tasklens": "tasklens worker    ",
+    "beside": "stock beside the log",
     "empty": "+ a no-op middleware",
     "idle": "+ TaskLens, no hooks",
     "hooks": "+ TaskLens hooks    ",
@@ -383,26 +408,36 @@ def _figures(runs: list[Run], arms: tuple[str, ...], prefix: str = "") -> dict[s
             figures[f"{prefix}{arm}_{part}_us_per_task"] = statistics.median(
                 r.us_per_task(getattr(r.cpu, part)) for r in arm_runs
             )
-    raw = by_arm["raw"]
     for arm in arms:
-        if arm == "raw":
-            continue
-        p = f"{prefix}{arm}"
-        figures[f"{p}_ratio"] = figures[f"{p}_tasks_per_s"] / figures[f"{prefix}raw_tasks_per_s"]
-        # Each round's runs go back to back, so drift between rounds cancels out.
-        figures[f"{p}_paired_ratio"] = statistics.median(
-            m.rate / r.rate for r, m in zip(raw, by_arm[arm], strict=True)
-        )
-        figures[f"{p}_cpu_ratio"] = (
-            figures[f"{prefix}raw_cpu_us_per_task"] / figures[f"{p}_cpu_us_per_task"]
-        )
-        figures[f"{p}_paired_cpu_ratio"] = statistics.median(
-            r.cpu_us_per_task / m.cpu_us_per_task for r, m in zip(raw, by_arm[arm], strict=True)
-        )
-        lines = (f"{prefix}raw_cpu_us_at_no_steal", f"{p}_cpu_us_at_no_steal")
-        if all(line in figures for line in lines):
-            figures[f"{p}_cpu_ratio_at_no_steal"] = figures[lines[0]] / figures[lines[1]]
+        if arm != "raw":
+            _ratios(figures, by_arm, prefix, "raw", arm, arm)
+    if "beside" in by_arm and "middleware" in by_arm:
+        _ratios(figures, by_arm, prefix, "beside", "middleware", "middleware_beside")
     return figures
+
+
+def _ratios(
+    figures: dict[str, float],
+    by_arm: dict[str, list[Run]],
+    prefix: str,
+    base: str,
+    arm: str,
+    name: str,
+) -> None:
+    """`arm`'s tasks/s and CPU a task against `base`'s, as the figures `{prefix}{name}_…`:
+    from the arms' medians, paired per round, and at no steal."""
+    p, b, a = f"{prefix}{name}", f"{prefix}{base}", f"{prefix}{arm}"
+    figures[f"{p}_ratio"] = figures[f"{a}_tasks_per_s"] / figures[f"{b}_tasks_per_s"]
+    pairs = list(zip(by_arm[base], by_arm[arm], strict=True))
+    # Each round's runs go back to back, so drift between rounds cancels out.
+    figures[f"{p}_paired_ratio"] = statistics.median(m.rate / r.rate for r, m in pairs)
+    figures[f"{p}_cpu_ratio"] = figures[f"{b}_cpu_us_per_task"] / figures[f"{a}_cpu_us_per_task"]
+    figures[f"{p}_paired_cpu_ratio"] = statistics.median(
+        r.cpu_us_per_task / m.cpu_us_per_task for r, m in pairs
+    )
+    lines = (f"{b}_cpu_us_at_no_steal", f"{a}_cpu_us_at_no_steal")
+    if all(line in figures for line in lines):
+        figures[f"{p}_cpu_ratio_at_no_steal"] = figures[lines[0]] / figures[lines[1]]
 
 
 async def run(
