@@ -1,4 +1,4 @@
-"""No-op task throughput through a real worker process, in three arms:
+"""No-op task throughput through a real worker process, in four arms:
 
 - `raw`: a stock taskiq-redis `RedisStreamBroker` worker, no middleware (the baseline);
 - `middleware`: the same broker with TaskLensMiddleware added (what monitoring costs an app);
