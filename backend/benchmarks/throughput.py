@@ -271,15 +271,8 @@ _SUCCEEDED = "SELECT count(*) FROM task_execution_logs WHERE status = 'success'"
 
 async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: int) -> Run:
     redis, pg, stream, group = await queued(n, arm, redis_url, database_url)
-    worker = subprocess.Popen(
-        _worker_command(arm, workers),
-        cwd=BACKEND,
-        env={**os.environ, **_environment(arm, redis_url, database_url)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     load = None
-    if arm == "beside":
+    if arm == "beside":  # built before the worker starts: none of it in the timed span
         load_redis, load_pg = Redis.from_url(redis_url), await connect_postgres(database_url)
         log_load = await LogLoad.of_stream(load_redis, stream, stream)
 
@@ -287,6 +280,13 @@ async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: 
             return n - (await _group_state(load_redis, stream, group))[1]
 
         load = asyncio.create_task(log_load.send(load_redis, load_pg, finished))
+    worker = subprocess.Popen(
+        _worker_command(arm, workers),
+        cwd=BACKEND,
+        env={**os.environ, **_environment(arm, redis_url, database_url)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while (await _group_state(redis, stream, group))[0] == 0:
             if worker.poll() is not None:
