@@ -49,9 +49,10 @@ class LogLoad:
         self.rows_written = self.events_published = 0
 
     @classmethod
-    async def of_stream(cls, redis: Redis, stream: str, queue: str) -> LogLoad:
+    async def of_stream(cls, redis: Redis, stream: str) -> LogLoad:
         """The `success` (with its `running`) a TaskLensMiddleware worker would record for
-        each message in `stream`, in the order a worker reads them."""
+        each message in `stream`, in the order a worker reads them. A stock taskiq-redis
+        broker's stream is named after its queue, which the rows name."""
         worker = f"{socket.gethostname()}:0"
         rows: list[bytes] = []
         events: list[bytes] = []
@@ -71,7 +72,7 @@ class LogLoad:
                 worker,
                 enqueued,
                 {},
-                queue,
+                stream,
             )
             rows.append(orjson.dumps(_json_row(change)))
             events.append(orjson.dumps(change.to_event_row()))

@@ -274,7 +274,7 @@ async def one_run(n: int, arm: str, redis_url: str, database_url: str, workers: 
     load = None
     if arm == "beside":  # built before the worker starts: none of it in the timed span
         load_redis, load_pg = Redis.from_url(redis_url), await connect_postgres(database_url)
-        log_load = await LogLoad.of_stream(load_redis, stream, stream)
+        log_load = await LogLoad.of_stream(load_redis, stream)
 
         async def finished() -> int:
             return n - (await _group_state(load_redis, stream, group))[1]
