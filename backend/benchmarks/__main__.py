@@ -52,21 +52,10 @@ def _throughput(a: argparse.Namespace, t: Figures) -> list[str]:
             if a.tries > 1
             else "(--tries 3 runs such a run again)"
         ),
-        f"overhead: stock taskiq-redis {t['raw_tasks_per_s']:.0f}/s, with TaskLensMiddleware "
-        f"{t['middleware_tasks_per_s']:.0f}/s, ratio {t['middleware_ratio']:.3f} (target >= "
-        f"0.95); paired per round {t['middleware_paired_ratio']:.3f}",
-        f"overhead: worker CPU per task stock {t['raw_cpu_us_per_task']:.0f} µs, with "
-        f"TaskLensMiddleware {t['middleware_cpu_us_per_task']:.0f} µs, ratio "
-        f"{t['middleware_cpu_ratio']:.3f} (target >= 0.95); paired per round "
-        f"{t['middleware_paired_cpu_ratio']:.3f}",
+        *_overhead(t),
         *_beside_the_log(t),
-        f"vs stock: tasklens worker (full monitoring) {t['tasklens_tasks_per_s']:.0f}/s, stock "
-        f"taskiq-redis without middleware {t['raw_tasks_per_s']:.0f}/s, ratio "
-        f"{t['tasklens_ratio']:.3f} (target >= 1.0); paired per round "
-        f"{t['tasklens_paired_ratio']:.3f}",
-        f"vs stock: worker CPU per task tasklens worker {t['tasklens_cpu_us_per_task']:.0f} µs, "
-        f"stock {t['raw_cpu_us_per_task']:.0f} µs, ratio {t['tasklens_cpu_ratio']:.3f}; paired "
-        f"per round {t['tasklens_paired_cpu_ratio']:.3f}",
+        *_vs_stock(t),
+        *_cost_split(t),
         "CPU a task, medians (the servers share the worker's cores): "
         + "; ".join(
             f"{label.strip()}: worker {t[f'{arm}_cpu_us_per_task']:.0f} µs (system "
@@ -83,16 +72,69 @@ def _throughput(a: argparse.Namespace, t: Figures) -> list[str]:
         *_at_no_steal(t),
     ] + (
         [
-            "first tries only (no run repeated): overhead tasks/s ratio "
-            f"{t['first_middleware_ratio']:.3f} (paired "
-            f"{t['first_middleware_paired_ratio']:.3f}), worker CPU ratio "
-            f"{t['first_middleware_cpu_ratio']:.3f} (paired "
-            f"{t['first_middleware_paired_cpu_ratio']:.3f}); tasklens worker vs stock tasks/s "
-            f"{t['first_tasklens_ratio']:.3f}, CPU {t['first_tasklens_cpu_ratio']:.3f}"
+            "first tries only (no run repeated), against stock: "
+            + "; ".join(
+                f"{label.strip()} tasks/s {t[f'first_{arm}_ratio']:.3f} (paired "
+                f"{t[f'first_{arm}_paired_ratio']:.3f}), CPU {t[f'first_{arm}_cpu_ratio']:.3f} "
+                f"(paired {t[f'first_{arm}_paired_cpu_ratio']:.3f})"
+                for arm, label in throughput.LABELS.items()
+                if f"first_{arm}_ratio" in t
+            )
         ]
         if a.tries > 1
         else []
     )
+
+
+def _overhead(t: Figures) -> list[str]:
+    """Target 1: the middleware against stock taskiq-redis."""
+    if "middleware_ratio" not in t:
+        return []
+    return [
+        f"overhead: stock taskiq-redis {t['raw_tasks_per_s']:.0f}/s, with TaskLensMiddleware "
+        f"{t['middleware_tasks_per_s']:.0f}/s, ratio {t['middleware_ratio']:.3f} (target >= "
+        f"0.95); paired per round {t['middleware_paired_ratio']:.3f}",
+        f"overhead: worker CPU per task stock {t['raw_cpu_us_per_task']:.0f} µs, with "
+        f"TaskLensMiddleware {t['middleware_cpu_us_per_task']:.0f} µs, ratio "
+        f"{t['middleware_cpu_ratio']:.3f} (target >= 0.95); paired per round "
+        f"{t['middleware_paired_cpu_ratio']:.3f}",
+    ]
+
+
+def _vs_stock(t: Figures) -> list[str]:
+    """Target 2: `tasklens worker` against stock taskiq-redis."""
+    if "tasklens_ratio" not in t:
+        return []
+    return [
+        f"vs stock: tasklens worker (full monitoring) {t['tasklens_tasks_per_s']:.0f}/s, stock "
+        f"taskiq-redis without middleware {t['raw_tasks_per_s']:.0f}/s, ratio "
+        f"{t['tasklens_ratio']:.3f} (target >= 1.0); paired per round "
+        f"{t['tasklens_paired_ratio']:.3f}",
+        f"vs stock: worker CPU per task tasklens worker {t['tasklens_cpu_us_per_task']:.0f} µs, "
+        f"stock {t['raw_cpu_us_per_task']:.0f} µs, ratio {t['tasklens_cpu_ratio']:.3f}; paired "
+        f"per round {t['tasklens_paired_cpu_ratio']:.3f}",
+    ]
+
+
+def _cost_split(t: Figures) -> list[str]:
+    """The splitting arms (`--arms raw,empty,idle,hooks,middleware`) against stock: where
+    between taskiq's calling of a middleware and the whole of TaskLens the overhead goes."""
+    split = [
+        (arm, throughput.LABELS[arm].strip())
+        for arm in throughput.SPLITTING_ARMS
+        if f"{arm}_ratio" in t
+    ]
+    if not split:
+        return []
+    return [
+        "the overhead split, against stock: "
+        + "; ".join(
+            f"{label} {t[f'{arm}_cpu_us_per_task']:.0f} µs a task, tasks/s "
+            f"{t[f'{arm}_ratio']:.3f} (paired {t[f'{arm}_paired_ratio']:.3f}), CPU "
+            f"{t[f'{arm}_cpu_ratio']:.3f} (paired {t[f'{arm}_paired_cpu_ratio']:.3f})"
+            for arm, label in split
+        )
+    ]
 
 
 def _beside_the_log(t: Figures) -> list[str]:
@@ -229,11 +271,18 @@ BENCHMARKS: dict[str, Benchmark] = {
     "throughput": Benchmark(
         lambda a: (
             f"{a.tasks:,} no-op tasks, {a.workers} worker process(es), {a.rounds} rounds of "
-            + " / ".join(throughput.LABELS[arm].strip() for arm in throughput.ARMS)
+            + " / ".join(throughput.LABELS[arm].strip() for arm in a.arms)
             + " after a warm-up round"
         ),
         lambda a, db: throughput.run(
-            REDIS_URL, db, a.tasks, a.rounds, a.workers, max_steal=a.max_steal, tries=a.tries
+            REDIS_URL,
+            db,
+            a.tasks,
+            a.rounds,
+            a.workers,
+            arms=a.arms,
+            max_steal=a.max_steal,
+            tries=a.tries,
         ),
         _throughput,
     ),
@@ -454,7 +503,15 @@ def main() -> None:
     parser.add_argument(
         "--skip-generate", action="store_true", help="reuse the rows of the previous run"
     )
+    parser.add_argument(
+        "--arms",
+        default=",".join(throughput.ARMS),
+        help="throughput's arms, comma-separated, raw among them (known: "
+        + ", ".join(throughput.KNOWN_ARMS)
+        + "; e.g. raw,empty,idle,hooks,middleware splits the overhead)",
+    )
     args = parser.parse_args()
+    args.arms = throughput.compared_arms(parser, args.arms)
 
     database_url = asyncio.run(fresh_database())
     migrate.upgrade(database_url)

@@ -9,8 +9,8 @@
   in its own process, with PostgreSQL's and Redis's work on the log sharing the worker's
   cores in both.
 
-Three more arms split the middleware's cost (`benchmarks.instructions --arms`; not in the
-default run), each on the stock broker: `empty`, a middleware whose hooks return at once
+Three more arms split the middleware's cost (`--arms raw,empty,idle,hooks,middleware`, here
+and in `benchmarks.instructions`; not in the default run), each on the stock broker: `empty`, a middleware whose hooks return at once
 (what taskiq's calling of any middleware costs); `idle`, TaskLensMiddleware with such hooks
 (its recorder loop, cancel listener, heartbeat); `hooks`, TaskLensMiddleware whose recorder
 drops every change at the flush, unbuilt (no merge, no events, no rows).
@@ -97,6 +97,17 @@ def chosen_arms(parser: argparse.ArgumentParser, arms: str) -> list[str]:
     if error := unknown_arms(chosen):
         parser.error(error)
     return chosen
+
+
+def compared_arms(parser: argparse.ArgumentParser, arms: str) -> tuple[str, ...]:
+    """`bench throughput --arms`: known arms, each once, with stock among them (every ratio
+    is against it); otherwise the command stops with the parser's error."""
+    chosen = chosen_arms(parser, arms)
+    if twice := sorted({arm for arm in chosen if chosen.count(arm) > 1}):
+        parser.error(f"--arms: {', '.join(twice)} named more than once")
+    if "raw" not in chosen:
+        parser.error("--arms: raw (stock taskiq-redis, the baseline of every ratio) is missing")
+    return tuple(chosen)
 
 
 @dataclass

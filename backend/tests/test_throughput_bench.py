@@ -6,6 +6,7 @@ is the benchmark's."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is n
 
 from conftest import fresh_postgres, fresh_redis
 
+from benchmarks import __main__ as bench_cli
 from benchmarks import throughput
 from tasklens.tracking.database import connect_postgres
 from tasklens.tracking.redis_keys import EVENTS_STREAM
@@ -32,6 +34,7 @@ def test_a_run_stolen_from_is_run_again_and_the_least_stolen_try_kept(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # A limit below zero: every try counts as stolen from, so each run is tried twice.
+    arms = ("raw", "hooks", "beside", "middleware")  # as `--arms raw,hooks,beside,middleware`
     figures = asyncio.run(
         throughput.run(
             fresh_redis(),
@@ -39,7 +42,7 @@ def test_a_run_stolen_from_is_run_again_and_the_least_stolen_try_kept(
             TASKS,
             rounds=1,
             workers=1,
-            arms=("raw", "beside", "middleware"),
+            arms=arms,
             warmup=False,
             max_steal=-1.0,
             tries=2,
@@ -47,7 +50,7 @@ def test_a_run_stolen_from_is_run_again_and_the_least_stolen_try_kept(
     )
 
     printed = capsys.readouterr().out.splitlines()
-    for arm in ("raw", "beside", "middleware"):
+    for arm in arms:
         tries = [line for line in printed if f"round 1 {throughput.LABELS[arm]}:" in line]
         assert len(tries) == 2
         assert tries[0].endswith("(steal above -100.0%: again)")
@@ -55,9 +58,23 @@ def test_a_run_stolen_from_is_run_again_and_the_least_stolen_try_kept(
         assert figures[f"{arm}_tasks_per_s"] > 0
         assert figures[f"{arm}_cpu_us_per_task"] > 0
         assert 0 <= figures[f"{arm}_steal"] <= figures[f"first_{arm}_steal"] <= 1
-    assert figures["runs"] == figures["runs_stolen"] == figures["runs_kept_stolen"] == 3
+    assert figures["runs"] == figures["runs_stolen"] == figures["runs_kept_stolen"] == 4
     for ratio in ("ratio", "paired_ratio", "cpu_ratio", "paired_cpu_ratio"):
         assert figures[f"middleware_beside_{ratio}"] > 0
+
+    # What the command prints of these arms: target 1's lines, the split, no target 2 (its
+    # arm did not run), and each arm's first try against stock.
+    outcome = bench_cli.BENCHMARKS["throughput"].outcome(argparse.Namespace(tries=2), figures)
+    assert [line for line in outcome if line.startswith("overhead: ")] != []
+    assert [line for line in outcome if "tasklens worker" in line] == []
+    (split,) = [line for line in outcome if line.startswith("the overhead split, against stock")]
+    assert f"CPU {figures['hooks_cpu_ratio']:.3f}" in split
+    assert f"{figures['hooks_cpu_us_per_task']:.0f} µs a task" in split
+    (first,) = [line for line in outcome if line.startswith("first tries only")]
+    for arm in ("hooks", "beside", "middleware"):
+        assert (
+            f"{throughput.LABELS[arm].strip()} tasks/s {figures[f'first_{arm}_ratio']:.3f}" in first
+        )
 
 
 def test_beside_a_stock_worker_the_log_gets_every_row_and_event_the_middleware_would_write() -> (
