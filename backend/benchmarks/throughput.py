@@ -10,10 +10,11 @@
   cores in both.
 
 Three more arms split the middleware's cost (`--arms raw,empty,idle,hooks,middleware`, here
-and in `benchmarks.instructions`; not in the default run), each on the stock broker: `empty`, a middleware whose hooks return at once
-(what taskiq's calling of any middleware costs); `idle`, TaskLensMiddleware with such hooks
-(its recorder loop, cancel listener, heartbeat); `hooks`, TaskLensMiddleware whose recorder
-drops every change at the flush, unbuilt (no merge, no events, no rows).
+and in `benchmarks.instructions`; not in the default run), each on the stock broker:
+`empty`, a middleware whose hooks return at once (what taskiq's calling of any middleware
+costs); `idle`, TaskLensMiddleware with such hooks (its recorder loop, cancel listener,
+heartbeat); `hooks`, TaskLensMiddleware whose recorder drops every change at the flush,
+unbuilt (no merge, no events, no rows).
 
 Every arm runs one worker process with the same `--max-async-tasks` and `--ack-type
 when_saved`. Each run enqueues N tasks first (through the client side of the arm's broker,
