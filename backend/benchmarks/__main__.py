@@ -89,6 +89,25 @@ def _first_tries(t: Figures) -> list[str]:
     return ["first tries only (no run repeated), against stock: " + "; ".join(against_stock)]
 
 
+def _paired(t: Figures, figure: str, target: float | None = None) -> str:
+    """A paired median with its interval (throughput.median_interval) and, given a target,
+    which side of it the interval puts the median on."""
+    low, high = t[f"{figure}_low"], t[f"{figure}_high"]
+    text = (
+        f"{t[figure]:.3f} ({t[f'{figure}_confidence']:.0%} interval of the median "
+        f"{low:.3f}-{high:.3f}"
+    )
+    if target is None:
+        return text + ")"
+    if high < target:
+        side = "below the target"
+    elif low >= target:
+        side = "at or above the target"
+    else:
+        side = "this run cannot tell which side of the target"
+    return f"{text}: {side})"
+
+
 def _overhead(t: Figures) -> list[str]:
     """Target 1: the middleware against stock taskiq-redis."""
     if "middleware_ratio" not in t:
@@ -96,11 +115,11 @@ def _overhead(t: Figures) -> list[str]:
     return [
         f"overhead: stock taskiq-redis {t['raw_tasks_per_s']:.0f}/s, with TaskLensMiddleware "
         f"{t['middleware_tasks_per_s']:.0f}/s, ratio {t['middleware_ratio']:.3f} (target >= "
-        f"0.95); paired per round {t['middleware_paired_ratio']:.3f}",
+        f"0.95); paired per round {_paired(t, 'middleware_paired_ratio', 0.95)}",
         f"overhead: worker CPU per task stock {t['raw_cpu_us_per_task']:.0f} µs, with "
         f"TaskLensMiddleware {t['middleware_cpu_us_per_task']:.0f} µs, ratio "
         f"{t['middleware_cpu_ratio']:.3f} (target >= 0.95); paired per round "
-        f"{t['middleware_paired_cpu_ratio']:.3f}",
+        f"{_paired(t, 'middleware_paired_cpu_ratio', 0.95)}",
     ]
 
 
@@ -133,8 +152,8 @@ def _cost_split(t: Figures) -> list[str]:
         "the overhead split, against stock: "
         + "; ".join(
             f"{label} {t[f'{arm}_cpu_us_per_task']:.0f} µs a task, tasks/s "
-            f"{t[f'{arm}_ratio']:.3f} (paired {t[f'{arm}_paired_ratio']:.3f}), CPU "
-            f"{t[f'{arm}_cpu_ratio']:.3f} (paired {t[f'{arm}_paired_cpu_ratio']:.3f})"
+            f"{t[f'{arm}_ratio']:.3f}, paired {_paired(t, f'{arm}_paired_ratio')}, CPU "
+            f"{t[f'{arm}_cpu_ratio']:.3f}, paired {_paired(t, f'{arm}_paired_cpu_ratio')}"
             for arm, label in split
         )
     ]

@@ -3,11 +3,12 @@ TaskLensMiddleware, counted by valgrind rather than timed, so the machine's load
 move it (wall-clock CPU per task swings more between runs on a shared host than the
 difference sought).
 
-`python -m benchmarks.instructions [--small N] [--big M] [--arms raw,middleware]` (the arms
-`empty`, `idle` and `hooks` split the middleware's cost: benchmarks/throughput.py): for each
-arm of `bench throughput` (same app, broker, options and drain), the worker process runs
-under callgrind twice, draining N and then M no-op tasks; the difference of its instruction
-counts over M - N tasks is the cost of a task, start-up and shutdown cancelled out.
+`python -m benchmarks.instructions [--small N] [--big M] [--arms raw,middleware]` (the
+arms `empty`, `stamp`, `idle` and `hooks` split the middleware's cost:
+benchmarks/throughput.py): for each arm of `bench throughput` (same app, broker, options and
+drain), the worker process runs under callgrind twice, draining N and then M no-op tasks; the
+difference of its instruction counts over M - N tasks is the cost of a task, start-up and
+shutdown cancelled out.
 Valgrind slows the worker about fifty-fold, and the recorder's tick and write intervals are
 stretched by `--dilation` (default 50) so that its batches hold as many tasks as at full
 speed: per-batch costs are then spread as in a real run. The timers that run per second

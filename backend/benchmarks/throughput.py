@@ -9,10 +9,11 @@
   in its own process, with PostgreSQL's and Redis's work on the log sharing the worker's
   cores in both.
 
-Three more arms split the middleware's cost (`--arms raw,empty,idle,hooks,middleware`, here
-and in `benchmarks.instructions`; not in the default run), each on the stock broker:
+Four more arms split the middleware's cost (`--arms raw,empty,stamp,idle,hooks,middleware`,
+here and in `benchmarks.instructions`; not in the default run), each on the stock broker:
 `empty`, a middleware whose hooks return at once (what taskiq's calling of any middleware
-costs); `idle`, TaskLensMiddleware with such hooks (its recorder loop, cancel listener,
+costs); `stamp`, one that only times each task (the least any per-task monitor does);
+`idle`, TaskLensMiddleware with hooks that return at once (its recorder loop, cancel listener,
 heartbeat); `hooks`, TaskLensMiddleware whose recorder drops every change at the flush,
 unbuilt (no merge, no events, no rows).
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import math
 import os
 import statistics
 import subprocess
@@ -54,10 +56,10 @@ from tasklens.tracking.database import connect_postgres
 
 BACKEND = Path(__file__).resolve().parents[1]
 ARMS = ("raw", "beside", "middleware", "tasklens")
-# The value of BENCH_MIDDLEWARE (throughput_app.py) for each arm on the stock broker.
-_MIDDLEWARE = {"middleware": "1", "empty": "empty", "idle": "idle", "hooks": "hooks"}
 # The arms that split the middleware's cost (the module's docstring), not in the default run.
-SPLITTING_ARMS = ("empty", "idle", "hooks")
+SPLITTING_ARMS = ("empty", "stamp", "idle", "hooks")
+# The value of BENCH_MIDDLEWARE (throughput_app.py) for each arm on the stock broker.
+_MIDDLEWARE = {"middleware": "1", **{arm: arm for arm in SPLITTING_ARMS}}
 # Every arm a benchmark built on `one_run` takes (`--arms`).
 KNOWN_ARMS = ("raw", *SPLITTING_ARMS, "beside", "middleware", "tasklens")
 
@@ -335,6 +337,7 @@ LABELS = {
     "tasklens": "tasklens worker    ",
     "beside": "stock beside the log",
     "empty": "+ a no-op middleware",
+    "stamp": "+ a timing middleware",
     "idle": "+ TaskLens, no hooks",
     "hooks": "+ TaskLens hooks    ",
 }
@@ -402,6 +405,28 @@ def cpu_at_no_steal(runs: Sequence[Run]) -> float | None:
     return line.intercept
 
 
+# The least confidence an interval for a median of per-round ratios is given at.
+INTERVAL_CONFIDENCE = 0.9
+
+
+def median_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """(low, high, confidence): the narrowest interval between two of the sorted `values`
+    that holds their distribution's median with at least INTERVAL_CONFIDENCE (or, with too
+    few values for that, the whole range and what confidence it has). Distribution-free:
+    each value falls on either side of the median with even odds, so the k-th smallest and
+    k-th largest enclose it unless at most k - 1 fall on one side (a binomial tail). Written
+    here rather than taken from scipy, a large dependency for these few lines."""
+    ordered, n = sorted(values), len(values)
+
+    def confidence(k: int) -> float:
+        return 1 - 2 * sum(math.comb(n, i) for i in range(k)) / 2.0**n
+
+    k = 1
+    while k < n // 2 and confidence(k + 1) >= INTERVAL_CONFIDENCE:
+        k += 1
+    return ordered[k - 1], ordered[n - k], confidence(k)
+
+
 def _figures(runs: list[Run], arms: tuple[str, ...], prefix: str = "") -> dict[str, float]:
     by_arm = {arm: [r for r in runs if r.arm == arm] for arm in arms}
     figures: dict[str, float] = {}
@@ -442,11 +467,16 @@ def _ratios(
     figures[f"{p}_ratio"] = figures[f"{a}_tasks_per_s"] / figures[f"{b}_tasks_per_s"]
     pairs = list(zip(by_arm[base], by_arm[arm], strict=True))
     # Each round's runs go back to back, so drift between rounds cancels out.
-    figures[f"{p}_paired_ratio"] = statistics.median(m.rate / r.rate for r, m in pairs)
     figures[f"{p}_cpu_ratio"] = figures[f"{b}_cpu_us_per_task"] / figures[f"{a}_cpu_us_per_task"]
-    figures[f"{p}_paired_cpu_ratio"] = statistics.median(
-        r.cpu_us_per_task / m.cpu_us_per_task for r, m in pairs
-    )
+    paired = {
+        "paired_ratio": [m.rate / r.rate for r, m in pairs],
+        "paired_cpu_ratio": [r.cpu_us_per_task / m.cpu_us_per_task for r, m in pairs],
+    }
+    for figure, ratios in paired.items():
+        figures[f"{p}_{figure}"] = statistics.median(ratios)
+        low, high, confidence = median_interval(ratios)
+        figures[f"{p}_{figure}_low"], figures[f"{p}_{figure}_high"] = low, high
+        figures[f"{p}_{figure}_confidence"] = confidence
     lines = (f"{b}_cpu_us_at_no_steal", f"{a}_cpu_us_at_no_steal")
     if all(line in figures for line in lines):
         figures[f"{p}_cpu_ratio_at_no_steal"] = figures[lines[0]] / figures[lines[1]]

@@ -1,8 +1,9 @@
 """The broker the throughput benchmark's worker runs: TaskLens's own broker settings, with
 TaskLensMiddleware only when BENCH_MIDDLEWARE=1, so the two runs differ in that alone.
-BENCH_MIDDLEWARE=empty, idle or hooks adds the cost-splitting arms' middlewares instead."""
+BENCH_MIDDLEWARE=empty, stamp, idle or hooks adds the cost-splitting arms' middlewares instead."""
 
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +49,22 @@ class NoOpHooks:
         return None
 
 
+class TimingMiddleware(TaskiqMiddleware):
+    """The `stamp` arm: a middleware that only times each task, the least a per-task monitor
+    does (a clock read and a dictionary entry each side): the floor under TaskLens's hooks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._started: dict[str, float] = {}
+
+    async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        self._started[message.task_id] = time.perf_counter()
+        return message
+
+    async def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
+        self._started.pop(message.task_id, None)
+
+
 class NoOpMiddleware(NoOpHooks, TaskiqMiddleware):
     """The `empty` arm: what taskiq's calling of a middleware's two hooks costs a task."""
 
@@ -90,6 +107,8 @@ match os.environ.get("BENCH_MIDDLEWARE"):
         broker.add_middlewares(
             TaskLensMiddleware(database_url=os.environ["BENCH_DATABASE_URL"], redis_url=REDIS_URL)
         )
+    case "stamp":
+        broker.add_middlewares(TimingMiddleware())
     case "empty":
         broker.add_middlewares(NoOpMiddleware())
     case "idle" | "hooks" as arm:

@@ -8,7 +8,7 @@ PYTHONPATH. Its `sitecustomize` sums the thread CPU time spent in TaskLens's hoo
 recorder's steps, its background tasks and each garbage collector pass, from the first
 delivered message on. Printed: each piece's median µs a task, and the whole worker's, and
 how many passes of each collector generation a run made. `--arms` adds the splitting arms
-of `benchmarks.throughput` (`empty`, `idle`, `hooks`).
+of `benchmarks.throughput` (`empty`, `stamp`, `idle`, `hooks`).
 The probe's own clock reads (two a hook, two a coroutine step) are inside its figures.
 """
 

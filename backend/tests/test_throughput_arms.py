@@ -29,7 +29,7 @@ def _bench(
 @pytest.mark.parametrize(
     ("arms", "error"),
     [
-        ("raw,hookz", "--arms: unknown hookz (known: raw, empty, idle, hooks, beside, "),
+        ("raw,hookz", "--arms: unknown hookz (known: raw, empty, stamp, idle, hooks, beside, "),
         (
             "hooks,middleware",
             "--arms: raw (stock taskiq-redis, the baseline of every ratio) is missing",
@@ -53,4 +53,4 @@ def test_the_help_lists_every_arm_it_knows(
     code, out, _ = _bench(monkeypatch, capsys, "--help")
 
     assert code == 0
-    assert "raw, empty, idle, hooks, beside, middleware, tasklens" in " ".join(out.split())
+    assert "raw, empty, stamp, idle, hooks, beside, middleware, tasklens" in " ".join(out.split())
