@@ -97,20 +97,15 @@ def report(texts: list[str]) -> list[str]:
         each = [ratios for ratios in each if ratios.cpu]
         if not each:
             continue
-        per_run = [statistics.median(r.cpu) for r in each]
-        lines.append(
-            f"{label} against stock, worker CPU a task: each run's paired median "
-            + ", ".join(f"{value:.3f}" for value in per_run)
-            + f"; the median of the {len(each)} runs {statistics.median(per_run):.3f}; "
-            f"pooled {_interval([x for r in each for x in r.cpu])}"
-        )
-        per_run = [statistics.median(r.rate) for r in each]
-        lines.append(
-            f"{label} against stock, tasks/s: each run's paired median "
-            + ", ".join(f"{value:.3f}" for value in per_run)
-            + f"; the median of the {len(each)} runs {statistics.median(per_run):.3f}; "
-            f"pooled {_interval([x for r in each for x in r.rate])}"
-        )
+        for name, figure in (("worker CPU a task", "cpu"), ("tasks/s", "rate")):
+            ratios = [getattr(r, figure) for r in each]
+            per_run = [statistics.median(values) for values in ratios]
+            lines.append(
+                f"{label} against stock, {name}: each run's paired median "
+                + ", ".join(f"{value:.3f}" for value in per_run)
+                + f"; the median of the {len(each)} runs {statistics.median(per_run):.3f}; "
+                f"pooled {_interval([x for values in ratios for x in values])}"
+            )
     return lines
 
 
