@@ -466,8 +466,8 @@ def _ratios(
     p, b, a = f"{prefix}{name}", f"{prefix}{base}", f"{prefix}{arm}"
     figures[f"{p}_ratio"] = figures[f"{a}_tasks_per_s"] / figures[f"{b}_tasks_per_s"]
     pairs = list(zip(by_arm[base], by_arm[arm], strict=True))
-    # Each round's runs go back to back, so drift between rounds cancels out.
     figures[f"{p}_cpu_ratio"] = figures[f"{b}_cpu_us_per_task"] / figures[f"{a}_cpu_us_per_task"]
+    # Each round's runs go back to back, so drift between rounds cancels out.
     paired = {
         "paired_ratio": [m.rate / r.rate for r, m in pairs],
         "paired_cpu_ratio": [r.cpu_us_per_task / m.cpu_us_per_task for r, m in pairs],
