@@ -69,10 +69,10 @@ class Ratios:
 
 
 def paired(rounds: Iterable[dict[str, RoundRun]], arm: str) -> Ratios:
-    both = [(r["raw"], r[arm]) for r in rounds if "raw" in r and arm in r]
-    return Ratios(
-        [m.rate / s.rate for s, m in both], [s.cpu_us_per_task / m.cpu_us_per_task for s, m in both]
+    rate, cpu = throughput.paired_ratios(
+        [(r["raw"], r[arm]) for r in rounds if "raw" in r and arm in r]
     )
+    return Ratios(rate, cpu)
 
 
 def _interval(ratios: list[float]) -> str:

@@ -47,6 +47,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import asyncpg
 from redis.asyncio import Redis
@@ -453,6 +454,25 @@ def _figures(runs: list[Run], arms: tuple[str, ...], prefix: str = "") -> dict[s
     return figures
 
 
+class Measured(Protocol):
+    """What a paired ratio reads of a run: a `Run`, or one read back from its printed line."""
+
+    @property
+    def rate(self) -> float: ...
+
+    @property
+    def cpu_us_per_task(self) -> float: ...
+
+
+def paired_ratios(pairs: Sequence[tuple[Measured, Measured]]) -> tuple[list[float], list[float]]:
+    """Each (stock, arm) pair's tasks/s ratio and CPU-a-task ratio, both as arm against stock
+    (above 1 when the arm is faster)."""
+    return (
+        [arm.rate / stock.rate for stock, arm in pairs],
+        [stock.cpu_us_per_task / arm.cpu_us_per_task for stock, arm in pairs],
+    )
+
+
 def _ratios(
     figures: dict[str, float],
     by_arm: dict[str, list[Run]],
@@ -468,11 +488,8 @@ def _ratios(
     pairs = list(zip(by_arm[base], by_arm[arm], strict=True))
     figures[f"{p}_cpu_ratio"] = figures[f"{b}_cpu_us_per_task"] / figures[f"{a}_cpu_us_per_task"]
     # Each round's runs go back to back, so drift between rounds cancels out.
-    paired = {
-        "paired_ratio": [m.rate / r.rate for r, m in pairs],
-        "paired_cpu_ratio": [r.cpu_us_per_task / m.cpu_us_per_task for r, m in pairs],
-    }
-    for figure, ratios in paired.items():
+    rate, cpu = paired_ratios(pairs)
+    for figure, ratios in (("paired_ratio", rate), ("paired_cpu_ratio", cpu)):
         figures[f"{p}_{figure}"] = statistics.median(ratios)
         low, high, confidence = median_interval(ratios)
         figures[f"{p}_{figure}_low"], figures[f"{p}_{figure}_high"] = low, high

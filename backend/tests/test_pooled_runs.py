@@ -16,13 +16,16 @@ pytestmark = pytest.mark.unit
 
 
 def _line(round_: int | str, arm: str, seconds: float, cpu: int, steal: float) -> str:
-    """A run's line as `bench throughput` prints it (throughput._line), 1,000 tasks."""
+    """A run's line as `bench throughput` prints it, 1,000 tasks."""
     label = f"round {round_}" if isinstance(round_, int) else round_
-    return (
-        f"  {label} {throughput.LABELS[arm]}: {1000 / seconds:8.0f} tasks/s (1000 tasks in "
-        f"{seconds:.2f}s), worker CPU {cpu:5d} µs/task (system  30), PostgreSQL   0, Redis  30, "
-        f"steal {steal:.1%}"
+    run = throughput.Run(
+        arm,
+        1000,
+        seconds,
+        throughput.Cpu(worker_user=cpu / 1000, steal=steal, machine=1.0),
+        seconds,
     )
+    return throughput._line(label, run, "")
 
 
 FIRST_RUN = "\n".join(
